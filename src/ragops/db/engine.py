@@ -1,0 +1,82 @@
+"""The async engine and session factory, with the spec's pool settings for PostgreSQL.
+
+PostgreSQL gets a queue pool of `db_pool_min` persistent connections that may grow to
+`db_pool_max`, with `db_pool_timeout` seconds of checkout wait (spec Task 4.8: 5 / 20 / 30 s).
+SQLite (the embedded default) gets WAL mode and a busy timeout so concurrent readers and one
+writer do not fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from ragops.config import Settings
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of `create_async_engine` for the configured database."""
+    url = make_url(settings.resolved_database_url)
+    options: dict[str, Any] = {"echo": settings.db_echo}
+    if url.get_backend_name() == "sqlite":
+        options["connect_args"] = {"timeout": settings.db_pool_timeout}
+    else:
+        options.update(
+            pool_size=settings.db_pool_min,
+            max_overflow=max(settings.db_pool_max - settings.db_pool_min, 0),
+            pool_timeout=settings.db_pool_timeout,
+            pool_recycle=settings.db_pool_recycle,
+            pool_pre_ping=True,
+        )
+    return options
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """One engine and its session factory; created at start-up, disposed at shutdown."""
+
+    def __init__(self, settings: Settings) -> None:
+        url = make_url(settings.resolved_database_url)
+        if url.get_backend_name() == "sqlite" and url.database:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(url, **engine_options(settings))
+        if url.get_backend_name() == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def backend(self) -> str:
+        """"sqlite" or "postgresql"."""
+        return self.url.get_backend_name()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session that rolls back on error and always closes."""
+        async with self.sessions() as session:
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()

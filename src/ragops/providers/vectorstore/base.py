@@ -1,0 +1,97 @@
+"""The `VectorStore` interface: chunk points with a dense and a sparse (BM25) vector each.
+
+Every point carries a payload with at least `tenant_id`, `collection`, `document_id`,
+`version`, `chunk_id`, `title`, `section`, `text`, `start`, `end`, `ordinal`. Searches are
+always scoped to one tenant (and optionally one collection): a scope is not optional, so no
+caller can forget it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True, slots=True)
+class SparseVector:
+    """A sparse vector: term ids and their weights (same length, ids unique)."""
+
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPoint:
+    """One chunk as stored: id (a UUID string), vectors and payload."""
+
+    id: str
+    dense: npt.NDArray[np.float32]
+    sparse: SparseVector
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchScope:
+    """Which points a search may see: one tenant, optionally one collection."""
+
+    tenant_id: str
+    collection: str | None = None
+    document_ids: tuple[str, ...] | None = None
+
+
+@dataclass(slots=True)
+class StoredHit:
+    """A search result: the point id, the backend's score, payload and (if asked) dense vector."""
+
+    id: str
+    score: float
+    payload: dict[str, Any]
+    dense: npt.NDArray[np.float32] | None = field(default=None)
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Stores chunk points and searches them by dense or sparse vector."""
+
+    async def ensure_ready(self, dimension: int) -> None:
+        """Create the collection and payload indexes if missing; check the vector size."""
+        ...
+
+    async def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        """Insert or replace points (waits until they are searchable)."""
+        ...
+
+    async def search_dense(
+        self, vector: npt.NDArray[np.float32], scope: SearchScope, limit: int
+    ) -> list[StoredHit]:
+        """Nearest points by cosine similarity, best first."""
+        ...
+
+    async def search_sparse(
+        self, vector: SparseVector, scope: SearchScope, limit: int, with_dense: bool = True
+    ) -> list[StoredHit]:
+        """Best points by sparse dot product (BM25 with IDF), best first."""
+        ...
+
+    async def delete_document(
+        self, tenant_id: str, document_id: str, *, version: int | None = None,
+        except_version: int | None = None,
+    ) -> None:
+        """Delete a document's points: all, one version, or all but one version."""
+        ...
+
+    async def count(self, scope: SearchScope) -> int:
+        """Number of points in scope."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the store cannot answer."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close clients and flush local storage."""
+        ...
