@@ -38,7 +38,7 @@ pytest: setup
 
 lock:
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11 -o requirements.lock
 
 bench: setup
 	$(BIN)/python bench/retrieval.py --dataset ../shared/data/scifact
