@@ -64,7 +64,7 @@ class Database:
 
     @property
     def backend(self) -> str:
-        """"sqlite" or "postgresql"."""
+        """ "sqlite" or "postgresql"."""
         return self.url.get_backend_name()
 
     @asynccontextmanager

@@ -11,7 +11,7 @@ class Cache(Protocol):
 
     @property
     def backend(self) -> str:
-        """"memory" or "redis"."""
+        """ "memory" or "redis"."""
         ...
 
     async def get(self, key: str) -> bytes | None:

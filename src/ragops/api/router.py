@@ -1,0 +1,17 @@
+"""Wires every domain's router into one application; owns no routes itself."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from ragops.chat.openai_router import router as openai_router
+from ragops.chat.router import router as chat_router
+from ragops.documents.router import router as documents_router
+from ragops.ops.router import router as ops_router
+from ragops.web.router import router as web_router
+
+
+def include_routers(app: FastAPI) -> None:
+    """Mount every router."""
+    for router in (ops_router, chat_router, openai_router, documents_router, web_router):
+        app.include_router(router)

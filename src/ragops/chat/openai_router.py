@@ -1,0 +1,180 @@
+"""The OpenAI-compatible API: `GET /v1/models` (one model per collection) and
+`POST /v1/chat/completions` (streaming and not), so the official `openai` client and chat
+front ends speaking that protocol can use ragops as their model.
+
+Answers carry their citations in an extra top-level `citations` field (and in the last chunk
+when streaming), plus `ragops` metadata: mode, request id and timings. The conversation's
+earlier turns are the follow-up context; nothing is stored server-side.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import StreamingResponse
+
+from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep
+from ragops.api.errors import error_body
+from ragops.chat import service
+from ragops.chat.generation import Generated
+from ragops.chat.openai_models import CompletionRequest, ModelCard, ModelList
+from ragops.documents import service as documents
+from ragops.errors import RagopsError, ValidationFailed
+from ragops.providers.llm import ChatMessage
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(runtime: RuntimeDep, tenant_id: TenantDep) -> ModelList:
+    """One model per collection of the caller's tenant (the default collection always)."""
+    collections = await documents.list_collections(db=runtime.db, tenant_id=tenant_id)
+    cards = {
+        c.name: ModelCard(id=c.name, created=int(c.created_at.timestamp())) for c in collections
+    }
+    default = runtime.settings.default_collection
+    cards.setdefault(default, ModelCard(id=default, created=0))
+    return ModelList(data=sorted(cards.values(), key=lambda card: card.id))
+
+
+def _conversation(body: CompletionRequest) -> tuple[str, list[ChatMessage]]:
+    turns = [m for m in body.messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1].role != "user":
+        raise ValidationFailed("the last message must come from the user", code="no_question")
+    history = [
+        ChatMessage(role="user" if m.role == "user" else "assistant", content=m.text())
+        for m in turns[:-1]
+    ]
+    return turns[-1].text(), history
+
+
+def _usage(prepared: service.Prepared, generated: Generated) -> dict[str, int]:
+    prompt = generated.prompt_tokens or sum(len(p.text.split()) for p in prepared.passages)
+    completion = generated.completion_tokens or len(generated.text.split())
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _extras(prepared: service.Prepared, generated: Generated, request_id: str) -> dict[str, Any]:
+    citations = service.citations_for(prepared.passages, generated.cited)
+    return {
+        "citations": [c.model_dump() for c in citations],
+        "ragops": {
+            "mode": generated.mode,
+            "request_id": request_id,
+            "fallback_reason": generated.fallback_reason,
+            "timings": {
+                "embed_ms": round(prepared.embed_ms, 2),
+                "retrieve_ms": round(prepared.retrieve_ms, 2),
+                "generate_ms": round(generated.generate_ms, 2),
+                "total_ms": round((time.perf_counter() - prepared.started) * 1000, 2),
+            },
+        },
+    }
+
+
+@router.post("/chat/completions")
+async def chat_completions(
+    body: CompletionRequest, runtime: RuntimeDep, tenant_id: TenantDep, request_id: RequestIdDep
+) -> Response:
+    """Answer the conversation's last user message from the collection named by `model`."""
+    deps = runtime.chat_deps
+    question, history = _conversation(body)
+    text = service.validate_question(deps.settings, question)
+    collection = await service.resolve_collection(deps, tenant_id, body.model)
+    query = deps.generator.retrieval_query(text, history)
+    passages, embed_ms, retrieve_ms = await service.retrieve(
+        deps, tenant_id=tenant_id, query=query, collection=collection
+    )
+    prepared = service.Prepared(
+        question=text,
+        collection=collection,
+        session_id="",
+        session_exists=False,
+        history=history,
+        passages=passages,
+        embed_ms=embed_ms,
+        retrieve_ms=retrieve_ms,
+    )
+    completion_id = f"chatcmpl-{request_id}"
+    created = int(time.time())
+    if not body.stream:
+        generated = await deps.generator.generate(text, history, passages)
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": collection,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": generated.text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": _usage(prepared, generated),
+            **_extras(prepared, generated, request_id),
+        }
+        return Response(json.dumps(payload), media_type="application/json")
+
+    include_usage = bool((body.stream_options or {}).get("include_usage"))
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        data = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": collection,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    async def events() -> AsyncIterator[str]:
+        yield chunk({"role": "assistant", "content": ""})
+        generated: Generated | None = None
+        try:
+            async for kind, value in deps.generator.stream(
+                text, history, passages, allow_reset=False
+            ):
+                if kind == "token" and isinstance(value, str):
+                    yield chunk({"content": value})
+                elif kind == "final" and isinstance(value, Generated):
+                    generated = value
+        except RagopsError as exc:
+            yield f"data: {json.dumps(error_body(exc.code, exc.message))}\n\n"
+            return
+        except Exception:
+            logger.exception("streamed completion failed")
+            body_ = error_body("internal_error", "the answer could not be completed")
+            yield f"data: {json.dumps(body_)}\n\n"
+            return
+        if generated is not None:
+            yield chunk({}, "stop", **_extras(prepared, generated, request_id))
+            if include_usage:
+                usage_chunk = {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": collection,
+                    "choices": [],
+                    "usage": _usage(prepared, generated),
+                }
+                yield f"data: {json.dumps(usage_chunk)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

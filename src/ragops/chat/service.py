@@ -1,0 +1,434 @@
+"""Chat service: from a question to a cited answer, stored in its session.
+
+The path of one question: validate -> load the session's recent turns -> fold them into a
+retrieval query -> hybrid retrieval scoped to the tenant and collection -> drop hits of
+superseded document versions -> generate with the LLM (or answer extractively when no LLM is
+configured or it fails) -> check the answer's citations against what was retrieved ->
+store both turns. `answer` returns the whole result; `answer_events` streams it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from ragops.chat.generation import Generated, Generator
+from ragops.chat.models import (
+    ChatResponse,
+    ChatSession,
+    Citation,
+    Feedback,
+    FeedbackCreate,
+    FeedbackRead,
+    Message,
+    MessageRead,
+    SessionRead,
+    Timings,
+)
+from ragops.config import Settings
+from ragops.config.names import validate_collection_name
+from ragops.db import Database
+from ragops.db.base import new_id, utcnow
+from ragops.documents import service as documents
+from ragops.errors import NotFoundError, ValidationFailed
+from ragops.providers.llm import ChatMessage
+from ragops.providers.vectorstore import SearchScope
+from ragops.retrieval.service import Passage, Retriever
+
+SNIPPET_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDeps:
+    """What answering needs."""
+
+    settings: Settings
+    db: Database
+    retriever: Retriever
+    generator: Generator
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A validated question with its context and retrieved passages."""
+
+    question: str
+    collection: str
+    session_id: str
+    session_exists: bool
+    history: list[ChatMessage]
+    passages: list[Passage]
+    embed_ms: float
+    retrieve_ms: float
+    started: float = field(default_factory=time.perf_counter)
+
+
+def validate_question(settings: Settings, question: str) -> str:
+    """The trimmed question, or ValidationFailed naming what is wrong with it."""
+    text = question.strip()
+    if not text:
+        raise ValidationFailed("the question is empty", code="empty_question")
+    if len(text) > settings.max_question_chars:
+        raise ValidationFailed(
+            f"the question is {len(text)} characters long; the limit is "
+            f"{settings.max_question_chars}",
+            code="question_too_long",
+        )
+    return text
+
+
+async def resolve_collection(deps: ChatDeps, tenant_id: str, collection: str | None) -> str:
+    """The collection to search: the one named (it must exist) or the default."""
+    name = collection or deps.settings.default_collection
+    try:
+        validate_collection_name(name)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), code="invalid_collection") from exc
+    if name != deps.settings.default_collection and not await documents.collection_exists(
+        db=deps.db, tenant_id=tenant_id, name=name
+    ):
+        raise NotFoundError(f"collection {name!r} not found", code="collection_not_found")
+    return name
+
+
+async def _load_session(deps: ChatDeps, tenant_id: str, session_id: str) -> ChatSession:
+    async with deps.db.session() as session:
+        found = await session.get(ChatSession, session_id)
+    if found is None or found.tenant_id != tenant_id:
+        raise NotFoundError(f"session {session_id} not found", code="session_not_found")
+    return found
+
+
+async def _history(deps: ChatDeps, session_id: str) -> list[ChatMessage]:
+    turns = deps.settings.history_turns
+    if turns == 0:
+        return []
+    async with deps.db.session() as session:
+        rows = (
+            await session.execute(
+                select(Message.role, Message.content)
+                .where(Message.session_id == session_id)
+                .order_by(Message.created_at.desc(), Message.id.desc())
+                .limit(turns * 2)
+            )
+        ).all()
+    return [
+        ChatMessage(role="user" if role == "user" else "assistant", content=content)
+        for role, content in reversed(rows)
+    ]
+
+
+async def retrieve(
+    deps: ChatDeps,
+    *,
+    tenant_id: str,
+    query: str,
+    collection: str,
+) -> tuple[list[Passage], float, float]:
+    """Passages for `query` from the tenant's collection, current document versions only."""
+    result = await deps.retriever.search(
+        query, SearchScope(tenant_id=tenant_id, collection=collection)
+    )
+    current = await documents.current_versions(
+        db=deps.db, tenant_id=tenant_id, document_ids=[p.document_id for p in result.passages]
+    )
+    passages = [p for p in result.passages if current.get(p.document_id) == p.version]
+    return passages, result.embed_ms, result.retrieve_ms
+
+
+async def prepare(
+    deps: ChatDeps,
+    *,
+    tenant_id: str,
+    question: str,
+    session_id: str | None,
+    collection: str | None,
+) -> Prepared:
+    """Validate, load context and retrieve; raises 4xx errors before any answer starts."""
+    started = time.perf_counter()
+    text = validate_question(deps.settings, question)
+    history: list[ChatMessage] = []
+    if session_id is not None:
+        chat_session = await _load_session(deps, tenant_id, session_id)
+        if collection is not None and collection != chat_session.collection:
+            raise ValidationFailed(
+                f"session {session_id} belongs to collection {chat_session.collection!r}",
+                code="collection_mismatch",
+            )
+        name = chat_session.collection
+        history = await _history(deps, session_id)
+    else:
+        name = await resolve_collection(deps, tenant_id, collection)
+    query = deps.generator.retrieval_query(text, history)
+    passages, embed_ms, retrieve_ms = await retrieve(
+        deps, tenant_id=tenant_id, query=query, collection=name
+    )
+    return Prepared(
+        question=text,
+        collection=name,
+        session_id=session_id or new_id(),
+        session_exists=session_id is not None,
+        history=history,
+        passages=passages,
+        embed_ms=embed_ms,
+        retrieve_ms=retrieve_ms,
+        started=started,
+    )
+
+
+def citations_for(passages: Sequence[Passage], indexes: Sequence[int]) -> list[Citation]:
+    """Citation objects for the 1-based passage `indexes` the answer cites."""
+    return [
+        Citation(
+            index=index,
+            document_id=passages[index - 1].document_id,
+            title=passages[index - 1].title,
+            section=passages[index - 1].section,
+            snippet=snippet(passages[index - 1].text),
+            score=round(float(passages[index - 1].score), 4),
+        )
+        for index in indexes
+        if 1 <= index <= len(passages)
+    ]
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The start of a passage, cut at a word boundary."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
+async def _store_turns(
+    deps: ChatDeps,
+    *,
+    tenant_id: str,
+    prepared: Prepared,
+    generated: Generated,
+    citations: list[Citation],
+    request_id: str,
+) -> str:
+    message_id = new_id()
+    now = utcnow()
+    async with deps.db.session() as session, session.begin():
+        if not prepared.session_exists:
+            session.add(
+                ChatSession(
+                    id=prepared.session_id,
+                    tenant_id=tenant_id,
+                    collection=prepared.collection,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await session.flush()
+        else:
+            existing = await session.get(ChatSession, prepared.session_id)
+            if existing is None:  # deleted while we were answering
+                raise NotFoundError(
+                    f"session {prepared.session_id} not found", code="session_not_found"
+                )
+            existing.updated_at = now
+        session.add(
+            Message(
+                id=new_id(),
+                session_id=prepared.session_id,
+                role="user",
+                content=prepared.question,
+                request_id=request_id,
+                created_at=now,
+            )
+        )
+        session.add(
+            Message(
+                id=message_id,
+                session_id=prepared.session_id,
+                role="assistant",
+                content=generated.text,
+                mode=generated.mode,
+                citations=[c.model_dump() for c in citations],
+                request_id=request_id,
+                created_at=utcnow(),
+            )
+        )
+    return message_id
+
+
+async def finish(
+    deps: ChatDeps,
+    *,
+    tenant_id: str,
+    prepared: Prepared,
+    generated: Generated,
+    request_id: str,
+) -> ChatResponse:
+    """Store the turns and build the response."""
+    citations = citations_for(prepared.passages, generated.cited)
+    message_id = await _store_turns(
+        deps,
+        tenant_id=tenant_id,
+        prepared=prepared,
+        generated=generated,
+        citations=citations,
+        request_id=request_id,
+    )
+    total_ms = (time.perf_counter() - prepared.started) * 1000
+    return ChatResponse(
+        answer=generated.text,
+        citations=citations,
+        mode=generated.mode,
+        session_id=prepared.session_id,
+        message_id=message_id,
+        request_id=request_id,
+        timings=Timings(
+            embed_ms=round(prepared.embed_ms, 2),
+            retrieve_ms=round(prepared.retrieve_ms, 2),
+            generate_ms=round(generated.generate_ms, 2),
+            total_ms=round(total_ms, 2),
+        ),
+        fallback_reason=generated.fallback_reason,
+    )
+
+
+async def answer(
+    deps: ChatDeps,
+    *,
+    tenant_id: str,
+    question: str,
+    session_id: str | None,
+    collection: str | None,
+    request_id: str,
+) -> ChatResponse:
+    """Answer a question in one piece."""
+    prepared = await prepare(
+        deps, tenant_id=tenant_id, question=question, session_id=session_id, collection=collection
+    )
+    generated = await deps.generator.generate(
+        prepared.question, prepared.history, prepared.passages
+    )
+    return await finish(
+        deps, tenant_id=tenant_id, prepared=prepared, generated=generated, request_id=request_id
+    )
+
+
+async def answer_events(
+    deps: ChatDeps, *, tenant_id: str, prepared: Prepared, request_id: str
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """Stream an answer as (event, data) pairs: `start`, `token`..., maybe `reset`, `done`.
+
+    `reset` tells the client to discard the tokens so far: the LLM failed mid-answer and the
+    extractive fallback follows. Validation already happened in `prepare`.
+    """
+    yield (
+        "start",
+        {
+            "session_id": prepared.session_id,
+            "request_id": request_id,
+            "collection": prepared.collection,
+        },
+    )
+    generated: Generated | None = None
+    async for kind, payload in deps.generator.stream(
+        prepared.question, prepared.history, prepared.passages
+    ):
+        if kind == "token":
+            yield "token", {"text": payload}
+        elif kind == "reset":
+            yield "reset", {"reason": payload}
+        elif kind == "final" and isinstance(payload, Generated):
+            generated = payload
+    if generated is None:  # pragma: no cover - the generator always ends with "final"
+        raise RuntimeError("the answer stream ended without a result")
+    response = await finish(
+        deps, tenant_id=tenant_id, prepared=prepared, generated=generated, request_id=request_id
+    )
+    yield "done", response.model_dump(mode="json")
+
+
+async def get_session(deps: ChatDeps, *, tenant_id: str, session_id: str) -> SessionRead:
+    """A session and its messages; NotFoundError when not the tenant's."""
+    chat_session = await _load_session(deps, tenant_id, session_id)
+    async with deps.db.session() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(Message)
+                    .where(Message.session_id == session_id)
+                    .order_by(Message.created_at, Message.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    return SessionRead(
+        id=chat_session.id,
+        collection=chat_session.collection,
+        created_at=chat_session.created_at,
+        updated_at=chat_session.updated_at,
+        messages=[
+            MessageRead(
+                id=row.id,
+                role=row.role,
+                content=row.content,
+                mode=row.mode,
+                citations=[Citation(**c) for c in row.citations] if row.citations else None,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ],
+    )
+
+
+async def delete_session(deps: ChatDeps, *, tenant_id: str, session_id: str) -> None:
+    """Delete a session with its messages and feedback."""
+    async with deps.db.session() as session, session.begin():
+        result = await session.execute(
+            delete(ChatSession).where(
+                ChatSession.id == session_id, ChatSession.tenant_id == tenant_id
+            )
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise NotFoundError(f"session {session_id} not found", code="session_not_found")
+
+
+async def give_feedback(
+    deps: ChatDeps, *, tenant_id: str, message_id: str, feedback: FeedbackCreate
+) -> FeedbackRead:
+    """Record (or replace) the verdict on one of the tenant's answers."""
+    async with deps.db.session() as session, session.begin():
+        row = (
+            await session.execute(
+                select(Message, ChatSession.tenant_id)
+                .join(ChatSession, ChatSession.id == Message.session_id)
+                .where(Message.id == message_id)
+            )
+        ).one_or_none()
+        if row is None or row[1] != tenant_id:
+            raise NotFoundError(f"message {message_id} not found", code="message_not_found")
+        if row[0].role != "assistant":
+            raise ValidationFailed(
+                "feedback is given on answers, not on questions", code="not_an_answer"
+            )
+        existing = (
+            await session.execute(select(Feedback).where(Feedback.message_id == message_id))
+        ).scalar_one_or_none()
+        if existing is None:
+            existing = Feedback(id=new_id(), message_id=message_id, created_at=utcnow())
+            session.add(existing)
+        existing.rating = feedback.rating
+        existing.comment = feedback.comment
+        existing.created_at = utcnow()
+        await session.flush()
+        return FeedbackRead(
+            id=existing.id,
+            message_id=message_id,
+            rating=existing.rating,
+            comment=existing.comment,
+            created_at=existing.created_at,
+        )

@@ -1,0 +1,69 @@
+"""Helpers the CLI commands share: run a coroutine with a started runtime, report errors
+as one clear line and a non-zero exit instead of a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from ragops.config import Settings, get_settings
+from ragops.db import migrate
+from ragops.documents.errors import IngestError
+from ragops.errors import RagopsError
+from ragops.observability.logging import configure_logging
+from ragops.runtime import Runtime
+
+T = TypeVar("T")
+
+console = Console()
+err_console = Console(stderr=True)
+
+CLI_TENANT = "default"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print an error line and exit non-zero."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, with a readable error when they are invalid."""
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic ValidationError and friends
+        fail(f"invalid configuration: {exc}")
+
+
+def with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Migrate, start the components, run `work`, close everything; map errors to exits."""
+    settings = load_settings()
+    configure_logging(settings)
+
+    async def main() -> T:
+        if settings.auto_migrate:
+            await migrate.upgrade(settings)
+        runtime = await Runtime.start(settings)
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.aclose()
+
+    try:
+        return asyncio.run(main())
+    except (RagopsError, IngestError) as exc:
+        fail(exc.message)
+    except RuntimeError as exc:
+        if "already accessed" in str(exc):
+            fail(
+                "the embedded vector store is in use by another ragops process (a running "
+                "server?). Stop it, or point RAGOPS_QDRANT_URL at a Qdrant server that "
+                "both can share."
+            )
+        raise
+    except OSError as exc:
+        fail(f"cannot reach a dependency: {exc}")

@@ -1,0 +1,76 @@
+"""Run Alembic migrations programmatically: the CLI, start-up and tests all call these.
+
+The migration scripts live in `ragops/db/migrations/`; they run unchanged on SQLite and
+PostgreSQL. Each call opens its own connection from the settings' database URL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from ragops.config import Settings
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic config pointing at the packaged migration scripts."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+async def _run(settings: Settings, action: str, revision: str) -> None:
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    config = alembic_config(url)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+
+            def run(sync_connection: Any) -> None:
+                config.attributes["connection"] = sync_connection
+                getattr(command, action)(config, revision)
+
+            await connection.run_sync(run)
+    finally:
+        await engine.dispose()
+
+
+async def upgrade(settings: Settings, revision: str = "head") -> None:
+    """Migrate the database up to `revision`."""
+    await _run(settings, "upgrade", revision)
+
+
+async def downgrade(settings: Settings, revision: str) -> None:
+    """Migrate the database down to `revision` ("base" removes every table)."""
+    await _run(settings, "downgrade", revision)
+
+
+async def current_revision(settings: Settings) -> str | None:
+    """The revision the database is at, or None when it was never migrated."""
+    engine = create_async_engine(settings.resolved_database_url)
+    try:
+        async with engine.connect() as connection:
+
+            def read(sync_connection: Any) -> str | None:
+                return MigrationContext.configure(sync_connection).get_current_revision()
+
+            return await connection.run_sync(read)
+    finally:
+        await engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this version of ragops."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return script.get_current_head()

@@ -1,0 +1,134 @@
+"""HTTP routes of documents and collections: upload, list, show, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi.responses import JSONResponse
+
+from ragops.api.deps import RuntimeDep, TenantDep
+from ragops.api.errors import error_response
+from ragops.config.names import validate_collection_name
+from ragops.documents import service
+from ragops.documents.errors import IngestError
+from ragops.documents.extract import safe_display_name
+from ragops.documents.models import (
+    CollectionRead,
+    DocumentList,
+    DocumentRead,
+    IngestBatchResult,
+    IngestFailure,
+    IngestOutcome,
+)
+from ragops.errors import ValidationFailed
+
+router = APIRouter(prefix="/v1", tags=["documents"])
+
+MAX_FILES_PER_UPLOAD = 50
+
+
+def _collection_or_error(name: str) -> str:
+    try:
+        return validate_collection_name(name)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), code="invalid_collection") from exc
+
+
+@router.post(
+    "/documents",
+    response_model=IngestBatchResult,
+    responses={
+        413: {"description": "A file is over the size limit"},
+        415: {"description": "Unsupported file type"},
+        422: {"description": "A file could not be read, or no file succeeded"},
+    },
+)
+async def upload_documents(
+    runtime: RuntimeDep,
+    tenant_id: TenantDep,
+    files: Annotated[list[UploadFile], File(description="One or more txt, md, html or pdf files")],
+    collection: Annotated[str | None, Form(max_length=63)] = None,
+) -> Response:
+    """Ingest uploaded files. Per-file outcomes; a bad file does not stop the others.
+
+    With one file, a failure answers with that file's status (415, 413 or 422); with several,
+    the answer is 200 when any file succeeded, else 422, and lists every outcome.
+    """
+    name = _collection_or_error(collection or runtime.settings.default_collection)
+    if len(files) > MAX_FILES_PER_UPLOAD:
+        raise ValidationFailed(
+            f"at most {MAX_FILES_PER_UPLOAD} files per upload", code="too_many_files"
+        )
+    limit = runtime.settings.max_upload_bytes
+    batch: list[tuple[str, bytes, str | None]] = []
+    early: dict[int, IngestOutcome] = {}
+    statuses: dict[int, int] = {}
+    for position, upload in enumerate(files):
+        filename = safe_display_name(upload.filename or "upload")
+        if upload.size is not None and upload.size > limit:
+            early[position] = IngestOutcome(
+                filename=filename,
+                status="error",
+                error=IngestFailure(
+                    code="too_large",
+                    message=f"{filename}: {upload.size} bytes is over the limit of {limit}",
+                ),
+            )
+            statuses[position] = 413
+            continue
+        data = await upload.read(limit + 1)
+        batch.append((filename, data, upload.content_type))
+    results = await service.ingest_batch(
+        runtime.ingest_deps, tenant_id=tenant_id, collection=name, files=batch
+    )
+    merged: list[IngestOutcome] = []
+    ingested = iter(results)
+    for position in range(len(files)):
+        merged.append(early[position] if position in early else next(ingested))
+    body = IngestBatchResult(results=merged)
+    if any(outcome.status != "error" for outcome in merged):
+        return JSONResponse(body.model_dump(mode="json"), status_code=200)
+    if len(merged) == 1 and merged[0].error is not None:
+        status = statuses.get(0) or IngestError.status_for(merged[0].error.code)
+        return error_response(
+            status, merged[0].error.code, merged[0].error.message, filename=merged[0].filename
+        )
+    return JSONResponse(body.model_dump(mode="json"), status_code=422)
+
+
+@router.get("/documents", response_model=DocumentList)
+async def list_documents(
+    runtime: RuntimeDep,
+    tenant_id: TenantDep,
+    collection: Annotated[str | None, Query(max_length=63)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DocumentList:
+    """The tenant's documents, newest first."""
+    if collection is not None:
+        _collection_or_error(collection)
+    return await service.list_documents(
+        db=runtime.db, tenant_id=tenant_id, collection=collection, limit=limit, offset=offset
+    )
+
+
+@router.get("/documents/{document_id}", response_model=DocumentRead)
+async def get_document(runtime: RuntimeDep, tenant_id: TenantDep, document_id: str) -> DocumentRead:
+    """One document's metadata."""
+    return await service.get_document(db=runtime.db, tenant_id=tenant_id, document_id=document_id)
+
+
+@router.delete("/documents/{document_id}", status_code=204)
+async def delete_document(runtime: RuntimeDep, tenant_id: TenantDep, document_id: str) -> Response:
+    """Delete a document, its chunks and its vectors."""
+    await service.delete_document(
+        db=runtime.db, store=runtime.store, tenant_id=tenant_id, document_id=document_id
+    )
+    return Response(status_code=204)
+
+
+@router.get("/collections", response_model=list[CollectionRead])
+async def list_collections(runtime: RuntimeDep, tenant_id: TenantDep) -> list[CollectionRead]:
+    """The tenant's collections with document counts."""
+    return await service.list_collections(db=runtime.db, tenant_id=tenant_id)

@@ -1,0 +1,413 @@
+"""Document service: ingest, replace, list and delete documents, keeping the database and the
+vector store consistent.
+
+The database is the source of truth for which chunks a question may see: each document row
+names its current `version`, and retrieval drops every hit of another version. A new version's
+points are written to the vector store first, then one database transaction switches the
+document to that version (and replaces its chunk rows); only then are the old points removed.
+A failure at any step removes what that attempt wrote, so a failed ingest leaves no half state
+and no question ever sees half the old and half the new document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ragops.config import Settings
+from ragops.config.names import validate_collection_name
+from ragops.db import Database
+from ragops.db.base import new_id, utcnow
+from ragops.documents.chunking import chunk_document
+from ragops.documents.errors import IngestError
+from ragops.documents.extract import extract
+from ragops.documents.hashing import content_hash
+from ragops.documents.models import (
+    Chunk,
+    Collection,
+    CollectionRead,
+    Document,
+    DocumentList,
+    DocumentRead,
+    IngestFailure,
+    IngestOutcome,
+)
+from ragops.errors import ConflictError, NotFoundError, ServiceUnavailable, ValidationFailed
+from ragops.providers.vectorstore import VectorStore
+from ragops.retrieval.service import ChunkInput, Retriever
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestDeps:
+    """What ingestion needs: the database, the vector store and the point builder."""
+
+    settings: Settings
+    db: Database
+    store: VectorStore
+    retriever: Retriever
+
+
+def _read(document: Document, collection: str) -> DocumentRead:
+    return DocumentRead(
+        id=document.id,
+        collection=collection,
+        source=document.source,
+        title=document.title,
+        media_type=document.media_type,
+        size_bytes=document.size_bytes,
+        content_hash=document.content_hash,
+        version=document.version,
+        chunk_count=document.chunk_count,
+        created_at=document.created_at,
+        updated_at=document.updated_at,
+    )
+
+
+async def _find(
+    session: AsyncSession, tenant_id: str, collection: str, source: str
+) -> Document | None:
+    query = (
+        select(Document)
+        .join(Collection, Collection.id == Document.collection_id)
+        .where(Collection.tenant_id == tenant_id, Collection.name == collection)
+        .where(Document.source == source)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def _collection_id(session: AsyncSession, tenant_id: str, name: str) -> str:
+    query = select(Collection.id).where(Collection.tenant_id == tenant_id, Collection.name == name)
+    found = (await session.execute(query)).scalar_one_or_none()
+    if found is not None:
+        return found
+    collection = Collection(id=new_id(), tenant_id=tenant_id, name=name, created_at=utcnow())
+    session.add(collection)
+    await session.flush()
+    return collection.id
+
+
+async def ingest_bytes(
+    deps: IngestDeps,
+    *,
+    tenant_id: str,
+    collection: str,
+    source: str,
+    data: bytes,
+    declared_type: str | None = None,
+) -> IngestOutcome:
+    """Ingest one file's bytes as document `source` of `collection`.
+
+    Returns the outcome (created, updated or unchanged). Raises IngestError for a file that
+    cannot be ingested, ConflictError when another writer changed the same document first,
+    ServiceUnavailable when the vector store or database fails; nothing is left half-stored.
+    """
+    validate_collection_name(collection)
+    settings = deps.settings
+    extracted = await asyncio.to_thread(
+        extract,
+        source,
+        data,
+        declared_type=declared_type,
+        max_bytes=settings.max_upload_bytes,
+        max_pdf_pages=settings.max_pdf_pages,
+    )
+    digest = content_hash(data)
+    async with deps.db.session() as session:
+        existing = await _find(session, tenant_id, collection, source)
+        if existing is not None and existing.content_hash == digest:
+            return IngestOutcome(
+                filename=source, status="unchanged", document=_read(existing, collection)
+            )
+        previous_version = existing.version if existing is not None else 0
+        document_id = existing.id if existing is not None else new_id()
+
+    chunks = chunk_document(
+        extracted, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap
+    )
+    if not chunks:
+        raise IngestError(source, "no_text", "no text could be extracted")
+    version = previous_version + 1
+    rows = [
+        Chunk(
+            id=new_id(),
+            document_id=document_id,
+            version=version,
+            ordinal=chunk.ordinal,
+            section=chunk.section[:1024],
+            start_offset=chunk.start,
+            end_offset=chunk.end,
+            text=chunk.text,
+        )
+        for chunk in chunks
+    ]
+    inputs = [
+        ChunkInput(
+            id=row.id,
+            text=chunk.content_for_embedding,
+            payload={
+                "tenant_id": tenant_id,
+                "collection": collection,
+                "document_id": document_id,
+                "version": version,
+                "chunk_id": row.id,
+                "source": source,
+                "title": extracted.title,
+                "section": row.section,
+                "text": chunk.text,
+                "start": chunk.start,
+                "end": chunk.end,
+                "ordinal": chunk.ordinal,
+            },
+        )
+        for row, chunk in zip(rows, chunks, strict=True)
+    ]
+    points = await deps.retriever.build_points(inputs)
+    try:
+        await deps.store.upsert(points)
+    except Exception as exc:
+        await _discard_version(deps.store, tenant_id, document_id, version)
+        logger.exception("vector store write failed for %s", source)
+        raise ServiceUnavailable("the vector store could not store the document") from exc
+
+    try:
+        stored = await _commit_version(
+            deps,
+            tenant_id=tenant_id,
+            collection=collection,
+            source=source,
+            document_id=document_id,
+            previous_version=previous_version,
+            version=version,
+            title=extracted.title,
+            media_type=extracted.media_type,
+            size=len(data),
+            digest=digest,
+            rows=rows,
+        )
+    except BaseException:
+        await _discard_version(deps.store, tenant_id, document_id, version)
+        raise
+
+    try:
+        await deps.store.delete_document(tenant_id, document_id, except_version=version)
+    except Exception:  # the old points are invisible already; a later ingest removes them
+        logger.warning("could not remove old vectors of document %s", document_id)
+    status = "updated" if previous_version else "created"
+    return IngestOutcome(filename=source, status=status, document=_read(stored, collection))
+
+
+async def _commit_version(
+    deps: IngestDeps,
+    *,
+    tenant_id: str,
+    collection: str,
+    source: str,
+    document_id: str,
+    previous_version: int,
+    version: int,
+    title: str,
+    media_type: str,
+    size: int,
+    digest: str,
+    rows: Sequence[Chunk],
+) -> Document:
+    """Switch the document to `version` in one transaction (insert it when new)."""
+    values = {
+        "title": title[:512],
+        "media_type": media_type,
+        "size_bytes": size,
+        "content_hash": digest,
+        "version": version,
+        "chunk_count": len(rows),
+        "updated_at": utcnow(),
+    }
+    try:
+        async with deps.db.session() as session, session.begin():
+            if previous_version:
+                result = await session.execute(
+                    update(Document)
+                    .where(Document.id == document_id, Document.version == previous_version)
+                    .values(**values)
+                )
+                if getattr(result, "rowcount", 0) != 1:
+                    raise ConflictError(
+                        f"{source} was changed or deleted by another request; try again"
+                    )
+                await session.execute(delete(Chunk).where(Chunk.document_id == document_id))
+            else:
+                collection_id = await _collection_id(session, tenant_id, collection)
+                now = utcnow()
+                session.add(
+                    Document(
+                        id=document_id,
+                        tenant_id=tenant_id,
+                        collection_id=collection_id,
+                        source=source,
+                        created_at=now,
+                        **values,
+                    )
+                )
+                await session.flush()
+            session.add_all(rows)
+        async with deps.db.session() as session:
+            stored = await session.get(Document, document_id)
+            if stored is None:  # deleted between commit and read
+                raise ConflictError(f"{source} was deleted by another request")
+            return stored
+    except IntegrityError as exc:
+        raise ConflictError(f"{source} is being ingested by another request; try again") from exc
+
+
+async def _discard_version(
+    store: VectorStore, tenant_id: str, document_id: str, version: int
+) -> None:
+    try:
+        await store.delete_document(tenant_id, document_id, version=version)
+    except Exception:  # invisible to questions anyway: the database never named this version
+        logger.warning("could not remove vectors of failed ingest of %s", document_id)
+
+
+async def ingest_batch(
+    deps: IngestDeps,
+    *,
+    tenant_id: str,
+    collection: str,
+    files: Sequence[tuple[str, bytes, str | None]],
+) -> list[IngestOutcome]:
+    """Ingest several files; a bad file is reported and the others still ingest."""
+    outcomes: list[IngestOutcome] = []
+    for source, data, declared_type in files:
+        try:
+            outcome = await ingest_bytes(
+                deps,
+                tenant_id=tenant_id,
+                collection=collection,
+                source=source,
+                data=data,
+                declared_type=declared_type,
+            )
+        except IngestError as err:
+            outcome = IngestOutcome(
+                filename=source,
+                status="error",
+                error=IngestFailure(code=err.code, message=err.message),
+            )
+        except (ConflictError, ServiceUnavailable, ValidationFailed) as err:
+            outcome = IngestOutcome(
+                filename=source,
+                status="error",
+                error=IngestFailure(code=err.code, message=f"{source}: {err.message}"),
+            )
+        outcomes.append(outcome)
+    return outcomes
+
+
+async def delete_document(
+    *, db: Database, store: VectorStore, tenant_id: str, document_id: str
+) -> None:
+    """Delete a document, its chunk rows and its vectors. NotFoundError if not the tenant's."""
+    async with db.session() as session, session.begin():
+        result = await session.execute(
+            delete(Document).where(Document.id == document_id, Document.tenant_id == tenant_id)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise NotFoundError(f"document {document_id} not found", code="document_not_found")
+    try:
+        await store.delete_document(tenant_id, document_id)
+    except Exception:  # rows are gone, so the vectors are invisible; report, do not fail
+        logger.warning("could not remove vectors of deleted document %s", document_id)
+
+
+async def get_document(*, db: Database, tenant_id: str, document_id: str) -> DocumentRead:
+    """One document of the tenant, or NotFoundError."""
+    async with db.session() as session:
+        query = (
+            select(Document, Collection.name)
+            .join(Collection, Collection.id == Document.collection_id)
+            .where(Document.id == document_id, Document.tenant_id == tenant_id)
+        )
+        row = (await session.execute(query)).one_or_none()
+        if row is None:
+            raise NotFoundError(f"document {document_id} not found", code="document_not_found")
+        return _read(row[0], row[1])
+
+
+async def list_documents(
+    *,
+    db: Database,
+    tenant_id: str,
+    collection: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> DocumentList:
+    """The tenant's documents, newest first, optionally of one collection."""
+    async with db.session() as session:
+        base = (
+            select(Document, Collection.name)
+            .join(Collection, Collection.id == Document.collection_id)
+            .where(Document.tenant_id == tenant_id)
+        )
+        if collection is not None:
+            base = base.where(Collection.name == collection)
+        total = (
+            await session.execute(select(func.count()).select_from(base.subquery()))
+        ).scalar_one()
+        rows = await session.execute(
+            base.order_by(Document.updated_at.desc(), Document.id).limit(limit).offset(offset)
+        )
+        items = [_read(document, name) for document, name in rows.all()]
+    return DocumentList(items=items, total=int(total))
+
+
+async def list_collections(*, db: Database, tenant_id: str) -> list[CollectionRead]:
+    """The tenant's collections with their document counts."""
+    async with db.session() as session:
+        query = (
+            select(Collection.name, Collection.created_at, func.count(Document.id))
+            .outerjoin(Document, Document.collection_id == Collection.id)
+            .where(Collection.tenant_id == tenant_id)
+            .group_by(Collection.id, Collection.name, Collection.created_at)
+            .order_by(Collection.name)
+        )
+        rows = (await session.execute(query)).all()
+    return [
+        CollectionRead(name=name, created_at=created, document_count=int(count))
+        for name, created, count in rows
+    ]
+
+
+async def collection_exists(*, db: Database, tenant_id: str, name: str) -> bool:
+    """Whether the tenant has a collection called `name`."""
+    async with db.session() as session:
+        query = select(Collection.id).where(
+            Collection.tenant_id == tenant_id, Collection.name == name
+        )
+        return (await session.execute(query)).first() is not None
+
+
+async def current_versions(
+    *, db: Database, tenant_id: str, document_ids: Sequence[str]
+) -> dict[str, int]:
+    """The visible version of each of the tenant's documents among `document_ids`."""
+    if not document_ids:
+        return {}
+    async with db.session() as session:
+        query = select(Document.id, Document.version).where(
+            Document.tenant_id == tenant_id, Document.id.in_(set(document_ids))
+        )
+        return {doc_id: version for doc_id, version in (await session.execute(query)).all()}
+
+
+async def count_documents(*, db: Database, tenant_id: str) -> int:
+    """How many documents the tenant has."""
+    async with db.session() as session:
+        query = select(func.count(Document.id)).where(Document.tenant_id == tenant_id)
+        return int((await session.execute(query)).scalar_one())

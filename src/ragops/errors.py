@@ -1,0 +1,51 @@
+"""Errors every layer may raise and the API turns into precise 4xx answers.
+
+They carry an HTTP status and a machine-readable code; they never carry secrets.
+Infrastructure and domains raise them; `api.errors` renders them as
+`{"error": {"code", "message", "request_id"}}`.
+"""
+
+from __future__ import annotations
+
+
+class RagopsError(Exception):
+    """Base of the errors a client can act on."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+
+class NotFoundError(RagopsError):
+    """The thing named does not exist (or is not the caller's to see)."""
+
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(RagopsError):
+    """The request clashes with the current state (e.g. a concurrent write)."""
+
+    status = 409
+    code = "conflict"
+
+
+class ValidationFailed(RagopsError):
+    """The input is well-formed but not acceptable."""
+
+    status = 422
+    code = "validation_error"
+
+
+class ServiceUnavailable(RagopsError):
+    """A dependency needed for this request is down."""
+
+    status = 503
+    code = "service_unavailable"

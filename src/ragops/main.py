@@ -1,0 +1,60 @@
+"""`create_app(settings)`: the FastAPI application with its middleware, routers and lifespan.
+
+Start-up migrates the database (when `auto_migrate`), connects every component and, on the
+first start of an empty instance, ingests the demo corpus. Shutdown closes them in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ragops import __version__
+from ragops.api.errors import install_error_handlers
+from ragops.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from ragops.api.router import include_routers
+from ragops.config import Settings, get_settings
+from ragops.db import migrate
+from ragops.demo import ingest_demo_corpus_if_empty
+from ragops.observability.logging import configure_logging
+from ragops.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the application. Pass `runtime` to share already-started components (tests)."""
+    settings = settings or get_settings()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
+        if settings.auto_migrate:
+            await migrate.upgrade(settings)
+        started = await Runtime.start(settings)
+        app.state.runtime = started
+        try:
+            if settings.demo_corpus:
+                await ingest_demo_corpus_if_empty(started)
+            yield
+        finally:
+            await started.aclose()
+
+    app = FastAPI(
+        title="ragops",
+        version=__version__,
+        description="A RAG chatbot API with its operations built in.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    include_routers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

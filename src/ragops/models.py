@@ -1,0 +1,7 @@
+"""Every table of every domain, imported in one place for Alembic and `create_all` in tests."""
+
+from ragops.chat.models import ChatSession, Feedback, Message
+from ragops.db.base import Base
+from ragops.documents.models import Chunk, Collection, Document
+
+__all__ = ["Base", "ChatSession", "Chunk", "Collection", "Document", "Feedback", "Message"]

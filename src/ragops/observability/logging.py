@@ -1,0 +1,128 @@
+"""Logging: structlog over the standard library, JSON lines in production and readable
+console lines in development, each carrying the request id, and every line redacted.
+
+Redaction removes API keys, bearer tokens, passwords and the credentials of connection
+strings from the message and from every field before a line is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+from ragops.config import Settings
+from ragops.observability.context import request_id_var, tenant_id_var
+
+REDACTED = "[REDACTED]"
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # scheme://user:password@host -> scheme://user:[REDACTED]@host
+    (
+        re.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(?=@)", re.I),
+        r"\g<pre>" + REDACTED,
+    ),
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + REDACTED),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), REDACTED),
+    (re.compile(r"\brgo_[A-Za-z0-9_-]{16,}"), REDACTED),
+    (
+        re.compile(
+            r"(?i)\b(api[_-]?key|apikey|x-api-key|password|passwd|pwd|secret|token|"
+            r"authorization|routing[_-]?key|dsn)\b(\s*[:=]\s*|\"\s*:\s*\")([^\s\"',;&]+)"
+        ),
+        r"\1\2" + REDACTED,
+    ),
+]
+
+_SENSITIVE_KEYS = re.compile(
+    r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|authorization|cookie|dsn|routing[_-]?key)"
+)
+
+
+def redact_text(text: str) -> str:
+    """`text` with every secret-looking value replaced by [REDACTED]."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(key: str, value: Any) -> Any:
+    """A log field's value, redacted by its key's name and by its content."""
+    if _SENSITIVE_KEYS.search(key) and value not in (None, "", False):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(key, v) for v in value]
+    return value
+
+
+def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        event_dict[key] = redact_value(key, event_dict[key]) if key != "event" else event_dict[key]
+    if isinstance(event_dict.get("event"), str):
+        event_dict["event"] = redact_text(event_dict["event"])
+    return event_dict
+
+
+def _context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    request_id = request_id_var.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    tenant_id = tenant_id_var.get()
+    if tenant_id is not None:
+        event_dict.setdefault("tenant_id", tenant_id)
+    return event_dict
+
+
+def use_json(settings: Settings) -> bool:
+    """Whether lines are JSON (production or explicitly asked) or console text."""
+    if settings.log_format == "auto":
+        return settings.environment == "production"
+    return settings.log_format == "json"
+
+
+def configure_logging(settings: Settings) -> None:
+    """Route standard logging and structlog through one redacting formatter on stderr."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _context,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if use_json(settings)
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _redact,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    handler.set_name("ragops")
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if h.get_name() != "ragops"]
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )

@@ -1,0 +1,1 @@
+"""Operations: health, readiness, version and the operator-facing endpoints."""

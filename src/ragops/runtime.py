@@ -1,0 +1,97 @@
+"""The running service's components, built once from settings and shared by the API, the CLI
+and (later) the runbooks: database, embedder, vector store, retriever, LLM, cache.
+
+Nothing here is per-process state a second instance would need: the database, the vector store
+and (when configured) Redis hold it all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ragops.chat.generation import Generator
+from ragops.chat.service import ChatDeps
+from ragops.config import Settings
+from ragops.db import Database
+from ragops.documents.service import IngestDeps
+from ragops.providers.cache import Cache
+from ragops.providers.cache.factory import create_cache
+from ragops.providers.embedder import Embedder
+from ragops.providers.embedder.factory import create_embedder, resolve_dimension
+from ragops.providers.llm import LLM
+from ragops.providers.llm.factory import create_llm
+from ragops.providers.vectorstore import VectorStore
+from ragops.providers.vectorstore.factory import create_vector_store
+from ragops.retrieval.service import Retriever
+from ragops.retrieval.sparse import Bm25Encoder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Every long-lived component of one ragops process."""
+
+    settings: Settings
+    db: Database
+    embedder: Embedder
+    store: VectorStore
+    retriever: Retriever
+    llm: LLM | None
+    cache: Cache
+    generator: Generator
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Runtime:
+        """Build and connect every component."""
+        db = Database(settings)
+        embedder = create_embedder(settings)
+        store = create_vector_store(settings, embedder)
+        try:
+            await store.ensure_ready(await resolve_dimension(embedder))
+        except BaseException:
+            await store.aclose()
+            await db.dispose()
+            raise
+        retriever = Retriever(settings, embedder, store, Bm25Encoder())
+        llm = create_llm(settings)
+        cache = create_cache(settings)
+        generator = Generator(settings=settings, llm=llm, embedder=embedder)
+        return cls(
+            settings=settings,
+            db=db,
+            embedder=embedder,
+            store=store,
+            retriever=retriever,
+            llm=llm,
+            cache=cache,
+            generator=generator,
+        )
+
+    @property
+    def ingest_deps(self) -> IngestDeps:
+        """What document ingestion needs."""
+        return IngestDeps(
+            settings=self.settings, db=self.db, store=self.store, retriever=self.retriever
+        )
+
+    @property
+    def chat_deps(self) -> ChatDeps:
+        """What answering needs."""
+        return ChatDeps(
+            settings=self.settings, db=self.db, retriever=self.retriever, generator=self.generator
+        )
+
+    async def aclose(self) -> None:
+        """Close every component, the vector store last (it flushes local storage)."""
+        for close in (self.cache.aclose, self.embedder.aclose, self.db.dispose, self.store.aclose):
+            try:
+                await close()
+            except Exception:
+                logger.warning("error while closing %s", close, exc_info=True)
+        if self.llm is not None:
+            try:
+                await self.llm.aclose()
+            except Exception:
+                logger.warning("error while closing the LLM client", exc_info=True)

@@ -1,0 +1,149 @@
+"""Shared fixtures: settings on a temporary data dir, a fresh PostgreSQL database per test,
+a started runtime, and the app served by uvicorn on a loopback port.
+
+PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) always run where this suite runs; a
+missing server is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from ragops.config import Settings
+from ragops.db import migrate
+from ragops.runtime import Runtime
+
+pytest_plugins = ["tests.fakes.fixtures"]
+
+PG_HOST = os.environ.get("RAGOPS_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("RAGOPS_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("RAGOPS_TEST_PG_USER", "postgres")
+REDIS_URL = os.environ.get("RAGOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test: embedded everything under `data_dir`, no demo corpus."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "environment": "test",
+        "demo_corpus": False,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "var")
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+    name = f"ragops_test_{uuid.uuid4().hex[:12]}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """A migrated, started runtime on embedded defaults."""
+    await migrate.upgrade(settings)
+    started = await Runtime.start(settings)
+    try:
+        yield started
+    finally:
+        await started.aclose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """The app served over real sockets on loopback."""
+
+    base_url: str
+    settings: Settings
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=60, **kwargs)
+
+
+class RunningServer:
+    """`create_app(settings)` under uvicorn in a thread, on a free loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        from ragops.main import create_app
+
+        self.settings = settings
+        self.port = free_port()
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 180
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the server failed to start")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the server did not start in time")
+            time.sleep(0.05)
+        return LiveServer(base_url=f"http://127.0.0.1:{self.port}", settings=self.settings)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Any]:
+    """A function starting servers for this test; all are stopped at its end."""
+    running: list[RunningServer] = []
+
+    def start(settings: Settings) -> LiveServer:
+        server = RunningServer(settings)
+        running.append(server)
+        return server.start()
+
+    yield start
+    for server in running:
+        server.stop()

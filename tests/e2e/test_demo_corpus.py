@@ -1,0 +1,82 @@
+"""End to end on the demo corpus: `make run`'s first start ingests docs/, and questions whose
+answer is in exactly one document cite that document, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.conftest import REPO_ROOT, LiveServer, RunningServer, make_settings
+
+# question -> the one document (path under docs/) that answers it
+QUESTIONS = {
+    "Why do all tenants share one Qdrant collection instead of one collection each?": (
+        "ARCHITECTURE.md"
+    ),
+    "How is a question prevented from seeing half the old and half the new version of a "
+    "changed document?": "ARCHITECTURE.md",
+    "What happens to a PNG image renamed with a .txt extension when it is uploaded?": (
+        "ingestion.md"
+    ),
+    "Is a # inside a fenced code block treated as a Markdown heading?": "ingestion.md",
+    "How does the extractive answerer score the sentences of the passages?": "generation.md",
+    "How do I use Ollama as the language model?": "generation.md",
+    "How do I delete a document from the command line?": "cli.md",
+    "How does reciprocal rank fusion combine the dense and BM25 rankings?": "retrieval.md",
+    "Which stemming and stop words does the BM25 tokeniser use?": "retrieval.md",
+    "How many connections does the PostgreSQL pool keep open, and how long does a request "
+    "wait for a free one?": "deployment.md",
+    "How does the official openai Python client read the citations of an answer?": "api.md",
+    "Which events does a streamed chat answer send?": "api.md",
+}
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    data_dir: Path = tmp_path_factory.mktemp("demo") / "var"
+    settings = make_settings(data_dir, demo_corpus=True, demo_corpus_path=REPO_ROOT / "docs")
+    server = RunningServer(settings)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def test_first_start_ingests_the_demo_corpus(demo_server: LiveServer) -> None:
+    with demo_server.client() as client:
+        listing = client.get("/v1/documents", params={"limit": 500}).json()
+    sources = {item["source"] for item in listing["items"]}
+    expected = {
+        p.relative_to(REPO_ROOT / "docs").as_posix() for p in (REPO_ROOT / "docs").rglob("*.md")
+    }
+    assert expected <= sources
+    assert listing["total"] == len(sources)
+
+
+@pytest.mark.parametrize("question", list(QUESTIONS))
+def test_question_cites_the_document_that_answers_it(
+    demo_server: LiveServer, question: str
+) -> None:
+    with demo_server.client() as client:
+        by_id = {
+            item["id"]: item["source"]
+            for item in client.get("/v1/documents", params={"limit": 500}).json()["items"]
+        }
+        response = client.post("/v1/chat", json={"question": question})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["mode"] == "extractive"
+    cited = [by_id[c["document_id"]] for c in body["citations"]]
+    assert QUESTIONS[question] in cited, (body["answer"], cited)
+    for citation in body["citations"]:
+        assert f"[{citation['index']}]" in body["answer"]
+
+
+def test_unrelated_question_says_nothing_was_found(demo_server: LiveServer) -> None:
+    with demo_server.client() as client:
+        body = client.post(
+            "/v1/chat", json={"question": "What is the boiling point of tungsten in kelvin?"}
+        ).json()
+    assert body["citations"] == []
+    assert "could not find" in body["answer"].lower()

@@ -1,0 +1,184 @@
+"""The LLM path and the OpenAI-compatible API, over real sockets: ragops served by uvicorn,
+its LLM a fake OpenAI-compatible server on loopback, and the official `openai` client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from tests.conftest import LiveServer, RunningServer, make_settings
+from tests.e2e.conftest import POOL_DOC, ROLLBACK_DOC, read_sse, upload
+from tests.fakes.llm import FakeLLMServer
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeLLMServer]:
+    server = FakeLLMServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLMServer) -> Iterator[LiveServer]:
+    data_dir: Path = tmp_path_factory.mktemp("llm") / "var"
+    settings = make_settings(
+        data_dir,
+        llm_base_url=llm.base_url,
+        llm_api_key="sk-test-secret-key-0123456789",
+        llm_model="fake-model",
+        llm_timeout_seconds=3,
+    )
+    running = RunningServer(settings)
+    try:
+        live = running.start()
+        with live.client() as client:
+            response = upload(
+                client,
+                [
+                    ("pool.md", POOL_DOC, "text/markdown"),
+                    ("rollback.md", ROLLBACK_DOC, "text/markdown"),
+                ],
+            )
+            assert response.status_code == 200, response.text
+        yield live
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def client(server: LiveServer, llm: FakeLLMServer) -> Iterator[httpx.Client]:
+    llm.reset()
+    with server.client() as c:
+        yield c
+
+
+def test_generated_answer_with_checked_citations(client: httpx.Client, llm: FakeLLMServer) -> None:
+    body = client.post("/v1/chat", json={"question": "How do I roll back a bad release?"}).json()
+    assert body["mode"] == "generated"
+    assert body["answer"].endswith("[1]")
+    assert body["citations"][0]["index"] == 1 and body["citations"][0]["title"] == "Rollback"
+    prompt = "\n".join(m["content"] for m in llm.chat_requests[-1]["messages"])
+    assert "revert the commit" in prompt and "How do I roll back a bad release?" in prompt
+    assert llm.chat_requests[-1]["model"] == "fake-model"
+
+
+def test_citations_of_passages_not_retrieved_are_removed(
+    client: httpx.Client, llm: FakeLLMServer
+) -> None:
+    llm.set_answer("Revert the commit [1]. Also see [9].")
+    body = client.post("/v1/chat", json={"question": "How do I roll back a bad release?"}).json()
+    assert "[9]" not in body["answer"] and "[1]" in body["answer"]
+    assert [c["index"] for c in body["citations"]] == [1]
+
+
+def test_streamed_generated_answer(client: httpx.Client) -> None:
+    response = client.post(
+        "/v1/chat", json={"question": "How do I roll back a bad release?", "stream": True}
+    )
+    events = read_sse(response)
+    tokens = "".join(d["text"] for e, d in events if e == "token")
+    done = events[-1]
+    assert done[0] == "done" and done[1]["mode"] == "generated"
+    assert tokens == done[1]["answer"] and len([e for e, _ in events if e == "token"]) > 1
+
+
+def test_llm_failure_falls_back_to_an_extractive_answer(
+    client: httpx.Client, llm: FakeLLMServer
+) -> None:
+    llm.fail_next(500, n=5)
+    body = client.post("/v1/chat", json={"question": "How long does a request wait?"}).json()
+    assert body["mode"] == "extractive"
+    assert body["fallback_reason"].startswith("llm_unavailable")
+    assert "sk-test-secret" not in body["fallback_reason"]
+    assert "thirty seconds" in body["answer"] and body["citations"]
+
+
+def test_llm_dropping_mid_stream_resets_to_extractive(
+    client: httpx.Client, llm: FakeLLMServer
+) -> None:
+    llm.fail_next("drop", n=3)
+    response = client.post(
+        "/v1/chat", json={"question": "How long does a request wait?", "stream": True}
+    )
+    events = read_sse(response)
+    kinds = [e for e, _ in events]
+    assert "reset" in kinds
+    after = kinds[kinds.index("reset") + 1 :]
+    tokens = "".join(d["text"] for e, d in events[kinds.index("reset") + 1 :] if e == "token")
+    assert after[-1] == "done" and events[-1][1]["mode"] == "extractive"
+    assert tokens == events[-1][1]["answer"]
+
+
+def test_nothing_relevant_means_no_llm_call(client: httpx.Client, llm: FakeLLMServer) -> None:
+    body = client.post(
+        "/v1/chat", json={"question": "What is the boiling point of tungsten in kelvin?"}
+    ).json()
+    assert body["citations"] == []
+    assert llm.chat_requests == []
+
+
+def _openai_client(server: LiveServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0)
+
+
+def test_official_client_lists_collections_as_models(server: LiveServer) -> None:
+    models = _openai_client(server).models.list()
+    assert "default" in [m.id for m in models.data]
+
+
+def test_official_client_completion_carries_citations(server: LiveServer) -> None:
+    reply = _openai_client(server).chat.completions.create(
+        model="default",
+        messages=[{"role": "user", "content": "How do I roll back a bad release?"}],
+    )
+    assert reply.choices[0].message.content
+    extra = reply.model_extra or {}
+    assert extra["citations"][0]["title"] == "Rollback"
+    assert extra["ragops"]["mode"] == "generated"
+    assert reply.usage is not None and reply.usage.total_tokens > 0
+
+
+def test_official_client_streaming(server: LiveServer) -> None:
+    stream = _openai_client(server).chat.completions.create(
+        model="default",
+        messages=[
+            {"role": "user", "content": "How big is the pool?"},
+            {"role": "assistant", "content": "It keeps five connections [1]."},
+            {"role": "user", "content": "How do I roll back a bad release?"},
+        ],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    parts, citations, usage = [], None, None
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            parts.append(chunk.choices[0].delta.content)
+        extra = chunk.model_extra or {}
+        if "citations" in extra:
+            citations = extra["citations"]
+        if chunk.usage is not None:
+            usage = chunk.usage
+    assert "".join(parts).endswith("[1]")
+    assert citations and citations[0]["title"] == "Rollback"
+    assert usage is not None
+
+
+def test_official_client_unknown_model_is_404(server: LiveServer) -> None:
+    with pytest.raises(openai.NotFoundError):
+        _openai_client(server).chat.completions.create(
+            model="no-such-collection", messages=[{"role": "user", "content": "hi"}]
+        )
+
+
+def test_completion_without_a_user_question_is_422(client: httpx.Client) -> None:
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": "default", "messages": [{"role": "system", "content": "be brief"}]},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "no_question"
