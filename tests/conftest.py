@@ -7,12 +7,14 @@ missing server is a failure, never a skip.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ PG_PORT = int(os.environ.get("RAGOPS_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("RAGOPS_TEST_PG_USER", "postgres")
 REDIS_URL = os.environ.get("RAGOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REPO_ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = ["sqlite", "postgres"]
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
@@ -47,9 +50,11 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "var")
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings on each database backend in turn: SQLite, then a fresh PostgreSQL database."""
+    with backend_settings(request.param, tmp_path / "var") as value:
+        yield value
 
 
 async def _admin(sql: str) -> None:
@@ -69,6 +74,27 @@ async def pg_url() -> AsyncIterator[str]:
         yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
     finally:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for a module- or session-scoped fixture (sync)."""
+    name = f"ragops_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def backend_settings(backend: str, data_dir: Path, **overrides: Any) -> Iterator[Settings]:
+    """Settings on SQLite ("sqlite") or a fresh PostgreSQL database ("postgres")."""
+    if backend == "sqlite":
+        yield make_settings(data_dir, **overrides)
+        return
+    with pg_database() as url:
+        yield make_settings(data_dir, database_url=url, **overrides)
 
 
 @pytest.fixture
@@ -147,3 +173,33 @@ def serve_app() -> Iterator[Any]:
     yield start
     for server in running:
         server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright (installed by scripts/install-browser.sh)."""
+    import subprocess
+
+    from playwright.sync_api import sync_playwright
+
+    subprocess.run([str(REPO_ROOT / "scripts" / "install-browser.sh")], check=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()

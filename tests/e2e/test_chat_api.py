@@ -1,4 +1,4 @@
-"""The chat and document API over real HTTP on embedded defaults (SQLite + Qdrant local)."""
+"""The chat and document API over real HTTP, on SQLite and on PostgreSQL (with Qdrant local)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,29 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import LiveServer, RunningServer, make_settings
+
+from ragops.config import Settings
+from tests.conftest import BACKENDS, LiveServer, RunningServer, backend_settings
 from tests.e2e.conftest import GARDEN_DOC, POOL_DOC, ROLLBACK_DOC, read_sse, upload
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The app on SQLite, then on a fresh PostgreSQL database: every test runs on both."""
     data_dir: Path = tmp_path_factory.mktemp("api") / "var"
-    settings = make_settings(
-        data_dir, max_question_chars=200, max_upload_bytes=200_000, max_request_bytes=400_000
-    )
+    with backend_settings(
+        request.param,
+        data_dir,
+        max_question_chars=200,
+        max_upload_bytes=200_000,
+        max_request_bytes=400_000,
+    ) as settings:
+        yield from _serve(settings)
+
+
+def _serve(settings: Settings) -> Iterator[LiveServer]:
     running = RunningServer(settings)
     try:
         live = running.start()

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import REPO_ROOT, LiveServer, RunningServer, make_settings
 
 # question -> the one document (path under docs/) that answers it

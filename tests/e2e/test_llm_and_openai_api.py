@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+
 from tests.conftest import LiveServer, RunningServer, make_settings
 from tests.e2e.conftest import POOL_DOC, ROLLBACK_DOC, read_sse, upload
 from tests.fakes.llm import FakeLLMServer

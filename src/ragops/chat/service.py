@@ -133,10 +133,10 @@ async def retrieve(
     result = await deps.retriever.search(
         query, SearchScope(tenant_id=tenant_id, collection=collection)
     )
-    current = await documents.current_versions(
-        db=deps.db, tenant_id=tenant_id, document_ids=[p.document_id for p in result.passages]
+    visible = await documents.visible_chunks(
+        db=deps.db, tenant_id=tenant_id, chunk_ids=[p.chunk_id for p in result.passages]
     )
-    passages = [p for p in result.passages if current.get(p.document_id) == p.version]
+    passages = [p for p in result.passages if p.chunk_id in visible]
     return passages, result.embed_ms, result.retrieve_ms
 
 

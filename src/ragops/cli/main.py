@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from ragops import __version__
-from ragops.chat import service as chat
-from ragops.chat.models import ChatResponse
 from ragops.cli.db import db_app
 from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_runtime
 from ragops.config.names import validate_collection_name
-from ragops.documents import service as documents
 from ragops.documents.files import collect_files, source_name
-from ragops.documents.models import IngestOutcome
-from ragops.observability.context import new_request_id
-from ragops.runtime import Runtime
+
+if TYPE_CHECKING:
+    from ragops.chat.models import ChatResponse
+    from ragops.documents.models import IngestOutcome
+    from ragops.runtime import Runtime
 
 app = typer.Typer(
     name="ragops",
@@ -87,6 +86,8 @@ def ingest(
         fail("no ingestible files (txt, md, html, pdf) under the given paths")
     roots = {p: p for p in paths if p.is_dir()}
 
+    from ragops.documents import service as documents
+
     async def work(runtime: Runtime) -> list[IngestOutcome]:
         name = collection or runtime.settings.default_collection
         outcomes: list[IngestOutcome] = []
@@ -137,6 +138,8 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
 ) -> None:
     """Ask a question and print the cited answer."""
+    from ragops.chat import service as chat
+    from ragops.observability.context import new_request_id
 
     async def work(runtime: Runtime) -> ChatResponse:
         return await chat.answer(
@@ -166,6 +169,7 @@ def ask(
 @app.command()
 def collections() -> None:
     """List collections and their document counts."""
+    from ragops.documents import service as documents
 
     async def work(runtime: Runtime) -> list[tuple[str, int]]:
         found = await documents.list_collections(db=runtime.db, tenant_id=CLI_TENANT)
@@ -185,6 +189,7 @@ def documents_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List documents, newest first."""
+    from ragops.documents import service as documents
 
     async def work(runtime: Runtime) -> str:
         listing = await documents.list_documents(
@@ -214,6 +219,7 @@ def documents_delete(
     document_id: Annotated[str, typer.Argument(help="The document's id.")],
 ) -> None:
     """Delete a document, its chunks and its vectors."""
+    from ragops.documents import service as documents
 
     async def work(runtime: Runtime) -> None:
         await documents.delete_document(

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
 from ragops.config import Settings, get_settings
-from ragops.db import migrate
-from ragops.documents.errors import IngestError
-from ragops.errors import RagopsError
-from ragops.observability.logging import configure_logging
-from ragops.runtime import Runtime
+from ragops.observability.logging import redact_text
+
+if TYPE_CHECKING:
+    from ragops.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -27,7 +26,8 @@ CLI_TENANT = "default"
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error line and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    err_console.print("[bold red]error:[/] ", end="", markup=True, highlight=False)
+    err_console.print(redact_text(message), markup=False, highlight=False)
     raise typer.Exit(code)
 
 
@@ -41,6 +41,12 @@ def load_settings() -> Settings:
 
 def with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
     """Migrate, start the components, run `work`, close everything; map errors to exits."""
+    from ragops.db import migrate
+    from ragops.documents.errors import IngestError
+    from ragops.errors import RagopsError
+    from ragops.observability.logging import configure_logging
+    from ragops.runtime import Runtime
+
     settings = load_settings()
     configure_logging(settings)
 

@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ragops.config import Settings
@@ -58,7 +59,10 @@ async def downgrade(settings: Settings, revision: str) -> None:
 
 async def current_revision(settings: Settings) -> str | None:
     """The revision the database is at, or None when it was never migrated."""
-    engine = create_async_engine(settings.resolved_database_url)
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return None
+    engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
 

@@ -219,7 +219,12 @@ async def _commit_version(
     digest: str,
     rows: Sequence[Chunk],
 ) -> Document:
-    """Switch the document to `version` in one transaction (insert it when new)."""
+    """Switch the document to `version` in one transaction (insert it when new).
+
+    A new document in a new collection may race another request creating the same
+    collection: the unique constraint refuses one of them, which then tries once more and
+    finds the collection. A race on the document itself is a ConflictError.
+    """
     values = {
         "title": title[:512],
         "media_type": media_type,
@@ -229,41 +234,67 @@ async def _commit_version(
         "chunk_count": len(rows),
         "updated_at": utcnow(),
     }
-    try:
-        async with deps.db.session() as session, session.begin():
-            if previous_version:
-                result = await session.execute(
-                    update(Document)
-                    .where(Document.id == document_id, Document.version == previous_version)
-                    .values(**values)
-                )
-                if getattr(result, "rowcount", 0) != 1:
-                    raise ConflictError(
-                        f"{source} was changed or deleted by another request; try again"
+    for attempt in range(2):
+        try:
+            async with deps.db.session() as session, session.begin():
+                if previous_version:
+                    await _switch_version(session, document_id, previous_version, values, source)
+                else:
+                    collection_id = await _collection_id(session, tenant_id, collection)
+                    session.add(
+                        Document(
+                            id=document_id,
+                            tenant_id=tenant_id,
+                            collection_id=collection_id,
+                            source=source,
+                            created_at=utcnow(),
+                            **values,
+                        )
                     )
-                await session.execute(delete(Chunk).where(Chunk.document_id == document_id))
-            else:
-                collection_id = await _collection_id(session, tenant_id, collection)
-                now = utcnow()
-                session.add(
-                    Document(
-                        id=document_id,
-                        tenant_id=tenant_id,
-                        collection_id=collection_id,
-                        source=source,
-                        created_at=now,
-                        **values,
-                    )
-                )
-                await session.flush()
-            session.add_all(rows)
-        async with deps.db.session() as session:
-            stored = await session.get(Document, document_id)
-            if stored is None:  # deleted between commit and read
-                raise ConflictError(f"{source} was deleted by another request")
-            return stored
-    except IntegrityError as exc:
-        raise ConflictError(f"{source} is being ingested by another request; try again") from exc
+                    await session.flush()
+                session.add_all([_copy(row) for row in rows])
+            break
+        except IntegrityError as exc:
+            if previous_version or attempt == 1:
+                raise ConflictError(
+                    f"{source} is being ingested by another request; try again"
+                ) from exc
+    async with deps.db.session() as session:
+        stored = await session.get(Document, document_id)
+    if stored is None:  # deleted between commit and read
+        raise ConflictError(f"{source} was deleted by another request")
+    return stored
+
+
+async def _switch_version(
+    session: AsyncSession,
+    document_id: str,
+    previous_version: int,
+    values: dict[str, object],
+    source: str,
+) -> None:
+    result = await session.execute(
+        update(Document)
+        .where(Document.id == document_id, Document.version == previous_version)
+        .values(**values)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise ConflictError(f"{source} was changed or deleted by another request; try again")
+    await session.execute(delete(Chunk).where(Chunk.document_id == document_id))
+
+
+def _copy(row: Chunk) -> Chunk:
+    """A fresh, unattached copy of a chunk row (a failed attempt's rows cannot be re-added)."""
+    return Chunk(
+        id=row.id,
+        document_id=row.document_id,
+        version=row.version,
+        ordinal=row.ordinal,
+        section=row.section,
+        start_offset=row.start_offset,
+        end_offset=row.end_offset,
+        text=row.text,
+    )
 
 
 async def _discard_version(
@@ -393,17 +424,22 @@ async def collection_exists(*, db: Database, tenant_id: str, name: str) -> bool:
         return (await session.execute(query)).first() is not None
 
 
-async def current_versions(
-    *, db: Database, tenant_id: str, document_ids: Sequence[str]
-) -> dict[str, int]:
-    """The visible version of each of the tenant's documents among `document_ids`."""
-    if not document_ids:
-        return {}
+async def visible_chunks(*, db: Database, tenant_id: str, chunk_ids: Sequence[str]) -> set[str]:
+    """Which of `chunk_ids` belong to the current version of one of the tenant's documents.
+
+    The chunk rows are replaced in the same transaction that switches a document's version,
+    so they name exactly the vector points a question may see: points of a superseded
+    version, of a failed or losing concurrent ingest, or of a deleted document are not here.
+    """
+    if not chunk_ids:
+        return set()
     async with db.session() as session:
-        query = select(Document.id, Document.version).where(
-            Document.tenant_id == tenant_id, Document.id.in_(set(document_ids))
+        query = (
+            select(Chunk.id)
+            .join(Document, Document.id == Chunk.document_id)
+            .where(Document.tenant_id == tenant_id, Chunk.id.in_(set(chunk_ids)))
         )
-        return {doc_id: version for doc_id, version in (await session.execute(query)).all()}
+        return set((await session.execute(query)).scalars().all())
 
 
 async def count_documents(*, db: Database, tenant_id: str) -> int:
