@@ -20,7 +20,9 @@ from ragops.config import Settings, get_settings
 from ragops.db import migrate
 from ragops.demo import ingest_demo_corpus_if_empty
 from ragops.observability.logging import configure_logging
+from ragops.observability.setup import install_observability
 from ragops.runtime import Runtime
+from ragops.security.setup import install_security
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     install_error_handlers(app)
     include_routers(app)
+    install_security(app, settings)
+    install_observability(app, settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -1,0 +1,1 @@
+"""API keys, scopes, tenant resolution and the audit trail."""

@@ -1,0 +1,1 @@
+"""HTTP hardening: CORS, security headers, rate limits, trusted proxies, content safety."""
