@@ -13,11 +13,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -37,14 +38,29 @@ REDIS_URL = os.environ.get("RAGOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ["sqlite", "postgres"]
 
+T = TypeVar("T")
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine from synchronous test code; in a thread of its own when this thread
+    already runs an event loop (an open Playwright browser does)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a test: embedded everything under `data_dir`, no demo corpus."""
+    """Settings for a test: embedded everything under `data_dir`, no demo corpus. API keys are
+    required as in production; no bootstrap key is printed (`RunningServer` makes its own)."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "environment": "test",
         "demo_corpus": False,
         "log_level": "WARNING",
+        "bootstrap_api_key": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -80,11 +96,11 @@ async def pg_url() -> AsyncIterator[str]:
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for a module- or session-scoped fixture (sync)."""
     name = f"ragops_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    run_sync(_admin(f'CREATE DATABASE "{name}"'))
     try:
         yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_sync(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @contextmanager
@@ -108,6 +124,31 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
         await started.aclose()
 
 
+ALL_SCOPES = ("chat", "ingest", "admin")
+
+
+def create_api_key(
+    settings: Settings,
+    *,
+    tenant: str = "default",
+    scopes: tuple[str, ...] | str = ALL_SCOPES,
+    **options: Any,
+) -> str:
+    """A new API key made through the key service on the settings' (migrated) database."""
+    from ragops.auth import service
+    from ragops.db import Database
+
+    async def make() -> str:
+        db = Database(settings)
+        try:
+            created = await service.create_key(db=db, tenant_id=tenant, scopes=scopes, **options)
+            return created.key
+        finally:
+            await db.dispose()
+
+    return run_sync(make())
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -116,13 +157,20 @@ def free_port() -> int:
 
 @dataclass
 class LiveServer:
-    """The app served over real sockets on loopback."""
+    """The app served over real sockets on loopback, with an admin key of tenant "default"
+    (none when `auth_enabled` is off)."""
 
     base_url: str
     settings: Settings
+    api_key: str | None = None
 
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=60, **kwargs)
+    def client(self, *, authenticated: bool = True, **kwargs: Any) -> httpx.Client:
+        """An HTTP client sending `api_key` as a Bearer token (unless `authenticated=False`);
+        a request's own `Authorization` header replaces it."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        if authenticated and self.api_key:
+            headers.setdefault("Authorization", f"Bearer {self.api_key}")
+        return httpx.Client(base_url=self.base_url, timeout=60, headers=headers, **kwargs)
 
 
 class RunningServer:
@@ -145,6 +193,7 @@ class RunningServer:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> LiveServer:
+        """Serve, then (with auth on) create the admin key of tenant "default" the tests send."""
         self.thread.start()
         deadline = time.monotonic() + 180
         while not self.server.started:
@@ -153,7 +202,10 @@ class RunningServer:
             if time.monotonic() > deadline:
                 raise TimeoutError("the server did not start in time")
             time.sleep(0.05)
-        return LiveServer(base_url=f"http://127.0.0.1:{self.port}", settings=self.settings)
+        key = create_api_key(self.settings, name="tests") if self.settings.auth_enabled else None
+        return LiveServer(
+            base_url=f"http://127.0.0.1:{self.port}", settings=self.settings, api_key=key
+        )
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -187,9 +239,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium driven by Playwright (installed by scripts/install-browser.sh)."""
+    """Headless Debian Chromium driven by Playwright (installed by scripts/install-browser.sh).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the main thread while
+    it is open, which would break every later async test and `asyncio.run` of the session."""
     import subprocess
 
     from playwright.sync_api import sync_playwright

@@ -16,13 +16,15 @@ from ragops import __version__
 from ragops.api.errors import install_error_handlers
 from ragops.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from ragops.api.router import include_routers
+from ragops.auth.audit import security_event_recorder
+from ragops.auth.bootstrap import ensure_bootstrap_key
 from ragops.config import Settings, get_settings
 from ragops.db import migrate
 from ragops.demo import ingest_demo_corpus_if_empty
 from ragops.observability.logging import configure_logging
 from ragops.observability.setup import install_observability
 from ragops.runtime import Runtime
-from ragops.security.setup import install_security
+from ragops.security.setup import app_options, install_security
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         started = await Runtime.start(settings)
         app.state.runtime = started
         try:
+            await ensure_bootstrap_key(settings=settings, db=started.db)
+            app.state.security_event_hook = security_event_recorder(started.db)
             if settings.demo_corpus:
                 await ingest_demo_corpus_if_empty(started)
             yield
@@ -54,6 +58,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         version=__version__,
         description="A RAG chatbot API with its operations built in.",
         lifespan=lifespan,
+        **app_options(settings),
     )
     install_error_handlers(app)
     include_routers(app)

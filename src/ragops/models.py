@@ -1,7 +1,18 @@
 """Every table of every domain, imported in one place for Alembic and `create_all` in tests."""
 
+from ragops.auth.models import ApiKey, AuditEvent
 from ragops.chat.models import ChatSession, Feedback, Message
 from ragops.db.base import Base
 from ragops.documents.models import Chunk, Collection, Document
 
-__all__ = ["Base", "ChatSession", "Chunk", "Collection", "Document", "Feedback", "Message"]
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "ChatSession",
+    "Chunk",
+    "Collection",
+    "Document",
+    "Feedback",
+    "Message",
+]

@@ -34,10 +34,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         running.stop()
 
 
+def _page(server: LiveServer, browser: Any) -> Any:
+    """A new page whose API key field holds the server's key (the page keeps it per tab)."""
+    page = browser.new_page()
+    page.add_init_script(f"sessionStorage.setItem('ragops-api-key', {server.api_key!r})")
+    return page
+
+
 def test_page_answers_with_citations_and_escapes_everything(
     server: LiveServer, browser: Any
 ) -> None:
-    page = browser.new_page()
+    page = _page(server, browser)
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -47,7 +54,7 @@ def test_page_answers_with_citations_and_escapes_everything(
     )
     page.click("#send")
     page.wait_for_selector(".citations li", timeout=30_000)
-    page.wait_for_function("document.querySelector('.mode').textContent.length > 0")
+    page.wait_for_function("() => document.querySelector('.mode').textContent.length > 0")
 
     answer = page.inner_text(".answer")
     assert "dusk" in answer and "<script>" in answer  # shown as text
@@ -61,13 +68,15 @@ def test_page_answers_with_citations_and_escapes_everything(
 
     page.fill("#question", "Who logs the ships?")
     page.click("#send")
-    page.wait_for_function("document.querySelectorAll('.turn .mode:not([hidden])').length == 2")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.turn .mode:not([hidden])').length == 2"
+    )
     assert page.locator(".turn").count() == 2
     page.close()
 
 
 def test_page_shows_api_errors_as_text(server: LiveServer, browser: Any) -> None:
-    page = browser.new_page()
+    page = _page(server, browser)
     page.goto(server.base_url + "/")
     page.fill("#question", "x" * 2500)
     page.click("#send")

@@ -111,4 +111,4 @@ def test_bad_input_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None:
 
 def test_db_commands(data_dir: Path) -> None:
     current = run(data_dir, "db", "current").stdout
-    assert "current: 0001" in current and "head: 0001" in current
+    assert "current: 0002" in current and "head: 0002" in current

@@ -124,7 +124,7 @@ def test_nothing_relevant_means_no_llm_call(client: httpx.Client, llm: FakeLLMSe
 
 
 def _openai_client(server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0)
+    return openai.OpenAI(base_url=server.base_url + "/v1", api_key=server.api_key, max_retries=0)
 
 
 def test_official_client_lists_collections_as_models(server: LiveServer) -> None:

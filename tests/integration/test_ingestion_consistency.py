@@ -26,8 +26,14 @@ from ragops.runtime import Runtime
 
 TENANT = "default"
 
-V1 = b"# Backups\n\nBackups run every night at two o'clock.\n\n## Retention\n\nBackups are kept for seven days.\n"
-V2 = b"# Backups\n\nBackups run every hour on the hour.\n\n## Retention\n\nBackups are kept for thirty days.\n"
+V1 = (
+    b"# Backups\n\nBackups run every night at two o'clock.\n\n"
+    b"## Retention\n\nBackups are kept for seven days.\n"
+)
+V2 = (
+    b"# Backups\n\nBackups run every hour on the hour.\n\n"
+    b"## Retention\n\nBackups are kept for thirty days.\n"
+)
 
 
 class FaultyStore:

@@ -1,4 +1,9 @@
-"""FastAPI dependencies shared by every router, exposed as annotated types."""
+"""FastAPI dependencies shared by every router, exposed as annotated types.
+
+The tenant comes from the caller's API key (`ragops.auth.dependencies.authenticate`): every
+route that takes `TenantDep` requires a working key. Scope checks go into route decorators:
+`@router.post(..., dependencies=[require_scope("ingest")])`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,32 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ragops.auth.dependencies import (
+    AuditDep,
+    PrincipalDep,
+    RequestAudit,
+    authenticate,
+    require_scope,
+)
+from ragops.auth.service import DEFAULT_TENANT, Principal
 from ragops.observability.context import current_request_id
 from ragops.runtime import Runtime
 
-DEFAULT_TENANT = "default"
+__all__ = [
+    "DEFAULT_TENANT",
+    "AuditDep",
+    "Principal",
+    "PrincipalDep",
+    "RequestAudit",
+    "RequestIdDep",
+    "RuntimeDep",
+    "TenantDep",
+    "authenticate",
+    "get_request_id",
+    "get_runtime",
+    "get_tenant",
+    "require_scope",
+]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -18,9 +45,9 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def get_tenant() -> str:
-    """The tenant whose data the request may see."""
-    return DEFAULT_TENANT
+async def get_tenant(principal: PrincipalDep) -> str:
+    """The tenant whose data the request may see: the one of its API key."""
+    return principal.tenant_id
 
 
 def get_request_id() -> str:

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ragops.documents.errors import IngestError
 from ragops.errors import RagopsError
-from ragops.observability.context import current_request_id
+from ragops.observability.context import current_request_id, request_id_var
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        logger.error("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "an internal error occurred")
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette answers unhandled errors outside every user middleware, after the
+        # request-id middleware has reset its context: take the id from the request state.
+        request_id = request.scope.get("state", {}).get("request_id") or current_request_id()
+        token = request_id_var.set(request_id)
+        try:
+            logger.error("unhandled error", exc_info=exc)
+        finally:
+            request_id_var.reset(token)
+        body = {
+            "error": {
+                "code": "internal_error",
+                "message": "an internal error occurred",
+                "request_id": request_id,
+            }
+        }
+        return JSONResponse(status_code=500, content=body, headers={"X-Request-ID": request_id})

@@ -49,7 +49,9 @@ class RequestIdMiddleware:
 
 
 class BodyTooLarge(Exception):
-    """Raised inside `receive` when a body passes the limit."""
+    """Raised inside `receive` when a body passes the limit (answered 413)."""
+
+    status_code = 413
 
 
 class BodySizeLimitMiddleware:

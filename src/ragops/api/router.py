@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from ragops.auth.router import router as admin_router
 from ragops.chat.openai_router import router as openai_router
 from ragops.chat.router import router as chat_router
 from ragops.documents.router import router as documents_router
@@ -15,3 +16,4 @@ def include_routers(app: FastAPI) -> None:
     """Mount every router."""
     for router in (ops_router, chat_router, openai_router, documents_router, web_router):
         app.include_router(router)
+    app.include_router(admin_router)

@@ -4,6 +4,12 @@ configured and the extractive answerer otherwise (or when the LLM fails).
 `Generator.generate` answers in one piece; `Generator.stream` yields `("token", text)` deltas,
 possibly `("reset", reason)` when the LLM failed mid-answer and the extractive fallback
 follows, and always ends with `("final", Generated)`.
+
+Content safety (`security.injection`): retrieved passages that look like prompt injection are
+marked in the prompt and logged with their document id; a generated answer that leaks an API
+key, a configured secret or a span of the system prompt is replaced by the extractive answer
+(`fallback_reason: "output_guard"`), and a streamed one is held back by the same check so the
+leak is never sent. Extractive answers have key-shaped strings redacted.
 """
 
 from __future__ import annotations
@@ -12,16 +18,28 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+import structlog
+
 from ragops.chat.citations import parse_citations
 from ragops.chat.extractive import ExtractiveAnswerer, stream_words
-from ragops.chat.prompts import build_messages, build_retrieval_query
+from ragops.chat.prompts import SYSTEM_PROMPT, build_messages, build_retrieval_query
 from ragops.config import Settings
-from ragops.errors import ServiceUnavailable
+from ragops.errors import RagopsError, ServiceUnavailable
 from ragops.providers.embedder import Embedder
 from ragops.providers.llm import LLM, ChatMessage, LLMError
 from ragops.retrieval.service import Passage
+from ragops.security.injection import (
+    AnswerGuard,
+    GuardResult,
+    StreamGuard,
+    scan_passage,
+    secret_values,
+)
 
 StreamItem = tuple[str, "str | Generated"]
+OUTPUT_GUARD = "output_guard"
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -46,6 +64,7 @@ class Generator:
         self.llm = llm
         self.embedder = embedder
         self.extractive = ExtractiveAnswerer()
+        self.guard = AnswerGuard(SYSTEM_PROMPT, secrets=secret_values(settings))
 
     def retrieval_query(self, question: str, history: Sequence[ChatMessage]) -> str:
         """A standalone retrieval query for a (possibly follow-up) question."""
@@ -60,7 +79,27 @@ class Generator:
             history,
             history_turns=self.settings.history_turns,
             max_question_chars=self.settings.max_question_chars,
+            passage_flags=self._passage_flags(passages),
         )
+
+    def _passage_flags(self, passages: Sequence[Passage]) -> list[bool]:
+        """Which passages look like prompt injection (each is logged with its document)."""
+        flags = []
+        for passage in passages:
+            report = scan_passage(passage.text)
+            if report.flagged:
+                log.info(
+                    "prompt_injection_passage_marked",
+                    document_id=passage.document_id,
+                    chunk_id=passage.chunk_id,
+                    score=report.score,
+                    rules=report.rules,
+                )
+            flags.append(report.flagged)
+        return flags
+
+    def _guard_tripped(self, result: GuardResult) -> None:
+        log.warning("output_guard_tripped", reasons=list(result.reasons))
 
     async def _extractive(
         self,
@@ -77,7 +116,7 @@ class Generator:
             query_vector=query_vector,
         )
         return Generated(
-            text=result.text,
+            text=self.guard.redact(result.text),
             cited=list(result.cited),
             mode="extractive",
             generate_ms=(time.perf_counter() - started) * 1000,
@@ -102,6 +141,15 @@ class Generator:
             return await self._extractive(
                 question, passages, started, fallback_reason=f"llm_unavailable: {exc}"
             )
+        verdict = self.guard.check(completion.text)
+        if not verdict.ok:
+            self._guard_tripped(verdict)
+            fallback = await self._extractive(
+                question, passages, started, fallback_reason=OUTPUT_GUARD
+            )
+            fallback.prompt_tokens = completion.prompt_tokens
+            fallback.completion_tokens = completion.completion_tokens
+            return fallback
         text, cited = self._checked(completion.text, passages)
         return Generated(
             text=text,
@@ -121,7 +169,8 @@ class Generator:
         allow_reset: bool = True,
     ) -> AsyncIterator[StreamItem]:
         """Answer as deltas. With `allow_reset=False` (protocols that cannot take tokens
-        back), an LLM failure after the first token raises ServiceUnavailable instead."""
+        back), an LLM failure after the first token was sent raises ServiceUnavailable, and
+        an output-guard trip after it a RagopsError `output_guard`, instead of a reset."""
         started = time.perf_counter()
         if self.llm is None or not passages:
             generated = await self._extractive(question, passages, started)
@@ -130,23 +179,42 @@ class Generator:
             yield "final", generated
             return
         parts: list[str] = []
+        guard = StreamGuard(self.guard)
         stream = self.llm.stream(self._messages(question, history, passages))
+        reason: str | None = None
         try:
             async for delta in stream:
                 parts.append(delta)
-                yield "token", delta
+                ready = guard.feed(delta)
+                if guard.tripped is not None:
+                    break
+                if ready:
+                    yield "token", ready
         except LLMError as exc:
-            if parts and not allow_reset:
+            if guard.sent and not allow_reset:
                 raise ServiceUnavailable(f"the language model failed mid-answer: {exc}") from exc
-            if parts:
+            reason = f"llm_unavailable: {exc}"
+            if parts:  # the model had started answering: the client discards what it got
                 yield "reset", "llm_failed"
-            generated = await self._extractive(
-                question, passages, started, fallback_reason=f"llm_unavailable: {exc}"
-            )
+        if guard.tripped is not None:
+            await _close(stream)
+            self._guard_tripped(guard.tripped)
+            if guard.sent and not allow_reset:
+                raise RagopsError(
+                    "the answer was withheld by the output guard", code=OUTPUT_GUARD, status=502
+                )
+            reason = OUTPUT_GUARD
+            if guard.sent:
+                yield "reset", OUTPUT_GUARD
+        if reason is not None:
+            generated = await self._extractive(question, passages, started, fallback_reason=reason)
             async for delta in stream_words(generated.text):
                 yield "token", delta
             yield "final", generated
             return
+        rest = guard.finish()
+        if rest:
+            yield "token", rest
         clean, cited = self._checked("".join(parts), passages)
         yield (
             "final",
@@ -160,3 +228,13 @@ class Generator:
                 time_to_first_token=getattr(stream, "first_token_seconds", None),
             ),
         )
+
+
+async def _close(stream: object) -> None:
+    """Stop an LLM stream that is abandoned early (no more tokens are paid for)."""
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception:  # closing an abandoned stream is best effort
+            log.debug("llm_stream_close_failed")

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
-from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep
+from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_body
 from ragops.chat import service
 from ragops.chat.generation import Generated
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
 
-@router.get("/models", response_model=ModelList)
+@router.get("/models", dependencies=[require_scope("chat")], response_model=ModelList)
 async def list_models(runtime: RuntimeDep, tenant_id: TenantDep) -> ModelList:
     """One model per collection of the caller's tenant (the default collection always)."""
     collections = await documents.list_collections(db=runtime.db, tenant_id=tenant_id)
@@ -83,7 +83,7 @@ def _extras(prepared: service.Prepared, generated: Generated, request_id: str) -
     }
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", dependencies=[require_scope("chat")])
 async def chat_completions(
     body: CompletionRequest, runtime: RuntimeDep, tenant_id: TenantDep, request_id: RequestIdDep
 ) -> Response:

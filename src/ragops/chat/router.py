@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
-from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep
+from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_body
 from ragops.chat import service
 from ragops.chat.models import ChatRequest, ChatResponse, FeedbackCreate, FeedbackRead, SessionRead
@@ -30,6 +30,7 @@ def sse(event: str, data: dict[str, Any]) -> str:
 
 @router.post(
     "/chat",
+    dependencies=[require_scope("chat")],
     response_model=ChatResponse,
     responses={
         200: {
@@ -80,20 +81,27 @@ async def chat(
     return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-@router.get("/sessions/{session_id}", response_model=SessionRead)
+@router.get(
+    "/sessions/{session_id}", dependencies=[require_scope("chat")], response_model=SessionRead
+)
 async def get_session(runtime: RuntimeDep, tenant_id: TenantDep, session_id: str) -> SessionRead:
     """A session with its questions and cited answers."""
     return await service.get_session(runtime.chat_deps, tenant_id=tenant_id, session_id=session_id)
 
 
-@router.delete("/sessions/{session_id}", status_code=204)
+@router.delete("/sessions/{session_id}", dependencies=[require_scope("chat")], status_code=204)
 async def delete_session(runtime: RuntimeDep, tenant_id: TenantDep, session_id: str) -> Response:
     """Delete a session, its messages and their feedback."""
     await service.delete_session(runtime.chat_deps, tenant_id=tenant_id, session_id=session_id)
     return Response(status_code=204)
 
 
-@router.post("/messages/{message_id}/feedback", response_model=FeedbackRead, status_code=201)
+@router.post(
+    "/messages/{message_id}/feedback",
+    dependencies=[require_scope("chat")],
+    response_model=FeedbackRead,
+    status_code=201,
+)
 async def give_feedback(
     runtime: RuntimeDep, tenant_id: TenantDep, message_id: str, body: FeedbackCreate
 ) -> FeedbackRead:

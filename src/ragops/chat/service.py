@@ -38,6 +38,7 @@ from ragops.errors import NotFoundError, ValidationFailed
 from ragops.providers.llm import ChatMessage
 from ragops.providers.vectorstore import SearchScope
 from ragops.retrieval.service import Passage, Retriever
+from ragops.security.injection import report_detection, scan_question
 
 SNIPPET_CHARS = 300
 
@@ -68,7 +69,12 @@ class Prepared:
 
 
 def validate_question(settings: Settings, question: str) -> str:
-    """The trimmed question, or ValidationFailed naming what is wrong with it."""
+    """The trimmed question, or ValidationFailed naming what is wrong with it.
+
+    A question that looks like prompt injection is logged and counted; with
+    `injection_policy="block"` one that scores over the block threshold is refused (422
+    `prompt_injection`), otherwise it is answered (docs/security/prompt-injection.md).
+    """
     text = question.strip()
     if not text:
         raise ValidationFailed("the question is empty", code="empty_question")
@@ -78,6 +84,16 @@ def validate_question(settings: Settings, question: str) -> str:
             f"{settings.max_question_chars}",
             code="question_too_long",
         )
+    report = scan_question(text)
+    if report.flagged:
+        refused = settings.injection_policy == "block" and report.blocked
+        report_detection("question", report, refused=refused)
+        if refused:
+            raise ValidationFailed(
+                "the question looks like an attempt to override the assistant's instructions "
+                f"({', '.join(report.rules)}); rephrase it as a question about the documents",
+                code="prompt_injection",
+            )
     return text
 
 

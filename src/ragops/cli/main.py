@@ -1,4 +1,5 @@
-"""The `ragops` command: serve, ingest, ask, collections, documents and db."""
+"""The `ragops` command: serve, ingest, ask, collections, documents, db, keys, audit-log and
+audit. Every command acting on data takes `--tenant` (default "default")."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from ragops import __version__
+from ragops.audit.cli import audit_app
 from ragops.cli.db import db_app
+from ragops.cli.keys import audit_log, keys_app, tenant_option
 from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_runtime
 from ragops.config.names import validate_collection_name
 from ragops.documents.files import collect_files, source_name
@@ -30,6 +33,13 @@ app = typer.Typer(
 documents_app = typer.Typer(help="List and delete documents.", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.command("audit-log")(audit_log)
+app.add_typer(audit_app, name="audit")
+
+Tenant = Annotated[
+    str, typer.Option("--tenant", "-t", callback=tenant_option, help="The tenant acted for.")
+]
 
 
 def _collection(value: str | None) -> str | None:
@@ -67,7 +77,13 @@ def serve(
     console.print(f"  OpenAPI docs {base}/docs")
     mode = "LLM at " + settings.llm_base_url if settings.llm_base_url else "extractive (no LLM)"
     console.print(f"  answers      {mode}")
-    uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=bind_host,
+        port=bind_port,
+        log_config=None,
+        proxy_headers=False,  # client addresses come from RAGOPS_TRUSTED_PROXIES only
+    )
 
 
 @app.command()
@@ -76,6 +92,7 @@ def ingest(
     collection: Annotated[
         str | None, typer.Option("--collection", "-c", callback=_collection, help="Collection.")
     ] = None,
+    tenant: Tenant = CLI_TENANT,
 ) -> None:
     """Ingest files (txt, md, html, pdf); folders are searched recursively."""
     missing = [str(p) for p in paths if not p.exists()]
@@ -86,6 +103,7 @@ def ingest(
         fail("no ingestible files (txt, md, html, pdf) under the given paths")
     roots = {p: p for p in paths if p.is_dir()}
 
+    from ragops.auth.audit import record_event
     from ragops.documents import service as documents
 
     async def work(runtime: Runtime) -> list[IngestOutcome]:
@@ -105,11 +123,27 @@ def ingest(
                     fail(f"{path}: cannot read: {exc.strerror}")
                 outcomes += await documents.ingest_batch(
                     runtime.ingest_deps,
-                    tenant_id=CLI_TENANT,
+                    tenant_id=tenant,
                     collection=name,
                     files=[(source, data, None)],
                 )
                 progress.advance(task)
+        await record_event(
+            db=runtime.db,
+            action="documents.ingest",
+            outcome="success" if any(o.status != "error" for o in outcomes) else "failure",
+            tenant_id=tenant,
+            target=name,
+            detail={
+                "interface": "cli",
+                "files": [
+                    {"filename": o.filename, "status": o.status, "document_id": o.document.id}
+                    if o.document
+                    else {"filename": o.filename, "status": o.status}
+                    for o in outcomes
+                ],
+            },
+        )
         return outcomes
 
     outcomes = with_runtime(work)
@@ -136,6 +170,7 @@ def ask(
     ] = None,
     session: Annotated[str | None, typer.Option(help="Continue this session.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+    tenant: Tenant = CLI_TENANT,
 ) -> None:
     """Ask a question and print the cited answer."""
     from ragops.chat import service as chat
@@ -144,7 +179,7 @@ def ask(
     async def work(runtime: Runtime) -> ChatResponse:
         return await chat.answer(
             runtime.chat_deps,
-            tenant_id=CLI_TENANT,
+            tenant_id=tenant,
             question=question,
             session_id=session,
             collection=collection,
@@ -167,12 +202,12 @@ def ask(
 
 
 @app.command()
-def collections() -> None:
+def collections(tenant: Tenant = CLI_TENANT) -> None:
     """List collections and their document counts."""
     from ragops.documents import service as documents
 
     async def work(runtime: Runtime) -> list[tuple[str, int]]:
-        found = await documents.list_collections(db=runtime.db, tenant_id=CLI_TENANT)
+        found = await documents.list_collections(db=runtime.db, tenant_id=tenant)
         return [(c.name, c.document_count) for c in found]
 
     table = Table("collection", "documents")
@@ -187,13 +222,14 @@ def documents_list(
         str | None, typer.Option("--collection", "-c", callback=_collection, help="Collection.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    tenant: Tenant = CLI_TENANT,
 ) -> None:
     """List documents, newest first."""
     from ragops.documents import service as documents
 
     async def work(runtime: Runtime) -> str:
         listing = await documents.list_documents(
-            db=runtime.db, tenant_id=CLI_TENANT, collection=collection, limit=500
+            db=runtime.db, tenant_id=tenant, collection=collection, limit=500
         )
         return listing.model_dump_json()
 
@@ -217,13 +253,22 @@ def documents_list(
 @documents_app.command("delete")
 def documents_delete(
     document_id: Annotated[str, typer.Argument(help="The document's id.")],
+    tenant: Tenant = CLI_TENANT,
 ) -> None:
     """Delete a document, its chunks and its vectors."""
+    from ragops.auth.audit import record_event
     from ragops.documents import service as documents
 
     async def work(runtime: Runtime) -> None:
         await documents.delete_document(
-            db=runtime.db, store=runtime.store, tenant_id=CLI_TENANT, document_id=document_id
+            db=runtime.db, store=runtime.store, tenant_id=tenant, document_id=document_id
+        )
+        await record_event(
+            db=runtime.db,
+            action="documents.delete",
+            tenant_id=tenant,
+            target=document_id,
+            detail={"interface": "cli"},
         )
 
     with_runtime(work)

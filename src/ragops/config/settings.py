@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = Field(
         "development", description="Deployment environment; production turns on strict checks."
     )
-    data_dir: Path = Field(Path("var"), description="Directory for embedded state (SQLite, Qdrant).")
+    data_dir: Path = Field(
+        Path("var"), description="Directory for embedded state (SQLite, Qdrant)."
+    )
     host: str = Field("127.0.0.1", description="Address `ragops serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `ragops serve` binds.")
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
@@ -52,6 +54,9 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(30.0, gt=0, description="Seconds to wait for a free connection.")
     db_pool_recycle: int = Field(1800, ge=-1, description="Seconds before a connection is renewed.")
     db_echo: bool = Field(False, description="Log every SQL statement (development only).")
+    auto_migrate: bool = Field(
+        True, description="Migrate the database to the newest schema when the server starts."
+    )
 
     # --- cache ---
     redis_url: SecretStr | None = Field(
@@ -95,15 +100,15 @@ class Settings(BaseSettings):
     # --- retrieval ---
     top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
     candidate_k: int = Field(
-        50, ge=1, le=1000, description="Candidates fetched from each of dense and sparse search."
+        100, ge=1, le=1000, description="Candidates fetched from each of dense and sparse search."
     )
     score_floor: float = Field(
         0.25, ge=-1.0, le=1.0, description="Least dense cosine similarity of a cited passage."
     )
     fusion: Literal["rrf", "weighted"] = Field(
-        "rrf", description="How dense and BM25 rankings are fused."
+        "weighted", description="How dense and BM25 rankings are fused."
     )
-    rrf_k: int = Field(60, ge=1, description="Rank constant of reciprocal rank fusion.")
+    rrf_k: int = Field(10, ge=1, description="Rank constant of reciprocal rank fusion.")
     dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in fusion.")
     sparse_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in fusion.")
     reranker: Literal["none", "lexical"] = Field("none", description="Optional reranking stage.")
@@ -115,7 +120,9 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(None, description="API key of the LLM endpoint.")
     llm_model: str = Field("gpt-4o-mini", description="Chat model name at the LLM endpoint.")
     llm_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one LLM call.")
-    llm_max_tokens: int = Field(512, ge=1, le=32768, description="Most tokens in a generated answer.")
+    llm_max_tokens: int = Field(
+        512, ge=1, le=32768, description="Most tokens in a generated answer."
+    )
     llm_temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
 
     # --- chat ---
@@ -126,6 +133,97 @@ class Settings(BaseSettings):
     # --- HTTP ---
     max_request_bytes: int = Field(
         25 * 1024 * 1024, ge=1, description="Largest accepted request body (bytes)."
+    )
+
+    # --- security ---
+    auth_enabled: bool = Field(
+        True, description="Require an API key on every API call; off only for local experiments."
+    )
+    cors_origins: list[str] = Field(
+        [], description="Origins allowed by CORS (exact URLs); empty = no cross-origin access."
+    )
+    cors_allow_credentials: bool = Field(
+        False, description="Let browsers send credentials cross-origin; never with origin '*'."
+    )
+    docs_enabled: bool | None = Field(
+        None, description="Serve /docs and /openapi.json; unset = on except in production."
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token /metrics requires; unset = none (bind it to loopback)."
+    )
+    hsts_enabled: bool | None = Field(
+        None, description="Send Strict-Transport-Security; unset = on in production only."
+    )
+    trusted_proxies: list[str] = Field(
+        [], description="Proxy addresses/CIDRs whose X-Forwarded-For is believed; empty = none."
+    )
+    rate_limit_chat: str = Field(
+        "60/minute", description="Chat requests allowed per API key (limits syntax)."
+    )
+    rate_limit_ingest: str = Field(
+        "20/minute", description="Document uploads allowed per API key (limits syntax)."
+    )
+    rate_limit_per_ip: str = Field(
+        "300/minute", description="Requests allowed per client address, any route (limits syntax)."
+    )
+    api_key_rotation_overlap_hours: int = Field(
+        24, ge=0, description="Hours a rotated API key keeps working beside its successor."
+    )
+    bootstrap_api_key: bool = Field(
+        True, description="Create and print a local API key on first start (development only)."
+    )
+
+    # --- observability ---
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP collector URL (http://host:4318); unset = tracing off."
+    )
+    otlp_headers: SecretStr | None = Field(
+        None, description="Headers sent with OTLP exports, as comma-separated name=value pairs."
+    )
+    otel_service_name: str = Field("ragops", description="service.name of exported traces.")
+    sentry_dsn: SecretStr | None = Field(
+        None, description="Sentry DSN; unset = error reporting off."
+    )
+    sentry_environment: str | None = Field(
+        None, description="Sentry environment name; unset = the value of RAGOPS_ENVIRONMENT."
+    )
+    sentry_traces_sample_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of requests Sentry traces (0 = errors only)."
+    )
+    git_commit: str | None = Field(
+        None, description="Commit of the build; unset = `git rev-parse HEAD` in a checkout."
+    )
+    build_time: str | None = Field(None, description="When the build was made (ISO 8601).")
+    image_tag: str | None = Field(
+        None, description="Container image tag being run (what an image rollback changes)."
+    )
+    readiness_cache_seconds: float = Field(
+        5.0, ge=0.0, description="Seconds /readyz reuses its dependency checks."
+    )
+    readiness_timeout_seconds: float = Field(
+        2.0, gt=0.0, description="Timeout of one dependency check of /readyz."
+    )
+    readiness_slow_ms: float = Field(
+        1000.0, gt=0.0, description="A dependency check slower than this is reported degraded."
+    )
+    max_in_flight_requests: int = Field(
+        100, ge=0, description="Requests served at once before more are shed (503); 0 = no limit."
+    )
+    max_db_pool_waiters: int = Field(
+        0, ge=0, description="Not ready while more checkouts than this wait on a full DB pool."
+    )
+    drain_seconds: float = Field(
+        0.0, ge=0.0, description="After SIGTERM, seconds /readyz reports draining before stopping."
+    )
+    ops_sample_seconds: float = Field(
+        5.0, gt=0.0, description="Interval of the /ops console's samples of the metrics."
+    )
+
+    # --- content safety ---
+    injection_policy: Literal["flag", "block"] = Field(
+        "flag",
+        description="Questions that look like prompt injection: flag (answer, log, count) or "
+        "block (422 above the threshold).",
     )
 
     @field_validator("default_collection")

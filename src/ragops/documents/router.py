@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
 
-from ragops.api.deps import RuntimeDep, TenantDep
+from ragops.api.deps import AuditDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_response
 from ragops.config.names import validate_collection_name
 from ragops.documents import service
@@ -21,7 +21,7 @@ from ragops.documents.models import (
     IngestFailure,
     IngestOutcome,
 )
-from ragops.errors import ValidationFailed
+from ragops.errors import RagopsError, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
@@ -35,8 +35,18 @@ def _collection_or_error(name: str) -> str:
         raise ValidationFailed(str(exc), code="invalid_collection") from exc
 
 
+def _audit_file(outcome: IngestOutcome) -> dict[str, str | None]:
+    return {
+        "filename": outcome.filename,
+        "status": outcome.status,
+        "document_id": outcome.document.id if outcome.document else None,
+        "error": outcome.error.code if outcome.error else None,
+    }
+
+
 @router.post(
     "/documents",
+    dependencies=[require_scope("ingest")],
     response_model=IngestBatchResult,
     responses={
         413: {"description": "A file is over the size limit"},
@@ -47,6 +57,7 @@ def _collection_or_error(name: str) -> str:
 async def upload_documents(
     runtime: RuntimeDep,
     tenant_id: TenantDep,
+    audit: AuditDep,
     files: Annotated[list[UploadFile], File(description="One or more txt, md, html or pdf files")],
     collection: Annotated[str | None, Form(max_length=63)] = None,
 ) -> Response:
@@ -87,6 +98,12 @@ async def upload_documents(
     for position in range(len(files)):
         merged.append(early[position] if position in early else next(ingested))
     body = IngestBatchResult(results=merged)
+    await audit.record(
+        "documents.ingest",
+        target=name,
+        outcome="success" if any(o.status != "error" for o in merged) else "failure",
+        detail={"files": [_audit_file(outcome) for outcome in merged]},
+    )
     if any(outcome.status != "error" for outcome in merged):
         return JSONResponse(body.model_dump(mode="json"), status_code=200)
     if len(merged) == 1 and merged[0].error is not None:
@@ -97,7 +114,7 @@ async def upload_documents(
     return JSONResponse(body.model_dump(mode="json"), status_code=422)
 
 
-@router.get("/documents", response_model=DocumentList)
+@router.get("/documents", dependencies=[require_scope("chat")], response_model=DocumentList)
 async def list_documents(
     runtime: RuntimeDep,
     tenant_id: TenantDep,
@@ -113,22 +130,35 @@ async def list_documents(
     )
 
 
-@router.get("/documents/{document_id}", response_model=DocumentRead)
+@router.get(
+    "/documents/{document_id}", dependencies=[require_scope("chat")], response_model=DocumentRead
+)
 async def get_document(runtime: RuntimeDep, tenant_id: TenantDep, document_id: str) -> DocumentRead:
     """One document's metadata."""
     return await service.get_document(db=runtime.db, tenant_id=tenant_id, document_id=document_id)
 
 
-@router.delete("/documents/{document_id}", status_code=204)
-async def delete_document(runtime: RuntimeDep, tenant_id: TenantDep, document_id: str) -> Response:
+@router.delete("/documents/{document_id}", dependencies=[require_scope("ingest")], status_code=204)
+async def delete_document(
+    runtime: RuntimeDep, tenant_id: TenantDep, audit: AuditDep, document_id: str
+) -> Response:
     """Delete a document, its chunks and its vectors."""
-    await service.delete_document(
-        db=runtime.db, store=runtime.store, tenant_id=tenant_id, document_id=document_id
-    )
+    try:
+        await service.delete_document(
+            db=runtime.db, store=runtime.store, tenant_id=tenant_id, document_id=document_id
+        )
+    except RagopsError as exc:
+        await audit.record(
+            "documents.delete", target=document_id, outcome="failure", detail={"code": exc.code}
+        )
+        raise
+    await audit.record("documents.delete", target=document_id)
     return Response(status_code=204)
 
 
-@router.get("/collections", response_model=list[CollectionRead])
+@router.get(
+    "/collections", dependencies=[require_scope("chat")], response_model=list[CollectionRead]
+)
 async def list_collections(runtime: RuntimeDep, tenant_id: TenantDep) -> list[CollectionRead]:
     """The tenant's collections with document counts."""
     return await service.list_collections(db=runtime.db, tenant_id=tenant_id)

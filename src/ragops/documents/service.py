@@ -41,6 +41,7 @@ from ragops.documents.models import (
 from ragops.errors import ConflictError, NotFoundError, ServiceUnavailable, ValidationFailed
 from ragops.providers.vectorstore import VectorStore
 from ragops.retrieval.service import ChunkInput, Retriever
+from ragops.security.injection import scan_document_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -129,11 +130,15 @@ async def ingest_bytes(
         previous_version = existing.version if existing is not None else 0
         document_id = existing.id if existing is not None else new_id()
 
-    chunks = chunk_document(
-        extracted, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap
+    chunks = await asyncio.to_thread(
+        chunk_document,
+        extracted,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
     )
     if not chunks:
         raise IngestError(source, "no_text", "no text could be extracted")
+    scan_document_chunks(document_id, [chunk.text for chunk in chunks])
     version = previous_version + 1
     rows = [
         Chunk(
@@ -170,10 +175,11 @@ async def ingest_bytes(
         for row, chunk in zip(rows, chunks, strict=True)
     ]
     points = await deps.retriever.build_points(inputs)
+    written = [point.id for point in points]
     try:
         await deps.store.upsert(points)
     except Exception as exc:
-        await _discard_version(deps.store, tenant_id, document_id, version)
+        await _discard_points(deps.store, document_id, written)
         logger.exception("vector store write failed for %s", source)
         raise ServiceUnavailable("the vector store could not store the document") from exc
 
@@ -193,7 +199,7 @@ async def ingest_bytes(
             rows=rows,
         )
     except BaseException:
-        await _discard_version(deps.store, tenant_id, document_id, version)
+        await _discard_points(deps.store, document_id, written)
         raise
 
     try:
@@ -297,12 +303,12 @@ def _copy(row: Chunk) -> Chunk:
     )
 
 
-async def _discard_version(
-    store: VectorStore, tenant_id: str, document_id: str, version: int
-) -> None:
+async def _discard_points(store: VectorStore, document_id: str, point_ids: list[str]) -> None:
+    """Remove what one failed attempt wrote: by point id, never by version, since a
+    concurrent writer of the same document may have written points of the same version."""
     try:
-        await store.delete_document(tenant_id, document_id, version=version)
-    except Exception:  # invisible to questions anyway: the database never named this version
+        await store.delete_points(point_ids)
+    except Exception:  # invisible to questions anyway: no chunk row names these points
         logger.warning("could not remove vectors of failed ingest of %s", document_id)
 
 

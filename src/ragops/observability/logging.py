@@ -17,6 +17,7 @@ import structlog
 
 from ragops.config import Settings
 from ragops.observability.context import request_id_var, tenant_id_var
+from ragops.observability.tracing import current_trace_id
 
 REDACTED = "[REDACTED]"
 
@@ -78,6 +79,10 @@ def _context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMa
     tenant_id = tenant_id_var.get()
     if tenant_id is not None:
         event_dict.setdefault("tenant_id", tenant_id)
+    if "trace_id" not in event_dict:
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            event_dict["trace_id"] = trace_id
     return event_dict
 
 

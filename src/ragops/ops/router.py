@@ -1,12 +1,101 @@
-"""Liveness and version endpoints (readiness and metrics come with the observability layer)."""
+"""Operations endpoints: liveness, readiness, version, Prometheus metrics and the `/ops` console.
+
+- `GET /healthz`: liveness; touches no dependency.
+- `GET /readyz`: readiness (see `ops.readiness`); 200 when ready, 503 otherwise.
+- `GET /version`: version, commit, build time, image tag and the migration revisions.
+- `GET /metrics`: Prometheus text format; bearer token or loopback only (see `ops.access`).
+- `GET /ops`: the built-in console page; `GET /ops/api/summary`: its data (guarded as
+  `/metrics`).
+
+The router's lifespan runs inside the application's, once the runtime has started: it sets
+the build-info metric, hooks SIGTERM for draining and samples the metrics for the console;
+at shutdown it starts draining before the components close.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
 
-from ragops import __version__
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-router = APIRouter(tags=["ops"])
+from ragops.config import Settings
+from ragops.observability import metrics
+from ragops.observability.setup import observability_state
+from ragops.ops.access import require_metrics_access
+from ragops.ops.console import ConsoleSampler
+from ragops.ops.lifecycle import Lifecycle
+from ragops.ops.readiness import Readiness
+from ragops.ops.version import BuildInfo, build_info, migration_status
+
+_CONSOLE = files("ragops.web").joinpath("static/ops.html")
+
+
+@dataclass
+class OpsState:
+    """The operations state of one running application."""
+
+    settings: Settings
+    build: BuildInfo
+    lifecycle: Lifecycle
+    readiness: Readiness
+    sampler: ConsoleSampler
+
+
+def _app_settings(app: Any) -> Settings:
+    observed = observability_state(app)
+    if observed is not None:
+        return observed.settings
+    runtime = getattr(app.state, "runtime", None)
+    if runtime is not None:
+        settings: Settings = runtime.settings
+        return settings
+    from ragops.config import get_settings
+
+    return get_settings()
+
+
+@asynccontextmanager
+async def ops_lifespan(app: Any) -> AsyncIterator[None]:
+    """Set up the operations state of `app`; start draining when it shuts down."""
+    settings = _app_settings(app)
+    runtime = getattr(app.state, "runtime", None)
+    observed = observability_state(app)
+    lifecycle = Lifecycle()
+    build = build_info(settings)
+    state = OpsState(
+        settings=settings,
+        build=build,
+        lifecycle=lifecycle,
+        readiness=Readiness(runtime, settings, lifecycle, observed.load if observed else None),
+        sampler=ConsoleSampler(settings.ops_sample_seconds),
+    )
+    app.state.ops = state
+    metrics.set_build_info(build.version, build.commit or "unknown")
+    lifecycle.hook_sigterm(asyncio.get_running_loop(), settings.drain_seconds)
+    state.sampler.start()
+    try:
+        yield
+    finally:
+        lifecycle.begin_draining("shutdown")
+        lifecycle.unhook_sigterm()
+        await state.sampler.stop()
+
+
+router = APIRouter(tags=["ops"], lifespan=ops_lifespan)
+
+
+def _ops(request: Request) -> OpsState:
+    state = getattr(request.app.state, "ops", None)
+    if not isinstance(state, OpsState):
+        raise HTTPException(status_code=503, detail="the service is starting")
+    return state
 
 
 @router.get("/healthz")
@@ -15,7 +104,60 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@router.get(
+    "/readyz",
+    responses={
+        503: {
+            "description": "Not ready: a required dependency is down, or draining "
+            "or shedding load; the body says which."
+        }
+    },
+)
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: each dependency's status, latency and last error; 503 when not ready."""
+    ready, body = await _ops(request).readiness.report()
+    headers = {"Cache-Control": "no-store"}
+    return JSONResponse(body, status_code=200 if ready else 503, headers=headers)
+
+
 @router.get("/version")
-async def version() -> dict[str, str]:
-    """The running version."""
-    return {"version": __version__}
+async def version(request: Request) -> dict[str, Any]:
+    """Version, commit, build time, image tag and migration revisions (current and head)."""
+    state = _ops(request)
+    runtime = getattr(request.app.state, "runtime", None)
+    migrations = await migration_status(
+        runtime.db if runtime is not None else None, state.settings.readiness_timeout_seconds
+    )
+    return {**state.build.as_dict(), "migrations": migrations}
+
+
+@router.get("/metrics", response_class=Response)
+async def prometheus_metrics(request: Request) -> Response:
+    """Every metric in Prometheus text format (bearer token, or loopback clients only)."""
+    require_metrics_access(request, _app_settings(request.app))
+    body, content_type = await asyncio.to_thread(metrics.render_latest)
+    return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/ops", response_class=HTMLResponse, include_in_schema=False)
+async def ops_console() -> HTMLResponse:
+    """The operations console page (its data comes from /ops/api/summary)."""
+    return HTMLResponse(_CONSOLE.read_text(encoding="utf-8"))
+
+
+@router.get("/ops/api/summary")
+async def ops_summary(request: Request) -> JSONResponse:
+    """Request rate, error rate, p95 latency, cache hit rate, readiness and version."""
+    state = _ops(request)
+    require_metrics_access(request, state.settings)
+    observed = observability_state(request.app)
+    ready, readiness = await state.readiness.report()
+    body = {
+        "generated_at": time.time(),
+        "version": state.build.as_dict(),
+        "in_flight": observed.load.in_flight if observed else 0,
+        "ready": ready,
+        "readiness": readiness,
+        **state.sampler.summary(),
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})

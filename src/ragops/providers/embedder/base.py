@@ -12,6 +12,10 @@ Vectors = npt.NDArray[np.float32]
 """A (n, dimension) array of unit-length float32 vectors."""
 
 
+class EmbedderError(Exception):
+    """The provider failed (model missing, endpoint unreachable, refused, malformed answer)."""
+
+
 @runtime_checkable
 class Embedder(Protocol):
     """Turns text into dense vectors. Implementations must be safe to call concurrently."""

@@ -16,6 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 
+class VectorStoreError(Exception):
+    """The store failed, or its collection does not fit the embedder (wrong vector size)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SparseVector:
     """A sparse vector: term ids and their weights (same length, ids unique)."""
@@ -78,10 +82,18 @@ class VectorStore(Protocol):
         ...
 
     async def delete_document(
-        self, tenant_id: str, document_id: str, *, version: int | None = None,
+        self,
+        tenant_id: str,
+        document_id: str,
+        *,
+        version: int | None = None,
         except_version: int | None = None,
     ) -> None:
         """Delete a document's points: all, one version, or all but one version."""
+        ...
+
+    async def delete_points(self, point_ids: Sequence[str]) -> None:
+        """Delete exactly these points (e.g. what one failed ingest attempt wrote)."""
         ...
 
     async def count(self, scope: SearchScope) -> int:

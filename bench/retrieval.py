@@ -1,0 +1,262 @@
+"""Retrieval quality benchmark on a BEIR-layout dataset (SciFact by default in `make bench`).
+
+    python bench/retrieval.py --dataset ../shared/data/scifact [--json] [--limit-docs N]
+                              [--modes dense,bm25,hybrid]
+
+Indexes `corpus.jsonl` (`_id`, `title`, `text`) through the product's own pieces — the
+configured embedder, `Bm25Encoder`, `QdrantVectorStore` in local mode in a temporary
+directory, and `Retriever` — as one bench tenant, one point per document (title + text; the
+embedder reads the first 256 word pieces, BM25 the whole text). Then it runs every query of
+`qrels/test.tsv` in each mode and prints nDCG@10, Recall@10 and Recall@100 beside published
+reference figures, with the seconds spent indexing and querying.
+
+Settings come from `Settings()` (so `RAGOPS_*` variables apply, e.g. `RAGOPS_RRF_K=20`), except
+that the store is always local and `candidate_k` is raised to at least 100 for Recall@100.
+The product's `score_floor` applies as in production (`--score-floor` overrides it).
+
+The metrics follow BEIR / pytrec_eval: nDCG@k with gain = relevance grade, log2(rank + 1)
+discount and the ideal DCG from the qrels; Recall@k = relevant retrieved in the top k / all
+relevant; both averaged over the queries that have qrels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REFERENCE = [
+    ("BM25 (BEIR paper)", 0.665),
+    ("BM25 flat (Anserini)", 0.679),
+    ("all-MiniLM-L6-v2 dense (published)", 0.645),
+    ("bge-small-en-v1.5 dense (published)", 0.713),
+]
+MODES = ("dense", "bm25", "hybrid")
+TENANT = "bench"
+COLLECTION = "bench"
+Qrels = Mapping[str, Mapping[str, int]]
+
+
+# --- metrics ----------------------------------------------------------------------------
+
+
+def ndcg_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
+    """nDCG@k of one ranked list: gain = grade, discount log2(rank + 1), ideal from qrels."""
+    dcg = sum(relevant.get(doc, 0) / math.log2(rank + 2) for rank, doc in enumerate(ranked[:k]))
+    ideal = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
+    idcg = sum(gain / math.log2(rank + 2) for rank, gain in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def recall_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
+    """Share of the relevant documents found in the top k."""
+    wanted = {doc for doc, grade in relevant.items() if grade > 0}
+    if not wanted:
+        return 0.0
+    return len(wanted & set(ranked[:k])) / len(wanted)
+
+
+def evaluate(runs: Mapping[str, Sequence[str]], qrels: Qrels) -> dict[str, float]:
+    """Mean nDCG@10, Recall@10 and Recall@100 over the queries of `qrels`."""
+    judged = [q for q, rel in qrels.items() if any(g > 0 for g in rel.values())]
+    if not judged:
+        raise ValueError("no query has a relevant document")
+    out = {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0}
+    for query in judged:
+        ranked = runs.get(query, [])
+        out["ndcg@10"] += ndcg_at_k(ranked, qrels[query], 10)
+        out["recall@10"] += recall_at_k(ranked, qrels[query], 10)
+        out["recall@100"] += recall_at_k(ranked, qrels[query], 100)
+    return {name: round(value / len(judged), 4) for name, value in out.items()}
+
+
+# --- dataset ----------------------------------------------------------------------------
+
+
+def load_dataset(
+    folder: Path, split: str = "test", limit_docs: int | None = None
+) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, dict[str, int]]]:
+    """Corpus rows, query texts and qrels of a BEIR folder.
+
+    With `limit_docs`, the corpus is cut to that many documents, keeping every judged one
+    first, so a quick run still measures something."""
+    qrels: dict[str, dict[str, int]] = {}
+    with (folder / "qrels" / f"{split}.tsv").open(encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 3 or not parts[2].lstrip("-").isdigit():
+                continue  # header or blank line
+            qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+    queries: dict[str, str] = {}
+    with (folder / "queries.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                if str(row["_id"]) in qrels:
+                    queries[str(row["_id"])] = row["text"]
+    corpus: list[dict[str, Any]] = []
+    with (folder / "corpus.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                corpus.append(json.loads(line))
+    if limit_docs is not None and limit_docs < len(corpus):
+        judged = {doc for rel in qrels.values() for doc in rel}
+        first = [d for d in corpus if str(d["_id"]) in judged]
+        rest = [d for d in corpus if str(d["_id"]) not in judged]
+        corpus = (first + rest)[: max(limit_docs, 1)]
+    qrels = {q: rel for q, rel in qrels.items() if q in queries}
+    return corpus, queries, qrels
+
+
+# --- run --------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Index the corpus, query every mode; returns metrics and timings."""
+    from ragops.config.settings import Settings
+    from ragops.providers.embedder.factory import create_embedder
+    from ragops.providers.vectorstore.base import SearchScope
+    from ragops.providers.vectorstore.factory import create_vector_store
+    from ragops.retrieval.service import ChunkInput, Retriever
+    from ragops.retrieval.sparse import Bm25Encoder
+
+    corpus, queries, qrels = load_dataset(Path(args.dataset), args.split, args.limit_docs)
+    with tempfile.TemporaryDirectory(prefix="ragops-bench-") as tmp:
+        overrides: dict[str, Any] = {"data_dir": Path(tmp), "qdrant_url": None}
+        base = Settings(**overrides)
+        overrides["candidate_k"] = max(base.candidate_k, 100)
+        if args.score_floor is not None:
+            overrides["score_floor"] = args.score_floor
+        settings = Settings(**overrides)
+        embedder = create_embedder(settings)
+        store = create_vector_store(settings, embedder)
+        retriever = Retriever(settings, embedder, store, Bm25Encoder())
+        try:
+            await store.ensure_ready(embedder.dimension)
+            started = time.perf_counter()
+            chunks = [
+                ChunkInput(
+                    id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{doc['_id']}")),
+                    text=f"{doc.get('title', '')}\n{doc.get('text', '')}".strip(),
+                    payload={
+                        "tenant_id": TENANT,
+                        "collection": COLLECTION,
+                        "document_id": str(doc["_id"]),
+                        "version": 1,
+                        "chunk_id": str(doc["_id"]),
+                        "title": doc.get("title", ""),
+                        "section": "",
+                        "text": doc.get("text", ""),
+                        "start": 0,
+                        "end": len(doc.get("text", "")),
+                        "ordinal": 0,
+                    },
+                )
+                for doc in corpus
+            ]
+            for start in range(0, len(chunks), 256):
+                await retriever.index_chunks(chunks[start : start + 256])
+                if not args.json:
+                    print(f"\rindexed {min(start + 256, len(chunks))}/{len(chunks)}", end="")
+            index_seconds = time.perf_counter() - started
+            if not args.json:
+                print()
+
+            scope = SearchScope(tenant_id=TENANT, collection=COLLECTION)
+            results: dict[str, Any] = {}
+            query_seconds: dict[str, float] = {}
+            for mode in args.modes:
+                began = time.perf_counter()
+                runs: dict[str, list[str]] = {}
+                for qid, text in queries.items():
+                    found = await retriever.search(text, scope, top_k=100, mode=mode)
+                    runs[qid] = [p.document_id for p in found.passages]
+                query_seconds[mode] = time.perf_counter() - began
+                results[mode] = evaluate(runs, qrels)
+        finally:
+            await embedder.aclose()
+            await store.aclose()
+    return {
+        "metrics": results,
+        "index_seconds": index_seconds,
+        "query_seconds": query_seconds,
+        "documents": len(corpus),
+        "queries": len(queries),
+        "settings": {
+            name: getattr(settings, name)
+            for name in ("embedder", "fusion", "rrf_k", "dense_weight", "sparse_weight")
+            + ("candidate_k", "score_floor", "reranker")
+        },
+    }
+
+
+def report(outcome: Mapping[str, Any]) -> str:
+    """The human-readable table."""
+    metrics = outcome["metrics"]
+    lines = [
+        f"{outcome['documents']} documents, {outcome['queries']} queries; settings: "
+        + ", ".join(f"{k}={v}" for k, v in outcome["settings"].items()),
+        "",
+        f"{'mode':<38}{'nDCG@10':>9}{'R@10':>9}{'R@100':>9}{'seconds':>9}",
+    ]
+    for mode, values in metrics.items():
+        lines.append(
+            f"{mode:<38}{values['ndcg@10']:>9.4f}{values['recall@10']:>9.4f}"
+            f"{values['recall@100']:>9.4f}{outcome['query_seconds'][mode]:>9.1f}"
+        )
+    lines.append("")
+    lines.append("published reference (nDCG@10, SciFact test)")
+    lines.extend(f"{name:<38}{value:>9.3f}" for name, value in REFERENCE)
+    total = outcome["index_seconds"] + sum(outcome["query_seconds"].values())
+    rate = outcome["documents"] / outcome["index_seconds"] if outcome["index_seconds"] else 0.0
+    lines.append("")
+    lines.append(
+        f"indexing {outcome['index_seconds']:.1f} s ({rate:.1f} documents/s, embedding "
+        f"included), querying {sum(outcome['query_seconds'].values()):.1f} s, "
+        f"total {total:.1f} s"
+    )
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", required=True, help="BEIR-layout folder")
+    parser.add_argument("--split", default="test", help="qrels file name (default: test)")
+    parser.add_argument("--json", action="store_true", help="print metrics as JSON only")
+    parser.add_argument("--limit-docs", type=int, default=None, help="index at most N docs")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes")
+    parser.add_argument("--score-floor", type=float, default=None, help="override the floor")
+    args = parser.parse_args(argv)
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = set(args.modes) - set(MODES)
+    if unknown:
+        parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    args = parse_args(argv)
+    outcome = asyncio.run(run(args))
+    if args.json:
+        payload: dict[str, Any] = dict(outcome["metrics"])
+        payload["seconds"] = round(
+            outcome["index_seconds"] + sum(outcome["query_seconds"].values()), 1
+        )
+        print(json.dumps(payload))
+    else:
+        print(report(outcome))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""FastAPI dependencies of authentication: the caller's key, its tenant and scopes.
+
+`authenticate` reads the key from `Authorization: Bearer <key>` (what the openai client
+sends) or `X-API-Key: <key>`, checks it and returns the `Principal`; a missing, unknown,
+expired or revoked key is a 401 `unauthorized` with `WWW-Authenticate: Bearer`, and an audit
+event. `require_scope("ingest")` goes into a route decorator's `dependencies` and answers 403
+`forbidden` when the key lacks the scope. With `auth_enabled` off every request acts as
+tenant "default" with every scope.
+
+The principal is kept on `request.state.principal` for later layers (rate limits by key id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from ragops.auth import service
+from ragops.auth.audit import record_event
+from ragops.auth.models import Outcome, Scope
+from ragops.auth.service import OPEN_PRINCIPAL, Actor, AuthenticationFailed, Principal
+from ragops.db import Database
+from ragops.observability.context import current_request_id, tenant_id_var
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rgo_...`")
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An API key: `X-API-Key: rgo_...`"
+)
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address as the server sees it (after trusted-proxy handling)."""
+    return request.client.host if request.client else None
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.runtime.db
+    return db
+
+
+async def authenticate(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+) -> Principal:
+    """The principal of the request's API key; 401 when there is no working key."""
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    if not request.app.state.runtime.settings.auth_enabled:
+        principal = OPEN_PRINCIPAL
+    else:
+        presented = (bearer.credentials if bearer else None) or api_key
+        try:
+            if not presented or not presented.strip():
+                raise AuthenticationFailed("missing")
+            principal = await service.authenticate(db=_db(request), key=presented.strip())
+        except AuthenticationFailed as exc:
+            await record_event(
+                db=_db(request),
+                action="auth.failure",
+                outcome="denied",
+                tenant_id=exc.tenant_id,
+                actor_key_id=exc.key_id,
+                target=f"{request.method} {request.url.path}",
+                client_address=client_address(request),
+                detail={"reason": exc.reason},
+            )
+            raise HTTPException(401, exc.message, headers={"WWW-Authenticate": "Bearer"}) from None
+    request.state.principal = principal
+    tenant_id_var.set(principal.tenant_id)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def require_scope(scope: Scope) -> Any:
+    """A dependency for a route decorator: the key must carry `scope` (else 403)."""
+
+    async def check(request: Request, principal: PrincipalDep) -> Principal:
+        if not principal.allows(scope):
+            await record_event(
+                db=_db(request),
+                action="auth.forbidden",
+                outcome="denied",
+                tenant_id=principal.tenant_id,
+                actor_key_id=principal.key_id,
+                target=f"{request.method} {request.url.path}",
+                client_address=client_address(request),
+                detail={"required_scope": scope},
+            )
+            raise HTTPException(403, f"this API key lacks the '{scope}' scope")
+        return principal
+
+    check.__name__ = f"require_{scope}_scope"
+    return Depends(check)
+
+
+class RequestAudit:
+    """Records audit events of one request, naming its tenant, key, address and request id."""
+
+    def __init__(self, request: Request, principal: Principal) -> None:
+        self.request = request
+        self.principal = principal
+
+    @property
+    def actor(self) -> Actor:
+        """The request as the key service's audit actor."""
+        return Actor(
+            key_id=self.principal.key_id,
+            client_address=client_address(self.request),
+            request_id=current_request_id(),
+            interface="api",
+        )
+
+    async def record(
+        self,
+        action: str,
+        *,
+        target: str | None = None,
+        outcome: Outcome = "success",
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append one event of this request to the audit trail."""
+        await record_event(
+            db=_db(self.request),
+            action=action,
+            outcome=outcome,
+            tenant_id=self.principal.tenant_id,
+            actor_key_id=self.principal.key_id,
+            target=target,
+            client_address=client_address(self.request),
+            detail=detail,
+        )
+
+
+async def get_request_audit(request: Request, principal: PrincipalDep) -> RequestAudit:
+    """The audit recorder of this request."""
+    return RequestAudit(request, principal)
+
+
+AuditDep = Annotated[RequestAudit, Depends(get_request_audit)]

@@ -1,0 +1,176 @@
+"""Per-request observability as one pure-ASGI middleware: Prometheus request metrics by route
+template, one access-log line, the trace id on every log line of the request, the request id
+as a Sentry tag, and load shedding when too many requests are in flight.
+
+The route label is the matched route's template (`/v1/sessions/{session_id}`), never the raw
+path; a request no route matched is `unmatched`, one refused for overload is `shed`.
+`/metrics` itself is not recorded. Operations endpoints (`/healthz`, `/readyz`, `/version`,
+`/metrics`, `/ops...`) are never shed and do not count toward the in-flight limit, so probes
+and scrapes keep answering under load.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ragops.observability import metrics
+from ragops.observability.context import request_id_var
+from ragops.observability.tracing import current_trace_id, name_request_span
+
+METRICS_PATH = "/metrics"
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/version", METRICS_PATH, "/ops"})
+UNMATCHED = "unmatched"
+SHED = "shed"
+
+access_logger = structlog.get_logger("ragops.access")
+
+
+def is_ops_path(path: str) -> bool:
+    """Whether `path` is an operations endpoint (never shed, not counted as load)."""
+    return path in OPS_PATHS or path.startswith("/ops/")
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that handled the request, or `unmatched`."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) and template else UNMATCHED
+
+
+class ServiceLoad:
+    """Requests in flight in this process, against the limit that sheds more (0 = none)."""
+
+    def __init__(self, max_in_flight: int) -> None:
+        self.max_in_flight = max_in_flight
+        self._in_flight = 0
+        self._lock = threading.Lock()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being served now (operations endpoints excluded)."""
+        return self._in_flight
+
+    @property
+    def saturated(self) -> bool:
+        """Whether a new request would be shed now."""
+        return 0 < self.max_in_flight <= self._in_flight
+
+    def try_enter(self) -> bool:
+        """Count a request in, unless the limit is reached."""
+        with self._lock:
+            if 0 < self.max_in_flight <= self._in_flight:
+                return False
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        """Count a request out."""
+        with self._lock:
+            self._in_flight = max(self._in_flight - 1, 0)
+
+
+def _status_of(exc: Exception, status: int) -> int:
+    """The status an outer layer will answer for `exc` when it says so (`status_code`)."""
+    declared = getattr(exc, "status_code", None)
+    return declared if isinstance(declared, int) and 400 <= declared <= 599 else status
+
+
+def _set_sentry_tag(request_id: str) -> None:
+    import sentry_sdk
+
+    if sentry_sdk.is_initialized():
+        sentry_sdk.set_tag("request_id", request_id)
+
+
+class HttpMetricsMiddleware:
+    """Record every HTTP request; shed new ones while `load` is saturated."""
+
+    def __init__(self, app: ASGIApp, load: ServiceLoad) -> None:
+        self.app = app
+        self.load = load
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") == METRICS_PATH:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        counted = not is_ops_path(path)
+        if counted and not self.load.try_enter():
+            await self._shed(scope, send)
+            return
+        method: str = scope.get("method", "GET")
+        request_id = request_id_var.get()
+        trace_id = current_trace_id()
+        bound: dict[str, Any] = {"trace_id": trace_id} if trace_id else {}
+        if request_id:
+            _set_sentry_tag(request_id)
+        status = 500  # unless a response starts, or the error names its own status
+        started = time.perf_counter()
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                if trace_id:  # routed by now; the span ends with the response body
+                    name_request_span(method, route_template(scope))
+            await send(message)
+
+        metrics.HTTP_IN_PROGRESS.inc()
+        try:
+            with structlog.contextvars.bound_contextvars(**bound):
+                await self.app(scope, receive, send_recording)
+        except Exception as exc:
+            status = _status_of(exc, status)
+            raise
+        finally:
+            metrics.HTTP_IN_PROGRESS.dec()
+            if counted:
+                self.load.leave()
+            seconds = time.perf_counter() - started
+            route = route_template(scope)
+            metrics.observe_request(method, route, status, seconds)
+            with structlog.contextvars.bound_contextvars(**bound):
+                access_logger.info(
+                    "request",
+                    method=method,
+                    route=route,
+                    status=status,
+                    duration_ms=round(seconds * 1000, 2),
+                    request_id=request_id,
+                )
+
+    async def _shed(self, scope: Scope, send: Send) -> None:
+        metrics.record_shed()
+        method: str = scope.get("method", "GET")
+        request_id = request_id_var.get()
+        body = json.dumps(
+            {
+                "error": {
+                    "code": "overloaded",
+                    "message": "the service is overloaded; retry shortly",
+                    "request_id": request_id,
+                }
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", b"1"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        metrics.observe_request(method, SHED, 503, 0.0)
+        access_logger.warning(
+            "request shed", method=method, route=SHED, status=503, request_id=request_id
+        )

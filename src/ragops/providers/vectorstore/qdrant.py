@@ -1,0 +1,325 @@
+"""`VectorStore` on Qdrant: one collection for every tenant, dense + BM25 vectors per chunk.
+
+Modes. With `settings.qdrant_url` unset the store is embedded: Qdrant's local mode keeps the
+collection under `settings.qdrant_path` (`<data_dir>/qdrant`). Local storage takes a file
+lock, so only ONE client — one process, one `QdrantVectorStore` — may open a path at a time;
+a second one fails (`VectorStoreError`) until the first calls `aclose()`, which releases
+the lock. Local mode searches by brute force in Python inside the event loop thread and
+ignores payload indexes: at 5,000 points a dense search takes about 0.5 s and a BM25 search
+1.5 s (docs/performance.md). Fine for development and small corpora; production points
+`RAGOPS_QDRANT_URL` at a server (with `RAGOPS_QDRANT_API_KEY`).
+
+Layout. One collection, named `settings.qdrant_collection` plus a suffix made of the
+embedder's model id and vector size (`ragops_chunks__all-minilm-l6-v2-int8_384`), so that
+switching embedding models never mixes vectors of two models: the new model simply starts
+an empty collection (re-ingest to fill it). Each point has a named dense vector "dense"
+(cosine) and a sparse vector "bm25" whose IDF Qdrant computes (`Modifier.IDF`). Payload
+indexes: `tenant_id` (keyword, `is_tenant`: data is laid out per tenant and the HNSW graph
+is built per tenant, `m=0, payload_m=16`), `collection` and `document_id` (keyword),
+`version` (integer).
+
+Isolation. Every search and count filters on the scope's tenant (and collection and
+document ids when set). BM25's IDF is by default computed over the searched tenant's
+collection only (`idf_scope="tenant"`), so one tenant's documents never shift another's
+scores; `idf_scope="global"` uses collection-wide statistics (needed for Qdrant servers
+older than the client, which do not know per-corpus IDF).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from qdrant_client import AsyncQdrantClient, models
+
+from ragops.config.settings import Settings
+from ragops.providers.vectorstore.base import (
+    ChunkPoint,
+    SearchScope,
+    SparseVector,
+    StoredHit,
+    VectorStoreError,
+)
+
+DENSE = "dense"
+SPARSE = "bm25"
+IdfScope = Literal["tenant", "global"]
+
+
+def collection_name(base: str, model_id: str, dimension: int) -> str:
+    """`<base>__<model id>_<dimension>`, reduced to characters Qdrant accepts everywhere."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", model_id.lower()).strip("-")
+    return f"{base}__{slug}_{dimension}"
+
+
+def scope_filter(scope: SearchScope) -> models.Filter:
+    """The filter every search in `scope` carries: tenant, then collection and documents."""
+    must: list[models.Condition] = [
+        models.FieldCondition(key="tenant_id", match=models.MatchValue(value=scope.tenant_id))
+    ]
+    if scope.collection is not None:
+        must.append(
+            models.FieldCondition(key="collection", match=models.MatchValue(value=scope.collection))
+        )
+    if scope.document_ids is not None:
+        must.append(
+            models.FieldCondition(
+                key="document_id", match=models.MatchAny(any=list(scope.document_ids))
+            )
+        )
+    return models.Filter(must=must)
+
+
+def _dense_of(vector: Any) -> npt.NDArray[np.float32] | None:
+    if isinstance(vector, dict):
+        vector = vector.get(DENSE)
+    if vector is None:
+        return None
+    return np.asarray(vector, dtype=np.float32)
+
+
+class QdrantVectorStore:
+    """Chunks of all tenants in one Qdrant collection (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model_id: str,
+        dimension: int | None = None,
+        idf_scope: IdfScope = "tenant",
+        client: AsyncQdrantClient | None = None,
+    ) -> None:
+        self._base = settings.qdrant_collection
+        self._model_id = model_id
+        self._dimension = dimension
+        self._idf_scope = idf_scope
+        self._local = settings.qdrant_url is None
+        if client is not None:
+            self._client = client
+        elif self._local:
+            settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+            try:
+                self._client = AsyncQdrantClient(path=str(settings.qdrant_path))
+            except RuntimeError as exc:  # the path's file lock is held
+                raise VectorStoreError(
+                    f"local Qdrant storage {settings.qdrant_path} is open in another client "
+                    "(one process at a time; use a Qdrant server for more): "
+                    f"{exc}"
+                ) from exc
+        else:
+            key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+            self._client = AsyncQdrantClient(url=settings.qdrant_url, api_key=key, timeout=30)
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        """The Qdrant collection's name (known once the vector size is)."""
+        if self._dimension is None:
+            raise VectorStoreError("vector size unknown: call ensure_ready(dimension) first")
+        return collection_name(self._base, self._model_id, self._dimension)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def ensure_ready(self, dimension: int) -> None:
+        """Create the collection and its payload indexes if missing; check the vector size."""
+        if self._dimension is None:
+            self._dimension = dimension
+        elif dimension != self._dimension:
+            raise VectorStoreError(
+                f"store opened for {self._dimension}-dimensional vectors, asked for {dimension}"
+            )
+        try:
+            if await self._client.collection_exists(self.name):
+                await self._check_existing()
+                return
+            await self._client.create_collection(
+                self.name,
+                vectors_config={
+                    DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)
+                },
+                sparse_vectors_config={
+                    SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
+                # Searches are always per tenant: build HNSW graphs per tenant, not globally.
+                hnsw_config=models.HnswConfigDiff(m=0, payload_m=16),
+            )
+            if not self._local:  # local mode ignores payload indexes (and warns)
+                await self._create_indexes()
+        except VectorStoreError:
+            raise
+        except Exception as exc:
+            raise VectorStoreError(f"cannot prepare collection {self.name}: {exc}") from exc
+
+    async def _check_existing(self) -> None:
+        info = await self._client.get_collection(self.name)
+        vectors = info.config.params.vectors
+        size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
+        if size != self._dimension:
+            raise VectorStoreError(
+                f"collection {self.name} holds vectors of size {size}, not {self._dimension}"
+            )
+
+    async def _create_indexes(self) -> None:
+        keyword = models.PayloadSchemaType.KEYWORD
+        await self._client.create_payload_index(
+            self.name,
+            "tenant_id",
+            field_schema=models.KeywordIndexParams(
+                type=models.KeywordIndexType.KEYWORD, is_tenant=True
+            ),
+        )
+        await self._client.create_payload_index(self.name, "collection", field_schema=keyword)
+        await self._client.create_payload_index(self.name, "document_id", field_schema=keyword)
+        await self._client.create_payload_index(
+            self.name, "version", field_schema=models.PayloadSchemaType.INTEGER
+        )
+
+    async def ping(self) -> None:
+        """Raise `VectorStoreError` if the store cannot answer."""
+        try:
+            await self._client.get_collections()
+        except Exception as exc:
+            raise VectorStoreError(f"Qdrant unreachable: {exc}") from exc
+
+    async def aclose(self) -> None:
+        """Close the client; in local mode this flushes and releases the path's file lock."""
+        if not self._closed:
+            self._closed = True
+            await self._client.close()
+
+    # --- writes --------------------------------------------------------------------------
+
+    async def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        """Insert or replace points; returns once they are searchable."""
+        if not points:
+            return
+        name = self.name
+        structs = []
+        for point in points:
+            if "tenant_id" not in point.payload:
+                raise VectorStoreError(f"point {point.id} has no tenant_id in its payload")
+            if point.dense.shape != (self._dimension,):
+                raise VectorStoreError(
+                    f"point {point.id} has a dense vector of shape {point.dense.shape}"
+                )
+            vector: dict[str, Any] = {DENSE: point.dense.astype(np.float32).tolist()}
+            if point.sparse.indices:  # Qdrant rejects empty sparse vectors
+                vector[SPARSE] = models.SparseVector(
+                    indices=point.sparse.indices, values=point.sparse.values
+                )
+            structs.append(models.PointStruct(id=point.id, vector=vector, payload=point.payload))
+        try:
+            await self._client.upsert(name, points=structs, wait=True)
+        except Exception as exc:
+            raise VectorStoreError(f"upsert into {name} failed: {exc}") from exc
+
+    async def delete_document(
+        self,
+        tenant_id: str,
+        document_id: str,
+        *,
+        version: int | None = None,
+        except_version: int | None = None,
+    ) -> None:
+        """Delete a document's points: all, one version, or all but one version."""
+        if version is not None and except_version is not None:
+            raise ValueError("give version or except_version, not both")
+        must: list[models.Condition] = [
+            models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id)),
+            models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id)),
+        ]
+        must_not: list[models.Condition] = []
+        if version is not None:
+            must.append(
+                models.FieldCondition(key="version", match=models.MatchValue(value=version))
+            )
+        if except_version is not None:
+            must_not.append(
+                models.FieldCondition(key="version", match=models.MatchValue(value=except_version))
+            )
+        selector = models.FilterSelector(filter=models.Filter(must=must, must_not=must_not))
+        try:
+            await self._client.delete(self.name, points_selector=selector, wait=True)
+        except Exception as exc:
+            raise VectorStoreError(f"delete from {self.name} failed: {exc}") from exc
+
+    async def delete_points(self, point_ids: Sequence[str]) -> None:
+        """Delete exactly these points (e.g. what one failed ingest attempt wrote)."""
+        if not point_ids:
+            return
+        selector = models.PointIdsList(points=list(point_ids))
+        try:
+            await self._client.delete(self.name, points_selector=selector, wait=True)
+        except Exception as exc:
+            raise VectorStoreError(f"deleting points of {self.name} failed: {exc}") from exc
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def search_dense(
+        self, vector: npt.NDArray[np.float32], scope: SearchScope, limit: int
+    ) -> list[StoredHit]:
+        """Nearest points by cosine similarity (the hit's score), best first."""
+        try:
+            response = await self._client.query_points(
+                self.name,
+                query=np.asarray(vector, dtype=np.float32).tolist(),
+                using=DENSE,
+                query_filter=scope_filter(scope),
+                limit=limit,
+                with_payload=True,
+            )
+        except Exception as exc:
+            raise VectorStoreError(f"dense search in {self.name} failed: {exc}") from exc
+        return [
+            StoredHit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}))
+            for p in response.points
+        ]
+
+    async def search_sparse(
+        self, vector: SparseVector, scope: SearchScope, limit: int, with_dense: bool = True
+    ) -> list[StoredHit]:
+        """Best points by BM25 (sparse dot product with IDF), best first; with their dense
+        vectors when `with_dense`, so callers can score them by cosine too."""
+        if not vector.indices:
+            return []
+        flt = scope_filter(scope)
+        params = None
+        if self._idf_scope == "tenant":
+            corpus = SearchScope(tenant_id=scope.tenant_id, collection=scope.collection)
+            params = models.SearchParams(idf=models.IdfCorpusParams(corpus=scope_filter(corpus)))
+        try:
+            response = await self._client.query_points(
+                self.name,
+                query=models.SparseVector(indices=vector.indices, values=vector.values),
+                using=SPARSE,
+                query_filter=flt,
+                search_params=params,
+                limit=limit,
+                with_payload=True,
+                with_vectors=[DENSE] if with_dense else False,
+            )
+        except Exception as exc:
+            raise VectorStoreError(f"sparse search in {self.name} failed: {exc}") from exc
+        return [
+            StoredHit(
+                id=str(p.id),
+                score=float(p.score),
+                payload=dict(p.payload or {}),
+                dense=_dense_of(p.vector) if with_dense else None,
+            )
+            for p in response.points
+        ]
+
+    async def count(self, scope: SearchScope) -> int:
+        """Number of points in scope (exact)."""
+        try:
+            result = await self._client.count(
+                self.name, count_filter=scope_filter(scope), exact=True
+            )
+        except Exception as exc:
+            raise VectorStoreError(f"count in {self.name} failed: {exc}") from exc
+        return int(result.count)

@@ -1,0 +1,236 @@
+"""The retriever: question in, the best passages of one tenant out, each with a cosine score.
+
+`Retriever.search` runs BM25 (sparse) and dense search in the vector store, fuses the two
+rankings (`retrieval.fusion`), optionally reranks (`retrieval.rerank`), and returns at most
+`top_k` passages. Every returned passage carries `score`, its dense cosine similarity to the
+question — also for passages only BM25 found, whose vectors the sparse search returns — and
+passages below `settings.score_floor` are dropped. An unrelated question therefore yields an
+empty list: that is how the answerer knows nothing relevant was found.
+
+`Retriever.build_points` is the indexing half: it embeds and BM25-encodes chunk texts into
+`ChunkPoint`s for the store (`index_chunks` also stores them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ragops.config.settings import Settings
+from ragops.providers.embedder.base import Embedder
+from ragops.providers.vectorstore.base import ChunkPoint, SearchScope, StoredHit, VectorStore
+from ragops.retrieval.fusion import fuse
+from ragops.retrieval.rerank import Reranker, create_reranker
+from ragops.retrieval.sparse import Bm25Encoder
+
+SearchMode = Literal["hybrid", "dense", "bm25"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkInput:
+    """A chunk to index: point id (UUID string), the text to index, and the stored payload.
+
+    `text` is what gets embedded and BM25-encoded (ingestion passes the chunk with its title
+    and heading path in front); `context`, when given, is put before it as well. Neither is
+    stored: the payload's `text` is what a passage shows.
+    """
+
+    id: str
+    text: str
+    payload: dict[str, Any]
+    context: str = ""
+
+    def index_text(self) -> str:
+        """The text that is embedded and BM25-encoded."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One retrieved chunk. `score` is its dense cosine similarity to the question."""
+
+    chunk_id: str
+    document_id: str
+    version: int
+    title: str
+    section: str
+    text: str
+    start: int
+    end: int
+    ordinal: int
+    score: float
+    fused_score: float
+    payload: dict[str, Any] = field(repr=False)
+    point_id: str = ""
+
+    @classmethod
+    def from_hit(cls, hit: StoredHit, *, score: float, fused_score: float) -> Passage:
+        """A passage from a stored hit's payload."""
+        p = hit.payload
+        return cls(
+            chunk_id=str(p.get("chunk_id", hit.id)),
+            document_id=str(p.get("document_id", "")),
+            version=int(p.get("version", 0)),
+            title=str(p.get("title", "")),
+            section=str(p.get("section", "")),
+            text=str(p.get("text", "")),
+            start=int(p.get("start", 0)),
+            end=int(p.get("end", 0)),
+            ordinal=int(p.get("ordinal", 0)),
+            score=score,
+            fused_score=fused_score,
+            payload=p,
+            point_id=hit.id,
+        )
+
+
+@dataclass(slots=True)
+class RetrievalResult:
+    """Passages (best first, cosine >= floor) and where the time went."""
+
+    passages: list[Passage]
+    embed_ms: float
+    retrieve_ms: float
+    candidates: int = 0
+    """Fused candidates considered before the floor and the top-k cut."""
+
+
+def _cosine(hit: StoredHit, query: npt.NDArray[np.float32]) -> float:
+    if hit.dense is None:
+        return 0.0  # the store did not return the vector: treated as unrelated
+    return float(np.dot(hit.dense, query))
+
+
+def _settle(task: asyncio.Task[list[StoredHit]] | None) -> None:
+    """Cancel a search task nobody waits for any more, or mark its error as seen."""
+    if task is None:
+        return
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
+
+
+class Retriever:
+    """Hybrid (dense + BM25) search over one tenant's chunks, and chunk indexing."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        store: VectorStore,
+        encoder: Bm25Encoder | None = None,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.encoder = encoder or Bm25Encoder()
+        self.reranker = reranker or create_reranker(settings.reranker)
+
+    async def build_points(self, chunks: Sequence[ChunkInput]) -> list[ChunkPoint]:
+        """Embed and BM25-encode chunks into points (not yet stored)."""
+        if not chunks:
+            return []
+        texts = [chunk.index_text() for chunk in chunks]
+        vectors = await self.embedder.embed_documents(texts)
+        sparse = await asyncio.to_thread(lambda: [self.encoder.encode_document(t) for t in texts])
+        return [
+            ChunkPoint(id=chunk.id, dense=vectors[i], sparse=sparse[i], payload=chunk.payload)
+            for i, chunk in enumerate(chunks)
+        ]
+
+    async def index_chunks(self, chunks: Sequence[ChunkInput]) -> int:
+        """Build points for chunks and upsert them; returns how many were stored."""
+        points = await self.build_points(chunks)
+        await self.store.upsert(points)
+        return len(points)
+
+    async def search(
+        self,
+        query: str,
+        scope: SearchScope,
+        *,
+        top_k: int | None = None,
+        mode: SearchMode = "hybrid",
+    ) -> RetrievalResult:
+        """The best passages for `query` within `scope`, best first (see module docstring)."""
+        if mode not in ("hybrid", "dense", "bm25"):
+            raise ValueError(f"unknown search mode {mode!r}")
+        settings = self.settings
+        k = top_k if top_k is not None else settings.top_k
+        limit = max(settings.candidate_k, k)
+        started = time.perf_counter()
+
+        # BM25 needs no embedding: it runs while the question is being embedded.
+        sparse_task: asyncio.Task[list[StoredHit]] | None = None
+        if mode != "dense":
+            sparse_query = self.encoder.encode_query(query)
+            sparse_task = asyncio.create_task(
+                self.store.search_sparse(sparse_query, scope, limit, with_dense=True)
+            )
+        try:
+            vector = await self.embedder.embed_query(query)
+            embed_ms = (time.perf_counter() - started) * 1000.0
+            dense_hits: list[StoredHit] = []
+            if mode != "bm25":
+                dense_hits = await self.store.search_dense(vector, scope, limit)
+            sparse_hits = await sparse_task if sparse_task is not None else []
+        finally:
+            _settle(sparse_task)
+
+        hits: dict[str, StoredHit] = {}
+        cosine: dict[str, float] = {}
+        for hit in dense_hits:
+            hits.setdefault(hit.id, hit)
+            cosine.setdefault(hit.id, hit.score)
+        for hit in sparse_hits:
+            hits.setdefault(hit.id, hit)
+            if hit.id not in cosine:
+                cosine[hit.id] = _cosine(hit, vector)
+
+        fused = self._fuse(dense_hits, sparse_hits, mode)
+        passages = [
+            Passage.from_hit(hits[item], score=cosine[item], fused_score=score)
+            for item, score in fused
+        ]
+        if self.reranker.name != "none":
+            head = max(4 * k, 20)
+            passages = self.reranker.rerank(query, passages[:head]) + passages[head:]
+        floor = settings.score_floor
+        kept = [p for p in passages if p.score >= floor][:k]
+        total_ms = (time.perf_counter() - started) * 1000.0
+        return RetrievalResult(
+            passages=kept,
+            embed_ms=embed_ms,
+            retrieve_ms=max(total_ms - embed_ms, 0.0),
+            candidates=len(passages),
+        )
+
+    def _fuse(
+        self,
+        dense_hits: Sequence[StoredHit],
+        sparse_hits: Sequence[StoredHit],
+        mode: SearchMode,
+    ) -> list[tuple[str, float]]:
+        sparse_ranking = [(hit.id, hit.score) for hit in sparse_hits]
+        if mode == "bm25":
+            return sparse_ranking
+        dense_ranking = [(hit.id, hit.score) for hit in dense_hits]
+        if mode == "dense":
+            return dense_ranking
+        s = self.settings
+        return fuse(
+            dense_ranking,
+            sparse_ranking,
+            method=s.fusion,
+            rrf_k=s.rrf_k,
+            dense_weight=s.dense_weight,
+            sparse_weight=s.sparse_weight,
+        )

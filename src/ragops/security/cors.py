@@ -1,0 +1,117 @@
+"""CORS: an allowlist of exact origins (`RAGOPS_CORS_ORIGINS`), nothing else.
+
+With an empty list there is no CORS at all: browsers keep other sites from reading the API.
+An allowed origin gets Starlette's CORS headers. A refused origin gets none: its preflight is
+answered 403 with no `Access-Control-*` header, and its simple requests pass through without
+any (only `Vary: Origin`, so that caches keep the two answers apart). The origin `*` is
+allowed only without credentials; `*` with `RAGOPS_CORS_ALLOW_CREDENTIALS=true` is refused
+at start, as is an origin that is not `scheme://host[:port]`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ragops.observability.context import current_request_id
+
+ALLOWED_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
+ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-API-Key", "X-Request-ID")
+EXPOSED_HEADERS = (
+    "X-Request-ID",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+)
+PREFLIGHT_MAX_AGE = 600
+_ORIGIN = re.compile(
+    r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?$"
+)
+
+
+class CorsConfigError(ValueError):
+    """The CORS settings are unsafe or malformed; the server refuses to start."""
+
+
+def validate_origins(origins: Sequence[str], *, allow_credentials: bool) -> list[str]:
+    """The configured origins, checked; raises CorsConfigError naming the problem."""
+    cleaned = [origin.strip() for origin in origins if origin.strip()]
+    if "*" in cleaned and allow_credentials:
+        raise CorsConfigError(
+            "RAGOPS_CORS_ORIGINS contains '*' while RAGOPS_CORS_ALLOW_CREDENTIALS is true: "
+            "any web site could then make credentialed requests as the user. List the exact "
+            "origins instead (https://app.example.com), or turn credentials off."
+        )
+    for origin in cleaned:
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise CorsConfigError(
+                f"RAGOPS_CORS_ORIGINS: {origin!r} is not an origin; write scheme://host[:port] "
+                "with no path and no trailing slash"
+            )
+    return cleaned
+
+
+class AllowlistCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS for allowed origins; refused origins get no CORS header at all."""
+
+    def __init__(self, app: ASGIApp, *, origins: Sequence[str], allow_credentials: bool) -> None:
+        super().__init__(
+            app,
+            allow_origins=list(origins),
+            allow_methods=ALLOWED_METHODS,
+            allow_headers=ALLOWED_HEADERS,
+            allow_credentials=allow_credentials,
+            expose_headers=EXPOSED_HEADERS,
+            max_age=PREFLIGHT_MAX_AGE,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if origin is None or self.is_allowed_origin(origin):
+            await super().__call__(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            await _refuse_preflight(send, origin)
+            return
+
+        async def vary_on_origin(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableHeaders(scope=message)
+                response_headers.add_vary_header("Origin")
+            await send(message)
+
+        await self.app(scope, receive, vary_on_origin)
+
+
+async def _refuse_preflight(send: Send, origin: str) -> None:
+    body = json.dumps(
+        {
+            "error": {
+                "code": "cors_origin_refused",
+                "message": f"cross-origin requests from {origin[:200]} are not allowed",
+                "request_id": current_request_id(),
+            }
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"vary", b"Origin"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,218 @@
+"""The Qdrant vector store in local mode: writes, dense and BM25 search, tenant isolation,
+deletes by version, and the file lock released by `aclose()`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ragops.config.settings import Settings
+from ragops.providers.vectorstore import ChunkPoint, SearchScope, VectorStore
+from ragops.providers.vectorstore.base import VectorStoreError
+from ragops.providers.vectorstore.qdrant import QdrantVectorStore, collection_name
+from ragops.retrieval.sparse import Bm25Encoder
+
+DIM = 4
+ENCODER = Bm25Encoder(avg_len=5.0)
+
+
+def make_settings(tmp_path: Path) -> Settings:
+    return Settings(_env_file=None, data_dir=tmp_path / "var")
+
+
+def unit(*values: float) -> np.ndarray[Any, np.dtype[np.float32]]:
+    vector = np.asarray(values, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def point(
+    tenant: str,
+    doc: str,
+    text: str,
+    dense: np.ndarray[Any, np.dtype[np.float32]],
+    *,
+    version: int = 1,
+    collection: str = "default",
+) -> ChunkPoint:
+    return ChunkPoint(
+        id=str(uuid.uuid4()),
+        dense=dense,
+        sparse=ENCODER.encode_document(text),
+        payload={
+            "tenant_id": tenant,
+            "collection": collection,
+            "document_id": doc,
+            "version": version,
+            "chunk_id": str(uuid.uuid4()),
+            "title": doc,
+            "section": "",
+            "text": text,
+            "start": 0,
+            "end": len(text),
+            "ordinal": 0,
+        },
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[QdrantVectorStore]:
+    opened = QdrantVectorStore(make_settings(tmp_path), model_id="test-model", dimension=DIM)
+    await opened.ensure_ready(DIM)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+async def test_protocol_and_collection_name(store: QdrantVectorStore) -> None:
+    assert isinstance(store, VectorStore)
+    assert store.name == "ragops_chunks__test-model_4"
+    assert collection_name("c", "Open AI/Model:v1", 1536) == "c__open-ai-model-v1_1536"
+    await store.ping()
+    await store.ensure_ready(DIM)  # idempotent
+    with pytest.raises(VectorStoreError):
+        await store.ensure_ready(DIM + 1)
+
+
+async def test_upsert_then_dense_and_sparse_search(store: QdrantVectorStore) -> None:
+    cat = point("t1", "cats", "cats purr and chase mice", unit(1, 0, 0, 0))
+    dog = point("t1", "dogs", "dogs bark at the mailman", unit(0, 1, 0, 0))
+    both = point("t1", "pets", "cats and dogs as pets", unit(1, 1, 0, 0))
+    await store.upsert([cat, dog, both])
+    scope = SearchScope(tenant_id="t1")
+    assert await store.count(scope) == 3
+
+    dense = await store.search_dense(unit(1, 0.1, 0, 0), scope, limit=2)
+    assert [h.id for h in dense] == [cat.id, both.id]
+    assert dense[0].score == pytest.approx(float(unit(1, 0.1, 0, 0) @ cat.dense), abs=1e-5)
+    assert dense[0].payload["document_id"] == "cats"
+
+    sparse = await store.search_sparse(ENCODER.encode_query("barking dog"), scope, limit=5)
+    assert [h.id for h in sparse][0] == dog.id
+    assert {h.id for h in sparse} == {dog.id, both.id}
+    assert sparse[0].dense is not None
+    np.testing.assert_allclose(sparse[0].dense, dog.dense, atol=1e-6)
+    bare = await store.search_sparse(ENCODER.encode_query("dog"), scope, 5, with_dense=False)
+    assert all(h.dense is None for h in bare)
+    assert await store.search_sparse(ENCODER.encode_query("the"), scope, 5) == []
+
+
+async def test_upsert_replaces_a_point(store: QdrantVectorStore) -> None:
+    first = point("t1", "doc", "old words", unit(1, 0, 0, 0))
+    await store.upsert([first])
+    await store.upsert(
+        [ChunkPoint(first.id, unit(0, 0, 1, 0), ENCODER.encode_document("new"), first.payload)]
+    )
+    assert await store.count(SearchScope(tenant_id="t1")) == 1
+    hits = await store.search_sparse(ENCODER.encode_query("new"), SearchScope("t1"), 5)
+    assert [h.id for h in hits] == [first.id]
+
+
+async def test_searches_never_leak_across_tenants_or_collections(
+    store: QdrantVectorStore,
+) -> None:
+    text = "kubernetes pod restarts after an out of memory kill"
+    vec = unit(0.3, 0.3, 0.3, 0.9)
+    a = point("tenant-a", "runbook", text, vec)
+    b = point("tenant-b", "runbook", text, vec)
+    b_other = point("tenant-b", "notes", text, vec, collection="other")
+    await store.upsert([a, b, b_other])
+    query = ENCODER.encode_query("pod memory kill")
+    for tenant, expected in (("tenant-a", {a.id}), ("tenant-b", {b.id, b_other.id})):
+        scope = SearchScope(tenant_id=tenant)
+        assert {h.id for h in await store.search_dense(vec, scope, 10)} == expected
+        assert {h.id for h in await store.search_sparse(query, scope, 10)} == expected
+        assert await store.count(scope) == len(expected)
+    nobody = SearchScope(tenant_id="tenant-c")
+    assert await store.search_dense(vec, nobody, 10) == []
+    assert await store.search_sparse(query, nobody, 10) == []
+    in_other = SearchScope(tenant_id="tenant-b", collection="other")
+    assert [h.id for h in await store.search_dense(vec, in_other, 10)] == [b_other.id]
+    assert [h.id for h in await store.search_sparse(query, in_other, 10)] == [b_other.id]
+    only_doc = SearchScope(tenant_id="tenant-b", document_ids=("notes",))
+    assert [h.id for h in await store.search_dense(vec, only_doc, 10)] == [b_other.id]
+    assert await store.count(SearchScope("tenant-a", document_ids=("notes",))) == 0
+
+
+async def test_bm25_idf_is_computed_per_tenant(store: QdrantVectorStore) -> None:
+    vec = unit(1, 0, 0, 0)
+    mine = [point("small", f"d{i}", t, vec) for i, t in enumerate(["alpha beta", "gamma"])]
+    # Another tenant's corpus is full of "alpha": it must not make "alpha" common for us.
+    theirs = [point("big", f"x{i}", "alpha everywhere", vec) for i in range(30)]
+    await store.upsert(mine)
+    query = ENCODER.encode_query("alpha")
+    before = (await store.search_sparse(query, SearchScope("small"), 5))[0].score
+    await store.upsert(theirs)
+    after = (await store.search_sparse(query, SearchScope("small"), 5))[0].score
+    assert after == pytest.approx(before)
+
+
+async def test_delete_by_version_and_all_but_one(store: QdrantVectorStore) -> None:
+    vec = unit(0, 0, 1, 0)
+    v1 = [point("t", "doc", "first version", vec, version=1) for _ in range(2)]
+    v2 = [point("t", "doc", "second version", vec, version=2) for _ in range(3)]
+    other = point("t", "keep", "another document", vec)
+    foreign = point("u", "doc", "same id, other tenant", vec, version=1)
+    await store.upsert([*v1, *v2, other, foreign])
+    scope = SearchScope("t")
+
+    await store.delete_document("t", "doc", except_version=2)
+    assert await store.count(SearchScope("t", document_ids=("doc",))) == 3
+    await store.delete_document("t", "doc", version=2)
+    assert await store.count(SearchScope("t", document_ids=("doc",))) == 0
+    assert await store.count(scope) == 1
+    assert await store.count(SearchScope("u")) == 1  # other tenant untouched
+    await store.delete_document("t", "keep")
+    assert await store.count(scope) == 0
+    with pytest.raises(ValueError):
+        await store.delete_document("t", "doc", version=1, except_version=2)
+
+
+async def test_rejects_points_without_tenant_or_of_wrong_size(store: QdrantVectorStore) -> None:
+    good = point("t", "doc", "text", unit(1, 0, 0, 0))
+    with pytest.raises(VectorStoreError):
+        await store.upsert([ChunkPoint(good.id, good.dense, good.sparse, {"text": "x"})])
+    with pytest.raises(VectorStoreError):
+        await store.upsert([ChunkPoint(good.id, unit(1, 0, 0), good.sparse, good.payload)])
+
+
+async def test_local_path_is_locked_until_aclose(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    first = QdrantVectorStore(settings, model_id="m", dimension=DIM)
+    await first.ensure_ready(DIM)
+    stored = point("t", "doc", "persisted text", unit(1, 2, 3, 4))
+    await first.upsert([stored])
+    with pytest.raises(VectorStoreError, match="another client"):
+        QdrantVectorStore(settings, model_id="m", dimension=DIM)
+    await first.aclose()
+    await first.aclose()  # idempotent
+
+    reopened = QdrantVectorStore(settings, model_id="m", dimension=DIM)
+    try:
+        await reopened.ensure_ready(DIM)
+        hits = await reopened.search_dense(unit(1, 2, 3, 4), SearchScope("t"), 5)
+        assert [h.id for h in hits] == [stored.id]
+    finally:
+        await reopened.aclose()
+
+
+async def test_switching_models_uses_another_collection(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    store = QdrantVectorStore(settings, model_id="model-a", dimension=DIM)
+    await store.ensure_ready(DIM)
+    await store.upsert([point("t", "doc", "text", unit(1, 0, 0, 0))])
+    await store.aclose()
+    other = QdrantVectorStore(settings, model_id="model-b")  # size learned at ensure_ready
+    try:
+        with pytest.raises(VectorStoreError):
+            other.name  # noqa: B018 - unknown until ensure_ready
+        await other.ensure_ready(8)
+        assert other.name == "ragops_chunks__model-b_8"
+        assert await other.count(SearchScope("t")) == 0
+    finally:
+        await other.aclose()

@@ -1,0 +1,63 @@
+"""Every alert: severity and service labels, summary/description/runbook, a runbook page, tests."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from tests.ops.support import RULE_TESTS, RUNBOOK_URL, RUNBOOKS, alert_rules
+
+SEVERITIES = {"P1", "P2", "P3", "P4"}
+HEADINGS = ["Meaning", "Impact", "Diagnosis", "Mitigation", "Escalation"]
+
+
+def test_alert_names_are_unique() -> None:
+    names = [rule["alert"] for rule in alert_rules()]
+    assert len(names) == len(set(names))
+    assert all(re.fullmatch(r"Ragops[A-Z][A-Za-z0-9]+", name) for name in names), names
+
+
+def test_every_alert_has_labels_and_annotations() -> None:
+    for rule in alert_rules():
+        name = rule["alert"]
+        labels, annotations = rule.get("labels", {}), rule.get("annotations", {})
+        assert labels.get("severity") in SEVERITIES, name
+        assert labels.get("service") == "ragops", name
+        assert annotations.get("summary", "").strip(), name
+        assert annotations.get("description", "").strip(), name
+        assert annotations.get("runbook_url") == RUNBOOK_URL.format(alert=name), name
+
+
+def test_every_alert_has_a_runbook_with_the_required_sections() -> None:
+    for rule in alert_rules():
+        page = RUNBOOKS / f"{rule['alert']}.md"
+        assert page.is_file(), f"missing {page.relative_to(RUNBOOKS.parents[1])}"
+        headings = re.findall(r"^##\s+(.+?)\s*$", page.read_text(), flags=re.M)
+        for heading in HEADINGS:
+            assert heading in headings, f"{page.name} lacks a '## {heading}' section"
+
+
+def test_runbook_index_lists_every_alert() -> None:
+    index = (RUNBOOKS / "README.md").read_text()
+    for rule in alert_rules():
+        assert f"({rule['alert']}.md)" in index, f"README.md does not link {rule['alert']}.md"
+    pages = {page.stem for page in RUNBOOKS.glob("*.md")} - {"README"}
+    assert pages == {rule["alert"] for rule in alert_rules()}, "runbook without an alert"
+
+
+def _test_cases() -> list[dict[str, Any]]:
+    cases = []
+    for path in sorted(RULE_TESTS.glob("*.yml")):
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            cases.extend(test.get("alert_rule_test", []))
+    return cases
+
+
+def test_every_alert_has_a_firing_and_a_silent_promtool_case() -> None:
+    fires = {case["alertname"] for case in _test_cases() if case.get("exp_alerts")}
+    silent = {case["alertname"] for case in _test_cases() if not case.get("exp_alerts")}
+    for rule in alert_rules():
+        assert rule["alert"] in fires, f"no promtool case where {rule['alert']} fires"
+        assert rule["alert"] in silent, f"no promtool case where {rule['alert']} stays silent"

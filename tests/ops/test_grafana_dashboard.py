@@ -1,0 +1,113 @@
+"""The Grafana dashboard: importable JSON, every query parses, every metric exists."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.ops.support import ROOT, OpsTools, is_known, metric_names
+
+DASHBOARD = ROOT / "deploy" / "grafana" / "ragops.json"
+# Values for Grafana's variables, so the queries become plain PromQL.
+GRAFANA_VARIABLES = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
+
+
+def dashboard() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return data
+
+
+def panels() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for panel in dashboard()["panels"]:
+        found.append(panel)
+        found.extend(panel.get("panels", []))
+    return found
+
+
+def queries() -> list[tuple[str, str]]:
+    """(panel title + refId, expression) of every panel target."""
+    return [
+        (f"{panel['title']} [{target['refId']}]", target["expr"])
+        for panel in panels()
+        for target in panel.get("targets", [])
+    ]
+
+
+def plain_promql(expr: str) -> str:
+    names = {var["name"] for var in dashboard()["templating"]["list"]}
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name in GRAFANA_VARIABLES:
+            return GRAFANA_VARIABLES[name]
+        assert name in names, f"unknown dashboard variable ${name}"
+        return "ragops"
+
+    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", value, expr)
+
+
+def test_dashboard_is_importable_with_a_templated_datasource() -> None:
+    data = dashboard()
+    assert [item["name"] for item in data["__inputs"]] == ["DS_PROMETHEUS"]
+    assert data["uid"] and data["title"]
+    ids = [panel["id"] for panel in panels()]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    for panel in panels():
+        assert {"x", "y", "w", "h"} <= panel["gridPos"].keys(), panel["title"]
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}", panel["title"]
+        assert panel["targets"], f"panel {panel['title']} has no query"
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${DS_PROMETHEUS}", panel["title"]
+
+
+def test_every_panel_query_parses(ops_tools: OpsTools, tmp_path: Path) -> None:
+    """promtool check rules on a rule file whose records are the panel expressions."""
+    rules = [
+        {"record": f"dashboard:panel_{index}", "expr": plain_promql(expr)}
+        for index, (_, expr) in enumerate(queries())
+    ]
+    path = tmp_path / "dashboard-queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = subprocess.run(
+        [ops_tools.promtool, "check", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+@pytest.mark.parametrize(("where", "expr"), queries())
+def test_every_metric_in_a_query_is_exported_or_recorded(where: str, expr: str) -> None:
+    unknown = {name for name in metric_names(plain_promql(expr)) if not is_known(name)}
+    assert not unknown, f"{where} uses {unknown}, which ragops neither exports nor records"
+
+
+def test_dashboard_covers_the_service() -> None:
+    used = set().union(*(metric_names(plain_promql(expr)) for _, expr in queries()))
+    wanted = {
+        "ragops_http_requests_total",
+        "ragops_http_request_duration_seconds_bucket",
+        "ragops_rag_stage_duration_seconds_bucket",
+        "ragops_cache_lookups_total",
+        "ragops_db_pool_checked_out",
+        "ragops_db_pool_waiters",
+        "ragops_dependency_up",
+        "ragops_llm_tokens_total",
+        "ragops_llm_time_to_first_token_seconds_bucket",
+        "ragops_answers_total",
+        "job:ragops_http_request_errors:ratio_rate1h",
+        "job:ragops_http_request_slow:ratio_rate1h",
+    }
+    assert wanted <= used, f"the dashboard does not show {wanted - used}"

@@ -1,0 +1,134 @@
+"""Tenant isolation over real HTTP, on SQLite and on PostgreSQL: a key of tenant B cannot
+list, see, delete or cite tenant A's documents, sessions, messages or collections, and A's
+ids in B's requests are 404, as if they did not exist."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import BACKENDS, RunningServer, backend_settings, create_api_key
+from tests.e2e.conftest import GARDEN_DOC, upload
+
+VAULT_DOC = b"""# Vault
+
+The vault combination of the observatory is 7-31-4159, changed every full moon.
+"""
+VAULT_QUESTION = "What is the vault combination of the observatory?"
+
+
+@dataclass
+class Tenants:
+    """Two tenants' clients on one server, and tenant A's things."""
+
+    base_url: str
+    a: httpx.Client
+    b: httpx.Client
+    b_key: str
+    a_document: str
+    a_session: str
+    a_message: str
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def tenants(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Tenants]:
+    data_dir: Path = tmp_path_factory.mktemp("tenants") / "var"
+    with backend_settings(request.param, data_dir) as settings:
+        running = RunningServer(settings)
+        try:
+            live = running.start()
+            a_key = create_api_key(settings, tenant="acme", scopes="chat,ingest")
+            b_key = create_api_key(settings, tenant="globex", scopes="chat,ingest")
+            with (
+                httpx.Client(base_url=live.base_url, headers={"X-API-Key": a_key}) as a,
+                httpx.Client(base_url=live.base_url, headers={"X-API-Key": b_key}) as b,
+            ):
+                stored = upload(a, [("vault.md", VAULT_DOC, "text/markdown")], collection="vault")
+                assert stored.status_code == 200, stored.text
+                assert upload(a, [("vault.md", VAULT_DOC, "text/markdown")]).status_code == 200
+                assert upload(b, [("garden.md", GARDEN_DOC, "text/markdown")]).status_code == 200
+                asked = a.post("/v1/chat", json={"question": VAULT_QUESTION, "collection": "vault"})
+                assert asked.status_code == 200 and asked.json()["citations"], asked.text
+                yield Tenants(
+                    base_url=live.base_url,
+                    a=a,
+                    b=b,
+                    b_key=b_key,
+                    a_document=stored.json()["results"][0]["document"]["id"],
+                    a_session=asked.json()["session_id"],
+                    a_message=asked.json()["message_id"],
+                )
+        finally:
+            running.stop()
+
+
+def _code(response: httpx.Response) -> tuple[int, str]:
+    return response.status_code, response.json()["error"]["code"]
+
+
+def test_other_tenants_document_is_404(tenants: Tenants) -> None:
+    doc = tenants.a_document
+    assert _code(tenants.b.get(f"/v1/documents/{doc}")) == (404, "document_not_found")
+    assert _code(tenants.b.delete(f"/v1/documents/{doc}")) == (404, "document_not_found")
+    listing = tenants.b.get("/v1/documents", params={"limit": 500}).json()
+    assert [item["source"] for item in listing["items"]] == ["garden.md"]
+    assert listing["total"] == 1
+    assert tenants.b.get("/v1/documents", params={"collection": "vault"}).json()["total"] == 0
+    assert tenants.a.get(f"/v1/documents/{doc}").status_code == 200  # untouched
+
+
+def test_other_tenants_session_is_404(tenants: Tenants) -> None:
+    session, message = tenants.a_session, tenants.a_message
+    assert _code(tenants.b.get(f"/v1/sessions/{session}")) == (404, "session_not_found")
+    assert _code(tenants.b.delete(f"/v1/sessions/{session}")) == (404, "session_not_found")
+    feedback = tenants.b.post(f"/v1/messages/{message}/feedback", json={"rating": "down"})
+    assert _code(feedback) == (404, "message_not_found")
+    follow = tenants.b.post("/v1/chat", json={"question": "And then?", "session_id": session})
+    assert _code(follow) == (404, "session_not_found")
+    kept = tenants.a.get(f"/v1/sessions/{session}").json()
+    assert len(kept["messages"]) == 2
+
+
+def test_other_tenants_collections_and_models_are_invisible(tenants: Tenants) -> None:
+    assert [c["name"] for c in tenants.b.get("/v1/collections").json()] == ["default"]
+    assert [m["id"] for m in tenants.b.get("/v1/models").json()["data"]] == ["default"]
+    assert {c["name"] for c in tenants.a.get("/v1/collections").json()} == {"default", "vault"}
+    asked = tenants.b.post("/v1/chat", json={"question": VAULT_QUESTION, "collection": "vault"})
+    assert _code(asked) == (404, "collection_not_found")
+    client = openai.OpenAI(base_url=tenants.base_url + "/v1", api_key=tenants.b_key, max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(
+            model="vault", messages=[{"role": "user", "content": VAULT_QUESTION}]
+        )
+
+
+def test_other_tenants_passages_are_never_cited(tenants: Tenants) -> None:
+    mine = tenants.a.post("/v1/chat", json={"question": VAULT_QUESTION}).json()
+    assert "7-31-4159" in mine["answer"] and mine["citations"]
+
+    theirs = tenants.b.post("/v1/chat", json={"question": VAULT_QUESTION})
+    assert theirs.status_code == 200
+    assert theirs.json()["citations"] == [] and "7-31-4159" not in theirs.text
+
+    client = openai.OpenAI(base_url=tenants.base_url + "/v1", api_key=tenants.b_key, max_retries=0)
+    reply = client.chat.completions.create(
+        model="default", messages=[{"role": "user", "content": VAULT_QUESTION}]
+    )
+    assert (reply.model_extra or {})["citations"] == []
+    assert "7-31-4159" not in (reply.choices[0].message.content or "")
+
+
+def test_same_file_in_two_tenants_stays_two_documents(tenants: Tenants) -> None:
+    mine = upload(tenants.b, [("vault.md", b"# Vault\n\nOurs is empty.", "text/markdown")])
+    assert mine.status_code == 200 and mine.json()["results"][0]["status"] == "created"
+    theirs = tenants.a.get(f"/v1/documents/{tenants.a_document}").json()
+    assert theirs["version"] == 1
+    answer = tenants.a.post("/v1/chat", json={"question": VAULT_QUESTION}).json()["answer"]
+    assert "7-31-4159" in answer

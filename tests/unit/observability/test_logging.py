@@ -1,0 +1,118 @@
+"""Logging through the real setup, captured from the handler's stream: planted secrets never
+appear (JSON and console formats), and inside a request every line carries the request id and
+the trace id, with one access line per request."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from ragops.observability.logging import configure_logging
+from ragops.observability.tracing import current_trace_id
+from tests.conftest import RunningServer
+from tests.ops_app.conftest import app_of, ops_settings
+from tests.ops_app.sinks import capture_sink
+
+API_KEY = "sk-loggingplanted0123456789abcdef"
+BEARER = "loggingbearertoken0123456789"
+PASSWORD = "logging-planted-password"
+DB_SECRET = "dbsecret-planted-99"
+DB_URL = f"postgresql://user:{DB_SECRET}@host/db"
+SECRETS = (API_KEY, BEARER, PASSWORD, DB_SECRET)
+
+
+def _handler() -> logging.StreamHandler[Any]:
+    for handler in logging.getLogger().handlers:
+        if handler.get_name() == "ragops" and isinstance(handler, logging.StreamHandler):
+            return handler
+    raise AssertionError("configure_logging installed no 'ragops' handler")
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    """Point the ragops handler (installed by the code under test) at a buffer."""
+    buffer = io.StringIO()
+    yield buffer
+    try:
+        _handler().setStream(sys.stderr)
+    except AssertionError:
+        pass
+
+
+def _log_secrets() -> None:
+    stdlib = logging.getLogger("ragops.test.stdlib")
+    stdlib.warning("connecting to %s", DB_URL)
+    stdlib.warning("sent header Authorization: Bearer %s", BEARER)
+    stdlib.warning("config password=%s api_key=%s", PASSWORD, API_KEY)
+    try:
+        raise RuntimeError(f"login failed for {DB_URL} with {API_KEY}")
+    except RuntimeError:
+        stdlib.exception("failure")
+    log = structlog.get_logger("ragops.test.structlog")
+    log.warning(
+        "calling the provider",
+        api_key=API_KEY,
+        headers={"Authorization": f"Bearer {BEARER}"},
+        url=DB_URL,
+        detail=f"password={PASSWORD}",
+    )
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_planted_secrets_never_reach_the_output(
+    tmp_path: Path, captured: io.StringIO, log_format: str
+) -> None:
+    configure_logging(ops_settings(tmp_path, log_format=log_format, log_level="INFO"))
+    _handler().setStream(captured)
+    _log_secrets()
+    output = captured.getvalue()
+    assert "connecting to postgresql://user:[REDACTED]@host/db" in output
+    assert "calling the provider" in output and "RuntimeError" in output
+    for secret in SECRETS:
+        assert secret not in output, secret
+    assert output.count("[REDACTED]") >= 8
+
+
+def test_lines_inside_a_request_carry_request_and_trace_ids(
+    tmp_path: Path, captured: io.StringIO
+) -> None:
+    with capture_sink() as sink:
+        settings = ops_settings(
+            tmp_path / "var", log_format="json", log_level="INFO", otlp_endpoint=sink.url
+        )
+        running = RunningServer(settings)  # create_app configures logging
+        _handler().setStream(captured)
+
+        async def logs() -> dict[str, str | None]:
+            structlog.get_logger("ragops.test.route").info("inside the request", step=1)
+            logging.getLogger("ragops.test.route").info("stdlib line of the request")
+            return {"trace_id": current_trace_id()}
+
+        app_of(running).add_api_route("/test/logs", logs)
+        live = running.start()
+        try:
+            with live.client() as client:
+                response = client.get("/test/logs", headers={"X-Request-ID": "log-req-7"})
+                assert response.status_code == 200
+                trace_id = response.json()["trace_id"]
+        finally:
+            running.stop()
+
+    lines = [json.loads(line) for line in captured.getvalue().splitlines() if line.strip()]
+    mine = [line for line in lines if line.get("request_id") == "log-req-7"]
+    events = {line["event"]: line for line in mine}
+    assert trace_id and len(trace_id) == 32
+    for event in ("inside the request", "stdlib line of the request", "request"):
+        assert events[event]["trace_id"] == trace_id, event
+    access = events["request"]
+    assert access["level"] == "info" and access["logger"] == "ragops.access"
+    assert access["method"] == "GET" and access["route"] == "/test/logs"
+    assert access["status"] == 200 and access["duration_ms"] >= 0
