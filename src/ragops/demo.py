@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ragops.documents import catalog
 from ragops.documents import service as documents
 from ragops.documents.files import collect_files, source_name
 from ragops.runtime import Runtime
@@ -30,7 +31,7 @@ async def ingest_demo_corpus_if_empty(runtime: Runtime, tenant_id: str = DEMO_TE
 
     Returns how many files were ingested (0 when the instance already had documents).
     """
-    if await documents.count_documents(db=runtime.db, tenant_id=tenant_id):
+    if await catalog.count_documents(db=runtime.db, tenant_id=tenant_id):
         return 0
     root = demo_corpus_path(runtime.settings.demo_corpus_path)
     if root is None:

@@ -25,6 +25,8 @@ from ragops.chat.extractive import ExtractiveAnswerer, stream_words
 from ragops.chat.prompts import SYSTEM_PROMPT, build_messages, build_retrieval_query
 from ragops.config import Settings
 from ragops.errors import RagopsError, ServiceUnavailable
+from ragops.observability import metrics
+from ragops.observability.tracing import span
 from ragops.providers.embedder import Embedder
 from ragops.providers.llm import LLM, ChatMessage, LLMError
 from ragops.retrieval.service import Passage
@@ -132,6 +134,49 @@ class Generator:
         self, question: str, history: Sequence[ChatMessage], passages: Sequence[Passage]
     ) -> Generated:
         """Answer in one piece; an LLM failure falls back to an extractive answer."""
+        with span("generate", passages=len(passages)):
+            generated = await self._generate(question, history, passages)
+        self._record(generated, passages)
+        return generated
+
+    async def stream(
+        self,
+        question: str,
+        history: Sequence[ChatMessage],
+        passages: Sequence[Passage],
+        *,
+        allow_reset: bool = True,
+    ) -> AsyncIterator[StreamItem]:
+        """Answer as deltas. With `allow_reset=False` (protocols that cannot take tokens
+        back), an LLM failure after the first token was sent raises ServiceUnavailable, and
+        an output-guard trip after it a RagopsError `output_guard`, instead of a reset."""
+        async for kind, value in self._stream(question, history, passages, allow_reset=allow_reset):
+            if kind == "final" and isinstance(value, Generated):
+                self._record(value, passages)
+            yield kind, value
+
+    def _record(self, generated: Generated, passages: Sequence[Passage]) -> None:
+        """Metrics of one answer: generate stage, answer mode and, if asked, the LLM call."""
+        metrics.observe_stage("generate", generated.generate_ms / 1000)
+        mode: metrics.AnswerMode = "generated" if generated.mode == "generated" else "extractive"
+        metrics.record_answer("degraded" if generated.fallback_reason else mode)
+        if self.llm is None or not passages:
+            return
+        reason = generated.fallback_reason or ""
+        outcome: metrics.LlmOutcome = "ok"
+        if reason.startswith("llm_unavailable"):
+            outcome = "timeout" if "timed out" in reason or "timeout" in reason else "error"
+        metrics.record_llm(
+            self.llm.provider,
+            outcome,
+            tokens_in=generated.prompt_tokens,
+            tokens_out=generated.completion_tokens,
+            ttft=generated.time_to_first_token,
+        )
+
+    async def _generate(
+        self, question: str, history: Sequence[ChatMessage], passages: Sequence[Passage]
+    ) -> Generated:
         started = time.perf_counter()
         if self.llm is None or not passages:
             return await self._extractive(question, passages, started)
@@ -160,17 +205,14 @@ class Generator:
             completion_tokens=completion.completion_tokens,
         )
 
-    async def stream(
+    async def _stream(
         self,
         question: str,
         history: Sequence[ChatMessage],
         passages: Sequence[Passage],
         *,
-        allow_reset: bool = True,
+        allow_reset: bool,
     ) -> AsyncIterator[StreamItem]:
-        """Answer as deltas. With `allow_reset=False` (protocols that cannot take tokens
-        back), an LLM failure after the first token was sent raises ServiceUnavailable, and
-        an output-guard trip after it a RagopsError `output_guard`, instead of a reset."""
         started = time.perf_counter()
         if self.llm is None or not passages:
             generated = await self._extractive(question, passages, started)

@@ -23,7 +23,7 @@ from ragops.api.errors import error_body
 from ragops.chat import service
 from ragops.chat.generation import Generated
 from ragops.chat.openai_models import CompletionRequest, ModelCard, ModelList
-from ragops.documents import service as documents
+from ragops.documents import catalog
 from ragops.errors import RagopsError, ValidationFailed
 from ragops.providers.llm import ChatMessage
 
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 @router.get("/models", dependencies=[require_scope("chat")], response_model=ModelList)
 async def list_models(runtime: RuntimeDep, tenant_id: TenantDep) -> ModelList:
     """One model per collection of the caller's tenant (the default collection always)."""
-    collections = await documents.list_collections(db=runtime.db, tenant_id=tenant_id)
+    collections = await catalog.list_collections(db=runtime.db, tenant_id=tenant_id)
     cards = {
         c.name: ModelCard(id=c.name, created=int(c.created_at.timestamp())) for c in collections
     }

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_body
-from ragops.chat import service
+from ragops.chat import service, sessions
 from ragops.chat.models import ChatRequest, ChatResponse, FeedbackCreate, FeedbackRead, SessionRead
 from ragops.errors import RagopsError
 
@@ -86,13 +86,13 @@ async def chat(
 )
 async def get_session(runtime: RuntimeDep, tenant_id: TenantDep, session_id: str) -> SessionRead:
     """A session with its questions and cited answers."""
-    return await service.get_session(runtime.chat_deps, tenant_id=tenant_id, session_id=session_id)
+    return await sessions.get_session(runtime.db, tenant_id=tenant_id, session_id=session_id)
 
 
 @router.delete("/sessions/{session_id}", dependencies=[require_scope("chat")], status_code=204)
 async def delete_session(runtime: RuntimeDep, tenant_id: TenantDep, session_id: str) -> Response:
     """Delete a session, its messages and their feedback."""
-    await service.delete_session(runtime.chat_deps, tenant_id=tenant_id, session_id=session_id)
+    await sessions.delete_session(runtime.db, tenant_id=tenant_id, session_id=session_id)
     return Response(status_code=204)
 
 
@@ -106,6 +106,6 @@ async def give_feedback(
     runtime: RuntimeDep, tenant_id: TenantDep, message_id: str, body: FeedbackCreate
 ) -> FeedbackRead:
     """Record an up or down verdict on an answer (replacing an earlier one)."""
-    return await service.give_feedback(
-        runtime.chat_deps, tenant_id=tenant_id, message_id=message_id, feedback=body
+    return await sessions.give_feedback(
+        runtime.db, tenant_id=tenant_id, message_id=message_id, feedback=body
     )

@@ -14,27 +14,25 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from ragops.chat.generation import Generated, Generator
 from ragops.chat.models import (
     ChatResponse,
     ChatSession,
     Citation,
-    Feedback,
-    FeedbackCreate,
-    FeedbackRead,
     Message,
-    MessageRead,
-    SessionRead,
     Timings,
 )
+from ragops.chat.sessions import load_session
 from ragops.config import Settings
 from ragops.config.names import validate_collection_name
 from ragops.db import Database
 from ragops.db.base import new_id, utcnow
-from ragops.documents import service as documents
+from ragops.documents import catalog
 from ragops.errors import NotFoundError, ValidationFailed
+from ragops.observability import metrics
+from ragops.observability.tracing import span
 from ragops.providers.llm import ChatMessage
 from ragops.providers.vectorstore import SearchScope
 from ragops.retrieval.service import Passage, Retriever
@@ -104,19 +102,11 @@ async def resolve_collection(deps: ChatDeps, tenant_id: str, collection: str | N
         validate_collection_name(name)
     except ValueError as exc:
         raise ValidationFailed(str(exc), code="invalid_collection") from exc
-    if name != deps.settings.default_collection and not await documents.collection_exists(
+    if name != deps.settings.default_collection and not await catalog.collection_exists(
         db=deps.db, tenant_id=tenant_id, name=name
     ):
         raise NotFoundError(f"collection {name!r} not found", code="collection_not_found")
     return name
-
-
-async def _load_session(deps: ChatDeps, tenant_id: str, session_id: str) -> ChatSession:
-    async with deps.db.session() as session:
-        found = await session.get(ChatSession, session_id)
-    if found is None or found.tenant_id != tenant_id:
-        raise NotFoundError(f"session {session_id} not found", code="session_not_found")
-    return found
 
 
 async def _history(deps: ChatDeps, session_id: str) -> list[ChatMessage]:
@@ -146,10 +136,13 @@ async def retrieve(
     collection: str,
 ) -> tuple[list[Passage], float, float]:
     """Passages for `query` from the tenant's collection, current document versions only."""
-    result = await deps.retriever.search(
-        query, SearchScope(tenant_id=tenant_id, collection=collection)
-    )
-    visible = await documents.visible_chunks(
+    with span("retrieve", collection=collection):
+        result = await deps.retriever.search(
+            query, SearchScope(tenant_id=tenant_id, collection=collection)
+        )
+    metrics.observe_stage("embed", result.embed_ms / 1000)
+    metrics.observe_stage("retrieve", result.retrieve_ms / 1000)
+    visible = await catalog.visible_chunks(
         db=deps.db, tenant_id=tenant_id, chunk_ids=[p.chunk_id for p in result.passages]
     )
     passages = [p for p in result.passages if p.chunk_id in visible]
@@ -169,7 +162,7 @@ async def prepare(
     text = validate_question(deps.settings, question)
     history: list[ChatMessage] = []
     if session_id is not None:
-        chat_session = await _load_session(deps, tenant_id, session_id)
+        chat_session = await load_session(deps.db, tenant_id, session_id)
         if collection is not None and collection != chat_session.collection:
             raise ValidationFailed(
                 f"session {session_id} belongs to collection {chat_session.collection!r}",
@@ -365,86 +358,3 @@ async def answer_events(
         deps, tenant_id=tenant_id, prepared=prepared, generated=generated, request_id=request_id
     )
     yield "done", response.model_dump(mode="json")
-
-
-async def get_session(deps: ChatDeps, *, tenant_id: str, session_id: str) -> SessionRead:
-    """A session and its messages; NotFoundError when not the tenant's."""
-    chat_session = await _load_session(deps, tenant_id, session_id)
-    async with deps.db.session() as session:
-        rows = (
-            (
-                await session.execute(
-                    select(Message)
-                    .where(Message.session_id == session_id)
-                    .order_by(Message.created_at, Message.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
-    return SessionRead(
-        id=chat_session.id,
-        collection=chat_session.collection,
-        created_at=chat_session.created_at,
-        updated_at=chat_session.updated_at,
-        messages=[
-            MessageRead(
-                id=row.id,
-                role=row.role,
-                content=row.content,
-                mode=row.mode,
-                citations=[Citation(**c) for c in row.citations] if row.citations else None,
-                created_at=row.created_at,
-            )
-            for row in rows
-        ],
-    )
-
-
-async def delete_session(deps: ChatDeps, *, tenant_id: str, session_id: str) -> None:
-    """Delete a session with its messages and feedback."""
-    async with deps.db.session() as session, session.begin():
-        result = await session.execute(
-            delete(ChatSession).where(
-                ChatSession.id == session_id, ChatSession.tenant_id == tenant_id
-            )
-        )
-        if getattr(result, "rowcount", 0) != 1:
-            raise NotFoundError(f"session {session_id} not found", code="session_not_found")
-
-
-async def give_feedback(
-    deps: ChatDeps, *, tenant_id: str, message_id: str, feedback: FeedbackCreate
-) -> FeedbackRead:
-    """Record (or replace) the verdict on one of the tenant's answers."""
-    async with deps.db.session() as session, session.begin():
-        row = (
-            await session.execute(
-                select(Message, ChatSession.tenant_id)
-                .join(ChatSession, ChatSession.id == Message.session_id)
-                .where(Message.id == message_id)
-            )
-        ).one_or_none()
-        if row is None or row[1] != tenant_id:
-            raise NotFoundError(f"message {message_id} not found", code="message_not_found")
-        if row[0].role != "assistant":
-            raise ValidationFailed(
-                "feedback is given on answers, not on questions", code="not_an_answer"
-            )
-        existing = (
-            await session.execute(select(Feedback).where(Feedback.message_id == message_id))
-        ).scalar_one_or_none()
-        if existing is None:
-            existing = Feedback(id=new_id(), message_id=message_id, created_at=utcnow())
-            session.add(existing)
-        existing.rating = feedback.rating
-        existing.comment = feedback.comment
-        existing.created_at = utcnow()
-        await session.flush()
-        return FeedbackRead(
-            id=existing.id,
-            message_id=message_id,
-            rating=existing.rating,
-            comment=existing.comment,
-            created_at=existing.created_at,
-        )

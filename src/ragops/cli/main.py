@@ -204,10 +204,10 @@ def ask(
 @app.command()
 def collections(tenant: Tenant = CLI_TENANT) -> None:
     """List collections and their document counts."""
-    from ragops.documents import service as documents
+    from ragops.documents import catalog
 
     async def work(runtime: Runtime) -> list[tuple[str, int]]:
-        found = await documents.list_collections(db=runtime.db, tenant_id=tenant)
+        found = await catalog.list_collections(db=runtime.db, tenant_id=tenant)
         return [(c.name, c.document_count) for c in found]
 
     table = Table("collection", "documents")
@@ -225,10 +225,10 @@ def documents_list(
     tenant: Tenant = CLI_TENANT,
 ) -> None:
     """List documents, newest first."""
-    from ragops.documents import service as documents
+    from ragops.documents import catalog
 
     async def work(runtime: Runtime) -> str:
-        listing = await documents.list_documents(
+        listing = await catalog.list_documents(
             db=runtime.db, tenant_id=tenant, collection=collection, limit=500
         )
         return listing.model_dump_json()

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from ragops.api.deps import AuditDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_response
 from ragops.config.names import validate_collection_name
-from ragops.documents import service
+from ragops.documents import catalog, service
 from ragops.documents.errors import IngestError
 from ragops.documents.extract import safe_display_name
 from ragops.documents.models import (
@@ -125,7 +125,7 @@ async def list_documents(
     """The tenant's documents, newest first."""
     if collection is not None:
         _collection_or_error(collection)
-    return await service.list_documents(
+    return await catalog.list_documents(
         db=runtime.db, tenant_id=tenant_id, collection=collection, limit=limit, offset=offset
     )
 
@@ -135,7 +135,7 @@ async def list_documents(
 )
 async def get_document(runtime: RuntimeDep, tenant_id: TenantDep, document_id: str) -> DocumentRead:
     """One document's metadata."""
-    return await service.get_document(db=runtime.db, tenant_id=tenant_id, document_id=document_id)
+    return await catalog.get_document(db=runtime.db, tenant_id=tenant_id, document_id=document_id)
 
 
 @router.delete("/documents/{document_id}", dependencies=[require_scope("ingest")], status_code=204)
@@ -161,4 +161,4 @@ async def delete_document(
 )
 async def list_collections(runtime: RuntimeDep, tenant_id: TenantDep) -> list[CollectionRead]:
     """The tenant's collections with document counts."""
-    return await service.list_collections(db=runtime.db, tenant_id=tenant_id)
+    return await catalog.list_collections(db=runtime.db, tenant_id=tenant_id)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from ragops.config import Settings
 from ragops.config.names import validate_collection_name
 from ragops.db import Database
 from ragops.db.base import new_id, utcnow
+from ragops.documents.catalog import document_read
 from ragops.documents.chunking import chunk_document
 from ragops.documents.errors import IngestError
 from ragops.documents.extract import extract
@@ -31,10 +32,7 @@ from ragops.documents.hashing import content_hash
 from ragops.documents.models import (
     Chunk,
     Collection,
-    CollectionRead,
     Document,
-    DocumentList,
-    DocumentRead,
     IngestFailure,
     IngestOutcome,
 )
@@ -54,22 +52,6 @@ class IngestDeps:
     db: Database
     store: VectorStore
     retriever: Retriever
-
-
-def _read(document: Document, collection: str) -> DocumentRead:
-    return DocumentRead(
-        id=document.id,
-        collection=collection,
-        source=document.source,
-        title=document.title,
-        media_type=document.media_type,
-        size_bytes=document.size_bytes,
-        content_hash=document.content_hash,
-        version=document.version,
-        chunk_count=document.chunk_count,
-        created_at=document.created_at,
-        updated_at=document.updated_at,
-    )
 
 
 async def _find(
@@ -125,7 +107,7 @@ async def ingest_bytes(
         existing = await _find(session, tenant_id, collection, source)
         if existing is not None and existing.content_hash == digest:
             return IngestOutcome(
-                filename=source, status="unchanged", document=_read(existing, collection)
+                filename=source, status="unchanged", document=document_read(existing, collection)
             )
         previous_version = existing.version if existing is not None else 0
         document_id = existing.id if existing is not None else new_id()
@@ -207,7 +189,7 @@ async def ingest_bytes(
     except Exception:  # the old points are invisible already; a later ingest removes them
         logger.warning("could not remove old vectors of document %s", document_id)
     status = "updated" if previous_version else "created"
-    return IngestOutcome(filename=source, status=status, document=_read(stored, collection))
+    return IngestOutcome(filename=source, status=status, document=document_read(stored, collection))
 
 
 async def _commit_version(
@@ -361,95 +343,3 @@ async def delete_document(
         await store.delete_document(tenant_id, document_id)
     except Exception:  # rows are gone, so the vectors are invisible; report, do not fail
         logger.warning("could not remove vectors of deleted document %s", document_id)
-
-
-async def get_document(*, db: Database, tenant_id: str, document_id: str) -> DocumentRead:
-    """One document of the tenant, or NotFoundError."""
-    async with db.session() as session:
-        query = (
-            select(Document, Collection.name)
-            .join(Collection, Collection.id == Document.collection_id)
-            .where(Document.id == document_id, Document.tenant_id == tenant_id)
-        )
-        row = (await session.execute(query)).one_or_none()
-        if row is None:
-            raise NotFoundError(f"document {document_id} not found", code="document_not_found")
-        return _read(row[0], row[1])
-
-
-async def list_documents(
-    *,
-    db: Database,
-    tenant_id: str,
-    collection: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> DocumentList:
-    """The tenant's documents, newest first, optionally of one collection."""
-    async with db.session() as session:
-        base = (
-            select(Document, Collection.name)
-            .join(Collection, Collection.id == Document.collection_id)
-            .where(Document.tenant_id == tenant_id)
-        )
-        if collection is not None:
-            base = base.where(Collection.name == collection)
-        total = (
-            await session.execute(select(func.count()).select_from(base.subquery()))
-        ).scalar_one()
-        rows = await session.execute(
-            base.order_by(Document.updated_at.desc(), Document.id).limit(limit).offset(offset)
-        )
-        items = [_read(document, name) for document, name in rows.all()]
-    return DocumentList(items=items, total=int(total))
-
-
-async def list_collections(*, db: Database, tenant_id: str) -> list[CollectionRead]:
-    """The tenant's collections with their document counts."""
-    async with db.session() as session:
-        query = (
-            select(Collection.name, Collection.created_at, func.count(Document.id))
-            .outerjoin(Document, Document.collection_id == Collection.id)
-            .where(Collection.tenant_id == tenant_id)
-            .group_by(Collection.id, Collection.name, Collection.created_at)
-            .order_by(Collection.name)
-        )
-        rows = (await session.execute(query)).all()
-    return [
-        CollectionRead(name=name, created_at=created, document_count=int(count))
-        for name, created, count in rows
-    ]
-
-
-async def collection_exists(*, db: Database, tenant_id: str, name: str) -> bool:
-    """Whether the tenant has a collection called `name`."""
-    async with db.session() as session:
-        query = select(Collection.id).where(
-            Collection.tenant_id == tenant_id, Collection.name == name
-        )
-        return (await session.execute(query)).first() is not None
-
-
-async def visible_chunks(*, db: Database, tenant_id: str, chunk_ids: Sequence[str]) -> set[str]:
-    """Which of `chunk_ids` belong to the current version of one of the tenant's documents.
-
-    The chunk rows are replaced in the same transaction that switches a document's version,
-    so they name exactly the vector points a question may see: points of a superseded
-    version, of a failed or losing concurrent ingest, or of a deleted document are not here.
-    """
-    if not chunk_ids:
-        return set()
-    async with db.session() as session:
-        query = (
-            select(Chunk.id)
-            .join(Document, Document.id == Chunk.document_id)
-            .where(Document.tenant_id == tenant_id, Chunk.id.in_(set(chunk_ids)))
-        )
-        return set((await session.execute(query)).scalars().all())
-
-
-async def count_documents(*, db: Database, tenant_id: str) -> int:
-    """How many documents the tenant has."""
-    async with db.session() as session:
-        query = select(func.count(Document.id)).where(Document.tenant_id == tenant_id)
-        return int((await session.execute(query)).scalar_one())
