@@ -218,6 +218,12 @@ class Settings(BaseSettings):
     ops_sample_seconds: float = Field(
         5.0, gt=0.0, description="Interval of the /ops console's samples of the metrics."
     )
+    dependency_check_seconds: float = Field(
+        15.0,
+        ge=0.0,
+        description="Interval of the background dependency checks that keep "
+        "ragops_dependency_up current without probes (0 = only when /readyz is asked).",
+    )
 
     # --- content safety ---
     injection_policy: Literal["flag", "block"] = Field(

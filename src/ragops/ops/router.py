@@ -15,6 +15,8 @@ at shutdown it starts draining before the components close.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +37,9 @@ from ragops.ops.readiness import Readiness
 from ragops.ops.version import BuildInfo, build_info, migration_status
 
 _CONSOLE = files("ragops.web").joinpath("static/ops.html")
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,12 +85,32 @@ async def ops_lifespan(app: Any) -> AsyncIterator[None]:
     metrics.set_build_info(build.version, build.commit or "unknown")
     lifecycle.hook_sigterm(asyncio.get_running_loop(), settings.drain_seconds)
     state.sampler.start()
+    watcher = (
+        asyncio.create_task(_watch_dependencies(state.readiness, settings.dependency_check_seconds))
+        if settings.dependency_check_seconds > 0 and runtime is not None
+        else None
+    )
     try:
         yield
     finally:
         lifecycle.begin_draining("shutdown")
         lifecycle.unhook_sigterm()
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         await state.sampler.stop()
+
+
+async def _watch_dependencies(readiness: Readiness, interval: float) -> None:
+    """Check the dependencies every `interval` seconds, so `ragops_dependency_up` (and the
+    alerts on it) follow an outage even when nothing probes /readyz."""
+    while True:
+        try:
+            await readiness.dependencies()
+        except Exception:  # a check that cannot run must not stop the watcher
+            logger.warning("background dependency check failed", exc_info=True)
+        await asyncio.sleep(interval)
 
 
 router = APIRouter(tags=["ops"], lifespan=ops_lifespan)
