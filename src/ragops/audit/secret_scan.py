@@ -96,7 +96,7 @@ def scanner_settings(baseline: dict[str, Any] | None) -> Iterator[None]:
     if "plugins_used" not in config:
         from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-        classes = get_mapping_from_secret_type_to_class().values()
+        classes: list[type[Any]] = list(get_mapping_from_secret_type_to_class().values())
         config["plugins_used"] = [{"name": cls.__name__} for cls in classes]
     if "filters_used" in config:
         config["filters_used"] = [
