@@ -23,7 +23,9 @@ from ragops.auth.audit import record_event
 from ragops.auth.models import Outcome, Scope
 from ragops.auth.service import OPEN_PRINCIPAL, Actor, AuthenticationFailed, Principal
 from ragops.db import Database
+from ragops.observability import metrics
 from ragops.observability.context import current_request_id, tenant_id_var
+from ragops.security import proxies
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rgo_...`")
 _api_key_header = APIKeyHeader(
@@ -32,8 +34,8 @@ _api_key_header = APIKeyHeader(
 
 
 def client_address(request: Request) -> str | None:
-    """The client's address as the server sees it (after trusted-proxy handling)."""
-    return request.client.host if request.client else None
+    """The client's address: the socket peer, or behind a trusted proxy the forwarded one."""
+    return proxies.client_address(request) or None
 
 
 def _db(request: Request) -> Database:
@@ -59,6 +61,7 @@ async def authenticate(
                 raise AuthenticationFailed("missing")
             principal = await service.authenticate(db=_db(request), key=presented.strip())
         except AuthenticationFailed as exc:
+            metrics.record_auth_failure(exc.reason)
             await record_event(
                 db=_db(request),
                 action="auth.failure",
