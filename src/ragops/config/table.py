@@ -1,7 +1,8 @@
 """Render the settings as the Markdown table the README shows, so the documentation is
 generated from the one settings class and a test keeps the two identical.
 
-`python -m ragops.config.table README.md` rewrites the table between the README's markers.
+`python -m ragops.config.table README.md .env.example` rewrites the table between the README's
+markers and the commented example environment file.
 """
 
 from __future__ import annotations
@@ -52,7 +53,36 @@ def replace_table(text: str) -> str:
     return f"{head}{START}\n{settings_table()}\n{END}{tail}"
 
 
+def _example_value(value: object) -> str:
+    if value is None or isinstance(value, SecretStr):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Path):
+        return value.as_posix()
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def env_example() -> str:
+    """`.env.example`: every variable, commented out, at its default; secrets left empty."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    lines = [
+        "# ragops settings: copy to .env and uncomment what you change. Never commit real secrets.",
+        "",
+    ]
+    for name, field in Settings.model_fields.items():
+        lines.append(f"# {field.description}")
+        lines.append(f"# {prefix}{name.upper()}={_example_value(field.default)}")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":  # pragma: no cover - a maintenance command
     for name in sys.argv[1:]:
         target = Path(name)
-        target.write_text(replace_table(target.read_text(encoding="utf-8")), encoding="utf-8")
+        if target.name == ".env.example":
+            target.write_text(env_example(), encoding="utf-8")
+        else:
+            text = target.read_text(encoding="utf-8")
+            target.write_text(replace_table(text), encoding="utf-8")
