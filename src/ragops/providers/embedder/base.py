@@ -8,11 +8,13 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from ragops.errors import ServiceUnavailable
+
 Vectors = npt.NDArray[np.float32]
 """A (n, dimension) array of unit-length float32 vectors."""
 
 
-class EmbedderError(Exception):
+class EmbedderError(ServiceUnavailable):
     """The provider failed (model missing, endpoint unreachable, refused, malformed answer)."""
 
 

@@ -15,8 +15,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from ragops.errors import ServiceUnavailable
 
-class VectorStoreError(Exception):
+
+class VectorStoreError(ServiceUnavailable):
     """The store failed, or its collection does not fit the embedder (wrong vector size)."""
 
 

@@ -5,8 +5,8 @@ collection under `settings.qdrant_path` (`<data_dir>/qdrant`). Local storage tak
 lock, so only ONE client — one process, one `QdrantVectorStore` — may open a path at a time;
 a second one fails (`VectorStoreError`) until the first calls `aclose()`, which releases
 the lock. Local mode searches by brute force in Python inside the event loop thread and
-ignores payload indexes: at 5,000 points a dense search takes about 0.5 s and a BM25 search
-1.5 s (docs/performance.md). Fine for development and small corpora; production points
+ignores payload indexes: at 5,000 points a hybrid search takes most of a second
+(docs/performance.md). Fine for development and small corpora; production points
 `RAGOPS_QDRANT_URL` at a server (with `RAGOPS_QDRANT_API_KEY`).
 
 Layout. One collection, named `settings.qdrant_collection` plus a suffix made of the
