@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -258,3 +260,34 @@ def browser() -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+
+
+RAGOPS_CLI = str(Path(sys.executable).with_name("ragops"))
+
+
+def run_cli(
+    data_dir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the `ragops` command as a real process on embedded defaults under `data_dir`.
+
+    Asserts that it never prints a traceback, and (with `check`) that it exits 0."""
+    environment = {
+        **os.environ,
+        "RAGOPS_DATA_DIR": str(data_dir),
+        "RAGOPS_DEMO_CORPUS": "false",
+        "RAGOPS_LOG_LEVEL": "WARNING",
+        "COLUMNS": "200",
+        **(env or {}),
+    }
+    result = subprocess.run(
+        [RAGOPS_CLI, *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=180,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return result

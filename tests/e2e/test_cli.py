@@ -5,34 +5,13 @@ non-zero exit for bad input."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ragops.chat.models import ChatResponse
+from tests.conftest import run_cli
 from tests.e2e.conftest import POOL_DOC, ROLLBACK_DOC
-
-RAGOPS = str(Path(sys.executable).with_name("ragops"))
-
-
-def run(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "RAGOPS_DATA_DIR": str(data_dir),
-        "RAGOPS_DEMO_CORPUS": "false",
-        "RAGOPS_LOG_LEVEL": "WARNING",
-        "COLUMNS": "200",
-    }
-    result = subprocess.run(
-        [RAGOPS, *args], capture_output=True, text=True, env=env, timeout=180, check=False
-    )
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +27,18 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Path:
     data = tmp_path_factory.mktemp("cli") / "var"
-    result = run(data, "ingest", str(corpus), "--collection", "ops")
+    result = run_cli(data, "ingest", str(corpus), "--collection", "ops")
     assert "created" in result.stdout and "guides/rollback.md" in result.stdout
     return data
 
 
 def test_reingest_reports_unchanged(data_dir: Path, corpus: Path) -> None:
-    result = run(data_dir, "ingest", str(corpus), "-c", "ops")
+    result = run_cli(data_dir, "ingest", str(corpus), "-c", "ops")
     assert "unchanged" in result.stdout and "created" not in result.stdout
 
 
 def test_ask_json_is_the_api_response(data_dir: Path) -> None:
-    result = run(
+    result = run_cli(
         data_dir, "ask", "How long does a request wait for a connection?", "-c", "ops", "--json"
     )
     body = ChatResponse.model_validate_json(result.stdout)
@@ -69,46 +48,46 @@ def test_ask_json_is_the_api_response(data_dir: Path) -> None:
 
 
 def test_ask_prints_answer_and_citations(data_dir: Path) -> None:
-    result = run(data_dir, "ask", "How do I roll back a release?", "-c", "ops")
+    result = run_cli(data_dir, "ask", "How do I roll back a release?", "-c", "ops")
     assert "revert the commit" in result.stdout
     assert "[1] Rollback" in result.stdout and "mode: extractive" in result.stdout
 
 
 def test_collections_and_documents(data_dir: Path, corpus: Path) -> None:
-    assert "ops" in run(data_dir, "collections").stdout
-    listing = json.loads(run(data_dir, "documents", "list", "--json").stdout)
+    assert "ops" in run_cli(data_dir, "collections").stdout
+    listing = json.loads(run_cli(data_dir, "documents", "list", "--json").stdout)
     sources = {item["source"]: item["id"] for item in listing["items"]}
     assert set(sources) == {"pool.md", "guides/rollback.md"}
 
     (corpus / "extra.txt").write_text("Kites fly best in steady wind.", encoding="utf-8")
-    run(data_dir, "ingest", str(corpus / "extra.txt"), "-c", "ops")
-    listing = json.loads(run(data_dir, "documents", "list", "-c", "ops", "--json").stdout)
+    run_cli(data_dir, "ingest", str(corpus / "extra.txt"), "-c", "ops")
+    listing = json.loads(run_cli(data_dir, "documents", "list", "-c", "ops", "--json").stdout)
     extra = next(item["id"] for item in listing["items"] if item["source"] == "extra.txt")
-    assert "deleted" in run(data_dir, "documents", "delete", extra).stdout
-    gone = run(data_dir, "documents", "delete", extra, check=False)
+    assert "deleted" in run_cli(data_dir, "documents", "delete", extra).stdout
+    gone = run_cli(data_dir, "documents", "delete", extra, check=False)
     assert gone.returncode == 1 and "not found" in gone.stderr
 
 
 def test_bad_input_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None:
-    missing = run(data_dir, "ingest", str(tmp_path / "nope.md"), check=False)
+    missing = run_cli(data_dir, "ingest", str(tmp_path / "nope.md"), check=False)
     assert missing.returncode != 0 and "no such file" in missing.stderr
 
     bad = tmp_path / "image.txt"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
-    refused = run(data_dir, "ingest", str(bad), check=False)
+    refused = run_cli(data_dir, "ingest", str(bad), check=False)
     assert refused.returncode == 1
     assert "image.txt" in refused.stdout and "1 of 1 files were not ingested" in refused.stderr
 
-    empty = run(data_dir, "ask", "   ", check=False)
+    empty = run_cli(data_dir, "ask", "   ", check=False)
     assert empty.returncode == 1 and "question is empty" in empty.stderr
 
-    name = run(data_dir, "ask", "hi", "-c", "Bad Name!", check=False)
+    name = run_cli(data_dir, "ask", "hi", "-c", "Bad Name!", check=False)
     assert name.returncode == 2 and "collection names" in name.stderr
 
-    session = run(data_dir, "ask", "hi", "--session", "nope", check=False)
+    session = run_cli(data_dir, "ask", "hi", "--session", "nope", check=False)
     assert session.returncode == 1 and "session nope not found" in session.stderr
 
 
 def test_db_commands(data_dir: Path) -> None:
-    current = run(data_dir, "db", "current").stdout
+    current = run_cli(data_dir, "db", "current").stdout
     assert "current: 0002" in current and "head: 0002" in current

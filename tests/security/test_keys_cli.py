@@ -6,9 +6,6 @@ documents are its own."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,27 +14,8 @@ import pytest
 from ragops.auth import service
 from ragops.db import Database
 from ragops.db.base import utcnow
-from tests.conftest import make_settings, run_sync
+from tests.conftest import make_settings, run_cli, run_sync
 from tests.e2e.conftest import POOL_DOC
-
-RAGOPS = str(Path(sys.executable).with_name("ragops"))
-
-
-def run(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "RAGOPS_DATA_DIR": str(data_dir),
-        "RAGOPS_DEMO_CORPUS": "false",
-        "RAGOPS_LOG_LEVEL": "WARNING",
-        "COLUMNS": "200",
-    }
-    result = subprocess.run(
-        [RAGOPS, *args], capture_output=True, text=True, env=env, timeout=180, check=False
-    )
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
 
 
 def _check(data_dir: Path, key: str) -> str:
@@ -63,7 +41,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_keys_create_list_rotate_revoke(data_dir: Path) -> None:
     created = json.loads(
-        run(
+        run_cli(
             data_dir,
             "keys",
             "create",
@@ -84,26 +62,26 @@ def test_keys_create_list_rotate_revoke(data_dir: Path) -> None:
     assert expires - utcnow() > timedelta(days=89)
     assert _check(data_dir, key) == "ok"
 
-    plain = run(data_dir, "keys", "create", "--scopes", "admin").stdout
+    plain = run_cli(data_dir, "keys", "create", "--scopes", "admin").stdout
     assert "shown only this once" in plain and plain.strip().splitlines()[-1].startswith("rgo_")
 
-    listing = run(data_dir, "keys", "list", "--tenant", "acme", "--json").stdout
+    listing = run_cli(data_dir, "keys", "list", "--tenant", "acme", "--json").stdout
     assert key not in listing
     assert [(k["id"], k["prefix"]) for k in json.loads(listing)] == [(key_id, key[:12])]
 
-    rotated = json.loads(run(data_dir, "keys", "rotate", key_id, "--json").stdout)
+    rotated = json.loads(run_cli(data_dir, "keys", "rotate", key_id, "--json").stdout)
     new_key, new_id = rotated["key"], rotated["api_key"]["id"]
     assert rotated["previous"]["replaced_by"] == new_id
     assert _check(data_dir, key) == _check(data_dir, new_key) == "ok"  # the overlap
 
-    assert f"revoked {new_id}" in run(data_dir, "keys", "revoke", new_id).stdout
+    assert f"revoked {new_id}" in run_cli(data_dir, "keys", "revoke", new_id).stdout
     assert _check(data_dir, new_key) == "revoked"
-    missing = run(data_dir, "keys", "revoke", "no-such-key", check=False)
+    missing = run_cli(data_dir, "keys", "revoke", "no-such-key", check=False)
     assert missing.returncode == 1 and "not found" in missing.stderr
-    bad = run(data_dir, "keys", "create", "--scopes", "root", check=False)
+    bad = run_cli(data_dir, "keys", "create", "--scopes", "root", check=False)
     assert bad.returncode == 2 and "unknown scope" in bad.stderr
 
-    log = run(data_dir, "audit-log", "--since", "1h", "--tenant", "acme", "--json").stdout
+    log = run_cli(data_dir, "audit-log", "--since", "1h", "--tenant", "acme", "--json").stdout
     events = [json.loads(line) for line in log.splitlines()]
     assert [(e["action"], e["target"]) for e in events] == [
         ("key.create", key_id),
@@ -117,14 +95,14 @@ def test_keys_create_list_rotate_revoke(data_dir: Path) -> None:
 def test_tenant_option_keeps_each_tenants_documents_apart(data_dir: Path, tmp_path: Path) -> None:
     doc = tmp_path / "pool.md"
     doc.write_bytes(POOL_DOC)
-    assert "created" in run(data_dir, "ingest", str(doc), "--tenant", "acme").stdout
-    acme = json.loads(run(data_dir, "documents", "list", "--tenant", "acme", "--json").stdout)
-    mine = json.loads(run(data_dir, "documents", "list", "--json").stdout)
+    assert "created" in run_cli(data_dir, "ingest", str(doc), "--tenant", "acme").stdout
+    acme = json.loads(run_cli(data_dir, "documents", "list", "--tenant", "acme", "--json").stdout)
+    mine = json.loads(run_cli(data_dir, "documents", "list", "--json").stdout)
     assert [i["source"] for i in acme["items"]] == ["pool.md"] and mine["items"] == []
-    deleted = run(data_dir, "documents", "delete", acme["items"][0]["id"], check=False)
+    deleted = run_cli(data_dir, "documents", "delete", acme["items"][0]["id"], check=False)
     assert deleted.returncode == 1 and "not found" in deleted.stderr  # not the default tenant's
-    bad = run(data_dir, "collections", "--tenant", "no spaces", check=False)
+    bad = run_cli(data_dir, "collections", "--tenant", "no spaces", check=False)
     assert bad.returncode == 2 and "tenant ids" in bad.stderr
-    log = run(data_dir, "audit-log", "--action", "documents.ingest", "--json").stdout
+    log = run_cli(data_dir, "audit-log", "--action", "documents.ingest", "--json").stdout
     [event] = [json.loads(line) for line in log.splitlines()]
     assert event["tenant_id"] == "acme" and event["detail"]["interface"] == "cli"

@@ -75,6 +75,7 @@ def serve(
     console.print(f"  chat page    {base}/")
     console.print(f"  API          {base}/v1")
     console.print(f"  OpenAPI docs {base}/docs")
+    console.print(f"  ops console  {base}/ops")
     mode = "LLM at " + settings.llm_base_url if settings.llm_base_url else "extractive (no LLM)"
     console.print(f"  answers      {mode}")
     uvicorn.run(
