@@ -16,15 +16,6 @@ from tests.fakes.llm import FakeLLMServer
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLMServer]:
-    server = FakeLLMServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLMServer) -> Iterator[LiveServer]:
     data_dir: Path = tmp_path_factory.mktemp("llm") / "var"
     settings = make_settings(

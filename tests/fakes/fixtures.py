@@ -28,3 +28,14 @@ def fake_llm(request: pytest.FixtureRequest) -> Iterator[FakeLLMServer]:
     server.reset()
     yield server
     server.reset()
+
+
+@pytest.fixture(name="llm", scope="module")
+def module_llm() -> Iterator[FakeLLMServer]:
+    """A fake LLM server of the test module's own, for module-scoped ragops servers that are
+    configured with its URL; stopped when the module's tests are done."""
+    server = FakeLLMServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -55,15 +55,6 @@ def _detected(source: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLMServer]:
-    server = FakeLLMServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLMServer) -> Iterator[LiveServer]:
     data_dir: Path = tmp_path_factory.mktemp("injection") / "var"
     settings = make_settings(
