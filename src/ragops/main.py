@@ -29,17 +29,13 @@ from ragops.security.setup import app_options, install_security
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
-    """Build the application. Pass `runtime` to share already-started components (tests)."""
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; its lifespan starts and stops the runtime."""
     settings = settings or get_settings()
     configure_logging(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if runtime is not None:
-            app.state.runtime = runtime
-            yield
-            return
         if settings.auto_migrate:
             await migrate.upgrade(settings)
         started = await Runtime.start(settings)
