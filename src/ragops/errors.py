@@ -7,6 +7,14 @@ Infrastructure and domains raise them; `api.errors` renders them as
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.types import Scope, Send
+
+from ragops.observability.context import current_request_id
+
 
 class RagopsError(Exception):
     """Base of the errors a client can act on."""
@@ -49,3 +57,32 @@ class ServiceUnavailable(RagopsError):
 
     status = 503
     code = "service_unavailable"
+
+
+async def send_error(
+    send: Send,
+    scope: Scope,
+    status: int,
+    code: str,
+    message: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer from pure ASGI middleware with the same JSON error body the API's handlers use,
+    naming the request id (from the request's state, else the current context)."""
+    state: dict[str, Any] = scope.get("state", {})
+    request_id = state.get("request_id") or current_request_id()
+    body = json.dumps(
+        {"error": {"code": code, "message": message, "request_id": request_id}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -6,11 +6,9 @@ untouched and the limit applies while the body is read, before a handler sees it
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ragops.errors import send_error
 from ragops.observability.context import accept_request_id, request_id_var
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -70,10 +68,12 @@ class BodySizeLimitMiddleware:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await _reply(send, scope, 400, "bad_request", "invalid Content-Length header")
+                    await send_error(
+                        send, scope, 400, "bad_request", "invalid Content-Length header"
+                    )
                     return
                 if declared > self.max_bytes:
-                    await _reply(send, scope, 413, "body_too_large", self._message())
+                    await send_error(send, scope, 413, "body_too_large", self._message())
                     return
         received = 0
         started = False
@@ -97,25 +97,7 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _reply(send, scope, 413, "body_too_large", self._message())
+                await send_error(send, scope, 413, "body_too_large", self._message())
 
     def _message(self) -> str:
         return f"the request body is larger than the limit of {self.max_bytes} bytes"
-
-
-async def _reply(send: Send, scope: Scope, status: int, code: str, message: str) -> None:
-    state: dict[str, Any] = scope.get("state", {})
-    body = json.dumps(
-        {"error": {"code": code, "message": message, "request_id": state.get("request_id")}}
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -11,7 +11,6 @@ and scrapes keep answering under load.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ragops.errors import send_error
 from ragops.observability import metrics
 from ragops.observability.context import request_id_var
 from ragops.observability.tracing import current_trace_id, name_request_span
@@ -149,27 +149,14 @@ class HttpMetricsMiddleware:
         metrics.record_shed()
         method: str = scope.get("method", "GET")
         request_id = request_id_var.get()
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "overloaded",
-                    "message": "the service is overloaded; retry shortly",
-                    "request_id": request_id,
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", b"1"),
-                ],
-            }
+        await send_error(
+            send,
+            scope,
+            503,
+            "overloaded",
+            "the service is overloaded; retry shortly",
+            [(b"retry-after", b"1")],
         )
-        await send({"type": "http.response.body", "body": body})
         metrics.observe_request(method, SHED, 503, 0.0)
         access_logger.warning(
             "request shed", method=method, route=SHED, status=503, request_id=request_id

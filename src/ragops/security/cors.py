@@ -10,7 +10,6 @@ at start, as is an origin that is not `scheme://host[:port]`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 
@@ -18,7 +17,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ragops.observability.context import current_request_id
+from ragops.errors import send_error
 
 ALLOWED_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
 ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-API-Key", "X-Request-ID")
@@ -81,7 +80,14 @@ class AllowlistCORSMiddleware(CORSMiddleware):
             await super().__call__(scope, receive, send)
             return
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-            await _refuse_preflight(send, origin)
+            await send_error(
+                send,
+                scope,
+                403,
+                "cors_origin_refused",
+                f"cross-origin requests from {origin[:200]} are not allowed",
+                [(b"vary", b"Origin")],
+            )
             return
 
         async def vary_on_origin(message: Message) -> None:
@@ -91,27 +97,3 @@ class AllowlistCORSMiddleware(CORSMiddleware):
             await send(message)
 
         await self.app(scope, receive, vary_on_origin)
-
-
-async def _refuse_preflight(send: Send, origin: str) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "cors_origin_refused",
-                "message": f"cross-origin requests from {origin[:200]} are not allowed",
-                "request_id": current_request_id(),
-            }
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"vary", b"Origin"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

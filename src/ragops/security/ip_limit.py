@@ -9,13 +9,10 @@ when the application shuts down.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ragops.observability.context import current_request_id
+from ragops.errors import send_error
 from ragops.security.proxies import TrustedProxies, scope_client_address
 from ragops.security.rate_limit import (
     RateLimiter,
@@ -55,7 +52,14 @@ class ClientRateLimitMiddleware:
                 remember(scope, status)
                 if status.exceeded:
                     await report_limited(scope.get("app"), scope, status, "ip:" + address)
-                    await _too_many(send, scope, limited_message(status))
+                    await send_error(
+                        send,
+                        scope,
+                        429,
+                        "rate_limited",
+                        limited_message(status),
+                        rate_limit_headers(scope),
+                    )
                     return
 
         async def send_with_headers(message: Message) -> None:
@@ -76,28 +80,3 @@ class ClientRateLimitMiddleware:
             await send(message)
 
         return send_after_close
-
-
-async def _too_many(send: Send, scope: Scope, message: str) -> None:
-    state: dict[str, Any] = scope.get("state", {})
-    body = json.dumps(
-        {
-            "error": {
-                "code": "rate_limited",
-                "message": message,
-                "request_id": state.get("request_id") or current_request_id(),
-            }
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *rate_limit_headers(scope),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
