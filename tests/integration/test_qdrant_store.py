@@ -1,5 +1,6 @@
-"""The Qdrant vector store in local mode: writes, dense and BM25 search, tenant isolation,
-deletes by version, and the file lock released by `aclose()`."""
+"""The vector stores: the embedded Qdrant Edge engine (the default) and the qdrant-client path
+(run here in its local mode, which shares every call with the server path): writes, dense
+and BM25 search, tenant isolation, deletes by version, and the lock released by `aclose()`."""
 
 from __future__ import annotations
 
@@ -14,11 +15,21 @@ import pytest
 from ragops.config.settings import Settings
 from ragops.providers.vectorstore import ChunkPoint, SearchScope, VectorStore
 from ragops.providers.vectorstore.base import VectorStoreError
+from ragops.providers.vectorstore.edge import EdgeVectorStore
 from ragops.providers.vectorstore.qdrant import QdrantVectorStore, collection_name
 from ragops.retrieval.sparse import Bm25Encoder
 
 DIM = 4
 ENCODER = Bm25Encoder(avg_len=5.0)
+KINDS = ("edge", "qdrant-client")
+AnyStore = EdgeVectorStore | QdrantVectorStore
+LOCKED = {"edge": "in use by another ragops process", "qdrant-client": "another client"}
+
+
+def open_store(kind: str, settings: Settings, model_id: str, dimension: int | None) -> AnyStore:
+    if kind == "edge":
+        return EdgeVectorStore(settings, model_id=model_id, dimension=dimension)
+    return QdrantVectorStore(settings, model_id=model_id, dimension=dimension)
 
 
 def make_settings(tmp_path: Path) -> Settings:
@@ -59,9 +70,9 @@ def point(
     )
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[QdrantVectorStore]:
-    opened = QdrantVectorStore(make_settings(tmp_path), model_id="test-model", dimension=DIM)
+@pytest.fixture(params=KINDS)
+async def store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[AnyStore]:
+    opened = open_store(request.param, make_settings(tmp_path), "test-model", DIM)
     await opened.ensure_ready(DIM)
     try:
         yield opened
@@ -69,7 +80,7 @@ async def store(tmp_path: Path) -> AsyncIterator[QdrantVectorStore]:
         await opened.aclose()
 
 
-async def test_protocol_and_collection_name(store: QdrantVectorStore) -> None:
+async def test_protocol_and_collection_name(store: AnyStore) -> None:
     assert isinstance(store, VectorStore)
     assert store.name == "ragops_chunks__test-model_4"
     assert collection_name("c", "Open AI/Model:v1", 1536) == "c__open-ai-model-v1_1536"
@@ -79,7 +90,7 @@ async def test_protocol_and_collection_name(store: QdrantVectorStore) -> None:
         await store.ensure_ready(DIM + 1)
 
 
-async def test_upsert_then_dense_and_sparse_search(store: QdrantVectorStore) -> None:
+async def test_upsert_then_dense_and_sparse_search(store: AnyStore) -> None:
     cat = point("t1", "cats", "cats purr and chase mice", unit(1, 0, 0, 0))
     dog = point("t1", "dogs", "dogs bark at the mailman", unit(0, 1, 0, 0))
     both = point("t1", "pets", "cats and dogs as pets", unit(1, 1, 0, 0))
@@ -102,7 +113,7 @@ async def test_upsert_then_dense_and_sparse_search(store: QdrantVectorStore) -> 
     assert await store.search_sparse(ENCODER.encode_query("the"), scope, 5) == []
 
 
-async def test_upsert_replaces_a_point(store: QdrantVectorStore) -> None:
+async def test_upsert_replaces_a_point(store: AnyStore) -> None:
     first = point("t1", "doc", "old words", unit(1, 0, 0, 0))
     await store.upsert([first])
     await store.upsert(
@@ -114,7 +125,7 @@ async def test_upsert_replaces_a_point(store: QdrantVectorStore) -> None:
 
 
 async def test_searches_never_leak_across_tenants_or_collections(
-    store: QdrantVectorStore,
+    store: AnyStore,
 ) -> None:
     text = "kubernetes pod restarts after an out of memory kill"
     vec = unit(0.3, 0.3, 0.3, 0.9)
@@ -139,7 +150,7 @@ async def test_searches_never_leak_across_tenants_or_collections(
     assert await store.count(SearchScope("tenant-a", document_ids=("notes",))) == 0
 
 
-async def test_bm25_idf_is_computed_per_tenant(store: QdrantVectorStore) -> None:
+async def test_bm25_idf_is_computed_per_tenant(store: AnyStore) -> None:
     vec = unit(1, 0, 0, 0)
     mine = [point("small", f"d{i}", t, vec) for i, t in enumerate(["alpha beta", "gamma"])]
     # Another tenant's corpus is full of "alpha": it must not make "alpha" common for us.
@@ -152,7 +163,7 @@ async def test_bm25_idf_is_computed_per_tenant(store: QdrantVectorStore) -> None
     assert after == pytest.approx(before)
 
 
-async def test_delete_by_version_and_all_but_one(store: QdrantVectorStore) -> None:
+async def test_delete_by_version_and_all_but_one(store: AnyStore) -> None:
     vec = unit(0, 0, 1, 0)
     v1 = [point("t", "doc", "first version", vec, version=1) for _ in range(2)]
     v2 = [point("t", "doc", "second version", vec, version=2) for _ in range(3)]
@@ -173,7 +184,7 @@ async def test_delete_by_version_and_all_but_one(store: QdrantVectorStore) -> No
         await store.delete_document("t", "doc", version=1, except_version=2)
 
 
-async def test_rejects_points_without_tenant_or_of_wrong_size(store: QdrantVectorStore) -> None:
+async def test_rejects_points_without_tenant_or_of_wrong_size(store: AnyStore) -> None:
     good = point("t", "doc", "text", unit(1, 0, 0, 0))
     with pytest.raises(VectorStoreError):
         await store.upsert([ChunkPoint(good.id, good.dense, good.sparse, {"text": "x"})])
@@ -181,18 +192,19 @@ async def test_rejects_points_without_tenant_or_of_wrong_size(store: QdrantVecto
         await store.upsert([ChunkPoint(good.id, unit(1, 0, 0), good.sparse, good.payload)])
 
 
-async def test_local_path_is_locked_until_aclose(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+async def test_local_path_is_locked_until_aclose(tmp_path: Path, kind: str) -> None:
     settings = make_settings(tmp_path)
-    first = QdrantVectorStore(settings, model_id="m", dimension=DIM)
+    first = open_store(kind, settings, "m", DIM)
     await first.ensure_ready(DIM)
     stored = point("t", "doc", "persisted text", unit(1, 2, 3, 4))
     await first.upsert([stored])
-    with pytest.raises(VectorStoreError, match="another client"):
-        QdrantVectorStore(settings, model_id="m", dimension=DIM)
+    with pytest.raises(VectorStoreError, match=LOCKED[kind]):
+        open_store(kind, settings, "m", DIM)
     await first.aclose()
     await first.aclose()  # idempotent
 
-    reopened = QdrantVectorStore(settings, model_id="m", dimension=DIM)
+    reopened = open_store(kind, settings, "m", DIM)
     try:
         await reopened.ensure_ready(DIM)
         hits = await reopened.search_dense(unit(1, 2, 3, 4), SearchScope("t"), 5)
@@ -201,13 +213,14 @@ async def test_local_path_is_locked_until_aclose(tmp_path: Path) -> None:
         await reopened.aclose()
 
 
-async def test_switching_models_uses_another_collection(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+async def test_switching_models_uses_another_collection(tmp_path: Path, kind: str) -> None:
     settings = make_settings(tmp_path)
-    store = QdrantVectorStore(settings, model_id="model-a", dimension=DIM)
+    store = open_store(kind, settings, "model-a", DIM)
     await store.ensure_ready(DIM)
     await store.upsert([point("t", "doc", "text", unit(1, 0, 0, 0))])
     await store.aclose()
-    other = QdrantVectorStore(settings, model_id="model-b")  # size learned at ensure_ready
+    other = open_store(kind, settings, "model-b", None)  # size learned at ensure_ready
     try:
         with pytest.raises(VectorStoreError):
             other.name  # noqa: B018 - unknown until ensure_ready

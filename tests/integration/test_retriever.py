@@ -1,5 +1,6 @@
-"""The retriever end to end on a small corpus: real ONNX embedder, BM25 encoder and local
-Qdrant. Hybrid search finds the right passage; an unrelated question finds nothing."""
+"""The retriever end to end on a small corpus: real ONNX embedder, BM25 encoder and the
+embedded Qdrant Edge store. Hybrid search finds the right passage; an unrelated question
+finds nothing."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import pytest
 from ragops.config.settings import Settings
 from ragops.providers.embedder.onnx_minilm import OnnxMiniLMEmbedder
 from ragops.providers.vectorstore import SearchScope
+from ragops.providers.vectorstore.edge import EdgeVectorStore
 from ragops.providers.vectorstore.factory import create_vector_store
-from ragops.providers.vectorstore.qdrant import QdrantVectorStore
 from ragops.retrieval.rerank import LexicalReranker
 from ragops.retrieval.service import ChunkInput, Retriever
 from ragops.retrieval.sparse import Bm25Encoder
@@ -130,7 +131,7 @@ async def test_other_tenants_and_collections_see_nothing(retriever: Retriever) -
 
 
 async def test_lexical_reranker_keeps_the_answer_on_top(retriever: Retriever) -> None:
-    assert isinstance(retriever.store, QdrantVectorStore)
+    assert isinstance(retriever.store, EdgeVectorStore)
     reranking = Retriever(
         retriever.settings, retriever.embedder, retriever.store, reranker=LexicalReranker()
     )

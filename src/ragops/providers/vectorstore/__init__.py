@@ -1,4 +1,4 @@
-"""Vector store providers: the `VectorStore` interface and its Qdrant implementation."""
+"""Vector store providers: the `VectorStore` interface, the embedded engine and a Qdrant server."""
 
 from ragops.providers.vectorstore.base import (
     ChunkPoint,

@@ -1,0 +1,386 @@
+"""`VectorStore` embedded in the process: Qdrant Edge (`qdrant-edge-py`), Qdrant's Rust engine.
+
+The default store when `RAGOPS_QDRANT_URL` is unset. Same layout and semantics as the Qdrant
+server path (`qdrant.py`), so pointing `RAGOPS_QDRANT_URL` at a server changes nothing else:
+one shard per collection name (`<data_dir>/edge/<qdrant_collection>__<model>_<size>/`), a
+named dense vector "dense" (cosine) and a sparse vector "bm25" with the IDF modifier, HNSW
+built per tenant (`m=0, payload_m=16`), payload indexes on `tenant_id` (keyword, tenant),
+`collection`, `document_id` (keyword) and `version` (integer) — filters without an index
+scan every point. BM25's IDF is computed over the searched tenant's collection only.
+
+One process per store. The engine opens its files for one process; a second open fails and
+can then break the first process's next flush. So the store takes its own lock,
+`<data_dir>/edge/ragops.lock` (`flock`, holding the owner's pid), before it opens anything,
+and a second ragops process gets a clear `VectorStoreError` naming the holder.
+
+Threads. Every engine call runs in the store's own one-thread pool, never on the event loop.
+The engine holds Python's GIL while it works, so a second thread would gain nothing, and one
+thread keeps the engine's calls in order. Calls are short (a search takes milliseconds at
+100,000 points, docs/performance.md), except `optimize()`, which builds the HNSW graphs.
+
+Indexing. New points land in plain segments, searched exactly (fast up to ~100,000 points
+per tenant). Once `RAGOPS_EDGE_INDEX_THRESHOLD` points were written since the last build,
+the store runs `optimize()` in its pool after the write returns. It holds the GIL, so the
+process pauses while it runs (about a second per thousand new points on two cores): set the
+threshold to 0 to never build in the server, or move to a Qdrant server, which builds its
+indexes in the background.
+
+No transaction spans several operations: atomic replacement of a document's chunks is the
+database protocol's job (`documents.service`), as with a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import qdrant_edge as qe
+
+from ragops.config.settings import Settings
+from ragops.providers.vectorstore.base import (
+    ChunkPoint,
+    SearchScope,
+    SparseVector,
+    StoredHit,
+    VectorStoreError,
+)
+from ragops.providers.vectorstore.qdrant import DENSE, SPARSE, collection_name
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+LOCK_NAME = "ragops.lock"
+CONFIG_FILE = "edge_config.json"
+
+
+def edge_filter(scope: SearchScope) -> qe.Filter:
+    """The filter every search in `scope` carries: tenant, then collection and documents."""
+    must: list[Any] = [qe.FieldCondition(key="tenant_id", match=qe.MatchValue(scope.tenant_id))]
+    if scope.collection is not None:
+        must.append(qe.FieldCondition(key="collection", match=qe.MatchValue(scope.collection)))
+    if scope.document_ids is not None:
+        must.append(
+            qe.FieldCondition(key="document_id", match=qe.MatchAny(list(scope.document_ids)))
+        )
+    return qe.Filter(must=must)
+
+
+def shard_config(dimension: int) -> qe.EdgeConfig:
+    """The collection layout of `qdrant.py`, in the engine's terms."""
+    return qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        # Searches are always per tenant: build HNSW graphs per tenant, not globally.
+        hnsw_config=qe.HnswIndexConfig(
+            m=0, ef_construct=100, full_scan_threshold=10_000, payload_m=16
+        ),
+    )
+
+
+PAYLOAD_INDEXES: dict[str, Any] = {
+    "tenant_id": qe.KeywordIndexParams(is_tenant=True),
+    "collection": qe.PayloadSchemaType.Keyword,
+    "document_id": qe.PayloadSchemaType.Keyword,
+    "version": qe.PayloadSchemaType.Integer,
+}
+
+
+class StoreLock:
+    """An exclusive `flock` on `path` holding this process's pid, taken without waiting."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, store: Path) -> None:
+        """Take the lock or raise `VectorStoreError` naming the process that holds it."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise VectorStoreError(f"cannot lock the embedded store at {store}: {exc}") from exc
+            raise VectorStoreError(
+                f"the embedded store at {store} is in use by another ragops process "
+                f"(pid {holder}); stop it, or use the server's API (--url), or point "
+                "RAGOPS_QDRANT_URL at a Qdrant server"
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Drop the lock (the file stays; its content is stale until the next holder)."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class EdgeVectorStore:
+    """Chunks of all tenants in one embedded Qdrant Edge shard (see the module docstring)."""
+
+    def __init__(self, settings: Settings, *, model_id: str, dimension: int | None = None) -> None:
+        self._root = settings.edge_path
+        self._base = settings.qdrant_collection
+        self._model_id = model_id
+        self._dimension = dimension
+        self._index_threshold = settings.edge_index_threshold
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._lock = StoreLock(self._root / LOCK_NAME)
+        self._lock.acquire(self._root)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragops-edge")
+        self._shard: qe.EdgeShard | None = None
+        self._written = 0  # points written since the last index build
+        self._building: asyncio.Future[None] | None = None
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        """The collection's name (known once the vector size is)."""
+        if self._dimension is None:
+            raise VectorStoreError("vector size unknown: call ensure_ready(dimension) first")
+        return collection_name(self._base, self._model_id, self._dimension)
+
+    @property
+    def path(self) -> Path:
+        """The shard's directory."""
+        return self._root / self.name
+
+    async def _call(self, func: Callable[[], T]) -> T:
+        if self._closed:
+            raise VectorStoreError("the embedded store is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, func)
+
+    def _opened(self) -> qe.EdgeShard:
+        if self._shard is None:
+            raise VectorStoreError("the embedded store is not open: call ensure_ready first")
+        return self._shard
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def ensure_ready(self, dimension: int) -> None:
+        """Open (or create) the shard with its payload indexes; check the vector size."""
+        if self._dimension is None:
+            self._dimension = dimension
+        elif dimension != self._dimension:
+            raise VectorStoreError(
+                f"store opened for {self._dimension}-dimensional vectors, asked for {dimension}"
+            )
+        if self._shard is None:
+            self._shard = await self._call(self._open)
+
+    def _open(self) -> qe.EdgeShard:
+        path, config = self.path, shard_config(self._dimension or 0)
+        try:
+            if (path / CONFIG_FILE).exists():
+                shard = qe.EdgeShard.load(str(path), config)
+            else:
+                shard = qe.EdgeShard.create(str(path), config)
+            indexed = set(shard.info().payload_schema)
+            for field, schema in PAYLOAD_INDEXES.items():
+                if field not in indexed:
+                    shard.update(qe.UpdateOperation.create_field_index(field, schema))
+        except Exception as exc:
+            raise VectorStoreError(f"cannot open collection {self.name} at {path}: {exc}") from exc
+        return shard
+
+    async def ping(self) -> None:
+        """Raise `VectorStoreError` if the store cannot answer."""
+        try:
+            await self._call(lambda: self._opened().info())
+        except VectorStoreError:
+            raise
+        except Exception as exc:
+            raise VectorStoreError(f"embedded store failed: {exc}") from exc
+
+    async def optimize(self) -> bool:
+        """Build HNSW graphs and merge segments now (blocks the pool while it runs)."""
+        return await self._call(self._optimize)
+
+    def _optimize(self) -> bool:
+        shard = self._opened()
+        started = time.perf_counter()
+        points = shard.info().points_count
+        logger.info("building the vector index of %s (%d points)", self.name, points)
+        try:
+            changed = shard.optimize()
+            shard.flush()
+        except Exception as exc:
+            raise VectorStoreError(f"index build of {self.name} failed: {exc}") from exc
+        self._written = 0
+        logger.info("vector index of %s built in %.1f s", self.name, time.perf_counter() - started)
+        return changed
+
+    def _maybe_build(self) -> None:
+        """Start an index build in the pool once enough points were written."""
+        threshold = self._index_threshold
+        if threshold <= 0 or self._written < threshold or self._building is not None:
+            return
+        self._building = asyncio.ensure_future(self._build_in_background())
+
+    async def _build_in_background(self) -> None:
+        try:
+            await self.optimize()
+        except Exception:
+            logger.warning("background index build of %s failed", self.name, exc_info=True)
+        finally:
+            self._building = None
+
+    async def aclose(self) -> None:
+        """Wait for an index build, flush and close the shard, release the lock."""
+        if self._closed:
+            return
+        if self._building is not None:
+            await asyncio.shield(self._building)
+        shard, self._shard = self._shard, None
+        try:
+            if shard is not None:
+                await asyncio.get_running_loop().run_in_executor(self._pool, _flush_close, shard)
+        finally:
+            self._closed = True
+            self._pool.shutdown(wait=True)
+            self._lock.release()
+
+    # --- writes --------------------------------------------------------------------------
+
+    async def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        """Insert or replace points; returns once they are searchable."""
+        if not points:
+            return
+        structs = []
+        for point in points:
+            if "tenant_id" not in point.payload:
+                raise VectorStoreError(f"point {point.id} has no tenant_id in its payload")
+            if point.dense.shape != (self._dimension,):
+                raise VectorStoreError(
+                    f"point {point.id} has a dense vector of shape {point.dense.shape}"
+                )
+            vector: dict[str, Any] = {DENSE: point.dense.astype(np.float32).tolist()}
+            if point.sparse.indices:  # as on a server, which rejects empty sparse vectors
+                vector[SPARSE] = qe.SparseVector(point.sparse.indices, point.sparse.values)
+            structs.append(qe.Point(point.id, vector, point.payload))
+        await self._update(qe.UpdateOperation.upsert_points(structs), "upsert into")
+        self._written += len(structs)
+        self._maybe_build()
+
+    async def _update(self, operation: qe.UpdateOperation, what: str) -> None:
+        try:
+            await self._call(lambda: self._opened().update(operation))
+        except VectorStoreError:
+            raise
+        except Exception as exc:
+            raise VectorStoreError(f"{what} {self.name} failed: {exc}") from exc
+
+    async def delete_document(
+        self,
+        tenant_id: str,
+        document_id: str,
+        *,
+        version: int | None = None,
+        except_version: int | None = None,
+    ) -> None:
+        """Delete a document's points: all, one version, or all but one version."""
+        if version is not None and except_version is not None:
+            raise ValueError("give version or except_version, not both")
+        must: list[Any] = [
+            qe.FieldCondition(key="tenant_id", match=qe.MatchValue(tenant_id)),
+            qe.FieldCondition(key="document_id", match=qe.MatchValue(document_id)),
+        ]
+        must_not: list[Any] = []
+        if version is not None:
+            must.append(qe.FieldCondition(key="version", match=qe.MatchValue(version)))
+        if except_version is not None:
+            must_not.append(qe.FieldCondition(key="version", match=qe.MatchValue(except_version)))
+        flt = qe.Filter(must=must, must_not=must_not or None)
+        await self._update(qe.UpdateOperation.delete_points_by_filter(flt), "delete from")
+
+    async def delete_points(self, point_ids: Sequence[str]) -> None:
+        """Delete exactly these points (e.g. what one failed ingest attempt wrote)."""
+        if point_ids:
+            operation = qe.UpdateOperation.delete_points(list(point_ids))
+            await self._update(operation, "deleting points of")
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def _query(self, request: qe.QueryRequest, what: str) -> list[qe.ScoredPoint]:
+        try:
+            return await self._call(lambda: self._opened().query(request))
+        except VectorStoreError:
+            raise
+        except Exception as exc:
+            raise VectorStoreError(f"{what} in {self.name} failed: {exc}") from exc
+
+    async def search_dense(
+        self, vector: npt.NDArray[np.float32], scope: SearchScope, limit: int
+    ) -> list[StoredHit]:
+        """Nearest points by cosine similarity (the hit's score), best first."""
+        query = qe.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist(), using=DENSE)
+        request = qe.QueryRequest(
+            limit=limit, query=query, filter=edge_filter(scope), with_payload=True
+        )
+        found = await self._query(request, "dense search")
+        return [
+            StoredHit(id=str(p.id), score=float(p.score), payload=p.payload or {}) for p in found
+        ]
+
+    async def search_sparse(
+        self, vector: SparseVector, scope: SearchScope, limit: int, with_dense: bool = True
+    ) -> list[StoredHit]:
+        """Best points by BM25 (sparse dot product with IDF over the tenant's collection),
+        best first; with their dense vectors when `with_dense`."""
+        if not vector.indices:
+            return []
+        corpus = SearchScope(tenant_id=scope.tenant_id, collection=scope.collection)
+        request = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE),
+            filter=edge_filter(scope),
+            params=qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))),
+            with_payload=True,
+            with_vector=[DENSE] if with_dense else False,
+        )
+        found = await self._query(request, "sparse search")
+        return [
+            StoredHit(
+                id=str(p.id),
+                score=float(p.score),
+                payload=p.payload or {},
+                dense=_dense_of(p.vector) if with_dense else None,
+            )
+            for p in found
+        ]
+
+    async def count(self, scope: SearchScope) -> int:
+        """Number of points in scope (exact)."""
+        request = qe.CountRequest(exact=True, filter=edge_filter(scope))
+        try:
+            return await self._call(lambda: self._opened().count(request))
+        except VectorStoreError:
+            raise
+        except Exception as exc:
+            raise VectorStoreError(f"count in {self.name} failed: {exc}") from exc
+
+
+def _dense_of(vector: Any) -> npt.NDArray[np.float32] | None:
+    if isinstance(vector, dict):
+        vector = vector.get(DENSE)
+    return None if vector is None else np.asarray(vector, dtype=np.float32)
+
+
+def _flush_close(shard: qe.EdgeShard) -> None:
+    try:
+        shard.flush()
+    finally:
+        shard.close()
