@@ -37,6 +37,7 @@ from ragops.security.injection import (
     scan_passage,
     secret_values,
 )
+from ragops.workers import run_blocking
 
 StreamItem = tuple[str, "str | Generated"]
 OUTPUT_GUARD = "output_guard"
@@ -72,16 +73,17 @@ class Generator:
         """A standalone retrieval query for a (possibly follow-up) question."""
         return build_retrieval_query(question, history)
 
-    def _messages(
+    async def _messages(
         self, question: str, history: Sequence[ChatMessage], passages: Sequence[Passage]
     ) -> list[ChatMessage]:
+        flags = await run_blocking("cpu", self._passage_flags, passages)
         return build_messages(
             question,
             passages,
             history,
             history_turns=self.settings.history_turns,
             max_question_chars=self.settings.max_question_chars,
-            passage_flags=self._passage_flags(passages),
+            passage_flags=flags,
         )
 
     def _passage_flags(self, passages: Sequence[Passage]) -> list[bool]:
@@ -181,7 +183,7 @@ class Generator:
         if self.llm is None or not passages:
             return await self._extractive(question, passages, started)
         try:
-            completion = await self.llm.complete(self._messages(question, history, passages))
+            completion = await self.llm.complete(await self._messages(question, history, passages))
         except LLMError as exc:
             return await self._extractive(
                 question, passages, started, fallback_reason=f"llm_unavailable: {exc}"
@@ -222,7 +224,7 @@ class Generator:
             return
         parts: list[str] = []
         guard = StreamGuard(self.guard)
-        stream = self.llm.stream(self._messages(question, history, passages))
+        stream = self.llm.stream(await self._messages(question, history, passages))
         reason: str | None = None
         try:
             async for delta in stream:

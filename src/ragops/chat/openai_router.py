@@ -26,6 +26,7 @@ from ragops.chat.openai_models import CompletionRequest, ModelCard, ModelList
 from ragops.documents import catalog
 from ragops.errors import RagopsError, ValidationFailed
 from ragops.providers.llm import ChatMessage
+from ragops.workers import run_blocking
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ async def chat_completions(
     """Answer the conversation's last user message from the collection named by `model`."""
     deps = runtime.chat_deps
     question, history = _conversation(body)
-    text = service.validate_question(deps.settings, question)
+    text = await run_blocking("cpu", service.validate_question, deps.settings, question)
     collection = await service.resolve_collection(deps, tenant_id, body.model)
     query = deps.generator.retrieval_query(text, history)
     passages, embed_ms, retrieve_ms = await service.retrieve(

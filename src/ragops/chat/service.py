@@ -37,6 +37,7 @@ from ragops.providers.llm import ChatMessage
 from ragops.providers.vectorstore import SearchScope
 from ragops.retrieval.service import Passage, Retriever
 from ragops.security.injection import report_detection, scan_question
+from ragops.workers import run_blocking
 
 SNIPPET_CHARS = 300
 
@@ -159,7 +160,7 @@ async def prepare(
 ) -> Prepared:
     """Validate, load context and retrieve; raises 4xx errors before any answer starts."""
     started = time.perf_counter()
-    text = validate_question(deps.settings, question)
+    text = await run_blocking("cpu", validate_question, deps.settings, question)
     history: list[ChatMessage] = []
     if session_id is not None:
         chat_session = await load_session(deps.db, tenant_id, session_id)

@@ -11,7 +11,6 @@ and no question ever sees half the old and half the new document.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from ragops.errors import ConflictError, NotFoundError, ServiceUnavailable, Vali
 from ragops.providers.vectorstore import VectorStore
 from ragops.retrieval.service import ChunkInput, Retriever
 from ragops.security.injection import scan_document_chunks
+from ragops.workers import run_blocking
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ async def ingest_bytes(
     """
     validate_collection_name(collection)
     settings = deps.settings
-    extracted = await asyncio.to_thread(
+    extracted = await run_blocking(
+        "cpu",
         extract,
         source,
         data,
@@ -112,7 +113,8 @@ async def ingest_bytes(
         previous_version = existing.version if existing is not None else 0
         document_id = existing.id if existing is not None else new_id()
 
-    chunks = await asyncio.to_thread(
+    chunks = await run_blocking(
+        "cpu",
         chunk_document,
         extracted,
         chunk_size=settings.chunk_size,
@@ -120,7 +122,7 @@ async def ingest_bytes(
     )
     if not chunks:
         raise IngestError(source, "no_text", "no text could be extracted")
-    scan_document_chunks(document_id, [chunk.text for chunk in chunks])
+    await run_blocking("cpu", scan_document_chunks, document_id, [c.text for c in chunks])
     version = previous_version + 1
     rows = [
         Chunk(

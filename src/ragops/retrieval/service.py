@@ -28,6 +28,7 @@ from ragops.providers.vectorstore.base import ChunkPoint, SearchScope, StoredHit
 from ragops.retrieval.fusion import fuse
 from ragops.retrieval.rerank import Reranker, create_reranker
 from ragops.retrieval.sparse import Bm25Encoder
+from ragops.workers import run_blocking
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
 
@@ -140,7 +141,7 @@ class Retriever:
             return []
         texts = [chunk.index_text() for chunk in chunks]
         vectors = await self.embedder.embed_documents(texts)
-        sparse = await asyncio.to_thread(lambda: [self.encoder.encode_document(t) for t in texts])
+        sparse = await run_blocking("cpu", lambda: [self.encoder.encode_document(t) for t in texts])
         return [
             ChunkPoint(id=chunk.id, dense=vectors[i], sparse=sparse[i], payload=chunk.payload)
             for i, chunk in enumerate(chunks)

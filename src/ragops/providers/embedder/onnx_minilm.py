@@ -12,13 +12,12 @@ tokens (attention mask), then L2 normalisation — what sentence-transformers do
 model. Texts are truncated to 256 word pieces, the model's training length.
 
 Nothing is downloaded: both files ship in wheels. The session is built lazily, once, under a
-lock; inference runs in a worker thread (`asyncio.to_thread`) so the event loop stays free.
+lock; inference runs in the bounded `cpu` pool (`ragops.workers`), off the event loop.
 `InferenceSession.run` is thread-safe, so concurrent calls need no lock of ours.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import threading
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ragops.providers.embedder.base import EmbedderError, Vectors
+from ragops.workers import run_blocking
 
 MODEL_ID = "all-minilm-l6-v2-int8"
 DIMENSION = 384
@@ -206,11 +206,11 @@ class OnnxMiniLMEmbedder:
 
     async def embed_documents(self, texts: Sequence[str]) -> Vectors:
         """Embed passages; shape (len(texts), 384), unit length."""
-        return await asyncio.to_thread(self.embed_sync, list(texts))
+        return await run_blocking("cpu", self.embed_sync, list(texts))
 
     async def embed_query(self, text: str) -> Vectors:
         """Embed one query; shape (384,), unit length."""
-        vectors = await asyncio.to_thread(self.embed_sync, [text])
+        vectors = await run_blocking("cpu", self.embed_sync, [text])
         vector: Vectors = vectors[0]
         return vector
 

@@ -259,7 +259,6 @@ class EdgeVectorStore:
         """Insert or replace points; returns once they are searchable."""
         if not points:
             return
-        structs = []
         for point in points:
             if "tenant_id" not in point.payload:
                 raise VectorStoreError(f"point {point.id} has no tenant_id in its payload")
@@ -267,12 +266,13 @@ class EdgeVectorStore:
                 raise VectorStoreError(
                     f"point {point.id} has a dense vector of shape {point.dense.shape}"
                 )
-            vector: dict[str, Any] = {DENSE: point.dense.astype(np.float32).tolist()}
-            if point.sparse.indices:  # as on a server, which rejects empty sparse vectors
-                vector[SPARSE] = qe.SparseVector(point.sparse.indices, point.sparse.values)
-            structs.append(qe.Point(point.id, vector, point.payload))
-        await self._update(qe.UpdateOperation.upsert_points(structs), "upsert into")
-        self._written += len(structs)
+        try:
+            await self._call(lambda: self._opened().update(_upsert_operation(points)))
+        except VectorStoreError:
+            raise
+        except Exception as exc:
+            raise VectorStoreError(f"upsert into {self.name} failed: {exc}") from exc
+        self._written += len(points)
         self._maybe_build()
 
     async def _update(self, operation: qe.UpdateOperation, what: str) -> None:
@@ -371,6 +371,17 @@ class EdgeVectorStore:
             raise
         except Exception as exc:
             raise VectorStoreError(f"count in {self.name} failed: {exc}") from exc
+
+
+def _upsert_operation(points: Sequence[ChunkPoint]) -> qe.UpdateOperation:
+    """The engine's upsert of `points` (built in the store's thread: it is CPU work)."""
+    structs = []
+    for point in points:
+        vector: dict[str, Any] = {DENSE: point.dense.astype(np.float32).tolist()}
+        if point.sparse.indices:  # as on a server, which rejects empty sparse vectors
+            vector[SPARSE] = qe.SparseVector(point.sparse.indices, point.sparse.values)
+        structs.append(qe.Point(point.id, vector, point.payload))
+    return qe.UpdateOperation.upsert_points(structs)
 
 
 def _dense_of(vector: Any) -> npt.NDArray[np.float32] | None:
