@@ -17,7 +17,8 @@ deployment, as good as no filter); `ten` spreads them over ten tenants and searc
 
 Each build is measured twice: on plain segments right after writing (exact search), and after
 `optimize()` has built the HNSW graphs (with recall@10 against exact search). Also printed:
-write seconds (the store's upserts only, not making the data), index-build seconds,
+write seconds (the store's upserts only, not making the data), index-build seconds, the
+longest the event loop could not run during the build (the engine holds Python's GIL),
 reopening seconds, and resident memory (VmRSS after each
 phase, VmHWM the peak) of this process, which holds the store.
 
@@ -183,8 +184,14 @@ async def build_and_measure(
         if not args.skip_plain:
             row["plain"] = plain
         started = time.perf_counter()
+        ticker = asyncio.ensure_future(loop_stall())
         await store.optimize()
         row["index_seconds"] = round(time.perf_counter() - started, 1)
+        ticker.cancel()
+        row["index_loop_stall_seconds"] = round(max(STALLS, default=0.0), 1)
+        info = store._opened().info()  # noqa: SLF001 - the engine's own count
+        row["segments"] = info.segments_count
+        row["indexed_vectors"] = info.indexed_vectors_count  # dense and sparse, per point
         row["memory_after_index_mb"] = rss_mb()
         row["hnsw"], _ = await measure(
             store, corpus_for_queries(args), "t0", args.queries, exact_ids
@@ -196,6 +203,18 @@ async def build_and_measure(
         row["reopen_seconds"] = round(time.perf_counter() - started, 2)
         await reopened.aclose()
     return row
+
+
+STALLS: list[float] = []
+
+
+async def loop_stall() -> None:
+    """Record how late a 10 ms sleep of the event loop wakes (the engine holds the GIL)."""
+    STALLS.clear()
+    while True:
+        started = time.perf_counter()
+        await asyncio.sleep(0.01)
+        STALLS.append(time.perf_counter() - started - 0.01)
 
 
 def corpus_for_queries(args: argparse.Namespace) -> Corpus:
@@ -225,7 +244,9 @@ def report(rows: Sequence[dict[str, Any]]) -> str:
             )
         lines.append(
             f"{'':>9} peak RSS {row['memory_after_index_mb']['VmHWM']:.0f} MB, "
-            f"reopen {row['reopen_seconds']:.2f} s"
+            f"reopen {row['reopen_seconds']:.2f} s, event loop stalled "
+            f"{row['index_loop_stall_seconds']:.1f} s during the index build; "
+            f"{row['segments']} segments, {row['indexed_vectors']} vectors indexed"
         )
     return "\n".join(lines)
 

@@ -1,6 +1,6 @@
 """The embedded Qdrant Edge store beyond the shared store contract: its lock between real
-processes, persistence and the vector size check on reopening, payload indexes, and the HNSW
-build (explicit, and started by the write that crosses the threshold)."""
+processes, persistence and the vector size check on reopening, payload indexes, the HNSW
+build (explicit, and started by the write that crosses the threshold), the factory's choice."""
 
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ import numpy as np
 import pytest
 
 from ragops.config.settings import Settings
+from ragops.providers.embedder.onnx_minilm import OnnxMiniLMEmbedder
 from ragops.providers.vectorstore import ChunkPoint, SearchScope
 from ragops.providers.vectorstore.base import VectorStoreError
 from ragops.providers.vectorstore.edge import PAYLOAD_INDEXES, EdgeVectorStore
+from ragops.providers.vectorstore.factory import create_vector_store
+from ragops.providers.vectorstore.qdrant import QdrantVectorStore
 from ragops.retrieval.sparse import Bm25Encoder
 
 DIM = 8
@@ -146,3 +149,18 @@ async def test_the_write_crossing_the_threshold_starts_a_build(
     await store.aclose()  # waits for the build the second write started
     assert "building the vector index" in caplog.text
     assert "vector index of ragops_chunks__m_8 built" in caplog.text
+
+
+async def test_the_factory_picks_the_engine_by_qdrant_url(tmp_path: Path) -> None:
+    embedder = OnnxMiniLMEmbedder()
+    embedded = create_vector_store(settings_for(tmp_path), embedder)
+    assert isinstance(embedded, EdgeVectorStore)
+    await embedded.aclose()
+    served = create_vector_store(settings_for(tmp_path, qdrant_url="http://127.0.0.1:9"), embedder)
+    try:
+        assert isinstance(served, QdrantVectorStore)
+        assert not settings_for(tmp_path).qdrant_path.exists()  # local mode never opened
+        with pytest.raises(VectorStoreError, match="unreachable"):
+            await served.ping()
+    finally:
+        await served.aclose()

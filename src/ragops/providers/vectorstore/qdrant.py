@@ -1,13 +1,13 @@
 """`VectorStore` on Qdrant: one collection for every tenant, dense + BM25 vectors per chunk.
 
-Modes. With `settings.qdrant_url` unset the store is embedded: Qdrant's local mode keeps the
-collection under `settings.qdrant_path` (`<data_dir>/qdrant`). Local storage takes a file
-lock, so only ONE client — one process, one `QdrantVectorStore` — may open a path at a time;
-a second one fails (`VectorStoreError`) until the first calls `aclose()`, which releases
-the lock. Local mode searches by brute force in Python inside the event loop thread and
-ignores payload indexes: at 5,000 points a hybrid search takes most of a second
-(docs/performance.md). Fine for development and small corpora; production points
-`RAGOPS_QDRANT_URL` at a server (with `RAGOPS_QDRANT_API_KEY`).
+Modes. The factory picks this store when `RAGOPS_QDRANT_URL` points at a Qdrant server or
+cluster (with `RAGOPS_QDRANT_API_KEY`); without a URL it picks the embedded engine
+(`edge.py`), which keeps this layout. Built directly with `settings.qdrant_url` unset, this
+class runs qdrant-client's local mode under `settings.qdrant_path` — the tests use it to run
+the server path's calls without a server. Local mode takes a file lock (one client per path;
+a second fails with `VectorStoreError` until `aclose()`), searches by brute force in Python
+and ignores payload indexes: at 5,000 points a hybrid search took most of a second, which is
+why it is not the default (docs/performance.md).
 
 Layout. One collection, named `settings.qdrant_collection` plus a suffix made of the
 embedder's model id and vector size (`ragops_chunks__all-minilm-l6-v2-int8_384`), so that
