@@ -68,9 +68,10 @@ def with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
     except RuntimeError as exc:
         if "already accessed" in str(exc):
             fail(
-                "the embedded vector store is in use by another ragops process (a running "
-                "server?). Stop it, or point RAGOPS_QDRANT_URL at a Qdrant server that "
-                "both can share."
+                "the embedded vector store is in use by another ragops process. A server "
+                "started with `ragops serve` on this data is used automatically; for another "
+                "one pass --url and --api-key, or stop it, or point RAGOPS_QDRANT_URL at a "
+                "Qdrant server that both can share."
             )
         raise
     except OSError as exc:
