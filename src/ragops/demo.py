@@ -80,8 +80,11 @@ class DemoCorpusLoader:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            logger.info(
-                "demo corpus ingestion cancelled after %d of %d files",
+            if self.files_total == 0:
+                return
+            logger.warning(
+                "demo corpus ingestion cancelled after %d of %d files; it only loads into an "
+                "empty instance, so complete it with `ragops ingest` on the corpus folder",
                 self.files_done,
                 self.files_total,
             )

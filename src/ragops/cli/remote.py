@@ -155,6 +155,8 @@ def api_client(remote: Remote, tenant: str | None, scopes: Sequence[str]) -> Ite
             with _temporary_key(tenant or "default", scopes) as key:
                 client.headers["Authorization"] = f"Bearer {key}"
                 yield ApiClient(client, remote)
+        elif tenant not in (None, "default"):
+            fail("without an API key the server acts for tenant 'default' only")
         else:
             yield ApiClient(client, remote)
 
