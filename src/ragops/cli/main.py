@@ -62,7 +62,7 @@ def serve(
         local_url,
         read_state,
         remove_state,
-        remove_state_on_shutdown,
+        wrap_lifespan,
         write_state,
     )
 
@@ -85,8 +85,8 @@ def serve(
     console.print(f"  answers      {mode}")
     if settings.demo_corpus:
         console.print("  demo corpus  ingests in the background on an empty instance:")
-        console.print(f'               {base}/readyz says "ingesting" until the log says')
-        console.print('               "answers are ready"; /healthz answers at once')
+        console.print(f'               {base}/readyz says "ingesting" until a line here')
+        console.print('               says "answers are ready"; /healthz answers at once')
     # announced before the slow imports, so a command started meanwhile waits for this server
     # instead of opening the embedded store itself
     write_state(settings.data_dir, local_url(bind_host, bind_port))
@@ -96,7 +96,7 @@ def serve(
         from ragops.main import create_app
 
         application = create_app(settings)
-        remove_state_on_shutdown(application, settings.data_dir)
+        wrap_lifespan(application, settings.data_dir, lambda line: console.print(line))
         uvicorn.run(
             application,
             host=bind_host,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ragops.cli.runner import fail, load_settings
+from ragops.cli.server import STATE_FILE
 
 if TYPE_CHECKING:
     import httpx
@@ -95,15 +96,18 @@ def _wait_for_health(client: httpx.Client, remote: Remote) -> None:
     import httpx
 
     deadline = time.monotonic() + (HEALTH_WAIT_SECONDS if remote.local_pid else 0)
+    hint = ""
+    if remote.local_pid:
+        hint = f" (if no ragops server runs here, remove {STATE_FILE} from the data directory)"
     while True:
         try:
             if client.get("/healthz").status_code == 200:
                 return
         except httpx.HTTPError as exc:
             if time.monotonic() >= deadline:
-                fail(f"cannot reach {remote.where}: {exc}")
+                fail(f"cannot reach {remote.where}: {exc}{hint}")
         if time.monotonic() >= deadline:
-            fail(f"{remote.where} does not answer /healthz")
+            fail(f"{remote.where} does not answer /healthz{hint}")
         time.sleep(0.25)
 
 

@@ -9,10 +9,11 @@ to send. A file whose process is gone (a killed server) is ignored.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,16 +91,28 @@ def remove_state(data_dir: Path) -> None:
         pass
 
 
-def remove_state_on_shutdown(app: Any, data_dir: Path) -> None:
-    """Remove the announcement when `app`'s lifespan ends: uvicorn re-raises SIGTERM after a
-    graceful shutdown, so code after `uvicorn.run` does not run then."""
+def wrap_lifespan(app: Any, data_dir: Path, say: Callable[[str], None]) -> None:
+    """Around `app`'s lifespan: say when the demo corpus is in (whatever the log level), and
+    remove the announcement when the lifespan ends (uvicorn re-raises SIGTERM after a graceful
+    shutdown, so code after `uvicorn.run` does not run then)."""
     inner = app.router.lifespan_context
+
+    async def tell(demo: Any) -> None:
+        await demo.done.wait()
+        if demo.status == "ready":
+            say(f"answers are ready: the demo corpus is in ({demo.ingested} files)")
 
     @asynccontextmanager
     async def lifespan(target: Any) -> AsyncIterator[Any]:
         try:
             async with inner(target) as state:
-                yield state
+                demo = getattr(target.state, "demo_corpus", None)
+                teller = asyncio.create_task(tell(demo)) if demo is not None else None
+                try:
+                    yield state
+                finally:
+                    if teller is not None:
+                        teller.cancel()
         finally:
             remove_state(data_dir)
 
