@@ -1,16 +1,21 @@
 """First start over real HTTP: the port opens before the demo corpus is ingested, `/healthz`
 answers while it ingests, `/readyz` says `ingesting` (503) with progress, then `ready` once
-every file is in; stopping the server mid-ingestion cancels it cleanly."""
+every file is in; stopping the server mid-ingestion cancels it cleanly; `ragops serve` prints
+when answers are ready."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, make_settings
+from tests.conftest import RAGOPS_CLI, RunningServer, free_port, make_settings
 
 WORDS = (
     "replica failover latency budget shard index quorum rollback deploy canary alert pager "
@@ -101,3 +106,43 @@ def test_no_demo_corpus_means_ready_at_once(tmp_path: Path) -> None:
         assert "startup" not in body
     finally:
         server.stop()
+
+
+def test_serve_prints_when_answers_are_ready(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "pool.md").write_text("# Pool\n\nThe pool keeps five connections open.\n")
+    data_dir = tmp_path / "var"
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAGOPS_DATA_DIR": str(data_dir),
+        "RAGOPS_DEMO_CORPUS_PATH": str(corpus),
+        "RAGOPS_LOG_LEVEL": "WARNING",
+        "RAGOPS_BOOTSTRAP_API_KEY": "false",
+        "COLUMNS": "200",
+    }
+    process = subprocess.Popen(
+        [RAGOPS_CLI, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    guard = threading.Timer(180, process.kill)  # a hung server ends the read loop below
+    guard.start()
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "answers are ready:" in line:
+                break
+        assert any('says "ingesting"' in line for line in lines), lines
+        assert "the demo corpus is in (1 files)" in lines[-1], lines
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+    finally:
+        guard.cancel()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert not (data_dir / "server.json").exists()
