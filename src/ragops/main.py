@@ -1,7 +1,8 @@
 """`create_app(settings)`: the FastAPI application with its middleware, routers and lifespan.
 
-Start-up migrates the database (when `auto_migrate`), connects every component and, on the
-first start of an empty instance, ingests the demo corpus. Shutdown closes them in order.
+Start-up migrates the database (when `auto_migrate`) and connects every component; on the
+first start of an empty instance the demo corpus then ingests in the background (`/readyz`
+says `ingesting` until it is done). Shutdown cancels that, then closes the components in order.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ragops.auth.audit import security_event_recorder
 from ragops.auth.bootstrap import ensure_bootstrap_key
 from ragops.config import Settings, get_settings
 from ragops.db import migrate
-from ragops.demo import ingest_demo_corpus_if_empty
+from ragops.demo import DemoCorpusLoader
 from ragops.observability.logging import configure_logging
 from ragops.observability.setup import install_observability
 from ragops.runtime import Runtime
@@ -43,9 +44,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             await ensure_bootstrap_key(settings=settings, db=started.db)
             app.state.security_event_hook = security_event_recorder(started.db)
-            if settings.demo_corpus:
-                await ingest_demo_corpus_if_empty(started)
-            yield
+            demo = DemoCorpusLoader(started) if settings.demo_corpus else None
+            app.state.demo_corpus = demo
+            if demo is not None:
+                demo.start()
+            try:
+                yield
+            finally:
+                if demo is not None:
+                    await demo.aclose()
         finally:
             await started.aclose()
 

@@ -1,8 +1,10 @@
-"""End to end on the demo corpus: `make run`'s first start ingests docs/, and questions whose
-answer is in exactly one document cite that document, over real HTTP."""
+"""End to end on the demo corpus: `make run`'s first start ingests docs/ (in the background:
+the fixture waits for `/readyz`), and questions whose answer is in exactly one document cite
+that document, over real HTTP."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,13 +35,24 @@ QUESTIONS = {
 }
 
 
+def wait_until_ready(live: LiveServer, timeout: float = 300) -> None:
+    """Wait for `/readyz` to answer 200 (the demo corpus is in)."""
+    deadline = time.monotonic() + timeout
+    with live.client() as client:
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the demo corpus did not finish ingesting"
+            time.sleep(0.25)
+
+
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data_dir: Path = tmp_path_factory.mktemp("demo") / "var"
     settings = make_settings(data_dir, demo_corpus=True, demo_corpus_path=REPO_ROOT / "docs")
     server = RunningServer(settings)
     try:
-        yield server.start()
+        live = server.start()
+        wait_until_ready(live)
+        yield live
     finally:
         server.stop()
 

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ragops.cli.runner import console, fail, load_settings
-from ragops.db import migrate
 
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
@@ -16,6 +15,8 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 @db_app.command()
 def upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Migrate up to a revision (default: the newest)."""
+    from ragops.db import migrate
+
     settings = load_settings()
     try:
         asyncio.run(migrate.upgrade(settings, revision))
@@ -27,6 +28,8 @@ def upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
 @db_app.command()
 def downgrade(revision: Annotated[str, typer.Argument(help="Target revision, or base.")]) -> None:
     """Migrate down to a revision ("base" removes every table)."""
+    from ragops.db import migrate
+
     settings = load_settings()
     try:
         asyncio.run(migrate.downgrade(settings, revision))
@@ -38,6 +41,8 @@ def downgrade(revision: Annotated[str, typer.Argument(help="Target revision, or 
 @db_app.command()
 def current() -> None:
     """Show the database's revision and the newest one shipped."""
+    from ragops.db import migrate
+
     settings = load_settings()
     try:
         revision = asyncio.run(migrate.current_revision(settings))

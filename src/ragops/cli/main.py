@@ -1,22 +1,27 @@
 """The `ragops` command: serve, ingest, ask, collections, documents, db, keys, audit-log and
-audit. Every command acting on data takes `--tenant` (default "default")."""
+audit. Every command acting on data takes `--tenant` (default "default").
+
+`ingest`, `ask`, `collections` and `documents` go through the HTTP API of the server running on
+the same data (found through `<data_dir>/server.json`, which `serve` writes) or of `--url`;
+otherwise they work in this process (see `cli.remote`)."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
-from ragops import __version__
 from ragops.audit.cli import audit_app
 from ragops.cli.db import db_app
-from ragops.cli.keys import audit_log, keys_app, tenant_option
+from ragops.cli.documents import CollectionOpt, Tenant, collections, documents_app
+from ragops.cli.keys import audit_log, keys_app
+from ragops.cli.remote import KeyOpt, UrlOpt, api_client, check_tenant, find_remote
 from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_runtime
-from ragops.config.names import validate_collection_name
 from ragops.documents.files import collect_files, source_name
 
 if TYPE_CHECKING:
@@ -30,30 +35,19 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-documents_app = typer.Typer(help="List and delete documents.", no_args_is_help=True)
+app.command()(collections)
 app.add_typer(documents_app, name="documents")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.command("audit-log")(audit_log)
 app.add_typer(audit_app, name="audit")
 
-Tenant = Annotated[
-    str, typer.Option("--tenant", "-t", callback=tenant_option, help="The tenant acted for.")
-]
-
-
-def _collection(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return validate_collection_name(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-
 
 @app.command()
 def version() -> None:
     """Print the version."""
+    from ragops import __version__
+
     console.print(__version__)
 
 
@@ -62,12 +56,23 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (RAGOPS_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (RAGOPS_PORT).", min=1, max=65535)] = None,
 ) -> None:
-    """Start the HTTP server (migrates and, on first start, ingests the demo corpus)."""
-    import uvicorn
-
-    from ragops.main import create_app
+    """Start the HTTP server (migrates; an empty instance ingests the demo corpus meanwhile)."""
+    from ragops import __version__
+    from ragops.cli.server import (
+        local_url,
+        read_state,
+        remove_state,
+        wrap_lifespan,
+        write_state,
+    )
 
     settings = load_settings()
+    running = read_state(settings.data_dir)
+    if running is not None:
+        fail(
+            f"a ragops server (pid {running.pid}) already serves {settings.data_dir} "
+            f"at {running.url}"
+        )
     bind_host = host or settings.host
     bind_port = port or settings.port
     base = f"http://{bind_host}:{bind_port}"
@@ -78,55 +83,116 @@ def serve(
     console.print(f"  ops console  {base}/ops")
     mode = "LLM at " + settings.llm_base_url if settings.llm_base_url else "extractive (no LLM)"
     console.print(f"  answers      {mode}")
-    uvicorn.run(
-        create_app(settings),
-        host=bind_host,
-        port=bind_port,
-        log_config=None,
-        proxy_headers=False,  # client addresses come from RAGOPS_TRUSTED_PROXIES only
-    )
+    if settings.demo_corpus:
+        console.print("  demo corpus  ingests in the background on an empty instance:")
+        console.print(f'               {base}/readyz says "ingesting" until a line here')
+        console.print('               says "answers are ready"; /healthz answers at once')
+    # announced before the slow imports, so a command started meanwhile waits for this server
+    # instead of opening the embedded store itself
+    write_state(settings.data_dir, local_url(bind_host, bind_port))
+    try:
+        import uvicorn
+
+        from ragops.main import create_app
+
+        application = create_app(settings)
+        wrap_lifespan(application, settings.data_dir, lambda line: console.print(line))
+        uvicorn.run(
+            application,
+            host=bind_host,
+            port=bind_port,
+            log_config=None,
+            proxy_headers=False,  # client addresses come from RAGOPS_TRUSTED_PROXIES only
+        )
+    finally:
+        remove_state(settings.data_dir)
 
 
-@app.command()
-def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
-    collection: Annotated[
-        str | None, typer.Option("--collection", "-c", callback=_collection, help="Collection.")
-    ] = None,
-    tenant: Tenant = CLI_TENANT,
-) -> None:
-    """Ingest files (txt, md, html, pdf); folders are searched recursively."""
+def _read_files(paths: list[Path]) -> list[tuple[str, Path]]:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}")
     files = collect_files(paths)
     if not files:
         fail("no ingestible files (txt, md, html, pdf) under the given paths")
-    roots = {p: p for p in paths if p.is_dir()}
+    roots = [p for p in paths if p.is_dir()]
+    named = []
+    for path in files:
+        root = next((r for r in roots if path.is_relative_to(r)), None)
+        named.append((source_name(path, root), path))
+    return named
 
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"{path}: cannot read: {exc.strerror}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    )
+
+
+def _batches(files: list[tuple[str, Path]]) -> list[list[tuple[str, Path]]]:
+    """Upload batches: at most UPLOAD_FILES files and about UPLOAD_BYTES bytes each."""
+    batches: list[list[tuple[str, Path]]] = [[]]
+    size = 0
+    for item in files:
+        length = item[1].stat().st_size
+        if batches[-1] and (len(batches[-1]) >= UPLOAD_FILES or size + length > UPLOAD_BYTES):
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += length
+    return batches
+
+
+UPLOAD_FILES = 16
+UPLOAD_BYTES = 8 * 1024 * 1024
+
+
+def _ingest_through(
+    url: str | None,
+    api_key: str | None,
+    tenant: str | None,
+    files: list[tuple[str, Path]],
+    collection: str | None,
+) -> list[IngestOutcome] | None:
+    remote = find_remote(url, api_key)
+    if remote is None:
+        return None
+    check_tenant(remote, tenant)
+    outcomes: list[IngestOutcome] = []
+    with api_client(remote, tenant, ["chat", "ingest"]) as api, _progress() as progress:
+        task = progress.add_task("ingesting", total=len(files))
+        for batch in _batches(files):
+            progress.update(task, description=batch[0][0][:40])
+            outcomes += api.ingest([(source, _read(path)) for source, path in batch], collection)
+            progress.advance(task, len(batch))
+    return outcomes
+
+
+def _ingest_here(
+    tenant: str, files: list[tuple[str, Path]], collection: str | None
+) -> list[IngestOutcome]:
     from ragops.auth.audit import record_event
     from ragops.documents import service as documents
 
     async def work(runtime: Runtime) -> list[IngestOutcome]:
         name = collection or runtime.settings.default_collection
         outcomes: list[IngestOutcome] = []
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
-        ) as progress:
+        with _progress() as progress:
             task = progress.add_task("ingesting", total=len(files))
-            for path in files:
-                root = next((r for r in roots if path.is_relative_to(r)), None)
-                source = source_name(path, root)
+            for source, path in files:
                 progress.update(task, description=source[:40])
-                try:
-                    data = path.read_bytes()
-                except OSError as exc:
-                    fail(f"{path}: cannot read: {exc.strerror}")
                 outcomes += await documents.ingest_batch(
                     runtime.ingest_deps,
                     tenant_id=tenant,
                     collection=name,
-                    files=[(source, data, None)],
+                    files=[(source, _read(path), None)],
                 )
                 progress.advance(task)
         await record_event(
@@ -147,7 +213,22 @@ def ingest(
         )
         return outcomes
 
-    outcomes = with_runtime(work)
+    return with_runtime(work)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    collection: CollectionOpt = None,
+    tenant: Tenant = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Ingest files (txt, md, html, pdf); folders are searched recursively."""
+    files = _read_files(paths)
+    outcomes = _ingest_through(url, api_key, tenant, files, collection)
+    if outcomes is None:
+        outcomes = _ingest_here(tenant or CLI_TENANT, files, collection)
     table = Table("file", "status", "document / reason")
     for outcome in outcomes:
         detail = (
@@ -156,7 +237,7 @@ def ingest(
             else (outcome.error.message if outcome.error else "")
         )
         style = "red" if outcome.status == "error" else "green"
-        table.add_row(outcome.filename, f"[{style}]{outcome.status}[/]", detail)
+        table.add_row(Text(outcome.filename), Text(outcome.status, style=style), Text(detail))
     console.print(table)
     failed = sum(1 for o in outcomes if o.status == "error")
     if failed:
@@ -166,28 +247,25 @@ def ingest(
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
-    collection: Annotated[
-        str | None, typer.Option("--collection", "-c", callback=_collection, help="Collection.")
-    ] = None,
+    collection: CollectionOpt = None,
     session: Annotated[str | None, typer.Option(help="Continue this session.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
-    tenant: Tenant = CLI_TENANT,
+    tenant: Tenant = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
 ) -> None:
     """Ask a question and print the cited answer."""
-    from ragops.chat import service as chat
-    from ragops.observability.context import new_request_id
+    from ragops.chat.models import ChatResponse
 
-    async def work(runtime: Runtime) -> ChatResponse:
-        return await chat.answer(
-            runtime.chat_deps,
-            tenant_id=tenant,
-            question=question,
-            session_id=session,
-            collection=collection,
-            request_id=new_request_id(),
-        )
-
-    result = with_runtime(work)
+    remote = find_remote(url, api_key)
+    if remote is not None:
+        check_tenant(remote, tenant)
+        request = {"question": question, "session_id": session, "collection": collection}
+        with api_client(remote, tenant, ["chat"]) as api:
+            response = api.call("POST", "/v1/chat", json=request)
+        result = ChatResponse.model_validate_json(response.content)
+    else:
+        result = with_runtime(_answer_here(question, collection, session, tenant or CLI_TENANT))
     if as_json:
         print(result.model_dump_json())
         return
@@ -202,75 +280,20 @@ def ask(
         )
 
 
-@app.command()
-def collections(tenant: Tenant = CLI_TENANT) -> None:
-    """List collections and their document counts."""
-    from ragops.documents import catalog
+def _answer_here(
+    question: str, collection: str | None, session: str | None, tenant: str
+) -> Callable[[Runtime], Awaitable[ChatResponse]]:
+    from ragops.chat import service as chat
+    from ragops.observability.context import new_request_id
 
-    async def work(runtime: Runtime) -> list[tuple[str, int]]:
-        found = await catalog.list_collections(db=runtime.db, tenant_id=tenant)
-        return [(c.name, c.document_count) for c in found]
-
-    table = Table("collection", "documents")
-    for name, count in with_runtime(work):
-        table.add_row(name, str(count))
-    console.print(table)
-
-
-@documents_app.command("list")
-def documents_list(
-    collection: Annotated[
-        str | None, typer.Option("--collection", "-c", callback=_collection, help="Collection.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    tenant: Tenant = CLI_TENANT,
-) -> None:
-    """List documents, newest first."""
-    from ragops.documents import catalog
-
-    async def work(runtime: Runtime) -> str:
-        listing = await catalog.list_documents(
-            db=runtime.db, tenant_id=tenant, collection=collection, limit=500
-        )
-        return listing.model_dump_json()
-
-    payload = json.loads(with_runtime(work))
-    if as_json:
-        print(json.dumps(payload))
-        return
-    table = Table("id", "collection", "source", "title", "chunks", "version")
-    for item in payload["items"]:
-        table.add_row(
-            item["id"],
-            item["collection"],
-            item["source"],
-            item["title"],
-            str(item["chunk_count"]),
-            str(item["version"]),
-        )
-    console.print(table)
-
-
-@documents_app.command("delete")
-def documents_delete(
-    document_id: Annotated[str, typer.Argument(help="The document's id.")],
-    tenant: Tenant = CLI_TENANT,
-) -> None:
-    """Delete a document, its chunks and its vectors."""
-    from ragops.auth.audit import record_event
-    from ragops.documents import service as documents
-
-    async def work(runtime: Runtime) -> None:
-        await documents.delete_document(
-            db=runtime.db, store=runtime.store, tenant_id=tenant, document_id=document_id
-        )
-        await record_event(
-            db=runtime.db,
-            action="documents.delete",
+    async def work(runtime: Runtime) -> ChatResponse:
+        return await chat.answer(
+            runtime.chat_deps,
             tenant_id=tenant,
-            target=document_id,
-            detail={"interface": "cli"},
+            question=question,
+            session_id=session,
+            collection=collection,
+            request_id=new_request_id(),
         )
 
-    with_runtime(work)
-    console.print(f"deleted {document_id}")
+    return work

@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from ragops.config import Settings, get_settings
-from ragops.observability.logging import redact_text
-
 if TYPE_CHECKING:
+    from ragops.config import Settings
     from ragops.runtime import Runtime
 
 T = TypeVar("T")
@@ -26,6 +24,8 @@ CLI_TENANT = "default"
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error line and exit non-zero."""
+    from ragops.observability.logging import redact_text
+
     err_console.print("[bold red]error:[/] ", end="", markup=True, highlight=False)
     err_console.print(redact_text(message), markup=False, highlight=False)
     raise typer.Exit(code)
@@ -33,6 +33,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def load_settings() -> Settings:
     """Settings from the environment, with a readable error when they are invalid."""
+    from ragops.config import get_settings
+
     try:
         return get_settings()
     except Exception as exc:  # pydantic ValidationError and friends
@@ -66,9 +68,10 @@ def with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
     except RuntimeError as exc:
         if "already accessed" in str(exc):
             fail(
-                "the embedded vector store is in use by another ragops process (a running "
-                "server?). Stop it, or point RAGOPS_QDRANT_URL at a Qdrant server that "
-                "both can share."
+                "the embedded vector store is in use by another ragops process. A server "
+                "started with `ragops serve` on this data is used automatically; for another "
+                "one pass --url and --api-key, or stop it, or point RAGOPS_QDRANT_URL at a "
+                "Qdrant server that both can share."
             )
         raise
     except OSError as exc:

@@ -2,10 +2,15 @@
 
 The migration scripts live in `ragops/db/migrations/`; they run unchanged on SQLite and
 PostgreSQL. Each call opens its own connection from the settings' database URL.
+
+Alembic's own INFO lines ("Context impl ...", "Running upgrade ...") are silenced: every CLI
+command migrates before it runs, and those lines drowned its output. A migration that changes
+the revision logs one line of ours instead.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from ragops.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+logger = logging.getLogger(__name__)
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def alembic_config(database_url: str) -> Config:
@@ -38,13 +46,20 @@ async def _run(settings: Settings, action: str, revision: str) -> None:
     try:
         async with engine.begin() as connection:
 
-            def run(sync_connection: Any) -> None:
+            def run(sync_connection: Any) -> tuple[str | None, str | None]:
+                def current() -> str | None:
+                    return MigrationContext.configure(sync_connection).get_current_revision()
+
+                before = current()
                 config.attributes["connection"] = sync_connection
                 getattr(command, action)(config, revision)
+                return before, current()
 
-            await connection.run_sync(run)
+            before, after = await connection.run_sync(run)
     finally:
         await engine.dispose()
+    if before != after:
+        logger.info("database migrated from %s to %s", before or "empty", after or "base")
 
 
 async def upgrade(settings: Settings, revision: str = "head") -> None:

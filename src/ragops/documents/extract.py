@@ -110,6 +110,15 @@ def safe_display_name(filename: str) -> str:
     return name or "document"
 
 
+def safe_source_name(name: str, max_chars: int = 512) -> str:
+    """A relative source path (`guides/setup.md`) safe to show and log: each segment as
+    `safe_display_name` makes it, empty, `.` and `..` segments dropped (it is only a label)."""
+    name = re.sub(r"^[A-Za-z]:", "", name)
+    segments = [part for part in re.split(r"[\\/]", name) if part.strip(" .")]
+    joined = "/".join(safe_display_name(part) for part in segments)[-max_chars:].lstrip("/")
+    return joined or "document"
+
+
 def _split_name(name: str) -> tuple[str, str]:
     stem, dot, ext = name.rpartition(".")
     return (stem, ext.lower()) if dot and stem else (name, "")

@@ -12,7 +12,7 @@ from ragops.api.errors import error_response
 from ragops.config.names import validate_collection_name
 from ragops.documents import catalog, service
 from ragops.documents.errors import IngestError
-from ragops.documents.extract import safe_display_name
+from ragops.documents.extract import safe_display_name, safe_source_name
 from ragops.documents.models import (
     CollectionRead,
     DocumentList,
@@ -60,6 +60,14 @@ async def upload_documents(
     audit: AuditDep,
     files: Annotated[list[UploadFile], File(description="One or more txt, md, html or pdf files")],
     collection: Annotated[str | None, Form(max_length=63)] = None,
+    sources: Annotated[
+        list[str] | None,
+        Form(
+            description="Optional, one per file in order: the document's source name, a "
+            "relative path such as guides/setup.md (the CLI sends these); default: the file's "
+            "name without folders"
+        ),
+    ] = None,
 ) -> Response:
     """Ingest uploaded files. Per-file outcomes; a bad file does not stop the others.
 
@@ -71,12 +79,21 @@ async def upload_documents(
         raise ValidationFailed(
             f"at most {MAX_FILES_PER_UPLOAD} files per upload", code="too_many_files"
         )
+    if sources is not None and len(sources) != len(files):
+        raise ValidationFailed(
+            f"sources: {len(sources)} given for {len(files)} files; give one per file",
+            code="invalid_sources",
+        )
     limit = runtime.settings.max_upload_bytes
     batch: list[tuple[str, bytes, str | None]] = []
     early: dict[int, IngestOutcome] = {}
     statuses: dict[int, int] = {}
     for position, upload in enumerate(files):
-        filename = safe_display_name(upload.filename or "upload")
+        filename = (
+            safe_source_name(sources[position])
+            if sources is not None
+            else safe_display_name(upload.filename or "upload")
+        )
         if upload.size is not None and upload.size > limit:
             early[position] = IngestOutcome(
                 filename=filename,

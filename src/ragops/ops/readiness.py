@@ -6,10 +6,11 @@ Redis (when configured) and the LLM provider (when configured). Results are reus
 overload a dependency. A dependency is `ok`, `degraded` (answered, but slower than
 `RAGOPS_READINESS_SLOW_MS`) or `down` (failed or timed out).
 
-The instance is not ready when a required dependency is down, while it drains on shutdown, and
+The instance is not ready when a required dependency is down, while it drains on shutdown,
 while it sheds load (requests in flight at the limit, or checkouts waiting on a full database
-pool). The LLM is not required: without it answers are extractive, so an LLM that is down
-makes the instance `degraded`, still ready.
+pool), and while start-up work still runs in the background (the demo corpus ingesting:
+status `ingesting`, its progress under `startup`). The LLM is not required: without it
+answers are extractive, so an LLM that is down makes the instance `degraded`, still ready.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from prometheus_client import Gauge
 from sqlalchemy import text
@@ -47,6 +48,19 @@ def describe(exc: BaseException) -> str:
     message = str(exc).strip()
     described = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return redact_text(described)[:ERROR_CHARS]
+
+
+class Warmup(Protocol):
+    """Start-up work running in the background (the demo corpus loader)."""
+
+    reason: str
+
+    @property
+    def busy(self) -> bool:
+        """Whether the work still runs (the instance is not ready meanwhile)."""
+
+    def progress(self) -> dict[str, Any]:
+        """Its figures, shown by `/readyz`."""
 
 
 @dataclass
@@ -102,11 +116,13 @@ class Readiness:
         settings: Settings,
         lifecycle: Lifecycle,
         load: ServiceLoad | None,
+        warmup: Warmup | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = settings
         self.lifecycle = lifecycle
         self.load = load
+        self.warmup = warmup
         self._lock = asyncio.Lock()
         self._results: dict[str, DependencyResult] = {}
         self._checked_at = 0.0
@@ -219,6 +235,9 @@ class Readiness:
             reasons.insert(0, "draining")
         if self.runtime is None:
             reasons.insert(0, "starting")
+        warmup = self.warmup if self.warmup is not None and self.warmup.busy else None
+        if warmup is not None:
+            reasons.insert(0, warmup.reason)
         results, cached = await self.dependencies()
         degraded: list[str] = []
         for result in results:
@@ -228,7 +247,9 @@ class Readiness:
                 degraded.append(f"{result.name}_{result.status}")
         ready = not reasons
         status = "not_ready" if not ready else ("degraded" if degraded else "ready")
-        body = {
+        if warmup is not None and reasons == [warmup.reason]:
+            status = warmup.reason  # only the start-up work keeps it from being ready
+        body: dict[str, Any] = {
             "status": status,
             "ready": ready,
             "reasons": reasons + degraded,
@@ -238,4 +259,6 @@ class Readiness:
             "checked_at": _now_iso(max((r.checked_at for r in results), default=time.time())),
             "dependencies": {result.name: result.as_dict() for result in results},
         }
+        if self.warmup is not None:
+            body["startup"] = self.warmup.progress()
         return ready, body

@@ -78,7 +78,13 @@ async def ops_lifespan(app: Any) -> AsyncIterator[None]:
         settings=settings,
         build=build,
         lifecycle=lifecycle,
-        readiness=Readiness(runtime, settings, lifecycle, observed.load if observed else None),
+        readiness=Readiness(
+            runtime,
+            settings,
+            lifecycle,
+            observed.load if observed else None,
+            getattr(app.state, "demo_corpus", None),
+        ),
         sampler=ConsoleSampler(settings.ops_sample_seconds),
     )
     app.state.ops = state

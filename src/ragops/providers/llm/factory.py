@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ragops.config.settings import Settings
 from ragops.providers.llm.base import LLM
-from ragops.providers.llm.openai_compat import OpenAICompatibleLLM
 
 
 def create_llm(settings: Settings) -> LLM | None:
@@ -12,4 +11,7 @@ def create_llm(settings: Settings) -> LLM | None:
     the extractive answerer, which needs no model."""
     if not settings.llm_base_url:
         return None
+    # imported here: the openai package takes most of a second to import, paid only when used
+    from ragops.providers.llm.openai_compat import OpenAICompatibleLLM
+
     return OpenAICompatibleLLM.from_settings(settings)
