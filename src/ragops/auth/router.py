@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Body, Query, Response
 
 from ragops.api.deps import AuditDep, RuntimeDep, TenantDep, require_scope
+from ragops.api.openapi import responses
 from ragops.auth import service
 from ragops.auth.audit import list_events
 from ragops.auth.models import (
@@ -92,7 +93,12 @@ async def revoke_key(
     )
 
 
-@router.post("/keys/{key_id}/rotate", response_model=ApiKeyCreated, status_code=201)
+@router.post(
+    "/keys/{key_id}/rotate",
+    response_model=ApiKeyCreated,
+    status_code=201,
+    responses=responses(409),
+)
 async def rotate_key(
     runtime: RuntimeDep,
     tenant_id: TenantDep,

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueCo
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ragops.db.base import Base, created_column, id_column, utcnow
+from ragops.schema import RequestModel, UtcDatetime
 
 AnswerMode = Literal["generated", "extractive"]
 
@@ -65,7 +66,7 @@ class Feedback(Base):
 # ---- API shapes ----
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(RequestModel):
     """A question, optionally continuing a session, in a collection."""
 
     model_config = {"extra": "forbid"}
@@ -117,7 +118,7 @@ class MessageRead(BaseModel):
     content: str
     mode: str | None
     citations: list[Citation] | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class SessionRead(BaseModel):
@@ -125,12 +126,12 @@ class SessionRead(BaseModel):
 
     id: str
     collection: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     messages: list[MessageRead]
 
 
-class FeedbackCreate(BaseModel):
+class FeedbackCreate(RequestModel):
     """An up or down verdict with an optional comment."""
 
     model_config = {"extra": "forbid"}
@@ -146,4 +147,4 @@ class FeedbackRead(BaseModel):
     message_id: str
     rating: str
     comment: str | None
-    created_at: datetime
+    created_at: UtcDatetime

@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse
 
 from ragops.api.deps import AuditDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_response
+from ragops.api.openapi import ERROR_REF, ErrorBody
+from ragops.api.openapi import responses as error_responses
 from ragops.config.names import validate_collection_name
 from ragops.documents import catalog, service
 from ragops.documents.errors import IngestError
@@ -22,6 +24,7 @@ from ragops.documents.models import (
     IngestOutcome,
 )
 from ragops.errors import RagopsError, ValidationFailed
+from ragops.schema import MAX_DB_INT
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
@@ -49,9 +52,23 @@ def _audit_file(outcome: IngestOutcome) -> dict[str, str | None]:
     dependencies=[require_scope("ingest")],
     response_model=IngestBatchResult,
     responses={
-        413: {"description": "A file is over the size limit"},
-        415: {"description": "Unsupported file type"},
-        422: {"description": "A file could not be read, or no file succeeded"},
+        **error_responses(409),
+        413: {"model": ErrorBody, "description": "A file is over the size limit"},
+        415: {"model": ErrorBody, "description": "Unsupported file type"},
+        422: {
+            "description": "A file could not be read, or no file succeeded (with several "
+            "files: every outcome), or the request is invalid",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            {"$ref": ERROR_REF},
+                            {"$ref": "#/components/schemas/IngestBatchResult"},
+                        ]
+                    }
+                }
+            },
+        },
     },
 )
 async def upload_documents(
@@ -120,7 +137,7 @@ async def list_documents(
     tenant_id: TenantDep,
     collection: Annotated[str | None, Query(max_length=63)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> DocumentList:
     """The tenant's documents, newest first."""
     if collection is not None:
