@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     include_routers(app)
     install_docs(app, **options)
-    install_openapi(app)
+    install_openapi(app, question_limit=settings.max_question_chars)
     install_security(app, settings)
     install_observability(app, settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)

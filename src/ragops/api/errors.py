@@ -145,7 +145,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 return Response(status_code=204, headers={"Allow": allow})
             message = f"{request.method} is not allowed here; allowed: {allow}"
             return error_response(405, "method_not_allowed", message, headers={"Allow": allow})
-        if exc.status_code == 400 and isinstance(exc.__cause__, MultiPartException):
+        if exc.status_code == 400 and isinstance(exc.__context__, MultiPartException):
             message = f"body: the form could not be read: {exc.detail}"
             return error_response(
                 422, "invalid_body", message, details=[{"loc": ["body"], "msg": str(exc.detail)}]

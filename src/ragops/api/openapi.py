@@ -92,9 +92,13 @@ def _expected_statuses(path: str, operation: dict[str, Any]) -> list[int]:
     return statuses
 
 
-def complete_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add the shared error schema and the error answers of every operation to `schema`."""
+def complete_schema(schema: dict[str, Any], *, question_limit: int | None = None) -> dict[str, Any]:
+    """Add the shared error schema and the error answers of every operation to `schema`, and
+    the configured length limit of a question (`question_limit`) to `ChatRequest`."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
+    question = components.get("ChatRequest", {}).get("properties", {}).get("question")
+    if question is not None and question_limit is not None:
+        question["maxLength"] = question_limit
     body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, definition in body.pop("$defs", {}).items():
         components.setdefault(name, definition)
@@ -115,7 +119,7 @@ def complete_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, *, question_limit: int | None = None) -> None:
     """Make `app.openapi()` return FastAPI's document, completed once (FastAPI caches it)."""
     build = app.openapi
     completed: set[int] = set()
@@ -123,7 +127,7 @@ def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         schema = build()
         if id(schema) not in completed:
-            complete_schema(schema)
+            complete_schema(schema, question_limit=question_limit)
             completed.add(id(schema))
         return schema
 

@@ -27,6 +27,8 @@ Outcome = Literal["success", "failure", "denied"]
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DURATION_RE = re.compile(r"^\s*(\d{1,5})\s*([mhdw])\s*$")
+# What the API accepts as a lifetime (the CLI is more lenient, see `parse_duration`).
+DURATION_PATTERN = r"^[1-9][0-9]{0,4}[mhdw]$"
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -130,7 +132,9 @@ class ApiKeyCreate(RequestModel):
     scopes: list[Scope] = Field(..., min_length=1, description="Any of chat, ingest, admin.")
     name: str = Field("", max_length=128, description="A label to recognise the key by.")
     expires: str | None = Field(
-        None, description="Lifetime such as 90d, 12h, 30m or 2w; none = no expiry."
+        None,
+        pattern=DURATION_PATTERN,
+        description="Lifetime such as 90d, 12h, 30m or 2w; none = no expiry.",
     )
 
     @field_validator("expires")
@@ -146,7 +150,9 @@ class ApiKeyRotate(RequestModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    expires: str | None = Field(None, description="Lifetime of the new key, such as 90d.")
+    expires: str | None = Field(
+        None, pattern=DURATION_PATTERN, description="Lifetime of the new key, such as 90d."
+    )
 
     @field_validator("expires")
     @classmethod

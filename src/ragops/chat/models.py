@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ragops.config.names import COLLECTION_NAME_RE
 from ragops.db.base import Base, created_column, id_column, utcnow
 from ragops.schema import RequestModel, UtcDatetime
 
@@ -71,9 +72,14 @@ class ChatRequest(RequestModel):
 
     model_config = {"extra": "forbid"}
 
-    question: str = Field(..., description="The question; its length limit is configurable.")
+    question: str = Field(
+        ...,
+        min_length=1,
+        pattern=r"\S",
+        description="The question; its length limit is configurable (`maxLength` here).",
+    )
     session_id: str | None = Field(None, max_length=64)
-    collection: str | None = Field(None, max_length=63)
+    collection: str | None = Field(None, max_length=63, pattern=COLLECTION_NAME_RE.pattern)
     stream: StrictBool = False
 
 

@@ -11,7 +11,7 @@ from ragops.api.deps import AuditDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_response
 from ragops.api.openapi import ERROR_REF, ErrorBody
 from ragops.api.openapi import responses as error_responses
-from ragops.config.names import validate_collection_name
+from ragops.config.names import COLLECTION_NAME_RE, validate_collection_name
 from ragops.documents import catalog, service
 from ragops.documents.errors import IngestError
 from ragops.documents.extract import safe_display_name
@@ -29,6 +29,7 @@ from ragops.schema import MAX_DB_INT
 router = APIRouter(prefix="/v1", tags=["documents"])
 
 MAX_FILES_PER_UPLOAD = 50
+COLLECTION_PATTERN = COLLECTION_NAME_RE.pattern
 
 
 def _collection_or_error(name: str) -> str:
@@ -76,7 +77,14 @@ async def upload_documents(
     tenant_id: TenantDep,
     audit: AuditDep,
     files: Annotated[list[UploadFile], File(description="One or more txt, md, html or pdf files")],
-    collection: Annotated[str | None, Form(max_length=63)] = None,
+    collection: Annotated[
+        str | None,
+        Form(
+            max_length=63,
+            pattern=f"^$|{COLLECTION_PATTERN}",
+            description="The collection; absent or empty: the default one.",
+        ),
+    ] = None,
 ) -> Response:
     """Ingest uploaded files. Per-file outcomes; a bad file does not stop the others.
 
@@ -135,7 +143,7 @@ async def upload_documents(
 async def list_documents(
     runtime: RuntimeDep,
     tenant_id: TenantDep,
-    collection: Annotated[str | None, Query(max_length=63)] = None,
+    collection: Annotated[str | None, Query(max_length=63, pattern=COLLECTION_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> DocumentList:
