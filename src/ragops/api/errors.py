@@ -135,6 +135,9 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
             for e in errors[:20]
         ]
+        if any(e.get("type") == "json_invalid" for e in errors):
+            message = "body: the request body is not valid JSON"
+            return error_response(422, "invalid_body", message, details=details)
         return error_response(422, "validation_error", _describe(errors), details=details)
 
     @app.exception_handler(StarletteHTTPException)
