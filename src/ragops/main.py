@@ -14,8 +14,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ragops import __version__
+from ragops.api.docs import install_docs
 from ragops.api.errors import install_error_handlers
 from ragops.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from ragops.api.openapi import install_openapi
 from ragops.api.router import include_routers
 from ragops.auth.audit import security_event_recorder
 from ragops.auth.bootstrap import ensure_bootstrap_key
@@ -56,15 +58,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await started.aclose()
 
+    options = app_options(settings)
     app = FastAPI(
         title="ragops",
         version=__version__,
         description="A RAG chatbot API with its operations built in.",
         lifespan=lifespan,
-        **app_options(settings),
+        openapi_url=options["openapi_url"],
+        docs_url=None,  # the documentation pages are ragops' own, with packaged assets
+        redoc_url=None,
     )
     install_error_handlers(app)
     include_routers(app)
+    install_docs(app, **options)
+    install_openapi(app, question_limit=settings.max_question_chars)
     install_security(app, settings)
     install_observability(app, settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)

@@ -83,3 +83,50 @@ def test_page_shows_api_errors_as_text(server: LiveServer, browser: Any) -> None
     page.wait_for_selector(".error", timeout=30_000)
     assert "limit is 2000" in page.inner_text(".error")
     page.close()
+
+
+def test_page_asks_for_models_only_once_a_key_is_entered(server: LiveServer, browser: Any) -> None:
+    with server.client() as client:
+        files = [("tides.md", b"# Tides\n\nThe tide turns every six hours.\n", "text/markdown")]
+        assert upload(client, files, collection="harbour").status_code == 200
+    page = browser.new_page()  # no key stored in this tab
+    asked: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(server.base_url + "/")
+    page.wait_for_function("() => document.querySelector('#key-hint').textContent.length > 0")
+    assert "API key" in page.inner_text("#key-hint")
+    assert not [url for url in asked if "/v1/" in url]  # no call, so no 401 in the console
+    assert errors == []
+    assert page.eval_on_selector_all("#collection option", "o => o.length") == 1
+
+    page.fill("#apikey", str(server.api_key))  # typed, not yet left: the list still fills
+    page.wait_for_function("() => document.querySelectorAll('#collection option').length >= 2")
+    names = page.eval_on_selector_all("#collection option", "os => os.map(o => o.value)")
+    assert {"default", "harbour"} <= set(names)
+    assert page.inner_text("#key-hint") == ""
+    assert errors == []
+
+    page.select_option("#collection", "harbour")
+    page.fill("#question", "How often does the tide turn?")
+    page.click("#send")
+    page.wait_for_selector(".citations li", timeout=30_000)
+    assert "six hours" in page.inner_text(".answer")
+    page.close()
+
+
+def test_page_without_auth_lists_collections_at_once(tmp_path: Path, browser: Any) -> None:
+    running = RunningServer(make_settings(tmp_path / "var", auth_enabled=False))
+    try:
+        live = running.start()
+        page = browser.new_page()
+        page.goto(live.base_url + "/")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#collection option')]"
+            ".some(o => o.value === 'default')"
+        )
+        assert page.inner_text("#key-hint") == ""
+        page.close()
+    finally:
+        running.stop()

@@ -1,6 +1,12 @@
 """Turn every error into JSON `{"error": {"code", "message", "request_id"}}` with a precise
-status; never a stack trace. Unexpected errors are logged (with the request id) and answered
-500 `internal_error`."""
+status; never a stack trace. Unexpected errors are logged once (with the request id) and
+answered 500 `internal_error`.
+
+A body that cannot be decoded at all (not UTF-8 JSON, a broken multipart stream) is a 422
+`invalid_body` on every route, like a body that decodes but does not validate. A method a path
+does not serve is a 405 whose `Allow` names every method of every route on that path; a plain
+`OPTIONS` request (not a CORS preflight) is answered 204 with the same `Allow`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ragops.documents.errors import IngestError
 from ragops.errors import RagopsError
@@ -40,9 +50,56 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     """A JSON error response."""
-    return JSONResponse(status_code=status, content=error_body(code, message, **extra))
+    return JSONResponse(
+        status_code=status, content=error_body(code, message, **extra), headers=headers
+    )
+
+
+# FastAPI's answer (400) to a body it cannot decode; ragops answers those 422 like the rest.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+_ANSWERED = "ragops_error_answered"
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on the request's path, plus OPTIONS (asked of the
+    router itself, method by method, on a clean scope)."""
+    scope = request.scope
+    allowed = []
+    for method in _METHODS:
+        probe: Scope = {
+            "type": "http",
+            "method": method,
+            "path": scope["path"],
+            "root_path": scope.get("root_path", ""),
+            "headers": [],
+            "query_string": b"",
+        }
+        if any(route.matches(probe)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return [*allowed, "OPTIONS"]
+
+
+class AnsweredErrorGuard:
+    """Outermost layer: Starlette re-raises an unexpected error after its handler answered
+    (and logged) it, so that the server can log it; here it stops, so the traceback is in
+    the log once, with its request id, instead of twice."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            if not scope.get("state", {}).get(_ANSWERED):
+                raise
 
 
 def _describe(errors: list[Any]) -> str:
@@ -54,7 +111,14 @@ def _describe(errors: list[Any]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers on `app`."""
+    """Register the handlers on `app`, and the guard that keeps an answered error from being
+    logged a second time by the server."""
+    build_stack = app.build_middleware_stack
+
+    def build_with_guard() -> ASGIApp:
+        return AnsweredErrorGuard(build_stack())
+
+    app.build_middleware_stack = build_with_guard  # type: ignore[method-assign]
 
     @app.exception_handler(RagopsError)
     async def _ragops(_: Request, exc: RagopsError) -> JSONResponse:
@@ -71,10 +135,29 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
             for e in errors[:20]
         ]
+        if any(e.get("type") == "json_invalid" for e in errors):
+            message = "body: the request body is not valid JSON"
+            return error_response(422, "invalid_body", message, details=details)
         return error_response(422, "validation_error", _describe(errors), details=details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            allow = ", ".join(allowed_methods(request))
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers={"Allow": allow})
+            message = f"{request.method} is not allowed here; allowed: {allow}"
+            return error_response(405, "method_not_allowed", message, headers={"Allow": allow})
+        if exc.status_code == 400 and isinstance(exc.__context__, MultiPartException):
+            message = f"body: the form could not be read: {exc.detail}"
+            return error_response(
+                422, "invalid_body", message, details=[{"loc": ["body"], "msg": str(exc.detail)}]
+            )
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+            message = "body: the request body could not be decoded (malformed JSON or not UTF-8)"
+            return error_response(
+                422, "invalid_body", message, details=[{"loc": ["body"], "msg": "undecodable"}]
+            )
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         response = error_response(exc.status_code, code, message)
@@ -88,6 +171,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # request-id middleware has reset its context: take the id from the request state.
         request_id = request.scope.get("state", {}).get("request_id") or current_request_id()
         token = request_id_var.set(request_id)
+        request.scope.setdefault("state", {})[_ANSWERED] = True
         try:
             logger.error("unhandled error", exc_info=exc)
         finally:

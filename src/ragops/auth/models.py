@@ -9,14 +9,16 @@ DELETE on both SQLite and PostgreSQL).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import JSON, DateTime, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ragops.db.base import Base, created_column, utcnow
+from ragops.schema import RequestModel, UtcDatetime
+from ragops.schema import aware as aware  # re-exported: the key service uses it
 
 Scope = Literal["chat", "ingest", "admin"]
 ALL_SCOPES: tuple[Scope, ...] = ("chat", "ingest", "admin")
@@ -25,6 +27,8 @@ Outcome = Literal["success", "failure", "denied"]
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DURATION_RE = re.compile(r"^\s*(\d{1,5})\s*([mhdw])\s*$")
+# What the API accepts as a lifetime (the CLI is more lenient, see `parse_duration`).
+DURATION_PATTERN = r"^[1-9][0-9]{0,4}[mhdw]$"
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -68,13 +72,6 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
-def aware(value: datetime | None) -> datetime | None:
-    """`value` as timezone-aware UTC (SQLite hands back naive datetimes)."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 def validate_tenant(value: str) -> str:
     """Return `value` if it is a valid tenant id, else raise ValueError."""
     if not TENANT_RE.fullmatch(value):
@@ -108,8 +105,6 @@ def parse_scopes(values: str | list[str] | tuple[str, ...]) -> tuple[Scope, ...]
 
 # ---- API shapes ----
 
-UtcDatetime = Annotated[datetime, AfterValidator(lambda value: aware(value))]
-
 
 class ApiKeyRead(BaseModel):
     """An API key as the API and the CLI show it: never the key, only its prefix."""
@@ -129,7 +124,7 @@ class ApiKeyRead(BaseModel):
     replaced_by: str | None
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(RequestModel):
     """A new key of the caller's tenant."""
 
     model_config = ConfigDict(extra="forbid")
@@ -137,7 +132,9 @@ class ApiKeyCreate(BaseModel):
     scopes: list[Scope] = Field(..., min_length=1, description="Any of chat, ingest, admin.")
     name: str = Field("", max_length=128, description="A label to recognise the key by.")
     expires: str | None = Field(
-        None, description="Lifetime such as 90d, 12h, 30m or 2w; none = no expiry."
+        None,
+        pattern=DURATION_PATTERN,
+        description="Lifetime such as 90d, 12h, 30m or 2w; none = no expiry.",
     )
 
     @field_validator("expires")
@@ -148,12 +145,14 @@ class ApiKeyCreate(BaseModel):
         return value
 
 
-class ApiKeyRotate(BaseModel):
+class ApiKeyRotate(RequestModel):
     """Options of a rotation: the successor's lifetime (default: the same as the old key's)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    expires: str | None = Field(None, description="Lifetime of the new key, such as 90d.")
+    expires: str | None = Field(
+        None, pattern=DURATION_PATTERN, description="Lifetime of the new key, such as 90d."
+    )
 
     @field_validator("expires")
     @classmethod

@@ -13,9 +13,11 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Body, Query, Response
 
 from ragops.api.deps import AuditDep, RuntimeDep, TenantDep, require_scope
+from ragops.api.openapi import responses
 from ragops.auth import service
 from ragops.auth.audit import list_events
 from ragops.auth.models import (
+    DURATION_PATTERN,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyRead,
@@ -92,7 +94,12 @@ async def revoke_key(
     )
 
 
-@router.post("/keys/{key_id}/rotate", response_model=ApiKeyCreated, status_code=201)
+@router.post(
+    "/keys/{key_id}/rotate",
+    response_model=ApiKeyCreated,
+    status_code=201,
+    responses=responses(409),
+)
 async def rotate_key(
     runtime: RuntimeDep,
     tenant_id: TenantDep,
@@ -124,7 +131,9 @@ async def audit_events(
     runtime: RuntimeDep,
     tenant_id: TenantDep,
     audit: AuditDep,
-    since: Annotated[str, Query(description="How far back, such as 24h or 7d.")] = "24h",
+    since: Annotated[
+        str, Query(pattern=DURATION_PATTERN, description="How far back, such as 24h or 7d.")
+    ] = "24h",
     action: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[AuditEventRead]:

@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ragops.config.names import COLLECTION_NAME_RE
 from ragops.db.base import Base, created_column, id_column, utcnow
+from ragops.schema import RequestModel, UtcDatetime
 
 AnswerMode = Literal["generated", "extractive"]
 
@@ -65,14 +67,19 @@ class Feedback(Base):
 # ---- API shapes ----
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(RequestModel):
     """A question, optionally continuing a session, in a collection."""
 
     model_config = {"extra": "forbid"}
 
-    question: str = Field(..., description="The question; its length limit is configurable.")
+    question: str = Field(
+        ...,
+        min_length=1,
+        pattern=r"\S",
+        description="The question; its length limit is configurable (`maxLength` here).",
+    )
     session_id: str | None = Field(None, max_length=64)
-    collection: str | None = Field(None, max_length=63)
+    collection: str | None = Field(None, max_length=63, pattern=COLLECTION_NAME_RE.pattern)
     stream: StrictBool = False
 
 
@@ -117,7 +124,7 @@ class MessageRead(BaseModel):
     content: str
     mode: str | None
     citations: list[Citation] | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class SessionRead(BaseModel):
@@ -125,12 +132,12 @@ class SessionRead(BaseModel):
 
     id: str
     collection: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     messages: list[MessageRead]
 
 
-class FeedbackCreate(BaseModel):
+class FeedbackCreate(RequestModel):
     """An up or down verdict with an optional comment."""
 
     model_config = {"extra": "forbid"}
@@ -146,4 +153,4 @@ class FeedbackRead(BaseModel):
     message_id: str
     rating: str
     comment: str | None
-    created_at: datetime
+    created_at: UtcDatetime

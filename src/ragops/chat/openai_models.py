@@ -6,8 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragops.schema import RequestModel
 
-class ContentPart(BaseModel):
+
+class ContentPart(RequestModel):
     """A part of a multi-part message; only text parts are used."""
 
     model_config = ConfigDict(extra="allow")
@@ -16,7 +18,7 @@ class ContentPart(BaseModel):
     text: str | None = Field(None, max_length=100_000)
 
 
-class CompletionMessage(BaseModel):
+class CompletionMessage(RequestModel):
     """One message of the conversation sent by the client."""
 
     model_config = ConfigDict(extra="allow")
@@ -33,7 +35,7 @@ class CompletionMessage(BaseModel):
         return "\n".join(part.text or "" for part in self.content if part.type == "text")
 
 
-class CompletionRequest(BaseModel):
+class CompletionRequest(RequestModel):
     """The subset of the chat-completions request ragops honours; other fields are ignored."""
 
     model_config = ConfigDict(extra="allow")

@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 
 from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_body
+from ragops.api.openapi import ErrorBody
 from ragops.chat import service
 from ragops.chat.generation import Generated
 from ragops.chat.openai_models import CompletionRequest, ModelCard, ModelList
@@ -84,7 +85,11 @@ def _extras(prepared: service.Prepared, generated: Generated, request_id: str) -
     }
 
 
-@router.post("/chat/completions", dependencies=[require_scope("chat")])
+@router.post(
+    "/chat/completions",
+    dependencies=[require_scope("chat")],
+    responses={404: {"model": ErrorBody, "description": "Unknown model (collection)"}},
+)
 async def chat_completions(
     body: CompletionRequest, runtime: RuntimeDep, tenant_id: TenantDep, request_id: RequestIdDep
 ) -> Response:

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_body
+from ragops.api.openapi import ErrorBody
 from ragops.chat import service, sessions
 from ragops.chat.models import ChatRequest, ChatResponse, FeedbackCreate, FeedbackRead, SessionRead
 from ragops.errors import RagopsError
@@ -39,8 +40,8 @@ def sse(event: str, data: dict[str, Any]) -> str:
             "`token`..., possibly `reset` (discard tokens so far), then `done` carrying the "
             "whole response, or `error`.",
         },
-        404: {"description": "Unknown session or collection"},
-        422: {"description": "Empty or over-long question"},
+        404: {"model": ErrorBody, "description": "Unknown session or collection"},
+        422: {"model": ErrorBody, "description": "Empty, over-long or invalid question"},
     },
 )
 async def chat(

@@ -5,6 +5,7 @@ is "not found"."""
 from __future__ import annotations
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from ragops.chat.models import (
     ChatSession,
@@ -79,7 +80,21 @@ async def delete_session(db: Database, *, tenant_id: str, session_id: str) -> No
 async def give_feedback(
     db: Database, *, tenant_id: str, message_id: str, feedback: FeedbackCreate
 ) -> FeedbackRead:
-    """Record (or replace) the verdict on one of the tenant's answers."""
+    """Record (or replace) the verdict on one of the tenant's answers. Two verdicts sent at
+    once on an answer that had none race to insert; the loser replaces the winner's."""
+    try:
+        return await _give_feedback(
+            db, tenant_id=tenant_id, message_id=message_id, feedback=feedback
+        )
+    except IntegrityError:
+        return await _give_feedback(
+            db, tenant_id=tenant_id, message_id=message_id, feedback=feedback
+        )
+
+
+async def _give_feedback(
+    db: Database, *, tenant_id: str, message_id: str, feedback: FeedbackCreate
+) -> FeedbackRead:
     async with db.session() as session, session.begin():
         row = (
             await session.execute(

@@ -9,6 +9,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ragops.db.base import Base, created_column, id_column, utcnow
+from ragops.schema import UtcDatetime
 
 
 class Collection(Base):
@@ -83,8 +84,8 @@ class DocumentRead(BaseModel):
     content_hash: str
     version: int
     chunk_count: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class IngestFailure(BaseModel):
@@ -121,4 +122,4 @@ class CollectionRead(BaseModel):
 
     name: str
     document_count: int
-    created_at: datetime
+    created_at: UtcDatetime

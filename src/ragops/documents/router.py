@@ -9,7 +9,9 @@ from fastapi.responses import JSONResponse
 
 from ragops.api.deps import AuditDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_response
-from ragops.config.names import validate_collection_name
+from ragops.api.openapi import ERROR_REF, ErrorBody
+from ragops.api.openapi import responses as error_responses
+from ragops.config.names import COLLECTION_NAME_RE, validate_collection_name
 from ragops.documents import catalog, service
 from ragops.documents.errors import IngestError
 from ragops.documents.extract import safe_display_name, safe_source_name
@@ -22,10 +24,12 @@ from ragops.documents.models import (
     IngestOutcome,
 )
 from ragops.errors import RagopsError, ValidationFailed
+from ragops.schema import MAX_DB_INT
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
 MAX_FILES_PER_UPLOAD = 50
+COLLECTION_PATTERN = COLLECTION_NAME_RE.pattern
 
 
 def _collection_or_error(name: str) -> str:
@@ -49,9 +53,23 @@ def _audit_file(outcome: IngestOutcome) -> dict[str, str | None]:
     dependencies=[require_scope("ingest")],
     response_model=IngestBatchResult,
     responses={
-        413: {"description": "A file is over the size limit"},
-        415: {"description": "Unsupported file type"},
-        422: {"description": "A file could not be read, or no file succeeded"},
+        **error_responses(409),
+        413: {"model": ErrorBody, "description": "A file is over the size limit"},
+        415: {"model": ErrorBody, "description": "Unsupported file type"},
+        422: {
+            "description": "A file could not be read, or no file succeeded (with several "
+            "files: every outcome), or the request is invalid",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            {"$ref": ERROR_REF},
+                            {"$ref": "#/components/schemas/IngestBatchResult"},
+                        ]
+                    }
+                }
+            },
+        },
     },
 )
 async def upload_documents(
@@ -59,7 +77,14 @@ async def upload_documents(
     tenant_id: TenantDep,
     audit: AuditDep,
     files: Annotated[list[UploadFile], File(description="One or more txt, md, html or pdf files")],
-    collection: Annotated[str | None, Form(max_length=63)] = None,
+    collection: Annotated[
+        str | None,
+        Form(
+            max_length=63,
+            pattern=f"^$|{COLLECTION_PATTERN}",
+            description="The collection; absent or empty: the default one.",
+        ),
+    ] = None,
     sources: Annotated[
         list[str] | None,
         Form(
@@ -135,9 +160,9 @@ async def upload_documents(
 async def list_documents(
     runtime: RuntimeDep,
     tenant_id: TenantDep,
-    collection: Annotated[str | None, Query(max_length=63)] = None,
+    collection: Annotated[str | None, Query(max_length=63, pattern=COLLECTION_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> DocumentList:
     """The tenant's documents, newest first."""
     if collection is not None:

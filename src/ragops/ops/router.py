@@ -27,6 +27,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from ragops.api.openapi import responses
 from ragops.config import Settings
 from ragops.observability import metrics
 from ragops.observability.setup import observability_state
@@ -151,7 +152,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503, headers=headers)
 
 
-@router.get("/version")
+@router.get("/version", responses=responses(503))
 async def version(request: Request) -> dict[str, Any]:
     """Version, commit, build time, image tag and migration revisions (current and head)."""
     state = _ops(request)
@@ -162,7 +163,7 @@ async def version(request: Request) -> dict[str, Any]:
     return {**state.build.as_dict(), "migrations": migrations}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses=responses(401, 403))
 async def prometheus_metrics(request: Request) -> Response:
     """Every metric in Prometheus text format (bearer token, or loopback clients only)."""
     require_metrics_access(request, _app_settings(request.app))
@@ -176,7 +177,7 @@ async def ops_console() -> HTMLResponse:
     return HTMLResponse(_CONSOLE.read_text(encoding="utf-8"))
 
 
-@router.get("/ops/api/summary")
+@router.get("/ops/api/summary", responses=responses(401, 403, 503))
 async def ops_summary(request: Request) -> JSONResponse:
     """Request rate, error rate, p95 latency, cache hit rate, readiness and version."""
     state = _ops(request)

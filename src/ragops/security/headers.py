@@ -8,8 +8,11 @@ on the response:
   origin and, for inline `<script>` and `<style>` blocks, exactly those blocks, by SHA-256
   hash computed from the page as it is sent. A script injected into the page by any other
   means does not run.
-- The interactive API documentation (`/docs`, `/redoc`) loads its scripts from a CDN and is
-  only barred from being framed; it is off in production unless `RAGOPS_DOCS_ENABLED=true`.
+- The interactive API documentation (`/docs`, `/redoc`) is such a page too: its scripts and
+  styles are served by ragops itself (`api.docs`), none from a CDN. ReDoc alone also needs
+  `style-src 'unsafe-inline'` (it writes its styles at run time) and `worker-src blob:` (its
+  search index); its scripts stay hash-only. The documentation is off in production unless
+  `RAGOPS_DOCS_ENABLED=true`.
 - Everything else (JSON, event streams): `default-src 'none'`, nothing may run from it.
 
 `Strict-Transport-Security` is sent when the request arrived over TLS (directly, or per
@@ -31,8 +34,7 @@ from ragops.security.proxies import TrustedProxies
 
 HSTS_VALUE = "max-age=31536000; includeSubDomains"
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-DOCS_CSP = "frame-ancestors 'none'"
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+INLINE_STYLE_PATHS = frozenset({"/redoc"})  # pages whose script writes <style> elements
 BASE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -56,8 +58,9 @@ def _sources(hashes: Iterable[str]) -> str:
     return " ".join(["'self'", *sorted(set(hashes))])
 
 
-def page_policy(html: str) -> str:
-    """The CSP of one HTML page: same origin, plus the hashes of its own inline blocks."""
+def page_policy(html: str, *, inline_styles: bool = False) -> str:
+    """The CSP of one HTML page: same origin, plus the hashes of its own inline blocks (with
+    `inline_styles`, any inline style: a hash would make browsers ignore 'unsafe-inline')."""
     scripts = [
         _hash(m.group("body"))
         for m in _INLINE_SCRIPT.finditer(html)
@@ -68,10 +71,13 @@ def page_policy(html: str) -> str:
         [
             "default-src 'none'",
             f"script-src {_sources(scripts)}",
-            f"style-src {_sources(styles)}",
+            "style-src 'self' 'unsafe-inline'"
+            if inline_styles
+            else f"style-src {_sources(styles)}",
             "img-src 'self' data:",
             "font-src 'self'",
             "connect-src 'self'",
+            *(["worker-src blob:"] if inline_styles else []),
             "manifest-src 'self'",
             "base-uri 'none'",
             "form-action 'self'",
@@ -116,7 +122,7 @@ class SecurityHeadersMiddleware:
         send_hsts = hsts_wanted(
             self.hsts, environment=self.environment, tls=self.proxies.is_tls(scope)
         )
-        path = str(scope.get("path", ""))
+        inline_styles = str(scope.get("path", "")) in INLINE_STYLE_PATHS
         held: Message | None = None
         chunks: list[bytes] = []
         size = 0
@@ -143,9 +149,7 @@ class SecurityHeadersMiddleware:
             nonlocal held, size
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                if path in DOCS_PATHS:
-                    await send(decorate(message, DOCS_CSP))
-                elif _is_html(headers):
+                if _is_html(headers):
                     held = message  # wait for the page to hash its inline blocks
                 else:
                     await send(decorate(message, API_CSP))
@@ -157,12 +161,13 @@ class SecurityHeadersMiddleware:
             size += len(chunks[-1])
             more = bool(message.get("more_body", False))
             if size > MAX_PAGE_BYTES:
-                await release(page_policy(""), more_body=more)
+                await release(page_policy("", inline_styles=inline_styles), more_body=more)
                 return
             if not more:
                 html = b"".join(chunks).decode("utf-8", errors="replace")
-                await release(page_policy(html))
+                await release(page_policy(html, inline_styles=inline_styles))
 
         await self.app(scope, receive, send_with_headers)
         if held is not None:  # the app ended without finishing the body
-            await release(page_policy(b"".join(chunks).decode("utf-8", errors="replace")))
+            html = b"".join(chunks).decode("utf-8", errors="replace")
+            await release(page_policy(html, inline_styles=inline_styles))

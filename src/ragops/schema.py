@@ -1,0 +1,68 @@
+"""Building blocks of the API shapes every domain shares, so that the contract holds the same
+way on every route:
+
+- `RequestModel`: the base of request bodies. Every string in it (nested ones too) must be
+  valid Unicode: a lone surrogate such as `\\ud800`, which JSON can spell but no encoder can
+  encode, is refused with a 422 naming the field, before any library sees it.
+- `UtcDatetime`: a timestamp that is always timezone-aware UTC (SQLite hands back naive
+  datetimes), so `format: date-time` in the schema is true of every answer.
+- `MAX_DB_INT`: the largest integer a query parameter may carry to the database (the range of
+  the 32-bit `INTEGER` columns both SQLite and PostgreSQL hold).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ValidationInfo, field_validator
+
+MAX_DB_INT = 2**31 - 1
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """`value` as timezone-aware UTC (SQLite hands back naive datetimes)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _aware_required(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_aware_required)]
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether `text` holds a code point that is not valid Unicode text (a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _check_text(value: Any) -> None:
+    if isinstance(value, str):
+        if has_lone_surrogate(value):
+            raise ValueError("must be valid Unicode text (it holds a lone surrogate code point)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item)
+
+
+class RequestModel(BaseModel):
+    """Base of request bodies: every string field must be valid Unicode text."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _valid_unicode(cls, value: Any, info: ValidationInfo) -> Any:
+        _check_text(value)
+        return value

@@ -1,0 +1,248 @@
+"""The findings of a fuzzer's run, each pinned over real HTTP: bounded integers, lone
+surrogates, time zones on timestamps, declared error answers, `Allow`, one status for an
+undecodable body, an unhandled error logged once, and documentation that works offline."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer, RunningServer, backend_settings
+from tests.e2e.conftest import POOL_DOC, upload
+
+SURROGATE_QUESTION = '{"question": "What is the pool size? \\ud800"}'
+LIBRARY_WORDS = ("TextEncodeInput", "Union[", "tokenizer")
+UTC_SUFFIX = re.compile(r"(Z|\+00:00)$")
+
+
+class Records(logging.Handler):
+    """Every log record of the process, for assertions on what was logged."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    data_dir = tmp_path_factory.mktemp(f"contract-{request.param}") / "var"
+    with backend_settings(request.param, data_dir) as settings:
+        running = RunningServer(settings)
+
+        async def boom() -> None:
+            raise RuntimeError("an unexpected failure")
+
+        running.server.config.app.add_api_route("/v1/boom", boom, include_in_schema=False)
+        try:
+            live = running.start()
+            with live.client() as client:
+                assert upload(client, [("pool.md", POOL_DOC, "text/markdown")]).status_code == 200
+            yield live
+        finally:
+            running.stop()
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+@pytest.fixture
+def records() -> Iterator[Records]:
+    handler = Records()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+
+
+def _error(response: httpx.Response) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()["error"]
+    return body
+
+
+def test_integers_beyond_the_database_are_a_422_naming_the_field(client: httpx.Client) -> None:
+    for offset in ("9223372036854775808", "2147483648"):
+        response = client.get("/v1/documents", params={"offset": offset})
+        assert response.status_code == 422, response.text
+        assert "offset" in _error(response)["message"]
+    assert client.get("/v1/documents", params={"offset": 2**31 - 1}).status_code == 200
+    response = client.get("/v1/admin/audit-events", params={"limit": 2**63})
+    assert response.status_code == 422 and "limit" in _error(response)["message"]
+
+
+def test_an_unhandled_error_is_logged_once(client: httpx.Client, records: Records) -> None:
+    response = client.get("/v1/boom")
+    assert response.status_code == 500
+    assert _error(response)["code"] == "internal_error"
+    time.sleep(1.0)  # the server would log a re-raised error after the response went out
+    tracebacks = [r for r in records.records if r.exc_info]
+    assert len(tracebacks) == 1, [r.getMessage() for r in tracebacks]
+    assert tracebacks[0].getMessage() == "unhandled error"
+
+
+def test_a_lone_surrogate_is_a_422_naming_the_field(client: httpx.Client, records: Records) -> None:
+    headers = {"Content-Type": "application/json"}
+    answers = [
+        ("question", client.post("/v1/chat", content=SURROGATE_QUESTION, headers=headers)),
+        (
+            "question",
+            client.post(
+                "/v1/chat",
+                content=SURROGATE_QUESTION.replace("}", ', "stream": true}'),
+                headers=headers,
+            ),
+        ),
+        (
+            "messages",
+            client.post(
+                "/v1/chat/completions",
+                content='{"model": "default", "messages": [{"role": "user", '
+                '"content": "What is the pool size? \\ud800"}]}',
+                headers=headers,
+            ),
+        ),
+    ]
+    for field, response in answers:
+        assert response.status_code == 422, response.text
+        error = _error(response)
+        assert error["message"].startswith(field), error
+        assert not any(word in response.text for word in LIBRARY_WORDS)
+    assert not [r for r in records.records if r.levelno >= logging.ERROR]
+
+
+def test_every_timestamp_carries_its_time_zone(client: httpx.Client) -> None:
+    answer = client.post("/v1/chat", json={"question": "How many connections does it keep?"})
+    assert answer.status_code == 200, answer.text
+    session = client.get(f"/v1/sessions/{answer.json()['session_id']}").json()
+    feedback = client.post(
+        f"/v1/messages/{answer.json()['message_id']}/feedback", json={"rating": "up"}
+    ).json()
+    document = client.get("/v1/documents").json()["items"][0]
+    stamps = [
+        document["created_at"],
+        document["updated_at"],
+        client.get("/v1/collections").json()[0]["created_at"],
+        session["created_at"],
+        session["updated_at"],
+        *[m["created_at"] for m in session["messages"]],
+        feedback["created_at"],
+        client.get("/v1/admin/keys").json()[0]["created_at"],
+        client.get("/v1/admin/audit-events").json()[0]["at"],
+    ]
+    assert all(UTC_SUFFIX.search(stamp) for stamp in stamps), stamps
+
+
+def test_error_answers_are_declared_with_one_schema(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    assert "ErrorBody" in schema["components"]["schemas"]
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    create = schema["paths"]["/v1/admin/keys"]["post"]["responses"]
+    for status in ("401", "403", "413", "422", "429", "503"):
+        ref = create[status]["content"]["application/json"]["schema"]["$ref"]
+        assert ref == "#/components/schemas/ErrorBody", status
+    assert "409" in schema["paths"]["/v1/admin/keys/{key_id}/rotate"]["post"]["responses"]
+    assert "404" in schema["paths"]["/v1/documents/{document_id}"]["get"]["responses"]
+    upload_answers = schema["paths"]["/v1/documents"]["post"]["responses"]
+    assert {"413", "415", "409"} <= set(upload_answers)
+
+
+def test_allow_names_every_method_of_a_path(client: httpx.Client) -> None:
+    response = client.options("/v1/admin/keys")
+    assert response.status_code == 204
+    assert {"GET", "POST"} <= {m.strip() for m in response.headers["allow"].split(",")}
+    refused = client.put("/v1/admin/keys")
+    assert refused.status_code == 405
+    assert {"GET", "POST"} <= {m.strip() for m in refused.headers["allow"].split(",")}
+    schema = client.get("/openapi.json").json()
+    for template, operations in schema["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "x", template)
+        allowed = {m.strip() for m in client.options(path).headers["allow"].split(",")}
+        assert {m.upper() for m in operations} <= allowed, template
+
+
+def test_an_undecodable_body_is_the_same_422_everywhere(client: httpx.Client) -> None:
+    garbage = bytes(range(256)) * 4
+    routes = [
+        "/v1/chat",
+        "/v1/chat/completions",
+        "/v1/documents",
+        "/v1/admin/keys",
+        "/v1/admin/keys/x/rotate",
+        "/v1/messages/x/feedback",
+    ]
+    content_types = [
+        "application/json",
+        "application/octet-stream",
+        "multipart/form-data; boundary=xyz",
+    ]
+    for route in routes:
+        for content_type in content_types:
+            response = client.post(route, content=garbage, headers={"Content-Type": content_type})
+            assert response.status_code == 422, (route, content_type, response.text)
+            assert _error(response)["message"].startswith(("body", "files")), response.text
+
+
+def test_docs_pages_use_only_their_own_assets(client: httpx.Client) -> None:
+    for path in ("/docs", "/redoc"):
+        page = client.get(path)
+        assert page.status_code == 200
+        sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert sources and all(s.startswith("/") for s in sources), sources
+        for source in sources:
+            asset = client.get(source)
+            assert asset.status_code == 200 and len(asset.content) > 1000, source
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+def _render_offline(server: LiveServer, browser: Any, path: str, ready: str) -> list[str]:
+    """Open `path` with every request outside the server refused; what went wrong."""
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda msg: problems.append(msg.text) if "Content Security" in msg.text else None,
+    )
+
+    def offline(route: Any) -> None:
+        if route.request.url.startswith(server.base_url):
+            route.continue_()
+        else:
+            problems.append(f"fetched {route.request.url}")
+            route.abort()
+
+    page.route("**/*", offline)
+    page.goto(server.base_url + path)
+    page.wait_for_selector(ready, timeout=30_000)
+    page.close()
+    # ReDoc's footer logo points at its vendor's site; the CSP blocks it and nothing needs it.
+    return [problem for problem in problems if "logo" not in problem]
+
+
+def test_docs_render_offline_in_a_browser(server: LiveServer, browser: Any) -> None:
+    if "postgres" in str(server.settings.database_url):
+        pytest.skip("the pages do not depend on the database")
+    assert _render_offline(server, browser, "/docs", ".opblock") == []
+    assert _render_offline(server, browser, "/redoc", ".menu-content") == []
+
+
+def test_docs_assets_come_from_the_package(tmp_path: Path) -> None:
+    from ragops.api.docs import assets_dir
+
+    names = {p.name for p in assets_dir().iterdir()}
+    assert {"swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"} <= names
