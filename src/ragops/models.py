@@ -1,6 +1,7 @@
 """Every table of every domain, imported in one place for Alembic and `create_all` in tests."""
 
 from ragops.auth.models import ApiKey, AuditEvent
+from ragops.cache.models import CorpusVersion
 from ragops.chat.models import ChatSession, Feedback, Message
 from ragops.db.base import Base
 from ragops.documents.models import Chunk, Collection, Document
@@ -12,6 +13,7 @@ __all__ = [
     "ChatSession",
     "Chunk",
     "Collection",
+    "CorpusVersion",
     "Document",
     "Feedback",
     "Message",

@@ -107,6 +107,11 @@ class ChatResponse(BaseModel):
     request_id: str
     timings: Timings
     fallback_reason: str | None = None
+    cache: Literal["hit-exact", "hit-semantic", "miss"] = Field(
+        "miss",
+        description="How the answer was served: from the exact or semantic answer "
+        "cache, or computed (also sent as the `X-Cache` header).",
+    )
 
 
 class MessageRead(BaseModel):

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ragops import __version__
 from ragops.audit.cli import audit_app
+from ragops.cli.cache import cache_app
 from ragops.cli.db import db_app
 from ragops.cli.keys import audit_log, keys_app, tenant_option
 from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_runtime
@@ -36,6 +37,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.command("audit-log")(audit_log)
 app.add_typer(audit_app, name="audit")
+app.add_typer(cache_app, name="cache")
 
 Tenant = Annotated[
     str, typer.Option("--tenant", "-t", callback=tenant_option, help="The tenant acted for.")
