@@ -29,7 +29,11 @@ def create_answer_cache(
         semantic = SemanticCache(
             index=index,
             embedder=embedder,
-            threshold=matching.threshold_for(settings.semantic_cache_max_error),
+            threshold=(
+                settings.semantic_cache_threshold
+                if settings.semantic_cache_threshold is not None
+                else matching.threshold_for(settings.semantic_cache_max_error)
+            ),
             ttl_seconds=settings.cache_ttl_seconds,
         )
     return AnswerCache(

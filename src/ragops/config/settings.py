@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         description="Tolerated share of semantic cache hits that answer a different question; "
         "sets the similarity threshold (docs/caching.md).",
     )
+    semantic_cache_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Cosine threshold of the semantic cache; unset = the one measured for "
+        "RAGOPS_SEMANTIC_CACHE_MAX_ERROR with the bundled embedder (`bench/cache.py`).",
+    )
 
     # --- vector store ---
     qdrant_url: str | None = Field(
