@@ -2,6 +2,7 @@
 
 from ragops.auth.models import ApiKey, AuditEvent
 from ragops.cache.models import CorpusVersion
+from ragops.chat.archive import ChatSessionArchive, FeedbackArchive, MessageArchive
 from ragops.chat.models import ChatSession, Feedback, Message
 from ragops.db.base import Base
 from ragops.documents.models import Chunk, Collection, Document
@@ -11,10 +12,13 @@ __all__ = [
     "AuditEvent",
     "Base",
     "ChatSession",
+    "ChatSessionArchive",
     "Chunk",
     "Collection",
     "CorpusVersion",
     "Document",
     "Feedback",
+    "FeedbackArchive",
     "Message",
+    "MessageArchive",
 ]

@@ -18,7 +18,10 @@ class ChatSession(Base):
     """A conversation: follow-up questions see its recent turns."""
 
     __tablename__ = "chat_sessions"
-    __table_args__ = (Index("ix_chat_sessions_tenant_updated", "tenant_id", "updated_at"),)
+    __table_args__ = (
+        Index("ix_chat_sessions_tenant_updated", "tenant_id", "updated_at"),
+        Index("ix_chat_sessions_updated_at", "updated_at"),  # archiving: oldest first
+    )
 
     id: Mapped[str] = id_column()
     tenant_id: Mapped[str] = mapped_column(String(64), nullable=False)
