@@ -1,6 +1,8 @@
 """Every table of every domain, imported in one place for Alembic and `create_all` in tests."""
 
 from ragops.auth.models import ApiKey, AuditEvent
+from ragops.cache.models import CorpusVersion
+from ragops.chat.archive import ChatSessionArchive, FeedbackArchive, MessageArchive
 from ragops.chat.models import ChatSession, Feedback, Message
 from ragops.db.base import Base
 from ragops.documents.models import Chunk, Collection, Document
@@ -10,9 +12,13 @@ __all__ = [
     "AuditEvent",
     "Base",
     "ChatSession",
+    "ChatSessionArchive",
     "Chunk",
     "Collection",
+    "CorpusVersion",
     "Document",
     "Feedback",
+    "FeedbackArchive",
     "Message",
+    "MessageArchive",
 ]

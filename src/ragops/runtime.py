@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from ragops.cache.factory import create_answer_cache
+from ragops.cache.service import AnswerCache
 from ragops.chat.generation import Generator
 from ragops.chat.service import ChatDeps
 from ragops.config import Settings
@@ -41,6 +43,7 @@ class Runtime:
     llm: LLM | None
     cache: Cache
     generator: Generator
+    answers: AnswerCache | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -58,6 +61,7 @@ class Runtime:
         llm = create_llm(settings)
         cache = create_cache(settings)
         generator = Generator(settings=settings, llm=llm, embedder=embedder)
+        answers = create_answer_cache(settings, db=db, cache=cache, embedder=embedder)
         return cls(
             settings=settings,
             db=db,
@@ -67,6 +71,7 @@ class Runtime:
             llm=llm,
             cache=cache,
             generator=generator,
+            answers=answers,
         )
 
     @property
@@ -80,12 +85,19 @@ class Runtime:
     def chat_deps(self) -> ChatDeps:
         """What answering needs."""
         return ChatDeps(
-            settings=self.settings, db=self.db, retriever=self.retriever, generator=self.generator
+            settings=self.settings,
+            db=self.db,
+            retriever=self.retriever,
+            generator=self.generator,
+            answers=self.answers,
         )
 
     async def aclose(self) -> None:
         """Close every component, the vector store last (it flushes local storage)."""
-        for close in (self.cache.aclose, self.embedder.aclose, self.db.dispose, self.store.aclose):
+        closers = [self.cache.aclose, self.embedder.aclose, self.db.dispose, self.store.aclose]
+        if self.answers is not None:
+            closers.insert(0, self.answers.aclose)
+        for close in closers:
             try:
                 await close()
             except Exception:

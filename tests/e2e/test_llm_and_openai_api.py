@@ -24,6 +24,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLMServer) -> Iter
         llm_api_key="sk-test-secret-key-0123456789",
         llm_model="fake-model",
         llm_timeout_seconds=3,
+        answer_cache=False,  # these tests ask the same questions of a changing fake LLM
     )
     running = RunningServer(settings)
     try:

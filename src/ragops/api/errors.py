@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 from starlette.responses import Response
@@ -41,6 +42,9 @@ _HTTP_CODES = {
     422: "validation_error",
     429: "rate_limited",
 }
+
+
+POOL_RETRY_AFTER_SECONDS = 5
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -127,6 +131,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IngestError)
     async def _ingest(_: Request, exc: IngestError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, filename=exc.filename)
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed busy for RAGOPS_DB_POOL_TIMEOUT seconds: overload,
+        # not a bug. Tell the client to come back instead of answering 500.
+        logger.warning("database pool exhausted: %s", exc)
+        response = error_response(
+            503, "db_pool_exhausted", "the service is overloaded (no free database connection)"
+        )
+        response.headers["Retry-After"] = str(POOL_RETRY_AFTER_SECONDS)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

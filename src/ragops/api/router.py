@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ragops.auth.router import router as admin_router
+from ragops.cache.router import router as cache_router
 from ragops.chat.openai_router import router as openai_router
 from ragops.chat.router import router as chat_router
 from ragops.documents.router import router as documents_router
@@ -17,3 +18,4 @@ def include_routers(app: FastAPI) -> None:
     for router in (ops_router, chat_router, openai_router, documents_router, web_router):
         app.include_router(router)
     app.include_router(admin_router)
+    app.include_router(cache_router)

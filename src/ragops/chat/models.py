@@ -20,7 +20,10 @@ class ChatSession(Base):
     """A conversation: follow-up questions see its recent turns."""
 
     __tablename__ = "chat_sessions"
-    __table_args__ = (Index("ix_chat_sessions_tenant_updated", "tenant_id", "updated_at"),)
+    __table_args__ = (
+        Index("ix_chat_sessions_tenant_updated", "tenant_id", "updated_at"),
+        Index("ix_chat_sessions_updated_at", "updated_at"),  # archiving: oldest first
+    )
 
     id: Mapped[str] = id_column()
     tenant_id: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -114,6 +117,11 @@ class ChatResponse(BaseModel):
     request_id: str
     timings: Timings
     fallback_reason: str | None = None
+    cache: Literal["hit-exact", "hit-semantic", "miss"] = Field(
+        "miss",
+        description="How the answer was served: from the exact or semantic answer "
+        "cache, or computed (also sent as the `X-Cache` header).",
+    )
 
 
 class MessageRead(BaseModel):

@@ -27,6 +27,7 @@ from ragops.chat.openai_models import CompletionRequest, ModelCard, ModelList
 from ragops.documents import catalog
 from ragops.errors import RagopsError, ValidationFailed
 from ragops.providers.llm import ChatMessage
+from ragops.retrieval.service import Passage
 from ragops.workers import run_blocking
 
 logger = logging.getLogger(__name__)
@@ -68,11 +69,12 @@ def _usage(prepared: service.Prepared, generated: Generated) -> dict[str, int]:
 
 
 def _extras(prepared: service.Prepared, generated: Generated, request_id: str) -> dict[str, Any]:
-    citations = service.citations_for(prepared.passages, generated.cited)
+    citations = service.answer_citations(prepared, generated)
     return {
         "citations": [c.model_dump() for c in citations],
         "ragops": {
             "mode": generated.mode,
+            "cache": prepared.cache_status,
             "request_id": request_id,
             "fallback_reason": generated.fallback_reason,
             "timings": {
@@ -99,9 +101,20 @@ async def chat_completions(
     text = await run_blocking("cpu", service.validate_question, deps.settings, question)
     collection = await service.resolve_collection(deps, tenant_id, body.model)
     query = deps.generator.retrieval_query(text, history)
-    passages, embed_ms, retrieve_ms = await service.retrieve(
-        deps, tenant_id=tenant_id, query=query, collection=collection
+    lookup = await service.look_up(
+        deps,
+        tenant_id=tenant_id,
+        collection=collection,
+        question=text,
+        query=query,
+        history=history,
     )
+    passages: list[Passage] = []
+    embed_ms = retrieve_ms = 0.0
+    if lookup is None or not lookup.hit:
+        passages, embed_ms, retrieve_ms = await service.retrieve(
+            deps, tenant_id=tenant_id, query=query, collection=collection
+        )
     prepared = service.Prepared(
         question=text,
         collection=collection,
@@ -111,11 +124,13 @@ async def chat_completions(
         passages=passages,
         embed_ms=embed_ms,
         retrieve_ms=retrieve_ms,
+        lookup=lookup,
     )
+    cache_header = {"X-Cache": prepared.cache_status}
     completion_id = f"chatcmpl-{request_id}"
     created = int(time.time())
     if not body.stream:
-        generated = await deps.generator.generate(text, history, passages)
+        generated = prepared.cached() or await deps.generator.generate(text, history, passages)
         payload = {
             "id": completion_id,
             "object": "chat.completion",
@@ -131,7 +146,8 @@ async def chat_completions(
             "usage": _usage(prepared, generated),
             **_extras(prepared, generated, request_id),
         }
-        return Response(json.dumps(payload), media_type="application/json")
+        await service.remember(deps, tenant_id=tenant_id, prepared=prepared, generated=generated)
+        return Response(json.dumps(payload), media_type="application/json", headers=cache_header)
 
     include_usage = bool((body.stream_options or {}).get("include_usage"))
 
@@ -150,9 +166,7 @@ async def chat_completions(
         yield chunk({"role": "assistant", "content": ""})
         generated: Generated | None = None
         try:
-            async for kind, value in deps.generator.stream(
-                text, history, passages, allow_reset=False
-            ):
+            async for kind, value in service.stream_answer(deps, prepared, allow_reset=False):
                 if kind == "token" and isinstance(value, str):
                     yield chunk({"content": value})
                 elif kind == "final" and isinstance(value, Generated):
@@ -167,6 +181,9 @@ async def chat_completions(
             return
         if generated is not None:
             yield chunk({}, "stop", **_extras(prepared, generated, request_id))
+            await service.remember(
+                deps, tenant_id=tenant_id, prepared=prepared, generated=generated
+            )
             if include_usage:
                 usage_chunk = {
                     "id": completion_id,
@@ -182,5 +199,5 @@ async def chat_completions(
     return StreamingResponse(
         events(),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **cache_header},
     )

@@ -58,7 +58,11 @@ async def chat(
             collection=body.collection,
             request_id=request_id,
         )
-        return Response(result.model_dump_json(), media_type="application/json")
+        return Response(
+            result.model_dump_json(),
+            media_type="application/json",
+            headers={"X-Cache": result.cache},
+        )
     prepared = await service.prepare(
         deps,
         tenant_id=tenant_id,
@@ -79,7 +83,11 @@ async def chat(
             logger.exception("streamed answer failed")
             yield sse("error", error_body("internal_error", "the answer could not be completed"))
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={**SSE_HEADERS, "X-Cache": prepared.cache_status},
+    )
 
 
 @router.get(

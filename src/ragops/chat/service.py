@@ -5,6 +5,10 @@ retrieval query -> hybrid retrieval scoped to the tenant and collection -> drop 
 superseded document versions -> generate with the LLM (or answer extractively when no LLM is
 configured or it fails) -> check the answer's citations against what was retrieved ->
 store both turns. `answer` returns the whole result; `answer_events` streams it.
+
+With an answer cache (`ragops.cache`), `prepare` looks the question up once its standalone
+retrieval query is known, before retrieval: a hit skips retrieval and generation (the turns
+are still stored in the session), and a grounded computed answer is remembered after `finish`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ragops.cache.models import CacheStatus
+from ragops.cache.service import AnswerCache, Lookup
 from ragops.chat.generation import Generated, Generator
 from ragops.chat.models import (
     ChatResponse,
@@ -50,6 +56,7 @@ class ChatDeps:
     db: Database
     retriever: Retriever
     generator: Generator
+    answers: AnswerCache | None = None
 
 
 @dataclass(slots=True)
@@ -65,6 +72,19 @@ class Prepared:
     embed_ms: float
     retrieve_ms: float
     started: float = field(default_factory=time.perf_counter)
+    lookup: Lookup | None = None
+
+    @property
+    def cache_status(self) -> CacheStatus:
+        """How the answer is served: `hit-exact`, `hit-semantic` or `miss`."""
+        return self.lookup.status if self.lookup is not None else "miss"
+
+    def cached(self) -> Generated | None:
+        """The cached answer as a generation result, on a hit."""
+        if self.lookup is None or self.lookup.entry is None:
+            return None
+        entry = self.lookup.entry
+        return Generated(text=entry.answer, cited=[], mode=entry.mode, generate_ms=0.0)
 
 
 def validate_question(settings: Settings, question: str) -> str:
@@ -174,9 +194,15 @@ async def prepare(
     else:
         name = await resolve_collection(deps, tenant_id, collection)
     query = deps.generator.retrieval_query(text, history)
-    passages, embed_ms, retrieve_ms = await retrieve(
-        deps, tenant_id=tenant_id, query=query, collection=name
+    lookup = await look_up(
+        deps, tenant_id=tenant_id, collection=name, question=text, query=query, history=history
     )
+    passages: list[Passage] = []
+    embed_ms = retrieve_ms = 0.0
+    if lookup is None or not lookup.hit:
+        passages, embed_ms, retrieve_ms = await retrieve(
+            deps, tenant_id=tenant_id, query=query, collection=name
+        )
     return Prepared(
         question=text,
         collection=name,
@@ -187,7 +213,53 @@ async def prepare(
         embed_ms=embed_ms,
         retrieve_ms=retrieve_ms,
         started=started,
+        lookup=lookup,
     )
+
+
+async def look_up(
+    deps: ChatDeps,
+    *,
+    tenant_id: str,
+    collection: str,
+    question: str,
+    query: str,
+    history: Sequence[ChatMessage],
+) -> Lookup | None:
+    """The answer cache's lookup for a question (None when there is no cache)."""
+    if deps.answers is None:
+        return None
+    return await deps.answers.lookup(
+        tenant_id=tenant_id,
+        collection=collection,
+        question=question,
+        query=query,
+        follow_up=any(m.role == "user" for m in history),
+    )
+
+
+async def remember(
+    deps: ChatDeps, *, tenant_id: str, prepared: Prepared, generated: Generated
+) -> None:
+    """Cache a freshly computed answer (the cache keeps only grounded ones)."""
+    if deps.answers is None or prepared.lookup is None or prepared.lookup.hit:
+        return
+    citations = citations_for(prepared.passages, generated.cited)
+    await deps.answers.remember(
+        prepared.lookup,
+        tenant_id=tenant_id,
+        answer=generated.text,
+        citations=[c.model_dump() for c in citations],
+        mode=generated.mode,
+        fallback_reason=generated.fallback_reason,
+    )
+
+
+def answer_citations(prepared: Prepared, generated: Generated) -> list[Citation]:
+    """The answer's citations: the cached ones on a hit, else those of the passages cited."""
+    if prepared.lookup is not None and prepared.lookup.entry is not None:
+        return [Citation.model_validate(c) for c in prepared.lookup.entry.citations]
+    return citations_for(prepared.passages, generated.cited)
 
 
 def citations_for(passages: Sequence[Passage], indexes: Sequence[int]) -> list[Citation]:
@@ -279,7 +351,7 @@ async def finish(
     request_id: str,
 ) -> ChatResponse:
     """Store the turns and build the response."""
-    citations = citations_for(prepared.passages, generated.cited)
+    citations = answer_citations(prepared, generated)
     message_id = await _store_turns(
         deps,
         tenant_id=tenant_id,
@@ -303,6 +375,7 @@ async def finish(
             total_ms=round(total_ms, 2),
         ),
         fallback_reason=generated.fallback_reason,
+        cache=prepared.cache_status,
     )
 
 
@@ -319,12 +392,14 @@ async def answer(
     prepared = await prepare(
         deps, tenant_id=tenant_id, question=question, session_id=session_id, collection=collection
     )
-    generated = await deps.generator.generate(
+    generated = prepared.cached() or await deps.generator.generate(
         prepared.question, prepared.history, prepared.passages
     )
-    return await finish(
+    response = await finish(
         deps, tenant_id=tenant_id, prepared=prepared, generated=generated, request_id=request_id
     )
+    await remember(deps, tenant_id=tenant_id, prepared=prepared, generated=generated)
+    return response
 
 
 async def answer_events(
@@ -344,9 +419,7 @@ async def answer_events(
         },
     )
     generated: Generated | None = None
-    async for kind, payload in deps.generator.stream(
-        prepared.question, prepared.history, prepared.passages
-    ):
+    async for kind, payload in stream_answer(deps, prepared):
         if kind == "token":
             yield "token", {"text": payload}
         elif kind == "reset":
@@ -358,4 +431,20 @@ async def answer_events(
     response = await finish(
         deps, tenant_id=tenant_id, prepared=prepared, generated=generated, request_id=request_id
     )
+    await remember(deps, tenant_id=tenant_id, prepared=prepared, generated=generated)
     yield "done", response.model_dump(mode="json")
+
+
+async def stream_answer(
+    deps: ChatDeps, prepared: Prepared, *, allow_reset: bool = True
+) -> AsyncIterator[tuple[str, object]]:
+    """The generator's stream items, or on a cache hit the cached answer as one token."""
+    cached = prepared.cached()
+    if cached is not None:
+        yield "token", cached.text
+        yield "final", cached
+        return
+    async for item in deps.generator.stream(
+        prepared.question, prepared.history, prepared.passages, allow_reset=allow_reset
+    ):
+        yield item

@@ -1,4 +1,5 @@
-"""`ragops db`: migrate the database up or down and show its revision."""
+"""`ragops db`: migrate the database up or down and show its revision; archive old chat
+sessions and run routine maintenance (both safe while the service runs; docs/database.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import typer
 
 from ragops.cli.runner import console, fail, load_settings
 
-db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations and maintenance.", no_args_is_help=True)
 
 
 @db_app.command()
@@ -49,3 +50,55 @@ def current() -> None:
     except Exception as exc:
         fail(f"cannot read the database: {exc}")
     console.print(f"current: {revision or 'none'} · head: {migrate.head_revision()}")
+
+
+@db_app.command()
+def archive(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Sessions untouched this long: 30d, 12h, 2w.")
+    ] = "30d",
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Sessions a batch.")] = 500,
+) -> None:
+    """Move chat sessions not updated for --older-than, with their messages and feedback,
+    to the archive tables, in batches of short transactions."""
+    from ragops.auth.models import parse_duration
+    from ragops.chat.archive import archive_sessions
+    from ragops.db import Database
+
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from exc
+    settings = load_settings()
+
+    async def work() -> str:
+        if settings.auto_migrate:
+            await migrate.upgrade(settings)
+        db = Database(settings)
+        try:
+            moved = await archive_sessions(db=db, older_than=age, batch_size=batch_size)
+        finally:
+            await db.dispose()
+        return (
+            f"archived {moved.sessions} sessions, {moved.messages} messages and "
+            f"{moved.feedback} feedback entries in {moved.batches} batches"
+        )
+
+    try:
+        console.print(asyncio.run(work()))
+    except Exception as exc:
+        fail(f"archiving failed: {exc}")
+
+
+@db_app.command()
+def maintain() -> None:
+    """Refresh planner statistics and reclaim space: VACUUM (ANALYZE) on PostgreSQL,
+    ANALYZE and VACUUM on SQLite."""
+    from ragops.db.maintenance import maintain as run_maintenance
+
+    settings = load_settings()
+    try:
+        done = asyncio.run(run_maintenance(settings))
+    except Exception as exc:
+        fail(f"maintenance failed: {exc}")
+    console.print("ran " + ", ".join(done))

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ragops.audit.cli import audit_app
+from ragops.cli.cache import cache_app
 from ragops.cli.db import db_app
 from ragops.cli.documents import CollectionOpt, Tenant, collections, documents_app
 from ragops.cli.keys import audit_log, keys_app
@@ -41,6 +42,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.command("audit-log")(audit_log)
 app.add_typer(audit_app, name="audit")
+app.add_typer(cache_app, name="cache")
 
 
 @app.command()

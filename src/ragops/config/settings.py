@@ -64,6 +64,26 @@ class Settings(BaseSettings):
         None, description="Redis URL (redis://host:6379/0); default: in-process cache."
     )
     cache_ttl_seconds: int = Field(86400, ge=1, description="Time to live of cached entries.")
+    answer_cache: bool = Field(
+        True, description="Serve repeated questions from the answer cache (exact and semantic)."
+    )
+    semantic_cache: bool = Field(
+        True, description="Also serve questions that mean the same as a cached one."
+    )
+    semantic_cache_max_error: float = Field(
+        0.01,
+        ge=0.0,
+        le=0.5,
+        description="Tolerated share of semantic cache hits that answer a different question; "
+        "sets the similarity threshold (docs/caching.md).",
+    )
+    semantic_cache_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Cosine threshold of the semantic cache; unset = the one measured for "
+        "RAGOPS_SEMANTIC_CACHE_MAX_ERROR with the bundled embedder (`bench/cache.py`).",
+    )
 
     # --- vector store ---
     qdrant_url: str | None = Field(

@@ -31,6 +31,7 @@ class Document(Base):
     __table_args__ = (
         UniqueConstraint("collection_id", "source", name="uq_documents_collection_source"),
         Index("ix_documents_tenant_collection", "tenant_id", "collection_id"),
+        Index("ix_documents_tenant_updated", "tenant_id", "updated_at"),  # newest first
     )
 
     id: Mapped[str] = id_column()

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ragops.cache import versions as corpus_versions
 from ragops.config import Settings
 from ragops.config.names import validate_collection_name
 from ragops.db import Database
@@ -243,6 +244,7 @@ async def _commit_version(
                     )
                     await session.flush()
                 session.add_all([_copy(row) for row in rows])
+                await corpus_versions.bump(session, tenant_id=tenant_id, collection=collection)
             break
         except IntegrityError as exc:
             if previous_version or attempt == 1:
@@ -336,11 +338,20 @@ async def delete_document(
 ) -> None:
     """Delete a document, its chunk rows and its vectors. NotFoundError if not the tenant's."""
     async with db.session() as session, session.begin():
+        collection = (
+            await session.execute(
+                select(Collection.name)
+                .join(Document, Document.collection_id == Collection.id)
+                .where(Document.id == document_id, Document.tenant_id == tenant_id)
+            )
+        ).scalar_one_or_none()
         result = await session.execute(
             delete(Document).where(Document.id == document_id, Document.tenant_id == tenant_id)
         )
-        if getattr(result, "rowcount", 0) != 1:
+        if collection is None or getattr(result, "rowcount", 0) != 1:
             raise NotFoundError(f"document {document_id} not found", code="document_not_found")
+        # Cached answers computed with this document become unreachable in this transaction.
+        await corpus_versions.bump(session, tenant_id=tenant_id, collection=collection)
     try:
         await store.delete_document(tenant_id, document_id)
     except Exception:  # rows are gone, so the vectors are invisible; report, do not fail

@@ -42,6 +42,7 @@ class Sample:
     buckets: dict[float, float] = field(default_factory=dict)
     cache_hits: float = 0.0
     cache_lookups: float = 0.0
+    cache_semantic_hits: float = 0.0
     routes: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
@@ -58,7 +59,7 @@ def _families() -> Iterable[Metric]:
 
 def read_sample(now: float | None = None) -> Sample:
     """The cumulative counts now."""
-    requests = errors = hits = lookups = 0.0
+    requests = errors = hits = lookups = semantic_hits = 0.0
     buckets: dict[float, float] = {}
     routes: dict[str, tuple[float, float]] = {}
     for family in _families():
@@ -79,9 +80,15 @@ def read_sample(now: float | None = None) -> Sample:
                 bound = float(labels["le"])
                 buckets[bound] = buckets.get(bound, 0.0) + sample.value
             elif sample.name == "ragops_cache_lookups_total":
-                lookups += sample.value
-                if labels.get("result") == "hit":
+                # Every question does one exact lookup; the semantic one only follows a miss.
+                # The hit rate is the share of questions answered from either.
+                cache = labels.get("cache")
+                if cache == "exact":
+                    lookups += sample.value
+                if labels.get("result") == "hit" and cache in ("exact", "semantic"):
                     hits += sample.value
+                    if cache == "semantic":
+                        semantic_hits += sample.value
     return Sample(
         t=now if now is not None else time.time(),
         requests=requests,
@@ -89,6 +96,7 @@ def read_sample(now: float | None = None) -> Sample:
         buckets=buckets,
         cache_hits=hits,
         cache_lookups=lookups,
+        cache_semantic_hits=semantic_hits,
         routes=routes,
     )
 
@@ -210,6 +218,7 @@ class ConsoleSampler:
                 "errors": now.errors,
                 "cache_hits": now.cache_hits,
                 "cache_lookups": now.cache_lookups,
+                "cache_semantic_hits": now.cache_semantic_hits,
             },
             "routes": busiest_routes(start, now) if start is not None else [],
             "series": series,

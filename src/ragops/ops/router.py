@@ -32,6 +32,7 @@ from ragops.config import Settings
 from ragops.observability import metrics
 from ragops.observability.setup import observability_state
 from ragops.ops.access import require_metrics_access
+from ragops.ops.configured import cache_view, database_view
 from ragops.ops.console import ConsoleSampler
 from ragops.ops.lifecycle import Lifecycle
 from ragops.ops.readiness import Readiness
@@ -192,4 +193,8 @@ async def ops_summary(request: Request) -> JSONResponse:
         "readiness": readiness,
         **state.sampler.summary(),
     }
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        body["cache"] = cache_view(state.settings, runtime.cache.backend)
+        body["database"] = database_view(state.settings, runtime.db.backend)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})

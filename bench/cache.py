@@ -1,0 +1,273 @@
+"""Semantic answer cache benchmark: hit and wrong-hit rates with the product's own embedder
+and matching rules (`ragops.cache.matching.choose`, as `SemanticCache.find` uses them).
+
+    python bench/cache.py [--json] [--max-error 0.01] [--threshold T] [--no-guards]
+    python bench/cache.py --pairs FILE [--json]      # a list of {question, candidate, same_meaning}
+    python bench/cache.py --calibrate                # sweep thresholds on the tuning half
+
+The bundled set (`bench/data/cache_questions.json`) is a list of families; a family is a list
+of intents that read alike but mean different things (near-misses); an intent is a list of
+paraphrases. Families alternate between a tuning half (even positions, used to choose the
+calibration and guards) and a held-out half (odd positions), and both are reported.
+
+Pairs procedure (as for any `--pairs` file): every candidate is cached first, then every
+question is looked up (exact normalised text first, then semantic). A hit on its own pair's
+candidate (or an identical text) is right when `same_meaning`; any other hit is wrong.
+Stream procedure: a Zipf-distributed stream over the intents (s = 1.1, seeded), each asking
+a random paraphrase; a miss caches the question; a hit on another intent is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data" / "cache_questions.json"
+RESULTS = HERE / "results"
+
+
+def pairs_from(families: list[list[list[str]]]) -> list[dict[str, Any]]:
+    """Pairs in which every question's only cached look-alike is its own pair's candidate
+    (as in a public pair set, where pairs are independent): in each family one intent is the
+    anchor; its first phrasing is the candidate of its other phrasings (same meaning) and of
+    every phrasing of the family's other intents (near-misses)."""
+    pairs: list[dict[str, Any]] = []
+    for number, family in enumerate(families):
+        anchor = family[number % len(family)]
+        candidate = anchor[0]
+        for question in anchor[1:]:
+            pairs.append({"question": question, "candidate": candidate, "same_meaning": True})
+        for intent in family:
+            if intent is anchor:
+                continue
+            for question in intent:
+                pairs.append({"question": question, "candidate": candidate, "same_meaning": False})
+    return pairs
+
+
+async def embed_all(texts: list[str]) -> dict[str, np.ndarray]:
+    from ragops.config import Settings
+    from ragops.providers.embedder.factory import create_embedder
+
+    embedder = create_embedder(Settings(_env_file=None))  # type: ignore[call-arg]
+    try:
+        unique = sorted(set(texts))
+        vectors = {t: np.asarray(await embedder.embed_query(t), dtype=np.float32) for t in unique}
+    finally:
+        await embedder.aclose()
+    return vectors
+
+
+def run_pairs(
+    pairs: list[dict[str, Any]], vectors: dict[str, np.ndarray], threshold: float, guards: bool
+) -> dict[str, Any]:
+    from ragops.cache.keys import normalise
+    from ragops.cache.matching import choose
+    from ragops.cache.semantic import CANDIDATES
+
+    candidates = sorted({p["candidate"] for p in pairs})
+    exact = {normalise(c): c for c in candidates}
+    matrix = np.stack([vectors[c] for c in candidates])
+    right = wrong = misses = 0
+    for pair in pairs:
+        question, own = pair["question"], pair["candidate"]
+        hit = exact.get(normalise(question))
+        if hit is None:
+            scores = matrix @ vectors[question]
+            order = np.argsort(-scores)[:CANDIDATES]
+            ranked = [(float(scores[i]), candidates[i]) for i in order]
+            chosen = choose(question, ranked, threshold, guards=guards)
+            hit = None if chosen is None else ranked[chosen][1]
+        if hit is None:
+            misses += 1
+        elif pair["same_meaning"] and normalise(hit) == normalise(own):
+            right += 1
+        else:
+            wrong += 1
+    same = sum(1 for p in pairs if p["same_meaning"])
+    return {
+        "pairs": len(pairs),
+        "same_meaning_pairs": same,
+        "right_hits": right,
+        "wrong_hits": wrong,
+        "misses": misses,
+        "right_hit_rate": round(right / same, 4) if same else None,
+        "wrong_hit_rate": round(wrong / len(pairs), 4) if pairs else None,
+        "threshold": threshold,
+        "guards": guards,
+    }
+
+
+def run_stream(
+    families: list[list[list[str]]],
+    vectors: dict[str, np.ndarray],
+    threshold: float,
+    guards: bool,
+    lookups: int = 2000,
+    seed: int = 7,
+) -> dict[str, Any]:
+    from ragops.cache.keys import normalise
+    from ragops.cache.matching import choose
+    from ragops.cache.semantic import CANDIDATES
+
+    intents = [intent for family in families for intent in family]
+    rng = random.Random(seed)
+    order = list(range(len(intents)))
+    rng.shuffle(order)
+    weights = [1 / (rank + 1) ** 1.1 for rank in range(len(intents))]
+    cached: list[tuple[str, int]] = []
+    exact: dict[str, int] = {}
+    counts = {"exact": 0, "semantic_right": 0, "semantic_wrong": 0, "miss": 0}
+    for _ in range(lookups):
+        intent = order[rng.choices(range(len(intents)), weights)[0]]
+        question = rng.choice(intents[intent])
+        if normalise(question) in exact:
+            counts["exact"] += 1
+            continue
+        chosen = None
+        if cached:
+            matrix = np.stack([vectors[t] for t, _ in cached])
+            scores = matrix @ vectors[question]
+            top = np.argsort(-scores)[:CANDIDATES]
+            ranked = [(float(scores[i]), cached[i][0]) for i in top]
+            pick = choose(question, ranked, threshold, guards=guards)
+            chosen = None if pick is None else cached[int(top[pick])][1]
+        if chosen is None:
+            counts["miss"] += 1
+            cached.append((question, intent))
+            exact[normalise(question)] = intent
+        elif chosen == intent:
+            counts["semantic_right"] += 1
+        else:
+            counts["semantic_wrong"] += 1
+    hits = counts["exact"] + counts["semantic_right"] + counts["semantic_wrong"]
+    return {
+        "lookups": lookups,
+        **counts,
+        "hit_rate": round(hits / lookups, 4),
+        "semantic_hit_rate": round(
+            (counts["semantic_right"] + counts["semantic_wrong"]) / lookups, 4
+        ),
+        "wrong_hit_rate": round(counts["semantic_wrong"] / lookups, 4),
+    }
+
+
+def split(families: list[list[list[str]]]) -> tuple[list[Any], list[Any]]:
+    return families[0::2], families[1::2]
+
+
+def calibrate(
+    families: list[list[list[str]]], vectors: dict[str, np.ndarray]
+) -> list[dict[str, Any]]:
+    tuning, _ = split(families)
+    pairs = pairs_from(tuning)
+    rows = []
+    for guards in (False, True):
+        for threshold in np.arange(0.70, 0.99, 0.01):
+            result = run_pairs(pairs, vectors, round(float(threshold), 2), guards)
+            rows.append(result)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--pairs", type=Path, help="JSON list of {question, candidate, same_meaning}"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument(
+        "--max-error", type=float, default=None, help="RAGOPS_SEMANTIC_CACHE_MAX_ERROR"
+    )
+    parser.add_argument("--threshold", type=float, default=None, help="override the threshold")
+    parser.add_argument("--no-guards", action="store_true", help="similarity alone")
+    parser.add_argument("--calibrate", action="store_true", help="sweep thresholds (tuning half)")
+    args = parser.parse_args()
+
+    from ragops.cache.matching import threshold_for
+    from ragops.config import Settings
+
+    max_error = args.max_error
+    if max_error is None:
+        max_error = Settings(_env_file=None).semantic_cache_max_error  # type: ignore[call-arg]
+    threshold = args.threshold if args.threshold is not None else threshold_for(max_error)
+    guards = not args.no_guards
+    started = time.perf_counter()
+
+    if args.pairs is not None:
+        try:
+            pairs = json.loads(args.pairs.read_text(encoding="utf-8"))
+            assert isinstance(pairs, list)
+            for p in pairs:
+                assert isinstance(p["question"], str) and isinstance(p["candidate"], str)
+                p["same_meaning"] = bool(p["same_meaning"])
+        except (OSError, ValueError, AssertionError, KeyError, TypeError) as exc:
+            sys.exit(
+                f"error: {args.pairs} is not a JSON list of question/candidate/same_meaning: {exc}"
+            )
+        vectors = asyncio.run(
+            embed_all([p["question"] for p in pairs] + [p["candidate"] for p in pairs])
+        )
+        result = run_pairs(pairs, vectors, threshold, guards)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        k: result[k]
+                        for k in ("pairs", "right_hits", "wrong_hits", "misses", "threshold")
+                    }
+                )
+            )
+        else:
+            print(json.dumps(result, indent=1))
+        return
+
+    families = json.loads(DATA.read_text(encoding="utf-8"))
+    texts = [t for family in families for intent in family for t in intent]
+    vectors = asyncio.run(embed_all(texts))
+    if args.calibrate:
+        rows = calibrate(families, vectors)
+        print(f"{'guards':>6} {'thr':>5} {'right%':>7} {'wrong%':>7}")
+        for row in rows:
+            right, wrong = 100 * row["right_hit_rate"], 100 * row["wrong_hit_rate"]
+            print(f"{row['guards']!s:>6} {row['threshold']:>5.2f} {right:>7.1f} {wrong:>7.2f}")
+        return
+    tuning, holdout = split(families)
+    report: dict[str, Any] = {"threshold": threshold, "guards": guards, "max_error": max_error}
+    for name, part in (("tuning", tuning), ("holdout", holdout)):
+        report[name] = {
+            "pairs": run_pairs(pairs_from(part), vectors, threshold, guards),
+            "stream": run_stream(part, vectors, threshold, guards),
+        }
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "cache.json").write_text(json.dumps(report, indent=1))
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"threshold {threshold} (max error {max_error}), guards {'on' if guards else 'off'}")
+    print(
+        f"{'half':<8} {'pairs':>6} {'right % of same':>16} {'wrong % of lookups':>19}"
+        f" {'stream hit %':>13} {'stream wrong %':>15}"
+    )
+    for name in ("tuning", "holdout"):
+        p, s = report[name]["pairs"], report[name]["stream"]
+        print(
+            f"{name:<8} {p['pairs']:>6} {100 * p['right_hit_rate']:>16.1f}"
+            f" {100 * p['wrong_hit_rate']:>19.2f}"
+            f" {100 * s['hit_rate']:>13.1f} {100 * s['wrong_hit_rate']:>15.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

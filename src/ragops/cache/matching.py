@@ -1,0 +1,178 @@
+"""When may one question be answered with another's cached answer? A similarity threshold
+chosen from the operator's tolerated wrong-hit rate, then lexical guards against the known
+failure of embedding similarity: questions that read alike but ask something else.
+
+Guards (each refuses a candidate; see docs/caching.md for how they were chosen):
+- numbers: both questions name the same numbers ("in 2023" / "in 2024");
+- negation: both are negated or neither is ("which keys expire" / "which keys never expire");
+- entities: no conflicting code-like or capitalised names ("Redis" / "Postgres"); a name on
+  one side only is allowed ("OpenTelemetry tracing" / "tracing");
+- swapped pair: one content word replaced by another and nothing else changed ("rotate an API
+  key" / "revoke an API key"), the shape of most near-misses;
+- order: the same content words, or the same names, in another order ("from New York to
+  Florida" / "from Florida to New York");
+- opposites: a word on one side, its opposite on the other ("healthy" / "bad", "enable" /
+  "disable", "minimum" / "maximum"): embeddings put opposites close together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ragops.retrieval.sparse import analyze
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_WORD = re.compile(r"[\w'’-]+", re.UNICODE)
+_NEGATIONS = frozenset(
+    "no not never none nobody nothing nowhere neither nor without cannot cant can't won't "
+    "don't doesn't didn't isn't aren't wasn't weren't shouldn't wouldn't couldn't hasn't "
+    "haven't hadn't mustn't".split()
+)
+# Opposites that embeddings place close together: a question with a word of one side and its
+# look-alike with a word of the other ask opposite things.
+_OPPOSITES: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
+    (frozenset(a.split()), frozenset(b.split()))
+    for a, b in (
+        (
+            "good healthy safe benefit benefits beneficial better best",
+            "bad unhealthy unsafe harm harmful harms dangerous worse worst",
+        ),
+        ("enable enabled enabling on", "disable disabled disabling off"),
+        ("min minimum least smallest", "max maximum most largest biggest"),
+        ("increase increases raise", "decrease decreases lower reduce"),
+        ("gain gains", "lose loses"),
+        ("start starts begin", "stop stops end"),
+        ("add adds create", "remove removes delete"),
+        ("allow allowed accept accepts", "deny denied reject rejects refuse"),
+        ("before", "after"),
+        ("include includes", "exclude excludes"),
+        ("faster fast quick quicker", "slower slow"),
+        ("upload uploads", "download downloads"),
+        ("import", "export"),
+        ("open opened opens", "close closed closes"),
+    )
+)
+_ENTITY = re.compile(r"^(?:[A-Z0-9_]{2,}|[A-Za-z]+[A-Z_0-9.][\w.]*|\w*\d\w*)$")
+
+# Cosine thresholds of the bundled int8 all-MiniLM-L6-v2 embedder with the guards on,
+# measured on the tuning half of bench/data/cache_questions.json (bench/cache.py
+# --calibrate, 103 pairs): the least threshold whose wrong-hit rate stayed within each
+# tolerated rate. One wrong hit there is about 1 %: a small set, hence coarse steps.
+CALIBRATION: tuple[tuple[float, float], ...] = (
+    (0.0, 0.84),
+    (0.01, 0.79),
+    (0.02, 0.71),
+    (0.03, 0.70),
+)
+
+
+def threshold_for(max_error: float) -> float:
+    """The similarity threshold for a tolerated wrong-hit rate (stricter when in doubt)."""
+    chosen = CALIBRATION[0][1]
+    for error, threshold in CALIBRATION:
+        if error <= max_error + 1e-12:
+            chosen = threshold
+    return chosen
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def _negated(text: str) -> bool:
+    words = {w.casefold().replace("’", "'") for w in _WORD.findall(text)}
+    return bool(words & _NEGATIONS) or any(w.endswith("n't") for w in words)
+
+
+def _entities(text: str) -> set[str]:
+    words = [re.sub(r"['’]s$", "", w) for w in _WORD.findall(text)]
+    found = {w.casefold() for w in words if _ENTITY.match(w) and not w.isdigit()}
+    # Capitalised words past the first: names ("Postgres", "Kubernetes").
+    found |= {w.casefold() for w in words[1:] if w[:1].isupper() and w.casefold() != "i"}
+    return found
+
+
+def _variants(one: str, other: str) -> bool:
+    """Irregular forms the stemmer leaves apart share their start: keep/kept, run/ran."""
+    return (
+        len(one) >= 3
+        and len(other) >= 3
+        and one[:2] == other[:2]
+        and one[0] == other[0]
+        and (one[:3] == other[:3] or min(len(one), len(other)) <= 4 and one[:2] == other[:2])
+    )
+
+
+def _order(text: str, names: set[str]) -> list[str]:
+    words = [re.sub(r"['’]s$", "", w).casefold() for w in _WORD.findall(text)]
+    seen: list[str] = []
+    for word in words:
+        if word in names and word not in seen:
+            seen.append(word)
+    return seen
+
+
+def _opposed(question: str, candidate: str) -> bool:
+    mine = {w.casefold() for w in _WORD.findall(question)}
+    theirs = {w.casefold() for w in _WORD.findall(candidate)}
+    for one, other in _OPPOSITES:
+        if (mine & one and theirs & other and not theirs & one) or (
+            mine & other and theirs & one and not mine & one
+        ):
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether a candidate may be served, and the guard that refused it."""
+
+    ok: bool
+    reason: str = ""
+
+
+def guard(question: str, candidate: str) -> Verdict:
+    """Refuse a candidate whose wording says it asks something else."""
+    if _numbers(question) != _numbers(candidate):
+        return Verdict(False, "numbers")
+    if _negated(question) != _negated(candidate):
+        return Verdict(False, "negation")
+    mine_names, their_names = _entities(question), _entities(candidate)
+    if mine_names and their_names and mine_names != their_names:
+        return Verdict(False, "entities")
+    if len(mine_names) >= 2 and mine_names == their_names:
+        if _order(question, mine_names) != _order(candidate, their_names):
+            return Verdict(False, "order")  # "from New York to Florida" / "from Florida to ..."
+    if _opposed(question, candidate):
+        return Verdict(False, "opposites")
+    mine, theirs = analyze(question), analyze(candidate)
+    only_mine = Counter(mine) - Counter(theirs)
+    only_theirs = Counter(theirs) - Counter(mine)
+    shared = sum((Counter(mine) & Counter(theirs)).values())
+    if sum(only_mine.values()) == 1 and sum(only_theirs.values()) == 1 and shared >= 2:
+        (one,), (other,) = only_mine, only_theirs
+        if not _variants(one, other):  # "keep" / "kept" are one word; "rotat" / "revok" not
+            return Verdict(False, "swapped_word")
+    if not only_mine and not only_theirs and mine != theirs:
+        return Verdict(False, "order")
+    return Verdict(True)
+
+
+def choose(
+    question: str,
+    ranked: Sequence[tuple[float, str]],
+    threshold: float,
+    *,
+    guards: bool = True,
+) -> int | None:
+    """The index of the first candidate (by descending similarity) at or above the
+    threshold that the guards accept, or None."""
+    for position, (similarity, text) in enumerate(ranked):
+        if similarity < threshold:
+            return None
+        if not guards or guard(question, text).ok:
+            return position
+    return None

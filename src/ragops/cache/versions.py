@@ -1,0 +1,65 @@
+"""Corpus versions: read per question, bumped inside the transaction that changes a corpus.
+
+The database is the one place every instance sees, so the version lives there and is read
+fresh for each question (one primary-key lookup); no instance can serve an answer computed
+on a corpus that another instance has since changed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import column, select, table, union
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ragops.cache.models import CorpusVersion
+from ragops.db import Database
+from ragops.db.base import utcnow
+
+# The documents domain bumps versions, so this module names its table without importing it.
+COLLECTIONS = table("collections", column("tenant_id"), column("name"))
+
+
+async def current(*, db: Database, tenant_id: str, collection: str) -> int:
+    """The collection's corpus version (0 when nothing was ever ingested into it)."""
+    async with db.session() as session:
+        found = await session.get(CorpusVersion, (tenant_id, collection))
+        return found.version if found is not None else 0
+
+
+async def bump(session: AsyncSession, *, tenant_id: str, collection: str) -> None:
+    """Raise the collection's version by one, in the caller's transaction."""
+    now = utcnow()
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(CorpusVersion).values(
+        tenant_id=tenant_id, collection=collection, version=1, updated_at=now
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[CorpusVersion.tenant_id, CorpusVersion.collection],
+        set_={"version": CorpusVersion.version + 1, "updated_at": now},
+    )
+    await session.execute(statement)
+
+
+async def bump_matching(
+    *, db: Database, tenant_id: str | None, collection: str | None
+) -> list[tuple[str, str]]:
+    """Bump every known collection matching the filters (None = any); returns the scopes.
+
+    Known = has a version row or a collection row, so collections ingested before versions
+    existed are covered too."""
+    versions = select(CorpusVersion.tenant_id, CorpusVersion.collection)
+    collections = select(COLLECTIONS.c.tenant_id, COLLECTIONS.c.name)
+    if tenant_id is not None:
+        versions = versions.where(CorpusVersion.tenant_id == tenant_id)
+        collections = collections.where(COLLECTIONS.c.tenant_id == tenant_id)
+    if collection is not None:
+        versions = versions.where(CorpusVersion.collection == collection)
+        collections = collections.where(COLLECTIONS.c.name == collection)
+    async with db.session() as session, session.begin():
+        scopes = sorted({(t, c) for t, c in (await session.execute(union(versions, collections)))})
+        if tenant_id is not None and collection is not None:
+            scopes = [(tenant_id, collection)]
+        for tenant, name in scopes:
+            await bump(session, tenant_id=tenant, collection=name)
+    return scopes

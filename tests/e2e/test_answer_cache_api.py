@@ -1,0 +1,142 @@
+"""How an answer was served, over real HTTP: `X-Cache` and the `cache` field on /v1/chat
+(whole and streamed) and /v1/chat/completions, the admin clear, and the `ragops cache`
+commands (clear beside a running server, warm from a YAML list)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import (
+    REDIS_URL,
+    LiveServer,
+    RunningServer,
+    backend_settings,
+    create_api_key,
+    run_cli,
+)
+from tests.e2e.conftest import POOL_DOC, read_sse, upload
+
+QUESTION = "How many connections does the pool keep open?"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    data_dir = tmp_path_factory.mktemp("cache") / "var"
+    with backend_settings("sqlite", data_dir) as settings:
+        running = RunningServer(settings)
+        try:
+            live = running.start()
+            with live.client() as client:
+                response = upload(client, [("pool.md", POOL_DOC, "text/markdown")], "ops")
+                assert response.status_code == 200, response.text
+            yield live
+        finally:
+            running.stop()
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+def chat(client: httpx.Client, question: str = QUESTION, **extra: object) -> httpx.Response:
+    response = client.post("/v1/chat", json={"question": question, "collection": "ops", **extra})
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_chat_says_how_it_was_served(client: httpx.Client) -> None:
+    client.delete("/v1/admin/cache", params={"collection": "ops"})
+    first, second = chat(client), chat(client)
+    assert first.headers["X-Cache"] == first.json()["cache"] == "miss"
+    assert second.headers["X-Cache"] == second.json()["cache"] == "hit-exact"
+    assert second.json()["answer"] == first.json()["answer"]
+    assert second.json()["citations"] == first.json()["citations"]
+
+    streamed = chat(client, stream=True)
+    assert streamed.headers["X-Cache"] == "hit-exact"
+    events = read_sse(streamed)
+    done = events[-1][1]
+    assert events[-1][0] == "done" and done["cache"] == "hit-exact"
+    assert "".join(d["text"] for e, d in events if e == "token") == done["answer"]
+
+
+def test_openai_completions_say_how_they_were_served(client: httpx.Client) -> None:
+    body = {
+        "model": "ops",
+        "messages": [{"role": "user", "content": "What does the pool grow to?"}],
+    }
+    first = client.post("/v1/chat/completions", json=body)
+    second = client.post("/v1/chat/completions", json=body)
+    assert first.status_code == second.status_code == 200, first.text
+    assert first.headers["X-Cache"] == first.json()["ragops"]["cache"] == "miss"
+    assert second.headers["X-Cache"] == second.json()["ragops"]["cache"] == "hit-exact"
+    answer = second.json()["choices"][0]["message"]["content"]
+    assert answer == first.json()["choices"][0]["message"]["content"]
+    assert second.json()["citations"] == first.json()["citations"]
+
+    streamed = client.post("/v1/chat/completions", json={**body, "stream": True})
+    assert streamed.headers["X-Cache"] == "hit-exact"
+    chunks = [
+        json.loads(line[6:]) for line in streamed.text.splitlines() if line.startswith("data: {")
+    ]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == answer and chunks[-1]["ragops"]["cache"] == "hit-exact"
+
+
+def test_admin_clear(server: LiveServer, client: httpx.Client) -> None:
+    chat(client)
+    assert chat(client).json()["cache"] == "hit-exact"
+    cleared = client.delete("/v1/admin/cache", params={"collection": "ops"})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["scopes"] == 1 and cleared.json()["collection"] == "ops"
+    assert chat(client).json()["cache"] == "miss"
+
+    assert client.delete("/v1/admin/cache", params={"collection": "Bad Name"}).status_code == 422
+    chat_only = create_api_key(server.settings, scopes="chat")
+    refused = client.delete("/v1/admin/cache", headers={"Authorization": f"Bearer {chat_only}"})
+    assert refused.status_code == 403
+
+
+def test_cli_clear_beside_the_running_server(server: LiveServer, client: httpx.Client) -> None:
+    chat(client)
+    assert chat(client).json()["cache"] == "hit-exact"
+    result = run_cli(server.settings.data_dir, "cache", "clear", "--tenant", "default")
+    assert "1 collections invalidated" in result.stdout
+    assert chat(client).json()["cache"] == "miss"  # the server's in-process entry is unreachable
+
+    bad = run_cli(server.settings.data_dir, "cache", "clear", "-c", "Bad Name", check=False)
+    assert bad.returncode != 0
+
+
+def test_cli_warm_rejects_bad_files(tmp_path: Path) -> None:
+    not_a_list = tmp_path / "questions.yaml"
+    not_a_list.write_text("question: what?\n")
+    result = run_cli(tmp_path / "var", "cache", "warm", str(not_a_list), check=False)
+    assert result.returncode == 1 and "must hold a list" in result.stderr
+    missing = run_cli(tmp_path / "var", "cache", "warm", str(tmp_path / "nope.json"), check=False)
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_cli_warm_fills_the_shared_cache(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    env = {"RAGOPS_REDIS_URL": REDIS_URL}
+    tenant = f"warm{uuid.uuid4().hex[:8]}"
+    source = tmp_path / "pool.md"
+    source.write_bytes(POOL_DOC)
+    run_cli(data_dir, "ingest", str(source), "--tenant", tenant, env=env)
+    questions = tmp_path / "questions.yaml"
+    questions.write_text(f"- {QUESTION}\n- question: What does the pool grow to?\n")
+    warmed = run_cli(data_dir, "cache", "warm", str(questions), "-t", tenant, env=env)
+    assert "2 questions: 2 answered" in warmed.stdout
+    again = run_cli(data_dir, "cache", "warm", str(questions), "-t", tenant, env=env)
+    assert "0 answered and cached if grounded, 2 already cached" in again.stdout
+    asked = run_cli(data_dir, "ask", QUESTION, "--json", "-t", tenant, env=env)
+    assert json.loads(asked.stdout)["cache"] == "hit-exact"

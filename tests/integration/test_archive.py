@@ -1,0 +1,115 @@
+"""Archiving and maintenance on SQLite and PostgreSQL: old sessions move with their messages
+and feedback to the archive tables in batches, recent ones stay, an archived session is gone
+from the API's point of view; `ragops db archive` and `ragops db maintain` run from the CLI."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from ragops.chat.archive import (
+    ChatSessionArchive,
+    FeedbackArchive,
+    MessageArchive,
+    archive_sessions,
+)
+from ragops.chat.models import ChatSession, Feedback, FeedbackCreate, Message
+from ragops.chat.sessions import get_session, give_feedback
+from ragops.config import Settings
+from ragops.db import Database, migrate
+from ragops.db.base import new_id, utcnow
+from ragops.db.maintenance import maintain
+from ragops.errors import NotFoundError
+from tests.conftest import run_cli
+
+
+async def _session(db: Database, *, age_days: float, turns: int = 2) -> str:
+    session_id = new_id()
+    when = utcnow() - timedelta(days=age_days)
+    async with db.session() as session, session.begin():
+        session.add(
+            ChatSession(
+                id=session_id, tenant_id="t", collection="default", created_at=when, updated_at=when
+            )
+        )
+        await session.flush()
+        for turn in range(turns):
+            for role in ("user", "assistant"):
+                session.add(
+                    Message(
+                        id=new_id(),
+                        session_id=session_id,
+                        role=role,
+                        content=f"{role} {turn}",
+                        created_at=when + timedelta(seconds=turn),
+                    )
+                )
+    return session_id
+
+
+async def _count(db: Database, table: type) -> int:
+    async with db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+async def test_old_sessions_move_to_the_archive(settings: Settings) -> None:
+    await migrate.upgrade(settings)
+    db = Database(settings)
+    try:
+        old = [await _session(db, age_days=40 + i) for i in range(5)]
+        recent = [await _session(db, age_days=3) for _ in range(2)]
+        async with db.session() as session:
+            answer = await session.scalar(
+                select(Message.id).where(Message.session_id == old[0], Message.role == "assistant")
+            )
+        assert answer is not None
+        await give_feedback(
+            db, tenant_id="t", message_id=answer, feedback=FeedbackCreate(rating="up")
+        )
+
+        moved = await archive_sessions(db=db, older_than=timedelta(days=30), batch_size=2)
+        assert (moved.sessions, moved.messages, moved.feedback) == (5, 20, 1)
+        assert moved.batches == 3
+        assert await _count(db, ChatSession) == 2 and await _count(db, Message) == 8
+        assert await _count(db, Feedback) == 0
+        assert await _count(db, ChatSessionArchive) == 5
+        assert await _count(db, MessageArchive) == 20
+        assert await _count(db, FeedbackArchive) == 1
+        with pytest.raises(NotFoundError):
+            await get_session(db, tenant_id="t", session_id=old[0])
+        assert len((await get_session(db, tenant_id="t", session_id=recent[0])).messages) == 4
+
+        again = await archive_sessions(db=db, older_than=timedelta(days=30))
+        assert again.sessions == 0 and again.batches == 0
+    finally:
+        await db.dispose()
+
+
+async def test_a_session_touched_meanwhile_is_kept(settings: Settings) -> None:
+    await migrate.upgrade(settings)
+    db = Database(settings)
+    try:
+        kept = await _session(db, age_days=45)
+        async with db.session() as session, session.begin():  # a follow-up arrives
+            await session.execute(
+                update(ChatSession).where(ChatSession.id == kept).values(updated_at=utcnow())
+            )
+        moved = await archive_sessions(db=db, older_than=timedelta(days=30))
+        assert moved.sessions == 0
+        assert (await get_session(db, tenant_id="t", session_id=kept)).id == kept
+        assert await maintain(settings) in (["VACUUM (ANALYZE)"], ["ANALYZE", "VACUUM"])
+    finally:
+        await db.dispose()
+
+
+def test_cli_archive_and_maintain(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    archived = run_cli(data_dir, "db", "archive", "--older-than", "30d")
+    assert "archived 0 sessions" in archived.stdout
+    maintained = run_cli(data_dir, "db", "maintain")
+    assert "ran ANALYZE, VACUUM" in maintained.stdout
+    bad = run_cli(data_dir, "db", "archive", "--older-than", "thirty days", check=False)
+    assert bad.returncode == 2 and "--older-than" in bad.stderr

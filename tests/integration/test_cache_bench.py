@@ -1,0 +1,63 @@
+"""`bench/cache.py --pairs FILE --json` scores any pair file by the documented procedure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+PAIRS = [
+    {
+        "question": "How can I rotate my API key?",
+        "candidate": "How do I rotate an API key?",
+        "same_meaning": True,
+    },
+    {
+        "question": "How do I revoke an API key?",
+        "candidate": "How do I rotate an API key?",
+        "same_meaning": False,
+    },
+    {
+        "question": "What is the capital of France?",
+        "candidate": "What is the capital of France",
+        "same_meaning": True,
+    },
+    {
+        "question": "Why is the sky blue?",
+        "candidate": "How do volcanoes form?",
+        "same_meaning": False,
+    },
+]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "cache.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_pairs_file_is_scored(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.json"
+    pairs.write_text(json.dumps(PAIRS))
+    result = run("--pairs", str(pairs), "--json")
+    assert result.returncode == 0, result.stderr
+    scored = json.loads(result.stdout)
+    assert set(scored) == {"pairs", "right_hits", "wrong_hits", "misses", "threshold"}
+    assert scored["pairs"] == 4
+    assert scored["right_hits"] + scored["wrong_hits"] + scored["misses"] == 4
+    assert scored["right_hits"] == 2 and scored["wrong_hits"] == 0  # exact + paraphrase
+
+
+def test_a_bad_pairs_file_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"question": "not a list"}')
+    result = run("--pairs", str(bad), "--json")
+    assert result.returncode != 0 and "is not a JSON list" in result.stderr
+    assert "Traceback" not in result.stderr

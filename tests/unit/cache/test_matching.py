@@ -1,0 +1,74 @@
+"""The semantic cache's lexical guards and threshold choice (pure functions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragops.cache.keys import exact_key, normalise
+from ragops.cache.matching import CALIBRATION, choose, guard, threshold_for
+
+
+@pytest.mark.parametrize(
+    ("question", "candidate", "reason"),
+    [
+        ("How do I rotate an API key?", "How do I revoke an API key?", "swapped_word"),
+        ("What was the p95 latency in 2025?", "What was the p95 latency in 2026?", "numbers"),
+        ("Which keys expire?", "Which keys never expire?", "negation"),
+        ("Is Redis required?", "Is Postgres required?", "entities"),
+        ("Flights from New York to Florida?", "Flights from Florida to New York?", "order"),
+        ("Is coffee healthy?", "Is coffee bad for you?", "opposites"),
+        ("How do I enable tracing?", "How do I disable tracing?", "opposites"),
+        (
+            "Does the pool keep connections open?",
+            "Does the pool keep connections closed?",
+            "opposites",
+        ),
+    ],
+)
+def test_near_misses_are_refused(question: str, candidate: str, reason: str) -> None:
+    verdict = guard(question, candidate)
+    assert not verdict.ok and verdict.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("question", "candidate"),
+    [
+        ("How do I rotate an API key?", "How can I rotate my API key?"),
+        ("How can I turn on OpenTelemetry tracing?", "How do I enable tracing?"),
+        ("What is the capital of Australia?", "Which city is Australia's capital?"),
+        ("How many connections stay open in the pool?", "How many connections does it keep open?"),
+    ],
+)
+def test_paraphrases_pass(question: str, candidate: str) -> None:
+    assert guard(question, candidate).ok
+
+
+def test_choose_takes_the_first_acceptable_candidate_above_the_threshold() -> None:
+    ranked = [(0.95, "How do I revoke an API key?"), (0.9, "How can I rotate my API key?")]
+    assert choose("How do I rotate an API key?", ranked, 0.8) == 1
+    assert choose("How do I rotate an API key?", ranked, 0.92) is None
+    assert choose("How do I rotate an API key?", ranked, 0.8, guards=False) == 0
+
+
+def test_threshold_tightens_as_the_tolerated_error_falls() -> None:
+    thresholds = [threshold_for(error) for error in (0.0, 0.005, 0.01, 0.02, 0.5)]
+    assert thresholds == sorted(thresholds, reverse=True)
+    assert threshold_for(0.0) == CALIBRATION[0][1]
+
+
+def key(question: str, version: int = 1) -> str:
+    return exact_key(
+        tenant_id="t",
+        collection="c",
+        version=version,
+        fingerprint="f",
+        question=question,
+        query=question,
+    )
+
+
+def test_exact_keys_ignore_case_space_and_final_punctuation_only() -> None:
+    assert key("What is X?") == key("  what IS x ") != key("What is Y?")
+    assert key("What is X?") != key("What is X?", version=2)
+    assert normalise("Tenant ID?") == "tenant id"
+    assert key("What is X?").startswith("answers:t:c:v1:x:")
