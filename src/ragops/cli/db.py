@@ -63,7 +63,7 @@ def archive(
     to the archive tables, in batches of short transactions."""
     from ragops.auth.models import parse_duration
     from ragops.chat.archive import archive_sessions
-    from ragops.db import Database
+    from ragops.db import Database, migrate
 
     try:
         age = parse_duration(older_than)
