@@ -96,7 +96,18 @@ def test_an_unhandled_error_is_logged_once(client: httpx.Client, records: Record
     assert tracebacks[0].getMessage() == "unhandled error"
 
 
+def _server_errors_of_chat(client: httpx.Client) -> float:
+    """How many 5xx answers of the chat routes the metrics have counted."""
+    total = 0.0
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("ragops_http_requests_total") and "/v1/chat" in line:
+            if 'status="5' in line:
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def test_a_lone_surrogate_is_a_422_naming_the_field(client: httpx.Client, records: Records) -> None:
+    errors_before = _server_errors_of_chat(client)
     headers = {"Content-Type": "application/json"}
     answers = [
         ("question", client.post("/v1/chat", content=SURROGATE_QUESTION, headers=headers)),
@@ -124,6 +135,8 @@ def test_a_lone_surrogate_is_a_422_naming_the_field(client: httpx.Client, record
         assert error["message"].startswith(field), error
         assert not any(word in response.text for word in LIBRARY_WORDS)
     assert not [r for r in records.records if r.levelno >= logging.ERROR]
+    # Nothing a 5xx availability objective counts (the registry is the process's: compare).
+    assert _server_errors_of_chat(client) == errors_before
 
 
 def test_every_timestamp_carries_its_time_zone(client: httpx.Client) -> None:

@@ -75,14 +75,17 @@ class ChatRequest(RequestModel):
 
     model_config = {"extra": "forbid"}
 
+    # The rules stated in the schema (`json_schema_extra`) are checked by the chat service,
+    # which answers with precise codes: empty_question, question_too_long, invalid_collection.
     question: str = Field(
         ...,
-        min_length=1,
-        pattern=r"\S",
         description="The question; its length limit is configurable (`maxLength` here).",
+        json_schema_extra={"minLength": 1, "pattern": r"\S"},
     )
     session_id: str | None = Field(None, max_length=64)
-    collection: str | None = Field(None, max_length=63, pattern=COLLECTION_NAME_RE.pattern)
+    collection: str | None = Field(
+        None, max_length=63, json_schema_extra={"pattern": COLLECTION_NAME_RE.pattern}
+    )
     stream: StrictBool = False
 
 

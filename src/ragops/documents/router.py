@@ -29,6 +29,7 @@ from ragops.schema import MAX_DB_INT
 router = APIRouter(prefix="/v1", tags=["documents"])
 
 MAX_FILES_PER_UPLOAD = 50
+# Stated in the schema; checked by `_collection_or_error` (422 invalid_collection).
 COLLECTION_PATTERN = COLLECTION_NAME_RE.pattern
 
 
@@ -81,7 +82,7 @@ async def upload_documents(
         str | None,
         Form(
             max_length=63,
-            pattern=f"^$|{COLLECTION_PATTERN}",
+            json_schema_extra={"pattern": f"^$|{COLLECTION_PATTERN}"},
             description="The collection; absent or empty: the default one.",
         ),
     ] = None,
@@ -160,7 +161,9 @@ async def upload_documents(
 async def list_documents(
     runtime: RuntimeDep,
     tenant_id: TenantDep,
-    collection: Annotated[str | None, Query(max_length=63, pattern=COLLECTION_PATTERN)] = None,
+    collection: Annotated[
+        str | None, Query(max_length=63, json_schema_extra={"pattern": COLLECTION_PATTERN})
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> DocumentList:
