@@ -4,8 +4,16 @@ from ragops.auth.models import ApiKey, AuditEvent
 from ragops.chat.models import ChatSession, Feedback, Message
 from ragops.db.base import Base
 from ragops.documents.models import Chunk, Collection, Document
+from ragops.incidents.models import (
+    ActionItem,
+    Incident,
+    IncidentAlert,
+    IncidentEvent,
+    PageRecord,
+)
 
 __all__ = [
+    "ActionItem",
     "ApiKey",
     "AuditEvent",
     "Base",
@@ -14,5 +22,9 @@ __all__ = [
     "Collection",
     "Document",
     "Feedback",
+    "Incident",
+    "IncidentAlert",
+    "IncidentEvent",
     "Message",
+    "PageRecord",
 ]

@@ -18,6 +18,7 @@ from ragops.cli.keys import audit_log, keys_app, tenant_option
 from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_runtime
 from ragops.config.names import validate_collection_name
 from ragops.documents.files import collect_files, source_name
+from ragops.incidents.cli import incident_app
 from ragops.oncall.cli import oncall_app
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ app.add_typer(keys_app, name="keys")
 app.command("audit-log")(audit_log)
 app.add_typer(audit_app, name="audit")
 app.add_typer(oncall_app, name="oncall")
+app.add_typer(incident_app, name="incident")
 
 Tenant = Annotated[
     str, typer.Option("--tenant", "-t", callback=tenant_option, help="The tenant acted for.")
