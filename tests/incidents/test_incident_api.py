@@ -79,3 +79,31 @@ def test_refusals(server: LiveServer) -> None:
         assert client.get("/v1/ops/incidents").status_code == 403
     with server.client(authenticated=False) as client:
         assert client.get("/v1/ops/incidents").status_code == 401
+
+
+def test_one_click_acknowledge_link(server: LiveServer) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ragops.incidents import links
+
+    with server.client() as client:
+        incident_id = client.post(
+            "/v1/ops/incidents", json={"title": "Link test", "severity": "P3"}
+        ).json()["id"]
+    now = datetime.now(UTC)
+    url = links.ack_url(server.settings, incident_id, now)
+    assert url.startswith(f"http://ragops.test/v1/ops/incidents/{incident_id}/ack-link?expires=")
+    path = url.removeprefix("http://ragops.test")
+    with server.client(authenticated=False) as client:
+        tampered = client.get(path[:-4] + "0000")
+        assert tampered.status_code == 403 and "not valid" in tampered.json()["error"]["message"]
+        other = client.get(path.replace(f"/incidents/{incident_id}/", "/incidents/999999/"))
+        assert other.status_code == 403
+        expired = links.ack_url(server.settings, incident_id, now - timedelta(hours=25))
+        gone = client.get(expired.removeprefix("http://ragops.test"))
+        assert gone.status_code == 403 and "expired" in gone.json()["error"]["message"]
+        done = client.get(path)
+        assert done.status_code == 200 and "is <b>acknowledged</b>" in done.text
+    with server.client() as client:
+        seen = client.get(f"/v1/ops/incidents/{incident_id}").json()
+    assert seen["status"] == "acknowledged" and seen["timeline"][-1]["actor"] == "ack-link"

@@ -114,8 +114,10 @@ async def _ingest(
             )
         )
         if alert.status == "firing":
-            if stored is not None:
-                continue  # a duplicate, or a late "firing" after the "resolved"
+            if stored is not None:  # a duplicate, or a late "firing" after the "resolved"
+                if stored.incident_id is not None:
+                    result.incidents.add(stored.incident_id)
+                continue
             if incident is None:
                 incident = await open_incident(
                     session,
@@ -178,7 +180,10 @@ async def _ingest(
             result.events += int(added)
             result.incidents.add(owner.id)
         await session.flush()
-    result.incident_id = incident.id if incident else None
+    if incident is not None:
+        result.incident_id = incident.id
+    elif result.incidents:  # every alert was known (a concurrent delivery stored them)
+        result.incident_id = min(result.incidents)
     return result
 
 

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from ragops.cli.keys import with_database
 from ragops.cli.runner import console
-from ragops.incidents import service
+from ragops.incidents import actions, service
 from ragops.incidents.models import IncidentDetail, IncidentRead, Status
 from ragops.oncall.policy import SEVERITIES, Severity
 
@@ -228,7 +228,7 @@ def action_add(
         raise typer.BadParameter(f"--due {due!r} is not a date (YYYY-MM-DD)") from None
     who = actor or _default_actor()
     item = with_database(
-        lambda db, _: service.add_action_item(
+        lambda db, _: actions.add_action_item(
             db=db,
             incident_id=incident_id,
             description=description,
@@ -247,7 +247,7 @@ def action_list(
     """Open action items of every incident; overdue ones are marked."""
     today = date.today()
     items = with_database(
-        lambda db, _: service.list_action_items(db=db, open_only=not include_done)
+        lambda db, _: actions.list_action_items(db=db, open_only=not include_done)
     )
     table = Table("#", "incident", "owner", "due", "done", "action")
     for item in items:
@@ -269,5 +269,5 @@ def action_list(
 @action_app.command("done")
 def action_done(item_id: Annotated[int, typer.Argument(help="The action item's number.")]) -> None:
     """Mark an action item done."""
-    item = with_database(lambda db, _: service.complete_action_item(db=db, item_id=item_id))
+    item = with_database(lambda db, _: actions.complete_action_item(db=db, item_id=item_id))
     console.print(f"action item #{item.id} done")

@@ -39,6 +39,7 @@ EventKind = Literal[
     "alert_fired",
     "alert_resolved",
     "paged",
+    "notified",
     "page_failed",
     "acknowledged",
     "escalated",

@@ -22,8 +22,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from ragops.api.deps import PrincipalDep, RuntimeDep, authenticate, require_scope
 from ragops.auth.service import Principal
 from ragops.db.base import utcnow
-from ragops.incidents import links, service
+from ragops.incidents import actions, links, service
 from ragops.incidents.alerts import AlertmanagerPayload, ingest
+from ragops.incidents.escalation import escalation_lifespan
 from ragops.incidents.models import (
     ActionItemCreate,
     ActionItemRead,
@@ -36,7 +37,7 @@ from ragops.incidents.models import (
     StatusChange,
 )
 
-router = APIRouter(prefix="/v1/ops", tags=["incidents"])
+router = APIRouter(prefix="/v1/ops", tags=["incidents"], lifespan=escalation_lifespan)
 admin = APIRouter(prefix="/v1/ops", tags=["incidents"], dependencies=[require_scope("admin")])
 
 _bearer = HTTPBearer(auto_error=False)
@@ -46,6 +47,13 @@ ActorQuery = Annotated[str | None, Query(max_length=128, description="Who acts."
 StatusFilter = Annotated[
     str, Query(pattern="^(open|all|triggered|acknowledged|mitigated|resolved)$")
 ]
+
+
+def _wake(request: Request) -> None:
+    """Let the escalation engine run a pass now (a page or a notice is due)."""
+    engine = getattr(request.app.state, "escalation", None)
+    if engine is not None:
+        engine.wake()
 
 
 def _actor(principal: Principal, actor: str | None) -> str:
@@ -77,9 +85,8 @@ async def alert_webhook(
 ) -> dict[str, object]:
     """Receive an Alertmanager notification: open/attach an incident, record the alerts."""
     result = await ingest(db=runtime.db, payload=payload)
-    engine = getattr(request.app.state, "escalation", None)
-    if result.opened and engine is not None:
-        engine.wake()
+    if result.opened:
+        _wake(request)
     return {
         "incident_id": result.incident_id,
         "opened": result.opened,
@@ -128,9 +135,7 @@ async def declare(
     incident = await service.create(
         db=runtime.db, actor=_actor(principal, actor), **body.model_dump()
     )
-    engine = getattr(request.app.state, "escalation", None)
-    if engine is not None:
-        engine.wake()
+    _wake(request)
     return incident
 
 
@@ -142,12 +147,18 @@ async def show(incident_id: int, runtime: RuntimeDep) -> IncidentDetail:
 
 @admin.post("/incidents/{incident_id}/ack", response_model=IncidentRead)
 async def acknowledge(
-    incident_id: int, runtime: RuntimeDep, principal: PrincipalDep, actor: ActorQuery = None
+    incident_id: int,
+    runtime: RuntimeDep,
+    request: Request,
+    principal: PrincipalDep,
+    actor: ActorQuery = None,
 ) -> IncidentRead:
     """Acknowledge: stops the escalation."""
-    return await service.acknowledge(
+    incident = await service.acknowledge(
         db=runtime.db, incident_id=incident_id, actor=_actor(principal, actor)
     )
+    _wake(request)
+    return incident
 
 
 @admin.post("/incidents/{incident_id}/notes", response_model=IncidentRead)
@@ -186,17 +197,20 @@ async def status(
     incident_id: int,
     body: StatusChange,
     runtime: RuntimeDep,
+    request: Request,
     principal: PrincipalDep,
     actor: ActorQuery = None,
 ) -> IncidentRead:
     """Move the status forward (mitigated, resolved) or reopen a resolved incident."""
-    return await service.set_status(
+    incident = await service.set_status(
         db=runtime.db,
         incident_id=incident_id,
         status=body.status,
         message=body.message,
         actor=_actor(principal, actor),
     )
+    _wake(request)
+    return incident
 
 
 @admin.patch("/incidents/{incident_id}", response_model=IncidentRead)
@@ -225,7 +239,7 @@ async def add_action_item(
     actor: ActorQuery = None,
 ) -> ActionItemRead:
     """Store a postmortem action item with its owner and due date."""
-    return await service.add_action_item(
+    return await actions.add_action_item(
         db=runtime.db, incident_id=incident_id, actor=_actor(principal, actor), **body.model_dump()
     )
 
@@ -235,4 +249,4 @@ async def action_items(
     runtime: RuntimeDep, include_done: Annotated[bool, Query()] = False
 ) -> list[ActionItemRead]:
     """Action items of every incident, by due date."""
-    return await service.list_action_items(db=runtime.db, open_only=not include_done)
+    return await actions.list_action_items(db=runtime.db, open_only=not include_done)

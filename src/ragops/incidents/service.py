@@ -10,7 +10,7 @@ drive a controllable clock.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -143,7 +143,8 @@ async def create(
         return IncidentRead.model_validate(incident)
 
 
-async def _get(session: AsyncSession, incident_id: int) -> Incident:
+async def locked(session: AsyncSession, incident_id: int) -> Incident:
+    """The incident, locked for update; 404 when there is none."""
     incident = await session.get(Incident, incident_id, with_for_update=True)
     if incident is None:
         raise NotFoundError(f"no incident {incident_id}")
@@ -197,7 +198,7 @@ async def open_counts(*, db: Database) -> dict[str, int]:
             .where(Incident.status.in_(OPEN_STATUSES))
             .group_by(Incident.severity)
         )
-        return {severity: count for severity, count in rows.tuples()}
+        return {str(severity): int(count) for severity, count in rows.all()}
 
 
 def _since(incident: Incident, now: datetime) -> float:
@@ -220,7 +221,7 @@ async def acknowledge(
     """Acknowledge: stops escalation. Acknowledging twice changes nothing."""
     now = now or utcnow()
     async with db.session() as session:
-        incident = await _get(session, incident_id)
+        incident = await locked(session, incident_id)
         if incident.status == "triggered":
             _mark_acknowledged(incident, actor, now)
             incident.status = "acknowledged"
@@ -248,7 +249,7 @@ async def set_status(
     """Move the incident forward to `status`, or reopen a resolved one ("triggered")."""
     now = now or utcnow()
     async with db.session() as session:
-        incident = await _get(session, incident_id)
+        incident = await locked(session, incident_id)
         current = incident.status
         if status == current:
             return IncidentRead.model_validate(incident)
@@ -305,7 +306,7 @@ async def change_severity(
     """Change the severity (the escalation timers follow the new one)."""
     now = now or utcnow()
     async with db.session() as session:
-        incident = await _get(session, incident_id)
+        incident = await locked(session, incident_id)
         if incident.severity != severity:
             old, incident.severity = incident.severity, severity
             await add_event(
@@ -333,7 +334,7 @@ async def add_note(
     """Add a note; a status update also becomes the incident's latest public update."""
     now = now or utcnow()
     async with db.session() as session:
-        incident = await _get(session, incident_id)
+        incident = await locked(session, incident_id)
         if status_update:
             incident.last_update = message
             incident.last_update_at = now
@@ -361,7 +362,7 @@ async def update(
     """Change commander, participants, customer-facing flag or impact."""
     now = now or utcnow()
     async with db.session() as session:
-        incident = await _get(session, incident_id)
+        incident = await locked(session, incident_id)
         changed = {k: v for k, v in changes.items() if v is not None and getattr(incident, k) != v}
         for key, value in changed.items():
             setattr(incident, key, value)
@@ -379,65 +380,6 @@ async def update(
         return IncidentRead.model_validate(incident)
 
 
-async def add_action_item(
-    *,
-    db: Database,
-    incident_id: int,
-    description: str,
-    owner: str,
-    due: date | None,
-    actor: str,
-    now: datetime | None = None,
-) -> ActionItemRead:
-    """Store an action item of the incident's postmortem."""
-    now = now or utcnow()
-    async with db.session() as session:
-        incident = await _get(session, incident_id)
-        item = ActionItem(
-            incident_id=incident_id,
-            description=description,
-            owner=owner,
-            due=due,
-            done=False,
-            created_at=now,
-        )
-        session.add(item)
-        await add_event(
-            session,
-            incident,
-            kind="action_item",
-            actor=actor,
-            at=now,
-            message=f"action item for {owner}: {description}",
-        )
-        await session.commit()
-        return ActionItemRead.model_validate(item)
-
-
-async def list_action_items(
-    *, db: Database, open_only: bool = True, incident_id: int | None = None
-) -> list[ActionItemRead]:
-    """Action items, by due date (undated last)."""
-    query = select(ActionItem).order_by(ActionItem.due.is_(None), ActionItem.due, ActionItem.id)
-    if open_only:
-        query = query.where(ActionItem.done.is_(False))
-    if incident_id is not None:
-        query = query.where(ActionItem.incident_id == incident_id)
-    async with db.session() as session:
-        return [ActionItemRead.model_validate(i) for i in await session.scalars(query)]
-
-
-async def complete_action_item(*, db: Database, item_id: int) -> ActionItemRead:
-    """Mark an action item done."""
-    async with db.session() as session:
-        item = await session.get(ActionItem, item_id)
-        if item is None:
-            raise NotFoundError(f"no action item {item_id}")
-        item.done = True
-        await session.commit()
-        return ActionItemRead.model_validate(item)
-
-
 def is_duplicate(exc: IntegrityError) -> bool:
     """Whether an IntegrityError is a unique-constraint clash (a concurrent duplicate)."""
     text = str(exc.orig).lower()
@@ -447,16 +389,14 @@ def is_duplicate(exc: IntegrityError) -> bool:
 __all__: Sequence[str] = [
     "OPEN_STATUSES",
     "acknowledge",
-    "add_action_item",
     "add_event",
     "add_note",
     "change_severity",
-    "complete_action_item",
     "create",
     "get_all",
     "get_or_raise",
     "is_duplicate",
-    "list_action_items",
+    "locked",
     "open_counts",
     "open_incident",
     "set_status",
