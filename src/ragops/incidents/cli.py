@@ -8,17 +8,26 @@ from __future__ import annotations
 import getpass
 import json
 from datetime import date
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
+import httpx
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from ragops.cli.keys import with_database
-from ragops.cli.runner import console
+from ragops.cli.runner import console, fail
+from ragops.db.base import utcnow
+from ragops.errors import RagopsError
 from ragops.incidents import actions, service
 from ragops.incidents.models import IncidentDetail, IncidentRead, Status
+from ragops.oncall.cli import FileOpt, load_config, oncall_app, parse_when
 from ragops.oncall.policy import SEVERITIES, Severity
+
+if TYPE_CHECKING:
+    from ragops.config import Settings
+    from ragops.db import Database
 
 incident_app = typer.Typer(
     help="Incidents: list, show, ack, note, severity, resolve, postmortem.", no_args_is_help=True
@@ -271,3 +280,68 @@ def action_done(item_id: Annotated[int, typer.Argument(help="The action item's n
     """Mark an action item done."""
     item = with_database(lambda db, _: actions.complete_action_item(db=db, item_id=item_id))
     console.print(f"action item #{item.id} done")
+
+
+@incident_app.command("postmortem")
+def postmortem(
+    incident_id: IdArg,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Markdown file; default stdout.")
+    ] = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option("--prometheus", help="Prometheus URL for the window's error rate and p95."),
+    ] = None,
+) -> None:
+    """Write the blameless postmortem of an incident as Markdown, from its timeline."""
+    from ragops.incidents import postmortem as document
+
+    async def work(db: Database, _: Settings) -> str:
+        found = await service.get_or_raise(db=db, incident_id=incident_id)
+        figures = None
+        if prometheus:
+            end = found.resolved_at or utcnow()
+            try:
+                figures = await document.prometheus_figures(prometheus, found.created_at, end)
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                raise RagopsError(f"cannot ask Prometheus at {prometheus}: {exc}") from None
+        return document.render(found, figures=figures, now=utcnow())
+
+    text = with_database(work)
+    if output is None:
+        print(text, end="")
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"{output}: cannot write: {exc.strerror}")
+    console.print(f"wrote {output}")
+
+
+@oncall_app.command("handoff")
+def handoff(
+    at: Annotated[str | None, typer.Option("--at", help="Hand off at this time.")] = None,
+    file: FileOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Markdown file; default stdout.")
+    ] = None,
+) -> None:
+    """A handoff note for the next primary: open incidents, the shift's alerts, action items."""
+    from ragops.incidents import handoff as note
+
+    config = load_config(file)
+    when = parse_when(at, config.timezone)
+
+    async def work(db: Database, _: Settings) -> str:
+        built = await note.build(db=db, rotations=config, now=when)
+        return note.render(built)
+
+    text = with_database(work)
+    if output is None:
+        print(text, end="")
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"{output}: cannot write: {exc.strerror}")
+    console.print(f"wrote {output}")
