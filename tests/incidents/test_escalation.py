@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from ragops.config import Settings
 from ragops.db import Database, migrate
@@ -109,7 +110,15 @@ async def fire(world: World, severity: str = "P1") -> int:
     return result.incident_id
 
 
+def pages(channel: str, outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "ragops_pages_total", {"channel": channel, "outcome": outcome}
+    )
+    return value or 0.0
+
+
 async def test_page_escalate_acknowledge_resolve(world: World) -> None:
+    slack_before, email_before = pages("slack", "sent"), pages("email", "sent")
     incident_id = await fire(world)
     world.now = T0 + timedelta(seconds=20)
     assert await world.engine().run_once() == 3  # PagerDuty, chat, e-mail: within a minute
@@ -145,6 +154,8 @@ async def test_page_escalate_acknowledge_resolve(world: World) -> None:
     assert await engine.run_once() == 0
     assert world.pagerduty() == ["trigger", "acknowledge", "resolve"]
 
+    assert pages("slack", "sent") - slack_before == 4  # primary, lead, acknowledge, resolve
+    assert pages("email", "sent") - email_before == 2
     detail = await service.get_or_raise(db=world.db, incident_id=incident_id)
     lines = [(e.at - T0, e.kind, e.message) for e in detail.timeline]
     assert lines == [
@@ -222,3 +233,15 @@ async def test_p4_waits_for_business_hours(world: World) -> None:
     world.now = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
     assert await world.engine().run_once() == 3
     assert "[P4]" in world.chat()[0] and "@engineer-a" in world.chat()[0]
+
+
+async def test_a_failed_channel_is_recorded_and_counted(world: World) -> None:
+    before = pages("slack", "failed")
+    world.receiver.stop()  # the chat and PagerDuty endpoints are gone
+    incident_id = await fire(world)
+    assert await world.engine().run_once() == 3
+    assert pages("slack", "failed") - before == 1
+    detail = await service.get_or_raise(db=world.db, incident_id=incident_id)
+    kinds = {e.kind: e.message for e in detail.timeline}
+    assert kinds["paged"] == "paged engineer-d (primary) via email"
+    assert kinds["page_failed"].startswith("trigger for engineer-d (primary) failed: pagerduty:")

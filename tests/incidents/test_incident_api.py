@@ -65,6 +65,11 @@ def test_lifecycle_over_the_api(server: LiveServer) -> None:
             client.get("/v1/ops/incidents", params={"status": "open"}).json()[0]["id"]
             == incident_id
         )
+        metrics = client.get("/metrics").text
+    # the incident was opened as P2, acknowledged, raised to P1, then resolved
+    assert 'ragops_incident_time_to_acknowledge_seconds_count{severity="P2"}' in metrics
+    assert 'ragops_incident_time_to_resolve_seconds_count{severity="P1"}' in metrics
+    assert 'ragops_incidents_open{severity="P1"}' in metrics
 
 
 def test_refusals(server: LiveServer) -> None:

@@ -36,6 +36,7 @@ from ragops.incidents.models import (
     SeverityChange,
     StatusChange,
 )
+from ragops.observability import metrics
 
 router = APIRouter(prefix="/v1/ops", tags=["incidents"], lifespan=escalation_lifespan)
 admin = APIRouter(prefix="/v1/ops", tags=["incidents"], dependencies=[require_scope("admin")])
@@ -49,8 +50,11 @@ StatusFilter = Annotated[
 ]
 
 
-def _wake(request: Request) -> None:
-    """Let the escalation engine run a pass now (a page or a notice is due)."""
+async def _changed(request: Request) -> None:
+    """After a change: refresh the open-incidents gauge and let the escalation engine run a
+    pass now (a page or a notice may be due)."""
+    runtime = request.app.state.runtime
+    metrics.set_open_incidents(await service.open_counts(db=runtime.db))
     engine = getattr(request.app.state, "escalation", None)
     if engine is not None:
         engine.wake()
@@ -86,7 +90,7 @@ async def alert_webhook(
     """Receive an Alertmanager notification: open/attach an incident, record the alerts."""
     result = await ingest(db=runtime.db, payload=payload)
     if result.opened:
-        _wake(request)
+        await _changed(request)
     return {
         "incident_id": result.incident_id,
         "opened": result.opened,
@@ -98,6 +102,7 @@ async def alert_webhook(
 async def ack_link(
     incident_id: int,
     runtime: RuntimeDep,
+    request: Request,
     expires: Annotated[int, Query()],
     sig: Annotated[str, Query(max_length=128)],
 ) -> HTMLResponse:
@@ -106,6 +111,7 @@ async def ack_link(
     if problem is not None:
         raise HTTPException(403, problem)
     incident = await service.acknowledge(db=runtime.db, incident_id=incident_id, actor="ack-link")
+    await _changed(request)
     body = (
         f"<!doctype html><title>Incident {incident.id}</title>"
         f"<p>Incident {incident.id} is <b>{incident.status}</b>.</p>"
@@ -135,7 +141,7 @@ async def declare(
     incident = await service.create(
         db=runtime.db, actor=_actor(principal, actor), **body.model_dump()
     )
-    _wake(request)
+    await _changed(request)
     return incident
 
 
@@ -157,7 +163,7 @@ async def acknowledge(
     incident = await service.acknowledge(
         db=runtime.db, incident_id=incident_id, actor=_actor(principal, actor)
     )
-    _wake(request)
+    await _changed(request)
     return incident
 
 
@@ -209,7 +215,7 @@ async def status(
         message=body.message,
         actor=_actor(principal, actor),
     )
-    _wake(request)
+    await _changed(request)
     return incident
 
 
