@@ -36,7 +36,7 @@ from ragops.incidents.flows import Claim, PagingContext, claim, deliver
 from ragops.incidents.models import Incident, IncidentEvent, PageRecord
 from ragops.incidents.service import OPEN_STATUSES
 from ragops.observability import metrics
-from ragops.oncall.policy import LAYERS, Layer, load_policy
+from ragops.oncall.policy import LAYERS, Layer, PolicyError, load_policy
 from ragops.oncall.rotations import load_rotations
 from ragops.providers.notifier.factory import create_notifiers
 
@@ -96,6 +96,7 @@ class EscalationEngine:
             if not mine:
                 return 0
             now = self.clock()
+            self._reload_rotations()
             ids = await self._candidates(now)
             sent = 0
             for incident_id in ids:
@@ -104,6 +105,17 @@ class EscalationEngine:
                 sent += len(claims)
             await self._count_open()
             return sent
+
+    def _reload_rotations(self) -> None:
+        """Read the rotation file again (overrides added since take effect); a broken file
+        keeps the last good rotations and is logged."""
+        path = self.ctx.settings.oncall_rotation_file
+        if path is None:
+            return
+        try:
+            self.ctx.rotations = load_rotations(path)
+        except PolicyError as exc:
+            logger.error("rotation file not reloaded, keeping the last good one: %s", exc)
 
     async def _candidates(self, now: datetime) -> list[int]:
         notified = exists().where(
