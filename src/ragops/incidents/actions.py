@@ -10,8 +10,8 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from ragops.db import Database
-from ragops.db.base import utcnow
 from ragops.errors import NotFoundError
+from ragops.incidents import clock
 from ragops.incidents.models import ActionItem, ActionItemRead
 from ragops.incidents.service import add_event, locked
 
@@ -27,7 +27,7 @@ async def add_action_item(
     now: datetime | None = None,
 ) -> ActionItemRead:
     """Store an action item of the incident's postmortem."""
-    now = now or utcnow()
+    now = now or clock.now()
     async with db.session() as session:
         incident = await locked(session, incident_id)
         item = ActionItem(

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragops.db import Database
 from ragops.db.base import utcnow
+from ragops.incidents import clock
 from ragops.incidents.models import Incident, IncidentAlert
 from ragops.incidents.service import add_event, is_duplicate, open_incident
 from ragops.oncall.policy import SEVERITIES, Severity
@@ -211,7 +212,7 @@ async def ingest(
     for attempt in range(2):
         try:
             async with db.session() as session:
-                result = await _ingest(session, payload, now or utcnow())
+                result = await _ingest(session, payload, now or clock.now())
                 await session.commit()
                 return result
         except IntegrityError as exc:

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ragops.auth.models import aware
 from ragops.config import Settings
 from ragops.db import Database
-from ragops.db.base import utcnow
+from ragops.incidents import clock
 from ragops.incidents.flows import Claim, PagingContext, claim, deliver
 from ragops.incidents.models import Incident, IncidentEvent, PageRecord
 from ragops.incidents.service import OPEN_STATUSES
@@ -54,7 +54,7 @@ def _at(value: datetime | None) -> datetime | None:
 class EscalationEngine:
     """Runs escalation checks; `run_once` is one pass, `start` runs them on a timer."""
 
-    def __init__(self, ctx: PagingContext, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, ctx: PagingContext, *, clock: Callable[[], datetime] = clock.now) -> None:
         self.ctx = ctx
         self.clock = clock
         self._wake = asyncio.Event()

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragops.auth.models import aware
 from ragops.db import Database
-from ragops.db.base import utcnow
 from ragops.errors import ConflictError, NotFoundError
+from ragops.incidents import clock
 from ragops.incidents.models import (
     STATUSES,
     ActionItem,
@@ -63,7 +63,7 @@ async def add_event(
     session.add(
         IncidentEvent(
             incident_id=incident.id,
-            at=at or utcnow(),
+            at=at or clock.now(),
             actor=actor,
             kind=kind,
             message=message,
@@ -134,7 +134,7 @@ async def create(
             title=title,
             severity=severity,
             actor=actor,
-            now=now or utcnow(),
+            now=now or clock.now(),
             summary=summary,
             runbook_url=runbook_url,
             customer_facing=customer_facing,
@@ -219,7 +219,7 @@ async def acknowledge(
     *, db: Database, incident_id: int, actor: str, now: datetime | None = None
 ) -> IncidentRead:
     """Acknowledge: stops escalation. Acknowledging twice changes nothing."""
-    now = now or utcnow()
+    now = now or clock.now()
     async with db.session() as session:
         incident = await locked(session, incident_id)
         if incident.status == "triggered":
@@ -247,7 +247,7 @@ async def set_status(
     now: datetime | None = None,
 ) -> IncidentRead:
     """Move the incident forward to `status`, or reopen a resolved one ("triggered")."""
-    now = now or utcnow()
+    now = now or clock.now()
     async with db.session() as session:
         incident = await locked(session, incident_id)
         current = incident.status
@@ -304,7 +304,7 @@ async def change_severity(
     *, db: Database, incident_id: int, severity: Severity, actor: str, now: datetime | None = None
 ) -> IncidentRead:
     """Change the severity (the escalation timers follow the new one)."""
-    now = now or utcnow()
+    now = now or clock.now()
     async with db.session() as session:
         incident = await locked(session, incident_id)
         if incident.severity != severity:
@@ -332,7 +332,7 @@ async def add_note(
     now: datetime | None = None,
 ) -> IncidentRead:
     """Add a note; a status update also becomes the incident's latest public update."""
-    now = now or utcnow()
+    now = now or clock.now()
     async with db.session() as session:
         incident = await locked(session, incident_id)
         if status_update:
@@ -360,7 +360,7 @@ async def update(
     now: datetime | None = None,
 ) -> IncidentRead:
     """Change commander, participants, customer-facing flag or impact."""
-    now = now or utcnow()
+    now = now or clock.now()
     async with db.session() as session:
         incident = await locked(session, incident_id)
         changed = {k: v for k, v in changes.items() if v is not None and getattr(incident, k) != v}
