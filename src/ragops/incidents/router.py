@@ -6,6 +6,8 @@ one-click acknowledge link.
 - `GET|POST /v1/ops/incidents...`: list, declare, show, acknowledge, notes, severity, status,
   fields and action items. `actor` names the responder (default: the API key's id).
 - `GET /v1/ops/incidents/{id}/ack-link?expires&sig`: the signed link of a page; no key.
+- `GET /ops/incidents[/{id}]`, `GET /ops/oncall`: the console pages (static; their data comes
+  from the admin API with the key entered on the page).
 
 A webhook that opens an incident wakes the escalation engine, which pages the primary.
 """
@@ -13,6 +15,7 @@ A webhook that opens an incident wakes the escalation engine, which pages the pr
 from __future__ import annotations
 
 import hmac
+from importlib.resources import files
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -40,6 +43,9 @@ from ragops.observability import metrics
 
 router = APIRouter(prefix="/v1/ops", tags=["incidents"], lifespan=escalation_lifespan)
 admin = APIRouter(prefix="/v1/ops", tags=["incidents"], dependencies=[require_scope("admin")])
+pages = APIRouter(include_in_schema=False)
+
+_PAGE = files("ragops.web").joinpath("static/incidents.html")
 
 _bearer = HTTPBearer(auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -256,3 +262,11 @@ async def action_items(
 ) -> list[ActionItemRead]:
     """Action items of every incident, by due date."""
     return await actions.list_action_items(db=runtime.db, open_only=not include_done)
+
+
+@pages.get("/ops/incidents", response_class=HTMLResponse)
+@pages.get("/ops/incidents/{incident_id}", response_class=HTMLResponse)
+@pages.get("/ops/oncall", response_class=HTMLResponse)
+async def console_page() -> HTMLResponse:
+    """The console pages of incidents and on-call (their data needs an admin key)."""
+    return HTMLResponse(_PAGE.read_text(encoding="utf-8"))
