@@ -6,8 +6,16 @@ from ragops.chat.archive import ChatSessionArchive, FeedbackArchive, MessageArch
 from ragops.chat.models import ChatSession, Feedback, Message
 from ragops.db.base import Base
 from ragops.documents.models import Chunk, Collection, Document
+from ragops.incidents.models import (
+    ActionItem,
+    Incident,
+    IncidentAlert,
+    IncidentEvent,
+    PageRecord,
+)
 
 __all__ = [
+    "ActionItem",
     "ApiKey",
     "AuditEvent",
     "Base",
@@ -19,6 +27,10 @@ __all__ = [
     "Document",
     "Feedback",
     "FeedbackArchive",
+    "Incident",
+    "IncidentAlert",
+    "IncidentEvent",
     "Message",
     "MessageArchive",
+    "PageRecord",
 ]

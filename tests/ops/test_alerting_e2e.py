@@ -60,6 +60,7 @@ ROUTING_KEY = "e2e0routing0key0000000000000000a"  # PagerDuty routing keys are 3
 CHAT_PATH = "/chat/services/T000/B000/e2e"
 PAGERDUTY_PATH = "/v2/enqueue"
 WEBHOOK_PATH = "/v1/ops/alerts/webhook"
+WEBHOOK_TOKEN = "alert-webhook-token-for-tests"
 ENVIRONMENT = "e2e"
 
 DATABASE_DOWN = "RagopsDatabaseDown"
@@ -137,12 +138,18 @@ def alertmanager_config(receiver_url: str, secrets: dict[str, Path]) -> dict[str
             if kind == "name":
                 continue
             for entry in entries:
-                for key, value in entry.items():
-                    if key in ("url", "api_url"):
-                        entry[key] = _rebase(value, receiver_url)
-                    elif key.endswith("_file"):
-                        entry[key] = str(secrets[Path(value).name])
+                _rebase_entry(entry, receiver_url, secrets)
     return config
+
+
+def _rebase_entry(entry: dict[str, Any], receiver_url: str, secrets: dict[str, Path]) -> None:
+    for key, value in entry.items():
+        if isinstance(value, dict):  # http_config: authorization: credentials_file
+            _rebase_entry(value, receiver_url, secrets)
+        elif key in ("url", "api_url"):
+            entry[key] = _rebase(value, receiver_url)
+        elif key.endswith("_file"):
+            entry[key] = str(secrets[Path(value).name])
 
 
 # --- PostgreSQL: the outage --------------------------------------------------------------
@@ -297,6 +304,7 @@ def run_scenario(
         "pagerduty-routing-key": ROUTING_KEY,
         "chat-webhook-url": receiver.url + CHAT_PATH,
         "ragops-metrics-token": METRICS_TOKEN,
+        "ragops-alert-webhook-token": WEBHOOK_TOKEN,
     }
     files = {}
     for name, value in secrets.items():
@@ -433,8 +441,11 @@ def run_scenario(
     firing = webhook_alerts(receiver, DATABASE_DOWN, "firing")
     assert firing[0]["labels"] == held[DATABASE_DOWN]["labels"]
     assert firing[0]["annotations"]["runbook_url"] == url
-    page = receiver.deliveries(WEBHOOK_PATH)[0].body
+    delivery = receiver.deliveries(WEBHOOK_PATH)[0]
+    page = delivery.body
     assert page["receiver"] == "ragops-page" and page["status"] == "firing"
+    headers = {key.lower(): value for key, value in delivery.headers.items()}
+    assert headers["authorization"] == f"Bearer {WEBHOOK_TOKEN}"
 
     # P3 -> chat only, never paged.
     (message,) = chat_messages(receiver, LLM_DOWN)

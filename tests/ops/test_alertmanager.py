@@ -83,6 +83,8 @@ def test_pages_go_to_pagerduty_and_the_service_webhook() -> None:
     assert "runbook_url" in pagerduty["details"]["runbook_url"]
     (webhook,) = page["webhook_configs"]
     assert webhook["url"].endswith("/v1/ops/alerts/webhook") and webhook["send_resolved"]
+    authorization = webhook["http_config"]["authorization"]
+    assert authorization["type"] == "Bearer" and authorization["credentials_file"].startswith("/")
     (chat,) = receiver("ragops-chat")["slack_configs"]
     assert "api_url_file" in chat and "api_url" not in chat
 

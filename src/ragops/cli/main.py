@@ -24,6 +24,8 @@ from ragops.cli.keys import audit_log, keys_app
 from ragops.cli.remote import KeyOpt, UrlOpt, api_client, check_tenant, find_remote
 from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_runtime
 from ragops.documents.files import collect_files, source_name
+from ragops.incidents.cli import incident_app
+from ragops.oncall.cli import oncall_app
 
 if TYPE_CHECKING:
     from ragops.chat.models import ChatResponse
@@ -43,6 +45,8 @@ app.add_typer(keys_app, name="keys")
 app.command("audit-log")(audit_log)
 app.add_typer(audit_app, name="audit")
 app.add_typer(cache_app, name="cache")
+app.add_typer(oncall_app, name="oncall")
+app.add_typer(incident_app, name="incident")
 
 
 @app.command()

@@ -254,6 +254,58 @@ class Settings(BaseSettings):
         "ragops_dependency_up current without probes (0 = only when /readyz is asked).",
     )
 
+    # --- incidents and on-call ---
+    severity_policy_file: Path | None = Field(
+        None, description="YAML severity policy (P1-P4 timers, business hours); unset = the spec's."
+    )
+    oncall_rotation_file: Path | None = Field(
+        None, description="YAML on-call rotations (layers, handoffs, overrides, contacts)."
+    )
+    alert_webhook_token: SecretStr | None = Field(
+        None,
+        description="Bearer token Alertmanager sends to /v1/ops/alerts/webhook (or use an "
+        "admin key).",
+    )
+    oncall_calendar_token: SecretStr | None = Field(
+        None, description="Token of the iCalendar feed /v1/ops/oncall/calendar.ics; unset = off."
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000", description="Base URL of this service in pages (incident links)."
+    )
+    incident_link_secret: SecretStr | None = Field(
+        None,
+        description="Key signing one-click acknowledge links and webhook pages; unset = "
+        "derived per data dir (set one shared value for several instances).",
+    )
+    ack_link_hours: float = Field(
+        24.0, gt=0, description="Hours a one-click acknowledge link stays valid."
+    )
+    pagerduty_routing_key: SecretStr | None = Field(
+        None, description="PagerDuty Events API v2 routing key; unset = no PagerDuty pages."
+    )
+    pagerduty_events_url: str = Field(
+        "https://events.pagerduty.com/v2/enqueue", description="PagerDuty Events API v2 URL."
+    )
+    page_slack_webhook_url: SecretStr | None = Field(
+        None, description="Slack-compatible incoming webhook URL pages are posted to."
+    )
+    page_webhook_url: str | None = Field(
+        None, description="Generic webhook URL pages are posted to, HMAC-signed."
+    )
+    page_webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key of the generic page webhook's signature header."
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail pages; unset = none.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str | None = Field(None, description="SMTP login user.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP login password.")
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_from: str = Field("ragops@localhost", description="Sender address of e-mail pages.")
+    page_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one page delivery.")
+    escalation_interval_seconds: float = Field(
+        30.0, ge=0.0, description="Interval of the escalation engine's checks (0 = off)."
+    )
+
     # --- content safety ---
     injection_policy: Literal["flag", "block"] = Field(
         "flag",

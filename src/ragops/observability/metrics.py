@@ -159,6 +159,52 @@ SHED_REQUESTS = Counter(
     "ragops_shed_requests_total", "Requests refused because the service was overloaded."
 )
 
+# --- incidents and paging ---
+INCIDENT_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
+INCIDENT_ACK_SECONDS = Histogram(
+    "ragops_incident_time_to_acknowledge_seconds",
+    "Seconds from an incident's opening to its acknowledgement, by severity.",
+    ["severity"],
+    buckets=INCIDENT_BUCKETS,
+)
+INCIDENT_RESOLVE_SECONDS = Histogram(
+    "ragops_incident_time_to_resolve_seconds",
+    "Seconds from an incident's opening to its resolution, by severity.",
+    ["severity"],
+    buckets=INCIDENT_BUCKETS,
+)
+INCIDENTS_OPEN = Gauge(
+    "ragops_incidents_open",
+    "Incidents not yet resolved, by severity (counted in the database).",
+    ["severity"],
+    multiprocess_mode="livemax",
+)
+PAGES_SENT = Counter(
+    "ragops_pages_total",
+    "Pages sent to on-call, by channel and outcome (sent, failed).",
+    ["channel", "outcome"],
+)
+
+
+def observe_incident_duration(
+    kind: Literal["ack", "resolve"], severity: str, seconds: float
+) -> None:
+    """Record the time to acknowledge or to resolve an incident."""
+    family = INCIDENT_ACK_SECONDS if kind == "ack" else INCIDENT_RESOLVE_SECONDS
+    family.labels(severity).observe(max(seconds, 0.0))
+
+
+def set_open_incidents(counts: dict[str, int]) -> None:
+    """Set the open incidents gauge of every severity (absent ones to 0)."""
+    for severity in ("P1", "P2", "P3", "P4"):
+        INCIDENTS_OPEN.labels(severity).set(counts.get(severity, 0))
+
+
+def record_page(channel: str, outcome: Literal["sent", "failed"]) -> None:
+    """Count one page delivery attempt."""
+    PAGES_SENT.labels(channel, outcome).inc()
+
+
 # --- resources (ratios for the CPU and memory alerts) ---
 CPU_CORES = Gauge(
     "ragops_cpu_cores", "CPU cores available (cgroup quota or affinity).", multiprocess_mode="max"

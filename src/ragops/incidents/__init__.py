@@ -1,0 +1,1 @@
+"""Incidents: severities, Alertmanager intake, timeline, paging, escalation, postmortems."""

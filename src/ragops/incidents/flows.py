@@ -1,0 +1,194 @@
+"""Paging flows: who to page for a layer, building the page, sending it through every
+channel and recording the outcome on the incident's timeline.
+
+Pages are claimed before they are sent: a `PageRecord` with outcome "claimed" is committed
+first, then the channel is called and the record updated to "sent" or "failed". A process
+that dies in between leaves a claimed record and never sends that page twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ragops.config import Settings
+from ragops.db import Database
+from ragops.incidents import links
+from ragops.incidents.models import Incident, IncidentEvent, PageRecord
+from ragops.observability import metrics
+from ragops.oncall.policy import Layer, SeverityPolicy
+from ragops.oncall.rotations import RotationConfig
+from ragops.oncall.schedule import on_call
+from ragops.providers.notifier import Notifier, NotifyError, Page, Recipient
+from ragops.providers.notifier.base import PageAction
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PagingContext:
+    """What paging needs: settings, database, channels, policy and rotations."""
+
+    settings: Settings
+    db: Database
+    notifiers: list[Notifier]
+    policy: SeverityPolicy
+    rotations: RotationConfig | None
+
+
+def recipient(rotations: RotationConfig | None, layer: Layer, at: datetime) -> Recipient | None:
+    """Who is on call for `layer` at `at`, with their contact (None: nobody known)."""
+    if rotations is None:
+        return None
+    member, _ = on_call(rotations, layer, at)
+    if member is None:
+        return None
+    contact = rotations.contacts.get(member)
+    return Recipient(
+        name=member,
+        layer=layer,
+        email=contact.email if contact else None,
+        slack=contact.slack if contact else None,
+    )
+
+
+def dedup_key(incident_id: int) -> str:
+    """The stable key of an incident in paging services (PagerDuty's dedup_key)."""
+    return f"ragops-incident-{incident_id}"
+
+
+def build_page(
+    ctx: PagingContext,
+    incident: Incident,
+    action: PageAction,
+    *,
+    to: Recipient | None,
+    now: datetime,
+    note: str = "",
+) -> Page:
+    """The page about `incident` for `to`."""
+    return Page(
+        action=action,
+        incident_id=incident.id,
+        title=incident.title,
+        severity=incident.severity,
+        status=incident.status,
+        summary=incident.summary,
+        incident_url=links.incident_url(ctx.settings, incident.id),
+        ack_url=links.ack_url(ctx.settings, incident.id, now) if action != "resolve" else None,
+        runbook_url=incident.runbook_url,
+        dedup_key=dedup_key(incident.id),
+        recipient=to,
+        note=note,
+    )
+
+
+@dataclass
+class Claim:
+    """A page claimed for one channel, to be sent after the claim is committed."""
+
+    record: PageRecord
+    notifier: Notifier
+    page: Page
+
+
+def claim(
+    ctx: PagingContext,
+    session: AsyncSession,
+    incident: Incident,
+    action: PageAction,
+    *,
+    layer: Layer | None,
+    now: datetime,
+    note: str = "",
+    service_channels: bool = True,
+) -> list[Claim]:
+    """Claims of one page on every channel (`service_channels` False skips PagerDuty-like
+    channels, which run their own escalation and need only the first trigger)."""
+    to = recipient(ctx.rotations, layer, now) if layer else None
+    page = build_page(ctx, incident, action, to=to, now=now, note=note)
+    claims = []
+    for notifier in ctx.notifiers:
+        if not notifier.per_recipient and not service_channels:
+            continue
+        if notifier.needs_recipient and to is None:
+            continue
+        record = PageRecord(
+            incident_id=incident.id,
+            at=now,
+            action=action,
+            layer=layer,
+            member=to.name if to else None,
+            channel=notifier.channel,
+            outcome="claimed",
+        )
+        session.add(record)
+        claims.append(Claim(record=record, notifier=notifier, page=page))
+    return claims
+
+
+async def deliver(ctx: PagingContext, claims: list[Claim], *, now: datetime) -> None:
+    """Send claimed pages and record each outcome (and a timeline event per page)."""
+    if not claims:
+        return
+    by_page: dict[int, list[tuple[Claim, str | None]]] = {}
+    for item in claims:
+        error = None
+        try:
+            await item.notifier.send(item.page)
+        except NotifyError as exc:
+            error = str(exc)
+            logger.warning("page of incident %s failed: %s", item.page.incident_id, error)
+        except Exception as exc:  # a broken channel must not stop the others
+            error = f"{item.notifier.channel}: {type(exc).__name__}"
+            logger.exception("page of incident %s failed", item.page.incident_id)
+        metrics.record_page(item.notifier.channel, "failed" if error else "sent")
+        by_page.setdefault(id(item.page), []).append((item, error))
+    async with ctx.db.session() as session:
+        for results in by_page.values():
+            page = results[0][0].page
+            for item, error in results:
+                await session.execute(
+                    update(PageRecord)
+                    .where(PageRecord.id == item.record.id)
+                    .values(outcome="failed" if error else "sent", error=(error or None))
+                )
+            sent = [item.notifier.channel for item, error in results if error is None]
+            failed = [error or "" for _, error in results if error is not None]
+            who = (
+                f"{page.recipient.name} ({page.recipient.layer})"
+                if page.recipient
+                else "on-call (no rotation)"
+            )
+            verb = {"trigger": "paged", "reminder": "reminded"}.get(page.action, page.action)
+            if sent:
+                session.add(
+                    IncidentEvent(
+                        incident_id=page.incident_id,
+                        at=now,
+                        actor="ragops",
+                        kind={"trigger": "paged", "reminder": "reminder"}.get(
+                            page.action, "notified"
+                        ),
+                        message=f"{verb} {who} via {', '.join(sent)}"
+                        if page.action in ("trigger", "reminder")
+                        else f"sent {page.action} via {', '.join(sent)}",
+                        detail={"action": page.action, "channels": sent},
+                    )
+                )
+            if failed:
+                session.add(
+                    IncidentEvent(
+                        incident_id=page.incident_id,
+                        at=now,
+                        actor="ragops",
+                        kind="page_failed",
+                        message=f"{page.action} for {who} failed: {'; '.join(failed)}",
+                        detail={"action": page.action, "errors": failed},
+                    )
+                )
+        await session.commit()

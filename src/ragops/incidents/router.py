@@ -1,0 +1,272 @@
+"""Incident HTTP routes under `/v1/ops` (admin scope), the Alertmanager webhook and the
+one-click acknowledge link.
+
+- `POST /v1/ops/alerts/webhook`: Alertmanager's webhook (payload version 4); authenticated by
+  `RAGOPS_ALERT_WEBHOOK_TOKEN` as a bearer token or an admin-scoped API key.
+- `GET|POST /v1/ops/incidents...`: list, declare, show, acknowledge, notes, severity, status,
+  fields and action items. `actor` names the responder (default: the API key's id).
+- `GET /v1/ops/incidents/{id}/ack-link?expires&sig`: the signed link of a page; no key.
+- `GET /ops/incidents[/{id}]`, `GET /ops/oncall`: the console pages (static; their data comes
+  from the admin API with the key entered on the page).
+
+A webhook that opens an incident wakes the escalation engine, which pages the primary.
+"""
+
+from __future__ import annotations
+
+import hmac
+from importlib.resources import files
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from ragops.api.deps import PrincipalDep, RuntimeDep, authenticate, require_scope
+from ragops.auth.service import Principal
+from ragops.db.base import utcnow
+from ragops.incidents import actions, links, service
+from ragops.incidents.alerts import AlertmanagerPayload, ingest
+from ragops.incidents.escalation import escalation_lifespan
+from ragops.incidents.models import (
+    ActionItemCreate,
+    ActionItemRead,
+    IncidentCreate,
+    IncidentDetail,
+    IncidentRead,
+    IncidentUpdate,
+    NoteCreate,
+    SeverityChange,
+    StatusChange,
+)
+from ragops.observability import metrics
+
+router = APIRouter(prefix="/v1/ops", tags=["incidents"], lifespan=escalation_lifespan)
+admin = APIRouter(prefix="/v1/ops", tags=["incidents"], dependencies=[require_scope("admin")])
+pages = APIRouter(include_in_schema=False)
+
+_PAGE = files("ragops.web").joinpath("static/incidents.html")
+
+_bearer = HTTPBearer(auto_error=False)
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+ActorQuery = Annotated[str | None, Query(max_length=128, description="Who acts.")]
+StatusFilter = Annotated[
+    str, Query(pattern="^(open|all|triggered|acknowledged|mitigated|resolved)$")
+]
+
+
+async def _changed(request: Request) -> None:
+    """After a change: refresh the open-incidents gauge and let the escalation engine run a
+    pass now (a page or a notice may be due)."""
+    runtime = request.app.state.runtime
+    metrics.set_open_incidents(await service.open_counts(db=runtime.db))
+    engine = getattr(request.app.state, "escalation", None)
+    if engine is not None:
+        engine.wake()
+
+
+def _actor(principal: Principal, actor: str | None) -> str:
+    return actor or f"key:{principal.key_id or 'open'}"
+
+
+async def webhook_caller(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> str:
+    """ "alertmanager" for the webhook token, else an admin key's principal (401/403)."""
+    token = request.app.state.runtime.settings.alert_webhook_token
+    if token is not None and bearer is not None:
+        if hmac.compare_digest(bearer.credentials.encode(), token.get_secret_value().encode()):
+            return "alertmanager"
+    principal = await authenticate(request, bearer, api_key)
+    if not principal.allows("admin"):
+        raise HTTPException(403, "the alert webhook needs its token or an admin-scoped key")
+    return "alertmanager"
+
+
+@router.post("/alerts/webhook", status_code=200)
+async def alert_webhook(
+    payload: AlertmanagerPayload,
+    runtime: RuntimeDep,
+    request: Request,
+    _caller: Annotated[str, Depends(webhook_caller)],
+) -> dict[str, object]:
+    """Receive an Alertmanager notification: open/attach an incident, record the alerts."""
+    result = await ingest(db=runtime.db, payload=payload)
+    if result.opened:
+        await _changed(request)
+    return {
+        "incident_id": result.incident_id,
+        "opened": result.opened,
+        "events": result.events,
+    }
+
+
+@router.get("/incidents/{incident_id}/ack-link", response_class=HTMLResponse)
+async def ack_link(
+    incident_id: int,
+    runtime: RuntimeDep,
+    request: Request,
+    expires: Annotated[int, Query()],
+    sig: Annotated[str, Query(max_length=128)],
+) -> HTMLResponse:
+    """Acknowledge through the signed link of a page (no API key needed)."""
+    problem = links.verify(runtime.settings, incident_id, expires, sig, utcnow())
+    if problem is not None:
+        raise HTTPException(403, problem)
+    incident = await service.acknowledge(db=runtime.db, incident_id=incident_id, actor="ack-link")
+    await _changed(request)
+    body = (
+        f"<!doctype html><title>Incident {incident.id}</title>"
+        f"<p>Incident {incident.id} is <b>{incident.status}</b>.</p>"
+    )
+    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@admin.get("/incidents", response_model=list[IncidentRead])
+async def list_incidents(
+    runtime: RuntimeDep,
+    status: StatusFilter = "open",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[IncidentRead]:
+    """Incidents, newest first (default: the open ones)."""
+    return await service.get_all(db=runtime.db, status=status, limit=limit)
+
+
+@admin.post("/incidents", response_model=IncidentRead, status_code=201)
+async def declare(
+    body: IncidentCreate,
+    runtime: RuntimeDep,
+    request: Request,
+    principal: PrincipalDep,
+    actor: ActorQuery = None,
+) -> IncidentRead:
+    """Declare an incident by hand; it is paged like an alert's."""
+    incident = await service.create(
+        db=runtime.db, actor=_actor(principal, actor), **body.model_dump()
+    )
+    await _changed(request)
+    return incident
+
+
+@admin.get("/incidents/{incident_id}", response_model=IncidentDetail)
+async def show(incident_id: int, runtime: RuntimeDep) -> IncidentDetail:
+    """One incident with its timeline, alerts and action items."""
+    return await service.get_or_raise(db=runtime.db, incident_id=incident_id)
+
+
+@admin.post("/incidents/{incident_id}/ack", response_model=IncidentRead)
+async def acknowledge(
+    incident_id: int,
+    runtime: RuntimeDep,
+    request: Request,
+    principal: PrincipalDep,
+    actor: ActorQuery = None,
+) -> IncidentRead:
+    """Acknowledge: stops the escalation."""
+    incident = await service.acknowledge(
+        db=runtime.db, incident_id=incident_id, actor=_actor(principal, actor)
+    )
+    await _changed(request)
+    return incident
+
+
+@admin.post("/incidents/{incident_id}/notes", response_model=IncidentRead)
+async def note(
+    incident_id: int,
+    body: NoteCreate,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    actor: ActorQuery = None,
+) -> IncidentRead:
+    """Add a note (or, with `status_update`, the latest customer-facing update)."""
+    return await service.add_note(
+        db=runtime.db, incident_id=incident_id, actor=_actor(principal, actor), **body.model_dump()
+    )
+
+
+@admin.post("/incidents/{incident_id}/severity", response_model=IncidentRead)
+async def severity(
+    incident_id: int,
+    body: SeverityChange,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    actor: ActorQuery = None,
+) -> IncidentRead:
+    """Change the severity."""
+    return await service.change_severity(
+        db=runtime.db,
+        incident_id=incident_id,
+        severity=body.severity,
+        actor=_actor(principal, actor),
+    )
+
+
+@admin.post("/incidents/{incident_id}/status", response_model=IncidentRead)
+async def status(
+    incident_id: int,
+    body: StatusChange,
+    runtime: RuntimeDep,
+    request: Request,
+    principal: PrincipalDep,
+    actor: ActorQuery = None,
+) -> IncidentRead:
+    """Move the status forward (mitigated, resolved) or reopen a resolved incident."""
+    incident = await service.set_status(
+        db=runtime.db,
+        incident_id=incident_id,
+        status=body.status,
+        message=body.message,
+        actor=_actor(principal, actor),
+    )
+    await _changed(request)
+    return incident
+
+
+@admin.patch("/incidents/{incident_id}", response_model=IncidentRead)
+async def update(
+    incident_id: int,
+    body: IncidentUpdate,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    actor: ActorQuery = None,
+) -> IncidentRead:
+    """Change commander, participants, customer-facing flag or impact."""
+    return await service.update(
+        db=runtime.db,
+        incident_id=incident_id,
+        actor=_actor(principal, actor),
+        changes=body.model_dump(exclude_unset=True),
+    )
+
+
+@admin.post("/incidents/{incident_id}/action-items", response_model=ActionItemRead, status_code=201)
+async def add_action_item(
+    incident_id: int,
+    body: ActionItemCreate,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    actor: ActorQuery = None,
+) -> ActionItemRead:
+    """Store a postmortem action item with its owner and due date."""
+    return await actions.add_action_item(
+        db=runtime.db, incident_id=incident_id, actor=_actor(principal, actor), **body.model_dump()
+    )
+
+
+@admin.get("/action-items", response_model=list[ActionItemRead])
+async def action_items(
+    runtime: RuntimeDep, include_done: Annotated[bool, Query()] = False
+) -> list[ActionItemRead]:
+    """Action items of every incident, by due date."""
+    return await actions.list_action_items(db=runtime.db, open_only=not include_done)
+
+
+@pages.get("/ops/incidents", response_class=HTMLResponse)
+@pages.get("/ops/incidents/{incident_id}", response_class=HTMLResponse)
+@pages.get("/ops/oncall", response_class=HTMLResponse)
+async def console_page() -> HTMLResponse:
+    """The console pages of incidents and on-call (their data needs an admin key)."""
+    return HTMLResponse(_PAGE.read_text(encoding="utf-8"))

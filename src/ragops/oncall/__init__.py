@@ -1,0 +1,1 @@
+"""On-call: severity policy, rotations with overrides, schedules, checks, calendar export."""

@@ -1,0 +1,86 @@
+"""On-call HTTP routes under `/v1/ops/oncall`.
+
+- `GET /v1/ops/oncall?weeks=4` (admin scope): who is on call now in each layer and the shifts
+  of the next weeks (the ops console's on-call page reads it).
+- `GET /v1/ops/oncall/calendar.ics?token=...`: the schedule as an iCalendar feed for calendar
+  apps, protected by `RAGOPS_ONCALL_CALENDAR_TOKEN` (404 while no token is set).
+
+Both read the rotation file (`RAGOPS_ONCALL_ROTATION_FILE`) on each request, so an edited
+file or a new override shows at once; without one they answer 404.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from ragops.api.deps import RuntimeDep, require_scope
+from ragops.config import Settings
+from ragops.errors import NotFoundError, ValidationFailed
+from ragops.oncall.calendar import to_ics
+from ragops.oncall.policy import LAYERS, PolicyError
+from ragops.oncall.rotations import RotationConfig, load_rotations
+from ragops.oncall.schedule import on_call, schedule
+
+router = APIRouter(prefix="/v1/ops/oncall", tags=["on-call"])
+
+
+def _rotations(settings: Settings) -> RotationConfig:
+    if settings.oncall_rotation_file is None:
+        raise NotFoundError("no rotation file is configured (RAGOPS_ONCALL_ROTATION_FILE)")
+    try:
+        return load_rotations(settings.oncall_rotation_file)
+    except PolicyError as exc:
+        raise ValidationFailed(str(exc), code="invalid_rotation_file") from None
+
+
+@router.get("", dependencies=[require_scope("admin")])
+async def now_and_next(
+    runtime: RuntimeDep, weeks: Annotated[int, Query(ge=1, le=26)] = 4
+) -> dict[str, Any]:
+    """Who is on call now and the shifts of the next `weeks` weeks."""
+    config = _rotations(runtime.settings)
+    now = datetime.now(UTC)
+    current = []
+    for layer in LAYERS:
+        member, source = on_call(config, layer, now)
+        current.append({"layer": layer, "member": member, "source": source})
+    shifts = [
+        {
+            "layer": shift.layer,
+            "member": shift.member,
+            "start": shift.start.isoformat(),
+            "end": shift.end.isoformat(),
+            "source": shift.source,
+            "reason": shift.reason,
+        }
+        for layer_shifts in schedule(config, now, now + timedelta(weeks=weeks)).values()
+        for shift in layer_shifts
+    ]
+    return {"at": now.isoformat(), "timezone": config.timezone, "now": current, "shifts": shifts}
+
+
+@router.get("/calendar.ics", response_class=Response)
+async def calendar(
+    runtime: RuntimeDep,
+    token: Annotated[str, Query(max_length=256)] = "",
+    weeks: Annotated[int, Query(ge=1, le=52)] = 12,
+) -> Response:
+    """The schedule as iCalendar, for calendar subscriptions (token in the URL)."""
+    expected = runtime.settings.oncall_calendar_token
+    if expected is None:
+        raise HTTPException(404, "the calendar feed is off (set RAGOPS_ONCALL_CALENDAR_TOKEN)")
+    if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+        raise HTTPException(403, "a valid calendar token is required")
+    config = _rotations(runtime.settings)
+    now = datetime.now(UTC)
+    start = now - timedelta(weeks=1)
+    data = to_ics(config, start, now + timedelta(weeks=weeks), now=now)
+    return Response(
+        data,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Cache-Control": "private, max-age=300"},
+    )

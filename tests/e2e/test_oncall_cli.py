@@ -1,0 +1,122 @@
+"""`ragops oncall` as a real process: now, schedule, override add, check and export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from icalendar import Calendar
+
+from tests.conftest import REPO_ROOT, run_cli
+
+
+def rotation_file(tmp_path: Path) -> Path:
+    path = tmp_path / "rotations.yaml"
+    shutil.copy(REPO_ROOT / "deploy" / "oncall" / "rotations.yaml", path)
+    return path
+
+
+def test_now_schedule_and_override(tmp_path: Path) -> None:
+    path = rotation_file(tmp_path)
+    at = "2026-12-24T20:00"
+    result = run_cli(tmp_path, "oncall", "now", "--at", at, "--file", str(path), "--json")
+    before = {row["layer"]: row for row in json.loads(result.stdout)["on_call"]}
+    assert before["primary"]["member"] == "engineer-c"
+    assert before["primary"]["until"] == "2026-12-28T08:00:00+00:00"
+    assert before["vp"] == {
+        "layer": "vp",
+        "member": "vp-engineering",
+        "source": "rotation",
+        "until": None,
+    }
+
+    added = run_cli(
+        tmp_path,
+        "oncall",
+        "override",
+        "add",
+        "--file",
+        str(path),
+        "--member",
+        "engineer-a",
+        "--start",
+        "2026-12-24T18:00",
+        "--end",
+        "2026-12-27T09:00",
+        "--reason",
+        "holiday swap",
+    )
+    assert "override added: engineer-a covers Primary" in added.stdout
+    result = run_cli(tmp_path, "oncall", "now", "--at", at, "--file", str(path), "--json")
+    after = {row["layer"]: row for row in json.loads(result.stdout)["on_call"]}
+    assert after["primary"]["member"] == "engineer-a" and after["primary"]["source"] == "override"
+
+    table = run_cli(
+        tmp_path,
+        "oncall",
+        "schedule",
+        "--weeks",
+        "8",
+        "--from",
+        "2026-12-21T09:00",
+        "--file",
+        str(path),
+    ).stdout
+    assert "override: holiday swap" in table
+    assert table.count("Primary") >= 10 and "Mon 2027-02-15 09:00 CET" in table
+
+
+def test_check_fails_on_a_gap_and_export_writes_ics(tmp_path: Path) -> None:
+    path = rotation_file(tmp_path)
+    ok = run_cli(tmp_path, "oncall", "check", "--weeks", "8", "--file", str(path))
+    assert "no coverage gaps" in ok.stdout
+    path.write_text(path.read_text().replace("members: [vp-engineering]", "members: []"))
+    gap = run_cli(tmp_path, "oncall", "check", "--file", str(path), check=False)
+    assert gap.returncode == 1
+    assert "gap: nobody on call as VP" in gap.stdout and "coverage gap" in gap.stderr
+
+    out = tmp_path / "oncall.ics"
+    run_cli(
+        tmp_path,
+        "oncall",
+        "export",
+        "--ics",
+        "--weeks",
+        "2",
+        "--from",
+        "2026-12-07T09:00",
+        "--file",
+        str(path),
+        "-o",
+        str(out),
+    )
+    summaries = [str(e["SUMMARY"]) for e in Calendar.from_ical(out.read_bytes()).walk("VEVENT")]
+    assert summaries[:2] == ["On call (Primary): engineer-a", "On call (Primary): engineer-b"]
+    assert "On call (VP): nobody (gap)" in summaries
+
+
+def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    missing = run_cli(tmp_path, "oncall", "now", "--file", str(tmp_path / "none.yaml"), check=False)
+    assert missing.returncode == 1 and "no such rotation file" in missing.stderr
+    path = rotation_file(tmp_path)
+    backwards = run_cli(
+        tmp_path,
+        "oncall",
+        "override",
+        "add",
+        "--file",
+        str(path),
+        "--member",
+        "engineer-a",
+        "--start",
+        "2026-12-24T18:00",
+        "--end",
+        "2026-12-24T09:00",
+        check=False,
+    )
+    assert backwards.returncode == 1 and "--end must be after --start" in backwards.stderr
+    bad_time = run_cli(
+        tmp_path, "oncall", "now", "--at", "tomorrow", "--file", str(path), check=False
+    )
+    assert bad_time.returncode == 2 and "not an ISO 8601 time" in bad_time.stderr

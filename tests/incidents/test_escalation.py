@@ -1,0 +1,247 @@
+"""The escalation engine on SQLite and PostgreSQL with a controllable clock and real local
+receivers: primary paged at once, the next layer after the response time, acknowledgement
+stops the escalation and is forwarded, restarts and second instances never page twice,
+reminders follow the communication cadence, P4 waits for business hours."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+
+from ragops.config import Settings
+from ragops.db import Database, migrate
+from ragops.incidents import service
+from ragops.incidents.alerts import AlertmanagerPayload, ingest
+from ragops.incidents.escalation import EscalationEngine
+from ragops.incidents.flows import PagingContext
+from ragops.oncall.policy import load_policy
+from ragops.oncall.rotations import load_rotations
+from ragops.providers.notifier.email import EmailNotifier
+from ragops.providers.notifier.pagerduty import PagerDutyNotifier
+from ragops.providers.notifier.slack import SlackNotifier
+from tests.conftest import BACKENDS, REPO_ROOT, backend_settings
+from tests.incidents.conftest import alert, payload
+from tests.incidents.receivers import Mailbox, Receiver, http_receiver, smtp_server
+
+T0 = datetime(2026, 12, 3, 11, 0, tzinfo=UTC)  # Thursday 12:00 in Berlin: work hours
+
+
+@dataclass
+class World:
+    db: Database
+    settings: Settings
+    receiver: Receiver
+    mailbox: Mailbox
+    smtp_port: int
+    now: datetime = T0
+
+    def engine(self) -> EscalationEngine:
+        """A fresh engine (as after a restart, or on another instance)."""
+        ctx = PagingContext(
+            settings=self.settings,
+            db=self.db,
+            notifiers=[
+                PagerDutyNotifier(
+                    routing_key="KEY", url=self.receiver.url + "/v2/enqueue", timeout=5
+                ),
+                SlackNotifier(url=self.receiver.url + "/chat", timeout=5),
+                EmailNotifier(
+                    host="127.0.0.1",
+                    port=self.smtp_port,
+                    sender="ragops@example.com",
+                    starttls=False,
+                    username=None,
+                    password=None,
+                    timeout=5,
+                ),
+            ],
+            policy=load_policy(REPO_ROOT / "deploy" / "oncall" / "severities.yaml"),
+            rotations=load_rotations(REPO_ROOT / "deploy" / "oncall" / "rotations.yaml"),
+        )
+        return EscalationEngine(ctx, clock=lambda: self.now)
+
+    def chat(self) -> list[str]:
+        return [d.body["text"] for d in self.receiver.deliveries("/chat")]
+
+    def pagerduty(self) -> list[str]:
+        return [d.body["event_action"] for d in self.receiver.deliveries("/v2/enqueue")]
+
+    def mail_to(self) -> list[str]:
+        return [to for _, tos, _ in self.mailbox.received() for to in tos]
+
+
+@pytest.fixture(params=BACKENDS)
+def receivers() -> Iterator[tuple[Receiver, Mailbox, int]]:
+    with http_receiver() as receiver, smtp_server() as (mailbox, port):
+        yield receiver, mailbox, port
+
+
+@pytest.fixture
+async def world(
+    request: pytest.FixtureRequest, tmp_path: Path, receivers: tuple[Receiver, Mailbox, int]
+) -> AsyncIterator[World]:
+    backend = request.node.callspec.params["receivers"]
+    with backend_settings(
+        backend, tmp_path / "var", public_base_url="http://ragops.test"
+    ) as settings:
+        await migrate.upgrade(settings)
+        db = Database(settings)
+        try:
+            yield World(db, settings, *receivers)
+        finally:
+            await db.dispose()
+
+
+async def fire(world: World, severity: str = "P1") -> int:
+    body = payload(
+        f"group-{severity}",
+        alert("RagopsDatabaseDown", severity=severity, starts=world.now.isoformat()),
+    )
+    result = await ingest(
+        db=world.db, payload=AlertmanagerPayload.model_validate(body), now=world.now
+    )
+    assert result.opened and result.incident_id is not None
+    return result.incident_id
+
+
+def pages(channel: str, outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "ragops_pages_total", {"channel": channel, "outcome": outcome}
+    )
+    return value or 0.0
+
+
+async def test_page_escalate_acknowledge_resolve(world: World) -> None:
+    slack_before, email_before = pages("slack", "sent"), pages("email", "sent")
+    incident_id = await fire(world)
+    world.now = T0 + timedelta(seconds=20)
+    assert await world.engine().run_once() == 3  # PagerDuty, chat, e-mail: within a minute
+    assert world.pagerduty() == ["trigger"]
+    assert world.chat()[0].startswith(f"*[P1] Incident {incident_id} triggered: RagopsDatabaseDown")
+    assert "On call (primary): @engineer-d" in world.chat()[0]
+    assert world.mail_to() == ["engineer-d@example.com"]
+
+    world.now = T0 + timedelta(minutes=4)
+    assert await world.engine().run_once() == 0  # a restarted engine: nothing is due
+
+    world.now = T0 + timedelta(minutes=5, seconds=20)  # the P1 response time in work hours
+    assert await world.engine().run_once() == 2  # chat and e-mail (PagerDuty escalates itself)
+    assert "On call (engineering_lead): @engineering-lead" in world.chat()[1]
+    assert "Not acknowledged within 5 min: escalated to engineering_lead." in world.chat()[1]
+    assert world.mail_to()[-1] == "engineering-lead@example.com"
+
+    world.now = T0 + timedelta(minutes=7)
+    await service.acknowledge(
+        db=world.db, incident_id=incident_id, actor="engineer-d", now=world.now
+    )
+    engine = world.engine()
+    assert await engine.run_once() == 2  # acknowledge to PagerDuty and chat, once
+    world.now = T0 + timedelta(minutes=12)
+    assert await engine.run_once() == 0  # acknowledged: no VP page
+    assert world.pagerduty() == ["trigger", "acknowledge"]
+
+    world.now = T0 + timedelta(minutes=14)
+    await service.set_status(
+        db=world.db, incident_id=incident_id, status="resolved", actor="engineer-d", now=world.now
+    )
+    assert await engine.run_once() == 2
+    assert await engine.run_once() == 0
+    assert world.pagerduty() == ["trigger", "acknowledge", "resolve"]
+
+    assert pages("slack", "sent") - slack_before == 4  # primary, lead, acknowledge, resolve
+    assert pages("email", "sent") - email_before == 2
+    detail = await service.get_or_raise(db=world.db, incident_id=incident_id)
+    lines = [(e.at - T0, e.kind, e.message) for e in detail.timeline]
+    assert lines == [
+        (
+            timedelta(0),
+            "opened",
+            "P1 incident opened: RagopsDatabaseDown: RagopsDatabaseDown summary",
+        ),
+        (timedelta(0), "alert_fired", "RagopsDatabaseDown fired (P1): RagopsDatabaseDown summary"),
+        (timedelta(seconds=20), "paged", "paged engineer-d (primary) via pagerduty, slack, email"),
+        (
+            timedelta(minutes=5, seconds=20),
+            "escalated",
+            "Not acknowledged within 5 min: escalated to engineering_lead.",
+        ),
+        (
+            timedelta(minutes=5, seconds=20),
+            "paged",
+            "paged engineering-lead (engineering_lead) via slack, email",
+        ),
+        (timedelta(minutes=7), "acknowledged", "acknowledged by engineer-d"),
+        (timedelta(minutes=7), "notified", "sent acknowledge via pagerduty, slack"),
+        (timedelta(minutes=14), "status_changed", "acknowledged -> resolved"),
+        (timedelta(minutes=14), "notified", "sent resolve via pagerduty, slack"),
+    ]
+
+
+async def test_unresolved_engages_all_hands_and_reminds(world: World) -> None:
+    incident_id = await fire(world)
+    await world.engine().run_once()
+    world.now = T0 + timedelta(minutes=1)
+    await service.acknowledge(
+        db=world.db, incident_id=incident_id, actor="engineer-d", now=world.now
+    )
+    await world.engine().run_once()
+    world.now = T0 + timedelta(minutes=15)  # P1: unresolved after 15 min, and an update is due
+    assert await world.engine().run_once() == 5  # lead and VP by chat and mail, a reminder
+    chat = world.chat()
+    assert any("Unresolved after 15 min: engaging engineering_lead, vp." in t for t in chat)
+    assert any(
+        "A status update is due (every 15 min for P1)" in t and "Commander: engineer-d" in t
+        for t in chat
+    )
+    assert world.mail_to()[-2:] == ["engineering-lead@example.com", "vp-engineering@example.com"]
+    world.now = T0 + timedelta(minutes=20)
+    await service.add_note(
+        db=world.db,
+        incident_id=incident_id,
+        message="DB failover running",
+        status_update=True,
+        actor="engineer-d",
+        now=world.now,
+    )
+    world.now = T0 + timedelta(minutes=34)
+    assert await world.engine().run_once() == 0  # updated at 20: next update due at 35
+    world.now = T0 + timedelta(minutes=35)
+    assert await world.engine().run_once() == 1  # one reminder, to chat
+
+
+async def test_two_instances_page_once(world: World) -> None:
+    await fire(world)
+    world.now = T0 + timedelta(seconds=5)
+    first, second = world.engine(), world.engine()
+    results = await asyncio.gather(first.run_once(), second.run_once())
+    assert sorted(results) == [0, 3]
+    assert world.pagerduty() == ["trigger"] and len(world.chat()) == 1
+
+
+async def test_p4_waits_for_business_hours(world: World) -> None:
+    world.now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)  # Saturday
+    await fire(world, "P4")
+    assert await world.engine().run_once() == 0
+    world.now = datetime(2026, 12, 7, 7, 59, tzinfo=UTC)  # Monday 08:59 in Berlin
+    assert await world.engine().run_once() == 0
+    world.now = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    assert await world.engine().run_once() == 3
+    assert "[P4]" in world.chat()[0] and "@engineer-a" in world.chat()[0]
+
+
+async def test_a_failed_channel_is_recorded_and_counted(world: World) -> None:
+    before = pages("slack", "failed")
+    world.receiver.stop()  # the chat and PagerDuty endpoints are gone
+    incident_id = await fire(world)
+    assert await world.engine().run_once() == 3
+    assert pages("slack", "failed") - before == 1
+    detail = await service.get_or_raise(db=world.db, incident_id=incident_id)
+    kinds = {e.kind: e.message for e in detail.timeline}
+    assert kinds["paged"] == "paged engineer-d (primary) via email"
+    assert kinds["page_failed"].startswith("trigger for engineer-d (primary) failed: pagerduty:")

@@ -1,0 +1,74 @@
+"""`ragops incident` as a real process on the embedded database: an incident opened through
+the service is listed, shown, acknowledged, noted, re-rated and resolved from the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ragops.db import Database, migrate
+from ragops.incidents import service
+from tests.conftest import make_settings, run_cli, run_sync
+
+
+def test_incident_commands(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    settings = make_settings(data_dir)
+
+    async def declare() -> int:
+        await migrate.upgrade(settings)
+        db = Database(settings)
+        try:
+            made = await service.create(db=db, title="Search down", severity="P2", actor="test")
+            return made.id
+        finally:
+            await db.dispose()
+
+    incident_id = str(run_sync(declare()))
+    listed = json.loads(run_cli(data_dir, "incident", "list", "--json").stdout)
+    assert [i["id"] for i in listed] == [int(incident_id)]
+    acked = json.loads(
+        run_cli(data_dir, "incident", "ack", incident_id, "--as", "responder-a", "--json").stdout
+    )
+    assert acked["status"] == "acknowledged" and acked["commander"] == "responder-a"
+    run_cli(
+        data_dir,
+        "incident",
+        "note",
+        incident_id,
+        "Restarted the vector store",
+        "--as",
+        "responder-a",
+    )
+    assert "[P1]" in run_cli(data_dir, "incident", "severity", incident_id, "p1").stdout
+    run_cli(data_dir, "incident", "resolve", incident_id, "-m", "store back")
+    run_cli(
+        data_dir,
+        "incident",
+        "action",
+        "add",
+        incident_id,
+        "Alert on store latency",
+        "--owner",
+        "responder-b",
+        "--due",
+        "2020-01-01",
+    )
+    assert "(overdue)" in run_cli(data_dir, "incident", "action", "list").stdout
+    shown = run_cli(data_dir, "incident", "show", incident_id).stdout
+    for words in (
+        "acknowledged by responder-a",
+        "Restarted the vector store",
+        "P2 -> P1",
+        "acknowledged -> resolved: store back",
+        "Alert on store latency",
+    ):
+        assert words in shown
+    assert json.loads(run_cli(data_dir, "incident", "list", "--json").stdout) == []
+
+    missing = run_cli(data_dir, "incident", "ack", "999", check=False)
+    assert missing.returncode == 1 and "no incident 999" in missing.stderr
+    bad = run_cli(data_dir, "incident", "severity", incident_id, "P7", check=False)
+    assert bad.returncode == 2 and "severity is one of P1, P2, P3, P4" in bad.stderr
+    backwards = run_cli(data_dir, "incident", "mitigate", incident_id, check=False)
+    assert backwards.returncode == 1 and "can only move forward" in backwards.stderr
