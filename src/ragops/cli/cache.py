@@ -85,7 +85,7 @@ def clear(
 
 def read_questions(path: Path) -> list[dict[str, str]]:
     """Questions from a YAML or JSON list: strings, or {question, collection?} objects."""
-    import yaml  # type: ignore[import-untyped]
+    import yaml
 
     try:
         text = path.read_text(encoding="utf-8")
