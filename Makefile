@@ -50,8 +50,12 @@ lock:
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11 -o requirements.lock
 
+# Every benchmark, each bounded in time; each prints a table and writes bench/results/*.json.
 bench: setup
-	$(BIN)/python bench/retrieval.py --dataset ../shared/data/scifact
+	timeout 1800 $(BIN)/python bench/retrieval.py --dataset ../shared/data/scifact
+	test ! -f bench/ingest.py || timeout 1200 $(BIN)/python bench/ingest.py
+	timeout 600 $(BIN)/python bench/load.py
+	timeout 300 $(BIN)/python bench/cache.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

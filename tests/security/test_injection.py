@@ -65,6 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLMServer) -> Iter
         llm_model="fake-model",
         llm_timeout_seconds=5,
         injection_policy="block",
+        answer_cache=False,  # these tests ask one question of a changing fake LLM
     )
     running = RunningServer(settings)
     try:

@@ -1,0 +1,350 @@
+"""End-to-end load benchmark: N concurrent users against a running ragops whose LLM is an
+OpenAI-compatible stub that answers after a fixed delay, and the same load against a bare
+FastAPI JSON endpoint served with the same uvicorn settings (the ceiling).
+
+    python bench/load.py [--users 32] [--seconds 15] [--llm-delay-ms 200] [--json]
+
+Three processes are started on loopback: the stub LLM, `ragops serve` (SQLite and the
+embedded vector store in a temporary folder, API keys off, rate limits lifted, the project's
+docs/ ingested through the API) and the bare endpoint. Phases, each for `--seconds`:
+
+1. uncached: every question is new (a request number is appended, which the semantic
+   cache's number guard never matches), so each runs the whole pipeline: p50/p95/p99,
+   questions a second, error rate and the server overhead = latency - the stub's delay;
+2. cached: a few questions asked again and again (answered once before the phase): p95 and
+   throughput of answers served from the exact cache;
+3. bare: `GET /bare` of a minimal FastAPI app: the throughput ceiling of the server stack.
+
+`--json` prints `{"overhead_p95_ms", "cached_p95_ms", "p95_ms", "rps", "error_rate",
+"bare_rps", ...}`; every run writes bench/results/load.json. Goals (issue 9): overhead
+p95 <= 30 ms, cached p95 <= 10 ms, cached throughput within 2x of the bare endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+QUESTIONS = [
+    "How do I rotate an API key?",
+    "How many connections does the database pool keep open?",
+    "What does the readiness probe check?",
+    "How do I roll back a bad release?",
+    "Which file formats can I upload?",
+    "What happens when the LLM provider is down?",
+    "How are answers cited?",
+    "How is tenant data isolated?",
+]
+
+
+# --- the helper servers (run as subprocesses of this script) -----------------------------
+
+
+def serve_stub(port: int, delay_ms: float) -> None:
+    """An OpenAI-compatible chat endpoint answering after `delay_ms`, citing passage 1."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": "stub", "object": "model", "created": 0}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat() -> dict[str, Any]:
+        await asyncio.sleep(delay_ms / 1000)
+        text = "The answer is in the first passage [1]."
+        return {
+            "id": "chatcmpl-stub",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": "stub",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
+        }
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_bare(port: int) -> None:
+    """A minimal FastAPI JSON endpoint under the same uvicorn settings as `ragops serve`."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/bare")
+    async def bare() -> dict[str, Any]:
+        return {"answer": "ok", "citations": [], "cache": "hit-exact"}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, proxy_headers=False)
+
+
+# --- orchestration -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"error: {url} did not answer within {timeout:.0f} s")
+
+
+def ingest_docs(base: str) -> int:
+    files = sorted((ROOT / "docs").rglob("*.md"))
+    with httpx.Client(base_url=base, timeout=300) as client:
+        for start in range(0, len(files), 10):
+            batch = files[start : start + 10]
+            upload = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in batch]
+            response = client.post("/v1/documents", files=upload)
+            if response.status_code != 200:
+                raise SystemExit(f"error: ingest failed: {response.status_code} {response.text}")
+    return len(files)
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return round(ordered[index], 2)
+
+
+async def run_phase(
+    url: str, *, users: int, seconds: float, body: Any, method: str = "POST"
+) -> dict[str, Any]:
+    """`users` loops sending requests for `seconds`; latencies of the finished ones."""
+    latencies: list[float] = []
+    caches: dict[str, int] = {}
+    errors = 0
+    counter = 0
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def user() -> None:
+            nonlocal errors, counter
+            while time.perf_counter() < stop:
+                counter += 1
+                payload = body(counter) if callable(body) else body
+                started = time.perf_counter()
+                try:
+                    response = await client.request(method, url, json=payload)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok, response = False, None
+                latencies.append((time.perf_counter() - started) * 1000)
+                if not ok:
+                    errors += 1
+                elif response is not None and "X-Cache" in response.headers:
+                    label = response.headers["X-Cache"]
+                    caches[label] = caches.get(label, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(user() for _ in range(users)))
+        elapsed = time.perf_counter() - started
+    return {
+        "requests": len(latencies),
+        "seconds": round(elapsed, 2),
+        "rps": round(len(latencies) / elapsed, 2),
+        "error_rate": round(errors / len(latencies), 4) if latencies else None,
+        "p50_ms": quantile(latencies, 0.50),
+        "p95_ms": quantile(latencies, 0.95),
+        "p99_ms": quantile(latencies, 0.99),
+        "mean_ms": round(statistics.fmean(latencies), 2) if latencies else None,
+        "cache": caches,
+        "latencies": latencies,
+    }
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("wb")
+    return subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=32, help="concurrent users")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each phase")
+    parser.add_argument("--llm-delay-ms", type=float, default=200.0, help="stub LLM delay")
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument(
+        "--serve-stub", nargs=2, metavar=("PORT", "DELAY_MS"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--serve-bare", metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_stub:
+        serve_stub(int(args.serve_stub[0]), float(args.serve_stub[1]))
+        return
+    if args.serve_bare:
+        serve_bare(int(args.serve_bare))
+        return
+    if args.users < 1 or args.seconds <= 0:
+        raise SystemExit("error: --users must be >= 1 and --seconds > 0")
+
+    say = (lambda *_: None) if args.json else print
+    work = Path(tempfile.mkdtemp(prefix="ragops-load-"))
+    stub_port, app_port, bare_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "RAGOPS_DATA_DIR": str(work / "var"),
+        "RAGOPS_ENVIRONMENT": "development",
+        "RAGOPS_DEMO_CORPUS": "false",
+        "RAGOPS_AUTH_ENABLED": "false",
+        "RAGOPS_BOOTSTRAP_API_KEY": "false",
+        "RAGOPS_LOG_LEVEL": "WARNING",
+        "RAGOPS_LLM_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
+        "RAGOPS_LLM_MODEL": "stub",
+        "RAGOPS_RATE_LIMIT_CHAT": "1000000/minute",
+        "RAGOPS_RATE_LIMIT_INGEST": "1000000/minute",
+        "RAGOPS_RATE_LIMIT_PER_IP": "1000000/minute",
+        "RAGOPS_MAX_IN_FLIGHT_REQUESTS": "0",
+        "RAGOPS_MAX_QUESTION_CHARS": "2000",
+    }
+    ragops = str(Path(sys.executable).with_name("ragops"))
+    me = [sys.executable, str(Path(__file__).resolve())]
+    procs = [
+        start(
+            [*me, "--serve-stub", str(stub_port), str(args.llm_delay_ms)], env, work / "stub.log"
+        ),
+        start([ragops, "serve", "--port", str(app_port)], env, work / "ragops.log"),
+        start([*me, "--serve-bare", str(bare_port)], env, work / "bare.log"),
+    ]
+    base = f"http://127.0.0.1:{app_port}"
+    try:
+        wait_ready(f"http://127.0.0.1:{stub_port}/v1/models")
+        wait_ready(f"http://127.0.0.1:{bare_port}/bare")
+        wait_ready(f"{base}/healthz")
+        say("ingesting docs/ ... ", end="", flush=True)
+        documents = ingest_docs(base)
+        say(f"{documents} documents")
+        chat = f"{base}/v1/chat"
+
+        numbers = itertools.count(1)
+
+        def unique(n: int) -> dict[str, Any]:
+            return {"question": f"{QUESTIONS[n % len(QUESTIONS)]} (request {next(numbers)})"}
+
+        # Warm up: model sessions, connections, and the answers the cached phase repeats.
+        for question in QUESTIONS:
+            httpx.post(chat, json={"question": question}, timeout=60).raise_for_status()
+        asyncio.run(run_phase(chat, users=4, seconds=2, body=unique))
+
+        say(f"uncached: {args.users} users for {args.seconds:.0f} s ...")
+        uncached = asyncio.run(run_phase(chat, users=args.users, seconds=args.seconds, body=unique))
+        say(f"cached: {args.users} users for {args.seconds:.0f} s ...")
+        cached = asyncio.run(
+            run_phase(
+                chat,
+                users=args.users,
+                seconds=args.seconds,
+                body=lambda n: {"question": QUESTIONS[n % len(QUESTIONS)]},
+            )
+        )
+        say(f"bare: {args.users} users for {args.seconds:.0f} s ...")
+        bare = asyncio.run(
+            run_phase(
+                f"http://127.0.0.1:{bare_port}/bare",
+                users=args.users,
+                seconds=args.seconds,
+                body=None,
+                method="GET",
+            )
+        )
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    overhead = [max(v - args.llm_delay_ms, 0.0) for v in uncached.pop("latencies")]
+    cached.pop("latencies")
+    bare.pop("latencies")
+    report = {
+        "users": args.users,
+        "seconds": args.seconds,
+        "llm_delay_ms": args.llm_delay_ms,
+        "p50_ms": uncached["p50_ms"],
+        "p95_ms": uncached["p95_ms"],
+        "p99_ms": uncached["p99_ms"],
+        "rps": uncached["rps"],
+        "error_rate": uncached["error_rate"],
+        "overhead_p50_ms": quantile(overhead, 0.50),
+        "overhead_p95_ms": quantile(overhead, 0.95),
+        "cached_p50_ms": cached["p50_ms"],
+        "cached_p95_ms": cached["p95_ms"],
+        "cached_rps": cached["rps"],
+        "cached_error_rate": cached["error_rate"],
+        "bare_p95_ms": bare["p95_ms"],
+        "bare_rps": bare["rps"],
+        "phases": {"uncached": uncached, "cached": cached, "bare": bare},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "load.json").write_text(json.dumps(report, indent=1))
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(
+        f"\n{args.users} users, {args.seconds:.0f} s a phase, LLM delay {args.llm_delay_ms:.0f} ms"
+    )
+    heads = ("requests", "rps", "p50 ms", "p95 ms", "p99 ms")
+    print(f"{'phase':<10} " + " ".join(f"{h:>9}" for h in heads) + f" {'errors':>7}")
+    for name, phase in (("uncached", uncached), ("cached", cached), ("bare", bare)):
+        print(
+            f"{name:<10} {phase['requests']:>9} {phase['rps']:>9} {phase['p50_ms']:>9} "
+            f"{phase['p95_ms']:>9} {phase['p99_ms']:>9} {100 * (phase['error_rate'] or 0):>6.2f}%"
+        )
+    print(
+        f"server overhead (latency - LLM delay): p50 {report['overhead_p50_ms']} ms, "
+        f"p95 {report['overhead_p95_ms']} ms (goal <= 30)"
+    )
+    print(
+        f"cached p95 {report['cached_p95_ms']} ms (goal <= 10); cached/bare throughput "
+        f"{cached['rps'] / bare['rps']:.2f} (goal >= 0.5)"
+    )
+    print(f"cache labels: uncached {uncached['cache']}, cached {cached['cache']}")
+
+
+if __name__ == "__main__":
+    main()
