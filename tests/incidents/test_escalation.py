@@ -245,3 +245,53 @@ async def test_a_failed_channel_is_recorded_and_counted(world: World) -> None:
     kinds = {e.kind: e.message for e in detail.timeline}
     assert kinds["paged"] == "paged engineer-d (primary) via email"
     assert kinds["page_failed"].startswith("trigger for engineer-d (primary) failed: pagerduty:")
+
+
+async def test_a_new_build_during_an_incident_is_on_the_timeline(world: World) -> None:
+    incident_id = await fire(world)
+    await world.engine().run_once()  # the build at the first pass is the baseline: no event
+    world.now = T0 + timedelta(minutes=1)
+    await world.engine().run_once()
+    world.settings = world.settings.model_copy(
+        update={"git_commit": "feedface12345678", "image_tag": "main-feedface"}
+    )
+    world.now = T0 + timedelta(minutes=2)
+    await world.engine().run_once()
+    await world.engine().run_once()
+    detail = await service.get_or_raise(db=world.db, incident_id=incident_id)
+    deploys = [(e.at - T0, e.message) for e in detail.timeline if e.kind == "deploy_seen"]
+    assert len(deploys) == 1
+    assert deploys[0][0] == timedelta(minutes=2)
+    assert deploys[0][1].endswith("commit feedface1234, image main-feedface")
+
+
+async def test_public_status_lists_open_customer_facing_incidents(world: World) -> None:
+    from ragops.incidents.status import public_incidents
+
+    incident_id = await fire(world)
+    assert await public_incidents(db=world.db) == []
+    await service.update(
+        db=world.db,
+        incident_id=incident_id,
+        actor="engineer-d",
+        changes={"customer_facing": True},
+        now=world.now,
+    )
+    await service.add_note(
+        db=world.db,
+        incident_id=incident_id,
+        actor="engineer-d",
+        message="Answers fail; failing over.",
+        status_update=True,
+        now=world.now,
+    )
+    (shown,) = await public_incidents(db=world.db)
+    assert (shown.id, shown.severity, shown.last_update) == (
+        incident_id,
+        "P1",
+        "Answers fail; failing over.",
+    )
+    await service.set_status(
+        db=world.db, incident_id=incident_id, status="resolved", actor="engineer-d", now=world.now
+    )
+    assert await public_incidents(db=world.db) == []

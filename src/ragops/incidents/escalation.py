@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, or_, select, text
+from sqlalchemy import exists, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragops.auth.models import aware
@@ -34,10 +34,11 @@ from ragops.db import Database
 from ragops.incidents import clock
 from ragops.incidents.flows import Claim, PagingContext, claim, deliver
 from ragops.incidents.models import Incident, IncidentEvent, PageRecord
-from ragops.incidents.service import OPEN_STATUSES
+from ragops.incidents.service import OPEN_STATUSES, add_event
 from ragops.observability import metrics
 from ragops.oncall.policy import LAYERS, Layer, PolicyError, load_policy
 from ragops.oncall.rotations import load_rotations
+from ragops.ops.version import build_info
 from ragops.providers.notifier.factory import create_notifiers
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class EscalationEngine:
     def __init__(self, ctx: PagingContext, *, clock: Callable[[], datetime] = clock.now) -> None:
         self.ctx = ctx
         self.clock = clock
+        self.build = build_info(ctx.settings)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -235,9 +237,49 @@ class EscalationEngine:
                         + (f" Commander: {incident.commander}." if incident.commander else ""),
                         service_channels=False,
                     )
+            if incident.status in OPEN_STATUSES:
+                await self._deploy_seen(session, incident, now)
             claims += await self._status_notices(session, incident, now)
             await session.commit()
             return claims
+
+    async def _deploy_seen(self, session: AsyncSession, incident: Incident, now: datetime) -> None:
+        """A `deploy_seen` event when the build running the engine differs from the builds
+        already seen during the incident (the first one is noted silently on "opened")."""
+        build = self.build
+        key = f"build:{build.version}:{build.commit or '-'}:{build.image_tag or '-'}"[:256]
+        seen = set(
+            await session.scalars(
+                select(IncidentEvent.dedup_key).where(
+                    IncidentEvent.incident_id == incident.id,
+                    IncidentEvent.dedup_key.like("build:%"),
+                )
+            )
+        )
+        if key in seen:
+            return
+        if not seen:
+            await session.execute(
+                update(IncidentEvent)
+                .where(
+                    IncidentEvent.incident_id == incident.id,
+                    IncidentEvent.kind == "opened",
+                    IncidentEvent.dedup_key.is_(None),
+                )
+                .values(dedup_key=key)
+            )
+            return
+        commit = (build.commit or "unknown")[:12]
+        image = f", image {build.image_tag}" if build.image_tag else ""
+        await add_event(
+            session,
+            incident,
+            kind="deploy_seen",
+            actor="ragops",
+            at=now,
+            dedup_key=key,
+            message=f"a new build is running: version {build.version}, commit {commit}{image}",
+        )
 
     async def _status_notices(
         self, session: AsyncSession, incident: Incident, now: datetime
