@@ -295,3 +295,34 @@ async def test_public_status_lists_open_customer_facing_incidents(world: World) 
         db=world.db, incident_id=incident_id, status="resolved", actor="engineer-d", now=world.now
     )
     assert await public_incidents(db=world.db) == []
+
+
+async def test_owners_of_overdue_action_items_are_reminded_daily(world: World) -> None:
+    from datetime import date
+
+    from ragops.incidents import actions
+
+    incident_id = await fire(world, "P3")
+    await world.engine().run_once()
+    await service.set_status(
+        db=world.db, incident_id=incident_id, status="resolved", actor="engineer-d", now=world.now
+    )
+    await actions.add_action_item(
+        db=world.db,
+        incident_id=incident_id,
+        owner="engineer-b",
+        description="Add a replica",
+        due=date(2026, 12, 3),
+        actor="engineer-d",
+        now=world.now,
+    )
+    mails = len(world.mail_to())
+    assert await world.engine().run_once() == 2  # resolve notices only: not yet overdue
+    world.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    assert await world.engine().run_once() == 2  # chat and the owner's e-mail
+    assert world.mail_to()[mails:] == ["engineer-b@example.com"]
+    assert "Overdue action item #" in world.chat()[-1] and "Add a replica" in world.chat()[-1]
+    world.now = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+    assert await world.engine().run_once() == 0
+    world.now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    assert await world.engine().run_once() == 2

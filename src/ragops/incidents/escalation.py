@@ -33,10 +33,10 @@ from ragops.config import Settings
 from ragops.db import Database
 from ragops.incidents import clock
 from ragops.incidents.flows import Claim, PagingContext, claim, deliver
-from ragops.incidents.models import Incident, IncidentEvent, PageRecord
+from ragops.incidents.models import ActionItem, Incident, IncidentEvent, PageRecord
 from ragops.incidents.service import OPEN_STATUSES, add_event
 from ragops.observability import metrics
-from ragops.oncall.policy import LAYERS, Layer, PolicyError, load_policy
+from ragops.oncall.policy import LAYERS, Layer, PolicyError, load_policy, zone
 from ragops.oncall.rotations import load_rotations
 from ragops.ops.version import build_info
 from ragops.providers.notifier.factory import create_notifiers
@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 LOCK_KEY = 0x72616770  # "ragp": the advisory lock of the escalation engine
 RESOLVED_LOOKBACK = timedelta(days=1)
 LOCK_FILE = "escalation.lock"
+REMIND_EVERY = timedelta(days=1)
 
 
 def _at(value: datetime | None) -> datetime | None:
@@ -105,6 +106,9 @@ class EscalationEngine:
                 claims = await self._decide(incident_id, now)
                 await deliver(self.ctx, claims, now=now)
                 sent += len(claims)
+            claims = await self._overdue_reminders(now)
+            await deliver(self.ctx, claims, now=now)
+            sent += len(claims)
             await self._count_open()
             return sent
 
@@ -286,7 +290,8 @@ class EscalationEngine:
     ) -> list[Claim]:
         if incident.page_level < 0 or incident.status == "triggered":
             return []
-        wanted = ["acknowledge"] + (["resolve"] if incident.status == "resolved" else [])
+        # a resolved incident needs only "resolve" (it closes an unacknowledged page too)
+        wanted = ["resolve"] if incident.status == "resolved" else ["acknowledge"]
         done = set(
             await session.scalars(
                 select(PageRecord.action).where(
@@ -298,6 +303,47 @@ class EscalationEngine:
         for action in wanted:
             if action not in done:
                 claims += claim(self.ctx, session, incident, action, layer=None, now=now)  # type: ignore[arg-type]
+        return claims
+
+    async def _overdue_reminders(self, now: datetime) -> list[Claim]:
+        """Remind the owners of overdue action items, at most once a day per item."""
+        today = now.astimezone(zone(self.ctx.policy.business_hours.timezone)).date()
+        claims: list[Claim] = []
+        async with self.ctx.db.session() as session:
+            items = await session.scalars(
+                select(ActionItem)
+                .where(
+                    ActionItem.done.is_(False),
+                    ActionItem.due < today,
+                    or_(
+                        ActionItem.reminded_at.is_(None),
+                        ActionItem.reminded_at <= now - REMIND_EVERY,
+                    ),
+                )
+                .order_by(ActionItem.id)
+                .with_for_update()
+            )
+            for item in items:
+                incident = await session.get(Incident, item.incident_id)
+                if incident is None:
+                    continue
+                item.reminded_at = now
+                note = (
+                    f"Overdue action item #{item.id} for {item.owner}, due {item.due}: "
+                    f"{item.description}"
+                )
+                claims += claim(
+                    self.ctx,
+                    session,
+                    incident,
+                    "reminder",
+                    layer=None,
+                    now=now,
+                    note=note,
+                    service_channels=False,
+                    owner=item.owner,
+                )
+            await session.commit()
         return claims
 
     async def _count_open(self) -> None:

@@ -159,6 +159,7 @@ class ActionItem(Base):
     due: Mapped[date | None] = mapped_column(Date, nullable=True)
     done: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = created_column()
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # ---- API shapes ----
