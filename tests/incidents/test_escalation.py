@@ -245,3 +245,84 @@ async def test_a_failed_channel_is_recorded_and_counted(world: World) -> None:
     kinds = {e.kind: e.message for e in detail.timeline}
     assert kinds["paged"] == "paged engineer-d (primary) via email"
     assert kinds["page_failed"].startswith("trigger for engineer-d (primary) failed: pagerduty:")
+
+
+async def test_a_new_build_during_an_incident_is_on_the_timeline(world: World) -> None:
+    incident_id = await fire(world)
+    await world.engine().run_once()  # the build at the first pass is the baseline: no event
+    world.now = T0 + timedelta(minutes=1)
+    await world.engine().run_once()
+    world.settings = world.settings.model_copy(
+        update={"git_commit": "feedface12345678", "image_tag": "main-feedface"}
+    )
+    world.now = T0 + timedelta(minutes=2)
+    await world.engine().run_once()
+    await world.engine().run_once()
+    detail = await service.get_or_raise(db=world.db, incident_id=incident_id)
+    deploys = [(e.at - T0, e.message) for e in detail.timeline if e.kind == "deploy_seen"]
+    assert len(deploys) == 1
+    assert deploys[0][0] == timedelta(minutes=2)
+    assert deploys[0][1].endswith("commit feedface1234, image main-feedface")
+
+
+async def test_public_status_lists_open_customer_facing_incidents(world: World) -> None:
+    from ragops.incidents.status import public_incidents
+
+    incident_id = await fire(world)
+    assert await public_incidents(db=world.db) == []
+    await service.update(
+        db=world.db,
+        incident_id=incident_id,
+        actor="engineer-d",
+        changes={"customer_facing": True},
+        now=world.now,
+    )
+    await service.add_note(
+        db=world.db,
+        incident_id=incident_id,
+        actor="engineer-d",
+        message="Answers fail; failing over.",
+        status_update=True,
+        now=world.now,
+    )
+    (shown,) = await public_incidents(db=world.db)
+    assert (shown.id, shown.severity, shown.last_update) == (
+        incident_id,
+        "P1",
+        "Answers fail; failing over.",
+    )
+    await service.set_status(
+        db=world.db, incident_id=incident_id, status="resolved", actor="engineer-d", now=world.now
+    )
+    assert await public_incidents(db=world.db) == []
+
+
+async def test_owners_of_overdue_action_items_are_reminded_daily(world: World) -> None:
+    from datetime import date
+
+    from ragops.incidents import actions
+
+    incident_id = await fire(world, "P3")
+    await world.engine().run_once()
+    await service.set_status(
+        db=world.db, incident_id=incident_id, status="resolved", actor="engineer-d", now=world.now
+    )
+    await actions.add_action_item(
+        db=world.db,
+        incident_id=incident_id,
+        owner="engineer-b",
+        description="Add a replica",
+        due=date(2026, 12, 3),
+        actor="engineer-d",
+        now=world.now,
+    )
+    mails = len(world.mail_to())
+    assert await world.engine().run_once() == 2  # resolve notices only: not yet overdue
+    world.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    assert await world.engine().run_once() == 2  # chat and the owner's e-mail
+    assert world.mail_to()[mails:] == ["engineer-b@example.com"]
+    assert "Overdue action item #" in world.chat()[-1] and "Add a replica" in world.chat()[-1]
+    world.now = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+    assert await world.engine().run_once() == 0
+    world.now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    assert await world.engine().run_once() == 2

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, or_, select, text
+from sqlalchemy import exists, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragops.auth.models import aware
@@ -33,11 +33,12 @@ from ragops.config import Settings
 from ragops.db import Database
 from ragops.incidents import clock
 from ragops.incidents.flows import Claim, PagingContext, claim, deliver
-from ragops.incidents.models import Incident, IncidentEvent, PageRecord
-from ragops.incidents.service import OPEN_STATUSES
+from ragops.incidents.models import ActionItem, Incident, IncidentEvent, PageRecord
+from ragops.incidents.service import OPEN_STATUSES, add_event
 from ragops.observability import metrics
-from ragops.oncall.policy import LAYERS, Layer, PolicyError, load_policy
+from ragops.oncall.policy import LAYERS, Layer, PolicyError, load_policy, zone
 from ragops.oncall.rotations import load_rotations
+from ragops.ops.version import build_info
 from ragops.providers.notifier.factory import create_notifiers
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 LOCK_KEY = 0x72616770  # "ragp": the advisory lock of the escalation engine
 RESOLVED_LOOKBACK = timedelta(days=1)
 LOCK_FILE = "escalation.lock"
+REMIND_EVERY = timedelta(days=1)
 
 
 def _at(value: datetime | None) -> datetime | None:
@@ -57,6 +59,7 @@ class EscalationEngine:
     def __init__(self, ctx: PagingContext, *, clock: Callable[[], datetime] = clock.now) -> None:
         self.ctx = ctx
         self.clock = clock
+        self.build = build_info(ctx.settings)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -103,6 +106,9 @@ class EscalationEngine:
                 claims = await self._decide(incident_id, now)
                 await deliver(self.ctx, claims, now=now)
                 sent += len(claims)
+            claims = await self._overdue_reminders(now)
+            await deliver(self.ctx, claims, now=now)
+            sent += len(claims)
             await self._count_open()
             return sent
 
@@ -235,16 +241,57 @@ class EscalationEngine:
                         + (f" Commander: {incident.commander}." if incident.commander else ""),
                         service_channels=False,
                     )
+            if incident.status in OPEN_STATUSES:
+                await self._deploy_seen(session, incident, now)
             claims += await self._status_notices(session, incident, now)
             await session.commit()
             return claims
+
+    async def _deploy_seen(self, session: AsyncSession, incident: Incident, now: datetime) -> None:
+        """A `deploy_seen` event when the build running the engine differs from the builds
+        already seen during the incident (the first one is noted silently on "opened")."""
+        build = self.build
+        key = f"build:{build.version}:{build.commit or '-'}:{build.image_tag or '-'}"[:256]
+        seen = set(
+            await session.scalars(
+                select(IncidentEvent.dedup_key).where(
+                    IncidentEvent.incident_id == incident.id,
+                    IncidentEvent.dedup_key.like("build:%"),
+                )
+            )
+        )
+        if key in seen:
+            return
+        if not seen:
+            await session.execute(
+                update(IncidentEvent)
+                .where(
+                    IncidentEvent.incident_id == incident.id,
+                    IncidentEvent.kind == "opened",
+                    IncidentEvent.dedup_key.is_(None),
+                )
+                .values(dedup_key=key)
+            )
+            return
+        commit = (build.commit or "unknown")[:12]
+        image = f", image {build.image_tag}" if build.image_tag else ""
+        await add_event(
+            session,
+            incident,
+            kind="deploy_seen",
+            actor="ragops",
+            at=now,
+            dedup_key=key,
+            message=f"a new build is running: version {build.version}, commit {commit}{image}",
+        )
 
     async def _status_notices(
         self, session: AsyncSession, incident: Incident, now: datetime
     ) -> list[Claim]:
         if incident.page_level < 0 or incident.status == "triggered":
             return []
-        wanted = ["acknowledge"] + (["resolve"] if incident.status == "resolved" else [])
+        # a resolved incident needs only "resolve" (it closes an unacknowledged page too)
+        wanted = ["resolve"] if incident.status == "resolved" else ["acknowledge"]
         done = set(
             await session.scalars(
                 select(PageRecord.action).where(
@@ -256,6 +303,47 @@ class EscalationEngine:
         for action in wanted:
             if action not in done:
                 claims += claim(self.ctx, session, incident, action, layer=None, now=now)  # type: ignore[arg-type]
+        return claims
+
+    async def _overdue_reminders(self, now: datetime) -> list[Claim]:
+        """Remind the owners of overdue action items, at most once a day per item."""
+        today = now.astimezone(zone(self.ctx.policy.business_hours.timezone)).date()
+        claims: list[Claim] = []
+        async with self.ctx.db.session() as session:
+            items = await session.scalars(
+                select(ActionItem)
+                .where(
+                    ActionItem.done.is_(False),
+                    ActionItem.due < today,
+                    or_(
+                        ActionItem.reminded_at.is_(None),
+                        ActionItem.reminded_at <= now - REMIND_EVERY,
+                    ),
+                )
+                .order_by(ActionItem.id)
+                .with_for_update()
+            )
+            for item in items:
+                incident = await session.get(Incident, item.incident_id)
+                if incident is None:
+                    continue
+                item.reminded_at = now
+                note = (
+                    f"Overdue action item #{item.id} for {item.owner}, due {item.due}: "
+                    f"{item.description}"
+                )
+                claims += claim(
+                    self.ctx,
+                    session,
+                    incident,
+                    "reminder",
+                    layer=None,
+                    now=now,
+                    note=note,
+                    service_channels=False,
+                    owner=item.owner,
+                )
+            await session.commit()
         return claims
 
     async def _count_open(self) -> None:

@@ -47,9 +47,14 @@ def recipient(rotations: RotationConfig | None, layer: Layer, at: datetime) -> R
     member, _ = on_call(rotations, layer, at)
     if member is None:
         return None
-    contact = rotations.contacts.get(member)
+    return person(rotations, member, layer=layer)
+
+
+def person(rotations: RotationConfig | None, name: str, *, layer: str) -> Recipient:
+    """`name` as a recipient, with the contact the rotation file gives (if any)."""
+    contact = rotations.contacts.get(name) if rotations else None
     return Recipient(
-        name=member,
+        name=name,
         layer=layer,
         email=contact.email if contact else None,
         slack=contact.slack if contact else None,
@@ -106,10 +111,13 @@ def claim(
     now: datetime,
     note: str = "",
     service_channels: bool = True,
+    owner: str | None = None,
 ) -> list[Claim]:
     """Claims of one page on every channel (`service_channels` False skips PagerDuty-like
     channels, which run their own escalation and need only the first trigger)."""
     to = recipient(ctx.rotations, layer, now) if layer else None
+    if owner is not None:
+        to = person(ctx.rotations, owner, layer="owner")
     page = build_page(ctx, incident, action, to=to, now=now, note=note)
     claims = []
     for notifier in ctx.notifiers:

@@ -159,6 +159,7 @@ class ActionItem(Base):
     due: Mapped[date | None] = mapped_column(Date, nullable=True)
     done: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = created_column()
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # ---- API shapes ----
@@ -294,3 +295,17 @@ class ActionItemCreate(BaseModel):
     description: str = Field(..., min_length=1, max_length=10_000)
     owner: str = Field(..., min_length=1, max_length=128)
     due: date | None = None
+
+
+class PublicIncident(BaseModel):
+    """A customer-facing incident as a public status page shows it: no internal details."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    severity: Severity
+    status: Status
+    created_at: UtcDatetime
+    last_update: str
+    last_update_at: UtcDatetime | None

@@ -52,7 +52,7 @@ class Page:
             "trigger": "triggered",
             "acknowledge": "acknowledged",
             "resolve": "resolved",
-            "reminder": "update due",
+            "reminder": "reminder",
         }[self.action]
         return f"[{self.severity}] Incident {self.incident_id} {verb}: {self.title}"
 

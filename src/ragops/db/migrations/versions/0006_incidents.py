@@ -60,6 +60,7 @@ def upgrade() -> None:
         sa.Column("due", sa.Date(), nullable=True),
         sa.Column("done", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["incident_id"],
             ["incidents.id"],
