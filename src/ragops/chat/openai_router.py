@@ -66,7 +66,9 @@ def _usage(prepared: service.Prepared, generated: Generated) -> dict[str, int]:
 
 
 def _extras(prepared: service.Prepared, generated: Generated, request_id: str) -> dict[str, Any]:
-    citations = service.citations_for(prepared.passages, generated.cited)
+    citations = service.citations_for(
+        prepared.passages, generated.cited, renumbered=generated.renumbered
+    )
     return {
         "citations": [c.model_dump() for c in citations],
         "ragops": {

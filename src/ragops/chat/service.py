@@ -24,6 +24,7 @@ from ragops.chat.models import (
     Message,
     Timings,
 )
+from ragops.chat.sections import add_action_sections
 from ragops.chat.sessions import load_session
 from ragops.config import Settings
 from ragops.config.names import validate_collection_name
@@ -176,6 +177,7 @@ async def prepare(
     passages, embed_ms, retrieve_ms = await retrieve(
         deps, tenant_id=tenant_id, query=query, collection=name
     )
+    passages = await add_action_sections(deps.db, tenant_id, text, passages)
     return Prepared(
         question=text,
         collection=name,
@@ -189,18 +191,21 @@ async def prepare(
     )
 
 
-def citations_for(passages: Sequence[Passage], indexes: Sequence[int]) -> list[Citation]:
-    """Citation objects for the 1-based passage `indexes` the answer cites."""
+def citations_for(
+    passages: Sequence[Passage], indexes: Sequence[int], *, renumbered: bool = False
+) -> list[Citation]:
+    """Citation objects for the 1-based passage `indexes` the answer cites; numbered 1..n in
+    that order when the answer's markers were renumbered so (`Generated.renumbered`)."""
     return [
         Citation(
-            index=index,
+            index=number if renumbered else index,
             document_id=passages[index - 1].document_id,
             title=passages[index - 1].title,
             section=passages[index - 1].section,
             snippet=snippet(passages[index - 1].text),
             score=round(float(passages[index - 1].score), 4),
         )
-        for index in indexes
+        for number, index in enumerate(indexes, start=1)
         if 1 <= index <= len(passages)
     ]
 
@@ -278,7 +283,7 @@ async def finish(
     request_id: str,
 ) -> ChatResponse:
     """Store the turns and build the response."""
-    citations = citations_for(prepared.passages, generated.cited)
+    citations = citations_for(prepared.passages, generated.cited, renumbered=generated.renumbered)
     message_id = await _store_turns(
         deps,
         tenant_id=tenant_id,
