@@ -160,6 +160,7 @@ async def run(questions: list[Question], data_dir: Path) -> list[Outcome]:
     from ragops.documents import catalog
     from ragops.documents import service as documents
     from ragops.documents.files import collect_files, source_name
+    from ragops.observability.logging import configure_logging
     from ragops.runtime import Runtime
 
     settings = Settings(  # type: ignore[call-arg]
@@ -169,6 +170,7 @@ async def run(questions: list[Question], data_dir: Path) -> list[Outcome]:
         log_level="WARNING",
         bootstrap_api_key=False,
     )
+    configure_logging(settings)
     await migrate.upgrade(settings)
     runtime = await Runtime.start(settings)
     try:
@@ -178,6 +180,7 @@ async def run(questions: list[Question], data_dir: Path) -> list[Outcome]:
             tenant_id=TENANT,
             collection=settings.default_collection,
             files=files,
+            trusted=True,  # as the demo corpus of `make run` is
         )
         listing = await catalog.list_documents(db=runtime.db, tenant_id=TENANT, limit=1000)
         sources = {item.id: item.source for item in listing.items}

@@ -49,6 +49,10 @@ of its terms; below it the passages are about something else."""
 BLOCK_RATIO = 0.75
 """A list or table answers a list or procedure question when it scores at least this share
 of the best unit."""
+ACTION_SELF_WEIGHT = 0.8
+"""Share of an action section's own score that counts for its document (see _action_section)."""
+MIN_TITLE_CHARS = 10
+"""A document title this long, found in another passage's line, names that document."""
 RANK_PRIOR = 0.02
 """Bonus (scaled by retrieval rank) that lets earlier passages win exact ties."""
 TIE_MARGIN = 0.02
@@ -299,6 +303,7 @@ class _Context:
     sections: list[str]
     subject: str = ""
     """The stem of what a list question asks for ("types" in "which file types...")."""
+    titles: list[str] = field(default_factory=list)
     joined: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Joined neighbours ("rollback" for "roll", "back"): found, they cover both parts."""
 
@@ -400,6 +405,7 @@ def _context(question: str, passages: Sequence[ExtractivePassage], units: list[U
         sections=[str(getattr(p, "section", "") or "") for p in passages],
         subject=_subject(question),
         joined=_joined(question),
+        titles=[str(getattr(p, "title", "") or "") for p in passages],
     )
 
 
@@ -433,8 +439,9 @@ _DEFINES = re.compile(r"\b(?:is|are|means|refers\s+to|stands\s+for)\b", re.IGNOR
 
 
 def _score(unit: Unit, context: _Context) -> float:
-    about = unit.keys if unit.kind == "table" else unit.text  # a table is about what it lists
-    own = context.coverage(set(terms(about + " " + unit.lead)))
+    own = context.coverage(set(terms(unit.text + " " + unit.lead)))
+    if unit.kind == "table":  # a table is about what it lists more than about its details
+        own = max(context.coverage(set(terms(unit.keys + " " + unit.lead))), 0.7 * own)
     heading = context.coverage(context.headings[unit.passage - 1])
     relevance = context.relevance[unit.passage - 1]
     score = UNIT_WEIGHT * own + HEADING_WEIGHT * heading + RETRIEVAL_WEIGHT * relevance
@@ -447,12 +454,17 @@ def _score(unit: Unit, context: _Context) -> float:
         score *= 0.5
     if kind == "procedure" and unit.kind == "list":
         score += 0.1 if unit.ordered else 0.04
+    if unit.kind == "code":  # commands match many words by accident: their text counts less
+        score -= 0.4 * UNIT_WEIGHT * own
+    if kind == "procedure" and unit.kind == "code":
+        score += 0.06
+    elif unit.kind == "code":
+        score *= 0.5  # a command answers how, not what
     if kind == "procedure" and is_action_heading(context.sections[unit.passage - 1]):
         score += 0.08
     if kind == "list" and unit.kind in ("list", "table"):
         score += 0.08
-        first = unit.lead.split("|", 1)[0] if unit.kind == "table" else unit.lead
-        if context.subject and context.subject in terms(first):
+        if _lists_subject(context, unit):
             score += 0.1
     if kind == "value" and unit.kind in ("sentence", "row") and _DIGIT.search(unit.text):
         score += 0.04
@@ -470,16 +482,22 @@ def _block_answer(context: _Context, scored: list[tuple[Unit, float]]) -> Extrac
         section = _action_section(context, scored, best)
         if section is not None:
             return section
-    blocks = [(u, s) for u, s in scored if u.kind in ("list", "table") and u.items >= 2]
+    blocks = [
+        (u, s)
+        for u, s in scored
+        if (u.kind in ("list", "table") and u.items >= 2) or (u.kind == "code" and u.lead)
+    ]
     if context.kind == "procedure":
-        blocks = [(u, s) for u, s in blocks if u.kind == "list"]
+        blocks = [(u, s) for u, s in blocks if u.kind in ("list", "code")]
+    else:
+        blocks = [(u, s) for u, s in blocks if u.kind != "code"]
     if not blocks:
         return None
     unit, score = max(blocks, key=lambda us: (us[1], -us[0].passage, -us[0].position))
-    if score < BLOCK_RATIO * best:
+    if score < BLOCK_RATIO * best and not _lists_subject(context, unit):
         return None
-    intro = unit.lead.rstrip(" :") if unit.kind == "list" and unit.lead else ""
-    if not intro:
+    intro = unit.lead.rstrip(" :") if unit.kind in ("list", "code") else ""
+    if len(intro.split()) < 3:  # "Then:" says less than the section's title
         intro = _section_title(context.sections[unit.passage - 1])
     text = f"{cite(intro, unit.passage).rstrip('.')}:\n{unit.text}"
     return ExtractiveAnswer(text, (unit.passage,), score=score, kind=context.kind)
@@ -488,33 +506,47 @@ def _block_answer(context: _Context, scored: list[tuple[Unit, float]]) -> Extrac
 def _action_section(
     context: _Context, scored: list[tuple[Unit, float]], best: float
 ) -> ExtractiveAnswer | None:
-    """The whole action section (Mitigation, Rollback...) of the best-matching document."""
+    """The whole action section (Mitigation, Rollback...) of the best-matching document.
+
+    A document scores as its best unit, or as the best line of another passage that names
+    it by title (an index row "RagopsX | P4 | error rate above 1 %"); such a line lends its
+    score to the page it names, not to its own. Action sections count less for their own
+    document (`ACTION_SELF_WEIGHT`): the question describes a situation, they the remedy.
+    No action section is used when the question names another section better (its heading
+    holds half the question's terms or more).
+    """
     actions = {u.passage for u, _ in scored if is_action_heading(context.sections[u.passage - 1])}
     if not actions:
         return None
+    named = {
+        context.documents[n - 1]: title
+        for n, title in enumerate(context.titles, start=1)
+        if len(title) >= MIN_TITLE_CHARS
+    }
     by_passage: dict[int, float] = {}
+    documents: dict[str, float] = {}  # how well each document describes the situation
     for unit, score in scored:
-        by_passage[unit.passage] = max(by_passage.get(unit.passage, 0.0), score)
-    documents: dict[str, float] = {}
-    for number, score in by_passage.items():
-        document = context.documents[number - 1]
-        documents[document] = max(documents.get(document, 0.0), score)
-    top = max(documents.values())
+        own = context.documents[unit.passage - 1]
+        others = [d for d, title in named.items() if d != own and title in unit.text]
+        for document in others:
+            documents[document] = max(documents.get(document, 0.0), score)
+        if not others:
+            by_passage[unit.passage] = max(by_passage.get(unit.passage, 0.0), score)
+            weight = ACTION_SELF_WEIGHT if unit.passage in actions else 1.0
+            documents[own] = max(documents.get(own, 0.0), weight * score)
+
+    def heading(n: int) -> float:
+        return context.coverage(set(terms(context.sections[n - 1].rsplit(">", 1)[-1])))
 
     def rank(n: int) -> float:
-        heading = context.coverage(set(terms(context.sections[n - 1].rsplit(">", 1)[-1])))
-        bonus = 0.3 if n in actions else 0.0
-        return documents[context.documents[n - 1]] + 0.5 * by_passage[n] + heading + bonus
+        return documents.get(context.documents[n - 1], 0.0) + 0.25 * by_passage.get(n, 0.0)
 
-    ranked = sorted(by_passage, key=lambda n: (-rank(n), n))
-    number = ranked[0]
-    if number not in actions:  # the best section tells no steps: its document's may
-        same = [n for n in ranked if n in actions]
-        same = [n for n in same if context.documents[n - 1] == context.documents[number - 1]]
-        if not same:
-            return None
-        number = same[0]
-    if documents[context.documents[number - 1]] < 0.9 * top:
+    number = min(actions, key=lambda n: (-(rank(n) + heading(n)), n))
+    rival = max((heading(n) for n in by_passage if n not in actions), default=0.0)
+    if rival >= 0.5 and rival > heading(number):
+        return None
+    top = max(documents.values())
+    if documents.get(context.documents[number - 1], 0.0) < 0.85 * top:
         return None
     units = [u for u, _ in scored if u.passage == number]
     body = _render_section(units)
@@ -549,6 +581,16 @@ def _render_section(units: list[Unit], limit: int = 1200) -> str:
         kept.append(part)
         total += len(part)
     return "\n".join(kept)
+
+
+def _lists_subject(context: _Context, unit: Unit) -> bool:
+    """Whether a list or table lists what a list question asks for: its header, the
+    sentence that introduces it or its section heading names the subject."""
+    if context.kind != "list" or not context.subject:
+        return False
+    first = unit.lead.split("|", 1)[0] if unit.kind == "table" else unit.lead
+    heading = context.sections[unit.passage - 1].rsplit(">", 1)[-1]
+    return context.subject in terms(f"{first} {heading}")
 
 
 def _section_title(section: str) -> str:

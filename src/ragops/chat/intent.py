@@ -60,8 +60,18 @@ _DEFINITION = re.compile(
     r"what\s+does\s+.+\s+mean\b|define\b|explain\b|what\s+is\s+meant\s+by\b)",
     re.IGNORECASE,
 )
-_PLURAL_WHICH = re.compile(r"^\s*(?:which|what)\s+(\w+)(?:\s+(\w+))?", re.IGNORECASE)
-_NOT_PLURAL = frozenset("is was does has status process access class alias its this".split())
+_PLURAL_WHICH = re.compile(
+    r"^\s*(?:which|what)\s+(?:(?:are|were)\s+)?(?:the\s+)?(\w+)(?:\s+(\w+))?", re.IGNORECASE
+)
+_NOT_PLURAL = frozenset(
+    """is was does has status process access class alias its this happens means makes causes
+    takes needs runs goes gets keeps sends uses decides counts stops fails breaks changes
+    costs protects returns shows says tells""".split()
+)
+
+
+def _is_verb(word: str) -> bool:
+    return word.lower() in _NOT_PLURAL or word.lower() in ("do", "did", "can", "should")
 
 
 def _is_plural(word: str) -> bool:
@@ -82,7 +92,8 @@ def question_kind(question: str) -> QuestionKind:
     if _YESNO.match(text):
         return "yesno"
     plural = _PLURAL_WHICH.match(text)
-    if plural and any(_is_plural(word) for word in plural.groups() if word):
+    words = [word for word in plural.groups() if word] if plural else []
+    if words and not _is_verb(words[0]) and any(_is_plural(word) for word in words):
         return "list"
     if _VALUE.search(text):
         return "value"

@@ -8,23 +8,26 @@ stores the offsets of code blocks and block quotes in the chunk payload (`quoted
 - `list`: a whole list (ordered or not), with the sentence that introduces it when that ends
   with a colon, rendered one item a line;
 - `table`: a whole table, one line per row (`first cell: header: cell; ...`);
-- `row`: one table row, rendered the same way, for questions one row answers.
-
-Code blocks are left out of the units (a command is shown as part of its list item or
-sentence, never on its own).
+- `row`: one table row, rendered the same way, for questions one row answers;
+- `code`: a code block (fenced, at most `MAX_CODE_LINES` lines) with the sentence before it,
+  for questions that ask how to do something. Code inside a list item is left out.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-UnitKind = Literal["sentence", "list", "table", "row"]
+UnitKind = Literal["sentence", "list", "table", "row", "code"]
 
 MAX_ITEM_CHARS = 320
-MAX_BLOCK_CHARS = 1400
+MAX_CODE_LINES = 10
+MAX_ROW_CHARS = 200
+"""Longest row of a table shown whole (a row answering alone may be MAX_ITEM_CHARS)."""
+MAX_BLOCK_CHARS = 1800
 """Longest list or table rendered whole; longer ones are cut after a whole item."""
 
 _BULLET = re.compile(r"^(\s*)(?:([-*+\u2022])|(\d{1,3})[.)])\s+")
@@ -63,7 +66,7 @@ class Unit:
 
 @dataclass(slots=True)
 class _Block:
-    kind: Literal["paragraph", "list", "table"]
+    kind: Literal["paragraph", "list", "table", "code"]
     lines: list[str]
 
 
@@ -76,7 +79,9 @@ def _blocks(text: str, quoted: Sequence[tuple[int, int]]) -> list[_Block]:
         if any(a <= start < b for a, b in quoted):
             if blocks and blocks[-1].kind == "list" and raw.strip():
                 continue  # a command inside a list item: skipped, the list goes on
-            blocks.append(_Block("paragraph", []))
+            if not blocks or blocks[-1].kind != "code":
+                blocks.append(_Block("code", []))
+            blocks[-1].lines.append(raw.rstrip())
             continue
         line = raw.rstrip()
         if not line.strip():
@@ -179,6 +184,14 @@ def passage_units(number: int, text: str, quoted: Sequence[tuple[int, int]] = ()
         elif block.kind == "list":
             units.extend(_list_units(number, block.lines, previous, len(units)))
             previous = ""
+        elif block.kind == "code":
+            lines = block.lines[:MAX_CODE_LINES] + (
+                ["..."] if len(block.lines) > MAX_CODE_LINES else []
+            )
+            body = textwrap.dedent("\n".join(lines)).strip("\n")
+            lead = sentences_of(previous)[-1] if previous else ""
+            if body.strip():
+                units.append(Unit("code", f"```\n{body}\n```", number, len(units), lead=lead))
         else:
             units.extend(_table_units(number, block.lines, len(units)))
             previous = ""
@@ -226,12 +239,13 @@ def _table_units(number: int, lines: list[str], position: int) -> list[Unit]:
     header = rows[0] if has_header else []
     body = rows[1:] if has_header else rows
     rendered = [line for line in (render_row(header, cells) for cells in body) if line]
+    short = [clip(line, MAX_ROW_CHARS) for line in rendered]  # rows of a whole table
     if not rendered:
         return []
     units = [
         Unit(
             "table",
-            "\n".join(f"- {line}" for line in _bounded(rendered)),
+            "\n".join(f"- {line}" for line in _bounded(short)),
             number,
             position,
             items=len(rendered),

@@ -143,3 +143,19 @@ async def document_chunks(
             .order_by(Chunk.document_id, Chunk.ordinal)
         )
         return list((await session.execute(query)).scalars().all())
+
+
+async def document_titles(*, db: Database, tenant_id: str, limit: int = 5000) -> dict[str, str]:
+    """Title -> id of the tenant's documents (the first of equal titles), at most `limit`."""
+    async with db.session() as session:
+        query = (
+            select(Document.title, Document.id)
+            .where(Document.tenant_id == tenant_id)
+            .order_by(Document.created_at, Document.id)
+            .limit(limit)
+        )
+        rows = (await session.execute(query)).all()
+    titles: dict[str, str] = {}
+    for title, document_id in rows:
+        titles.setdefault(title, document_id)
+    return titles
