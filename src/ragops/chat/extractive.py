@@ -43,12 +43,18 @@ HEADING_WEIGHT = 0.25
 """Share from the terms in its passage's title and heading path."""
 RETRIEVAL_WEIGHT = 0.2
 """Share from its passage's retrieval similarity (relative to the best passage)."""
+LAST_HEADING_SHARE = 0.6
+"""Of the heading score, the share from the passage's own (last) heading; the rest comes from
+the title and the headings above it, which every passage of the document shares."""
 MIN_COVERAGE = 0.34
 """A question is answered only when some document holds at least this (IDF-weighted) share
 of its terms; below it the passages are about something else."""
 BLOCK_RATIO = 0.75
 """A list or table answers a list or procedure question when it scores at least this share
 of the best unit."""
+RIVAL_HEADING = 0.4
+"""A section whose heading holds this share of a procedure question's terms answers it
+itself, rather than an action section."""
 ACTION_SELF_WEIGHT = 0.8
 """Share of an action section's own score that counts for its document (see _action_section)."""
 MIN_TITLE_CHARS = 10
@@ -409,18 +415,31 @@ def _context(question: str, passages: Sequence[ExtractivePassage], units: list[U
     )
 
 
-_SUBJECT = re.compile(
-    r"^\s*(?:which|what|list|name)\s+(?:(?:are|is)\s+)?(?:the\s+)?([\w\s]{2,40}?)"
-    r"\s+(?:are|is|can|do|does|did|will|should|must|may|could|page|get|have|has)\b",
+_SUBJECT_START = re.compile(
+    r"^\s*(?:which|what|list|name)\s+(?:(?:are|is|were)\s+)?(?:the\s+|all\s+)?", re.IGNORECASE
+)
+_SUBJECT_END = re.compile(
+    r"\s+(?:of|for|in|on|at|to|from|with|by|that|which|does|do|did|can|could|are|is|will|"
+    r"would|should|must|may|exist|there|page|get|have|has)\b|[?.!,]",
     re.IGNORECASE,
 )
 
 
 def _subject(question: str) -> str:
-    """The last noun of what a list question asks for, stemmed ("" when unclear)."""
-    match = _SUBJECT.match(question)
-    words = terms(match.group(1)) if match else []
-    return words[-1] if words else ""
+    """The last noun of what a list question asks for, stemmed ("type" for "which file types
+    can be ingested?", "limit" for "what are the size limits of a request?")."""
+    start = _SUBJECT_START.match(question)
+    if start is None:
+        return ""
+    rest = question[start.end() :]
+    end = _SUBJECT_END.search(rest)
+    words = terms(rest[: end.start()] if end else rest)
+    return words[-1] if words and len(words) <= 4 else ""
+
+
+def _last_heading_terms(section: str) -> set[str]:
+    """The terms of the last heading of a heading path ("Rate limits" of "HTTP > Rate limits")."""
+    return set(terms(section.rsplit(">", 1)[-1]))
 
 
 def _document_coverage(context: _Context, units: list[Unit]) -> float:
@@ -442,7 +461,10 @@ def _score(unit: Unit, context: _Context) -> float:
     own = context.coverage(set(terms(unit.text + " " + unit.lead)))
     if unit.kind == "table":  # a table is about what it lists more than about its details
         own = max(context.coverage(set(terms(unit.keys + " " + unit.lead))), 0.7 * own)
-    heading = context.coverage(context.headings[unit.passage - 1])
+    section = context.sections[unit.passage - 1]
+    heading = LAST_HEADING_SHARE * context.coverage(_last_heading_terms(section)) + (
+        1 - LAST_HEADING_SHARE
+    ) * context.coverage(context.headings[unit.passage - 1])
     relevance = context.relevance[unit.passage - 1]
     score = UNIT_WEIGHT * own + HEADING_WEIGHT * heading + RETRIEVAL_WEIGHT * relevance
     n = len(context.relevance)
@@ -493,8 +515,9 @@ def _block_answer(context: _Context, scored: list[tuple[Unit, float]]) -> Extrac
         blocks = [(u, s) for u, s in blocks if u.kind != "code"]
     if not blocks:
         return None
-    unit, score = max(blocks, key=lambda us: (us[1], -us[0].passage, -us[0].position))
-    if score < BLOCK_RATIO * best and not _lists_subject(context, unit):
+    subject = [(u, s) for u, s in blocks if _lists_subject(context, u) and s >= 0.5 * best]
+    unit, score = max(subject or blocks, key=lambda us: (us[1], -us[0].passage, -us[0].position))
+    if score < BLOCK_RATIO * best and not subject:
         return None
     intro = unit.lead.rstrip(" :") if unit.kind in ("list", "code") else ""
     if len(intro.split()) < 3:  # "Then:" says less than the section's title
@@ -513,7 +536,7 @@ def _action_section(
     score to the page it names, not to its own. Action sections count less for their own
     document (`ACTION_SELF_WEIGHT`): the question describes a situation, they the remedy.
     No action section is used when the question names another section better (its heading
-    holds half the question's terms or more).
+    holds `RIVAL_HEADING` of the question's terms or more).
     """
     actions = {u.passage for u, _ in scored if is_action_heading(context.sections[u.passage - 1])}
     if not actions:
@@ -543,7 +566,7 @@ def _action_section(
 
     number = min(actions, key=lambda n: (-(rank(n) + heading(n)), n))
     rival = max((heading(n) for n in by_passage if n not in actions), default=0.0)
-    if rival >= 0.5 and rival > heading(number):
+    if rival >= RIVAL_HEADING and rival > heading(number):
         return None
     top = max(documents.values())
     if documents.get(context.documents[number - 1], 0.0) < 0.85 * top:

@@ -25,9 +25,9 @@ UnitKind = Literal["sentence", "list", "table", "row", "code"]
 
 MAX_ITEM_CHARS = 320
 MAX_CODE_LINES = 10
-MAX_ROW_CHARS = 200
+MAX_ROW_CHARS = 140
 """Longest row of a table shown whole (a row answering alone may be MAX_ITEM_CHARS)."""
-MAX_BLOCK_CHARS = 1800
+MAX_BLOCK_CHARS = 2400
 """Longest list or table rendered whole; longer ones are cut after a whole item."""
 
 _BULLET = re.compile(r"^(\s*)(?:([-*+\u2022])|(\d{1,3})[.)])\s+")
