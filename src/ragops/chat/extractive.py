@@ -49,6 +49,8 @@ the title and the headings above it, which every passage of the document shares.
 MIN_COVERAGE = 0.34
 """A question is answered only when some document holds at least this (IDF-weighted) share
 of its terms; below it the passages are about something else."""
+LIST_ITEM_CHARS = 150
+"""A list answers a list question when its items average at most this many characters."""
 BLOCK_RATIO = 0.75
 """A list or table answers a list or procedure question when it scores at least this share
 of the best unit."""
@@ -511,8 +513,12 @@ def _block_answer(context: _Context, scored: list[tuple[Unit, float]]) -> Extrac
     ]
     if context.kind == "procedure":
         blocks = [(u, s) for u, s in blocks if u.kind in ("list", "code")]
-    else:
-        blocks = [(u, s) for u, s in blocks if u.kind != "code"]
+    else:  # a list of things, not a list of long statements (those answer as sentences)
+        blocks = [
+            (u, s)
+            for u, s in blocks
+            if u.kind == "table" or (u.kind == "list" and len(u.text) <= LIST_ITEM_CHARS * u.items)
+        ]
     if not blocks:
         return None
     subject = [(u, s) for u, s in blocks if _lists_subject(context, u) and s >= 0.5 * best]
