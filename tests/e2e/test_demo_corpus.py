@@ -94,3 +94,57 @@ def test_unrelated_question_says_nothing_was_found(demo_server: LiveServer) -> N
         ).json()
     assert body["citations"] == []
     assert "could not find" in body["answer"].lower()
+
+
+# On-call questions: (question, facts the answer holds, cited document(s), heading)
+ON_CALL = [
+    (
+        "What do I do when the error rate is above 1%?",
+        ["revert"],
+        "runbooks/RagopsAvailabilityBudgetBurn.md",
+        "Mitigation",
+    ),
+    (
+        "Which alerts page someone?",
+        ["P1, P2", "PagerDuty"],
+        "alerting.md",
+        "Severities and routing",
+    ),
+    (
+        "Which file types can be ingested?",
+        [".txt", ".md", ".html", "PDF"],
+        "ingestion.md",
+        "Accepted files",
+    ),
+    (
+        "The DB pool is exhausted, what now?",
+        ["RAGOPS_DB_POOL_MAX", "restart"],
+        "runbooks/RagopsDBPoolNearExhaustion.md runbooks/RagopsDBPoolWaiters.md",
+        "Mitigation",
+    ),
+    (
+        "How do I roll back a bad deploy?",
+        ["1. Git revert", "2. Image tag"],
+        "runbooks/README.md",
+        "Rollback",
+    ),
+]
+
+
+@pytest.mark.parametrize(("question", "facts", "source", "heading"), ON_CALL)
+def test_on_call_questions_get_actionable_answers(
+    demo_server: LiveServer, question: str, facts: list[str], source: str, heading: str
+) -> None:
+    with demo_server.client() as client:
+        by_id = {
+            item["id"]: item["source"]
+            for item in client.get("/v1/documents", params={"limit": 500}).json()["items"]
+        }
+        body = client.post("/v1/chat", json={"question": question}).json()
+    for fact in facts:
+        assert fact in body["answer"], body["answer"]
+    cited = [(by_id[c["document_id"]], c["section"].split(" > ")) for c in body["citations"]]
+    assert any(doc in source.split() and heading in path for doc, path in cited), cited
+    assert [c["index"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
+    for citation in body["citations"]:
+        assert f"[{citation['index']}]" in body["answer"]

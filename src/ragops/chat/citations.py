@@ -11,7 +11,7 @@ links (`[1](https://...)`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 MAX_RANGE = 50
@@ -128,5 +128,21 @@ def strip_invalid_citations(answer: str, n_passages: int) -> str:
         pieces.append(answer[position : match.start()])
         replacement, position = _replacement(match, answer, n_passages)
         pieces.append(replacement)
+    pieces.append(answer[position:])
+    return "".join(pieces)
+
+
+def renumber_citations(answer: str, order: Sequence[int]) -> str:
+    """`answer` with each cited passage number replaced by its place in `order` (1-based):
+    passages cited [3], [1] become [1], [2], so the numbers run in reading order and match
+    a numbered list of the citations. Numbers not in `order` are left as they are."""
+    place = {number: i for i, number in enumerate(order, start=1)}
+    pieces: list[str] = []
+    position = 0
+    for match in _markers(answer):
+        numbers = [place.get(n, n) for n in _numbers(match.group("body"))]
+        pieces.append(answer[position : match.start()])
+        pieces.append(f"{match.group('space')}[{', '.join(str(n) for n in numbers)}]")
+        position = match.end()
     pieces.append(answer[position:])
     return "".join(pieces)

@@ -1,13 +1,20 @@
 """The extractive answerer: the embedded default (and LLM fallback) that needs no model.
 
-It answers with the 1-3 sentences of the retrieved passages that best match the question,
-each followed by the bracketed number of its passage: "The pool keeps 5 connections open
-[1]. It grows to 20 [2]." Passages are split into sentences with markdown in mind (headings,
-tables and code blocks are skipped, each list item stands alone, "e.g.", "i.e." and "1.2" do
-not end a sentence). Each sentence is scored by a mix of cosine similarity to the query
-vector (sentences embedded with the caller's embed function) and IDF-weighted overlap of
-stemmed, stopword-free words with the question. The result is deterministic. `stream_words`
-replays a finished answer as word-sized deltas, so extractive answers can stream too.
+It answers in the shape the question asks for (`chat.intent`): a procedure with the steps of
+an action section or a numbered list, in their order; a list question with a list or a table;
+a value, yes/no, definition or other question with the 1-3 sentences (or table rows) that
+state it. Each piece is followed by the bracketed number of its passage: "The pool keeps 5
+connections open [1]. It grows to 20 [2]."
+
+Passages are cut into units that keep the document's structure (`chat.units`: sentences,
+lists, tables, rows; code blocks left out). A unit is scored without any embedding: the
+IDF-weighted share of the question's terms (stemmed, stopwords dropped, common abbreviations
+and split compounds such as "roll back" / "rollback" matched) found in the unit and in its
+passage's title and heading path, plus the passage's retrieval similarity and a bonus for the
+shape asked for. A question whose terms the passages barely cover is answered with
+NOT_FOUND_ANSWER rather than with a guess. The result is deterministic and takes a few
+milliseconds. `stream_words` replays a finished answer as word-sized deltas, so extractive
+answers can stream too.
 """
 
 from __future__ import annotations
@@ -15,23 +22,45 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
 
-import numpy as np
-import numpy.typing as npt
 import snowballstemmer
+
+from ragops.chat.intent import QuestionKind, is_action_heading, question_kind
+from ragops.chat.units import Unit, passage_units
 
 NOT_FOUND_ANSWER = "I could not find anything about that in the indexed documents."
 """The answer when nothing was retrieved: honest, and citing nothing."""
 
 MAX_SENTENCE_CHARS = 400
 MIN_SENTENCE_WORDS = 3
-MAX_CANDIDATES = 128
-DENSE_WEIGHT = 0.6
-LEXICAL_WEIGHT = 0.4
+UNIT_WEIGHT = 0.55
+"""Share of a unit's score from the question terms it holds itself."""
+HEADING_WEIGHT = 0.25
+"""Share from the terms in its passage's title and heading path."""
+RETRIEVAL_WEIGHT = 0.2
+"""Share from its passage's retrieval similarity (relative to the best passage)."""
+LAST_HEADING_SHARE = 0.6
+"""Of the heading score, the share from the passage's own (last) heading; the rest comes from
+the title and the headings above it, which every passage of the document shares."""
+MIN_COVERAGE = 0.34
+"""A question is answered only when some document holds at least this (IDF-weighted) share
+of its terms; below it the passages are about something else."""
+LIST_ITEM_CHARS = 150
+"""A list answers a list question when its items average at most this many characters."""
+BLOCK_RATIO = 0.75
+"""A list or table answers a list or procedure question when it scores at least this share
+of the best unit."""
+RIVAL_HEADING = 0.4
+"""A section whose heading holds this share of a procedure question's terms answers it
+itself, rather than an action section."""
+ACTION_SELF_WEIGHT = 0.8
+"""Share of an action section's own score that counts for its document (see _action_section)."""
+MIN_TITLE_CHARS = 10
+"""A document title this long, found in another passage's line, names that document."""
 RANK_PRIOR = 0.02
 """Bonus (scaled by retrieval rank) that lets earlier passages win exact ties."""
 TIE_MARGIN = 0.02
@@ -39,8 +68,6 @@ TIE_MARGIN = 0.02
 KEEP_RATIO = 0.8
 """A second or third sentence needs at least this share of the best score."""
 
-Vector = npt.NDArray[Any]
-Embed = Callable[[Sequence[str]], Awaitable[Vector]]
 
 _STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before
@@ -51,8 +78,27 @@ _STOPWORDS = frozenset(
     themselves then there these they this those through to too under until up very was we were
     what when where which while who whom why will with would you your yours yourself yourselves
     s t don isn aren doesn also may might must shall tell please want know need use using used
-    get got one two""".split()
+    get got one two someone something anyone anything now happen happens way""".split()
 )
+_SYNONYMS = {
+    "db": "databas",
+    "postgr": "postgresql",
+    "postgresql": "postgresql",
+    "pg": "postgresql",
+    "config": "configur",
+    "auth": "authent",
+    "repo": "repositori",
+    "env": "environ",
+    "llm": "llm",
+    "docs": "document",
+    "doc": "document",
+    "k8s": "kubernet",
+    "deploy": "deploy",
+    "paged": "page",
+    "pager": "page",
+    "paging": "page",
+}
+"""Abbreviations and variants mapped to the stem of the word the documents use."""
 _ABBREVIATIONS = frozenset(
     "e.g i.e etc vs cf fig figs no nos approx incl esp resp min max mr mrs ms dr st jr sr".split()
 )
@@ -68,7 +114,8 @@ _DELTA = re.compile(r"\s*\S+|\s+$")
 
 
 class ExtractivePassage(Protocol):
-    """What the extractive answerer needs of a retrieved passage."""
+    """What the extractive answerer needs of a retrieved passage (`title`, `section`,
+    `score`, `document_id` and `payload["quoted"]` are used when present)."""
 
     @property
     def text(self) -> str:
@@ -97,7 +144,9 @@ class ExtractiveAnswer:
     """1-based passage numbers cited, in order of first use."""
     sentences: tuple[ScoredSentence, ...] = ()
     score: float = 0.0
-    """Score of the best sentence (0 when nothing was found)."""
+    """Score of the best unit (0 when nothing was found)."""
+    kind: str = "fact"
+    """The question's kind (`chat.intent.QuestionKind`)."""
 
 
 @lru_cache(maxsize=1)
@@ -110,9 +159,56 @@ def _stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
 
+_CAMEL = re.compile(r"\b[A-Za-z]*[a-z][A-Z][A-Za-z]*\b")
+_CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
+
+
+@lru_cache(maxsize=4096)
+def _cached_terms(text: str) -> tuple[str, ...]:
+    return tuple(_terms(text))
+
+
 def terms(text: str) -> list[str]:
-    """Lowercased, stemmed words of `text` without stopwords (version-like tokens kept)."""
-    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+    """Lowercased, stemmed words of `text` without stopwords (version-like tokens kept);
+    a token such as `ragops-page`, `db_pool` or `RagopsDBPoolWaiters` also yields its parts."""
+    return list(_cached_terms(text))
+
+
+def _terms(text: str) -> list[str]:
+    camel = " ".join(" ".join(_CAMEL_PART.findall(w)) for w in _CAMEL.findall(text))
+    out: list[str] = []
+    for word in _WORD.findall(f"{text} {camel}".lower()):
+        if word in _STOPWORDS:
+            continue
+        out.append(_SYNONYMS.get(word) or _stem(word))
+        if any(c in word for c in "-_"):
+            out.extend(
+                _SYNONYMS.get(part) or _stem(part)
+                for part in re.split(r"[-_]", word)
+                if part and part not in _STOPWORDS and not part.isdigit()
+            )
+    return out
+
+
+def _joined(question: str) -> dict[str, tuple[str, str]]:
+    """Each joined pair of neighbouring question words ("rollback") and the parts' terms."""
+    words = [w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS]
+    plain = set(terms(question))
+    out: dict[str, tuple[str, str]] = {}
+    for a, b in zip(words, words[1:], strict=False):
+        word = _stem(a + b)
+        if word not in plain:
+            out[word] = (_SYNONYMS.get(a) or _stem(a), _SYNONYMS.get(b) or _stem(b))
+    return out
+
+
+def question_terms(question: str) -> list[str]:
+    """The terms of a question, each once, with joined neighbours ("roll back" -> "rollback")
+    as alternatives."""
+    words = [w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS]
+    asked = list(dict.fromkeys(terms(question)))
+    joined = [_stem(a + b) for a, b in zip(words, words[1:], strict=False)]
+    return asked + [j for j in dict.fromkeys(joined) if j not in asked]
 
 
 def _blocks(text: str) -> list[str]:
@@ -195,26 +291,6 @@ async def stream_words(text: str, *, delay: float = 0.0) -> AsyncIterator[str]:
         await asyncio.sleep(delay)
 
 
-def _unit_rows(vectors: Vector) -> npt.NDArray[np.float64]:
-    matrix = np.asarray(vectors, dtype=np.float64)
-    if matrix.ndim == 1:
-        matrix = matrix.reshape(1, -1)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.asarray(matrix / np.where(norms == 0.0, 1.0, norms), dtype=np.float64)
-
-
-def _lexical_scores(question: str, sentences: Sequence[str]) -> list[float]:
-    """IDF-weighted share of the question's terms found in each sentence."""
-    asked = list(dict.fromkeys(terms(question)))
-    bags = [set(terms(s)) for s in sentences]
-    if not asked or not bags:
-        return [0.0] * len(sentences)
-    count = len(bags)
-    idf = {t: 1.0 + math.log((count + 1) / (1 + sum(t in bag for bag in bags))) for t in asked}
-    total = sum(idf.values())
-    return [sum(idf[t] for t in asked if t in bag) / total for bag in bags]
-
-
 def _near_duplicate(a: str, b: str) -> bool:
     left, right = set(terms(a)), set(terms(b))
     if not left or not right:
@@ -222,87 +298,358 @@ def _near_duplicate(a: str, b: str) -> bool:
     return len(left & right) / len(left | right) >= 0.8
 
 
-class ExtractiveAnswerer:
-    """Answers by quoting the best-matching sentences of the passages, with citations."""
+@dataclass(slots=True)
+class _Context:
+    """What scoring needs to know about the question and the passages."""
 
-    def __init__(
-        self,
-        *,
-        dense_weight: float = DENSE_WEIGHT,
-        lexical_weight: float = LEXICAL_WEIGHT,
-        max_candidates: int = MAX_CANDIDATES,
-    ) -> None:
-        self._dense_weight = dense_weight
-        self._lexical_weight = lexical_weight
-        self._max_candidates = max_candidates
+    kind: QuestionKind
+    asked: list[str]
+    weight: dict[str, float]
+    headings: list[set[str]]
+    documents: list[str]
+    relevance: list[float]
+    sections: list[str]
+    subject: str = ""
+    """The stem of what a list question asks for ("types" in "which file types...")."""
+    titles: list[str] = field(default_factory=list)
+    joined: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Joined neighbours ("rollback" for "roll", "back"): found, they cover both parts."""
+
+    def coverage(self, bag: set[str]) -> float:
+        covered = {t for t in self.weight if t in bag}
+        for word, parts in self.joined.items():
+            if word in bag:
+                covered.update(parts)
+        total = sum(w for t, w in self.weight.items() if t not in self.joined)
+        found = sum(w for t, w in self.weight.items() if t in covered and t not in self.joined)
+        return found / total if total else 0.0
+
+
+def _passage_quoted(passage: ExtractivePassage) -> list[tuple[int, int]]:
+    payload = getattr(passage, "payload", None)
+    spans = payload.get("quoted") if isinstance(payload, dict) else None
+    if not isinstance(spans, list):
+        return []
+    return [(int(s[0]), int(s[1])) for s in spans if isinstance(s, list | tuple) and len(s) == 2]
+
+
+def _relevance(passages: Sequence[ExtractivePassage]) -> list[float]:
+    """Each passage's retrieval similarity relative to the best one (rank-based without)."""
+    scores: list[float] = []
+    for passage in passages:
+        score = getattr(passage, "score", None)
+        if not isinstance(score, int | float):
+            break
+        scores.append(max(float(score), 0.0))
+    if len(scores) == len(passages) and scores and max(scores) > 0:
+        best = max(scores)
+        return [score / best for score in scores]
+    n = len(passages)
+    return [1.0 - 0.5 * i / max(n - 1, 1) for i in range(n)]
+
+
+class ExtractiveAnswerer:
+    """Answers by quoting the best-matching units of the passages, with citations."""
+
+    def __init__(self, *, min_coverage: float = MIN_COVERAGE) -> None:
+        self._min_coverage = min_coverage
 
     async def answer(
         self,
         question: str,
         passages: Sequence[ExtractivePassage],
         *,
-        embed: Embed | None = None,
-        query_vector: Vector | None = None,
         max_sentences: int = 3,
     ) -> ExtractiveAnswer:
-        """The best 1..`max_sentences` sentences of `passages`, each cited by number."""
-        candidates = self._candidates(question, passages)
-        if not candidates:
-            return ExtractiveAnswer(NOT_FOUND_ANSWER, ())
-        scored = await self._score(question, candidates, len(passages), embed, query_vector)
-        picked = pick_sentences(scored, max(1, max_sentences))
-        order = list(dict.fromkeys(s.passage for s in picked))
-        picked.sort(key=lambda s: (order.index(s.passage), s.position))
-        text = " ".join(cite(s.text, s.passage) for s in picked)
-        return ExtractiveAnswer(text, tuple(order), tuple(picked), picked[0].score)
+        """The answer to `question` from `passages` (see the module docstring)."""
+        return self.answer_now(question, passages, max_sentences=max_sentences)
 
-    def _candidates(
-        self, question: str, passages: Sequence[ExtractivePassage]
-    ) -> list[ScoredSentence]:
-        every = [
-            ScoredSentence(text, number, position)
-            for number, passage in enumerate(passages, start=1)
-            for position, text in enumerate(split_sentences(passage.text))
-        ]
-        good = [
-            s
-            for s in every
-            if len(s.text.split()) >= MIN_SENTENCE_WORDS and re.search(r"[^\W\d_]", s.text)
-        ]
-        candidates = good or every
-        if len(candidates) > self._max_candidates:
-            lexical = _lexical_scores(question, [c.text for c in candidates])
-            best = sorted(range(len(candidates)), key=lambda i: (-lexical[i], i))
-            candidates = [candidates[i] for i in sorted(best[: self._max_candidates])]
-        return candidates
-
-    async def _score(
+    def answer_now(
         self,
         question: str,
-        candidates: list[ScoredSentence],
-        n_passages: int,
-        embed: Embed | None,
-        query_vector: Vector | None,
-    ) -> list[ScoredSentence]:
-        texts = [c.text for c in candidates]
-        lexical = _lexical_scores(question, texts)
-        dense: list[float] | None = None
-        if embed is not None and query_vector is not None:
-            vectors = _unit_rows(await embed(texts))
-            if vectors.shape[0] != len(texts):
-                raise ValueError(f"embed returned {vectors.shape[0]} vectors for {len(texts)}")
-            dense = (vectors @ _unit_rows(query_vector)[0]).tolist()
-        scored: list[ScoredSentence] = []
-        for i, candidate in enumerate(candidates):
-            if dense is None:
-                score = lexical[i]
-            else:
-                score = self._dense_weight * dense[i] + self._lexical_weight * lexical[i]
-            score += RANK_PRIOR * (n_passages - candidate.passage + 1) / n_passages
-            scored.append(
-                ScoredSentence(candidate.text, candidate.passage, candidate.position, score)
-            )
-        return scored
+        passages: Sequence[ExtractivePassage],
+        *,
+        max_sentences: int = 3,
+    ) -> ExtractiveAnswer:
+        """`answer`, synchronously."""
+        units = [
+            unit
+            for number, passage in enumerate(passages, start=1)
+            for unit in passage_units(number, passage.text, _passage_quoted(passage))
+        ]
+        if not units:
+            return ExtractiveAnswer(NOT_FOUND_ANSWER, ())
+        context = _context(question, passages, units)
+        if context.weight and _document_coverage(context, units) < self._min_coverage:
+            return ExtractiveAnswer(NOT_FOUND_ANSWER, (), kind=context.kind)
+        scored = [(unit, _score(unit, context)) for unit in units]
+        block = _block_answer(context, scored)
+        if block is not None:
+            return block
+        return _sentence_answer(context, scored, max(1, max_sentences))
+
+
+def _context(question: str, passages: Sequence[ExtractivePassage], units: list[Unit]) -> _Context:
+    asked = question_terms(question)
+    bags = [set(terms(u.text + " " + u.lead)) for u in units]
+    headings = [
+        set(terms(f"{getattr(p, 'title', '') or ''} {getattr(p, 'section', '') or ''}"))
+        for p in passages
+    ]
+    every = bags + headings
+    count = len(every)
+    weight = {}
+    for term in asked:
+        df = sum(term in bag for bag in every)
+        if df or term in set(terms(question)):
+            weight[term] = 1.0 + math.log((count + 1) / (1 + df))
+    return _Context(
+        kind=question_kind(question),
+        asked=asked,
+        weight=weight,
+        headings=headings,
+        documents=[str(getattr(p, "document_id", "") or i) for i, p in enumerate(passages)],
+        relevance=_relevance(passages),
+        sections=[str(getattr(p, "section", "") or "") for p in passages],
+        subject=_subject(question),
+        joined=_joined(question),
+        titles=[str(getattr(p, "title", "") or "") for p in passages],
+    )
+
+
+_SUBJECT_START = re.compile(
+    r"^\s*(?:which|what|list|name)\s+(?:(?:are|is|were)\s+)?(?:the\s+|all\s+)?", re.IGNORECASE
+)
+_SUBJECT_END = re.compile(
+    r"\s+(?:of|for|in|on|at|to|from|with|by|that|which|does|do|did|can|could|are|is|will|"
+    r"would|should|must|may|exist|there|page|get|have|has)\b|[?.!,]",
+    re.IGNORECASE,
+)
+
+
+def _subject(question: str) -> str:
+    """The last noun of what a list question asks for, stemmed ("type" for "which file types
+    can be ingested?", "limit" for "what are the size limits of a request?")."""
+    start = _SUBJECT_START.match(question)
+    if start is None:
+        return ""
+    rest = question[start.end() :]
+    end = _SUBJECT_END.search(rest)
+    words = terms(rest[: end.start()] if end else rest)
+    return words[-1] if words and len(words) <= 4 else ""
+
+
+def _last_heading_terms(section: str) -> set[str]:
+    """The terms of the last heading of a heading path ("Rate limits" of "HTTP > Rate limits")."""
+    return set(terms(section.rsplit(">", 1)[-1]))
+
+
+def _document_coverage(context: _Context, units: list[Unit]) -> float:
+    """The best share of the question's terms that one document's passages hold."""
+    by_document: dict[str, set[str]] = {}
+    for unit in units:
+        document = context.documents[unit.passage - 1]
+        by_document.setdefault(document, set()).update(terms(unit.text + " " + unit.lead))
+    for number, heading in enumerate(context.headings, start=1):
+        by_document.setdefault(context.documents[number - 1], set()).update(heading)
+    return max((context.coverage(bag) for bag in by_document.values()), default=0.0)
+
+
+_DIGIT = re.compile(r"\d")
+_DEFINES = re.compile(r"\b(?:is|are|means|refers\s+to|stands\s+for)\b", re.IGNORECASE)
+
+
+def _score(unit: Unit, context: _Context) -> float:
+    own = context.coverage(set(terms(unit.text + " " + unit.lead)))
+    if unit.kind == "table":  # a table is about what it lists more than about its details
+        own = max(context.coverage(set(terms(unit.keys + " " + unit.lead))), 0.7 * own)
+    section = context.sections[unit.passage - 1]
+    heading = LAST_HEADING_SHARE * context.coverage(_last_heading_terms(section)) + (
+        1 - LAST_HEADING_SHARE
+    ) * context.coverage(context.headings[unit.passage - 1])
+    relevance = context.relevance[unit.passage - 1]
+    score = UNIT_WEIGHT * own + HEADING_WEIGHT * heading + RETRIEVAL_WEIGHT * relevance
+    n = len(context.relevance)
+    score += RANK_PRIOR * (n - unit.passage + 1) / n
+    kind = context.kind
+    if unit.kind == "sentence" and (
+        len(unit.text.split()) < MIN_SENTENCE_WORDS or not re.search(r"[^\W\d_]", unit.text)
+    ):
+        score *= 0.5
+    if kind == "procedure" and unit.kind == "list":
+        score += 0.1 if unit.ordered else 0.04
+    if unit.kind == "code":  # commands match many words by accident: their text counts less
+        score -= 0.4 * UNIT_WEIGHT * own
+    if kind == "procedure" and unit.kind == "code":
+        score += 0.06
+    elif unit.kind == "code":
+        score *= 0.5  # a command answers how, not what
+    if kind == "procedure" and is_action_heading(context.sections[unit.passage - 1]):
+        score += 0.08
+    if kind == "list" and unit.kind in ("list", "table"):
+        score += 0.08
+        if _lists_subject(context, unit):
+            score += 0.1
+    if kind == "value" and unit.kind in ("sentence", "row") and _DIGIT.search(unit.text):
+        score += 0.04
+    if kind == "definition" and unit.kind == "sentence" and _DEFINES.search(unit.text):
+        score += 0.03
+    return score
+
+
+def _block_answer(context: _Context, scored: list[tuple[Unit, float]]) -> ExtractiveAnswer | None:
+    """A list, table or action section answering a procedure or list question, if any."""
+    if context.kind not in ("procedure", "list"):
+        return None
+    best = max(score for _, score in scored)
+    if context.kind == "procedure":
+        section = _action_section(context, scored, best)
+        if section is not None:
+            return section
+    blocks = [
+        (u, s)
+        for u, s in scored
+        if (u.kind in ("list", "table") and u.items >= 2) or (u.kind == "code" and u.lead)
+    ]
+    if context.kind == "procedure":
+        blocks = [(u, s) for u, s in blocks if u.kind in ("list", "code")]
+    else:  # a list of things, not a list of long statements (those answer as sentences)
+        blocks = [
+            (u, s)
+            for u, s in blocks
+            if u.kind == "table" or (u.kind == "list" and len(u.text) <= LIST_ITEM_CHARS * u.items)
+        ]
+    if not blocks:
+        return None
+    subject = [(u, s) for u, s in blocks if _lists_subject(context, u) and s >= 0.5 * best]
+    unit, score = max(subject or blocks, key=lambda us: (us[1], -us[0].passage, -us[0].position))
+    if score < BLOCK_RATIO * best and not subject:
+        return None
+    intro = unit.lead.rstrip(" :") if unit.kind in ("list", "code") else ""
+    if len(intro.split()) < 3:  # "Then:" says less than the section's title
+        intro = _section_title(context.sections[unit.passage - 1])
+    text = f"{cite(intro, unit.passage).rstrip('.')}:\n{unit.text}"
+    return ExtractiveAnswer(text, (unit.passage,), score=score, kind=context.kind)
+
+
+def _action_section(
+    context: _Context, scored: list[tuple[Unit, float]], best: float
+) -> ExtractiveAnswer | None:
+    """The whole action section (Mitigation, Rollback...) of the best-matching document.
+
+    A document scores as its best unit, or as the best line of another passage that names
+    it by title (an index row "RagopsX | P4 | error rate above 1 %"); such a line lends its
+    score to the page it names, not to its own. Action sections count less for their own
+    document (`ACTION_SELF_WEIGHT`): the question describes a situation, they the remedy.
+    No action section is used when the question names another section better (its heading
+    holds `RIVAL_HEADING` of the question's terms or more).
+    """
+    actions = {u.passage for u, _ in scored if is_action_heading(context.sections[u.passage - 1])}
+    if not actions:
+        return None
+    named = {
+        context.documents[n - 1]: title
+        for n, title in enumerate(context.titles, start=1)
+        if len(title) >= MIN_TITLE_CHARS
+    }
+    by_passage: dict[int, float] = {}
+    documents: dict[str, float] = {}  # how well each document describes the situation
+    for unit, score in scored:
+        own = context.documents[unit.passage - 1]
+        others = [d for d, title in named.items() if d != own and title in unit.text]
+        for document in others:
+            documents[document] = max(documents.get(document, 0.0), score)
+        if not others:
+            by_passage[unit.passage] = max(by_passage.get(unit.passage, 0.0), score)
+            weight = ACTION_SELF_WEIGHT if unit.passage in actions else 1.0
+            documents[own] = max(documents.get(own, 0.0), weight * score)
+
+    def heading(n: int) -> float:
+        return context.coverage(set(terms(context.sections[n - 1].rsplit(">", 1)[-1])))
+
+    def rank(n: int) -> float:
+        return documents.get(context.documents[n - 1], 0.0) + 0.25 * by_passage.get(n, 0.0)
+
+    number = min(actions, key=lambda n: (-(rank(n) + heading(n)), n))
+    rival = max((heading(n) for n in by_passage if n not in actions), default=0.0)
+    if rival >= RIVAL_HEADING and rival > heading(number):
+        return None
+    top = max(documents.values())
+    if documents.get(context.documents[number - 1], 0.0) < 0.85 * top:
+        return None
+    units = [u for u, _ in scored if u.passage == number]
+    body = _render_section(units)
+    if not body:
+        return None
+    title = _section_title(context.sections[number - 1])
+    text = f"{cite(title, number).rstrip('.')}:\n{body}"
+    return ExtractiveAnswer(text, (number,), score=best, kind=context.kind)
+
+
+def _render_section(units: list[Unit], limit: int = 1200) -> str:
+    """A passage's units as text: paragraphs, then lists and tables one item a line."""
+    parts: list[str] = []
+    paragraph: list[str] = []
+    for unit in units:
+        if unit.in_block:
+            continue
+        if unit.kind == "sentence":
+            paragraph.append(unit.text)
+            continue
+        if paragraph:
+            parts.append(" ".join(paragraph))
+            paragraph = []
+        parts.append(unit.text)
+    if paragraph:
+        parts.append(" ".join(paragraph))
+    kept: list[str] = []
+    total = 0
+    for part in parts:
+        if kept and total + len(part) > limit:
+            break
+        kept.append(part)
+        total += len(part)
+    return "\n".join(kept)
+
+
+def _lists_subject(context: _Context, unit: Unit) -> bool:
+    """Whether a list or table lists what a list question asks for: its header, the
+    sentence that introduces it or its section heading names the subject."""
+    if context.kind != "list" or not context.subject:
+        return False
+    first = unit.lead.split("|", 1)[0] if unit.kind == "table" else unit.lead
+    heading = context.sections[unit.passage - 1].rsplit(">", 1)[-1]
+    return context.subject in terms(f"{first} {heading}")
+
+
+def _section_title(section: str) -> str:
+    """ "Mitigation (RagopsDBPoolWaiters)" for "RagopsDBPoolWaiters > Mitigation"."""
+    parts = [p.strip() for p in section.split(">") if p.strip()]
+    if not parts:
+        return "From the documentation"
+    if len(parts) == 1:
+        return parts[0]
+    return f"{parts[-1]} ({parts[0]})"
+
+
+def _sentence_answer(
+    context: _Context, scored: list[tuple[Unit, float]], limit: int
+) -> ExtractiveAnswer:
+    """The best sentence (or table row), then up to `limit - 1` more close to it."""
+    candidates = [
+        ScoredSentence(u.text, u.passage, u.position, s)
+        for u, s in scored
+        if u.kind in ("sentence", "row")
+    ]
+    if not candidates:
+        candidates = [ScoredSentence(u.text, u.passage, u.position, s) for u, s in scored]
+    if context.kind in ("value", "yesno", "definition"):
+        limit = min(limit, 2)
+    picked = pick_sentences(candidates, limit)
+    order = list(dict.fromkeys(s.passage for s in picked))
+    picked.sort(key=lambda s: (order.index(s.passage), s.position))
+    text = " ".join(cite(s.text, s.passage) for s in picked)
+    return ExtractiveAnswer(text, tuple(order), tuple(picked), picked[0].score, context.kind)
 
 
 def pick_sentences(scored: list[ScoredSentence], limit: int) -> list[ScoredSentence]:

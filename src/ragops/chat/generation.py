@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from ragops.chat.citations import parse_citations
+from ragops.chat.citations import parse_citations, renumber_citations
 from ragops.chat.extractive import ExtractiveAnswerer, stream_words
 from ragops.chat.prompts import SYSTEM_PROMPT, build_messages, build_retrieval_query
 from ragops.config import Settings
@@ -57,6 +57,9 @@ class Generated:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     time_to_first_token: float | None = field(default=None)
+    renumbered: bool = False
+    """The answer's markers run 1..n in the order of `cited` (extractive answers), rather
+    than naming passage numbers."""
 
 
 class Generator:
@@ -112,19 +115,14 @@ class Generator:
         started: float,
         fallback_reason: str | None = None,
     ) -> Generated:
-        query_vector = await self.embedder.embed_query(question) if passages else None
-        result = await self.extractive.answer(
-            question,
-            passages,
-            embed=self.embedder.embed_documents,
-            query_vector=query_vector,
-        )
+        result = self.extractive.answer_now(question, passages)
         return Generated(
-            text=self.guard.redact(result.text),
+            text=self.guard.redact(renumber_citations(result.text, result.cited)),
             cited=list(result.cited),
             mode="extractive",
             generate_ms=(time.perf_counter() - started) * 1000,
             fallback_reason=fallback_reason,
+            renumbered=True,
         )
 
     def _checked(self, text: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:

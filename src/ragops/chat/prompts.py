@@ -174,6 +174,21 @@ def build_messages(
     ]
 
 
+_PHRASAL = re.compile(
+    r"\b(roll|back|set|start|shut|fail|cut|log|look|clean|sign|check|break|hand)\s+"
+    r"(back|up|down|over|out|in|off)\b",
+    re.IGNORECASE,
+)
+
+
+def _with_compounds(question: str) -> str:
+    """`question` followed by the one-word forms of its phrasal verbs ("roll back" ->
+    "rollback", "set up" -> "setup"), which documents often use in headings."""
+    extra = [a.lower() + b.lower() for a, b in _PHRASAL.findall(question)]
+    extra = [word for word in dict.fromkeys(extra) if word not in question.lower()]
+    return f"{question} {' '.join(extra)}" if extra else question
+
+
 def build_retrieval_query(
     question: str,
     history: Sequence[ChatMessage],
@@ -188,7 +203,7 @@ def build_retrieval_query(
     whole (up to `max_chars`); earlier questions fill what room is left, newest first, each
     keeping its end (where the subject of a question tends to be) when cut.
     """
-    asked = " ".join(question.split())
+    asked = _with_compounds(" ".join(question.split()))
     if len(asked) >= max_chars or turns <= 0:
         return truncate(asked, max_chars)
     earlier = [" ".join(m.content.split()) for m in history if m.role == "user"]

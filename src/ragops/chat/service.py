@@ -30,6 +30,7 @@ from ragops.chat.models import (
     Message,
     Timings,
 )
+from ragops.chat.sections import add_action_sections
 from ragops.chat.sessions import load_session
 from ragops.config import Settings
 from ragops.config.names import validate_collection_name
@@ -203,6 +204,7 @@ async def prepare(
         passages, embed_ms, retrieve_ms = await retrieve(
             deps, tenant_id=tenant_id, query=query, collection=name
         )
+        passages = await add_action_sections(deps.db, tenant_id, text, passages)
     return Prepared(
         question=text,
         collection=name,
@@ -244,7 +246,7 @@ async def remember(
     """Cache a freshly computed answer (the cache keeps only grounded ones)."""
     if deps.answers is None or prepared.lookup is None or prepared.lookup.hit:
         return
-    citations = citations_for(prepared.passages, generated.cited)
+    citations = citations_for(prepared.passages, generated.cited, renumbered=generated.renumbered)
     await deps.answers.remember(
         prepared.lookup,
         tenant_id=tenant_id,
@@ -259,21 +261,24 @@ def answer_citations(prepared: Prepared, generated: Generated) -> list[Citation]
     """The answer's citations: the cached ones on a hit, else those of the passages cited."""
     if prepared.lookup is not None and prepared.lookup.entry is not None:
         return [Citation.model_validate(c) for c in prepared.lookup.entry.citations]
-    return citations_for(prepared.passages, generated.cited)
+    return citations_for(prepared.passages, generated.cited, renumbered=generated.renumbered)
 
 
-def citations_for(passages: Sequence[Passage], indexes: Sequence[int]) -> list[Citation]:
-    """Citation objects for the 1-based passage `indexes` the answer cites."""
+def citations_for(
+    passages: Sequence[Passage], indexes: Sequence[int], *, renumbered: bool = False
+) -> list[Citation]:
+    """Citation objects for the 1-based passage `indexes` the answer cites; numbered 1..n in
+    that order when the answer's markers were renumbered so (`Generated.renumbered`)."""
     return [
         Citation(
-            index=index,
+            index=number if renumbered else index,
             document_id=passages[index - 1].document_id,
             title=passages[index - 1].title,
             section=passages[index - 1].section,
             snippet=snippet(passages[index - 1].text),
             score=round(float(passages[index - 1].score), 4),
         )
-        for index in indexes
+        for number, index in enumerate(indexes, start=1)
         if 1 <= index <= len(passages)
     ]
 

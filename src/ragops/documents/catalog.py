@@ -126,3 +126,36 @@ async def count_documents(*, db: Database, tenant_id: str) -> int:
     async with db.session() as session:
         query = select(func.count(Document.id)).where(Document.tenant_id == tenant_id)
         return int((await session.execute(query)).scalar_one())
+
+
+async def document_chunks(
+    *, db: Database, tenant_id: str, document_ids: Sequence[str]
+) -> list[Chunk]:
+    """The current chunk rows of the tenant's documents `document_ids`, in reading order."""
+    if not document_ids:
+        return []
+    async with db.session() as session:
+        query = (
+            select(Chunk)
+            .join(Document, Document.id == Chunk.document_id)
+            .where(Document.tenant_id == tenant_id, Chunk.document_id.in_(set(document_ids)))
+            .where(Chunk.version == Document.version)
+            .order_by(Chunk.document_id, Chunk.ordinal)
+        )
+        return list((await session.execute(query)).scalars().all())
+
+
+async def document_titles(*, db: Database, tenant_id: str, limit: int = 5000) -> dict[str, str]:
+    """Title -> id of the tenant's documents (the first of equal titles), at most `limit`."""
+    async with db.session() as session:
+        query = (
+            select(Document.title, Document.id)
+            .where(Document.tenant_id == tenant_id)
+            .order_by(Document.created_at, Document.id)
+            .limit(limit)
+        )
+        rows = (await session.execute(query)).all()
+    titles: dict[str, str] = {}
+    for title, document_id in rows:
+        titles.setdefault(title, document_id)
+    return titles

@@ -7,6 +7,11 @@ of what remains, so no tail is left tiny. Each cut is one regular expression ove
 the cost grows with the text, not with its number of lines. Neighbours in one section share
 about `chunk_overlap` characters, starting on a sentence or word boundary. Every chunk is an
 exact, trimmed, non-blank slice of the document text (`doc.text[start:end] == chunk.text`).
+
+Structure the answerer needs and cannot see in the text travels with each chunk: `quoted`
+holds the offsets (into the chunk text) of its code blocks and block quotes, `inline_code`
+those of its inline code spans: extraction removed their markers. Lists and tables keep
+their markers (`- `, `1. `, `| a | b |`) in the text.
 """
 
 from __future__ import annotations
@@ -42,6 +47,10 @@ class Chunk:
     start: int
     end: int
     content_for_embedding: str
+    quoted: tuple[tuple[int, int], ...] = ()
+    """(start, end) offsets into `text` of code blocks and block quotes (quoted examples)."""
+    inline_code: tuple[tuple[int, int], ...] = ()
+    """(start, end) offsets into `text` of inline code spans."""
 
 
 def chunk_document(doc: ExtractedDocument, *, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
@@ -69,9 +78,16 @@ def chunk_document(doc: ExtractedDocument, *, chunk_size: int, chunk_overlap: in
                     start=section.start + a,
                     end=section.start + b,
                     content_for_embedding=f"{header}\n\n{text}" if header else text,
+                    quoted=_clip_spans(section.quoted, a, b),
+                    inline_code=_clip_spans(section.inline_code, a, b),
                 )
             )
     return chunks
+
+
+def _clip_spans(spans: tuple[tuple[int, int], ...], a: int, b: int) -> tuple[tuple[int, int], ...]:
+    """The parts of `spans` inside [a, b), shifted to start from `a`."""
+    return tuple((max(s, a) - a, min(e, b) - a) for s, e in spans if s < b and e > a)
 
 
 def _header(title: str, heading_path: list[str]) -> str:

@@ -48,6 +48,8 @@ _SETEXT = re.compile(r" {0,3}(=+|-+)[ \t]*")
 _NOT_SETEXT_TEXT = re.compile(r"\s*(?:[-*+]\s|\d+[.)]\s|>|\|)")
 _SKIP_LINE = re.compile(r" {0,3}(?:([-*_])(?:[ \t]*\1){2,}[ \t]*|\[[^\]\n]+\]:\s*\S+.*)")
 _QUOTE = re.compile(r"^(?: {0,3}>[ ]?)+")
+_OPEN_CODE, _CLOSE_CODE = "\ue000", "\ue001"  # around inline code while a paragraph is built
+_SENTINELS = re.compile("([\ue000\ue001])")
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)([^`\n]+?)\1(?!`)")
 # (trigger, pattern, replacement): a pattern runs only on text holding its trigger literal.
 _INLINE = [
@@ -75,7 +77,9 @@ _BREAKS = dict.fromkeys("br li tr dt dd caption summary figcaption".split(), "li
 _BREAKS.update(dict.fromkeys("address article aside blockquote body center details dialog div dl "
     "fieldset figure footer form h1 h2 h3 h4 h5 h6 header hr html legend main ol p pre section "
     "table tbody tfoot thead ul".split(), "paragraph"))  # fmt: skip
-_Parsed = tuple[str, "_Builder"]  # (title or "", the document's layout)
+_Parsed = tuple[str, "_Builder"]
+_Spans = tuple[tuple[int, int], ...]
+_Paragraph = tuple[str, bool, list[tuple[int, int]]]  # (title or "", the document's layout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,10 @@ class Section:
     text: str
     start: int
     end: int
+    quoted: tuple[tuple[int, int], ...] = ()
+    """(start, end) offsets into `text` of code blocks and block quotes: quoted examples."""
+    inline_code: tuple[tuple[int, int], ...] = ()
+    """(start, end) offsets into `text` of inline code spans (Markdown backticks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +214,9 @@ class _Builder:
 
     def __init__(self) -> None:
         self._stack: list[tuple[int, str]] = []
-        self._blocks: list[tuple[list[str], str | None, list[str]]] = [([], None, [])]
+        # (heading path, heading, [(paragraph, quoted: a code block or block quote, inline
+        # code spans as offsets into the paragraph)])
+        self._blocks: list[tuple[list[str], str | None, list[_Paragraph]]] = [([], None, [])]
 
     def heading(self, level: int, text: str) -> None:
         text = " ".join(text.split())
@@ -220,9 +230,13 @@ class _Builder:
         """Start a section that has a path but no heading line in the text (a PDF page)."""
         self._blocks.append((path, None, []))
 
-    def paragraph(self, text: str) -> None:
+    def paragraph(
+        self, text: str, *, quoted: bool = False, inline: list[tuple[int, int]] | None = None
+    ) -> None:
+        """Add a paragraph; `quoted` marks a code block or block quote (an example), `inline`
+        the offsets of its inline code spans."""
         if text.strip():
-            self._blocks[-1][2].append(text)
+            self._blocks[-1][2].append((text, quoted, inline or []))
 
     def build(self) -> tuple[str, list[Section]]:
         """The full text (headings and paragraphs split by blank lines) and its sections."""
@@ -230,17 +244,35 @@ class _Builder:
         sections: list[Section] = []
         pos = 0
         for path, heading, paragraphs in self._blocks:
-            for piece, is_body in ((heading, False), ("\n\n".join(paragraphs), True)):
+            body = "\n\n".join(paragraph[0] for paragraph in paragraphs)
+            for piece, is_body in ((heading, False), (body, True)):
                 if piece:
                     pos += 2 if parts else 0
                     parts.extend(("\n\n", piece) if parts else (piece,))
                     if is_body:
-                        sections.append(Section(list(path), piece, pos, pos + len(piece)))
+                        quoted, inline = _quoted_spans(paragraphs)
+                        sections.append(
+                            Section(list(path), piece, pos, pos + len(piece), quoted, inline)
+                        )
                     pos += len(piece)
         text = "".join(parts)
         if text.strip() and not sections:  # headings only: keep them searchable
             sections = [Section([], text, 0, len(text))]
         return text, sections
+
+
+def _quoted_spans(paragraphs: list[_Paragraph]) -> tuple[_Spans, _Spans]:
+    """Offsets, in the paragraphs joined by blank lines, of the quoted paragraphs and of the
+    inline code spans."""
+    quoted: list[tuple[int, int]] = []
+    inline: list[tuple[int, int]] = []
+    pos = 0
+    for text, is_quoted, code_spans in paragraphs:
+        if is_quoted:
+            quoted.append((pos, pos + len(text)))
+        inline.extend((pos + a, pos + b) for a, b in code_spans)
+        pos += len(text) + 2
+    return tuple(quoted), tuple(inline)
 
 
 def _parse_plain(text: str) -> _Parsed:
@@ -255,14 +287,36 @@ def _parse_plain(text: str) -> _Parsed:
     return "", builder
 
 
-def _md_inline(line: str) -> str:
-    """Light inline rendering: drop emphasis markers, link targets and code-span backticks."""
+def _md_inline(line: str, *, mark: bool = False) -> str:
+    """Light inline rendering: drop emphasis markers, link targets and code-span backticks.
+
+    With `mark`, each code span is wrapped in private-use sentinels (see `_unmark`)."""
     pieces = _CODE_SPAN.split(line)  # prose, ticks, code, prose, ticks, code, ..., prose
     for i in range(0, len(pieces), 3):
         for trigger, pattern, replacement in _INLINE:
             if trigger in pieces[i]:
                 pieces[i] = pattern.sub(replacement, pieces[i])
+        if mark and i + 2 < len(pieces):
+            pieces[i + 2] = _OPEN_CODE + pieces[i + 2] + _CLOSE_CODE
     return "".join(piece for i, piece in enumerate(pieces) if i % 3 != 1)
+
+
+def _unmark(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """`text` without the code-span sentinels, and the (start, end) of each code span."""
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    pos, start = 0, -1
+    for piece in _SENTINELS.split(text):
+        if piece == _OPEN_CODE:
+            start = pos
+        elif piece == _CLOSE_CODE:
+            if start >= 0 and pos > start:
+                spans.append((start, pos))
+            start = -1
+        else:
+            out.append(piece)
+            pos += len(piece)
+    return "".join(out), spans
 
 
 def _parse_markdown(text: str) -> _Parsed:
@@ -273,13 +327,19 @@ def _parse_markdown(text: str) -> _Parsed:
         end = next((i for i, ln in enumerate(lines[1:99], 1) if ln.strip() in {"---", "..."}), -1)
         lines = lines[end + 1 :]
     para: list[str] = []
+    in_quote: list[bool] = []  # per line of `para`: did it come from a block quote?
     code: list[str] = []
     fence: str | None = None
 
+    def flush() -> None:
+        block, code_spans = _unmark(_clean_block(para))
+        builder.paragraph(block, quoted=bool(in_quote) and all(in_quote), inline=code_spans)
+        para.clear()
+        in_quote.clear()
+
     def heading(level: int, raw: str) -> None:
         nonlocal title
-        builder.paragraph(_clean_block(para))
-        para.clear()
+        flush()
         clean = " ".join(_md_inline(raw).split())
         title = title or (clean if level == 1 else "")
         builder.heading(level, clean)
@@ -288,25 +348,27 @@ def _parse_markdown(text: str) -> _Parsed:
         if fence is not None:
             close = _FENCE_CLOSE.fullmatch(line)
             if close and close.group(1)[0] == fence[0] and len(close.group(1)) >= len(fence):
-                builder.paragraph(_clean_block(code))
+                builder.paragraph(_clean_block(code), quoted=True)
                 fence, code = None, []
             else:
                 code.append(line.expandtabs(4))
             continue
+        quote = _QUOTE.match(line) is not None
         line = _QUOTE.sub("", line)
         setext = _SETEXT.fullmatch(line)
         if setext and len(para) == 1 and not _NOT_SETEXT_TEXT.match(para[0]):
-            heading(1 if setext.group(1)[0] == "=" else 2, para.pop())
+            in_quote.pop()
+            heading(1 if setext.group(1)[0] == "=" else 2, _unmark(para.pop())[0])
         elif (opening := _FENCE_OPEN.match(line)) or not line.strip() or _SKIP_LINE.fullmatch(line):
-            builder.paragraph(_clean_block(para))
-            para.clear()
+            flush()
             fence = opening.group(1) if opening else None
         elif atx := _ATX.fullmatch(line):
             heading(len(atx.group(1)), re.sub(r"(?:^|[ \t]+)#+[ \t]*$", "", atx.group(2) or ""))
         else:
-            para.append(_clean_line(_md_inline(line)))
-    builder.paragraph(_clean_block(para))
-    builder.paragraph(_clean_block(code))  # an unclosed fence runs to the end
+            para.append(_clean_line(_md_inline(_SENTINELS.sub("", line), mark=True)))
+            in_quote.append(quote)
+    flush()
+    builder.paragraph(_clean_block(code), quoted=True)  # an unclosed fence runs to the end
     return title, builder
 
 
@@ -344,7 +406,8 @@ def _parse_html(text: str) -> _Parsed:
             if closing:
                 continue
             if name == "pre":
-                builder.paragraph(_clean_block(node.get_text().expandtabs(4).split("\n")))
+                code = node.get_text().expandtabs(4).split("\n")
+                builder.paragraph(_clean_block(code), quoted=True)
             elif name in _HEADINGS:
                 builder.heading(_HEADINGS[name], node.get_text())
             else:

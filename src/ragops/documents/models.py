@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ragops.db.base import Base, created_column, id_column, utcnow
@@ -69,6 +78,8 @@ class Chunk(Base):
     start_offset: Mapped[int] = mapped_column(Integer, nullable=False)
     end_offset: Mapped[int] = mapped_column(Integer, nullable=False)
     text: Mapped[str] = mapped_column(Text, nullable=False)
+    quoted: Mapped[list[list[int]] | None] = mapped_column(JSON, nullable=True)
+    """[start, end] offsets into `text` of its code blocks and block quotes (revision 0003)."""
 
 
 class DocumentRead(BaseModel):

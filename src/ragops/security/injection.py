@@ -7,6 +7,15 @@ report's score combines the rules that matched (1 - product of (1 - weight)), so
 signal or several weak ones raise it. Text is NFKC-normalised and stripped of zero-width
 characters first, so look-alike letters and invisible separators do not hide a phrase.
 
+Documents are judged in context (`scan_document_chunks`): quoting an attack is not making
+one. Text inside quoted examples (code blocks, block quotes and inline code, marked at
+extraction, and phrases in double quotation marks) is left out, and a rule that only names a subject
+(`system_prompt`: "the system prompt") does not flag a document chunk on its own. A chunk
+whose own prose still reads as instructions is a detection: logged as a warning and counted,
+unless the document is trusted (ingested by the operator from the server's own files, such as
+the demo corpus), which is logged at info level and not counted. Quoted examples are logged at
+debug level only. Questions and passages in prompts are scanned whole, as before.
+
 The output guard of generated answers (`guard_answer`, `StreamGuard`) is in
 `security.output_guard` and re-exported here. The policy is documented in
 docs/security/prompt-injection.md.
@@ -41,6 +50,7 @@ __all__ = [
     "guard_answer",
     "normalise",
     "report_detection",
+    "scan_document_chunk",
     "scan_document_chunks",
     "scan_passage",
     "scan_question",
@@ -140,6 +150,9 @@ _NEGATED = re.compile(
     re.IGNORECASE,
 )
 _ENCODED_WEIGHT = 0.9
+MENTION_RULES = frozenset({"system_prompt"})
+"""Rules that name a subject rather than give an order: alone they do not flag a document."""
+_QUOTATION = re.compile(r'"(?:[^"\n]|\n(?![ \t]*\n)){1,400}"|\u201c[^\u201d]{1,400}\u201d')
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,13 +257,55 @@ def report_detection(source: InjectionSource, report: InjectionReport, **context
     )
 
 
-def scan_document_chunks(document_id: str, texts: Sequence[str]) -> list[int]:
-    """At ingestion: the indexes of the chunks that look like injection; each is counted
-    (source="document") and logged with the document id and the chunk's index."""
+def _unquoted(text: str, quoted: Sequence[tuple[int, int]]) -> str:
+    """`text` with its quoted examples (given spans, "quoted phrases") blanked out."""
+    chars = list(text)
+    spans = [*quoted, *(m.span() for m in _QUOTATION.finditer(text))]
+    for start, end in spans:
+        chars[max(start, 0) : max(end, 0)] = " " * (max(end, 0) - max(start, 0))
+    return "".join(chars)[: len(text)]
+
+
+def scan_document_chunk(text: str, quoted: Sequence[tuple[int, int]] = ()) -> InjectionReport:
+    """Scan a document chunk's own prose: quoted examples left out, mention-only rules
+    (`MENTION_RULES`) not counted unless an order matched beside them."""
+    matches = _scan(normalise(_unquoted(text, quoted)))
+    if all(m.rule in MENTION_RULES for m in matches):
+        matches = []
+    return InjectionReport(score=_combine(matches), matches=tuple(matches))
+
+
+def scan_document_chunks(
+    document_id: str,
+    texts: Sequence[str],
+    *,
+    quoted: Sequence[Sequence[tuple[int, int]]] | None = None,
+    trusted: bool = False,
+) -> list[int]:
+    """At ingestion: the indexes of the chunks whose own prose looks like injection.
+
+    Each is logged with the document id and the chunk's index: as a warning and counted
+    (source="document") for an untrusted document, at info level (`trusted=True`, not
+    counted) for a trusted one. A chunk that only quotes examples is logged at debug level.
+    """
     flagged: list[int] = []
     for index, text in enumerate(texts):
-        report = scan_passage(text)
-        if report.flagged:
-            flagged.append(index)
-            report_detection("document", report, document_id=document_id, chunk=index)
+        whole = scan_passage(text)
+        if not whole.flagged:
+            continue
+        report = scan_document_chunk(text, quoted[index] if quoted is not None else ())
+        context = {"document_id": document_id, "chunk": index}
+        if not report.flagged:
+            log.debug("prompt_injection_quoted_example", rules=whole.rules, **context)
+            continue
+        flagged.append(index)
+        if trusted:
+            log.info(
+                "prompt_injection_in_trusted_document",
+                score=report.score,
+                rules=report.rules,
+                **context,
+            )
+        else:
+            report_detection("document", report, **context)
     return flagged

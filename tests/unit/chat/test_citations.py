@@ -114,3 +114,10 @@ def test_stripped_answer_has_no_invalid_citations() -> None:
 def test_check_is_a_value() -> None:
     check = parse_citations("A [1].", 1)
     assert check == CitationCheck(n_passages=1, cited=(1,), invalid=(), markers=1)
+
+
+def test_renumbering_follows_reading_order() -> None:
+    from ragops.chat.citations import renumber_citations
+
+    text = "Revert [3]. Or retag [2][3]. Code `x[1]` stays."
+    assert renumber_citations(text, [3, 2]) == "Revert [1]. Or retag [2][1]. Code `x[1]` stays."

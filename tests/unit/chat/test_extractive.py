@@ -1,12 +1,10 @@
-"""The extractive answerer: sentence splitting, scoring, picking, citing, streaming."""
+"""The extractive answerer: sentence splitting, scoring, picking, answer shapes (steps,
+lists, tables, refusals), citing, streaming."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
+from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 
 from ragops.chat.citations import parse_citations
@@ -14,30 +12,23 @@ from ragops.chat.extractive import (
     NOT_FOUND_ANSWER,
     ExtractiveAnswer,
     ExtractiveAnswerer,
+    ExtractivePassage,
     ScoredSentence,
     cite,
     pick_sentences,
     split_sentences,
     stream_words,
-    terms,
     word_deltas,
 )
 from ragops.chat.prompts import TextPassage
 
-DIM = 64
 
+class PayloadPassage:
+    """A passage with a payload, as retrieval returns them."""
 
-def bag_vector(text: str) -> npt.NDArray[np.float32]:
-    """A tiny deterministic embedding: hashed bag of stemmed words, unit length."""
-    vector = np.zeros(DIM, dtype=np.float32)
-    for term in terms(text):
-        vector[int(hashlib.sha256(term.encode()).hexdigest(), 16) % DIM] += 1.0
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm else vector
-
-
-async def embed(texts: Sequence[str]) -> npt.NDArray[np.float32]:
-    return np.stack([bag_vector(t) for t in texts])
+    def __init__(self, text: str, payload: dict[str, object]) -> None:
+        self.text = text
+        self.payload = payload
 
 
 def passage(text: str) -> TextPassage:
@@ -52,15 +43,8 @@ GROWTH = passage("Under load the pool grows to 20 connections. Idle ones close a
 UNRELATED = passage("The web interface uses a dark theme. Buttons have rounded corners.")
 
 
-async def ask(
-    question: str, *passages: TextPassage, dense: bool = True, n: int = 3
-) -> ExtractiveAnswer:
-    answerer = ExtractiveAnswerer()
-    if dense:
-        return await answerer.answer(
-            question, passages, embed=embed, query_vector=bag_vector(question), max_sentences=n
-        )
-    return await answerer.answer(question, passages, max_sentences=n)
+async def ask(question: str, *passages: ExtractivePassage, n: int = 3) -> ExtractiveAnswer:
+    return await ExtractiveAnswerer().answer(question, passages, max_sentences=n)
 
 
 # --- sentence splitting ---
@@ -116,7 +100,7 @@ def test_cite(sentence: str, cited: str) -> None:
 
 
 async def test_empty_passages_give_the_honest_message() -> None:
-    answer = await ExtractiveAnswerer().answer("anything?", [], embed=embed, query_vector=None)
+    answer = await ExtractiveAnswerer().answer("anything?", [])
     assert answer.text == NOT_FOUND_ANSWER
     assert answer.cited == ()
     assert parse_citations(answer.text, 0).markers == 0
@@ -142,8 +126,8 @@ async def test_sentences_from_two_passages_each_cited() -> None:
     assert check.cited == answer.cited
 
 
-async def test_lexical_only_without_embed() -> None:
-    answer = await ask("Which theme does the web interface use?", POOL, UNRELATED, dense=False)
+async def test_answers_need_no_embedding() -> None:
+    answer = await ask("Which theme does the web interface use?", POOL, UNRELATED)
     assert answer.text.startswith("The web interface uses a dark theme [2].")
 
 
@@ -202,20 +186,99 @@ async def test_deterministic() -> None:
 
 
 async def test_passages_of_only_code_or_headings_still_answer_something() -> None:
-    answer = await ask("start", passage("# Start\n\nRun it."))
+    answer = await ask("run", passage("# Start\n\nRun it."))
     assert answer.text == "Run it [1]."
     nothing = await ask("start", passage("# Only a heading"))
     assert nothing.text == NOT_FOUND_ANSWER
 
 
-async def test_embed_returning_the_wrong_count_is_an_error() -> None:
-    async def broken(texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        return np.zeros((1, DIM), dtype=np.float32)
+@dataclass(frozen=True)
+class DocPassage:
+    """A passage of a known document."""
 
-    with pytest.raises(ValueError, match="vectors"):
-        await ExtractiveAnswerer().answer(
-            "q", [POOL], embed=broken, query_vector=bag_vector("pool")
-        )
+    title: str
+    section: str
+    text: str
+    document_id: str = "runbook"
+
+
+RUNBOOK = [
+    DocPassage(
+        "RagopsDBPoolWaiters",
+        "RagopsDBPoolWaiters > Meaning",
+        "Requests wait for a database connection: the pool is exhausted.",
+    ),
+    DocPassage(
+        "RagopsDBPoolWaiters",
+        "RagopsDBPoolWaiters > Mitigation",
+        "Pick the branch that matches:\n\n- Slow queries: cancel them.\n"
+        "- Pool too small: raise RAGOPS_DB_POOL_MAX and restart.\n- Stuck: restart.",
+    ),
+]
+
+
+async def test_a_procedure_question_gets_the_action_section_whole() -> None:
+    answer = await ask("The database pool is exhausted, what now?", *RUNBOOK)
+    assert answer.kind == "procedure"
+    assert answer.cited == (2,)
+    assert answer.text.startswith("Mitigation (RagopsDBPoolWaiters) [2]:\n")
+    assert answer.text.index("Slow queries") < answer.text.index("Pool too small")
+    assert "- Stuck: restart." in answer.text
+
+
+async def test_numbered_steps_come_back_in_their_order() -> None:
+    steps = TextPassage(
+        "Runbooks",
+        "Runbooks > Rollback",
+        "Fastest first:\n\n1. Git revert: revert the commit and push.\n"
+        "2. Image tag: set the previous tag.\n3. Database: restore a backup.",
+    )
+    answer = await ask("How do I roll back a release?", POOL, steps)
+    assert answer.cited == (2,)
+    lines = answer.text.splitlines()
+    assert lines[:2] == ["Rollback (Runbooks) [2]:", "Fastest first:"]
+    assert [line[:3] for line in lines[2:]] == ["1. ", "2. ", "3. "]
+
+
+async def test_a_list_question_gets_the_table_that_lists_the_things() -> None:
+    table = TextPassage(
+        "Ingestion",
+        "Ingestion > Accepted files",
+        "| type | recognised by |\n|---|---|\n| plain text | .txt |\n| Markdown | .md |\n"
+        "| PDF | starts with %PDF- |",
+    )
+    answer = await ask("Which file types can be ingested?", POOL, table)
+    assert answer.kind == "list"
+    assert answer.text.splitlines()[1:] == [
+        "- plain text: recognised by: .txt",
+        "- Markdown: recognised by: .md",
+        "- PDF: recognised by: starts with %PDF-",
+    ]
+
+
+async def test_a_value_is_answered_from_a_table_row() -> None:
+    table = TextPassage(
+        "Limits",
+        "Limits",
+        "| limit | default |\n|---|---|\n| upload size | 20 MiB |\n| PDF pages | 500 |",
+    )
+    answer = await ask("What is the default PDF pages limit?", UNRELATED, table)
+    assert answer.text == "PDF pages: default: 500 [2]."
+
+
+async def test_code_blocks_marked_at_ingestion_are_not_quoted() -> None:
+    text = "Run the check:\n\nragops db current\n\nThe check prints the revision."
+    start = text.index("ragops db")
+    quoted = PayloadPassage(text, {"quoted": [[start, start + len("ragops db current")]]})
+    answer = await ask("What does the revision check print?", quoted)
+    assert "ragops db current" not in answer.text
+    assert "prints the revision [1]" in answer.text
+
+
+async def test_passages_about_something_else_are_not_quoted() -> None:
+    answer = await ask("How do I bake sourdough bread at home?", POOL, GROWTH)
+    assert answer.text == NOT_FOUND_ANSWER
+    assert answer.cited == ()
 
 
 # --- streaming ---

@@ -1,0 +1,285 @@
+"""Answer-quality benchmark of the extractive answerer on the demo corpus (the repo's docs/).
+
+    python bench/answers.py [--set bench/data/answers.yaml] [--split tune|holdout|all]
+                            [--json] [--show]
+
+Ingests docs/ into a fresh embedded instance in a temporary directory (SQLite, local Qdrant,
+the configured embedder) exactly as the first start of `make run` does, then asks every
+question of the labelled set through the chat service (follow-ups in the session of the
+questions they follow) and checks each answer:
+
+- answer accuracy: an in-scope answer holds every fact of its label (case-insensitive, markdown
+  emphasis and backticks ignored; a fact given as a list is met by any one of its spellings);
+- citation accuracy: an in-scope answer cites the labelled section (document path under docs/
+  and a heading of the cited passage's heading path);
+- refusal accuracy: an out-of-scope question gets the "could not find" answer and no citation.
+
+It prints the three accuracies per split (`tune`, the questions used to make choices, and
+`holdout`, the rest) and the generation latency (p50/p95 of `timings.generate_ms`). `--json`
+prints {"questions", "answer_accuracy", "citation_accuracy", "refusal_accuracy", ...} for the
+chosen split, as fractions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SET = ROOT / "bench" / "data" / "answers.yaml"
+DOCS = ROOT / "docs"
+TENANT = "default"
+_MARKUP = re.compile(r"[`*_]")
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One labelled question."""
+
+    id: str
+    question: str
+    kind: str
+    split: str
+    facts: tuple[tuple[str, ...], ...] = ()
+    document: str | None = None
+    section: str | None = None
+    also: tuple[tuple[str, str], ...] = ()
+    """Other (document, heading) pairs that answer the question as well."""
+    history: tuple[str, ...] = ()
+
+    @property
+    def in_scope(self) -> bool:
+        return self.kind != "out_of_scope"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one question got."""
+
+    question: Question
+    answer: str
+    cited: list[tuple[str, str]]
+    generate_ms: float
+    facts_ok: bool = False
+    citation_ok: bool = False
+    refused: bool = False
+    missing: list[str] = field(default_factory=list)
+
+
+def load_set(path: Path) -> list[Question]:
+    """The labelled questions of `path` (see bench/data/answers.yaml for the layout)."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    questions = []
+    for item in raw["questions"]:
+        facts = tuple(tuple(f) if isinstance(f, list) else (str(f),) for f in item.get("facts", []))
+        cite = item.get("cite") or {}
+        questions.append(
+            Question(
+                id=str(item["id"]),
+                question=str(item["question"]),
+                kind=str(item["kind"]),
+                split=str(item["split"]),
+                facts=facts,
+                document=cite.get("document"),
+                section=cite.get("section"),
+                also=tuple((str(d), str(h)) for d, h in cite.get("also", [])),
+                history=tuple(item.get("history", [])),
+            )
+        )
+    return questions
+
+
+def _flat(text: str) -> str:
+    return " ".join(_MARKUP.sub("", text).lower().split())
+
+
+def check(outcome: Outcome, refusal_text: str) -> None:
+    """Fill in the verdicts of one outcome."""
+    q = outcome.question
+    outcome.refused = not outcome.cited or outcome.answer.strip() == refusal_text
+    if not q.in_scope:
+        return
+    flat = _flat(outcome.answer)
+    outcome.missing = [f[0] for f in q.facts if not any(_flat(alt) in flat for alt in f)]
+    outcome.facts_ok = not outcome.refused and not outcome.missing
+    wanted = [(q.document, q.section), *q.also]
+    outcome.citation_ok = any(
+        source == document and heading in section.split(" > ")
+        for source, section in outcome.cited
+        for document, heading in wanted
+    )
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The `share` percentile (nearest rank) of `values`."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(share * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def summary(outcomes: list[Outcome]) -> dict[str, Any]:
+    """Accuracies (fractions) and generation latency of a list of outcomes."""
+    inside = [o for o in outcomes if o.question.in_scope]
+    outside = [o for o in outcomes if not o.question.in_scope]
+    latency = [o.generate_ms for o in outcomes]
+
+    def share(hits: int, total: int) -> float:
+        return round(hits / total, 4) if total else 0.0
+
+    return {
+        "questions": len(outcomes),
+        "in_scope": len(inside),
+        "out_of_scope": len(outside),
+        "answer_accuracy": share(sum(o.facts_ok for o in inside), len(inside)),
+        "citation_accuracy": share(sum(o.citation_ok for o in inside), len(inside)),
+        "refusal_accuracy": share(sum(o.refused for o in outside), len(outside)),
+        "generate_ms_p50": round(statistics.median(latency), 2) if latency else 0.0,
+        "generate_ms_p95": round(percentile(latency, 0.95), 2),
+    }
+
+
+async def run(questions: list[Question], data_dir: Path) -> list[Outcome]:
+    """Ingest docs/ into a fresh instance under `data_dir` and ask every question."""
+    from ragops.chat import service as chat
+    from ragops.chat.extractive import NOT_FOUND_ANSWER
+    from ragops.config import Settings
+    from ragops.db import migrate
+    from ragops.documents import catalog
+    from ragops.documents import service as documents
+    from ragops.documents.files import collect_files, source_name
+    from ragops.observability.logging import configure_logging
+    from ragops.runtime import Runtime
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=data_dir,
+        demo_corpus=False,
+        log_level="WARNING",
+        bootstrap_api_key=False,
+    )
+    configure_logging(settings)
+    await migrate.upgrade(settings)
+    runtime = await Runtime.start(settings)
+    try:
+        files = [(source_name(p, DOCS), p.read_bytes(), None) for p in collect_files([DOCS])]
+        await documents.ingest_batch(
+            runtime.ingest_deps,
+            tenant_id=TENANT,
+            collection=settings.default_collection,
+            files=files,
+            trusted=True,  # as the demo corpus of `make run` is
+        )
+        listing = await catalog.list_documents(db=runtime.db, tenant_id=TENANT, limit=1000)
+        sources = {item.id: item.source for item in listing.items}
+        deps = runtime.chat_deps
+        outcomes = []
+        for q in questions:
+            session_id = None
+            for earlier in q.history:
+                previous = await chat.answer(
+                    deps,
+                    tenant_id=TENANT,
+                    question=earlier,
+                    session_id=session_id,
+                    collection=None,
+                    request_id=uuid.uuid4().hex,
+                )
+                session_id = previous.session_id
+            response = await chat.answer(
+                deps,
+                tenant_id=TENANT,
+                question=q.question,
+                session_id=session_id,
+                collection=None,
+                request_id=uuid.uuid4().hex,
+            )
+            outcome = Outcome(
+                question=q,
+                answer=response.answer,
+                cited=[(sources.get(c.document_id, "?"), c.section) for c in response.citations],
+                generate_ms=response.timings.generate_ms,
+            )
+            check(outcome, NOT_FOUND_ANSWER)
+            outcomes.append(outcome)
+        return outcomes
+    finally:
+        await runtime.aclose()
+
+
+def show(outcome: Outcome) -> str:
+    """One outcome, for reading."""
+    q = outcome.question
+    marks = ("A" if outcome.facts_ok else "-") + ("C" if outcome.citation_ok else "-")
+    if not q.in_scope:
+        marks = "R " if outcome.refused else "!R"
+    lines = [f"[{marks}] {q.id} ({q.kind}, {q.split}) {q.question}"]
+    if q.in_scope:
+        lines.append(f"      want {q.document} # {q.section}; missing {outcome.missing}")
+    lines.append(f"      cited {outcome.cited}  {outcome.generate_ms:.1f} ms")
+    lines.extend("      | " + line for line in outcome.answer.splitlines())
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", type=Path, default=DEFAULT_SET, help="labelled questions")
+    parser.add_argument("--split", choices=("tune", "holdout", "all"), default="all")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--show", action="store_true", help="print every answer")
+    parser.add_argument("--only", default="", help="comma-separated question ids to ask")
+    parser.add_argument(
+        "--data-dir", type=Path, help="keep the instance here (reused when it exists)"
+    )
+    args = parser.parse_args(argv)
+
+    questions = load_set(args.set)
+    if args.split != "all":
+        questions = [q for q in questions if q.split == args.split]
+    if args.only:
+        wanted = set(args.only.split(","))
+        questions = [q for q in questions if q.id in wanted]
+    if args.data_dir is not None:
+        outcomes = asyncio.run(run(questions, args.data_dir))
+    else:
+        with tempfile.TemporaryDirectory(prefix="ragops-bench-answers-") as tmp:
+            outcomes = asyncio.run(run(questions, Path(tmp) / "var"))
+
+    if args.show:
+        for outcome in outcomes:
+            print(show(outcome))
+    splits = {
+        name: [o for o in outcomes if o.question.split == name] for name in ("tune", "holdout")
+    }
+    figures = {name: summary(items) for name, items in splits.items() if items}
+    overall = summary(outcomes)
+    if args.json:
+        print(json.dumps({**overall, "splits": figures}))
+        return 0
+    print(
+        f"{'split':<8} {'questions':>9} {'answers':>8} {'citations':>9} {'refusals':>8} "
+        f"{'gen p50':>8} {'gen p95':>8}"
+    )
+    for name, fig in [*figures.items(), ("all", overall)]:
+        print(
+            f"{name:<8} {fig['questions']:>9} {fig['answer_accuracy']:>8.1%} "
+            f"{fig['citation_accuracy']:>9.1%} {fig['refusal_accuracy']:>8.1%} "
+            f"{fig['generate_ms_p50']:>6.1f}ms {fig['generate_ms_p95']:>6.1f}ms"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

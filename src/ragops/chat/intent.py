@@ -1,0 +1,113 @@
+"""What a question asks for, so the extractive answerer can answer in that shape.
+
+`question_kind` sorts a question into one of:
+
+- `procedure`: what to do ("how do I roll back?", "the pool is exhausted, what now?"): the
+  answer is a list of steps in their order, or an action section (Mitigation, Rollback...);
+- `list`: several things ("which file types...", "what are the scopes?"): a list or a table;
+- `value`: a number, a name or a setting ("how many...", "what is the default...", "which
+  port..."): the sentence or table row that states it;
+- `yesno`: "is / does / can ...?": the sentence that settles it;
+- `definition`: "what is X?", "what does X mean?": the sentence that defines it;
+- `fact`: anything else: the best sentences.
+
+The rules look only at the question's wording (no document knowledge), so they apply to any
+corpus. `ACTION_HEADINGS` names the section headings whose body is a procedure.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+QuestionKind = Literal["procedure", "list", "value", "yesno", "definition", "fact"]
+
+ACTION_HEADINGS = frozenset(
+    """mitigation mitigations mitigate resolution resolve remediation recovery recover
+    rollback fix fixes workaround workarounds steps procedure procedures troubleshooting
+    rotation""".split()
+)
+ACTION_PHRASES = ("what to do", "first response", "how to fix", "how to recover")
+"""Words that make a section heading an action section (its body tells what to do)."""
+
+_PROCEDURE = re.compile(
+    r"\b(?:how\s+(?:do|can|should|would|to)\b|what\s+(?:do|should|can|must)\s+(?:i|we|you)\s+"
+    r"do\b|what\s+now\b|what\s+next\b|what\s+to\s+do\b|steps?\s+(?:to|for)\b|procedure\b|"
+    r"how\s+(?:is|are)\s+\w+(?:\s+\w+)?\s+(?:rolled\s+back|restored|rotated|fixed)\b|"
+    r"(?:fix|resolve|mitigate|recover|restore|troubleshoot|handle)\b.*\?\s*$)",
+    re.IGNORECASE,
+)
+_LIST = re.compile(
+    r"^\s*(?:which|list|name|enumerate)\b|^\s*what\s+(?:are|were)\s+(?:the\s+)?\w+|"
+    r"^\s*what\s+(?:kinds?|types?|sorts?)\s+of\b|\b(?:all|every)\s+(?:the\s+)?\w+s\b",
+    re.IGNORECASE,
+)
+_VALUE = re.compile(
+    r"\bhow\s+(?:many|much|long|often|big|large|fast|soon|high|low|old)\b|"
+    r"\bwhat\s+(?:is|are)\s+(?:the\s+)?(?:default|limit|maximum|minimum|max|min|timeout|port|"
+    r"size|threshold|value|number|name|url|path|status|code|version)\b|"
+    r"\b(?:which|what)\s+(?:port|status|code|header|setting|variable|env|environment\s+"
+    r"variable|file|command|endpoint|url|path|model|version|library|package)\b|"
+    r"^\s*when\b|^\s*where\b|\bwhat\s+\w+\s+(?:does|do|is)\s+.*\b(?:use|return|get|send)\b",
+    re.IGNORECASE,
+)
+_YESNO = re.compile(
+    r"^\s*(?:is|are|does|do|can|could|will|would|should|has|have|was|were|did|must|may)\b",
+    re.IGNORECASE,
+)
+_DEFINITION = re.compile(
+    r"^\s*(?:what\s+(?:is|are)\s+(?:a|an|the)?\s*\S+(?:\s+\S+){0,3}\s*\??\s*$|what['\u2019]s\b|"
+    r"what\s+does\s+.+\s+mean\b|define\b|explain\b|what\s+is\s+meant\s+by\b)",
+    re.IGNORECASE,
+)
+_PLURAL_WHICH = re.compile(
+    r"^\s*(?:which|what)\s+(?:(?:are|were)\s+)?(?:the\s+)?(\w+)(?:\s+(\w+))?", re.IGNORECASE
+)
+_NOT_PLURAL = frozenset(
+    """is was does has status process access class alias its this happens means makes causes
+    takes needs runs goes gets keeps sends uses decides counts stops fails breaks changes
+    costs protects returns shows says tells""".split()
+)
+
+
+def _is_verb(word: str) -> bool:
+    return word.lower() in _NOT_PLURAL or word.lower() in ("do", "did", "can", "should")
+
+
+def _is_plural(word: str) -> bool:
+    lower = word.lower()
+    return (
+        len(lower) > 3
+        and lower.endswith("s")
+        and not lower.endswith("ss")
+        and (lower not in _NOT_PLURAL)
+    )
+
+
+def question_kind(question: str) -> QuestionKind:
+    """The shape of answer `question` asks for (see the module docstring)."""
+    text = " ".join(question.split())
+    if _PROCEDURE.search(text) and not _VALUE.search(text):
+        return "procedure"
+    if _YESNO.match(text):
+        return "yesno"
+    plural = _PLURAL_WHICH.match(text)
+    words = [word for word in plural.groups() if word] if plural else []
+    if words and not _is_verb(words[0]) and any(_is_plural(word) for word in words):
+        return "list"
+    if _VALUE.search(text):
+        return "value"
+    if _LIST.search(text):
+        return "list"
+    if _DEFINITION.search(text):
+        return "definition"
+    return "fact"
+
+
+def is_action_heading(section: str) -> bool:
+    """Whether the last heading of a section path names an action section."""
+    last = section.rsplit(">", 1)[-1].strip().lower()
+    words = re.findall(r"[a-z]+", last)
+    return any(word in ACTION_HEADINGS for word in words) or any(
+        phrase in last for phrase in ACTION_PHRASES
+    )

@@ -1,0 +1,120 @@
+"""Action sections for procedure questions: "the pool is exhausted, what now?" is answered
+by the Mitigation section of the page whose Meaning section retrieval found.
+
+Retrieval finds the passage that describes the situation; the steps are often in another
+section of the same document that shares few words with the question. For a question that
+asks what to do (`chat.intent`), `add_action_sections` looks at the documents of the best
+passages and, when none of their retrieved passages is an action section (Mitigation,
+Resolution, Rollback, ...), adds the document's first action-section chunk right after the
+passage that found it, with that passage's scores.
+
+A passage may also name the page that holds the steps: an index table row "RagopsX | P4 |
+error rate above 1 %" matches "what do I do when the error rate is above 1 %?" better than
+any page retrieval found. When a line of one of the best passages names another document
+by its exact title (`MIN_TITLE_CHARS` or longer) and holds at least half of the question's
+terms, that document's action section is added too. Two small database queries, only for
+procedure questions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+
+from ragops.chat.extractive import terms
+from ragops.chat.intent import is_action_heading, question_kind
+from ragops.db import Database
+from ragops.documents import catalog
+from ragops.retrieval.service import Passage
+
+MAX_DOCUMENTS = 2
+"""How many of the best passages' documents may contribute an action section."""
+MIN_TITLE_CHARS = 10
+"""Shorter titles ("Alerting") are ordinary words, not references to a page."""
+LINK_COVERAGE = 0.5
+"""Share of the question's terms a line must hold for the page it names to count."""
+
+
+async def add_action_sections(
+    db: Database, tenant_id: str, question: str, passages: Sequence[Passage]
+) -> list[Passage]:
+    """`passages` with action sections added for a procedure question (else unchanged)."""
+    found = list(passages)
+    if not found or question_kind(question) != "procedure":
+        return found
+    leads: dict[str, Passage] = {}
+    for passage in found:
+        if len(leads) == MAX_DOCUMENTS:
+            break
+        leads.setdefault(passage.document_id, passage)
+    linked = await _linked_document(db, tenant_id, question, found[: MAX_DOCUMENTS + 1])
+    if linked is not None and linked[0] not in leads:
+        leads[linked[0]] = replace(linked[1], document_id=linked[0], title=linked[2])
+    wanted = [
+        document
+        for document in leads
+        if not any(p.document_id == document and is_action_heading(p.section) for p in found)
+    ]
+    rows = await catalog.document_chunks(db=db, tenant_id=tenant_id, document_ids=wanted)
+    have = {p.chunk_id for p in found}
+    added: dict[str, Passage] = {}
+    for row in rows:
+        lead = leads[row.document_id]
+        if row.document_id in added or row.id in have:
+            continue
+        if row.version != lead.version and row.document_id == lead.document_id:
+            continue
+        if is_action_heading(row.section):
+            added[row.document_id] = replace(
+                lead,
+                chunk_id=row.id,
+                section=row.section,
+                text=row.text,
+                start=row.start_offset,
+                end=row.end_offset,
+                ordinal=row.ordinal,
+                payload={
+                    "document_id": row.document_id,
+                    "section": row.section,
+                    "quoted": row.quoted or [],
+                },
+                point_id=row.id,
+            )
+    out: list[Passage] = []
+    for passage in found:
+        out.append(passage)
+        extra = added.pop(passage.document_id, None)
+        if extra is not None:
+            out.append(extra)
+    if linked is not None and linked[0] in added:  # after the passage that names it
+        at = next(i for i, p in enumerate(out) if p.chunk_id == linked[1].chunk_id) + 1
+        out.insert(at, added.pop(linked[0]))
+    return out
+
+
+async def _linked_document(
+    db: Database, tenant_id: str, question: str, passages: Sequence[Passage]
+) -> tuple[str, Passage, str] | None:
+    """(document id, naming passage, title) of the page a line of `passages` names while
+    matching the question best, if any line holds LINK_COVERAGE of the question's terms."""
+    asked = set(terms(question))
+    if not asked:
+        return None
+    titles = await catalog.document_titles(db=db, tenant_id=tenant_id)
+    names = [t for t in titles if len(t) >= MIN_TITLE_CHARS]
+    if not names:
+        return None
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, names)) + r")(?![\w-])")
+    best: tuple[float, str, Passage] | None = None
+    for passage in passages:
+        for line in passage.text.splitlines():
+            for match in pattern.finditer(line):
+                if titles[match.group(1)] == passage.document_id:
+                    continue
+                share = len(asked & set(terms(line))) / len(asked)
+                if share >= LINK_COVERAGE and (best is None or share > best[0]):
+                    best = (share, match.group(1), passage)
+    if best is None:
+        return None
+    return titles[best[1]], best[2], best[1]

@@ -1,0 +1,260 @@
+"""A passage's text cut into answer units that keep its structure: sentences, lists, tables.
+
+Ingestion keeps list markers (`- `, `1. `) and table rows (`| a | b |`) in the chunk text and
+stores the offsets of code blocks and block quotes in the chunk payload (`quoted`). From that,
+`passage_units` yields:
+
+- `sentence`: one sentence of a paragraph or of a list item;
+- `list`: a whole list (ordered or not), with the sentence that introduces it when that ends
+  with a colon, rendered one item a line;
+- `table`: a whole table, one line per row (`first cell: header: cell; ...`);
+- `row`: one table row, rendered the same way, for questions one row answers;
+- `code`: a code block (fenced, at most `MAX_CODE_LINES` lines) with the sentence before it,
+  for questions that ask how to do something. Code inside a list item is left out.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+UnitKind = Literal["sentence", "list", "table", "row", "code"]
+
+MAX_ITEM_CHARS = 320
+MAX_CODE_LINES = 10
+MAX_ROW_CHARS = 140
+"""Longest row of a table shown whole (a row answering alone may be MAX_ITEM_CHARS)."""
+MAX_BLOCK_CHARS = 2400
+"""Longest list or table rendered whole; longer ones are cut after a whole item."""
+
+_BULLET = re.compile(r"^(\s*)(?:([-*+\u2022])|(\d{1,3})[.)])\s+")
+_TABLE = re.compile(r"^\s*\|")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_END = re.compile(r"[.!?\u2026]+[\"')\]\u201d\u2019]*(?=\s+[\"'(\[\u201c\u2018]?[A-Z0-9`])")
+_ABBREVIATIONS = frozenset(
+    "e.g i.e etc vs cf fig figs no nos approx incl esp resp min max mr mrs ms dr st jr sr".split()
+)
+MAX_SENTENCE_CHARS = 400
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One answer unit of one passage."""
+
+    kind: UnitKind
+    text: str
+    """How the unit reads in an answer (lists and tables on several lines)."""
+    passage: int
+    """1-based number of its passage."""
+    position: int
+    """Order of the unit within its passage."""
+    ordered: bool = False
+    """A numbered list."""
+    items: int = 0
+    """Items of a list or rows of a table."""
+    lead: str = ""
+    """The sentence that introduces a list, if any (a table: its header)."""
+    in_block: bool = False
+    """A sentence or row that is also part of a list or table unit."""
+    keys: str = ""
+    """A table's first-column cells: what the table lists (its topic with the header)."""
+
+
+@dataclass(slots=True)
+class _Block:
+    kind: Literal["paragraph", "list", "table", "code"]
+    lines: list[str]
+
+
+def _blocks(text: str, quoted: Sequence[tuple[int, int]]) -> list[_Block]:
+    """Paragraphs, lists and tables of `text`, with its quoted spans (code) left out."""
+    blocks: list[_Block] = []
+    position = 0
+    for raw in text.split("\n"):
+        start, position = position, position + len(raw) + 1
+        if any(a <= start < b for a, b in quoted):
+            if blocks and blocks[-1].kind == "list" and raw.strip():
+                continue  # a command inside a list item: skipped, the list goes on
+            if not blocks or blocks[-1].kind != "code":
+                blocks.append(_Block("code", []))
+            blocks[-1].lines.append(raw.rstrip())
+            continue
+        line = raw.rstrip()
+        if not line.strip():
+            if not blocks or blocks[-1].kind != "list":  # a list goes on past a blank line
+                blocks.append(_Block("paragraph", []))
+            continue
+        if blocks and blocks[-1].kind == "list" and not raw.startswith((" ", "\t")):
+            if not _BULLET.match(line) and text[start - 2 : start] == "\n\n":
+                blocks.append(_Block("paragraph", []))  # unindented text after a blank line
+        if _HEADING.match(line):  # a heading line (text that did not come from ingestion)
+            blocks.append(_Block("paragraph", []))
+            continue
+        if _TABLE.match(line):
+            if not blocks or blocks[-1].kind != "table":
+                blocks.append(_Block("table", []))
+            blocks[-1].lines.append(line)
+        elif _BULLET.match(line):
+            if not blocks or blocks[-1].kind != "list":
+                blocks.append(_Block("list", []))
+            blocks[-1].lines.append(line)
+        elif blocks and blocks[-1].kind == "list" and blocks[-1].lines:
+            blocks[-1].lines[-1] += " " + line.strip()  # continuation of the item
+        else:
+            if not blocks or blocks[-1].kind != "paragraph":
+                blocks.append(_Block("paragraph", []))
+            blocks[-1].lines.append(line.strip())
+    return [b for b in blocks if b.lines]
+
+
+def _ends_abbreviation(text: str, end: int) -> bool:
+    word = text[:end].rsplit(None, 1)[-1].rstrip(".").lstrip("(\"'").lower()
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters at a word boundary, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + "\u2026"
+
+
+def sentences_of(block: str) -> list[str]:
+    """The sentences of one paragraph, in order ("e.g." and "1.2" do not end one)."""
+    out: list[str] = []
+    start = 0
+    for match in _END.finditer(block):
+        if match.group(0).startswith(".") and _ends_abbreviation(block, match.start() + 1):
+            continue
+        out.append(block[start : match.end()].strip())
+        start = match.end()
+    out.append(block[start:].strip())
+    return [clip(s, MAX_SENTENCE_CHARS) for s in out if s]
+
+
+def _cells(line: str) -> list[str]:
+    body = line.strip()
+    body = body[1:] if body.startswith("|") else body
+    body = body[:-1] if body.endswith("|") and not body.endswith("\\|") else body
+    return [" ".join(c.replace("\\|", "|").split()) for c in re.split(r"(?<!\\)\|", body)]
+
+
+def render_row(header: Sequence[str], cells: Sequence[str]) -> str:
+    """A table row as one line: `first cell: header: cell; header: cell`."""
+    if not cells:
+        return ""
+    rest = [
+        f"{name}: {value}" if name else value
+        for name, value in zip(list(header[1:]) + [""] * len(cells), cells[1:], strict=False)
+        if value
+    ]
+    head = cells[0] or (header[0] if header else "")
+    return clip(f"{head}: {'; '.join(rest)}" if rest else head, MAX_ITEM_CHARS)
+
+
+def _bounded(lines: list[str], limit: int = MAX_BLOCK_CHARS) -> list[str]:
+    """As many whole lines as fit in `limit` characters (at least one)."""
+    kept: list[str] = []
+    total = 0
+    for line in lines:
+        if kept and total + len(line) > limit:
+            kept.append("\u2026")
+            break
+        kept.append(line)
+        total += len(line) + 1
+    return kept
+
+
+def passage_units(number: int, text: str, quoted: Sequence[tuple[int, int]] = ()) -> list[Unit]:
+    """The answer units of passage `number` (see the module docstring), in reading order."""
+    units: list[Unit] = []
+    previous = ""
+    for block in _blocks(text, quoted):
+        if block.kind == "paragraph":
+            paragraph = " ".join(block.lines)
+            for sentence in sentences_of(paragraph):
+                units.append(Unit("sentence", sentence, number, len(units)))
+            previous = paragraph
+        elif block.kind == "list":
+            units.extend(_list_units(number, block.lines, previous, len(units)))
+            previous = ""
+        elif block.kind == "code":
+            lines = block.lines[:MAX_CODE_LINES] + (
+                ["..."] if len(block.lines) > MAX_CODE_LINES else []
+            )
+            body = textwrap.dedent("\n".join(lines)).strip("\n")
+            lead = sentences_of(previous)[-1] if previous else ""
+            if body.strip():
+                units.append(Unit("code", f"```\n{body}\n```", number, len(units), lead=lead))
+        else:
+            units.extend(_table_units(number, block.lines, len(units)))
+            previous = ""
+    return units
+
+
+def _list_units(number: int, lines: list[str], previous: str, position: int) -> list[Unit]:
+    lead = sentences_of(previous)[-1] if previous.rstrip().endswith(":") else ""
+    items: list[tuple[bool, str]] = []
+    depth = min(len(_BULLET.match(line).group(1)) for line in lines)  # type: ignore[union-attr]
+    for line in lines:
+        match = _BULLET.match(line)
+        assert match is not None
+        body = " ".join(line[match.end() :].split())
+        if len(match.group(1)) > depth and items:  # a nested item joins its parent
+            ordered, text = items[-1]
+            items[-1] = (ordered, f"{text}; {body}")
+        else:
+            items.append((match.group(3) is not None, body))
+    ordered = bool(items) and all(o for o, _ in items)
+    rendered = [
+        f"{i}. {clip(body, MAX_ITEM_CHARS)}" if ordered else f"- {clip(body, MAX_ITEM_CHARS)}"
+        for i, (_, body) in enumerate(items, start=1)
+    ]
+    units = [
+        Unit(
+            "list",
+            "\n".join(_bounded(rendered)),
+            number,
+            position,
+            ordered=ordered,
+            items=len(items),
+            lead=lead,
+        )
+    ]
+    for _, body in items:
+        for sentence in sentences_of(body):
+            units.append(Unit("sentence", sentence, number, position + len(units), in_block=True))
+    return units
+
+
+def _table_units(number: int, lines: list[str], position: int) -> list[Unit]:
+    rows = [_cells(line) for line in lines if not _TABLE_RULE.match(line)]
+    has_header = len(lines) > 1 and bool(_TABLE_RULE.match(lines[1]))
+    header = rows[0] if has_header else []
+    body = rows[1:] if has_header else rows
+    rendered = [line for line in (render_row(header, cells) for cells in body) if line]
+    short = [clip(line, MAX_ROW_CHARS) for line in rendered]  # rows of a whole table
+    if not rendered:
+        return []
+    units = [
+        Unit(
+            "table",
+            "\n".join(f"- {line}" for line in _bounded(short)),
+            number,
+            position,
+            items=len(rendered),
+            lead=" | ".join(header),
+            keys=" ".join(cells[0] for cells in body if cells),
+        )
+    ]
+    units.extend(
+        Unit("row", line, number, position + 1 + i, lead=" | ".join(header), in_block=True)
+        for i, line in enumerate(rendered)
+    )
+    return units

@@ -1,0 +1,38 @@
+"""The labelled answer set of bench/answers.py stays true: every labelled section exists."""
+
+from __future__ import annotations
+
+import sys
+
+from ragops.documents.extract import extract
+from tests.conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+import answers  # noqa: E402
+
+
+def _headings(path: str) -> set[str]:
+    file = REPO_ROOT / "docs" / path
+    doc = extract(file.name, file.read_bytes(), declared_type=None, max_bytes=10**8,
+                  max_pdf_pages=10)  # fmt: skip
+    return {heading for section in doc.sections for heading in section.heading_path}
+
+
+def test_set_is_big_enough_and_has_both_splits() -> None:
+    questions = answers.load_set(answers.DEFAULT_SET)
+    assert len(questions) >= 60
+    assert sum(not q.in_scope for q in questions) >= 10
+    assert {q.split for q in questions} == {"tune", "holdout"}
+    assert len({q.id for q in questions}) == len(questions)
+
+
+def test_every_labelled_section_exists_in_docs() -> None:
+    missing = []
+    for q in answers.load_set(answers.DEFAULT_SET):
+        if not q.in_scope:
+            continue
+        assert q.document and q.section and q.facts, q.id
+        for document, heading in [(q.document, q.section), *q.also]:
+            if not (REPO_ROOT / "docs" / document).is_file() or heading not in _headings(document):
+                missing.append((q.id, document, heading))
+    assert missing == []
