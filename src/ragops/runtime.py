@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from ragops.cache.embeddings import MemoEmbedder
 from ragops.cache.factory import create_answer_cache
 from ragops.cache.service import AnswerCache
 from ragops.chat.generation import Generator
@@ -57,11 +58,12 @@ class Runtime:
             await store.aclose()
             await db.dispose()
             raise
-        retriever = Retriever(settings, embedder, store, Bm25Encoder())
+        questions = MemoEmbedder(embedder)  # one question, embedded once
+        retriever = Retriever(settings, questions, store, Bm25Encoder())
         llm = create_llm(settings)
         cache = create_cache(settings)
-        generator = Generator(settings=settings, llm=llm, embedder=embedder)
-        answers = create_answer_cache(settings, db=db, cache=cache, embedder=embedder)
+        generator = Generator(settings=settings, llm=llm, embedder=questions)
+        answers = create_answer_cache(settings, db=db, cache=cache, embedder=questions)
         return cls(
             settings=settings,
             db=db,

@@ -211,3 +211,16 @@ async def test_instances_sharing_redis_share_answers_and_invalidation(tmp_path: 
                 assert stored and all(raw.ttl(k) > 0 for k in stored)
             finally:
                 raw.close()
+
+
+async def test_a_new_question_is_embedded_once(cache_settings: Settings) -> None:
+    async with started(cache_settings) as runtime:
+        me = tenant()
+        await ingest(runtime, me, "pool.md", POOL)
+        hits, misses = lookups("embedding", "hit"), lookups("embedding", "miss")
+        assert (await ask(runtime, me, "How many connections stay open, asked once?")).cache == (
+            "miss"
+        )
+        # Embedded for the semantic lookup; retrieval and the extractive answer reuse it.
+        assert lookups("embedding", "miss") - misses == 1
+        assert lookups("embedding", "hit") - hits == 2
