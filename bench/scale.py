@@ -254,11 +254,12 @@ def report(rows: Sequence[dict[str, Any]]) -> str:
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Every size and layout, smallest first."""
     corpus = Corpus(args.seed_vectors)
-    return [
-        await build_and_measure(size, layout, corpus, args)
-        for size in args.sizes
-        for layout in args.layouts
-    ]
+    rows = []
+    for size in args.sizes:
+        for layout in args.layouts:
+            rows.append(await build_and_measure(size, layout, corpus, args))
+            print(json.dumps(rows[-1]), file=sys.stderr)  # each row as soon as it is measured
+    return rows
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
