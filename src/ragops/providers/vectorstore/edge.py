@@ -20,10 +20,10 @@ thread keeps the engine's calls in order. Calls are short (a search takes millis
 
 Indexing. New points land in plain segments, searched exactly (fast up to ~100,000 points
 per tenant). Once `RAGOPS_EDGE_INDEX_THRESHOLD` points were written since the last build,
-the store runs `optimize()` in its pool after the write returns. It holds the GIL, so the
-process pauses while it runs (about a second per thousand new points on two cores): set the
-threshold to 0 to never build in the server, or move to a Qdrant server, which builds its
-indexes in the background.
+the store runs `optimize()` in its pool after the write returns. It holds the GIL for nearly
+all of its run, so the process pauses while it builds (884 s for a million points on two idle
+cores): set the threshold to 0 to never build in the server, or move to a Qdrant server,
+which builds its indexes in the background.
 
 No transaction spans several operations: atomic replacement of a document's chunks is the
 database protocol's job (`documents.service`), as with a server.
