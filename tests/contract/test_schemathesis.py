@@ -77,4 +77,5 @@ def test_every_operation_keeps_the_contract(server: LiveServer, tmp_path: Path) 
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[:3_000] + "\n...\n" + output[-20_000:]
-    assert "21 selected" in output or "Selected: " in output, output[-5_000:]
+    assert "Selected: " in output, output[-5_000:]
+    print(output[-1_500:])  # the run's summary, shown with `pytest -s`
