@@ -259,3 +259,12 @@ def test_docs_assets_come_from_the_package(tmp_path: Path) -> None:
 
     names = {p.name for p in assets_dir().iterdir()}
     assert {"swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"} <= names
+
+
+def test_a_follow_up_in_another_collection_is_a_conflict(client: httpx.Client) -> None:
+    first = client.post("/v1/chat", json={"question": "How many connections does it keep?"})
+    session_id = first.json()["session_id"]
+    follow_up = {"question": "And the timeout?", "session_id": session_id, "collection": "other"}
+    response = client.post("/v1/chat", json=follow_up)
+    assert response.status_code == 409, response.text
+    assert _error(response)["code"] == "collection_mismatch"

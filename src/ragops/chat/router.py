@@ -41,6 +41,7 @@ def sse(event: str, data: dict[str, Any]) -> str:
             "whole response, or `error`.",
         },
         404: {"model": ErrorBody, "description": "Unknown session or collection"},
+        409: {"model": ErrorBody, "description": "The session belongs to another collection"},
         422: {"model": ErrorBody, "description": "Empty, over-long or invalid question"},
     },
 )

@@ -37,7 +37,7 @@ from ragops.config.names import validate_collection_name
 from ragops.db import Database
 from ragops.db.base import new_id, utcnow
 from ragops.documents import catalog
-from ragops.errors import NotFoundError, ValidationFailed
+from ragops.errors import ConflictError, NotFoundError, ValidationFailed
 from ragops.observability import metrics
 from ragops.observability.tracing import span
 from ragops.providers.llm import ChatMessage
@@ -186,7 +186,7 @@ async def prepare(
     if session_id is not None:
         chat_session = await load_session(deps.db, tenant_id, session_id)
         if collection is not None and collection != chat_session.collection:
-            raise ValidationFailed(
+            raise ConflictError(  # a valid request that clashes with the session's state
                 f"session {session_id} belongs to collection {chat_session.collection!r}",
                 code="collection_mismatch",
             )
