@@ -11,10 +11,10 @@ lists, tables, rows; code blocks left out). A unit is scored without any embeddi
 IDF-weighted share of the question's terms (stemmed, stopwords dropped, common abbreviations
 and split compounds such as "roll back" / "rollback" matched) found in the unit and in its
 passage's title and heading path, plus the passage's retrieval similarity and a bonus for the
-shape asked for. A question whose terms the passages barely cover is answered with
-NOT_FOUND_ANSWER rather than with a guess. The result is deterministic and takes a few
-milliseconds. `stream_words` replays a finished answer as word-sized deltas, so extractive
-answers can stream too.
+shape asked for. A question whose terms the passages barely cover, and to which no passage
+is close in meaning either, is answered with NOT_FOUND_ANSWER rather than with a guess. The
+result is deterministic and takes a few milliseconds. `stream_words` replays a finished
+answer as word-sized deltas, so extractive answers can stream too.
 """
 
 from __future__ import annotations
@@ -48,7 +48,11 @@ LAST_HEADING_SHARE = 0.6
 the title and the headings above it, which every passage of the document shares."""
 MIN_COVERAGE = 0.34
 """A question is answered only when some document holds at least this (IDF-weighted) share
-of its terms; below it the passages are about something else."""
+of its terms, or a passage is CONFIDENT_SIMILARITY close to it; else the passages are about
+something else."""
+CONFIDENT_SIMILARITY = 0.4
+"""Retrieval cosine similarity at which a passage answers a question put in other words
+("how are tenants isolated?") even when few of the question's words are in it."""
 LIST_ITEM_CHARS = 150
 """A list answers a list question when its items average at most this many characters."""
 BLOCK_RATIO = 0.75
@@ -333,6 +337,11 @@ def _passage_quoted(passage: ExtractivePassage) -> list[tuple[int, int]]:
     return [(int(s[0]), int(s[1])) for s in spans if isinstance(s, list | tuple) and len(s) == 2]
 
 
+def _similarity(passage: ExtractivePassage) -> float:
+    score = getattr(passage, "score", None)
+    return float(score) if isinstance(score, int | float) else 0.0
+
+
 def _relevance(passages: Sequence[ExtractivePassage]) -> list[float]:
     """Each passage's retrieval similarity relative to the best one (rank-based without)."""
     scores: list[float] = []
@@ -380,7 +389,12 @@ class ExtractiveAnswerer:
         if not units:
             return ExtractiveAnswer(NOT_FOUND_ANSWER, ())
         context = _context(question, passages, units)
-        if context.weight and _document_coverage(context, units) < self._min_coverage:
+        similar = max((_similarity(p) for p in passages), default=0.0) >= CONFIDENT_SIMILARITY
+        if (
+            context.weight
+            and not similar
+            and _document_coverage(context, units) < self._min_coverage
+        ):
             return ExtractiveAnswer(NOT_FOUND_ANSWER, (), kind=context.kind)
         scored = [(unit, _score(unit, context)) for unit in units]
         block = _block_answer(context, scored)
