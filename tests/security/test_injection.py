@@ -17,16 +17,20 @@ from prometheus_client import REGISTRY
 
 from ragops.chat.prompts import SYSTEM_PROMPT, passage_warning
 from ragops.chat.service import validate_question
+from ragops.documents.chunking import Chunk, chunk_document
+from ragops.documents.extract import extract
 from ragops.errors import ValidationFailed
+from ragops.observability.logging import configure_logging
 from ragops.security.injection import (
     PASSAGE_WARNING,
     AnswerGuard,
     StreamGuard,
     guard_answer,
     scan_document_chunks,
+    scan_passage,
     scan_question,
 )
-from tests.conftest import LiveServer, RunningServer, make_settings
+from tests.conftest import REPO_ROOT, LiveServer, RunningServer, make_settings
 from tests.e2e.conftest import POOL_DOC, read_sse, upload
 from tests.fakes.llm import FakeLLMServer
 
@@ -287,6 +291,7 @@ QUOTING_DOC = (
 )
 
 
+@pytest.mark.usefixtures("stdlib_logs")
 def test_quoted_attacks_in_documents_are_examples_not_detections(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -305,6 +310,13 @@ def test_quoted_attacks_in_documents_are_examples_not_detections(
     assert not any("prompt_injection_detected" in r.getMessage() for r in caplog.records)
 
 
+@pytest.fixture
+def stdlib_logs(tmp_path: Path) -> None:
+    """structlog routed through standard logging, as the service runs it (caplog sees it)."""
+    configure_logging(make_settings(tmp_path, log_level="INFO"))
+
+
+@pytest.mark.usefixtures("stdlib_logs")
 def test_trusted_documents_are_logged_at_info_and_not_counted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -318,3 +330,27 @@ def test_trusted_documents_are_logged_at_info_and_not_counted(
     assert records and all(r.levelname == "INFO" for r in records)
     assert scan_document_chunks("doc-9", [HOSTILE]) == [0]  # untrusted: a detection
     assert _detected("document") == before + 1
+
+
+@pytest.mark.usefixtures("stdlib_logs")
+def test_the_projects_own_docs_raise_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    def chunks(path: Path) -> list[Chunk]:
+        doc = extract(path.name, path.read_bytes(), declared_type=None, max_bytes=10**8,
+                      max_pdf_pages=1)  # fmt: skip
+        return chunk_document(doc, chunk_size=1200, chunk_overlap=150)
+
+    page = chunks(REPO_ROOT / "docs" / "security" / "prompt-injection.md")
+    assert any(scan_passage(c.text).flagged for c in page)  # it quotes attacks...
+    quoted = [c.quoted + c.inline_code for c in page]
+    assert scan_document_chunks("page", [c.text for c in page], quoted=quoted) == []  # as examples
+    before = _detected("document")
+    for path in sorted((REPO_ROOT / "docs").rglob("*.md")):
+        found = chunks(path)
+        scan_document_chunks(
+            path.name,
+            [c.text for c in found],
+            quoted=[c.quoted + c.inline_code for c in found],
+            trusted=True,
+        )
+    assert _detected("document") == before
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

@@ -22,8 +22,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ragops.chat.extractive import terms
 from ragops.chat.intent import is_action_heading, question_kind
+from ragops.chat.terms import terms
 from ragops.db import Database
 from ragops.documents import catalog
 from ragops.retrieval.service import Passage

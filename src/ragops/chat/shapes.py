@@ -1,0 +1,431 @@
+"""Answer shapes of the extractive answerer: scoring the units of the passages and composing
+the answer a question's kind asks for (see `chat.extractive` for the whole picture).
+
+`compose` takes the units of the retrieved passages (`chat.units`) and returns the action
+section, list, table, code block or best sentences that answer, each cited by passage number.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragops.chat.intent import QuestionKind, is_action_heading, question_kind
+from ragops.chat.terms import joined_terms, question_terms, terms
+from ragops.chat.units import Unit
+
+MIN_SENTENCE_WORDS = 3
+UNIT_WEIGHT = 0.55
+"""Share of a unit's score from the question terms it holds itself."""
+HEADING_WEIGHT = 0.25
+"""Share from the terms in its passage's title and heading path."""
+RETRIEVAL_WEIGHT = 0.2
+"""Share from its passage's retrieval similarity (relative to the best passage)."""
+LAST_HEADING_SHARE = 0.6
+"""Of the heading score, the share from the passage's own (last) heading; the rest comes from
+the title and the headings above it, which every passage of the document shares."""
+MIN_COVERAGE = 0.34
+"""A question is answered only when some document holds at least this (IDF-weighted) share
+of its terms, or a passage is CONFIDENT_SIMILARITY close to it; else the passages are about
+something else."""
+CONFIDENT_SIMILARITY = 0.4
+"""Retrieval cosine similarity at which a passage answers a question put in other words
+("how are tenants isolated?") even when few of the question's words are in it."""
+LIST_ITEM_CHARS = 150
+"""A list answers a list question when its items average at most this many characters."""
+BLOCK_RATIO = 0.75
+"""A list or table answers a list or procedure question when it scores at least this share
+of the best unit."""
+RIVAL_HEADING = 0.4
+"""A section whose heading holds this share of a procedure question's terms answers it
+itself, rather than an action section."""
+ACTION_SELF_WEIGHT = 0.8
+"""Share of an action section's own score that counts for its document (see _action_section)."""
+MIN_TITLE_CHARS = 10
+"""A document title this long, found in another passage's line, names that document."""
+RANK_PRIOR = 0.02
+"""Bonus (scaled by retrieval rank) that lets earlier passages win exact ties."""
+TIE_MARGIN = 0.02
+"""Scores this close count as tied; a tie goes to a passage not cited yet."""
+KEEP_RATIO = 0.8
+"""A second or third sentence needs at least this share of the best score."""
+
+_FINAL_PUNCT = re.compile(r"([.!?\u2026]+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredSentence:
+    """One candidate sentence, where it came from, and how well it matches."""
+
+    text: str
+    passage: int
+    """1-based number of its passage."""
+    position: int
+    """Index of the sentence within its passage."""
+    score: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractiveAnswer:
+    """An extractive answer with its citations."""
+
+    text: str
+    cited: tuple[int, ...]
+    """1-based passage numbers cited, in order of first use."""
+    sentences: tuple[ScoredSentence, ...] = ()
+    score: float = 0.0
+    """Score of the best unit (0 when nothing was found)."""
+    kind: str = "fact"
+    """The question's kind (`chat.intent.QuestionKind`)."""
+
+
+def cite(sentence: str, number: int) -> str:
+    """`sentence` with ` [number]` before its final punctuation (a period added if none)."""
+    body = sentence.rstrip()
+    match = _FINAL_PUNCT.search(body)
+    if match:
+        return f"{body[: match.start()].rstrip()} [{number}]{match.group(1)}"
+    return f"{body.rstrip(':;,')} [{number}]."
+
+
+def _near_duplicate(a: str, b: str) -> bool:
+    left, right = set(terms(a)), set(terms(b))
+    if not left or not right:
+        return a.strip().lower() == b.strip().lower()
+    return len(left & right) / len(left | right) >= 0.8
+
+
+@dataclass(slots=True)
+class Context:
+    """What scoring needs to know about the question and the passages."""
+
+    kind: QuestionKind
+    asked: list[str]
+    weight: dict[str, float]
+    headings: list[set[str]]
+    documents: list[str]
+    relevance: list[float]
+    sections: list[str]
+    subject: str = ""
+    """The stem of what a list question asks for ("types" in "which file types...")."""
+    titles: list[str] = field(default_factory=list)
+    joined: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Joined neighbours ("rollback" for "roll", "back"): found, they cover both parts."""
+
+    def coverage(self, bag: set[str]) -> float:
+        covered = {t for t in self.weight if t in bag}
+        for word, parts in self.joined.items():
+            if word in bag:
+                covered.update(parts)
+        total = sum(w for t, w in self.weight.items() if t not in self.joined)
+        found = sum(w for t, w in self.weight.items() if t in covered and t not in self.joined)
+        return found / total if total else 0.0
+
+
+def similarity(passage: Any) -> float:
+    score = getattr(passage, "score", None)
+    return float(score) if isinstance(score, int | float) else 0.0
+
+
+def _relevance(passages: Sequence[Any]) -> list[float]:
+    """Each passage's retrieval similarity relative to the best one (rank-based without)."""
+    scores: list[float] = []
+    for passage in passages:
+        score = getattr(passage, "score", None)
+        if not isinstance(score, int | float):
+            break
+        scores.append(max(float(score), 0.0))
+    if len(scores) == len(passages) and scores and max(scores) > 0:
+        best = max(scores)
+        return [score / best for score in scores]
+    n = len(passages)
+    return [1.0 - 0.5 * i / max(n - 1, 1) for i in range(n)]
+
+
+def build_context(question: str, passages: Sequence[Any], units: list[Unit]) -> Context:
+    asked = question_terms(question)
+    bags = [set(terms(u.text + " " + u.lead)) for u in units]
+    headings = [
+        set(terms(f"{getattr(p, 'title', '') or ''} {getattr(p, 'section', '') or ''}"))
+        for p in passages
+    ]
+    every = bags + headings
+    count = len(every)
+    weight = {}
+    for term in asked:
+        df = sum(term in bag for bag in every)
+        if df or term in set(terms(question)):
+            weight[term] = 1.0 + math.log((count + 1) / (1 + df))
+    return Context(
+        kind=question_kind(question),
+        asked=asked,
+        weight=weight,
+        headings=headings,
+        documents=[str(getattr(p, "document_id", "") or i) for i, p in enumerate(passages)],
+        relevance=_relevance(passages),
+        sections=[str(getattr(p, "section", "") or "") for p in passages],
+        subject=_subject(question),
+        joined=joined_terms(question),
+        titles=[str(getattr(p, "title", "") or "") for p in passages],
+    )
+
+
+_SUBJECT_START = re.compile(
+    r"^\s*(?:which|what|list|name)\s+(?:(?:are|is|were)\s+)?(?:the\s+|all\s+)?", re.IGNORECASE
+)
+_SUBJECT_END = re.compile(
+    r"\s+(?:of|for|in|on|at|to|from|with|by|that|which|does|do|did|can|could|are|is|will|"
+    r"would|should|must|may|exist|there|page|get|have|has)\b|[?.!,]",
+    re.IGNORECASE,
+)
+
+
+def _subject(question: str) -> str:
+    """The last noun of what a list question asks for, stemmed ("type" for "which file types
+    can be ingested?", "limit" for "what are the size limits of a request?")."""
+    start = _SUBJECT_START.match(question)
+    if start is None:
+        return ""
+    rest = question[start.end() :]
+    end = _SUBJECT_END.search(rest)
+    words = terms(rest[: end.start()] if end else rest)
+    return words[-1] if words and len(words) <= 4 else ""
+
+
+def _last_heading_terms(section: str) -> set[str]:
+    """The terms of the last heading of a heading path ("Rate limits" of "HTTP > Rate limits")."""
+    return set(terms(section.rsplit(">", 1)[-1]))
+
+
+def document_coverage(context: Context, units: list[Unit]) -> float:
+    """The best share of the question's terms that one document's passages hold."""
+    by_document: dict[str, set[str]] = {}
+    for unit in units:
+        document = context.documents[unit.passage - 1]
+        by_document.setdefault(document, set()).update(terms(unit.text + " " + unit.lead))
+    for number, heading in enumerate(context.headings, start=1):
+        by_document.setdefault(context.documents[number - 1], set()).update(heading)
+    return max((context.coverage(bag) for bag in by_document.values()), default=0.0)
+
+
+_DIGIT = re.compile(r"\d")
+_DEFINES = re.compile(r"\b(?:is|are|means|refers\s+to|stands\s+for)\b", re.IGNORECASE)
+
+
+def score_unit(unit: Unit, context: Context) -> float:
+    own = context.coverage(set(terms(unit.text + " " + unit.lead)))
+    if unit.kind == "table":  # a table is about what it lists more than about its details
+        own = max(context.coverage(set(terms(unit.keys + " " + unit.lead))), 0.7 * own)
+    section = context.sections[unit.passage - 1]
+    heading = LAST_HEADING_SHARE * context.coverage(_last_heading_terms(section)) + (
+        1 - LAST_HEADING_SHARE
+    ) * context.coverage(context.headings[unit.passage - 1])
+    relevance = context.relevance[unit.passage - 1]
+    score = UNIT_WEIGHT * own + HEADING_WEIGHT * heading + RETRIEVAL_WEIGHT * relevance
+    n = len(context.relevance)
+    score += RANK_PRIOR * (n - unit.passage + 1) / n
+    kind = context.kind
+    if unit.kind == "sentence" and (
+        len(unit.text.split()) < MIN_SENTENCE_WORDS or not re.search(r"[^\W\d_]", unit.text)
+    ):
+        score *= 0.5
+    if kind == "procedure" and unit.kind == "list":
+        score += 0.1 if unit.ordered else 0.04
+    if unit.kind == "code":  # commands match many words by accident: their text counts less
+        score -= 0.4 * UNIT_WEIGHT * own
+    if kind == "procedure" and unit.kind == "code":
+        score += 0.06
+    elif unit.kind == "code":
+        score *= 0.5  # a command answers how, not what
+    if kind == "procedure" and is_action_heading(context.sections[unit.passage - 1]):
+        score += 0.08
+    if kind == "list" and unit.kind in ("list", "table"):
+        score += 0.08
+        if _lists_subject(context, unit):
+            score += 0.1
+    if kind == "value" and unit.kind in ("sentence", "row") and _DIGIT.search(unit.text):
+        score += 0.04
+    if kind == "definition" and unit.kind == "sentence" and _DEFINES.search(unit.text):
+        score += 0.03
+    return score
+
+
+def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> ExtractiveAnswer | None:
+    """A list, table or action section answering a procedure or list question, if any."""
+    if context.kind not in ("procedure", "list"):
+        return None
+    best = max(score for _, score in scored)
+    if context.kind == "procedure":
+        section = _action_section(context, scored, best)
+        if section is not None:
+            return section
+    blocks = [
+        (u, s)
+        for u, s in scored
+        if (u.kind in ("list", "table") and u.items >= 2) or (u.kind == "code" and u.lead)
+    ]
+    if context.kind == "procedure":
+        blocks = [(u, s) for u, s in blocks if u.kind in ("list", "code")]
+    else:  # a list of things, not a list of long statements (those answer as sentences)
+        blocks = [
+            (u, s)
+            for u, s in blocks
+            if u.kind == "table" or (u.kind == "list" and len(u.text) <= LIST_ITEM_CHARS * u.items)
+        ]
+    if not blocks:
+        return None
+    subject = [(u, s) for u, s in blocks if _lists_subject(context, u) and s >= 0.5 * best]
+    unit, score = max(subject or blocks, key=lambda us: (us[1], -us[0].passage, -us[0].position))
+    if score < BLOCK_RATIO * best and not subject:
+        return None
+    intro = unit.lead.rstrip(" :") if unit.kind in ("list", "code") else ""
+    if len(intro.split()) < 3:  # "Then:" says less than the section's title
+        intro = _section_title(context.sections[unit.passage - 1])
+    text = f"{cite(intro, unit.passage).rstrip('.')}:\n{unit.text}"
+    return ExtractiveAnswer(text, (unit.passage,), score=score, kind=context.kind)
+
+
+def _action_section(
+    context: Context, scored: list[tuple[Unit, float]], best: float
+) -> ExtractiveAnswer | None:
+    """The whole action section (Mitigation, Rollback...) of the best-matching document.
+
+    A document scores as its best unit, or as the best line of another passage that names
+    it by title (an index row "RagopsX | P4 | error rate above 1 %"); such a line lends its
+    score to the page it names, not to its own. Action sections count less for their own
+    document (`ACTION_SELF_WEIGHT`): the question describes a situation, they the remedy.
+    No action section is used when the question names another section better (its heading
+    holds `RIVAL_HEADING` of the question's terms or more).
+    """
+    actions = {u.passage for u, _ in scored if is_action_heading(context.sections[u.passage - 1])}
+    if not actions:
+        return None
+    named = {
+        context.documents[n - 1]: title
+        for n, title in enumerate(context.titles, start=1)
+        if len(title) >= MIN_TITLE_CHARS
+    }
+    by_passage: dict[int, float] = {}
+    documents: dict[str, float] = {}  # how well each document describes the situation
+    for unit, score in scored:
+        own = context.documents[unit.passage - 1]
+        others = [d for d, title in named.items() if d != own and title in unit.text]
+        for document in others:
+            documents[document] = max(documents.get(document, 0.0), score)
+        if not others:
+            by_passage[unit.passage] = max(by_passage.get(unit.passage, 0.0), score)
+            weight = ACTION_SELF_WEIGHT if unit.passage in actions else 1.0
+            documents[own] = max(documents.get(own, 0.0), weight * score)
+
+    def heading(n: int) -> float:
+        return context.coverage(set(terms(context.sections[n - 1].rsplit(">", 1)[-1])))
+
+    def rank(n: int) -> float:
+        return documents.get(context.documents[n - 1], 0.0) + 0.25 * by_passage.get(n, 0.0)
+
+    number = min(actions, key=lambda n: (-(rank(n) + heading(n)), n))
+    rival = max((heading(n) for n in by_passage if n not in actions), default=0.0)
+    if rival >= RIVAL_HEADING and rival > heading(number):
+        return None
+    top = max(documents.values())
+    if documents.get(context.documents[number - 1], 0.0) < 0.85 * top:
+        return None
+    units = [u for u, _ in scored if u.passage == number]
+    body = _render_section(units)
+    if not body:
+        return None
+    title = _section_title(context.sections[number - 1])
+    text = f"{cite(title, number).rstrip('.')}:\n{body}"
+    return ExtractiveAnswer(text, (number,), score=best, kind=context.kind)
+
+
+def _render_section(units: list[Unit], limit: int = 1200) -> str:
+    """A passage's units as text: paragraphs, then lists and tables one item a line."""
+    parts: list[str] = []
+    paragraph: list[str] = []
+    for unit in units:
+        if unit.in_block:
+            continue
+        if unit.kind == "sentence":
+            paragraph.append(unit.text)
+            continue
+        if paragraph:
+            parts.append(" ".join(paragraph))
+            paragraph = []
+        parts.append(unit.text)
+    if paragraph:
+        parts.append(" ".join(paragraph))
+    kept: list[str] = []
+    total = 0
+    for part in parts:
+        if kept and total + len(part) > limit:
+            break
+        kept.append(part)
+        total += len(part)
+    return "\n".join(kept)
+
+
+def _lists_subject(context: Context, unit: Unit) -> bool:
+    """Whether a list or table lists what a list question asks for: its header, the
+    sentence that introduces it or its section heading names the subject."""
+    if context.kind != "list" or not context.subject:
+        return False
+    first = unit.lead.split("|", 1)[0] if unit.kind == "table" else unit.lead
+    heading = context.sections[unit.passage - 1].rsplit(">", 1)[-1]
+    return context.subject in terms(f"{first} {heading}")
+
+
+def _section_title(section: str) -> str:
+    """ "Mitigation (RagopsDBPoolWaiters)" for "RagopsDBPoolWaiters > Mitigation"."""
+    parts = [p.strip() for p in section.split(">") if p.strip()]
+    if not parts:
+        return "From the documentation"
+    if len(parts) == 1:
+        return parts[0]
+    return f"{parts[-1]} ({parts[0]})"
+
+
+def sentence_answer(
+    context: Context, scored: list[tuple[Unit, float]], limit: int
+) -> ExtractiveAnswer:
+    """The best sentence (or table row), then up to `limit - 1` more close to it."""
+    candidates = [
+        ScoredSentence(u.text, u.passage, u.position, s)
+        for u, s in scored
+        if u.kind in ("sentence", "row")
+    ]
+    if not candidates:
+        candidates = [ScoredSentence(u.text, u.passage, u.position, s) for u, s in scored]
+    if context.kind in ("value", "yesno", "definition"):
+        limit = min(limit, 2)
+    picked = pick_sentences(candidates, limit)
+    order = list(dict.fromkeys(s.passage for s in picked))
+    picked.sort(key=lambda s: (order.index(s.passage), s.position))
+    text = " ".join(cite(s.text, s.passage) for s in picked)
+    return ExtractiveAnswer(text, tuple(order), tuple(picked), picked[0].score, context.kind)
+
+
+def pick_sentences(scored: list[ScoredSentence], limit: int) -> list[ScoredSentence]:
+    """The best sentence, then up to `limit - 1` more that score close to it.
+
+    Near-duplicates are skipped; among nearly tied sentences, one from a passage not cited
+    yet goes first. Ties beyond that are broken by passage and position: deterministic.
+    """
+    remaining = sorted(scored, key=lambda s: (-s.score, s.passage, s.position))
+    best = remaining[0].score
+    floor = best * KEEP_RATIO if best > 0 else math.inf
+    picked: list[ScoredSentence] = []
+    while remaining and len(picked) < limit:
+        top = remaining[0].score
+        if picked and top < floor:
+            break
+        used = {s.passage for s in picked}
+        tied = [s for s in remaining if s.score >= max(top - TIE_MARGIN, floor if picked else top)]
+        choice = next((s for s in tied if s.passage not in used), tied[0])
+        remaining.remove(choice)
+        if not any(_near_duplicate(choice.text, s.text) for s in picked):
+            picked.append(choice)
+    return picked

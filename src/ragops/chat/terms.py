@@ -1,0 +1,109 @@
+"""Words of questions and passages as the extractive answerer compares them.
+
+`terms` lowercases, drops stopwords and stems (Snowball, English); a token such as
+`ragops-page`, `db_pool` or `RagopsDBPoolWaiters` also yields its parts, and a few common
+abbreviations map to the word the documents use ("db" -> database). `question_terms` adds
+the joined forms of neighbouring question words ("roll back" -> "rollback").
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import snowballstemmer
+
+_STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    s t don isn aren doesn also may might must shall tell please want know need use using used
+    get got one two someone something anyone anything now happen happens way""".split()
+)
+_SYNONYMS = {
+    "db": "databas",
+    "postgr": "postgresql",
+    "postgresql": "postgresql",
+    "pg": "postgresql",
+    "config": "configur",
+    "auth": "authent",
+    "repo": "repositori",
+    "env": "environ",
+    "llm": "llm",
+    "docs": "document",
+    "doc": "document",
+    "k8s": "kubernet",
+    "deploy": "deploy",
+    "paged": "page",
+    "pager": "page",
+    "paging": "page",
+}
+"""Abbreviations and variants mapped to the stem of the word the documents use."""
+_WORD = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return str(_stemmer().stemWord(word))
+
+
+_CAMEL = re.compile(r"\b[A-Za-z]*[a-z][A-Z][A-Za-z]*\b")
+_CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
+
+
+@lru_cache(maxsize=4096)
+def _cached_terms(text: str) -> tuple[str, ...]:
+    return tuple(_terms(text))
+
+
+def terms(text: str) -> list[str]:
+    """Lowercased, stemmed words of `text` without stopwords (version-like tokens kept);
+    a token such as `ragops-page`, `db_pool` or `RagopsDBPoolWaiters` also yields its parts."""
+    return list(_cached_terms(text))
+
+
+def _terms(text: str) -> list[str]:
+    camel = " ".join(" ".join(_CAMEL_PART.findall(w)) for w in _CAMEL.findall(text))
+    out: list[str] = []
+    for word in _WORD.findall(f"{text} {camel}".lower()):
+        if word in _STOPWORDS:
+            continue
+        out.append(_SYNONYMS.get(word) or _stem(word))
+        if any(c in word for c in "-_"):
+            out.extend(
+                _SYNONYMS.get(part) or _stem(part)
+                for part in re.split(r"[-_]", word)
+                if part and part not in _STOPWORDS and not part.isdigit()
+            )
+    return out
+
+
+def joined_terms(question: str) -> dict[str, tuple[str, str]]:
+    """Each joined pair of neighbouring question words ("rollback") and the parts' terms."""
+    words = [w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS]
+    plain = set(terms(question))
+    out: dict[str, tuple[str, str]] = {}
+    for a, b in zip(words, words[1:], strict=False):
+        word = _stem(a + b)
+        if word not in plain:
+            out[word] = (_SYNONYMS.get(a) or _stem(a), _SYNONYMS.get(b) or _stem(b))
+    return out
+
+
+def question_terms(question: str) -> list[str]:
+    """The terms of a question, each once, with joined neighbours ("roll back" -> "rollback")
+    as alternatives."""
+    words = [w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS]
+    asked = list(dict.fromkeys(terms(question)))
+    joined = [_stem(a + b) for a, b in zip(words, words[1:], strict=False)]
+    return asked + [j for j in dict.fromkeys(joined) if j not in asked]

@@ -1,0 +1,43 @@
+"""Question kinds: the shape of answer a question asks for, from its wording alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragops.chat.intent import is_action_heading, question_kind
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("What do I do when the error rate is above 1%?", "procedure"),
+        ("The DB pool is exhausted, what now?", "procedure"),
+        ("How do I roll back a bad deploy?", "procedure"),
+        ("Which alerts page someone?", "list"),
+        ("Which file types can be ingested?", "list"),
+        ("What are the size limits of a request?", "list"),
+        ("How many connections does the pool keep open?", "value"),
+        ("Which port does Qdrant use?", "value"),
+        ("What is the default chunk size?", "value"),
+        ("Is a # inside a fenced code block a heading?", "yesno"),
+        ("What is the burn rate?", "definition"),
+        ("What happens when I re-ingest a file that has not changed?", "fact"),
+    ],
+)
+def test_question_kind(question: str, kind: str) -> None:
+    assert question_kind(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("section", "action"),
+    [
+        ("RagopsDBPoolWaiters > Mitigation", True),
+        ("Runbooks > Rollback", True),
+        ("Runbooks > First response (any alert)", True),
+        ("Alerting > End-to-end alert test", False),
+        ("RagopsDBPoolWaiters > Meaning", False),
+        ("", False),
+    ],
+)
+def test_action_headings(section: str, action: bool) -> None:
+    assert is_action_heading(section) is action
