@@ -97,7 +97,7 @@ def test_one_click_acknowledge_link(server: LiveServer) -> None:
         ).json()["id"]
     now = datetime.now(UTC)
     url = links.ack_url(server.settings, incident_id, now)
-    assert url.startswith(f"http://ragops.test/v1/ops/incidents/{incident_id}/ack-link?expires=")
+    assert url.startswith(f"http://ragops.test/ops/incidents/{incident_id}/ack?expires=")
     path = url.removeprefix("http://ragops.test")
     with server.client(authenticated=False) as client:
         tampered = client.get(path[:-4] + "0000")

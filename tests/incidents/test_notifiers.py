@@ -25,7 +25,7 @@ PAGE = Page(
     status="triggered",
     summary="Every request fails.",
     incident_url="http://ragops.test/ops/incidents/7",
-    ack_url="http://ragops.test/v1/ops/incidents/7/ack-link?expires=1&sig=ab",
+    ack_url="http://ragops.test/ops/incidents/7/ack?expires=1&sig=ab",
     runbook_url="https://runbooks.test/database-down",
     dedup_key="ragops-incident-7",
     recipient=PRIMARY,
@@ -59,7 +59,7 @@ async def test_pagerduty_trigger_acknowledge_resolve() -> None:
                 "status": "triggered",
                 "runbook_url": "https://runbooks.test/database-down",
                 "incident_url": "http://ragops.test/ops/incidents/7",
-                "ack_url": "http://ragops.test/v1/ops/incidents/7/ack-link?expires=1&sig=ab",
+                "ack_url": "http://ragops.test/ops/incidents/7/ack?expires=1&sig=ab",
                 "description": "Every request fails.",
             },
         },
@@ -68,7 +68,7 @@ async def test_pagerduty_trigger_acknowledge_resolve() -> None:
         "links": [
             {"href": "http://ragops.test/ops/incidents/7", "text": "Incident 7"},
             {
-                "href": "http://ragops.test/v1/ops/incidents/7/ack-link?expires=1&sig=ab",
+                "href": "http://ragops.test/ops/incidents/7/ack?expires=1&sig=ab",
                 "text": "Acknowledge",
             },
             {"href": "https://runbooks.test/database-down", "text": "Runbook"},
@@ -103,7 +103,7 @@ async def test_slack_message() -> None:
         "Every request fails.\n"
         "<http://ragops.test/ops/incidents/7|Incident 7> · "
         "<https://runbooks.test/database-down|Runbook> · "
-        "<http://ragops.test/v1/ops/incidents/7/ack-link?expires=1&sig=ab|Acknowledge>"
+        "<http://ragops.test/ops/incidents/7/ack?expires=1&sig=ab|Acknowledge>"
     }
 
 
@@ -131,7 +131,7 @@ async def test_signed_webhook_carries_a_verifiable_signature() -> None:
             "url": "http://ragops.test/ops/incidents/7",
             "runbook_url": "https://runbooks.test/database-down",
         },
-        "ack_url": "http://ragops.test/v1/ops/incidents/7/ack-link?expires=1&sig=ab",
+        "ack_url": "http://ragops.test/ops/incidents/7/ack?expires=1&sig=ab",
         "recipient": {"name": "engineer-a", "layer": "primary", "email": "a@example.com"},
         "note": "",
     }
@@ -162,7 +162,7 @@ async def test_email_page() -> None:
         "Every request fails.\n\n"
         "Incident: http://ragops.test/ops/incidents/7\n"
         "Runbook: https://runbooks.test/database-down\n"
-        "Acknowledge: http://ragops.test/v1/ops/incidents/7/ack-link?expires=1&sig=ab\n"
+        "Acknowledge: http://ragops.test/ops/incidents/7/ack?expires=1&sig=ab\n"
     )
 
 

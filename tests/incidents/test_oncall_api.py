@@ -28,11 +28,9 @@ def test_oncall_now_and_calendar_feed(tmp_path: Path, serve_app: Any) -> None:
     with server.client(headers={"Authorization": f"Bearer {chat_key}"}) as client:
         assert client.get("/v1/ops/oncall").status_code == 403
     with server.client(authenticated=False) as client:
-        assert client.get("/v1/ops/oncall/calendar.ics").status_code == 403
-        assert (
-            client.get("/v1/ops/oncall/calendar.ics", params={"token": "nope"}).status_code == 403
-        )
-        feed = client.get("/v1/ops/oncall/calendar.ics", params={"token": "cal-token-0123456789"})
+        assert client.get("/ops/oncall/calendar.ics").status_code == 403
+        assert client.get("/ops/oncall/calendar.ics", params={"token": "nope"}).status_code == 403
+        feed = client.get("/ops/oncall/calendar.ics", params={"token": "cal-token-0123456789"})
         assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
         summaries = {str(e["SUMMARY"]) for e in Calendar.from_ical(feed.content).walk("VEVENT")}
         assert "On call (VP): vp-engineering" in summaries
@@ -43,4 +41,4 @@ def test_without_rotation_file_or_token(tmp_path: Path, serve_app: Any) -> None:
     with server.client() as client:
         missing = client.get("/v1/ops/oncall")
         assert missing.status_code == 404 and "RAGOPS_ONCALL_ROTATION_FILE" in missing.text
-        assert client.get("/v1/ops/oncall/calendar.ics", params={"token": "x"}).status_code == 404
+        assert client.get("/ops/oncall/calendar.ics", params={"token": "x"}).status_code == 404

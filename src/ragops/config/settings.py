@@ -267,7 +267,7 @@ class Settings(BaseSettings):
         "admin key).",
     )
     oncall_calendar_token: SecretStr | None = Field(
-        None, description="Token of the iCalendar feed /v1/ops/oncall/calendar.ics; unset = off."
+        None, description="Token of the iCalendar feed /ops/oncall/calendar.ics; unset = off."
     )
     public_base_url: str = Field(
         "http://127.0.0.1:8000", description="Base URL of this service in pages (incident links)."

@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from ragops.auth.models import aware
 from ragops.config import Settings
@@ -60,6 +61,7 @@ class EscalationEngine:
         self.ctx = ctx
         self.clock = clock
         self.build = build_info(ctx.settings)
+        self._lock_engine: AsyncEngine | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -82,7 +84,10 @@ class EscalationEngine:
                 finally:
                     fcntl.flock(handle, fcntl.LOCK_UN)
             return
-        async with db.engine.connect() as conn:
+        if self._lock_engine is None:
+            # the lock's connection is its own, never one of the pool the requests need
+            self._lock_engine = create_async_engine(db.url, poolclass=NullPool)
+        async with self._lock_engine.connect() as conn:
             got = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}))
             await conn.commit()
             try:
@@ -379,6 +384,8 @@ class EscalationEngine:
                 await self._task
         for notifier in self.ctx.notifiers:
             await notifier.aclose()
+        if self._lock_engine is not None:
+            await self._lock_engine.dispose()
 
 
 def paging_context(settings: Settings, db: Database) -> PagingContext:

@@ -47,7 +47,7 @@ def ack_url(settings: Settings, incident_id: int, now: datetime) -> str:
     query = urlencode(
         {"expires": expires, "sig": _signature(signing_key(settings), incident_id, expires)}
     )
-    return f"{settings.public_base_url.rstrip('/')}/v1/ops/incidents/{incident_id}/ack-link?{query}"
+    return f"{settings.public_base_url.rstrip('/')}/ops/incidents/{incident_id}/ack?{query}"
 
 
 def verify(

@@ -5,7 +5,7 @@ one-click acknowledge link.
   `RAGOPS_ALERT_WEBHOOK_TOKEN` as a bearer token or an admin-scoped API key.
 - `GET|POST /v1/ops/incidents...`: list, declare, show, acknowledge, notes, severity, status,
   fields and action items. `actor` names the responder (default: the API key's id).
-- `GET /v1/ops/incidents/{id}/ack-link?expires&sig`: the signed link of a page; no key.
+- `GET /ops/incidents/{id}/ack?expires&sig`: the signed link of a page; no key.
 - `GET /ops/incidents[/{id}]`, `GET /ops/oncall`: the console pages (static; their data comes
   from the admin API with the key entered on the page).
 
@@ -104,7 +104,7 @@ async def alert_webhook(
     }
 
 
-@router.get("/incidents/{incident_id}/ack-link", response_class=HTMLResponse)
+@pages.get("/ops/incidents/{incident_id}/ack", response_class=HTMLResponse)
 async def ack_link(
     incident_id: int,
     runtime: RuntimeDep,

@@ -1,8 +1,8 @@
-"""On-call HTTP routes under `/v1/ops/oncall`.
+"""On-call HTTP routes.
 
 - `GET /v1/ops/oncall?weeks=4` (admin scope): who is on call now in each layer and the shifts
   of the next weeks (the ops console's on-call page reads it).
-- `GET /v1/ops/oncall/calendar.ics?token=...`: the schedule as an iCalendar feed for calendar
+- `GET /ops/oncall/calendar.ics?token=...`: the schedule as an iCalendar feed for calendar
   apps, protected by `RAGOPS_ONCALL_CALENDAR_TOKEN` (404 while no token is set).
 
 Both read the rotation file (`RAGOPS_ONCALL_ROTATION_FILE`) on each request, so an edited
@@ -26,6 +26,7 @@ from ragops.oncall.rotations import RotationConfig, load_rotations
 from ragops.oncall.schedule import on_call, schedule
 
 router = APIRouter(prefix="/v1/ops/oncall", tags=["on-call"])
+feed = APIRouter(include_in_schema=False)
 
 
 def _rotations(settings: Settings) -> RotationConfig:
@@ -63,7 +64,7 @@ async def now_and_next(
     return {"at": now.isoformat(), "timezone": config.timezone, "now": current, "shifts": shifts}
 
 
-@router.get("/calendar.ics", response_class=Response)
+@feed.get("/ops/oncall/calendar.ics", response_class=Response)
 async def calendar(
     runtime: RuntimeDep,
     token: Annotated[str, Query(max_length=256)] = "",
