@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ragops.documents import batch as documents
 from ragops.documents import catalog
-from ragops.documents import service as documents
 from ragops.documents.files import collect_files, source_name
 from ragops.runtime import Runtime
 

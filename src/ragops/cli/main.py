@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ragops import __version__
@@ -36,6 +36,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.command("audit-log")(audit_log)
 app.add_typer(audit_app, name="audit")
+
+_READ_SLICE = 512
+"""Files read into memory and handed to one `ingest_batch` call by `ragops ingest`."""
 
 Tenant = Annotated[
     str, typer.Option("--tenant", "-t", callback=tenant_option, help="The tenant acted for.")
@@ -105,30 +108,39 @@ def ingest(
     roots = {p: p for p in paths if p.is_dir()}
 
     from ragops.auth.audit import record_event
-    from ragops.documents import service as documents
+    from ragops.documents.batch import ingest_batch
+
+    def read(path: Path) -> tuple[str, bytes, None]:
+        root = next((r for r in roots if path.is_relative_to(r)), None)
+        try:
+            return source_name(path, root), path.read_bytes(), None
+        except OSError as exc:
+            fail(f"{path}: cannot read: {exc.strerror}")
 
     async def work(runtime: Runtime) -> list[IngestOutcome]:
         name = collection or runtime.settings.default_collection
         outcomes: list[IngestOutcome] = []
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
         ) as progress:
             task = progress.add_task("ingesting", total=len(files))
-            for path in files:
-                root = next((r for r in roots if path.is_relative_to(r)), None)
-                source = source_name(path, root)
-                progress.update(task, description=source[:40])
-                try:
-                    data = path.read_bytes()
-                except OSError as exc:
-                    fail(f"{path}: cannot read: {exc.strerror}")
-                outcomes += await documents.ingest_batch(
+            # files are read a slice at a time; each slice is embedded across its documents
+            for start in range(0, len(files), _READ_SLICE):
+
+                def advance(done: int, _total: int, start: int = start) -> None:
+                    progress.update(task, completed=start + done)
+
+                outcomes += await ingest_batch(
                     runtime.ingest_deps,
                     tenant_id=tenant,
                     collection=name,
-                    files=[(source, data, None)],
+                    files=[read(path) for path in files[start : start + _READ_SLICE]],
+                    progress=advance,
                 )
-                progress.advance(task)
         await record_event(
             db=runtime.db,
             action="documents.ingest",

@@ -11,6 +11,7 @@ from ragops.api.deps import AuditDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_response
 from ragops.config.names import validate_collection_name
 from ragops.documents import catalog, service
+from ragops.documents.batch import ingest_batch
 from ragops.documents.errors import IngestError
 from ragops.documents.extract import safe_display_name
 from ragops.documents.models import (
@@ -90,7 +91,7 @@ async def upload_documents(
             continue
         data = await upload.read(limit + 1)
         batch.append((filename, data, upload.content_type))
-    results = await service.ingest_batch(
+    results = await ingest_batch(
         runtime.ingest_deps, tenant_id=tenant_id, collection=name, files=batch
     )
     merged: list[IngestOutcome] = []
