@@ -44,6 +44,7 @@ def test_graph_is_built_once_with_int8_products(
     ops = [node.op_type for node in onnx.load(str(built)).graph.node]
     assert ops.count("MatMulInteger") == 36  # 6 layers x (q, k, v, out, 2 feed-forward)
     assert ops.count("MatMul") == 12  # only the attention products stay fp32
+    assert "IsNaN" not in ops and "Where" in ops  # the softmax guards are gone, the mask stays
     stamp = built.stat().st_mtime_ns
     again = OnnxMiniLMEmbedder(int8_compute=True, cache_dir=cache_dir)
     again.load()
