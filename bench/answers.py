@@ -157,8 +157,8 @@ async def run(questions: list[Question], data_dir: Path) -> list[Outcome]:
     from ragops.chat.extractive import NOT_FOUND_ANSWER
     from ragops.config import Settings
     from ragops.db import migrate
+    from ragops.documents import batch as documents
     from ragops.documents import catalog
-    from ragops.documents import service as documents
     from ragops.documents.files import collect_files, source_name
     from ragops.observability.logging import configure_logging
     from ragops.runtime import Runtime

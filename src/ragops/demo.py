@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+from ragops.documents import batch as documents
 from ragops.documents import catalog
-from ragops.documents import service as documents
 from ragops.documents.files import collect_files, source_name
 from ragops.runtime import Runtime
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -47,6 +47,9 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(cache_app, name="cache")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(incident_app, name="incident")
+
+_READ_SLICE = 512
+"""Files read into memory and handed to one `ingest_batch` call by `ragops ingest`."""
 
 
 @app.command()
@@ -138,7 +141,11 @@ def _read(path: Path) -> bytes:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     )
 
 
@@ -185,22 +192,29 @@ def _ingest_here(
     tenant: str, files: list[tuple[str, Path]], collection: str | None
 ) -> list[IngestOutcome]:
     from ragops.auth.audit import record_event
-    from ragops.documents import service as documents
+    from ragops.documents.batch import ingest_batch
 
     async def work(runtime: Runtime) -> list[IngestOutcome]:
         name = collection or runtime.settings.default_collection
         outcomes: list[IngestOutcome] = []
         with _progress() as progress:
             task = progress.add_task("ingesting", total=len(files))
-            for source, path in files:
-                progress.update(task, description=source[:40])
-                outcomes += await documents.ingest_batch(
+            # files are read a slice at a time; each slice is embedded across its documents
+            for start in range(0, len(files), _READ_SLICE):
+
+                def advance(done: int, _total: int, start: int = start) -> None:
+                    progress.update(task, completed=start + done)
+
+                outcomes += await ingest_batch(
                     runtime.ingest_deps,
                     tenant_id=tenant,
                     collection=name,
-                    files=[(source, _read(path), None)],
+                    files=[
+                        (source, _read(path), None)
+                        for source, path in files[start : start + _READ_SLICE]
+                    ],
+                    progress=advance,
                 )
-                progress.advance(task)
         await record_event(
             db=runtime.db,
             action="documents.ingest",

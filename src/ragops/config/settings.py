@@ -117,6 +117,16 @@ class Settings(BaseSettings):
         None, description="Vector size of the API model; asked of the API when unset."
     )
     embedding_batch_size: int = Field(64, ge=1, le=2048, description="Texts per embedding call.")
+    embedding_int8_compute: bool = Field(
+        True,
+        description="onnx-minilm: run the matrix products in int8 (a graph rebuilt once from "
+        "the shipped model into model_cache_dir); false runs the shipped graph in fp32.",
+    )
+    model_cache_dir: Path | None = Field(
+        None,
+        description="Where derived model files are kept; default $XDG_CACHE_HOME/ragops, "
+        "else ~/.cache/ragops.",
+    )
 
     # --- ingestion ---
     max_upload_bytes: int = Field(

@@ -13,6 +13,7 @@ from ragops.api.openapi import ERROR_REF, ErrorBody
 from ragops.api.openapi import responses as error_responses
 from ragops.config.names import COLLECTION_NAME_RE, validate_collection_name
 from ragops.documents import catalog, service
+from ragops.documents.batch import ingest_batch
 from ragops.documents.errors import IngestError
 from ragops.documents.extract import safe_display_name, safe_source_name
 from ragops.documents.models import (
@@ -133,7 +134,7 @@ async def upload_documents(
             continue
         data = await upload.read(limit + 1)
         batch.append((filename, data, upload.content_type))
-    results = await service.ingest_batch(
+    results = await ingest_batch(
         runtime.ingest_deps, tenant_id=tenant_id, collection=name, files=batch
     )
     merged: list[IngestOutcome] = []

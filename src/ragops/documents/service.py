@@ -33,11 +33,10 @@ from ragops.documents.models import (
     Chunk,
     Collection,
     Document,
-    IngestFailure,
     IngestOutcome,
 )
-from ragops.errors import ConflictError, NotFoundError, ServiceUnavailable, ValidationFailed
-from ragops.providers.vectorstore import VectorStore
+from ragops.errors import ConflictError, NotFoundError, ServiceUnavailable
+from ragops.providers.vectorstore import ChunkPoint, VectorStore
 from ragops.retrieval.service import ChunkInput, Retriever
 from ragops.security.injection import scan_document_chunks
 from ragops.workers import run_blocking
@@ -78,25 +77,37 @@ async def _collection_id(session: AsyncSession, tenant_id: str, name: str) -> st
     return collection.id
 
 
-async def ingest_bytes(
+@dataclass(slots=True)
+class Prepared:
+    """One file extracted and chunked, with its rows and index inputs, ready to embed."""
+
+    source: str
+    document_id: str
+    previous_version: int
+    version: int
+    title: str
+    media_type: str
+    size: int
+    digest: str
+    rows: list[Chunk]
+    inputs: list[ChunkInput]
+
+
+async def prepare(
     deps: IngestDeps,
     *,
     tenant_id: str,
     collection: str,
     source: str,
     data: bytes,
-    declared_type: str | None = None,
+    declared_type: str | None,
     trusted: bool = False,
-) -> IngestOutcome:
-    """Ingest one file's bytes as document `source` of `collection`.
+) -> Prepared | IngestOutcome:
+    """Extract and chunk one file; the outcome "unchanged" when its bytes are already stored.
 
-    `trusted` marks content the operator put on the server (the demo corpus): text in it that
-    looks like instructions is logged at info level instead of as a detection.
-
-    Returns the outcome (created, updated or unchanged). Raises IngestError for a file that
-    cannot be ingested, ConflictError when another writer changed the same document first,
-    ServiceUnavailable when the vector store or database fails; nothing is left half-stored.
-    """
+    The database is read in a short session of its own: no transaction stays open while the
+    caller embeds. `trusted` marks content the operator put on the server (the demo corpus):
+    text in it that looks like instructions is logged at info level instead of as a detection."""
     validate_collection_name(collection)
     settings = deps.settings
     extracted = await run_blocking(
@@ -172,40 +183,96 @@ async def ingest_bytes(
         )
         for row, chunk in zip(rows, chunks, strict=True)
     ]
-    points = await deps.retriever.build_points(inputs)
-    written = [point.id for point in points]
+    return Prepared(
+        source=source,
+        document_id=document_id,
+        previous_version=previous_version,
+        version=version,
+        title=extracted.title,
+        media_type=extracted.media_type,
+        size=len(data),
+        digest=digest,
+        rows=rows,
+        inputs=inputs,
+    )
+
+
+async def upsert_points(deps: IngestDeps, points: Sequence[ChunkPoint], what: str) -> None:
+    """Write points; on failure remove what was written and raise ServiceUnavailable."""
     try:
         await deps.store.upsert(points)
     except Exception as exc:
-        await _discard_points(deps.store, document_id, written)
-        logger.exception("vector store write failed for %s", source)
+        await discard_points(deps.store, what, [point.id for point in points])
+        logger.exception("vector store write failed for %s", what)
         raise ServiceUnavailable("the vector store could not store the document") from exc
 
+
+async def switch_to(
+    deps: IngestDeps, prepared: Prepared, *, tenant_id: str, collection: str
+) -> IngestOutcome:
+    """Make the stored points of `prepared` current: one database transaction, then the old
+    version's points are removed. A failed commit removes this version's points."""
+    p = prepared
     try:
         stored = await _commit_version(
             deps,
             tenant_id=tenant_id,
             collection=collection,
-            source=source,
-            document_id=document_id,
-            previous_version=previous_version,
-            version=version,
-            title=extracted.title,
-            media_type=extracted.media_type,
-            size=len(data),
-            digest=digest,
-            rows=rows,
+            source=p.source,
+            document_id=p.document_id,
+            previous_version=p.previous_version,
+            version=p.version,
+            title=p.title,
+            media_type=p.media_type,
+            size=p.size,
+            digest=p.digest,
+            rows=p.rows,
         )
     except BaseException:
-        await _discard_points(deps.store, document_id, written)
+        await discard_points(deps.store, p.document_id, [i.id for i in p.inputs])
         raise
 
-    try:
-        await deps.store.delete_document(tenant_id, document_id, except_version=version)
-    except Exception:  # the old points are invisible already; a later ingest removes them
-        logger.warning("could not remove old vectors of document %s", document_id)
-    status = "updated" if previous_version else "created"
-    return IngestOutcome(filename=source, status=status, document=document_read(stored, collection))
+    if p.previous_version:  # a new document has no older points to remove
+        try:
+            await deps.store.delete_document(tenant_id, p.document_id, except_version=p.version)
+        except Exception:  # the old points are invisible already; a later ingest removes them
+            logger.warning("could not remove old vectors of document %s", p.document_id)
+    status = "updated" if p.previous_version else "created"
+    return IngestOutcome(
+        filename=p.source, status=status, document=document_read(stored, collection)
+    )
+
+
+async def ingest_bytes(
+    deps: IngestDeps,
+    *,
+    tenant_id: str,
+    collection: str,
+    source: str,
+    data: bytes,
+    declared_type: str | None = None,
+    trusted: bool = False,
+) -> IngestOutcome:
+    """Ingest one file's bytes as document `source` of `collection` (`trusted`: see `prepare`).
+
+    Returns the outcome (created, updated or unchanged). Raises IngestError for a file that
+    cannot be ingested, ConflictError when another writer changed the same document first,
+    ServiceUnavailable when the vector store or database fails; nothing is left half-stored.
+    """
+    prepared = await prepare(
+        deps,
+        tenant_id=tenant_id,
+        collection=collection,
+        source=source,
+        data=data,
+        declared_type=declared_type,
+        trusted=trusted,
+    )
+    if isinstance(prepared, IngestOutcome):
+        return prepared
+    points = await deps.retriever.build_points(prepared.inputs)
+    await upsert_points(deps, points, source)
+    return await switch_to(deps, prepared, tenant_id=tenant_id, collection=collection)
 
 
 async def _commit_version(
@@ -303,50 +370,13 @@ def _copy(row: Chunk) -> Chunk:
     )
 
 
-async def _discard_points(store: VectorStore, document_id: str, point_ids: list[str]) -> None:
+async def discard_points(store: VectorStore, document_id: str, point_ids: list[str]) -> None:
     """Remove what one failed attempt wrote: by point id, never by version, since a
     concurrent writer of the same document may have written points of the same version."""
     try:
         await store.delete_points(point_ids)
     except Exception:  # invisible to questions anyway: no chunk row names these points
         logger.warning("could not remove vectors of failed ingest of %s", document_id)
-
-
-async def ingest_batch(
-    deps: IngestDeps,
-    *,
-    tenant_id: str,
-    collection: str,
-    files: Sequence[tuple[str, bytes, str | None]],
-    trusted: bool = False,
-) -> list[IngestOutcome]:
-    """Ingest several files; a bad file is reported and the others still ingest."""
-    outcomes: list[IngestOutcome] = []
-    for source, data, declared_type in files:
-        try:
-            outcome = await ingest_bytes(
-                deps,
-                tenant_id=tenant_id,
-                collection=collection,
-                source=source,
-                data=data,
-                declared_type=declared_type,
-                trusted=trusted,
-            )
-        except IngestError as err:
-            outcome = IngestOutcome(
-                filename=source,
-                status="error",
-                error=IngestFailure(code=err.code, message=err.message),
-            )
-        except (ConflictError, ServiceUnavailable, ValidationFailed) as err:
-            outcome = IngestOutcome(
-                filename=source,
-                status="error",
-                error=IngestFailure(code=err.code, message=f"{source}: {err.message}"),
-            )
-        outcomes.append(outcome)
-    return outcomes
 
 
 async def delete_document(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from ragops.config.settings import Settings
 from ragops.providers.embedder.base import Embedder, EmbedderError
 
@@ -11,12 +14,23 @@ def create_embedder(settings: Settings) -> Embedder:
     if settings.embedder == "onnx-minilm":
         from ragops.providers.embedder.onnx_minilm import OnnxMiniLMEmbedder
 
-        return OnnxMiniLMEmbedder(batch_size=settings.embedding_batch_size)
+        return OnnxMiniLMEmbedder(
+            batch_size=settings.embedding_batch_size,
+            int8_compute=settings.embedding_int8_compute,
+            cache_dir=settings.model_cache_dir or default_cache_dir(),
+        )
     if settings.embedder == "openai":
         from ragops.providers.embedder.openai_api import OpenAIEmbedder
 
         return OpenAIEmbedder.from_settings(settings)
     raise EmbedderError(f"unknown embedder {settings.embedder!r}")
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/ragops, else ~/.cache/ragops: derived model files, shared by every
+    data dir of the user (they depend on the installed packages only)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ragops"
 
 
 async def resolve_dimension(embedder: Embedder) -> int:

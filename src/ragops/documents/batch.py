@@ -1,0 +1,176 @@
+"""Batch ingestion: many files through one pipeline that embeds across documents.
+
+Files go in groups of about `GROUP_CHUNKS` chunks. Each file of a group is extracted and
+chunked (`service.prepare`, which reads the database in a short session of its own); then all
+chunks of the group are embedded and BM25-encoded in one `build_points` call, so the embedder
+batches passages of similar length from many documents; the points go to the vector store in
+one write; and each document is switched to its new version in a short transaction of its
+own. No database transaction is open while a group is embedded.
+
+A bad file is reported and the others still ingest. A failed embedding or vector store write
+fails that group's documents and leaves nothing of them behind; a failed commit fails its own
+document only. Progress: an optional `progress(done, total)` callback after each file, and a
+log line every `LOG_EVERY_SECONDS` and at the end of a batch of several files.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from ragops.documents.errors import IngestError
+from ragops.documents.models import IngestFailure, IngestOutcome
+from ragops.documents.service import (
+    IngestDeps,
+    Prepared,
+    discard_points,
+    prepare,
+    switch_to,
+    upsert_points,
+)
+from ragops.errors import ConflictError, ServiceUnavailable, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+GROUP_CHUNKS = 256
+"""Chunks embedded and written together: enough for length-sorted batches, small enough that
+progress moves every few seconds and a failure costs little."""
+LOG_EVERY_SECONDS = 10.0
+
+Progress = Callable[[int, int], None]
+"""Called as `progress(files_done, files_total)` after each file."""
+
+_REPORTED = (ConflictError, ServiceUnavailable, ValidationFailed)
+
+
+def _failure(
+    source: str, err: IngestError | ConflictError | ServiceUnavailable | ValidationFailed
+) -> IngestOutcome:
+    message = err.message if isinstance(err, IngestError) else f"{source}: {err.message}"
+    return IngestOutcome(
+        filename=source, status="error", error=IngestFailure(code=err.code, message=message)
+    )
+
+
+class _Tracker:
+    """Counts finished files and chunks; calls the callback and logs now and then."""
+
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.total = total
+        self.progress = progress
+        self.files = 0
+        self.chunks = 0
+        self.started = time.monotonic()
+        self.logged = self.started
+
+    def done(self, chunks: int = 0) -> None:
+        self.files += 1
+        self.chunks += chunks
+        if self.progress is not None:
+            self.progress(self.files, self.total)
+        now = time.monotonic()
+        if now - self.logged >= LOG_EVERY_SECONDS and self.files < self.total:
+            self.logged = now
+            logger.info(
+                "ingesting: %d of %d files, %d chunks, %.1f files/s",
+                self.files,
+                self.total,
+                self.chunks,
+                self.files / max(now - self.started, 1e-9),
+            )
+
+    def finish(self) -> None:
+        if self.total > 1:
+            seconds = time.monotonic() - self.started
+            logger.info("ingested %d files, %d chunks in %.1f s", self.files, self.chunks, seconds)
+
+
+async def _store_group(
+    deps: IngestDeps,
+    group: list[tuple[int, Prepared]],
+    outcomes: list[IngestOutcome | None],
+    tracker: _Tracker,
+    *,
+    tenant_id: str,
+    collection: str,
+) -> None:
+    """Embed, write and switch one group; fills `outcomes` at the group's indexes."""
+    inputs = [item for _, prepared in group for item in prepared.inputs]
+    try:
+        points = await deps.retriever.build_points(inputs)
+        await upsert_points(deps, points, f"{len(group)} documents")
+    except ServiceUnavailable as err:
+        for index, prepared in group:
+            outcomes[index] = _failure(prepared.source, err)
+            tracker.done()
+        return
+    for position, (index, prepared) in enumerate(group):
+        try:
+            outcomes[index] = await switch_to(
+                deps, prepared, tenant_id=tenant_id, collection=collection
+            )
+        except _REPORTED as err:
+            outcomes[index] = _failure(prepared.source, err)
+        except BaseException:  # unexpected: leave no points of the documents not yet switched
+            rest = [item.id for _, later in group[position + 1 :] for item in later.inputs]
+            await discard_points(deps.store, f"{len(group)} documents", rest)
+            raise
+        stored = outcomes[index]
+        tracker.done(len(prepared.inputs) if stored and stored.status != "error" else 0)
+
+
+async def ingest_batch(
+    deps: IngestDeps,
+    *,
+    tenant_id: str,
+    collection: str,
+    files: Sequence[tuple[str, bytes, str | None]],
+    progress: Progress | None = None,
+    trusted: bool = False,
+) -> list[IngestOutcome]:
+    """Ingest several files (source, bytes, declared media type); one outcome per file, in
+    order. A bad file is reported as an "error" outcome and the others still ingest.
+    `trusted`: the operator's own files (see `service.prepare`)."""
+    outcomes: list[IngestOutcome | None] = [None] * len(files)
+    tracker = _Tracker(len(files), progress)
+    group: list[tuple[int, Prepared]] = []
+    chunks = 0
+    for index, (source, data, declared_type) in enumerate(files):
+        if any(prepared.source == source for _, prepared in group):
+            # the same document twice: the second must see the first one's version
+            await _store_group(
+                deps, group, outcomes, tracker, tenant_id=tenant_id, collection=collection
+            )
+            group, chunks = [], 0
+        try:
+            prepared = await prepare(
+                deps,
+                tenant_id=tenant_id,
+                collection=collection,
+                source=source,
+                data=data,
+                declared_type=declared_type,
+                trusted=trusted,
+            )
+        except (IngestError, *_REPORTED) as err:
+            outcomes[index] = _failure(source, err)
+            tracker.done()
+            continue
+        if isinstance(prepared, IngestOutcome):  # unchanged
+            outcomes[index] = prepared
+            tracker.done()
+            continue
+        group.append((index, prepared))
+        chunks += len(prepared.inputs)
+        if chunks >= GROUP_CHUNKS:
+            await _store_group(
+                deps, group, outcomes, tracker, tenant_id=tenant_id, collection=collection
+            )
+            group, chunks = [], 0
+    if group:
+        await _store_group(
+            deps, group, outcomes, tracker, tenant_id=tenant_id, collection=collection
+        )
+    tracker.finish()
+    return [outcome for outcome in outcomes if outcome is not None]
