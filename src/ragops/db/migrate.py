@@ -1,7 +1,9 @@
 """Run Alembic migrations programmatically: the CLI, start-up and tests all call these.
 
 The migration scripts live in `ragops/db/migrations/`; they run unchanged on SQLite and
-PostgreSQL. Each call opens its own connection from the settings' database URL.
+PostgreSQL. Each call opens its own connection from the settings' database URL and, on
+PostgreSQL, runs under an advisory lock: instances starting together against one database
+migrate one after the other, and all but the first find the schema already at the head.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ragops.config import Settings
+from ragops.db.locks import MIGRATION_LOCK, lock_transaction
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -37,6 +40,7 @@ async def _run(settings: Settings, action: str, revision: str) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
+            await lock_transaction(connection, MIGRATION_LOCK)
 
             def run(sync_connection: Any) -> None:
                 config.attributes["connection"] = sync_connection
