@@ -9,7 +9,9 @@ overload a dependency. A dependency is `ok`, `degraded` (answered, but slower th
 The instance is not ready when a required dependency is down, while it drains on shutdown, and
 while it sheds load (requests in flight at the limit, or checkouts waiting on a full database
 pool). The LLM is not required: without it answers are extractive, so an LLM that is down
-makes the instance `degraded`, still ready.
+makes the instance `degraded`, still ready. Neither is Redis: without it rate limits count per
+instance and the cache is bypassed (the RedisDown runbook), so Redis down is `degraded` too;
+a load balancer keeps every instance in rotation.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ class Readiness:
             ("vector_store", True, runtime.store.ping),
         ]
         if runtime.cache.backend == "redis":
-            checks.append(("redis", True, runtime.cache.ping))
+            checks.append(("redis", False, runtime.cache.ping))
         if runtime.llm is not None:
             checks.append(("llm", False, runtime.llm.ping))
         return checks
