@@ -19,6 +19,7 @@ from ragops.api.router import include_routers
 from ragops.auth.audit import security_event_recorder
 from ragops.auth.bootstrap import ensure_bootstrap_key
 from ragops.config import Settings, get_settings
+from ragops.config.production import check_production
 from ragops.db import migrate
 from ragops.demo import ingest_demo_corpus_if_empty
 from ragops.observability.logging import configure_logging
@@ -33,6 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; its lifespan starts and stops the runtime."""
     settings = settings or get_settings()
     configure_logging(settings)
+    for problem in check_production(settings):  # raises unless explicitly allowed
+        logger.warning("production allowed to start with: %s", problem.title)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             await ensure_bootstrap_key(settings=settings, db=started.db)
             app.state.security_event_hook = security_event_recorder(started.db)
-            if settings.demo_corpus:
+            if settings.demo_corpus and settings.environment != "production":
                 await ingest_demo_corpus_if_empty(started)
             yield
         finally:

@@ -65,9 +65,14 @@ def serve(
     """Start the HTTP server (migrates and, on first start, ingests the demo corpus)."""
     import uvicorn
 
+    from ragops.config.production import ProductionConfigError
     from ragops.main import create_app
 
     settings = load_settings()
+    try:
+        application = create_app(settings)
+    except ProductionConfigError as exc:
+        fail(str(exc))
     bind_host = host or settings.host
     bind_port = port or settings.port
     base = f"http://{bind_host}:{bind_port}"
@@ -79,7 +84,7 @@ def serve(
     mode = "LLM at " + settings.llm_base_url if settings.llm_base_url else "extractive (no LLM)"
     console.print(f"  answers      {mode}")
     uvicorn.run(
-        create_app(settings),
+        application,
         host=bind_host,
         port=bind_port,
         log_config=None,

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="Log format; auto = JSON in production, console otherwise."
     )
+    allow_embedded_in_production: bool = Field(
+        False,
+        description="Let production start on SQLite, the embedded vector store, no Redis, "
+        "auto-migrate or the demo corpus (refused otherwise).",
+    )
     demo_corpus: bool = Field(
         True, description="Ingest the bundled demo corpus (the project's docs) on first start."
     )
