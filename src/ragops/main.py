@@ -16,8 +16,8 @@ from ragops import __version__
 from ragops.api.errors import install_error_handlers
 from ragops.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from ragops.api.router import include_routers
-from ragops.auth.audit import security_event_recorder
 from ragops.auth.bootstrap import ensure_bootstrap_key
+from ragops.auth.refusals import RefusalAuditor
 from ragops.config import Settings, get_settings
 from ragops.config.production import check_production
 from ragops.db import migrate
@@ -43,13 +43,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await migrate.upgrade(settings)
         started = await Runtime.start(settings)
         app.state.runtime = started
+        refusals = RefusalAuditor(started.db)
         try:
             await ensure_bootstrap_key(settings=settings, db=started.db)
-            app.state.security_event_hook = security_event_recorder(started.db)
+            app.state.security_event_hook = refusals
             if settings.demo_corpus and settings.environment != "production":
                 await ingest_demo_corpus_if_empty(started)
             yield
         finally:
+            await refusals.aclose()
             await started.aclose()
 
     app = FastAPI(
