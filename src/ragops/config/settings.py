@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         20 * 1024 * 1024, ge=1, description="Largest accepted document (bytes)."
     )
     max_pdf_pages: int = Field(500, ge=1, description="Most pages read from one PDF.")
+    pdf_parse_timeout_seconds: float = Field(
+        30.0, gt=0, description="Wall and CPU seconds one PDF's parser process may use."
+    )
+    pdf_parse_memory_mb: int = Field(
+        1024, ge=64, description="Address space (MiB) of one PDF's parser process."
+    )
     chunk_size: int = Field(1200, ge=200, le=8000, description="Largest chunk, in characters.")
     chunk_overlap: int = Field(150, ge=0, le=2000, description="Characters shared by neighbours.")
 

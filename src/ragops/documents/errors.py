@@ -13,6 +13,7 @@ IngestErrorCode = Literal[
     "too_many_pages",
     "no_text",
     "parse_timeout",
+    "too_complex",
 ]
 
 _STATUS: dict[str, int] = {"unsupported_media_type": 415, "too_large": 413}

@@ -101,6 +101,8 @@ async def ingest_bytes(
         declared_type=declared_type,
         max_bytes=settings.max_upload_bytes,
         max_pdf_pages=settings.max_pdf_pages,
+        pdf_timeout_seconds=settings.pdf_parse_timeout_seconds,
+        pdf_memory_mb=settings.pdf_parse_memory_mb,
     )
     digest = content_hash(data)
     async with deps.db.session() as session:
