@@ -131,7 +131,15 @@ class Settings(BaseSettings):
     )
     llm_api_key: SecretStr | None = Field(None, description="API key of the LLM endpoint.")
     llm_model: str = Field("gpt-4o-mini", description="Chat model name at the LLM endpoint.")
-    llm_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one LLM call.")
+    llm_timeout_seconds: float = Field(
+        30.0, gt=0, description="Timeout of one read from the LLM endpoint."
+    )
+    llm_first_token_timeout_seconds: float | None = Field(
+        None, gt=0, description="Deadline of the first streamed token; unset = the read timeout."
+    )
+    llm_total_timeout_seconds: float = Field(
+        60.0, gt=0, description="Deadline of a whole LLM answer, streamed or not."
+    )
     llm_max_tokens: int = Field(
         512, ge=1, le=32768, description="Most tokens in a generated answer."
     )
