@@ -89,6 +89,7 @@ def serve(
         port=bind_port,
         log_config=None,
         proxy_headers=False,  # client addresses come from RAGOPS_TRUSTED_PROXIES only
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
 
 

@@ -100,6 +100,17 @@ class Settings(BaseSettings):
         20 * 1024 * 1024, ge=1, description="Largest accepted document (bytes)."
     )
     max_pdf_pages: int = Field(500, ge=1, description="Most pages read from one PDF.")
+    max_document_word_pieces: int = Field(
+        100_000, ge=0, description="Most word pieces in one document (413 beyond); 0 = no cap."
+    )
+    ingest_word_pieces_per_hour: int = Field(
+        2_000_000,
+        ge=0,
+        description="Word pieces a tenant may ingest per clock hour (429 beyond); 0 = no quota.",
+    )
+    shutdown_timeout_seconds: int = Field(
+        30, ge=1, description="After SIGTERM, seconds requests may finish before cancellation."
+    )
     pdf_parse_timeout_seconds: float = Field(
         30.0, gt=0, description="Wall and CPU seconds one PDF's parser process may use."
     )

@@ -24,6 +24,12 @@ from ragops.config import Settings
 from ragops.config.names import validate_collection_name
 from ragops.db import Database
 from ragops.db.base import new_id, utcnow
+from ragops.documents.budget import (
+    IngestQuota,
+    check_document_size,
+    check_raw_text,
+    estimate_word_pieces,
+)
 from ragops.documents.catalog import document_read
 from ragops.documents.chunking import chunk_document
 from ragops.documents.errors import IngestError
@@ -43,6 +49,9 @@ from ragops.security.injection import scan_document_chunks
 
 logger = logging.getLogger(__name__)
 
+EMBED_SLICE = 64
+"""Chunks embedded per step: a cancelled ingest (shutdown) stops after the current step."""
+
 
 @dataclass(frozen=True, slots=True)
 class IngestDeps:
@@ -52,6 +61,7 @@ class IngestDeps:
     db: Database
     store: VectorStore
     retriever: Retriever
+    quota: IngestQuota | None = None
 
 
 async def _find(
@@ -94,6 +104,7 @@ async def ingest_bytes(
     """
     validate_collection_name(collection)
     settings = deps.settings
+    check_raw_text(source, data, settings.max_document_word_pieces)
     extracted = await asyncio.to_thread(
         extract,
         source,
@@ -113,6 +124,11 @@ async def ingest_bytes(
             )
         previous_version = existing.version if existing is not None else 0
         document_id = existing.id if existing is not None else new_id()
+
+    pieces = await asyncio.to_thread(estimate_word_pieces, extracted.text)
+    check_document_size(source, pieces, settings.max_document_word_pieces)
+    if deps.quota is not None:
+        await deps.quota.charge(source, tenant_id, pieces)
 
     chunks = await asyncio.to_thread(
         chunk_document,
@@ -158,7 +174,9 @@ async def ingest_bytes(
         )
         for row, chunk in zip(rows, chunks, strict=True)
     ]
-    points = await deps.retriever.build_points(inputs)
+    points = []
+    for start in range(0, len(inputs), EMBED_SLICE):  # cancellable between slices (shutdown)
+        points.extend(await deps.retriever.build_points(inputs[start : start + EMBED_SLICE]))
     written = [point.id for point in points]
     try:
         await deps.store.upsert(points)
