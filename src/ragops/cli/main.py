@@ -67,6 +67,7 @@ def serve(
 
     from ragops.config.production import ProductionConfigError
     from ragops.main import create_app
+    from ragops.security.slow_clients import uvicorn_options
 
     settings = load_settings()
     try:
@@ -90,6 +91,7 @@ def serve(
         log_config=None,
         proxy_headers=False,  # client addresses come from RAGOPS_TRUSTED_PROXIES only
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        **uvicorn_options(settings),
     )
 
 

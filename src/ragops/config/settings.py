@@ -166,6 +166,16 @@ class Settings(BaseSettings):
         25 * 1024 * 1024, ge=1, description="Largest accepted request body (bytes)."
     )
 
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="Seconds a client may take to send a request's head (408 after)."
+    )
+    body_timeout_seconds: float = Field(
+        120.0, gt=0, description="Seconds a client may take to send a request's body."
+    )
+    max_connections_per_address: int = Field(
+        50, ge=0, description="Open connections one client address may hold; 0 = no cap."
+    )
+
     # --- security ---
     auth_enabled: bool = Field(
         True, description="Require an API key on every API call; off only for local experiments."
