@@ -9,6 +9,7 @@ from ragops.chat.openai_router import router as openai_router
 from ragops.chat.router import router as chat_router
 from ragops.documents.router import router as documents_router
 from ragops.ops.router import router as ops_router
+from ragops.ops.status import router as status_router
 from ragops.web.router import router as web_router
 
 
@@ -17,3 +18,4 @@ def include_routers(app: FastAPI) -> None:
     for router in (ops_router, chat_router, openai_router, documents_router, web_router):
         app.include_router(router)
     app.include_router(admin_router)
+    app.include_router(status_router)

@@ -21,6 +21,7 @@ from fastapi.responses import StreamingResponse
 from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_body
 from ragops.chat import service
+from ragops.chat.degraded import degraded_header
 from ragops.chat.generation import Generated
 from ragops.chat.openai_models import CompletionRequest, ModelCard, ModelList
 from ragops.documents import catalog
@@ -73,6 +74,7 @@ def _extras(prepared: service.Prepared, generated: Generated, request_id: str) -
             "mode": generated.mode,
             "request_id": request_id,
             "fallback_reason": generated.fallback_reason,
+            "degraded": generated.fallback_reason is not None,
             "timings": {
                 "embed_ms": round(prepared.embed_ms, 2),
                 "retrieve_ms": round(prepared.retrieve_ms, 2),
@@ -125,7 +127,9 @@ async def chat_completions(
             "usage": _usage(prepared, generated),
             **_extras(prepared, generated, request_id),
         }
-        return Response(json.dumps(payload), media_type="application/json")
+        return Response(
+            json.dumps(payload), media_type="application/json", headers=degraded_header(generated)
+        )
 
     include_usage = bool((body.stream_options or {}).get("include_usage"))
 

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_body
 from ragops.chat import service, sessions
+from ragops.chat.degraded import degraded_header
 from ragops.chat.models import ChatRequest, ChatResponse, FeedbackCreate, FeedbackRead, SessionRead
 from ragops.errors import RagopsError
 
@@ -57,7 +58,9 @@ async def chat(
             collection=body.collection,
             request_id=request_id,
         )
-        return Response(result.model_dump_json(), media_type="application/json")
+        return Response(
+            result.model_dump_json(), media_type="application/json", headers=degraded_header(result)
+        )
     prepared = await service.prepare(
         deps,
         tenant_id=tenant_id,

@@ -13,8 +13,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LLMEndpoint(BaseModel):
+    """One more OpenAI-compatible LLM provider of the failover chain."""
+
+    model_config = {"extra": "forbid"}
+
+    base_url: str
+    model: str
+    api_key: SecretStr | None = None
+    timeout_seconds: float = Field(30.0, gt=0)
+    connect_timeout_seconds: float = Field(5.0, gt=0)
+    first_token_timeout_seconds: float | None = Field(None, gt=0)
+    total_timeout_seconds: float = Field(60.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -150,6 +164,21 @@ class Settings(BaseSettings):
     )
     llm_total_timeout_seconds: float = Field(
         60.0, gt=0, description="Deadline of a whole LLM answer, streamed or not."
+    )
+    llm_connect_timeout_seconds: float = Field(
+        5.0, gt=0, description="Deadline of opening a connection to the LLM endpoint."
+    )
+    llm_fallbacks: list[LLMEndpoint] = Field(
+        [],
+        description="Further LLM providers tried in order when the first fails (JSON list of "
+        "{base_url, model, api_key, timeout_seconds, connect_timeout_seconds, "
+        "first_token_timeout_seconds, total_timeout_seconds}); the extractive answerer is last.",
+    )
+    llm_circuit_failures: int = Field(
+        3, ge=1, description="Consecutive failures that open a provider's circuit breaker."
+    )
+    llm_circuit_reset_seconds: float = Field(
+        30.0, gt=0, description="Seconds an open circuit waits before one probe call."
     )
     llm_max_tokens: int = Field(
         512, ge=1, le=32768, description="Most tokens in a generated answer."

@@ -3,9 +3,10 @@
 Uses the official `openai.AsyncOpenAI` client, so it talks to OpenAI itself, vLLM, Ollama or a
 llama.cpp server alike. Every failure surfaces as `LLMError` whose message names the endpoint
 host and the kind of failure, never the API key. Connection errors and 5xx answers get one
-quick retry (tenacity; the client's own retries are off), and only before the first token: a
-stream that broke midway is never replayed. `stream()` returns an `LLMStream`, which yields
-text deltas and afterwards tells the tokens used and the time to the first token.
+quick retry with jitter (tenacity; the client's own retries are off), and only before the
+first token: a stream that broke midway is never replayed. `stream()` returns an
+`LLMStream`, which yields text deltas and afterwards tells the tokens used and the time to
+the first token.
 
 Three deadlines bound a call: `connect_timeout` (opening the connection), `first_token_timeout`
 (request sent to the first token of a stream) and `total_timeout` (the whole answer, streamed
@@ -35,12 +36,18 @@ from openai.types.chat import (
     ChatCompletionSystemMessageParam,
     ChatCompletionUserMessageParam,
 )
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_fixed
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_fixed,
+    wait_random,
+)
 
 from ragops.providers.llm.base import ChatMessage, Completion, LLMError
 
 if TYPE_CHECKING:
-    from ragops.config.settings import Settings
+    from ragops.config.settings import LLMEndpoint, Settings
 
 PLACEHOLDER_API_KEY = "not-needed"
 """Sent when no key is configured: local servers ignore it, the client insists on one."""
@@ -298,6 +305,23 @@ class OpenAICompatibleLLM:
             temperature=settings.llm_temperature,
             first_token_timeout=settings.llm_first_token_timeout_seconds,
             total_timeout=settings.llm_total_timeout_seconds,
+            connect_timeout=settings.llm_connect_timeout_seconds,
+        )
+
+    @classmethod
+    def from_endpoint(cls, endpoint: LLMEndpoint, settings: Settings) -> OpenAICompatibleLLM:
+        """Build one provider of the failover chain (`llm_fallbacks`)."""
+        key = endpoint.api_key.get_secret_value() if endpoint.api_key else None
+        return cls(
+            base_url=endpoint.base_url,
+            model=endpoint.model,
+            api_key=key,
+            timeout=endpoint.timeout_seconds,
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+            first_token_timeout=endpoint.first_token_timeout_seconds,
+            total_timeout=endpoint.total_timeout_seconds,
+            connect_timeout=endpoint.connect_timeout_seconds,
         )
 
     def __repr__(self) -> str:
@@ -356,7 +380,7 @@ class OpenAICompatibleLLM:
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(2),
-            wait=wait_fixed(self._retry_wait),
+            wait=wait_fixed(self._retry_wait) + wait_random(0, self._retry_wait),
             retry=retry_if_exception(_retryable),
             reraise=True,
         )
