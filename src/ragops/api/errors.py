@@ -1,6 +1,8 @@
 """Turn every error into JSON `{"error": {"code", "message", "request_id"}}` with a precise
 status; never a stack trace. Unexpected errors are logged (with the request id) and answered
-500 `internal_error`."""
+500 `internal_error`. A dependency outage is 503 with `Retry-After`: a `ServiceUnavailable`,
+a database that cannot be reached (pool timeout, refused or dropped connection:
+`database_unavailable`) or a refused connection to any other dependency."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ragops.documents.errors import IngestError
@@ -53,12 +57,42 @@ def _describe(errors: list[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+RETRY_AFTER_SECONDS = "5"
+"""What a 503 of a dependency outage asks clients to wait before retrying."""
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot be reached now (pool timeout,
+    refused or dropped connection), as opposed to a bug or a constraint."""
+    if isinstance(exc, SQLAlchemyTimeoutError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc.__cause__ or exc.__context__, OSError | ConnectionError)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on `app`."""
 
     @app.exception_handler(RagopsError)
     async def _ragops(_: Request, exc: RagopsError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        if exc.status == 503:
+            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        if not database_unavailable(exc):
+            return await _unexpected(request, exc)
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        response = error_response(
+            503, "database_unavailable", "the database cannot be reached; retry shortly"
+        )
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
 
     @app.exception_handler(IngestError)
     async def _ingest(_: Request, exc: IngestError) -> JSONResponse:
@@ -80,6 +114,15 @@ def install_error_handlers(app: FastAPI) -> None:
         response = error_response(exc.status_code, code, message)
         if exc.headers:
             response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(ConnectionError)
+    async def _unreachable(_: Request, exc: ConnectionError) -> JSONResponse:
+        logger.warning("dependency unreachable: %s", type(exc).__name__)
+        response = error_response(
+            503, "service_unavailable", "a dependency cannot be reached; retry shortly"
+        )
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
         return response
 
     @app.exception_handler(Exception)
