@@ -19,9 +19,10 @@ from ragops.api.errors import install_error_handlers
 from ragops.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from ragops.api.openapi import install_openapi
 from ragops.api.router import include_routers
-from ragops.auth.audit import security_event_recorder
 from ragops.auth.bootstrap import ensure_bootstrap_key
+from ragops.auth.refusals import RefusalAuditor
 from ragops.config import Settings, get_settings
+from ragops.config.production import check_production
 from ragops.db import migrate
 from ragops.demo import DemoCorpusLoader
 from ragops.observability.logging import configure_logging
@@ -36,6 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; its lifespan starts and stops the runtime."""
     settings = settings or get_settings()
     configure_logging(settings)
+    for problem in check_production(settings):  # raises unless explicitly allowed
+        logger.warning("production allowed to start with: %s", problem.title)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,10 +46,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await migrate.upgrade(settings)
         started = await Runtime.start(settings)
         app.state.runtime = started
+        refusals = RefusalAuditor(started.db)
         try:
             await ensure_bootstrap_key(settings=settings, db=started.db)
-            app.state.security_event_hook = security_event_recorder(started.db)
-            demo = DemoCorpusLoader(started) if settings.demo_corpus else None
+            app.state.security_event_hook = refusals
+            demo = (
+                DemoCorpusLoader(started)
+                if settings.demo_corpus and settings.environment != "production"
+                else None
+            )
             app.state.demo_corpus = demo
             if demo is not None:
                 demo.start()
@@ -56,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if demo is not None:
                     await demo.aclose()
         finally:
+            await refusals.aclose()
             await started.aclose()
 
     options = app_options(settings)

@@ -17,6 +17,7 @@ from ragops.chat.generation import Generator
 from ragops.chat.service import ChatDeps
 from ragops.config import Settings
 from ragops.db import Database
+from ragops.documents.budget import IngestQuota
 from ragops.documents.service import IngestDeps
 from ragops.providers.cache import Cache
 from ragops.providers.cache.factory import create_cache
@@ -28,6 +29,7 @@ from ragops.providers.vectorstore import VectorStore
 from ragops.providers.vectorstore.factory import create_vector_store
 from ragops.retrieval.service import Retriever
 from ragops.retrieval.sparse import Bm25Encoder
+from ragops.security.rate_limit import storage_uri
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class Runtime:
     cache: Cache
     generator: Generator
     answers: AnswerCache | None = None
+    quota: IngestQuota | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -64,6 +67,7 @@ class Runtime:
         cache = create_cache(settings)
         generator = Generator(settings=settings, llm=llm, embedder=questions)
         answers = create_answer_cache(settings, db=db, cache=cache, embedder=questions)
+        quota = IngestQuota(storage_uri(settings), settings.ingest_word_pieces_per_hour)
         return cls(
             settings=settings,
             db=db,
@@ -74,13 +78,18 @@ class Runtime:
             cache=cache,
             generator=generator,
             answers=answers,
+            quota=quota,
         )
 
     @property
     def ingest_deps(self) -> IngestDeps:
         """What document ingestion needs."""
         return IngestDeps(
-            settings=self.settings, db=self.db, store=self.store, retriever=self.retriever
+            settings=self.settings,
+            db=self.db,
+            store=self.store,
+            retriever=self.retriever,
+            quota=self.quota,
         )
 
     @property
@@ -104,6 +113,8 @@ class Runtime:
                 await close()
             except Exception:
                 logger.warning("error while closing %s", close, exc_info=True)
+        if self.quota is not None:
+            await self.quota.aclose()
         if self.llm is not None:
             try:
                 await self.llm.aclose()

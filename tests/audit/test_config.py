@@ -31,9 +31,32 @@ def titles(findings: list[Finding]) -> list[tuple[str, Severity]]:
     return [(f.title, f.severity) for f in findings]
 
 
-@pytest.mark.parametrize("environment", ["development", "test", "production"])
+PRODUCTION_SERVERS: dict[str, Any] = {
+    "database_url": f"postgresql+asyncpg://ragops:{STRONG}@db.internal/ragops",
+    "qdrant_url": "https://vectors.internal:6333",
+    "auto_migrate": False,
+    "demo_corpus": False,
+}
+
+
+@pytest.mark.parametrize("environment", ["development", "test"])
 def test_defaults_pass(environment: str) -> None:
     assert cc.audit_config(settings(environment=environment)).findings == []
+
+
+def test_production_on_servers_passes() -> None:
+    on_servers = prod(redis_url=f"redis://:{STRONG}@cache:6379/0", **PRODUCTION_SERVERS)
+    assert cc.audit_config(on_servers).findings == []
+
+
+def test_production_defaults_are_flagged() -> None:
+    assert titles(cc.check_production_stores(prod())) == [
+        ("Embedded SQLite database in production", Severity.HIGH),
+        ("Embedded vector store in production", Severity.HIGH),
+        ("No Redis in production", Severity.HIGH),
+        ("Auto-migration in production", Severity.MEDIUM),
+        ("Demo corpus on in production", Severity.MEDIUM),
+    ]
 
 
 def test_auth_off() -> None:
@@ -134,6 +157,9 @@ def test_rate_limits_and_proxies() -> None:
 def test_cli_reads_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no .env file here
     monkeypatch.setenv("RAGOPS_ENVIRONMENT", "production")
+    for name, value in PRODUCTION_SERVERS.items():
+        monkeypatch.setenv("RAGOPS_" + name.upper(), str(value).lower())
+    monkeypatch.setenv("RAGOPS_REDIS_URL", f"redis://:{STRONG}@cache:6379/0")
     monkeypatch.setenv("RAGOPS_CORS_ORIGINS", '["*"]')
     monkeypatch.setenv("RAGOPS_CORS_ALLOW_CREDENTIALS", "true")
     result = runner.invoke(audit_app, ["config", "-o", "out"])

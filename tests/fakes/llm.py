@@ -38,9 +38,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-Failure = int | Literal["slow", "drop"]
-"""An HTTP status to answer with, "slow" (answer after a delay) or "drop" (cut the
-connection after the first piece of the answer)."""
+Failure = int | Literal["slow", "drop", "trickle"]
+"""An HTTP status to answer with, "slow" (answer after a delay), "drop" (cut the
+connection after the first piece of the answer) or "trickle" (stream one piece every
+`delay` seconds, endlessly)."""
 
 DEFAULT_MODEL = "fake-model"
 _PASSAGE = re.compile(r'<passage\b[^>]*\bid="(\d+)"[^>]*>\s*(.*?)\s*</passage>', re.DOTALL)
@@ -135,6 +136,20 @@ def _dropped(first: str) -> StreamingResponse:
     return StreamingResponse(body(), media_type="application/json")
 
 
+def _trickle(model: str, every: float) -> Response:
+    """A stream that never ends: one word every `every` seconds (each read is quick)."""
+    created = int(time.time())
+
+    async def events() -> AsyncIterator[str]:
+        while True:
+            choice = {"index": 0, "delta": {"content": " more"}, "finish_reason": None}
+            chunk = _envelope("chat.completion.chunk", model, created, choices=[choice])
+            yield f"data: {json.dumps(chunk)}\n\n"
+            await asyncio.sleep(every)
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
 def _stream(text: str, model: str, usage: dict[str, int] | None, *, drop: bool) -> Response:
     """The answer as OpenAI streams it: a role chunk, content chunks, a "stop" chunk, under
     `include_usage` a usage chunk with no choices (and `"usage": null` before), `[DONE]`."""
@@ -185,6 +200,8 @@ def build_app(state: FakeLLMState) -> Starlette:
             state.requests.append(recorded)
         failure = state.take_failure()
         body = body if isinstance(body, dict) else {"unparsed": body}
+        if failure == "trickle" and body.get("stream"):
+            return body, _trickle(str(body.get("model", state.model)), state.slow_seconds), False
         if failure == "slow":
             await wait(state.slow_seconds)
         elif isinstance(failure, int):

@@ -14,6 +14,7 @@ from ragops.chat.prompts import SYSTEM_PROMPT, TextPassage, build_messages
 from ragops.config import Settings
 from ragops.providers.llm import LLM, ChatMessage, LLMError
 from ragops.providers.llm.factory import create_llm
+from ragops.providers.llm.failover import FailoverLLM
 from ragops.providers.llm.openai_compat import PLACEHOLDER_API_KEY, OpenAICompatibleLLM
 
 if TYPE_CHECKING:
@@ -305,7 +306,8 @@ async def test_factory_builds_from_settings(fake_llm: FakeLLMServer) -> None:
         llm_temperature=0.0,
     )
     llm = create_llm(settings)
-    assert isinstance(llm, OpenAICompatibleLLM)
+    assert isinstance(llm, FailoverLLM)  # a chain of one provider, behind its breaker
+    assert isinstance(llm.members[0][0], OpenAICompatibleLLM) and len(llm.members) == 1
     try:
         assert (await llm.complete([ChatMessage("user", "hello")])).text == "I don't know."
         [body] = fake_llm.chat_requests

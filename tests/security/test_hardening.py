@@ -174,7 +174,12 @@ def test_client_address_rules() -> None:
 
 def test_docs_switch(tmp_path: Path, client: httpx.Client) -> None:
     assert client.get("/openapi.json").status_code == 200  # on by default outside production
-    running = _serve(tmp_path / "var", environment="production", log_format="console")
+    running = _serve(
+        tmp_path / "var",
+        environment="production",
+        allow_embedded_in_production=True,
+        log_format="console",
+    )
     live = running.start()
     try:
         with httpx.Client(base_url=live.base_url, timeout=60) as prod:

@@ -212,9 +212,17 @@ def test_wired_after_the_routes_auth_with_the_keys_own_limit() -> None:
     assert asyncio.run(main()) == [200, 200, 429, 200, 429]
 
 
-def test_unreachable_redis_fails_open() -> None:
+def test_unreachable_redis_falls_back_to_per_instance_counters() -> None:
     limiter = RateLimiter("async+redis://127.0.0.1:1/0", {"chat": "1/minute"})
-    assert asyncio.run(limiter.hit("chat", "key:x")) is None
+
+    async def two_hits() -> list[bool]:
+        first = await limiter.hit("chat", "key:x")
+        second = await limiter.hit("chat", "key:x")
+        assert first is not None and second is not None
+        return [first.exceeded, second.exceeded]
+
+    assert asyncio.run(two_hits()) == [False, True]
+    assert limiter.degraded
 
 
 def test_invalid_limit_is_refused_at_start(tmp_path: Path) -> None:

@@ -1,6 +1,9 @@
 """Turn every error into JSON `{"error": {"code", "message", "request_id"}}` with a precise
 status; never a stack trace. Unexpected errors are logged once (with the request id) and
-answered 500 `internal_error`.
+answered 500 `internal_error`. A dependency outage is 503 with `Retry-After`: a
+`ServiceUnavailable`, a database that cannot be reached (refused or dropped connection:
+`database_unavailable`; every pooled connection busy for the pool timeout:
+`db_pool_exhausted`) or a refused connection to any other dependency.
 
 A body that cannot be decoded at all (not UTF-8 JSON, a broken multipart stream) is a 422
 `invalid_body` on every route, like a body that decodes but does not validate. A method a path
@@ -16,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
@@ -114,6 +118,22 @@ def _describe(errors: list[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+RETRY_AFTER_SECONDS = "5"
+"""What a 503 of a dependency outage asks clients to wait before retrying."""
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot be reached now (pool timeout,
+    refused or dropped connection), as opposed to a bug or a constraint."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc.__cause__ or exc.__context__, OSError | ConnectionError)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on `app`, and the guard that keeps an answered error from being
     logged a second time by the server."""
@@ -126,7 +146,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RagopsError)
     async def _ragops(_: Request, exc: RagopsError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        if exc.status == 503:
+            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        if not database_unavailable(exc):
+            return await _unexpected(request, exc)
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        response = error_response(
+            503, "database_unavailable", "the database cannot be reached; retry shortly"
+        )
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
 
     @app.exception_handler(IngestError)
     async def _ingest(_: Request, exc: IngestError) -> JSONResponse:
@@ -178,6 +212,15 @@ def install_error_handlers(app: FastAPI) -> None:
         response = error_response(exc.status_code, code, message)
         if exc.headers:
             response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(ConnectionError)
+    async def _unreachable(_: Request, exc: ConnectionError) -> JSONResponse:
+        logger.warning("dependency unreachable: %s", type(exc).__name__)
+        response = error_response(
+            503, "service_unavailable", "a dependency cannot be reached; retry shortly"
+        )
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
         return response
 
     @app.exception_handler(Exception)

@@ -15,6 +15,7 @@ from ragops.incidents.router import router as incidents_router
 from ragops.oncall.router import feed as oncall_feed
 from ragops.oncall.router import router as oncall_router
 from ragops.ops.router import router as ops_router
+from ragops.ops.status import router as status_router
 from ragops.web.router import router as web_router
 
 
@@ -29,3 +30,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(oncall_router)
     app.include_router(incidents_pages)
     app.include_router(oncall_feed)
+    app.include_router(status_router)

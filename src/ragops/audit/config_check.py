@@ -2,7 +2,8 @@
 
 Each check is a small function of `Settings` returning findings; `CHECKS` lists them in
 report order. Several expectations hold only in production (`RAGOPS_ENVIRONMENT=production`):
-API docs off, HSTS on, no default database credentials, no DEBUG logging. Secret values never
+API docs off, HSTS on, no default database credentials, no DEBUG logging, no embedded stores,
+auto-migration or demo corpus. Secret values never
 appear in a finding; only the name of the setting that holds them.
 """
 
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 
 from ragops.audit.findings import CheckResult, Finding, Severity
 from ragops.config import Settings
+from ragops.config.production import production_problems
 
 CHECK = "config"
 ENV_PREFIX = "RAGOPS_"
@@ -275,6 +277,20 @@ def check_rate_limits(settings: Settings) -> list[Finding]:
     return findings
 
 
+def check_production_stores(settings: Settings) -> list[Finding]:
+    """Production on embedded stores, auto-migration or the demo corpus."""
+    allowed = settings.allow_embedded_in_production
+    findings: list[Finding] = []
+    for problem in production_problems(settings):
+        stores = problem.field in {"database_url", "qdrant_url", "redis_url"}
+        detail = problem.detail
+        if allowed:
+            detail += " (allowed by RAGOPS_ALLOW_EMBEDDED_IN_PRODUCTION)"
+        severity = Severity.HIGH if stores else Severity.MEDIUM
+        findings.append(_finding(severity, problem.title, detail, problem.field))
+    return findings
+
+
 CHECKS: tuple[Callable[[Settings], list[Finding]], ...] = (
     check_auth,
     check_cors,
@@ -285,6 +301,7 @@ CHECKS: tuple[Callable[[Settings], list[Finding]], ...] = (
     check_metrics,
     check_database,
     check_rate_limits,
+    check_production_stores,
 )
 
 

@@ -7,16 +7,16 @@ before it is stored. This module can add and read events, nothing else: there is
 delete here, and the database itself refuses both (triggers of migration 0002).
 
 `record_event` is the one entry point for other layers (the routes, the CLI, the rate
-limiter); it never raises, so recording a failure can never turn it into a 500. Changes that
-must not happen without their event (key changes) add the row with `new_event` to their own
-transaction instead.
+limiter through `refusals.RefusalAuditor`, which aggregates its refusals); it never raises,
+so recording a failure can never turn it into a 500. Changes that must not happen without
+their event (key changes) add the row with `new_event` to their own transaction instead.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -118,28 +118,6 @@ async def record_event(
             await session.commit()
     except Exception:
         _fallback.error("could not store the audit event %s (%s)", action, outcome, exc_info=True)
-
-
-SecurityEventHook = Callable[[str, Mapping[str, Any]], Awaitable[None]]
-
-
-def security_event_recorder(db: Database) -> SecurityEventHook:
-    """The security layer's `app.state.security_event_hook(event, details)`: each refusal it
-    reports (a rate-limit block) becomes an audit event (`rate_limit.block`)."""
-
-    async def hook(event: str, details: Mapping[str, Any]) -> None:
-        kind, _, value = str(details.get("identity") or "").partition(":")
-        await record_event(
-            db=db,
-            action="rate_limit.block" if event == "rate_limited" else f"security.{event}",
-            outcome="denied",
-            actor_key_id=value[:16] if kind == "key" else None,
-            client_address=value if kind == "ip" else None,
-            target=f"{details.get('method')} {details.get('path')}",
-            detail={k: v for k, v in details.items() if k not in ("identity", "method", "path")},
-        )
-
-    return hook
 
 
 async def list_events(

@@ -19,6 +19,7 @@ from ragops.auth.models import ALL_SCOPES
 from ragops.auth.service import DEFAULT_TENANT, Actor, count_keys, create_key
 from ragops.config import Settings
 from ragops.db import Database
+from ragops.db.locks import BOOTSTRAP_LOCK, advisory_lock
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,13 @@ async def ensure_bootstrap_key(
     """Create and print the bootstrap key when due; the key, or None when none was made."""
     if not settings.auth_enabled or not settings.bootstrap_api_key:
         return None
+    async with advisory_lock(db.engine, BOOTSTRAP_LOCK):  # instances starting together
+        return await _create_if_none(settings=settings, db=db, console=console)
+
+
+async def _create_if_none(
+    *, settings: Settings, db: Database, console: Console | None
+) -> str | None:
     if await count_keys(db=db) > 0:
         return None
     if settings.environment == "production":

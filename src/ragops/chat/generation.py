@@ -9,7 +9,10 @@ Content safety (`security.injection`): retrieved passages that look like prompt 
 marked in the prompt and logged with their document id; a generated answer that leaks an API
 key, a configured secret or a span of the system prompt is replaced by the extractive answer
 (`fallback_reason: "output_guard"`), and a streamed one is held back by the same check so the
-leak is never sent. Extractive answers have key-shaped strings redacted.
+leak is never sent. An answer from a fallback LLM provider of the failover chain is generated
+but carries `fallback_reason: "llm_failover: ..."`; every answer with a fallback reason is
+degraded (`ragops_degraded_responses_total{reason}`). Extractive answers have key-shaped
+strings redacted.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ragops.chat.prompts import SYSTEM_PROMPT, build_messages, build_retrieval_q
 from ragops.config import Settings
 from ragops.errors import RagopsError, ServiceUnavailable
 from ragops.observability import metrics
+from ragops.observability.degradation import record_degraded_response
 from ragops.observability.tracing import span
 from ragops.providers.embedder import Embedder
 from ragops.providers.llm import LLM, ChatMessage, LLMError
@@ -160,6 +164,8 @@ class Generator:
         metrics.observe_stage("generate", generated.generate_ms / 1000)
         mode: metrics.AnswerMode = "generated" if generated.mode == "generated" else "extractive"
         metrics.record_answer("degraded" if generated.fallback_reason else mode)
+        if generated.fallback_reason:
+            record_degraded_response(generated.fallback_reason.split(":", 1)[0])
         if self.llm is None or not passages:
             return
         reason = generated.fallback_reason or ""
@@ -201,6 +207,7 @@ class Generator:
             cited=cited,
             mode="generated",
             generate_ms=(time.perf_counter() - started) * 1000,
+            fallback_reason=getattr(completion, "fallback_reason", None),
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
         )
@@ -265,6 +272,7 @@ class Generator:
                 cited=cited,
                 mode="generated",
                 generate_ms=(time.perf_counter() - started) * 1000,
+                fallback_reason=getattr(stream, "fallback_reason", None),
                 prompt_tokens=int(getattr(stream, "prompt_tokens", 0)),
                 completion_tokens=int(getattr(stream, "completion_tokens", 0)),
                 time_to_first_token=getattr(stream, "first_token_seconds", None),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool, computed_field
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -125,6 +125,12 @@ class ChatResponse(BaseModel):
         description="How the answer was served: from the exact or semantic answer "
         "cache, or computed (also sent as the `X-Cache` header).",
     )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def degraded(self) -> bool:
+        """Whether a fallback produced this answer (`fallback_reason` says which)."""
+        return self.fallback_reason is not None
 
 
 class MessageRead(BaseModel):

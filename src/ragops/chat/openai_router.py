@@ -22,6 +22,7 @@ from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_body
 from ragops.api.openapi import ErrorBody
 from ragops.chat import service
+from ragops.chat.degraded import degraded_header
 from ragops.chat.generation import Generated
 from ragops.chat.openai_models import CompletionRequest, ModelCard, ModelList
 from ragops.documents import catalog
@@ -77,6 +78,7 @@ def _extras(prepared: service.Prepared, generated: Generated, request_id: str) -
             "cache": prepared.cache_status,
             "request_id": request_id,
             "fallback_reason": generated.fallback_reason,
+            "degraded": generated.fallback_reason is not None,
             "timings": {
                 "embed_ms": round(prepared.embed_ms, 2),
                 "retrieve_ms": round(prepared.retrieve_ms, 2),
@@ -147,7 +149,11 @@ async def chat_completions(
             **_extras(prepared, generated, request_id),
         }
         await service.remember(deps, tenant_id=tenant_id, prepared=prepared, generated=generated)
-        return Response(json.dumps(payload), media_type="application/json", headers=cache_header)
+        return Response(
+            json.dumps(payload),
+            media_type="application/json",
+            headers={**cache_header, **degraded_header(generated)},
+        )
 
     include_usage = bool((body.stream_options or {}).get("include_usage"))
 

@@ -14,6 +14,7 @@ from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_body
 from ragops.api.openapi import ErrorBody
 from ragops.chat import service, sessions
+from ragops.chat.degraded import degraded_header
 from ragops.chat.models import ChatRequest, ChatResponse, FeedbackCreate, FeedbackRead, SessionRead
 from ragops.errors import RagopsError
 
@@ -62,7 +63,7 @@ async def chat(
         return Response(
             result.model_dump_json(),
             media_type="application/json",
-            headers={"X-Cache": result.cache},
+            headers={"X-Cache": result.cache, **degraded_header(result)},
         )
     prepared = await service.prepare(
         deps,

@@ -74,8 +74,13 @@ def serve(
         wrap_lifespan,
         write_state,
     )
+    from ragops.config.production import ProductionConfigError, check_production
 
     settings = load_settings()
+    try:  # refuse a production configuration on embedded stores before announcing anything
+        check_production(settings)
+    except ProductionConfigError as exc:
+        fail(str(exc))
     running = read_state(settings.data_dir)
     if running is not None:
         fail(
@@ -103,6 +108,7 @@ def serve(
         import uvicorn
 
         from ragops.main import create_app
+        from ragops.security.slow_clients import uvicorn_options
 
         application = create_app(settings)
         wrap_lifespan(application, settings.data_dir, lambda line: console.print(line))
@@ -112,6 +118,8 @@ def serve(
             port=bind_port,
             log_config=None,
             proxy_headers=False,  # client addresses come from RAGOPS_TRUSTED_PROXIES only
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+            **uvicorn_options(settings),
         )
     finally:
         remove_state(settings.data_dir)

@@ -13,8 +13,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LLMEndpoint(BaseModel):
+    """One more OpenAI-compatible LLM provider of the failover chain."""
+
+    model_config = {"extra": "forbid"}
+
+    base_url: str
+    model: str
+    api_key: SecretStr | None = None
+    timeout_seconds: float = Field(30.0, gt=0)
+    connect_timeout_seconds: float = Field(5.0, gt=0)
+    first_token_timeout_seconds: float | None = Field(None, gt=0)
+    total_timeout_seconds: float = Field(60.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -36,6 +50,11 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="Log format; auto = JSON in production, console otherwise."
+    )
+    allow_embedded_in_production: bool = Field(
+        False,
+        description="Let production start on SQLite, the embedded vector store, no Redis, "
+        "auto-migrate or the demo corpus (refused otherwise).",
     )
     demo_corpus: bool = Field(
         True, description="Ingest the bundled demo corpus (the project's docs) on first start."
@@ -133,6 +152,23 @@ class Settings(BaseSettings):
         20 * 1024 * 1024, ge=1, description="Largest accepted document (bytes)."
     )
     max_pdf_pages: int = Field(500, ge=1, description="Most pages read from one PDF.")
+    max_document_word_pieces: int = Field(
+        100_000, ge=0, description="Most word pieces in one document (413 beyond); 0 = no cap."
+    )
+    ingest_word_pieces_per_hour: int = Field(
+        2_000_000,
+        ge=0,
+        description="Word pieces a tenant may ingest per clock hour (429 beyond); 0 = no quota.",
+    )
+    shutdown_timeout_seconds: int = Field(
+        30, ge=1, description="After SIGTERM, seconds requests may finish before cancellation."
+    )
+    pdf_parse_timeout_seconds: float = Field(
+        30.0, gt=0, description="Wall and CPU seconds one PDF's parser process may use."
+    )
+    pdf_parse_memory_mb: int = Field(
+        1024, ge=64, description="Address space (MiB) of one PDF's parser process."
+    )
     chunk_size: int = Field(1200, ge=200, le=8000, description="Largest chunk, in characters.")
     chunk_overlap: int = Field(150, ge=0, le=2000, description="Characters shared by neighbours.")
 
@@ -158,7 +194,30 @@ class Settings(BaseSettings):
     )
     llm_api_key: SecretStr | None = Field(None, description="API key of the LLM endpoint.")
     llm_model: str = Field("gpt-4o-mini", description="Chat model name at the LLM endpoint.")
-    llm_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one LLM call.")
+    llm_timeout_seconds: float = Field(
+        30.0, gt=0, description="Timeout of one read from the LLM endpoint."
+    )
+    llm_first_token_timeout_seconds: float | None = Field(
+        None, gt=0, description="Deadline of the first streamed token; unset = the read timeout."
+    )
+    llm_total_timeout_seconds: float = Field(
+        60.0, gt=0, description="Deadline of a whole LLM answer, streamed or not."
+    )
+    llm_connect_timeout_seconds: float = Field(
+        5.0, gt=0, description="Deadline of opening a connection to the LLM endpoint."
+    )
+    llm_fallbacks: list[LLMEndpoint] = Field(
+        [],
+        description="Further LLM providers tried in order when the first fails (JSON list of "
+        "{base_url, model, api_key, timeout_seconds, connect_timeout_seconds, "
+        "first_token_timeout_seconds, total_timeout_seconds}); the extractive answerer is last.",
+    )
+    llm_circuit_failures: int = Field(
+        3, ge=1, description="Consecutive failures that open a provider's circuit breaker."
+    )
+    llm_circuit_reset_seconds: float = Field(
+        30.0, gt=0, description="Seconds an open circuit waits before one probe call."
+    )
     llm_max_tokens: int = Field(
         512, ge=1, le=32768, description="Most tokens in a generated answer."
     )
@@ -172,6 +231,16 @@ class Settings(BaseSettings):
     # --- HTTP ---
     max_request_bytes: int = Field(
         25 * 1024 * 1024, ge=1, description="Largest accepted request body (bytes)."
+    )
+
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="Seconds a client may take to send a request's head (408 after)."
+    )
+    body_timeout_seconds: float = Field(
+        120.0, gt=0, description="Seconds a client may take to send a request's body."
+    )
+    max_connections_per_address: int = Field(
+        50, ge=0, description="Open connections one client address may hold; 0 = no cap."
     )
 
     # --- security ---

@@ -1,7 +1,9 @@
 """Run Alembic migrations programmatically: the CLI, start-up and tests all call these.
 
 The migration scripts live in `ragops/db/migrations/`; they run unchanged on SQLite and
-PostgreSQL. Each call opens its own connection from the settings' database URL.
+PostgreSQL. Each call opens its own connection from the settings' database URL and, on
+PostgreSQL, runs under an advisory lock: instances starting together against one database
+migrate one after the other, and all but the first find the schema already at the head.
 
 Alembic's own INFO lines ("Context impl ...", "Running upgrade ...") are silenced: every CLI
 command migrates before it runs, and those lines drowned its output. A migration that changes
@@ -22,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ragops.config import Settings
+from ragops.db.locks import MIGRATION_LOCK, lock_transaction
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -45,6 +48,7 @@ async def _run(settings: Settings, action: str, revision: str) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
+            await lock_transaction(connection, MIGRATION_LOCK)
 
             def run(sync_connection: Any) -> tuple[str | None, str | None]:
                 def current() -> str | None:

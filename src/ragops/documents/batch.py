@@ -24,6 +24,7 @@ from ragops.documents.models import IngestFailure, IngestOutcome
 from ragops.documents.service import (
     IngestDeps,
     Prepared,
+    build_points,
     discard_points,
     prepare,
     switch_to,
@@ -98,7 +99,7 @@ async def _store_group(
     """Embed, write and switch one group; fills `outcomes` at the group's indexes."""
     inputs = [item for _, prepared in group for item in prepared.inputs]
     try:
-        points = await deps.retriever.build_points(inputs)
+        points = await build_points(deps, inputs)
         await upsert_points(deps, points, f"{len(group)} documents")
     except ServiceUnavailable as err:
         for index, prepared in group:

@@ -13,16 +13,24 @@ IngestErrorCode = Literal[
     "too_many_pages",
     "no_text",
     "parse_timeout",
+    "too_complex",
+    "too_many_tokens",
+    "quota_exceeded",
 ]
 
-_STATUS: dict[str, int] = {"unsupported_media_type": 415, "too_large": 413}
+_STATUS: dict[str, int] = {
+    "unsupported_media_type": 415,
+    "too_large": 413,
+    "too_many_tokens": 413,
+    "quota_exceeded": 429,
+}
 
 
 class IngestError(Exception):
     """An uploaded file that cannot be ingested.
 
     `code` is stable for clients, `message` ("<filename>: <reason>") is for people, and
-    `status` is the HTTP status the API answers with (415, 413, else 422).
+    `status` is the HTTP status the API answers with (415, 413, 429, else 422).
     """
 
     filename: str

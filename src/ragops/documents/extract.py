@@ -3,7 +3,8 @@
 Plain text, Markdown, HTML and PDF. The type is decided by the name's extension and the
 declared content type together, then checked against the bytes; anything else is refused with
 an `IngestError`. The file name is only displayed or read for its extension, never used as a
-path. Pure functions: no database, no network, no files written.
+path. Pure functions: no database, no network, no files written; PDFs are read in a limited
+child process (`isolation`).
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ def extract(
     max_bytes: int,
     max_pdf_pages: int,
     pdf_timeout_seconds: float = 30.0,
+    pdf_memory_mb: int = 1024,
 ) -> ExtractedDocument:
     """Validate `data` as a supported document; `IngestError` (see its codes) if refused."""
     name = safe_display_name(filename)
@@ -151,7 +153,7 @@ def extract(
     if media_type == APPLICATION_PDF:
         if not data.startswith(b"%PDF-"):
             raise IngestError(name, "unsupported_media_type", "is named a PDF but is not one")
-        title, builder = _read_pdf(name, data, max_pdf_pages, pdf_timeout_seconds)
+        title, builder = _read_pdf(name, data, max_pdf_pages, pdf_timeout_seconds, pdf_memory_mb)
     else:
         parse = {TEXT_HTML: _parse_html, TEXT_MARKDOWN: _parse_markdown}.get(media_type)
         title, builder = (parse or _parse_plain)(_decode_text(name, data))
@@ -418,26 +420,14 @@ def _parse_html(text: str) -> _Parsed:
     return title, builder
 
 
-def _read_pdf(name: str, data: bytes, max_pages: int, timeout: float) -> _Parsed:
-    """Parse in a daemon thread with a deadline; the worker also stops between pages."""
-    outcome: list[_Parsed | BaseException] = []
-    cancel = threading.Event()
+def _read_pdf(name: str, data: bytes, max_pages: int, timeout: float, memory_mb: int) -> _Parsed:
+    """Parse in a child process with CPU-time and memory limits, killed after `timeout`."""
+    from ragops.documents.isolation import parse_pdf_isolated
 
-    def work() -> None:
-        try:
-            outcome.append(_pdf_pages(name, data, max_pages, cancel))
-        except BaseException as exc:  # handed over to the caller's thread
-            outcome.append(exc)
-
-    worker = threading.Thread(target=work, name="ragops-pdf-extract", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive() or not outcome:
-        cancel.set()
-        raise IngestError(name, "parse_timeout", f"took longer than {timeout:g} s to read")
-    if isinstance(result := outcome[0], BaseException):
-        raise result
-    return result
+    parsed: _Parsed = parse_pdf_isolated(
+        name, data, max_pages, timeout=timeout, memory_mb=memory_mb
+    )
+    return parsed
 
 
 def _pdf_pages(name: str, data: bytes, max_pages: int, cancel: threading.Event) -> _Parsed:
@@ -446,6 +436,8 @@ def _pdf_pages(name: str, data: bytes, max_pages: int, cancel: threading.Event) 
         reader = PdfReader(io.BytesIO(data), strict=False)
         locked = reader.is_encrypted and not reader.decrypt("")  # an empty password is no lock
         page_count = 0 if locked else len(reader.pages)
+    except MemoryError:
+        raise
     except Exception as exc:
         raise IngestError(name, "corrupt_pdf", f"is a broken PDF ({type(exc).__name__})") from None
     if locked:
@@ -462,6 +454,8 @@ def _pdf_pages(name: str, data: bytes, max_pages: int, cancel: threading.Event) 
             raise IngestError(name, "parse_timeout", "reading was cancelled")
         try:
             raw = reader.pages[number - 1].extract_text() or ""
+        except MemoryError:
+            raise
         except Exception:
             raise IngestError(name, "corrupt_pdf", f"page {number} cannot be read") from None
         builder.section([f"page {number}"])

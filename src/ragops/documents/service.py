@@ -24,6 +24,12 @@ from ragops.config import Settings
 from ragops.config.names import validate_collection_name
 from ragops.db import Database
 from ragops.db.base import new_id, utcnow
+from ragops.documents.budget import (
+    IngestQuota,
+    check_document_size,
+    check_raw_text,
+    estimate_word_pieces,
+)
 from ragops.documents.catalog import document_read
 from ragops.documents.chunking import chunk_document
 from ragops.documents.errors import IngestError
@@ -52,6 +58,7 @@ class IngestDeps:
     db: Database
     store: VectorStore
     retriever: Retriever
+    quota: IngestQuota | None = None
 
 
 async def _find(
@@ -110,6 +117,7 @@ async def prepare(
     text in it that looks like instructions is logged at info level instead of as a detection."""
     validate_collection_name(collection)
     settings = deps.settings
+    check_raw_text(source, data, settings.max_document_word_pieces)
     extracted = await run_blocking(
         "cpu",
         extract,
@@ -118,6 +126,8 @@ async def prepare(
         declared_type=declared_type,
         max_bytes=settings.max_upload_bytes,
         max_pdf_pages=settings.max_pdf_pages,
+        pdf_timeout_seconds=settings.pdf_parse_timeout_seconds,
+        pdf_memory_mb=settings.pdf_parse_memory_mb,
     )
     digest = content_hash(data)
     async with deps.db.session() as session:
@@ -128,6 +138,11 @@ async def prepare(
             )
         previous_version = existing.version if existing is not None else 0
         document_id = existing.id if existing is not None else new_id()
+
+    pieces = await run_blocking("cpu", estimate_word_pieces, extracted.text)
+    check_document_size(source, pieces, settings.max_document_word_pieces)
+    if deps.quota is not None:
+        await deps.quota.charge(source, tenant_id, pieces)
 
     chunks = await run_blocking(
         "cpu",
@@ -195,6 +210,19 @@ async def prepare(
         rows=rows,
         inputs=inputs,
     )
+
+
+EMBED_SLICE = 64
+"""Chunks embedded per step: a cancelled ingest (shutdown) stops after the current step."""
+
+
+async def build_points(deps: IngestDeps, inputs: Sequence[ChunkInput]) -> list[ChunkPoint]:
+    """Embed and encode `inputs`, `EMBED_SLICE` at a time, so cancellation (a graceful stop)
+    takes effect between slices instead of after a whole large document."""
+    points: list[ChunkPoint] = []
+    for start in range(0, len(inputs), EMBED_SLICE):
+        points.extend(await deps.retriever.build_points(list(inputs[start : start + EMBED_SLICE])))
+    return points
 
 
 async def upsert_points(deps: IngestDeps, points: Sequence[ChunkPoint], what: str) -> None:
@@ -270,7 +298,7 @@ async def ingest_bytes(
     )
     if isinstance(prepared, IngestOutcome):
         return prepared
-    points = await deps.retriever.build_points(prepared.inputs)
+    points = await build_points(deps, prepared.inputs)
     await upsert_points(deps, points, source)
     return await switch_to(deps, prepared, tenant_id=tenant_id, collection=collection)
 

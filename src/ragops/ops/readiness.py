@@ -11,6 +11,9 @@ while it sheds load (requests in flight at the limit, or checkouts waiting on a 
 pool), and while start-up work still runs in the background (the demo corpus ingesting:
 status `ingesting`, its progress under `startup`). The LLM is not required: without it
 answers are extractive, so an LLM that is down makes the instance `degraded`, still ready.
+Neither is Redis: without it rate limits count per instance and the cache is bypassed (the
+RedisDown runbook), so Redis down is `degraded` too; a load balancer keeps every instance in
+rotation.
 """
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ class Readiness:
             ("vector_store", True, runtime.store.ping),
         ]
         if runtime.cache.backend == "redis":
-            checks.append(("redis", True, runtime.cache.ping))
+            checks.append(("redis", False, runtime.cache.ping))
         if runtime.llm is not None:
             checks.append(("llm", False, runtime.llm.ping))
         return checks

@@ -2,7 +2,9 @@
 
 - `GET /healthz`: liveness; touches no dependency.
 - `GET /readyz`: readiness (see `ops.readiness`); 200 when ready, 503 otherwise.
-- `GET /version`: version, commit, build time, image tag and the migration revisions.
+- `GET /version`: version, commit, build time, image tag and the migration revisions, served
+  from memory (the revision is read at start and with each background dependency check), and
+  limited per client address like the API.
 - `GET /metrics`: Prometheus text format; bearer token or loopback only (see `ops.access`).
 - `GET /ops`: the built-in console page; `GET /ops/api/summary`: its data (guarded as
   `/metrics`).
@@ -20,7 +22,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
 
@@ -53,6 +55,13 @@ class OpsState:
     lifecycle: Lifecycle
     readiness: Readiness
     sampler: ConsoleSampler
+    migrations: dict[str, Any] = field(default_factory=dict)
+
+    async def refresh_migrations(self, runtime: Any) -> None:
+        """Read the database's migration revision for `/version` (kept in memory)."""
+        self.migrations = await migration_status(
+            runtime.db if runtime is not None else None, self.settings.readiness_timeout_seconds
+        )
 
 
 def _app_settings(app: Any) -> Settings:
@@ -89,12 +98,13 @@ async def ops_lifespan(app: Any) -> AsyncIterator[None]:
         ),
         sampler=ConsoleSampler(settings.ops_sample_seconds),
     )
+    await state.refresh_migrations(runtime)
     app.state.ops = state
     metrics.set_build_info(build.version, build.commit or "unknown")
     lifecycle.hook_sigterm(asyncio.get_running_loop(), settings.drain_seconds)
     state.sampler.start()
     watcher = (
-        asyncio.create_task(_watch_dependencies(state.readiness, settings.dependency_check_seconds))
+        asyncio.create_task(_watch_dependencies(state, runtime, settings.dependency_check_seconds))
         if settings.dependency_check_seconds > 0 and runtime is not None
         else None
     )
@@ -110,12 +120,14 @@ async def ops_lifespan(app: Any) -> AsyncIterator[None]:
         await state.sampler.stop()
 
 
-async def _watch_dependencies(readiness: Readiness, interval: float) -> None:
+async def _watch_dependencies(state: OpsState, runtime: Any, interval: float) -> None:
     """Check the dependencies every `interval` seconds, so `ragops_dependency_up` (and the
-    alerts on it) follow an outage even when nothing probes /readyz."""
+    alerts on it) follow an outage even when nothing probes /readyz; refresh the migration
+    revision `/version` serves."""
     while True:
         try:
-            await readiness.dependencies()
+            await state.readiness.dependencies()
+            await state.refresh_migrations(runtime)
         except Exception:  # a check that cannot run must not stop the watcher
             logger.warning("background dependency check failed", exc_info=True)
         await asyncio.sleep(interval)
@@ -157,11 +169,7 @@ async def readyz(request: Request) -> JSONResponse:
 async def version(request: Request) -> dict[str, Any]:
     """Version, commit, build time, image tag and migration revisions (current and head)."""
     state = _ops(request)
-    runtime = getattr(request.app.state, "runtime", None)
-    migrations = await migration_status(
-        runtime.db if runtime is not None else None, state.settings.readiness_timeout_seconds
-    )
-    return {**state.build.as_dict(), "migrations": migrations}
+    return {**state.build.as_dict(), "migrations": state.migrations}
 
 
 @router.get("/metrics", response_class=Response, responses=responses(401, 403))

@@ -23,11 +23,14 @@ from ragops.security.rate_limit import (
 )
 
 LIMITED_PREFIX = "/v1"
+LIMITED_PATHS = frozenset({"/version"})
+"""Public routes outside the API limited too (not the probes `/healthz` and `/readyz`)."""
 
 
 def is_limited_path(path: str) -> bool:
-    """Whether the per-address limit applies to `path` (the API, not pages or probes)."""
-    return path == LIMITED_PREFIX or path.startswith(LIMITED_PREFIX + "/")
+    """Whether the per-address limit applies to `path` (the API and the public `/version`,
+    not pages or probes)."""
+    return path == LIMITED_PREFIX or path.startswith(LIMITED_PREFIX + "/") or path in LIMITED_PATHS
 
 
 class ClientRateLimitMiddleware:

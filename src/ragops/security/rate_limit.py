@@ -20,7 +20,10 @@ responses of limited routes carry `RateLimit-Limit`, `RateLimit-Remaining` and
 `RateLimit-Reset` (seconds) of the limit closest to exhaustion. A refusal is counted in
 `ragops_rate_limited_total{limit}`, logged as the event `rate_limited`, and passed to
 `app.state.security_event_hook(event, details)` when the application set one. When Redis
-cannot be reached the limit is not enforced (fail open) and a warning is logged.
+cannot be reached (or answers slower than `REDIS_TIMEOUT_SECONDS`) the limits fall back to
+per-instance counters in process memory, as the RedisDown runbook says: each instance then
+enforces the whole limit on its own. Redis is tried again every `RETRY_SHARED_SECONDS`; the
+switch each way is logged once and shown by `ragops_fallback_active{component="rate_limit"}`.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from starlette.routing import BaseRoute
 from starlette.types import Scope
 
 from ragops.config import Settings
+from ragops.observability.degradation import fallback_engaged, fallback_recovered
 from ragops.observability.metrics import record_rate_limited
 from ragops.security.proxies import client_address
 
@@ -64,7 +68,9 @@ ROUTE_KINDS: dict[tuple[str, str], Kind] = {
 }
 """Which routes (method, path template) count against which per-key limit."""
 
-_WARN_EVERY_SECONDS = 60.0
+REDIS_TIMEOUT_SECONDS = 0.5
+RETRY_SHARED_SECONDS = 2.0
+FALLBACK_COMPONENT = "rate_limit"
 log = structlog.get_logger(__name__)
 
 
@@ -107,23 +113,32 @@ def storage_uri(settings: Settings) -> str:
 
 
 class RateLimiter:
-    """Counts hits per (limit, identity) in the shared storage."""
+    """Counts hits per (limit, identity) in the shared storage, or per instance while the
+    shared storage is unreachable."""
 
     def __init__(self, uri: str, limits: Mapping[LimitName, str]) -> None:
         self.uri = uri
         self.shared = not uri.startswith("async+memory")
         options: dict[str, Any] = {}
         if self.shared:
-            options = {"implementation": "redispy", "key_prefix": KEY_PREFIX}
+            options = {
+                "implementation": "redispy",
+                "key_prefix": KEY_PREFIX,
+                "socket_timeout": REDIS_TIMEOUT_SECONDS,
+                "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+            }
         self.storage = storage_from_string(uri, wrap_exceptions=True, **options)
         self.strategy = MovingWindowRateLimiter(self.storage)
+        self.local_storage = storage_from_string("async+memory://")
+        self.local_strategy = MovingWindowRateLimiter(self.local_storage)
         self.limits: dict[str, tuple[RateLimitItem, ...]] = {}
         for name, value in limits.items():
             try:
                 self.limits[name] = parse_limits(value)
             except RateLimitConfigError as exc:
                 raise RateLimitConfigError(f"RAGOPS_RATE_LIMIT_{name.upper()}: {exc}") from None
-        self._warned_at = -math.inf
+        self._shared_retry_at = -math.inf
+        self.fallback_reason: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter:
@@ -136,35 +151,55 @@ class RateLimiter:
             },
         )
 
+    @property
+    def degraded(self) -> bool:
+        """Whether the limits are counted per instance because the shared storage is down."""
+        return self.fallback_reason is not None
+
     async def hit(
         self, name: str, identity: str, override: str | None = None
     ) -> LimitStatus | None:
         """Count one request; the status of the limit closest to exhaustion (an exceeded one
-        first), or None when the storage failed (the request is then let through)."""
+        first), or None when no limit applies. Falls back to per-instance counters when the
+        shared storage fails."""
         items = parse_limits(override) if override else self.limits.get(name, ())
+        if self.shared and time.monotonic() >= self._shared_retry_at:
+            try:
+                statuses = await self._count(self.strategy, items, name, identity)
+            except Exception as exc:  # Redis down or timing out: count per instance
+                self._shared_retry_at = time.monotonic() + RETRY_SHARED_SECONDS
+                self.fallback_reason = f"shared storage unavailable ({type(exc).__name__})"
+                fallback_engaged(FALLBACK_COMPONENT, self.fallback_reason)
+            else:
+                if self.fallback_reason is not None:
+                    self.fallback_reason = None
+                    fallback_recovered(FALLBACK_COMPONENT)
+                return most_pressing(statuses)
+        return most_pressing(await self._count(self.local_strategy, items, name, identity))
+
+    @staticmethod
+    async def _count(
+        strategy: MovingWindowRateLimiter,
+        items: Iterable[RateLimitItem],
+        name: str,
+        identity: str,
+    ) -> list[LimitStatus]:
         statuses: list[LimitStatus] = []
-        try:
-            for item in items:
-                allowed = await self.strategy.hit(item, name, identity)
-                stats = await self.strategy.get_window_stats(item, name, identity)
-                reset = max(1, math.ceil(stats.reset_time - time.time()))
-                statuses.append(
-                    LimitStatus(
-                        name=name,
-                        limit=item.amount,
-                        remaining=max(0, stats.remaining),
-                        reset_seconds=reset,
-                        exceeded=not allowed,
-                        description=str(item),
-                    )
+        for item in items:
+            allowed = await strategy.hit(item, name, identity)
+            stats = await strategy.get_window_stats(item, name, identity)
+            reset = max(1, math.ceil(stats.reset_time - time.time()))
+            statuses.append(
+                LimitStatus(
+                    name=name,
+                    limit=item.amount,
+                    remaining=max(0, stats.remaining),
+                    reset_seconds=reset,
+                    exceeded=not allowed,
+                    description=str(item),
                 )
-        except Exception as exc:  # Redis down or timing out: fail open, loudly
-            now = time.monotonic()
-            if now - self._warned_at >= _WARN_EVERY_SECONDS:
-                self._warned_at = now
-                log.warning("rate_limit_unavailable", limit=name, error=type(exc).__name__)
-            return None
-        return most_pressing(statuses)
+            )
+        return statuses
 
     async def aclose(self) -> None:
         """Release the storage's connections (Redis) or timer task (memory)."""
@@ -175,9 +210,10 @@ class RateLimiter:
                 await close()
             except Exception:  # closing at shutdown is best effort
                 pass
-        timer = getattr(self.storage, "timer", None)
-        if timer is not None and not timer.done():
-            timer.cancel()
+        for storage in (self.storage, self.local_storage):
+            timer = getattr(storage, "timer", None)
+            if timer is not None and not timer.done():
+                timer.cancel()
 
 
 def most_pressing(statuses: list[LimitStatus]) -> LimitStatus | None:

@@ -6,10 +6,11 @@ from ragops.config import Settings
 from ragops.providers.cache.base import Cache
 from ragops.providers.cache.memory import MemoryCache
 from ragops.providers.cache.redis_cache import RedisCache
+from ragops.providers.cache.resilient import BypassingCache
 
 
 def create_cache(settings: Settings) -> Cache:
-    """The configured cache."""
+    """The configured cache; a Redis cache is bypassed while Redis is unreachable."""
     if settings.redis_url is not None:
-        return RedisCache(settings.redis_url.get_secret_value())
+        return BypassingCache(RedisCache(settings.redis_url.get_secret_value(), socket_timeout=0.5))
     return MemoryCache()

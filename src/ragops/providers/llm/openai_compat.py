@@ -3,15 +3,22 @@
 Uses the official `openai.AsyncOpenAI` client, so it talks to OpenAI itself, vLLM, Ollama or a
 llama.cpp server alike. Every failure surfaces as `LLMError` whose message names the endpoint
 host and the kind of failure, never the API key. Connection errors and 5xx answers get one
-quick retry (tenacity; the client's own retries are off), and only before the first token: a
-stream that broke midway is never replayed. `stream()` returns an `LLMStream`, which yields
-text deltas and afterwards tells the tokens used and the time to the first token.
+quick retry with jitter (tenacity; the client's own retries are off), and only before the
+first token: a stream that broke midway is never replayed. `stream()` returns an
+`LLMStream`, which yields text deltas and afterwards tells the tokens used and the time to
+the first token.
+
+Three deadlines bound a call: `connect_timeout` (opening the connection), `first_token_timeout`
+(request sent to the first token of a stream) and `total_timeout` (the whole answer, streamed
+or not); `timeout` bounds each read. A stream that trickles tokens forever therefore still ends
+at `total_timeout` with an `LLMError` ("timed out").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
@@ -29,12 +36,18 @@ from openai.types.chat import (
     ChatCompletionSystemMessageParam,
     ChatCompletionUserMessageParam,
 )
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_fixed
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_fixed,
+    wait_random,
+)
 
 from ragops.providers.llm.base import ChatMessage, Completion, LLMError
 
 if TYPE_CHECKING:
-    from ragops.config.settings import Settings
+    from ragops.config.settings import LLMEndpoint, Settings
 
 PLACEHOLDER_API_KEY = "not-needed"
 """Sent when no key is configured: local servers ignore it, the client insists on one."""
@@ -141,9 +154,14 @@ class LLMStream(AsyncIterator[str]):
         self,
         open_stream: Callable[[], Awaitable[AsyncStream[ChatCompletionChunk]]],
         to_error: Callable[[BaseException], LLMError],
+        *,
+        first_token_timeout: float = math.inf,
+        total_timeout: float = math.inf,
     ) -> None:
         self._open = open_stream
         self._to_error = to_error
+        self._first_token_timeout = first_token_timeout
+        self._total_timeout = total_timeout
         self._parts: list[str] = []
         self._iterator = self._run()
         self.prompt_tokens = 0
@@ -173,15 +191,34 @@ class LLMStream(AsyncIterator[str]):
         """The answer received so far, with its token counts."""
         return Completion(self.text, self.prompt_tokens, self.completion_tokens)
 
+    def _remaining(self, started: float) -> float:
+        """Seconds left before the next deadline (first token, else the whole answer)."""
+        elapsed = time.perf_counter() - started
+        left = self._total_timeout - elapsed
+        if self.first_token_seconds is None:
+            left = min(left, self._first_token_timeout - elapsed)
+        if left <= 0:
+            raise TimeoutError("LLM stream deadline passed")
+        return left
+
     async def _run(self) -> AsyncGenerator[str, None]:
         started = time.perf_counter()
         try:
             try:
-                chunks = await self._open()
+                async with asyncio.timeout(self._remaining(started)):
+                    chunks = await self._open()
             except _ERRORS as exc:
                 raise self._to_error(exc) from None
             try:
-                async for chunk in chunks:
+                # Each read gets its own deadline: a timeout scope must never span a `yield`,
+                # or it would cancel whatever the consumer is doing at that moment.
+                iterator = chunks.__aiter__()
+                while True:
+                    try:
+                        async with asyncio.timeout(self._remaining(started)):
+                            chunk = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        break
                     for delta in self._take(chunk, started):
                         yield delta
             except _ERRORS as exc:
@@ -232,11 +269,16 @@ class OpenAICompatibleLLM:
         temperature: float = 0.1,
         stream_usage: bool = True,
         retry_wait: float = RETRY_WAIT_SECONDS,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        first_token_timeout: float | None = None,
+        total_timeout: float | None = None,
     ) -> None:
         self._model = model
         self._key = api_key or PLACEHOLDER_API_KEY
         self._host = _endpoint_host(base_url)
         self._timeout = timeout
+        self._first_token_timeout = first_token_timeout or timeout
+        self._total_timeout = total_timeout or max(timeout, 60.0)
         self._max_tokens = max_tokens
         self._temperature = temperature
         self._stream_usage = stream_usage
@@ -244,7 +286,7 @@ class OpenAICompatibleLLM:
         self._client = AsyncOpenAI(
             base_url=base_url,
             api_key=self._key,
-            timeout=openai.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
+            timeout=openai.Timeout(timeout, connect=min(timeout, connect_timeout)),
             max_retries=0,
         )
 
@@ -261,6 +303,25 @@ class OpenAICompatibleLLM:
             timeout=settings.llm_timeout_seconds,
             max_tokens=settings.llm_max_tokens,
             temperature=settings.llm_temperature,
+            first_token_timeout=settings.llm_first_token_timeout_seconds,
+            total_timeout=settings.llm_total_timeout_seconds,
+            connect_timeout=settings.llm_connect_timeout_seconds,
+        )
+
+    @classmethod
+    def from_endpoint(cls, endpoint: LLMEndpoint, settings: Settings) -> OpenAICompatibleLLM:
+        """Build one provider of the failover chain (`llm_fallbacks`)."""
+        key = endpoint.api_key.get_secret_value() if endpoint.api_key else None
+        return cls(
+            base_url=endpoint.base_url,
+            model=endpoint.model,
+            api_key=key,
+            timeout=endpoint.timeout_seconds,
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+            first_token_timeout=endpoint.first_token_timeout_seconds,
+            total_timeout=endpoint.total_timeout_seconds,
+            connect_timeout=endpoint.connect_timeout_seconds,
         )
 
     def __repr__(self) -> str:
@@ -282,10 +343,10 @@ class OpenAICompatibleLLM:
         return self._host
 
     async def complete(self, messages: Sequence[ChatMessage]) -> Completion:
-        """Answer in one piece, within `timeout` seconds in all. Raises LLMError."""
+        """Answer in one piece, within `total_timeout` seconds in all. Raises LLMError."""
         params = _to_params(messages)
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._total_timeout):
                 response = await self._retrying(lambda: self._create(params))
             return self._completion(response)
         except _ERRORS as exc:
@@ -294,7 +355,12 @@ class OpenAICompatibleLLM:
     def stream(self, messages: Sequence[ChatMessage]) -> LLMStream:
         """Answer as text deltas; the returned `LLMStream` reports usage once drained."""
         params = _to_params(messages)
-        return LLMStream(lambda: self._retrying(lambda: self._open_stream(params)), self._error)
+        return LLMStream(
+            lambda: self._retrying(lambda: self._open_stream(params)),
+            self._error,
+            first_token_timeout=self._first_token_timeout,
+            total_timeout=self._total_timeout,
+        )
 
     async def ping(self) -> None:
         """GET /models; raise LLMError if the endpoint cannot be reached or refuses us."""
@@ -314,7 +380,7 @@ class OpenAICompatibleLLM:
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(2),
-            wait=wait_fixed(self._retry_wait),
+            wait=wait_fixed(self._retry_wait) + wait_random(0, self._retry_wait),
             retry=retry_if_exception(_retryable),
             reraise=True,
         )

@@ -1,0 +1,79 @@
+"""Metrics and log events of degraded operation: a component running on its fallback (rate
+limits on per-instance counters, the cache bypassed), answers produced by a fallback, circuit
+breaker states, and refusals that protect capacity (ingestion budget).
+
+Each switch to or from a fallback is logged once (`fallback_engaged` / `fallback_recovered`),
+never per request.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+from prometheus_client import Counter, Gauge
+
+log = structlog.get_logger(__name__)
+
+FALLBACK_ACTIVE = Gauge(
+    "ragops_fallback_active",
+    "1 while a component runs on its fallback (rate_limit: per-instance counters; "
+    "cache: bypassed), by component.",
+    ["component"],
+    multiprocess_mode="max",
+)
+FALLBACK_SWITCHES = Counter(
+    "ragops_fallback_switches_total",
+    "Switches of a component to its fallback (state=engaged) and back (state=recovered).",
+    ["component", "state"],
+)
+DEGRADED_RESPONSES = Counter(
+    "ragops_degraded_responses_total",
+    "Answers produced by a fallback (header X-Degraded), by reason.",
+    ["reason"],
+)
+INGEST_REFUSED = Counter(
+    "ragops_ingest_refused_total",
+    "Documents refused by the ingestion cost budget, by reason.",
+    ["reason"],
+)
+
+_lock = threading.Lock()
+_active: dict[str, str] = {}
+
+
+def fallback_engaged(component: str, reason: str) -> None:
+    """Record that `component` now runs on its fallback (logged once per switch)."""
+    with _lock:
+        first = component not in _active
+        _active[component] = reason
+    if first:
+        FALLBACK_ACTIVE.labels(component).set(1)
+        FALLBACK_SWITCHES.labels(component, "engaged").inc()
+        log.warning("fallback_engaged", component=component, reason=reason)
+
+
+def fallback_recovered(component: str) -> None:
+    """Record that `component` is back on its primary backend (logged once per switch)."""
+    with _lock:
+        was = _active.pop(component, None)
+    if was is not None:
+        FALLBACK_ACTIVE.labels(component).set(0)
+        FALLBACK_SWITCHES.labels(component, "recovered").inc()
+        log.info("fallback_recovered", component=component)
+
+
+def active_fallbacks() -> dict[str, str]:
+    """The components on their fallback now, with the reason."""
+    with _lock:
+        return dict(_active)
+
+
+def record_degraded_response(reason: str) -> None:
+    """Count one answer produced by a fallback."""
+    DEGRADED_RESPONSES.labels(reason).inc()
+
+
+def record_ingest_refused(reason: str) -> None:
+    """Count one document refused by the ingestion budget."""
+    INGEST_REFUSED.labels(reason).inc()
