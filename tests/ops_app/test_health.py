@@ -41,7 +41,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, fake: FakeLLMServer) -> Ite
     )
     running = RunningServer(settings)
     try:
-        yield running.start()
+        live = running.start()
+        # The background dependency check pings the LLM once at start: let it land before
+        # the tests count the fake's requests.
+        deadline = time.monotonic() + 30
+        while not any(r.path.endswith("/models") for r in fake.requests):
+            assert time.monotonic() < deadline, "no background dependency check"
+            time.sleep(0.05)
+        yield live
     finally:
         running.stop()
 

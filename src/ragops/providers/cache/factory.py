@@ -12,5 +12,5 @@ from ragops.providers.cache.resilient import BypassingCache
 def create_cache(settings: Settings) -> Cache:
     """The configured cache; a Redis cache is bypassed while Redis is unreachable."""
     if settings.redis_url is not None:
-        return BypassingCache(RedisCache(settings.redis_url.get_secret_value(), socket_timeout=0.5))
+        return BypassingCache(RedisCache(settings.redis_url.get_secret_value(), socket_timeout=1.0))
     return MemoryCache()
