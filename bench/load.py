@@ -228,7 +228,7 @@ def main() -> None:
         "RAGOPS_ENVIRONMENT": "development",
         "RAGOPS_DEMO_CORPUS": "false",
         "RAGOPS_AUTH_ENABLED": "false",
-        "RAGOPS_BOOTSTRAP_API_KEY": "false",
+        "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
         "RAGOPS_LOG_LEVEL": "WARNING",
         "RAGOPS_LLM_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
         "RAGOPS_LLM_MODEL": "stub",

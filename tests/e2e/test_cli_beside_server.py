@@ -61,7 +61,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "RAGOPS_DATA_DIR": str(data_dir),
         "RAGOPS_DEMO_CORPUS": "false",
         "RAGOPS_LOG_LEVEL": "WARNING",
-        "RAGOPS_BOOTSTRAP_API_KEY": "false",
+        "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
     }
     process = subprocess.Popen(
         [RAGOPS_CLI, "serve", "--port", str(port)],

@@ -119,7 +119,7 @@ def test_serve_prints_when_answers_are_ready(tmp_path: Path) -> None:
         "RAGOPS_DATA_DIR": str(data_dir),
         "RAGOPS_DEMO_CORPUS_PATH": str(corpus),
         "RAGOPS_LOG_LEVEL": "WARNING",
-        "RAGOPS_BOOTSTRAP_API_KEY": "false",
+        "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
         "COLUMNS": "200",
     }
     process = subprocess.Popen(

@@ -71,7 +71,7 @@ def test_sigterm_is_not_blocked_by_a_running_ingest(tmp_path: Path) -> None:
         "RAGOPS_DATA_DIR": str(tmp_path / "var"),
         "RAGOPS_DEMO_CORPUS": "false",
         "RAGOPS_AUTH_ENABLED": "false",
-        "RAGOPS_BOOTSTRAP_API_KEY": "false",
+        "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
         "RAGOPS_LOG_LEVEL": "WARNING",
         "RAGOPS_PORT": str(port),
         "RAGOPS_SHUTDOWN_TIMEOUT_SECONDS": "3",
