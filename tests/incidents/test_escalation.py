@@ -253,7 +253,7 @@ async def test_a_new_build_during_an_incident_is_on_the_timeline(world: World) -
     world.now = T0 + timedelta(minutes=1)
     await world.engine().run_once()
     world.settings = world.settings.model_copy(
-        update={"git_commit": "feedface12345678", "image_tag": "main-feedface"}  # pragma: allowlist secret
+        update={"git_commit": "feedface12345678", "image_tag": "main-feedface"}
     )
     world.now = T0 + timedelta(minutes=2)
     await world.engine().run_once()
