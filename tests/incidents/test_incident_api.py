@@ -112,3 +112,33 @@ def test_one_click_acknowledge_link(server: LiveServer) -> None:
     with server.client() as client:
         seen = client.get(f"/v1/ops/incidents/{incident_id}").json()
     assert seen["status"] == "acknowledged" and seen["timeline"][-1]["actor"] == "ack-link"
+
+
+def test_customer_facing_incidents_reach_the_public_status_page(server: LiveServer) -> None:
+    with server.client() as client:
+        internal = client.post("/v1/ops/incidents", json={"title": "Disk 80 %", "severity": "P4"})
+        public = client.post(
+            "/v1/ops/incidents",
+            json={
+                "title": "Answers fail for some users",
+                "severity": "P2",
+                "customer_facing": True,
+            },
+        )
+        assert internal.status_code == public.status_code == 201
+        url = f"/v1/ops/incidents/{public.json()['id']}"
+        client.post(f"{url}/notes", json={"message": "Fix deploying", "status_update": True})
+    with server.client(authenticated=False) as anonymous:
+        listed = {i["id"]: i for i in anonymous.get("/v1/status").json()["incidents"]}
+        assert internal.json()["id"] not in listed  # not customer-facing: never shown
+        shown = listed[public.json()["id"]]
+        assert (shown["title"], shown["severity"], shown["last_update"]) == (
+            "Answers fail for some users",
+            "P2",
+            "Fix deploying",
+        )
+    with server.client() as client:
+        client.post(f"{url}/status", json={"status": "resolved", "message": "fixed"})
+    with server.client(authenticated=False) as anonymous:
+        listed = {i["id"] for i in anonymous.get("/v1/status").json()["incidents"]}
+        assert public.json()["id"] not in listed

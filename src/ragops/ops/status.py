@@ -8,10 +8,15 @@ they run per instance). The overall status is `down` when a component every requ
 down, `degraded` when any component is not operational. No secrets, URLs or error texts: only
 states. Dependency checks are the readiness checks, reused for `RAGOPS_READINESS_CACHE_SECONDS`.
 Limited per client address like every `/v1` route.
+
+`incidents` lists the open incidents a responder marked customer-facing, each with its title,
+severity, status and latest status update (docs/incidents.md): what customers are told while
+it lasts. With the database down the list is left out (`incidents: null`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -19,11 +24,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from ragops.incidents.status import public_incidents
 from ragops.observability.degradation import active_fallbacks
 
 ComponentStatus = Literal["operational", "degraded", "down"]
 _FROM_CHECK: dict[str, ComponentStatus] = {"ok": "operational", "degraded": "degraded"}
 ESSENTIAL = {"database", "vector_store"}
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["ops"])
 
@@ -86,9 +94,18 @@ async def service_status(request: Request) -> JSONResponse:
         overall = "down"
     elif any(status != "operational" for status in states.values()):
         overall = "degraded"
+    incidents: list[dict[str, Any]] | None = None
+    if states.get("database") != "down":
+        try:
+            listed = await public_incidents(db=runtime.db)
+        except Exception:  # the status page answers even when the database just failed
+            logger.warning("status page: customer-facing incidents unavailable", exc_info=True)
+        else:
+            incidents = [incident.model_dump(mode="json") for incident in listed]
     body = {
         "status": overall,
         "updated_at": datetime.fromtimestamp(time.time(), UTC).isoformat(),
         "components": components,
+        "incidents": incidents,
     }
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
