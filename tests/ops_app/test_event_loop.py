@@ -1,5 +1,6 @@
 """A slow vector search does not stall the server: while the embedded engine is busy with a
-question's search (made slow here), `/healthz` still answers at once over real HTTP."""
+question's search (made slow here), `/healthz` still answers over real HTTP, in well under
+the search's time."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ragops.runtime import Runtime
 from tests.conftest import RunningServer
 from tests.ops_app.conftest import app_of, ops_settings
 
-DELAY = 2.0
+DELAY = 5.0  # a blocked event loop would hold /healthz this long
 
 
 class SlowShard:
@@ -54,7 +55,8 @@ def test_healthz_answers_while_a_search_is_slow(tmp_path: Path) -> None:
                 health = probe.get("/healthz")
             elapsed = time.perf_counter() - started
             assert health.status_code == 200
-            assert elapsed < 0.5, f"/healthz took {elapsed:.2f} s during a slow search"
+            # Far below DELAY: answered while the search slept (2 s leaves room for a busy CI).
+            assert elapsed < 2.0, f"/healthz took {elapsed:.2f} s during a slow search"
             assert not asked.done(), "the search should still be running"
             assert asked.result(timeout=60).status_code == 200
         assert slow.threads and all(t.startswith("ragops-edge") for t in slow.threads)
