@@ -76,9 +76,10 @@ class OnnxMiniLMEmbedder:
     by length first); 256 tokens per run measured fastest, since a run's activations then
     stay in the core's L2 cache (docs/performance.md). `intra_op_threads` defaults to the
     CPUs the process may use. `allow_spinning` lets idle onnxruntime threads busy-wait; it
-    burns CPU the API process shares, and lost 30 % when the cores were shared. `int8_compute` runs the matrix products in int8 on a graph
-    rebuilt once into `cache_dir` (`int8_graph`); the vectors keep the model id, since they
-    agree with the shipped graph's to a cosine of 0.99 or better.
+    burns CPU the API process shares, and lost 30 % when the cores were shared.
+    `int8_compute` runs the matrix products in int8 on a graph rebuilt once into `cache_dir`
+    (`int8_graph`); the vectors keep the model id, since they agree with the shipped graph's
+    to a cosine of 0.99 or better.
     """
 
     def __init__(
