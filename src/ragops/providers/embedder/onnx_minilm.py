@@ -71,14 +71,15 @@ def available_cpus() -> int:
 class OnnxMiniLMEmbedder:
     """all-MiniLM-L6-v2 (384 dimensions, int8) on onnxruntime's CPU provider.
 
-    `batch_size` caps the texts of one model run and `token_budget` its padded tokens, so long
-    passages go one at a time and short questions many at a time (texts are sorted by length
-    first); 256 tokens per run measured fastest, since a run's activations then stay in the
-    core's L2 cache (docs/performance.md). `intra_op_threads` defaults to the CPUs the process
-    may use. `allow_spinning` lets idle onnxruntime threads busy-wait: a little faster, but it
-    burns CPU the API process shares. `int8_compute` runs the matrix products in int8 on a graph
-    rebuilt once into `cache_dir` (`int8_graph`); the vectors keep the model id, since they
-    agree with the shipped graph's to a cosine of 0.99 or better.
+    `batch_size` caps the texts of one model run and `token_budget` its padded tokens, so
+    long passages go one at a time and short questions many at a time (texts are sorted
+    by length first); 256 tokens per run measured fastest, since a run's activations then
+    stay in the core's L2 cache (docs/performance.md). `intra_op_threads` defaults to the
+    CPUs the process may use. `allow_spinning` lets idle onnxruntime threads busy-wait; it
+    burns CPU the API process shares, and lost 30 % when the cores were shared.
+    `int8_compute` runs the matrix products in int8 on a graph rebuilt once into `cache_dir`
+    (`int8_graph`); the vectors keep the model id, since they agree with the shipped graph's
+    to a cosine of 0.99 or better.
     """
 
     def __init__(
