@@ -6,16 +6,18 @@ way on every route:
   encode, is refused with a 422 naming the field, before any library sees it.
 - `UtcDatetime`: a timestamp that is always timezone-aware UTC (SQLite hands back naive
   datetimes), so `format: date-time` in the schema is true of every answer.
+- `IsoDate`, `IsoDatetime`: a date or timestamp a client must send as an ISO 8601 string; a
+  number (which pydantic would read as a Unix time) or a boolean is refused as the wrong type.
 - `MAX_DB_INT`: the largest integer a query parameter may carry to the database (the range of
   the 32-bit `INTEGER` columns both SQLite and PostgreSQL hold).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationInfo, field_validator
 
 MAX_DB_INT = 2**31 - 1
 
@@ -34,6 +36,16 @@ def _aware_required(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_aware_required)]
+
+
+def _iso_text(value: Any) -> Any:
+    if isinstance(value, str | date):  # a datetime is a date too (callers in Python)
+        return value
+    raise ValueError("must be an ISO 8601 string")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_text)]
 
 
 def has_lone_surrogate(text: str) -> bool:

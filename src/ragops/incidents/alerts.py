@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, StrictInt, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,13 +27,14 @@ from ragops.incidents import clock
 from ragops.incidents.models import Incident, IncidentAlert
 from ragops.incidents.service import add_event, is_duplicate, open_incident
 from ragops.oncall.policy import SEVERITIES, Severity
+from ragops.schema import IsoDatetime, RequestModel
 
 ACTOR = "alertmanager"
 DEFAULT_SEVERITY: Severity = "P3"
 ZERO_TIME_YEAR = 1  # Alertmanager sends 0001-01-01T00:00:00Z for "no end"
 
 
-class AlertmanagerAlert(BaseModel):
+class AlertmanagerAlert(RequestModel):
     """One alert of a webhook payload."""
 
     model_config = ConfigDict(extra="ignore")
@@ -41,8 +42,8 @@ class AlertmanagerAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime
-    endsAt: datetime | None = None
+    startsAt: IsoDatetime
+    endsAt: IsoDatetime | None = None
     generatorURL: str = ""
     fingerprint: str = Field(..., min_length=1, max_length=64)
 
@@ -58,14 +59,14 @@ class AlertmanagerAlert(BaseModel):
         return value if value in SEVERITIES else DEFAULT_SEVERITY
 
 
-class AlertmanagerPayload(BaseModel):
+class AlertmanagerPayload(RequestModel):
     """The webhook body Alertmanager sends (version 4)."""
 
     model_config = ConfigDict(extra="ignore")
 
     version: Literal["4"]
     groupKey: str = Field(..., min_length=1, max_length=512)
-    truncatedAlerts: int = 0
+    truncatedAlerts: StrictInt = 0
     status: Literal["firing", "resolved"]
     receiver: str = ""
     groupLabels: dict[str, str] = Field(default_factory=dict)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ragops.auth.models import aware
 from ragops.db.base import Base, created_column, utcnow
 from ragops.oncall.policy import Severity
+from ragops.schema import IsoDate, RequestModel
 
 Status = Literal["triggered", "acknowledged", "mitigated", "resolved"]
 STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "mitigated", "resolved")
@@ -238,7 +239,7 @@ class IncidentDetail(IncidentRead):
     action_items: list[ActionItemRead]
 
 
-class IncidentCreate(BaseModel):
+class IncidentCreate(RequestModel):
     """A manually declared incident."""
 
     model_config = ConfigDict(extra="forbid")
@@ -247,30 +248,30 @@ class IncidentCreate(BaseModel):
     severity: Severity
     summary: str = Field("", max_length=10_000)
     runbook_url: str | None = Field(None, max_length=1024)
-    customer_facing: bool = False
+    customer_facing: StrictBool = False
 
 
-class IncidentUpdate(BaseModel):
+class IncidentUpdate(RequestModel):
     """Fields of an incident a responder may change."""
 
     model_config = ConfigDict(extra="forbid")
 
     commander: str | None = Field(None, max_length=128)
     participants: list[str] | None = Field(None, max_length=50)
-    customer_facing: bool | None = None
+    customer_facing: StrictBool | None = None
     impact: str | None = Field(None, max_length=10_000)
 
 
-class NoteCreate(BaseModel):
+class NoteCreate(RequestModel):
     """A note; `status_update` marks it as the customer-facing status update."""
 
     model_config = ConfigDict(extra="forbid")
 
     message: str = Field(..., min_length=1, max_length=10_000)
-    status_update: bool = False
+    status_update: StrictBool = False
 
 
-class SeverityChange(BaseModel):
+class SeverityChange(RequestModel):
     """A new severity."""
 
     model_config = ConfigDict(extra="forbid")
@@ -278,7 +279,7 @@ class SeverityChange(BaseModel):
     severity: Severity
 
 
-class StatusChange(BaseModel):
+class StatusChange(RequestModel):
     """A new status (resolved -> triggered reopens)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -287,14 +288,14 @@ class StatusChange(BaseModel):
     message: str = Field("", max_length=10_000)
 
 
-class ActionItemCreate(BaseModel):
+class ActionItemCreate(RequestModel):
     """A new action item."""
 
     model_config = ConfigDict(extra="forbid")
 
     description: str = Field(..., min_length=1, max_length=10_000)
     owner: str = Field(..., min_length=1, max_length=128)
-    due: date | None = None
+    due: IsoDate | None = None
 
 
 class PublicIncident(BaseModel):

@@ -18,11 +18,12 @@ import hmac
 from importlib.resources import files
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from ragops.api.deps import PrincipalDep, RuntimeDep, authenticate, require_scope
+from ragops.api.openapi import responses as error_responses
 from ragops.auth.service import Principal
 from ragops.db.base import utcnow
 from ragops.incidents import actions, links, service
@@ -40,6 +41,9 @@ from ragops.incidents.models import (
     StatusChange,
 )
 from ragops.observability import metrics
+from ragops.schema import MAX_DB_INT
+
+IncidentId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="The incident's number.")]
 
 router = APIRouter(prefix="/v1/ops", tags=["incidents"], lifespan=escalation_lifespan)
 admin = APIRouter(prefix="/v1/ops", tags=["incidents"], dependencies=[require_scope("admin")])
@@ -106,7 +110,7 @@ async def alert_webhook(
 
 @pages.get("/ops/incidents/{incident_id}/ack", response_class=HTMLResponse)
 async def ack_link(
-    incident_id: int,
+    incident_id: IncidentId,
     runtime: RuntimeDep,
     request: Request,
     expires: Annotated[int, Query()],
@@ -152,14 +156,14 @@ async def declare(
 
 
 @admin.get("/incidents/{incident_id}", response_model=IncidentDetail)
-async def show(incident_id: int, runtime: RuntimeDep) -> IncidentDetail:
+async def show(incident_id: IncidentId, runtime: RuntimeDep) -> IncidentDetail:
     """One incident with its timeline, alerts and action items."""
     return await service.get_or_raise(db=runtime.db, incident_id=incident_id)
 
 
 @admin.post("/incidents/{incident_id}/ack", response_model=IncidentRead)
 async def acknowledge(
-    incident_id: int,
+    incident_id: IncidentId,
     runtime: RuntimeDep,
     request: Request,
     principal: PrincipalDep,
@@ -175,7 +179,7 @@ async def acknowledge(
 
 @admin.post("/incidents/{incident_id}/notes", response_model=IncidentRead)
 async def note(
-    incident_id: int,
+    incident_id: IncidentId,
     body: NoteCreate,
     runtime: RuntimeDep,
     principal: PrincipalDep,
@@ -189,7 +193,7 @@ async def note(
 
 @admin.post("/incidents/{incident_id}/severity", response_model=IncidentRead)
 async def severity(
-    incident_id: int,
+    incident_id: IncidentId,
     body: SeverityChange,
     runtime: RuntimeDep,
     principal: PrincipalDep,
@@ -204,9 +208,13 @@ async def severity(
     )
 
 
-@admin.post("/incidents/{incident_id}/status", response_model=IncidentRead)
+@admin.post(
+    "/incidents/{incident_id}/status",
+    response_model=IncidentRead,
+    responses=error_responses(409),
+)
 async def status(
-    incident_id: int,
+    incident_id: IncidentId,
     body: StatusChange,
     runtime: RuntimeDep,
     request: Request,
@@ -227,7 +235,7 @@ async def status(
 
 @admin.patch("/incidents/{incident_id}", response_model=IncidentRead)
 async def update(
-    incident_id: int,
+    incident_id: IncidentId,
     body: IncidentUpdate,
     runtime: RuntimeDep,
     principal: PrincipalDep,
@@ -244,7 +252,7 @@ async def update(
 
 @admin.post("/incidents/{incident_id}/action-items", response_model=ActionItemRead, status_code=201)
 async def add_action_item(
-    incident_id: int,
+    incident_id: IncidentId,
     body: ActionItemCreate,
     runtime: RuntimeDep,
     principal: PrincipalDep,

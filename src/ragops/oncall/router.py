@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from ragops.api.deps import RuntimeDep, require_scope
+from ragops.api.openapi import responses as error_responses
 from ragops.config import Settings
 from ragops.errors import NotFoundError, ValidationFailed
 from ragops.oncall.calendar import to_ics
@@ -38,7 +39,7 @@ def _rotations(settings: Settings) -> RotationConfig:
         raise ValidationFailed(str(exc), code="invalid_rotation_file") from None
 
 
-@router.get("", dependencies=[require_scope("admin")])
+@router.get("", dependencies=[require_scope("admin")], responses=error_responses(404))
 async def now_and_next(
     runtime: RuntimeDep, weeks: Annotated[int, Query(ge=1, le=26)] = 4
 ) -> dict[str, Any]:
