@@ -8,6 +8,7 @@ writer do not fail.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +23,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from ragops.config import Settings
+from ragops.observability.db_pool import instrument_pool
+
+logger = logging.getLogger(__name__)
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
@@ -60,6 +64,9 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **engine_options(settings))
         if url.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        # Listeners are added here, before any connection: adding one while another task
+        # connects mutates the listener list mid-iteration (SQLAlchemy is not safe for that).
+        instrument_pool(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -76,6 +83,17 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    async def warm_up(self) -> None:
+        """Open one connection before anything runs concurrently: SQLAlchemy runs its
+        first-connect hooks (dialect initialisation) on the engine's first connection only, and
+        two coroutines making their first connections at once can race inside them ("deque
+        mutated during iteration"). A database that is down now is left to the pool's retries."""
+        try:
+            async with self.engine.connect():
+                pass
+        except Exception as exc:  # the readiness check reports it; requests answer 503
+            logger.warning("database not reachable at start: %s", type(exc).__name__)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
