@@ -54,6 +54,7 @@ def _serve(tmp_path: Path, first: FakeLLMServer, second: FakeLLMServer) -> Runni
         dependency_check_seconds=0.0,
         rate_limit_chat="1000/minute",
         rate_limit_per_ip="1000/minute",
+        answer_cache=False,  # the same question is asked again and again through a changing chain
     )
     return RunningServer(settings)
 
