@@ -53,7 +53,6 @@ class Runtime:
     async def start(cls, settings: Settings) -> Runtime:
         """Build and connect every component."""
         db = Database(settings)
-        await db.warm_up()
         embedder = create_embedder(settings)
         store = create_vector_store(settings, embedder)
         try:

@@ -8,7 +8,6 @@ writer do not fail.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,8 +23,6 @@ from sqlalchemy.ext.asyncio import (
 
 from ragops.config import Settings
 from ragops.observability.db_pool import instrument_pool
-
-logger = logging.getLogger(__name__)
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
@@ -83,17 +80,6 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
-
-    async def warm_up(self) -> None:
-        """Open one connection before anything runs concurrently: SQLAlchemy runs its
-        first-connect hooks (dialect initialisation) on the engine's first connection only, and
-        two coroutines making their first connections at once can race inside them ("deque
-        mutated during iteration"). A database that is down now is left to the pool's retries."""
-        try:
-            async with self.engine.connect():
-                pass
-        except Exception as exc:  # the readiness check reports it; requests answer 503
-            logger.warning("database not reachable at start: %s", type(exc).__name__)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
