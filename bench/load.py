@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -147,6 +148,41 @@ def quantile(values: list[float], q: float) -> float | None:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return round(ordered[index], 2)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (Linux /proc), children excluded."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stage_totals(base: str) -> dict[str, tuple[float, float]]:
+    """(sum of seconds, count) per answering stage, scraped from the server's /metrics."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    totals: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "ragops_rag_stage_duration_seconds":
+            continue
+        for sample in family.samples:
+            slot = {"_sum": 0, "_count": 1}.get(sample.name.removeprefix(family.name))
+            if slot is not None:
+                totals.setdefault(sample.labels["stage"], [0.0, 0.0])[slot] = sample.value
+    return {stage: (pair[0], pair[1]) for stage, pair in totals.items()}
+
+
+def measured(phase: Any, *, pid: int, base: str) -> dict[str, Any]:
+    """Run one phase and add the server's CPU per request and mean milliseconds per stage."""
+    cpu, stages = process_cpu_seconds(pid), stage_totals(base)
+    result: dict[str, Any] = phase()
+    cpu_used = process_cpu_seconds(pid) - cpu
+    after = stage_totals(base)
+    requests = max(result["requests"], 1)
+    result["server_cpu_ms_per_request"] = round(1000 * cpu_used / requests, 2)
+    result["stage_ms_per_request"] = {
+        stage: round(1000 * (total - stages.get(stage, (0.0, 0.0))[0]) / requests, 2)
+        for stage, (total, _count) in sorted(after.items())
+    }
+    return result
 
 
 async def run_phase(
@@ -278,16 +314,27 @@ def main() -> None:
             httpx.post(chat, json={"question": question}, timeout=60).raise_for_status()
         asyncio.run(run_phase(chat, users=4, seconds=2, body=unique))
 
+        server = procs[0].pid
         say(f"uncached: {args.users} users for {args.seconds:.0f} s ...")
-        uncached = asyncio.run(run_phase(chat, users=args.users, seconds=args.seconds, body=unique))
+        uncached = measured(
+            lambda: asyncio.run(
+                run_phase(chat, users=args.users, seconds=args.seconds, body=unique)
+            ),
+            pid=server,
+            base=base,
+        )
         say(f"cached: {args.users} users for {args.seconds:.0f} s ...")
-        cached = asyncio.run(
-            run_phase(
-                chat,
-                users=args.users,
-                seconds=args.seconds,
-                body=lambda n: {"question": QUESTIONS[n % len(QUESTIONS)]},
-            )
+        cached = measured(
+            lambda: asyncio.run(
+                run_phase(
+                    chat,
+                    users=args.users,
+                    seconds=args.seconds,
+                    body=lambda n: {"question": QUESTIONS[n % len(QUESTIONS)]},
+                )
+            ),
+            pid=server,
+            base=base,
         )
         say(f"bare: {args.users} users for {args.seconds:.0f} s ...")
         bare = asyncio.run(
@@ -356,6 +403,12 @@ def main() -> None:
         f"{cached['rps'] / bare['rps']:.2f} (goal >= 0.5)"
     )
     print(f"cache labels: uncached {uncached['cache']}, cached {cached['cache']}")
+    for name, phase in (("uncached", uncached), ("cached", cached)):
+        stages = ", ".join(f"{k} {v}" for k, v in phase["stage_ms_per_request"].items())
+        print(
+            f"{name}: server CPU {phase['server_cpu_ms_per_request']} ms a request; "
+            f"mean ms a request by stage: {stages}"
+        )
 
 
 if __name__ == "__main__":
