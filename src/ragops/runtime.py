@@ -7,6 +7,7 @@ and (when configured) Redis hold it all.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ class Runtime:
     generator: Generator
     answers: AnswerCache | None = None
     quota: IngestQuota | None = None
+    chat_gate: asyncio.Semaphore | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -79,6 +81,9 @@ class Runtime:
             generator=generator,
             answers=answers,
             quota=quota,
+            chat_gate=asyncio.Semaphore(settings.chat_concurrency)
+            if settings.chat_concurrency
+            else None,
         )
 
     @property
@@ -101,6 +106,7 @@ class Runtime:
             retriever=self.retriever,
             generator=self.generator,
             answers=self.answers,
+            gate=self.chat_gate,
         )
 
     async def aclose(self) -> None:

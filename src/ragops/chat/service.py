@@ -13,6 +13,7 @@ are still stored in the session), and a grounded computed answer is remembered a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from sqlalchemy import select
 
 from ragops.cache.models import CacheStatus
 from ragops.cache.service import AnswerCache, Lookup
+from ragops.chat.gate import slot
 from ragops.chat.generation import Generated, Generator
 from ragops.chat.models import (
     ChatResponse,
@@ -58,6 +60,8 @@ class ChatDeps:
     retriever: Retriever
     generator: Generator
     answers: AnswerCache | None = None
+    gate: asyncio.Semaphore | None = None
+    """Admits `chat_concurrency` questions at a time, first come first served."""
 
 
 @dataclass(slots=True)
@@ -179,7 +183,19 @@ async def prepare(
     session_id: str | None,
     collection: str | None,
 ) -> Prepared:
-    """Validate, load context and retrieve; raises 4xx errors before any answer starts."""
+    """Validate, load context and retrieve; raises 4xx errors before any answer starts.
+    Waits for a slot of the gate first (see `slot`)."""
+    async with slot(deps):
+        return await _prepare(deps, tenant_id, question, session_id, collection)
+
+
+async def _prepare(
+    deps: ChatDeps,
+    tenant_id: str,
+    question: str,
+    session_id: str | None,
+    collection: str | None,
+) -> Prepared:
     started = time.perf_counter()
     text = await run_blocking("cpu", validate_question, deps.settings, question)
     history: list[ChatMessage] = []
@@ -393,13 +409,28 @@ async def answer(
     collection: str | None,
     request_id: str,
 ) -> ChatResponse:
-    """Answer a question in one piece."""
-    prepared = await prepare(
-        deps, tenant_id=tenant_id, question=question, session_id=session_id, collection=collection
-    )
-    generated = prepared.cached() or await deps.generator.generate(
+    """Answer a question in one piece, holding a slot of the gate throughout, except while
+    an LLM writes the answer (waiting on a provider costs this process nothing)."""
+    async with slot(deps):
+        prepared = await _prepare(deps, tenant_id, question, session_id, collection)
+        generated = prepared.cached()
+        if generated is None and deps.generator.llm is None:
+            generated = await deps.generator.generate(
+                prepared.question, prepared.history, prepared.passages
+            )
+        if generated is not None:
+            return await _complete(deps, tenant_id, prepared, generated, request_id)
+    generated = await deps.generator.generate(
         prepared.question, prepared.history, prepared.passages
     )
+    async with slot(deps):
+        return await _complete(deps, tenant_id, prepared, generated, request_id)
+
+
+async def _complete(
+    deps: ChatDeps, tenant_id: str, prepared: Prepared, generated: Generated, request_id: str
+) -> ChatResponse:
+    """Store the turns, build the response, remember the answer in the cache."""
     response = await finish(
         deps, tenant_id=tenant_id, prepared=prepared, generated=generated, request_id=request_id
     )

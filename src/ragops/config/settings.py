@@ -317,6 +317,14 @@ class Settings(BaseSettings):
     max_in_flight_requests: int = Field(
         100, ge=0, description="Requests served at once before more are shed (503); 0 = no limit."
     )
+    chat_concurrency: int = Field(
+        4,
+        ge=0,
+        description=(
+            "Questions worked on at once per process; the rest wait in arrival order (an LLM's "
+            "answer is awaited outside this limit); 0 = no limit."
+        ),
+    )
     max_db_pool_waiters: int = Field(
         0, ge=0, description="Not ready while more checkouts than this wait on a full DB pool."
     )

@@ -1,0 +1,73 @@
+"""The chat gate on a real runtime: its size comes from settings (0 = none), and a question
+waiting for an LLM does not hold a slot, so a slow provider cannot stall other questions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+from ragops.chat import service as chat
+from ragops.db import migrate
+from ragops.documents.service import ingest_bytes
+from ragops.runtime import Runtime
+from tests.conftest import make_settings
+from tests.fakes.llm import FakeLLMServer
+
+DOC = b"# Connection pool\n\nThe pool keeps five connections open and grows to twenty.\n"
+
+
+async def test_gate_size_comes_from_settings(tmp_path: Path) -> None:
+    for size, expected in ((3, 3), (0, None)):
+        settings = make_settings(tmp_path / f"v{size}", chat_concurrency=size)
+        await migrate.upgrade(settings)
+        runtime = await Runtime.start(settings)
+        try:
+            gate = runtime.chat_deps.gate
+            assert (gate._value if gate is not None else None) == expected
+        finally:
+            await runtime.aclose()
+
+
+async def test_waiting_for_the_llm_holds_no_slot(tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    settings = make_settings(
+        tmp_path / "var",
+        chat_concurrency=1,
+        llm_base_url=fake_llm.base_url,
+        llm_timeout_seconds=30.0,
+        answer_cache=False,
+    )
+    await migrate.upgrade(settings)
+    runtime = await Runtime.start(settings)
+    try:
+        tenant = "t1"
+        await ingest_bytes(
+            runtime.ingest_deps, tenant_id=tenant, collection="default", source="p.md", data=DOC
+        )
+        fake_llm.fail_next("slow", n=2, delay=3.0)
+        asked = len(fake_llm.chat_requests)
+        started = time.monotonic()
+
+        async def ask(question: str) -> chat.ChatResponse:
+            return await chat.answer(
+                runtime.chat_deps,
+                tenant_id=tenant,
+                question=question,
+                session_id=None,
+                collection=None,
+                request_id=uuid.uuid4().hex,
+            )
+
+        both = asyncio.gather(
+            ask("How many connections does the pool keep open?"),
+            ask("How far does the pool grow?"),
+        )
+        while len(fake_llm.chat_requests) < asked + 2 and time.monotonic() - started < 2.5:
+            await asyncio.sleep(0.05)
+        # Both questions reached the provider while the first was still waiting for it.
+        assert len(fake_llm.chat_requests) == asked + 2
+        answers = await both
+        assert all(a.mode == "generated" for a in answers)
+    finally:
+        await runtime.aclose()
