@@ -172,7 +172,8 @@ def add_override(path: Path, override: Override) -> RotationConfig:
     The file is edited as a YAML round trip: its comments, key order and layout stay as they
     were; the new entry is one flow mapping at the end of `overrides`. The file is replaced
     at once (written beside it, then renamed), never left half written."""
-    from ruamel.yaml import YAML, YAMLError
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     editor = YAML()  # round trip
