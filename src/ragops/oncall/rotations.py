@@ -173,8 +173,8 @@ def add_override(path: Path, override: Override) -> RotationConfig:
     were; the new entry is one flow mapping at the end of `overrides`. The file is replaced
     at once (written beside it, then renamed), never left half written."""
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.error import YAMLError
 
     editor = YAML()  # round trip
     editor.indent(mapping=2, sequence=4, offset=2)
