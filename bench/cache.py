@@ -3,12 +3,18 @@ and matching rules (`ragops.cache.matching.choose`, as `SemanticCache.find` uses
 
     python bench/cache.py [--json] [--max-error 0.01] [--threshold T] [--no-guards]
     python bench/cache.py --pairs FILE [--json]      # a list of {question, candidate, same_meaning}
-    python bench/cache.py --calibrate                # sweep thresholds on the tuning half
+    python bench/cache.py --calibrate [--json]       # thresholds from the tuning half, checked
+                                                     # on the held-out half
 
 The bundled set (`bench/data/cache_questions.json`) is a list of families; a family is a list
 of intents that read alike but mean different things (near-misses); an intent is a list of
 paraphrases. Families alternate between a tuning half (even positions, used to choose the
 calibration and guards) and a held-out half (odd positions), and both are reported.
+
+Calibration: for each tolerated wrong-hit rate, the least threshold from which on the
+one-sided 90 % Clopper-Pearson upper bound of the tuning half's wrong-hit rate (wrong hits
+over lookups) stays within it; then the held-out half's figures at that threshold, which
+say whether the bound held on questions the calibration never saw.
 
 Pairs procedure (as for any `--pairs` file): every candidate is cached first, then every
 question is looked up (exact normalised text first, then semantic). A hit on its own pair's
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import random
 import sys
 import time
@@ -165,17 +172,55 @@ def split(families: list[list[list[str]]]) -> tuple[list[Any], list[Any]]:
     return families[0::2], families[1::2]
 
 
-def calibrate(
-    families: list[list[list[str]]], vectors: dict[str, np.ndarray]
-) -> list[dict[str, Any]]:
-    tuning, _ = split(families)
-    pairs = pairs_from(tuning)
+LEVELS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1)
+CONFIDENCE = 0.9
+OFF = 1.01  # above any cosine: no semantic hit
+
+
+def binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p)."""
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+
+
+def upper_bound(wrong: int, n: int, confidence: float = CONFIDENCE) -> float:
+    """One-sided Clopper-Pearson upper bound of a rate seen as `wrong` in `n`: the true
+    rate is below it with probability `confidence`."""
+    if n == 0 or wrong >= n:
+        return 1.0
+    low, high = wrong / n, 1.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if binomial_cdf(wrong, n, middle) > 1 - confidence:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def calibrate(families: list[list[list[str]]], vectors: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Sweep thresholds on the tuning half; for each tolerated error, the least threshold
+    from which on every threshold's wrong-hit rate has its upper confidence bound within it
+    (OFF when none), then the held-out figures at that threshold."""
+    tuning, holdout = split(families)
+    tune_pairs, hold_pairs = pairs_from(tuning), pairs_from(holdout)
+    grid = [round(float(t), 2) for t in np.arange(0.70, 1.0001, 0.01)]
     rows = []
-    for guards in (False, True):
-        for threshold in np.arange(0.70, 0.99, 0.01):
-            result = run_pairs(pairs, vectors, round(float(threshold), 2), guards)
-            rows.append(result)
-    return rows
+    for threshold in grid:
+        row = run_pairs(tune_pairs, vectors, threshold, True)
+        row["wrong_upper_bound"] = round(upper_bound(row["wrong_hits"], row["pairs"]), 4)
+        rows.append(row)
+    chosen: list[dict[str, Any]] = []
+    for level in LEVELS:
+        threshold = OFF
+        for row in reversed(rows):
+            if row["wrong_upper_bound"] > level:
+                break
+            threshold = row["threshold"]
+        tune = run_pairs(tune_pairs, vectors, threshold, True)
+        tune["wrong_upper_bound"] = round(upper_bound(tune["wrong_hits"], tune["pairs"]), 4)
+        held = run_pairs(hold_pairs, vectors, threshold, True)
+        chosen.append({"max_error": level, "threshold": threshold, "tuning": tune, "holdout": held})
+    return {"confidence": CONFIDENCE, "sweep": rows, "calibration": chosen}
 
 
 def main() -> None:
@@ -236,11 +281,28 @@ def main() -> None:
     texts = [t for family in families for intent in family for t in intent]
     vectors = asyncio.run(embed_all(texts))
     if args.calibrate:
-        rows = calibrate(families, vectors)
-        print(f"{'guards':>6} {'thr':>5} {'right%':>7} {'wrong%':>7}")
-        for row in rows:
-            right, wrong = 100 * row["right_hit_rate"], 100 * row["wrong_hit_rate"]
-            print(f"{row['guards']!s:>6} {row['threshold']:>5.2f} {right:>7.1f} {wrong:>7.2f}")
+        found = calibrate(families, vectors)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "cache_calibration.json").write_text(json.dumps(found, indent=1))
+        if args.json:
+            print(json.dumps(found))
+            return
+        print(f"tuning half, guards on; upper bound: one-sided {CONFIDENCE:.0%} Clopper-Pearson")
+        print(f"{'thr':>5} {'right%':>7} {'wrong%':>7} {'bound%':>7}")
+        for row in found["sweep"]:
+            print(
+                f"{row['threshold']:>5.2f} {100 * row['right_hit_rate']:>7.1f}"
+                f" {100 * row['wrong_hit_rate']:>7.2f} {100 * row['wrong_upper_bound']:>7.2f}"
+            )
+        print("\nCALIBRATION (max error -> threshold), with tuning and held-out figures:")
+        for entry in found["calibration"]:
+            tune, held = entry["tuning"], entry["holdout"]
+            print(
+                f"  ({entry['max_error']}, {entry['threshold']}),  # tuning right"
+                f" {100 * tune['right_hit_rate']:.1f} % wrong {100 * tune['wrong_hit_rate']:.2f} %;"
+                f" held-out right {100 * held['right_hit_rate']:.1f} %"
+                f" wrong {100 * held['wrong_hit_rate']:.2f} %"
+            )
         return
     tuning, holdout = split(families)
     report: dict[str, Any] = {"threshold": threshold, "guards": guards, "max_error": max_error}
@@ -249,6 +311,10 @@ def main() -> None:
             "pairs": run_pairs(pairs_from(part), vectors, threshold, guards),
             "stream": run_stream(part, vectors, threshold, guards),
         }
+        pairs_result = report[name]["pairs"]
+        pairs_result["wrong_upper_bound"] = round(
+            upper_bound(pairs_result["wrong_hits"], pairs_result["pairs"]), 4
+        )
     report["seconds"] = round(time.perf_counter() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "cache.json").write_text(json.dumps(report, indent=1))
@@ -258,13 +324,13 @@ def main() -> None:
     print(f"threshold {threshold} (max error {max_error}), guards {'on' if guards else 'off'}")
     print(
         f"{'half':<8} {'pairs':>6} {'right % of same':>16} {'wrong % of lookups':>19}"
-        f" {'stream hit %':>13} {'stream wrong %':>15}"
+        f" {'(90 % bound)':>13} {'stream hit %':>13} {'stream wrong %':>15}"
     )
     for name in ("tuning", "holdout"):
         p, s = report[name]["pairs"], report[name]["stream"]
         print(
             f"{name:<8} {p['pairs']:>6} {100 * p['right_hit_rate']:>16.1f}"
-            f" {100 * p['wrong_hit_rate']:>19.2f}"
+            f" {100 * p['wrong_hit_rate']:>19.2f} {100 * p['wrong_upper_bound']:>13.2f}"
             f" {100 * s['hit_rate']:>13.1f} {100 * s['wrong_hit_rate']:>15.2f}"
         )
 

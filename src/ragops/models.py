@@ -13,6 +13,7 @@ from ragops.incidents.models import (
     IncidentEvent,
     PageRecord,
 )
+from ragops.observability.request_log import RequestSlot
 
 __all__ = [
     "ActionItem",
@@ -33,4 +34,5 @@ __all__ = [
     "Message",
     "MessageArchive",
     "PageRecord",
+    "RequestSlot",
 ]

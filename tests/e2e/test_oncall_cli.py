@@ -120,3 +120,70 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
         tmp_path, "oncall", "now", "--at", "tomorrow", "--file", str(path), check=False
     )
     assert bad_time.returncode == 2 and "not an ISO 8601 time" in bad_time.stderr
+
+
+COMMENTED = """\
+# On-call rotations: the header comment stays.
+timezone: Europe/Berlin   # wall-clock times below are Berlin's
+layers:
+  primary:
+    # four engineers, weekly
+    members: [engineer-a, engineer-b, engineer-c, engineer-d]
+    handoff: {day: monday, time: "09:00"}
+    shift_weeks: 1
+    start: 2026-01-05
+  engineering_lead:
+    members: [engineering-lead]
+  vp:
+    members: [vp-engineering]
+overrides:
+  # holidays first
+  - layer: primary   # the new year
+    member: engineer-c
+    start: 2026-12-31T18:00
+    end: 2027-01-02T09:00
+    reason: new year  # agreed in the team meeting
+contacts:
+  engineer-a: {email: engineer-a@example.com}  # on leave in August
+"""
+
+
+def test_override_add_keeps_comments_and_layout(tmp_path: Path) -> None:
+    path = tmp_path / "rotations.yaml"
+    path.write_text(COMMENTED, encoding="utf-8")
+    run_cli(
+        tmp_path,
+        "oncall",
+        "override",
+        "add",
+        "--file",
+        str(path),
+        "--member",
+        "engineer-a",
+        "--start",
+        "2026-12-24T18:00",
+        "--end",
+        "2026-12-27T09:00",
+        "--reason",
+        "holiday swap",
+    )
+    text = path.read_text(encoding="utf-8")
+    before, after = COMMENTED.splitlines(), text.splitlines()
+    # Every line of the file is still there, in order; the new entry is one line after the
+    # last override, before `contacts:`.
+    assert after[: before.index("contacts:")] == before[: before.index("contacts:")]
+    added = after[before.index("contacts:")]
+    assert added.startswith("  - {layer: primary, member: engineer-a, start: ")
+    assert "reason: holiday swap}" in added
+    assert after[before.index("contacts:") + 1 :] == before[before.index("contacts:") :]
+    # And the file still reads as a rotation with both overrides.
+    christmas = run_cli(
+        tmp_path, "oncall", "now", "--at", "2026-12-25T12:00", "--file", str(path), "--json"
+    )
+    rows = {row["layer"]: row for row in json.loads(christmas.stdout)["on_call"]}
+    assert rows["primary"]["member"] == "engineer-a" and rows["primary"]["source"] == "override"
+    new_year = run_cli(
+        tmp_path, "oncall", "now", "--at", "2027-01-01T12:00", "--file", str(path), "--json"
+    )
+    rows = {row["layer"]: row for row in json.loads(new_year.stdout)["on_call"]}
+    assert rows["primary"]["member"] == "engineer-c" and rows["primary"]["source"] == "override"

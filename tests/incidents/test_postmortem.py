@@ -130,7 +130,9 @@ def test_postmortem_has_the_full_timeline(
         "- Customer-facing: yes",
         "- Duration: 42 min",
         "- Time to acknowledge: 3 min",
-        "- Error rate over the window: 25.00%; p95 latency: 4.50 s",
+        "- Error rate over the window: 25.00%; p95 latency: 4.50 s\n  (source: Prometheus at "
+        + url
+        + ")",
         "All answers failed.",
         "| 2026-12-03 11:00:00 UTC | alertmanager | alert_fired | RagopsDatabaseDown fired (P1): "
         "RagopsDatabaseDown summary |",
@@ -146,7 +148,7 @@ def test_postmortem_has_the_full_timeline(
     assert "[2520s]" in asked[0]["query"][0]
 
     bare = run_cli(data_dir, "incident", "postmortem", incident_id).stdout
-    assert "not measured (no Prometheus URL given)" in bare
+    assert "not measured (no Prometheus URL given, and the service's request log holds no" in bare
     unreachable = run_cli(
         data_dir,
         "incident",

@@ -61,3 +61,18 @@ def test_a_bad_pairs_file_is_refused(tmp_path: Path) -> None:
     result = run("--pairs", str(bad), "--json")
     assert result.returncode != 0 and "is not a JSON list" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_calibration_holds_on_the_held_out_half() -> None:
+    """The product's thresholds are the ones `--calibrate` derives from the tuning half, and
+    at each the held-out half's wrong-hit rate stays within the tolerated rate."""
+    from ragops.cache.matching import CALIBRATION
+
+    result = run("--calibrate", "--json")
+    assert result.returncode == 0, result.stderr
+    found = {entry["max_error"]: entry for entry in json.loads(result.stdout)["calibration"]}
+    for max_error, threshold in CALIBRATION[1:]:
+        entry = found[max_error]
+        assert entry["threshold"] == threshold
+        assert entry["holdout"]["wrong_hit_rate"] <= max_error
+        assert entry["tuning"]["wrong_upper_bound"] <= max_error

@@ -331,6 +331,12 @@ class Settings(BaseSettings):
     drain_seconds: float = Field(
         0.0, ge=0.0, description="After SIGTERM, seconds /readyz reports draining before stopping."
     )
+    request_log_flush_seconds: float = Field(
+        10.0,
+        ge=0.0,
+        description="Interval at which each instance adds its request counts to the database "
+        "(the postmortem's figures without Prometheus); 0 = only at shutdown.",
+    )
     ops_sample_seconds: float = Field(
         5.0, gt=0.0, description="Interval of the /ops console's samples of the metrics."
     )

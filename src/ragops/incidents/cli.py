@@ -290,7 +290,11 @@ def postmortem(
     ] = None,
     prometheus: Annotated[
         str | None,
-        typer.Option("--prometheus", help="Prometheus URL for the window's error rate and p95."),
+        typer.Option(
+            "--prometheus",
+            help="Prometheus URL for the window's error rate and p95 (default: the service's"
+            " own request log).",
+        ),
     ] = None,
 ) -> None:
     """Write the blameless postmortem of an incident as Markdown, from its timeline."""
@@ -305,6 +309,10 @@ def postmortem(
                 figures = await document.prometheus_figures(prometheus, found.created_at, end)
             except (httpx.HTTPError, ValueError, KeyError) as exc:
                 raise RagopsError(f"cannot ask Prometheus at {prometheus}: {exc}") from None
+        else:
+            figures = await document.recorded_figures(
+                db, found.created_at, found.resolved_at or utcnow()
+            )
         return document.render(found, figures=figures, now=utcnow())
 
     text = with_database(work)

@@ -3,7 +3,9 @@ with summary, impact, timeline, root cause and contributing factors to fill, and
 action items with owners and due dates.
 
 Impact figures (error rate and p95 latency over the incident's window) come from Prometheus
-when a URL is given; otherwise the section says they were not measured.
+when a URL is given, otherwise from the service's own request log in the database, which
+every instance writes (`observability.request_log`); the section says which. With neither it
+says they were not measured.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from ragops.db import Database
 from ragops.incidents.models import IncidentDetail
+from ragops.observability import request_log
 
 TO_FILL = "_To fill in the review._"
 
@@ -24,6 +28,7 @@ class WindowFigures:
 
     error_rate: float | None
     p95_seconds: float | None
+    source: str = ""
 
 
 def _minutes(delta: timedelta) -> str:
@@ -69,7 +74,31 @@ async def prometheus_figures(
             result = response.json().get("data", {}).get("result", [])
             value = float(result[0]["value"][1]) if result else None
             values[name] = None if value is None or value != value else value  # NaN: no data
-    return WindowFigures(error_rate=values["error_rate"], p95_seconds=values["p95"])
+    return WindowFigures(
+        error_rate=values["error_rate"],
+        p95_seconds=values["p95"],
+        source=f"Prometheus at {base_url}",
+    )
+
+
+async def recorded_figures(db: Database, start: datetime, end: datetime) -> WindowFigures | None:
+    """Error rate and p95 over [start, end] from the service's own request log (every
+    instance's rows), or None when no recorded request falls in the window."""
+    found = await request_log.window(db, start, end)
+    if found is None:
+        return None
+    instances = f"{found.instances} instance{'s' if found.instances != 1 else ''}"
+    return WindowFigures(
+        error_rate=found.error_rate,
+        p95_seconds=found.p95_seconds,
+        source=(
+            f"the service's own request log ({found.requests} request"
+            f"{'s' if found.requests != 1 else ''}, {found.errors} "
+            f"answered 5xx, on {instances}; {_when(found.start)} to {_when(found.end)}, the "
+            f"window widened to whole {request_log.SLOT_SECONDS} s slots; p95 interpolated "
+            "within latency buckets)"
+        ),
+    )
 
 
 def render(incident: IncidentDetail, *, figures: WindowFigures | None = None, now: datetime) -> str:
@@ -107,11 +136,16 @@ def render(incident: IncidentDetail, *, figures: WindowFigures | None = None, no
             f"- Time to acknowledge: {_minutes(incident.acknowledged_at - incident.created_at)}"
         )
     if figures is None:
-        lines.append("- Error rate and p95 latency: not measured (no Prometheus URL given)")
+        lines.append(
+            "- Error rate and p95 latency: not measured (no Prometheus URL given, and the"
+            " service's request log holds no request of the window)"
+        )
     else:
         rate = f"{figures.error_rate:.2%}" if figures.error_rate is not None else "no data"
         p95 = f"{figures.p95_seconds:.2f} s" if figures.p95_seconds is not None else "no data"
         lines.append(f"- Error rate over the window: {rate}; p95 latency: {p95}")
+        if figures.source:
+            lines.append(f"  (source: {figures.source})")
     lines += ["", incident.impact or TO_FILL, "", "## Timeline (UTC)", ""]
     lines += ["| Time | Actor | Event | Details |", "| --- | --- | --- | --- |"]
     for event in incident.timeline:

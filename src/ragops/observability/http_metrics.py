@@ -4,9 +4,10 @@ as a Sentry tag, and load shedding when too many requests are in flight.
 
 The route label is the matched route's template (`/v1/sessions/{session_id}`), never the raw
 path; a request no route matched is `unmatched`, one refused for overload is `shed`.
-`/metrics` itself is not recorded. Operations endpoints (`/healthz`, `/readyz`, `/version`,
-`/metrics`, `/ops...`) are never shed and do not count toward the in-flight limit, so probes
-and scrapes keep answering under load.
+`/metrics` itself is not recorded. The same requests are counted in the database's request
+log (`observability.request_log`) for postmortems written without Prometheus. Operations
+endpoints (`/healthz`, `/readyz`, `/version`, `/metrics`, `/ops...`) are never shed and do not
+count toward the in-flight limit, so probes and scrapes keep answering under load.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ragops.errors import send_error
 from ragops.observability import metrics
 from ragops.observability.context import request_id_var
+from ragops.observability.request_log import RequestLog
 from ragops.observability.tracing import current_trace_id, name_request_span
 
 METRICS_PATH = "/metrics"
@@ -91,9 +93,10 @@ def _set_sentry_tag(request_id: str) -> None:
 class HttpMetricsMiddleware:
     """Record every HTTP request; shed new ones while `load` is saturated."""
 
-    def __init__(self, app: ASGIApp, load: ServiceLoad) -> None:
+    def __init__(self, app: ASGIApp, load: ServiceLoad, log: RequestLog | None = None) -> None:
         self.app = app
         self.load = load
+        self.log = log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") == METRICS_PATH:
@@ -135,6 +138,8 @@ class HttpMetricsMiddleware:
             seconds = time.perf_counter() - started
             route = route_template(scope)
             metrics.observe_request(method, route, status, seconds)
+            if self.log is not None:
+                self.log.record(status, seconds)
             with structlog.contextvars.bound_contextvars(**bound):
                 access_logger.info(
                     "request",
@@ -158,6 +163,8 @@ class HttpMetricsMiddleware:
             [(b"retry-after", b"1")],
         )
         metrics.observe_request(method, SHED, 503, 0.0)
+        if self.log is not None:
+            self.log.record(503, 0.0)
         access_logger.warning(
             "request shed", method=method, route=SHED, status=503, request_id=request_id
         )

@@ -3,7 +3,8 @@ tracing, error reporting, and the database pool metrics once the runtime has sta
 
 `install_observability(app, settings)` stores an `ObservabilityState` on `app.state.observability`
 (the settings, the in-flight counter) and wraps the application's lifespan so that, after the
-components start, the database pool is instrumented and tracing begins; at shutdown tracing
+components start, the database pool is instrumented, tracing begins and the request log
+starts flushing to the database (`observability.request_log`); at shutdown tracing
 and Sentry flush what they still hold.
 """
 
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 from ragops.config import Settings
 from ragops.observability.db_pool import instrument_pool
 from ragops.observability.http_metrics import HttpMetricsMiddleware, ServiceLoad
+from ragops.observability.request_log import RequestLog
 from ragops.observability.sentry import close_sentry, install_sentry
 from ragops.observability.tracing import Tracing, create_tracing
 
@@ -34,6 +36,7 @@ class ObservabilityState:
     load: ServiceLoad
     tracing: Tracing | None
     sentry: bool
+    requests: RequestLog
 
 
 def observability_state(app: Any) -> ObservabilityState | None:
@@ -49,9 +52,10 @@ def install_observability(app: FastAPI, settings: Settings) -> None:
         load=ServiceLoad(settings.max_in_flight_requests),
         tracing=create_tracing(settings),
         sentry=install_sentry(settings),
+        requests=RequestLog(),
     )
     app.state.observability = state
-    app.add_middleware(HttpMetricsMiddleware, load=state.load)
+    app.add_middleware(HttpMetricsMiddleware, load=state.load, log=state.requests)
     if state.tracing is not None:  # outside the metrics middleware: its span is current there
         state.tracing.install_middleware(app)
 
@@ -66,9 +70,12 @@ def install_observability(app: FastAPI, settings: Settings) -> None:
                 instrument_pool(engine)
             if state.tracing is not None:
                 state.tracing.start(engine)
+            if runtime is not None:
+                state.requests.start(runtime.db, settings.request_log_flush_seconds)
             try:
                 yield inner_state
             finally:
+                await state.requests.aclose()
                 if state.tracing is not None:
                     state.tracing.shutdown()
         if state.sentry:

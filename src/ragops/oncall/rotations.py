@@ -24,6 +24,7 @@ same wall-clock time across daylight-saving changes.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -168,17 +169,43 @@ def load_rotations(path: Path) -> RotationConfig:
 def add_override(path: Path, override: Override) -> RotationConfig:
     """Append `override` to the file at `path` (validated before it is written).
 
-    The file is rewritten from its parsed content, so comments in it are not kept."""
-    document = load_yaml(path) or {}
+    The file is edited as a YAML round trip: its comments, key order and layout stay as they
+    were; the new entry is one flow mapping at the end of `overrides`. The file is replaced
+    at once (written beside it, then renamed), never left half written."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.error import YAMLError
+
+    editor = YAML()  # round trip
+    editor.indent(mapping=2, sequence=4, offset=2)
+    editor.width = 4096  # one line per entry
+    editor.preserve_quotes = True
+    try:
+        document = editor.load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
+    except YAMLError as exc:
+        raise PolicyError(f"{path}: not valid YAML: {exc}") from None
+    if document is None:
+        document = CommentedMap()
     if not isinstance(document, dict):
         raise PolicyError(f"{path}: the rotation file must be a mapping")
-    entry = override.model_dump(mode="json", exclude_defaults=False)
-    document = {**document, "overrides": [*(document.get("overrides") or []), entry]}
-    try:
-        config = RotationConfig.model_validate(document)
+    entry = CommentedMap(override.model_dump(mode="json", exclude_defaults=False))
+    entry.fa.set_flow_style()
+    overrides = document.get("overrides")
+    if not isinstance(overrides, CommentedSeq):
+        overrides = CommentedSeq(list(overrides or []))
+        document["overrides"] = overrides
+    if not overrides:
+        overrides.fa.set_block_style()  # `overrides: []` becomes a list of entries
+    overrides.append(entry)
+    text = io.StringIO()
+    editor.dump(document, text)
+    try:  # validate what the file will hold, read back as every reader of it reads it
+        config = RotationConfig.model_validate(yaml.safe_load(text.getvalue()))
     except ValidationError as exc:
         raise PolicyError(describe_validation(path, exc)) from None
     temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    temporary.write_text(text.getvalue(), encoding="utf-8")
     temporary.replace(path)
     return config
