@@ -385,6 +385,20 @@ class Settings(BaseSettings):
         30.0, ge=0.0, description="Interval of the escalation engine's checks (0 = off)."
     )
 
+    # --- consistency of the database and the vector store ---
+    store_reconcile_interval_seconds: float = Field(
+        3600.0,
+        ge=0.0,
+        description="Interval of the service's store reconcile: removes orphan vector points "
+        "and re-creates missing ones (0 = off; one instance at a time on PostgreSQL).",
+    )
+    store_reconcile_grace_seconds: float = Field(
+        900.0,
+        ge=0.0,
+        description="Points younger than this are not judged by the store check (an ingest "
+        "writes its points before it commits their chunk rows).",
+    )
+
     # --- content safety ---
     injection_policy: Literal["flag", "block"] = Field(
         "flag",

@@ -18,6 +18,7 @@ them, so no question sees them) that the store reconcile removes (`ragops.consis
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -234,7 +235,13 @@ async def build_points(deps: IngestDeps, inputs: Sequence[ChunkInput]) -> list[C
 
 
 async def upsert_points(deps: IngestDeps, points: Sequence[ChunkPoint], what: str) -> None:
-    """Write points; on failure remove what was written and raise ServiceUnavailable."""
+    """Write points; on failure remove what was written and raise ServiceUnavailable.
+
+    Each point records when it was written (`written_at`): the store reconcile leaves young
+    points alone, since an ingest writes its points before it commits their chunk rows."""
+    written_at = time.time()
+    for point in points:
+        point.payload["written_at"] = written_at
     try:
         await deps.store.upsert(points)
     except Exception as exc:
