@@ -1,6 +1,6 @@
 """Every table of every domain, imported in one place for Alembic and `create_all` in tests."""
 
-from ragops.auth.models import ApiKey, AuditEvent
+from ragops.auth.models import ApiKey, AuditChain, AuditEvent, AuditPrune
 from ragops.cache.models import CorpusVersion
 from ragops.chat.archive import ChatSessionArchive, FeedbackArchive, MessageArchive
 from ragops.chat.models import ChatSession, Feedback, Message
@@ -17,7 +17,9 @@ from ragops.incidents.models import (
 __all__ = [
     "ActionItem",
     "ApiKey",
+    "AuditChain",
     "AuditEvent",
+    "AuditPrune",
     "Base",
     "ChatSession",
     "ChatSessionArchive",

@@ -17,10 +17,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ragops.audit.cli import audit_app
+from ragops.cli.audit_log import audit_log_app
 from ragops.cli.cache import cache_app
 from ragops.cli.db import db_app
 from ragops.cli.documents import CollectionOpt, Tenant, collections, documents_app
-from ragops.cli.keys import audit_log, keys_app
+from ragops.cli.keys import keys_app
 from ragops.cli.remote import KeyOpt, UrlOpt, api_client, check_tenant, find_remote
 from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_runtime
 from ragops.consistency.cli import store_app
@@ -43,7 +44,7 @@ app.command()(collections)
 app.add_typer(documents_app, name="documents")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
-app.command("audit-log")(audit_log)
+app.add_typer(audit_log_app, name="audit-log")
 app.add_typer(audit_app, name="audit")
 app.add_typer(cache_app, name="cache")
 app.add_typer(store_app, name="store")

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(
         True, description="Migrate the database to the newest schema when the server starts."
     )
+    migration_database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL: the owner role's URL, used for migrations and audit "
+        "retention only; the service then connects as RAGOPS_DATABASE_URL's role with the "
+        "privileges it needs (SELECT and INSERT on the audit trail). Default: "
+        "RAGOPS_DATABASE_URL.",
+    )
 
     # --- cache ---
     redis_url: SecretStr | None = Field(
@@ -419,6 +426,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'ragops.db').as_posix()}"
+
+    @property
+    def owner_database_url(self) -> str:
+        """The URL migrations and audit retention use (the owner role's)."""
+        if self.migration_database_url is not None:
+            return self.migration_database_url.get_secret_value()
+        return self.resolved_database_url
 
     @property
     def qdrant_path(self) -> Path:
