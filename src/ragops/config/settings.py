@@ -77,6 +77,19 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(
         True, description="Migrate the database to the newest schema when the server starts."
     )
+    db_application_name: str = Field(
+        "ragops",
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="PostgreSQL application_name of the service's connections (migrations add "
+        "'-migrate'); `ragops db kill` only acts on sessions of this name.",
+    )
+    db_kill_min_age_seconds: float = Field(
+        30.0,
+        ge=0.0,
+        description="`ragops db kill` refuses queries and transactions younger than this.",
+    )
     migration_database_url: SecretStr | None = Field(
         None,
         description="PostgreSQL: the owner role's URL, used for migrations and audit "

@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ragops.config import Settings
+from ragops.db.engine import connect_args
 from ragops.db.locks import MIGRATION_LOCK, lock_transaction
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -79,7 +80,7 @@ async def _run(settings: Settings, action: str, revision: str) -> None:
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     config = alembic_config(url)
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, connect_args=connect_args(settings, url, "migrate"))
     try:
         async with engine.begin() as connection:
             await lock_transaction(connection, MIGRATION_LOCK)
