@@ -2,7 +2,7 @@
 OpenAI-compatible stub that answers after a fixed delay, and the same load against a bare
 FastAPI JSON endpoint served with the same uvicorn settings (the ceiling).
 
-    python bench/load.py [--users 32] [--seconds 15] [--llm-delay-ms 200] [--json]
+    python bench/load.py [--users 32] [--seconds 15] [--llm-delay-ms 200] [--extractive] [--json]
 
 Three processes are started on loopback: the stub LLM, `ragops serve` (SQLite and the
 embedded vector store in a temporary folder, API keys off, rate limits lifted, the project's
@@ -14,6 +14,10 @@ docs/ ingested through the API) and the bare endpoint. Phases, each for `--secon
 2. cached: a few questions asked again and again (answered once before the phase): p95 and
    throughput of answers served from the exact cache;
 3. bare: `GET /bare` of a minimal FastAPI app: the throughput ceiling of the server stack.
+
+`--extractive` starts no stub LLM: answers are extractive (the default mode of `make run`),
+so the uncached phase measures the whole pipeline on this machine's CPU (goal of issue 7:
+p95 <= 2 s at 32 users on 2 cores).
 
 `--json` prints `{"overhead_p95_ms", "cached_p95_ms", "p95_ms", "rps", "error_rate",
 "bare_rps", ...}`; every run writes bench/results/load.json. Goals (issue 9): overhead
@@ -38,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -145,6 +150,41 @@ def quantile(values: list[float], q: float) -> float | None:
     return round(ordered[index], 2)
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (Linux /proc), children excluded."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stage_totals(base: str) -> dict[str, tuple[float, float]]:
+    """(sum of seconds, count) per answering stage, scraped from the server's /metrics."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    totals: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "ragops_rag_stage_duration_seconds":
+            continue
+        for sample in family.samples:
+            slot = {"_sum": 0, "_count": 1}.get(sample.name.removeprefix(family.name))
+            if slot is not None:
+                totals.setdefault(sample.labels["stage"], [0.0, 0.0])[slot] = sample.value
+    return {stage: (pair[0], pair[1]) for stage, pair in totals.items()}
+
+
+def measured(phase: Any, *, pid: int, base: str) -> dict[str, Any]:
+    """Run one phase and add the server's CPU per request and mean milliseconds per stage."""
+    cpu, stages = process_cpu_seconds(pid), stage_totals(base)
+    result: dict[str, Any] = phase()
+    cpu_used = process_cpu_seconds(pid) - cpu
+    after = stage_totals(base)
+    requests = max(result["requests"], 1)
+    result["server_cpu_ms_per_request"] = round(1000 * cpu_used / requests, 2)
+    result["stage_ms_per_request"] = {
+        stage: round(1000 * (total - stages.get(stage, (0.0, 0.0))[0]) / requests, 2)
+        for stage, (total, _count) in sorted(after.items())
+    }
+    return result
+
+
 async def run_phase(
     url: str, *, users: int, seconds: float, body: Any, method: str = "POST"
 ) -> dict[str, Any]:
@@ -204,6 +244,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=32, help="concurrent users")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each phase")
     parser.add_argument("--llm-delay-ms", type=float, default=200.0, help="stub LLM delay")
+    parser.add_argument(
+        "--extractive", action="store_true", help="no LLM: extractive answers (the default mode)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument(
         "--serve-stub", nargs=2, metavar=("PORT", "DELAY_MS"), help=argparse.SUPPRESS
@@ -218,8 +261,10 @@ def main() -> None:
         return
     if args.users < 1 or args.seconds <= 0:
         raise SystemExit("error: --users must be >= 1 and --seconds > 0")
+    if args.extractive:
+        args.llm_delay_ms = 0.0
 
-    say = (lambda *_: None) if args.json else print
+    say = (lambda *_, **__: None) if args.json else print
     work = Path(tempfile.mkdtemp(prefix="ragops-load-"))
     stub_port, app_port, bare_port = free_port(), free_port(), free_port()
     env = {
@@ -230,26 +275,28 @@ def main() -> None:
         "RAGOPS_AUTH_ENABLED": "false",
         "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
         "RAGOPS_LOG_LEVEL": "WARNING",
-        "RAGOPS_LLM_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
-        "RAGOPS_LLM_MODEL": "stub",
         "RAGOPS_RATE_LIMIT_CHAT": "1000000/minute",
         "RAGOPS_RATE_LIMIT_INGEST": "1000000/minute",
         "RAGOPS_RATE_LIMIT_PER_IP": "1000000/minute",
         "RAGOPS_MAX_IN_FLIGHT_REQUESTS": "0",
         "RAGOPS_MAX_QUESTION_CHARS": "2000",
     }
+    if not args.extractive:
+        env["RAGOPS_LLM_BASE_URL"] = f"http://127.0.0.1:{stub_port}/v1"
+        env["RAGOPS_LLM_MODEL"] = "stub"
     ragops = str(Path(sys.executable).with_name("ragops"))
     me = [sys.executable, str(Path(__file__).resolve())]
     procs = [
-        start(
-            [*me, "--serve-stub", str(stub_port), str(args.llm_delay_ms)], env, work / "stub.log"
-        ),
         start([ragops, "serve", "--port", str(app_port)], env, work / "ragops.log"),
         start([*me, "--serve-bare", str(bare_port)], env, work / "bare.log"),
     ]
+    if not args.extractive:
+        stub = [*me, "--serve-stub", str(stub_port), str(args.llm_delay_ms)]
+        procs.append(start(stub, env, work / "stub.log"))
     base = f"http://127.0.0.1:{app_port}"
     try:
-        wait_ready(f"http://127.0.0.1:{stub_port}/v1/models")
+        if not args.extractive:
+            wait_ready(f"http://127.0.0.1:{stub_port}/v1/models")
         wait_ready(f"http://127.0.0.1:{bare_port}/bare")
         wait_ready(f"{base}/healthz")
         say("ingesting docs/ ... ", end="", flush=True)
@@ -267,16 +314,27 @@ def main() -> None:
             httpx.post(chat, json={"question": question}, timeout=60).raise_for_status()
         asyncio.run(run_phase(chat, users=4, seconds=2, body=unique))
 
+        server = procs[0].pid
         say(f"uncached: {args.users} users for {args.seconds:.0f} s ...")
-        uncached = asyncio.run(run_phase(chat, users=args.users, seconds=args.seconds, body=unique))
+        uncached = measured(
+            lambda: asyncio.run(
+                run_phase(chat, users=args.users, seconds=args.seconds, body=unique)
+            ),
+            pid=server,
+            base=base,
+        )
         say(f"cached: {args.users} users for {args.seconds:.0f} s ...")
-        cached = asyncio.run(
-            run_phase(
-                chat,
-                users=args.users,
-                seconds=args.seconds,
-                body=lambda n: {"question": QUESTIONS[n % len(QUESTIONS)]},
-            )
+        cached = measured(
+            lambda: asyncio.run(
+                run_phase(
+                    chat,
+                    users=args.users,
+                    seconds=args.seconds,
+                    body=lambda n: {"question": QUESTIONS[n % len(QUESTIONS)]},
+                )
+            ),
+            pid=server,
+            base=base,
         )
         say(f"bare: {args.users} users for {args.seconds:.0f} s ...")
         bare = asyncio.run(
@@ -303,6 +361,7 @@ def main() -> None:
     report = {
         "users": args.users,
         "seconds": args.seconds,
+        "mode": "extractive" if args.extractive else "stub LLM",
         "llm_delay_ms": args.llm_delay_ms,
         "p50_ms": uncached["p50_ms"],
         "p95_ms": uncached["p95_ms"],
@@ -344,6 +403,12 @@ def main() -> None:
         f"{cached['rps'] / bare['rps']:.2f} (goal >= 0.5)"
     )
     print(f"cache labels: uncached {uncached['cache']}, cached {cached['cache']}")
+    for name, phase in (("uncached", uncached), ("cached", cached)):
+        stages = ", ".join(f"{k} {v}" for k, v in phase["stage_ms_per_request"].items())
+        print(
+            f"{name}: server CPU {phase['server_cpu_ms_per_request']} ms a request; "
+            f"mean ms a request by stage: {stages}"
+        )
 
 
 if __name__ == "__main__":

@@ -113,6 +113,34 @@ async def test_upsert_then_dense_and_sparse_search(store: AnyStore) -> None:
     assert await store.search_sparse(ENCODER.encode_query("the"), scope, 5) == []
 
 
+async def test_ids_only_searches_then_fetch_within_the_tenant(store: AnyStore) -> None:
+    mine = point("t1", "mine", "cats purr", unit(1, 0, 0, 0), collection="a")
+    other = point("t1", "other", "cats nap", unit(0, 1, 0, 0), collection="b")
+    theirs = point("t2", "theirs", "cats sleep", unit(1, 0, 0, 0))
+    await store.upsert([mine, other, theirs])
+    scope = SearchScope(tenant_id="t1")
+
+    dense = await store.search_dense(unit(1, 0, 0, 0), scope, 5, with_payload=False)
+    assert [h.id for h in dense][0] == mine.id
+    assert all(h.payload == {} and h.dense is None for h in dense)
+    sparse = await store.search_sparse(
+        ENCODER.encode_query("cats"), scope, 5, with_dense=False, with_payload=False
+    )
+    assert {h.id for h in sparse} == {mine.id, other.id}
+    assert all(h.payload == {} for h in sparse)
+
+    gone = str(uuid.uuid4())
+    fetched = await store.fetch([other.id, mine.id, gone, theirs.id], scope, with_dense=True)
+    assert {h.id for h in fetched} == {other.id, mine.id}  # gone and other-tenant ids left out
+    by_id = {h.id: h for h in fetched}
+    assert by_id[mine.id].payload["document_id"] == "mine"
+    np.testing.assert_allclose(by_id[mine.id].dense, mine.dense, atol=1e-6)
+    bare = await store.fetch([mine.id], SearchScope("t1", collection="b"))
+    assert bare == []  # another collection of the tenant
+    assert (await store.fetch([other.id], SearchScope("t1", collection="b")))[0].dense is None
+    assert await store.fetch([], scope) == []
+
+
 async def test_upsert_replaces_a_point(store: AnyStore) -> None:
     first = point("t1", "doc", "old words", unit(1, 0, 0, 0))
     await store.upsert([first])

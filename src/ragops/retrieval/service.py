@@ -169,50 +169,73 @@ class Retriever:
         limit = max(settings.candidate_k, k)
         started = time.perf_counter()
 
-        # BM25 needs no embedding: it runs while the question is being embedded.
+        # BM25 needs no embedding: it runs while the question is being embedded. Both
+        # searches return ids and scores only: payloads (and, for BM25-only hits, the dense
+        # vectors the cosine floor needs) are fetched afterwards for the few passages kept.
         sparse_task: asyncio.Task[list[StoredHit]] | None = None
         if mode != "dense":
             sparse_query = self.encoder.encode_query(query)
             sparse_task = asyncio.create_task(
-                self.store.search_sparse(sparse_query, scope, limit, with_dense=True)
+                self.store.search_sparse(
+                    sparse_query, scope, limit, with_dense=False, with_payload=False
+                )
             )
         try:
             vector = await self.embedder.embed_query(query)
             embed_ms = (time.perf_counter() - started) * 1000.0
             dense_hits: list[StoredHit] = []
             if mode != "bm25":
-                dense_hits = await self.store.search_dense(vector, scope, limit)
+                dense_hits = await self.store.search_dense(vector, scope, limit, with_payload=False)
             sparse_hits = await sparse_task if sparse_task is not None else []
         finally:
             _settle(sparse_task)
 
-        hits: dict[str, StoredHit] = {}
-        cosine: dict[str, float] = {}
-        for hit in dense_hits:
-            hits.setdefault(hit.id, hit)
-            cosine.setdefault(hit.id, hit.score)
-        for hit in sparse_hits:
-            hits.setdefault(hit.id, hit)
-            if hit.id not in cosine:
-                cosine[hit.id] = _cosine(hit, vector)
-
         fused = self._fuse(dense_hits, sparse_hits, mode)
-        passages = [
-            Passage.from_hit(hits[item], score=cosine[item], fused_score=score)
-            for item, score in fused
-        ]
-        if self.reranker.name != "none":
-            head = max(4 * k, 20)
-            passages = self.reranker.rerank(query, passages[:head]) + passages[head:]
+        cosine = {hit.id: hit.score for hit in dense_hits}
         floor = settings.score_floor
-        kept = [p for p in passages if p.score >= floor][:k]
+        kept: list[Passage] = []
+        start = 0
+        if self.reranker.name != "none":
+            start = max(4 * k, 20)
+            head = await self._passages(fused[:start], cosine, vector, scope)
+            kept = [p for p in self.reranker.rerank(query, head) if p.score >= floor][:k]
+        step = max(2 * k, 10)
+        while len(kept) < k and start < len(fused):
+            batch = await self._passages(fused[start : start + step], cosine, vector, scope)
+            kept.extend(p for p in batch if p.score >= floor)
+            start += step
+        kept = kept[:k]
         total_ms = (time.perf_counter() - started) * 1000.0
         return RetrievalResult(
             passages=kept,
             embed_ms=embed_ms,
             retrieve_ms=max(total_ms - embed_ms, 0.0),
-            candidates=len(passages),
+            candidates=len(fused),
         )
+
+    async def _passages(
+        self,
+        items: Sequence[tuple[str, float]],
+        cosine: dict[str, float],
+        query: npt.NDArray[np.float32],
+        scope: SearchScope,
+    ) -> list[Passage]:
+        """Passages for fused `(id, score)` items, in their order: payloads fetched from the
+        store, cosine from the dense search or from the fetched vector. A point deleted since
+        the search (a document replaced meanwhile) is left out."""
+        if not items:
+            return []
+        ids = [item for item, _ in items]
+        need_dense = any(item not in cosine for item in ids)
+        found = {hit.id: hit for hit in await self.store.fetch(ids, scope, with_dense=need_dense)}
+        passages = []
+        for item, fused_score in items:
+            hit = found.get(item)
+            if hit is None:
+                continue
+            score = cosine[item] if item in cosine else _cosine(hit, query)
+            passages.append(Passage.from_hit(hit, score=score, fused_score=fused_score))
+        return passages
 
     def _fuse(
         self,

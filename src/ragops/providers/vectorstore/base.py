@@ -88,6 +88,14 @@ def point_ref(point_id: object, payload: dict[str, Any] | None) -> PointRef:
     )
 
 
+def in_scope(hit: StoredHit, scope: SearchScope) -> bool:
+    """Whether a fetched point belongs to the scope's tenant (and collection, if set)."""
+    payload = hit.payload
+    if payload.get("tenant_id") != scope.tenant_id:
+        return False
+    return scope.collection is None or payload.get("collection") == scope.collection
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     """Stores chunk points and searches them by dense or sparse vector."""
@@ -101,15 +109,31 @@ class VectorStore(Protocol):
         ...
 
     async def search_dense(
-        self, vector: npt.NDArray[np.float32], scope: SearchScope, limit: int
+        self,
+        vector: npt.NDArray[np.float32],
+        scope: SearchScope,
+        limit: int,
+        with_payload: bool = True,
     ) -> list[StoredHit]:
-        """Nearest points by cosine similarity, best first."""
+        """Nearest points by cosine similarity, best first (payloads empty unless asked)."""
         ...
 
     async def search_sparse(
-        self, vector: SparseVector, scope: SearchScope, limit: int, with_dense: bool = True
+        self,
+        vector: SparseVector,
+        scope: SearchScope,
+        limit: int,
+        with_dense: bool = True,
+        with_payload: bool = True,
     ) -> list[StoredHit]:
         """Best points by sparse dot product (BM25 with IDF), best first."""
+        ...
+
+    async def fetch(
+        self, point_ids: Sequence[str], scope: SearchScope, *, with_dense: bool = False
+    ) -> list[StoredHit]:
+        """Payloads (and dense vectors when asked) of these points, score 0. Points that no
+        longer exist, or lie outside `scope`'s tenant, are left out."""
         ...
 
     async def delete_document(

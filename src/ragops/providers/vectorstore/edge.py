@@ -37,6 +37,7 @@ import fcntl
 import logging
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -56,6 +57,7 @@ from ragops.providers.vectorstore.base import (
     SparseVector,
     StoredHit,
     VectorStoreError,
+    in_scope,
     point_ref,
 )
 from ragops.providers.vectorstore.qdrant import DENSE, SPARSE, collection_name
@@ -327,12 +329,16 @@ class EdgeVectorStore:
             raise VectorStoreError(f"{what} in {self.name} failed: {exc}") from exc
 
     async def search_dense(
-        self, vector: npt.NDArray[np.float32], scope: SearchScope, limit: int
+        self,
+        vector: npt.NDArray[np.float32],
+        scope: SearchScope,
+        limit: int,
+        with_payload: bool = True,
     ) -> list[StoredHit]:
         """Nearest points by cosine similarity (the hit's score), best first."""
         query = qe.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist(), using=DENSE)
         request = qe.QueryRequest(
-            limit=limit, query=query, filter=edge_filter(scope), with_payload=True
+            limit=limit, query=query, filter=edge_filter(scope), with_payload=with_payload
         )
         found = await self._query(request, "dense search")
         return [
@@ -340,7 +346,12 @@ class EdgeVectorStore:
         ]
 
     async def search_sparse(
-        self, vector: SparseVector, scope: SearchScope, limit: int, with_dense: bool = True
+        self,
+        vector: SparseVector,
+        scope: SearchScope,
+        limit: int,
+        with_dense: bool = True,
+        with_payload: bool = True,
     ) -> list[StoredHit]:
         """Best points by BM25 (sparse dot product with IDF over the tenant's collection),
         best first; with their dense vectors when `with_dense`."""
@@ -352,7 +363,7 @@ class EdgeVectorStore:
             query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE),
             filter=edge_filter(scope),
             params=qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))),
-            with_payload=True,
+            with_payload=with_payload,
             with_vector=[DENSE] if with_dense else False,
         )
         found = await self._query(request, "sparse search")
@@ -365,6 +376,31 @@ class EdgeVectorStore:
             )
             for p in found
         ]
+
+    async def fetch(
+        self, point_ids: Sequence[str], scope: SearchScope, *, with_dense: bool = False
+    ) -> list[StoredHit]:
+        """Payloads (and dense vectors) of these points; gone or out-of-scope ones left out."""
+        if not point_ids:
+            return []
+        ids: list[int | uuid.UUID | str] = list(point_ids)
+        vector = [DENSE] if with_dense else False
+        try:
+            records = await self._call(lambda: self._opened().retrieve(ids, True, vector))
+        except VectorStoreError:
+            raise
+        except Exception as exc:
+            raise VectorStoreError(f"fetching points of {self.name} failed: {exc}") from exc
+        hits = [
+            StoredHit(
+                id=str(r.id),
+                score=0.0,
+                payload=r.payload or {},
+                dense=_dense_of(r.vector) if with_dense else None,
+            )
+            for r in records
+        ]
+        return [hit for hit in hits if in_scope(hit, scope)]
 
     async def count(self, scope: SearchScope) -> int:
         """Number of points in scope (exact)."""

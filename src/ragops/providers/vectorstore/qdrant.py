@@ -44,6 +44,7 @@ from ragops.providers.vectorstore.base import (
     SparseVector,
     StoredHit,
     VectorStoreError,
+    in_scope,
     point_ref,
 )
 
@@ -263,7 +264,11 @@ class QdrantVectorStore:
     # --- reads ---------------------------------------------------------------------------
 
     async def search_dense(
-        self, vector: npt.NDArray[np.float32], scope: SearchScope, limit: int
+        self,
+        vector: npt.NDArray[np.float32],
+        scope: SearchScope,
+        limit: int,
+        with_payload: bool = True,
     ) -> list[StoredHit]:
         """Nearest points by cosine similarity (the hit's score), best first."""
         try:
@@ -273,7 +278,7 @@ class QdrantVectorStore:
                 using=DENSE,
                 query_filter=scope_filter(scope),
                 limit=limit,
-                with_payload=True,
+                with_payload=with_payload,
             )
         except Exception as exc:
             raise VectorStoreError(f"dense search in {self.name} failed: {exc}") from exc
@@ -283,7 +288,12 @@ class QdrantVectorStore:
         ]
 
     async def search_sparse(
-        self, vector: SparseVector, scope: SearchScope, limit: int, with_dense: bool = True
+        self,
+        vector: SparseVector,
+        scope: SearchScope,
+        limit: int,
+        with_dense: bool = True,
+        with_payload: bool = True,
     ) -> list[StoredHit]:
         """Best points by BM25 (sparse dot product with IDF), best first; with their dense
         vectors when `with_dense`, so callers can score them by cosine too."""
@@ -302,7 +312,7 @@ class QdrantVectorStore:
                 query_filter=flt,
                 search_params=params,
                 limit=limit,
-                with_payload=True,
+                with_payload=with_payload,
                 with_vectors=[DENSE] if with_dense else False,
             )
         except Exception as exc:
@@ -339,6 +349,32 @@ class QdrantVectorStore:
                 yield [point_ref(r.id, dict(r.payload or {})) for r in records]
             if offset is None or not records:
                 return
+
+    async def fetch(
+        self, point_ids: Sequence[str], scope: SearchScope, *, with_dense: bool = False
+    ) -> list[StoredHit]:
+        """Payloads (and dense vectors) of these points; gone or out-of-scope ones left out."""
+        if not point_ids:
+            return []
+        try:
+            records = await self._client.retrieve(
+                self.name,
+                ids=list(point_ids),
+                with_payload=True,
+                with_vectors=[DENSE] if with_dense else False,
+            )
+        except Exception as exc:
+            raise VectorStoreError(f"fetching points of {self.name} failed: {exc}") from exc
+        hits = [
+            StoredHit(
+                id=str(r.id),
+                score=0.0,
+                payload=dict(r.payload or {}),
+                dense=_dense_of(r.vector) if with_dense else None,
+            )
+            for r in records
+        ]
+        return [hit for hit in hits if in_scope(hit, scope)]
 
     async def count(self, scope: SearchScope) -> int:
         """Number of points in scope (exact)."""
