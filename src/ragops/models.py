@@ -1,6 +1,6 @@
 """Every table of every domain, imported in one place for Alembic and `create_all` in tests."""
 
-from ragops.auth.models import ApiKey, AuditEvent
+from ragops.auth.models import ApiKey, AuditChain, AuditEvent, AuditPrune
 from ragops.cache.models import CorpusVersion
 from ragops.chat.archive import ChatSessionArchive, FeedbackArchive, MessageArchive
 from ragops.chat.models import ChatSession, Feedback, Message
@@ -18,7 +18,9 @@ from ragops.observability.request_log import RequestSlot
 __all__ = [
     "ActionItem",
     "ApiKey",
+    "AuditChain",
     "AuditEvent",
+    "AuditPrune",
     "Base",
     "ChatSession",
     "ChatSessionArchive",

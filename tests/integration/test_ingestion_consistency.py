@@ -202,3 +202,49 @@ async def test_parallel_ingests_of_different_files(runtime: Runtime) -> None:
     assert {o.status for o in outcomes} == {"created"}
     docs, chunks, points = await _state(runtime)
     assert docs == 4 and points == chunks
+
+
+class DeleteHook:
+    """The real store; the first delete (of any kind) runs `hook` before it deletes."""
+
+    def __init__(self, real: VectorStore, hook: Callable[[], Awaitable[None]]) -> None:
+        self.real = real
+        self.hook: Callable[[], Awaitable[None]] | None = hook
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    async def _before(self) -> None:
+        if self.hook is not None:
+            hook, self.hook = self.hook, None
+            await hook()
+
+    async def delete_points(self, point_ids: Sequence[str]) -> None:
+        await self._before()
+        await self.real.delete_points(point_ids)
+
+    async def delete_document(self, *args: Any, **kwargs: Any) -> None:
+        await self._before()
+        await self.real.delete_document(*args, **kwargs)
+
+
+async def test_removing_the_old_version_spares_a_newer_one_committed_meanwhile(
+    runtime: Runtime,
+) -> None:
+    """Writer A switches to version 2; before it removes version 1's points, writer B
+    commits version 3. A must remove version 1's points only: version 3 stays answerable."""
+    await _ingest(runtime, V1)
+    v3 = V2.replace(b"thirty", b"ninety")
+
+    async def other_writer() -> None:
+        outcome = await _ingest(runtime, v3)
+        assert outcome.document.version == 3
+
+    deps = replace(runtime.ingest_deps, store=DeleteHook(runtime.store, other_writer))
+    outcome = await documents.ingest_bytes(
+        deps, tenant_id=TENANT, collection="ops", source="backups.md", data=V2
+    )
+    assert outcome.status == "updated" and outcome.document.version == 2
+    docs, chunks, points = await _state(runtime)
+    assert docs == 1 and chunks > 0 and points == chunks
+    assert "ninety days" in await _answer(runtime, "How long are backups kept?")

@@ -257,3 +257,21 @@ async def test_switching_models_uses_another_collection(tmp_path: Path, kind: st
         assert await other.count(SearchScope("t")) == 0
     finally:
         await other.aclose()
+
+
+async def test_scan_pages_through_every_point_of_a_tenant(store: AnyStore) -> None:
+    vec = unit(1, 1, 0, 0)
+    mine = [point("t", f"doc{i}", f"text {i}", vec) for i in range(7)]
+    mine[0].payload["written_at"] = 1234.5
+    theirs = [point("u", "doc", "other tenant", vec) for _ in range(3)]
+    await store.upsert([*mine, *theirs])
+
+    batches = [batch async for batch in store.scan("t", batch=3)]
+    assert [len(b) for b in batches] == [3, 3, 1]
+    refs = {ref.id: ref for batch in batches for ref in batch}
+    assert set(refs) == {p.id for p in mine}
+    assert refs[mine[0].id].written_at == 1234.5 and refs[mine[1].id].written_at is None
+    assert {(r.tenant_id, r.collection) for r in refs.values()} == {("t", "default")}
+    assert refs[mine[3].id].document_id == "doc3"
+    everything = [ref async for batch in store.scan() for ref in batch]
+    assert len(everything) == 10

@@ -44,7 +44,11 @@ def test_runbook_index_lists_every_alert() -> None:
     for rule in alert_rules():
         assert f"({rule['alert']}.md)" in index, f"README.md does not link {rule['alert']}.md"
     pages = {page.stem for page in RUNBOOKS.glob("*.md")} - {"README"}
-    assert pages == {rule["alert"] for rule in alert_rules()}, "runbook without an alert"
+    procedures = {page for page in pages if not page.startswith("Ragops")}  # no alert of theirs
+    for page in procedures:
+        assert f"({page}.md)" in index, f"README.md does not link the procedure {page}.md"
+    alerts = {rule["alert"] for rule in alert_rules()}
+    assert pages - procedures == alerts, "runbook without an alert"
 
 
 def _test_cases() -> list[dict[str, Any]]:

@@ -8,12 +8,14 @@ from ragops.auth.router import router as admin_router
 from ragops.cache.router import router as cache_router
 from ragops.chat.openai_router import router as openai_router
 from ragops.chat.router import router as chat_router
+from ragops.consistency.router import router as store_router
 from ragops.documents.router import router as documents_router
 from ragops.incidents.router import admin as incidents_admin_router
 from ragops.incidents.router import pages as incidents_pages
 from ragops.incidents.router import router as incidents_router
 from ragops.oncall.router import feed as oncall_feed
 from ragops.oncall.router import router as oncall_router
+from ragops.ops.db_router import router as db_admin_router
 from ragops.ops.router import router as ops_router
 from ragops.ops.status import router as status_router
 from ragops.web.router import router as web_router
@@ -25,6 +27,8 @@ def include_routers(app: FastAPI) -> None:
         app.include_router(router)
     app.include_router(admin_router)
     app.include_router(cache_router)
+    app.include_router(store_router)
+    app.include_router(db_admin_router)
     app.include_router(incidents_router)
     app.include_router(incidents_admin_router)
     app.include_router(oncall_router)

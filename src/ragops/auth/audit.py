@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
+from ragops.auth import chain as _chain  # noqa: F401  (hooks the hash chain into flushes)
 from ragops.auth.models import AuditEvent, AuditEventRead, Outcome
 from ragops.db import Database
 from ragops.db.base import utcnow

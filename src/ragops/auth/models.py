@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import JSON, DateTime, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ragops.db.base import Base, created_column, utcnow
@@ -58,6 +58,7 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_tenant_at", "tenant_id", "at"),
+        Index("ux_audit_events_chain_seq", "chain_seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -70,6 +71,34 @@ class AuditEvent(Base):
     client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # the hash chain (migration 0007, `auth.chain`); null on rows of older releases
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AuditChain(Base):
+    """The head of the audit hash chain: one row (id 1), its last sequence number and hash."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AuditPrune(Base):
+    """One retention run: rows up to `through_seq` were exported, then removed; the chain
+    now starts after `last_hash` (the removed last row's hash)."""
+
+    __tablename__ = "audit_prunes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    through_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    rows: Mapped[int] = mapped_column(Integer, nullable=False)
+    export_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
 def validate_tenant(value: str) -> str:

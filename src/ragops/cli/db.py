@@ -1,5 +1,6 @@
 """`ragops db`: migrate the database up or down and show its revision; archive old chat
-sessions and run routine maintenance (both safe while the service runs; docs/database.md)."""
+sessions and run routine maintenance (both safe while the service runs; docs/database.md);
+first aid (`status`, `slow-queries`, `kill`, `pool reset`, in `cli.dbaid`)."""
 
 from __future__ import annotations
 
@@ -102,3 +103,15 @@ def maintain() -> None:
     except Exception as exc:
         fail(f"maintenance failed: {exc}")
     console.print("ran " + ", ".join(done))
+
+
+def _first_aid() -> None:
+    from ragops.cli import dbaid
+
+    db_app.command()(dbaid.status)
+    db_app.command("slow-queries")(dbaid.slow_queries)
+    db_app.command()(dbaid.kill)
+    db_app.add_typer(dbaid.pool_app, name="pool")
+
+
+_first_aid()

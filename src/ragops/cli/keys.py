@@ -21,7 +21,7 @@ from rich.text import Text
 from ragops.cli.runner import CLI_TENANT, console, fail, load_settings
 
 if TYPE_CHECKING:
-    from ragops.auth.models import ApiKeyCreated, ApiKeyRead, AuditEventRead
+    from ragops.auth.models import ApiKeyCreated, ApiKeyRead
     from ragops.config import Settings
     from ragops.db import Database
 
@@ -215,50 +215,3 @@ def keys_rotate(
         )
 
     _print_created(with_database(work), as_json)
-
-
-def audit_log(
-    since: Annotated[
-        str, typer.Option("--since", callback=_duration_option, help="How far back: 24h, 7d.")
-    ] = "24h",
-    tenant: Annotated[
-        str | None,
-        typer.Option("--tenant", "-t", callback=tenant_option, help="Only this tenant's events."),
-    ] = None,
-    action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="Most events.")] = 1000,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-) -> None:
-    """Show the audit trail (oldest first): auth failures, key changes, ingestion, deletion."""
-    from ragops.auth.audit import list_events
-    from ragops.auth.models import parse_duration
-    from ragops.db.base import utcnow
-
-    async def work(db: Database, _: Settings) -> list[AuditEventRead]:
-        start = utcnow() - parse_duration(since)
-        return await list_events(db=db, tenant_id=tenant, since=start, action=action, limit=limit)
-
-    events = with_database(work)
-    if as_json:
-        for event in events:
-            print(event.model_dump_json())
-        return
-    table = Table(
-        Column("at", no_wrap=True),
-        "tenant",
-        Column("key", no_wrap=True),
-        "action",
-        "target",
-        "outcome",
-        "client",
-        "request",
-    )
-    for event in events:
-        style = "green" if event.outcome == "success" else "red"
-        cells = [event.at.strftime("%Y-%m-%d %H:%M:%S"), event.tenant_id, event.actor_key_id]
-        cells += [event.action, event.target, event.outcome, event.client_address]
-        cells += [event.request_id]
-        row = [Text(cell or "-") for cell in cells]
-        row[5].stylize(style)
-        table.add_row(*row)
-    console.print(table)

@@ -1,5 +1,5 @@
-"""The `ragops` command: serve, ingest, ask, collections, documents, db, keys, audit-log and
-audit. Every command acting on data takes `--tenant` (default "default").
+"""The `ragops` command: serve, ingest, ask, collections, documents, db, keys, audit-log,
+audit and store. Every command acting on data takes `--tenant` (default "default").
 
 `ingest`, `ask`, `collections` and `documents` go through the HTTP API of the server running on
 the same data (found through `<data_dir>/server.json`, which `serve` writes) or of `--url`;
@@ -17,12 +17,14 @@ from rich.table import Table
 from rich.text import Text
 
 from ragops.audit.cli import audit_app
+from ragops.cli.audit_log import audit_log_app
 from ragops.cli.cache import cache_app
 from ragops.cli.db import db_app
 from ragops.cli.documents import CollectionOpt, Tenant, collections, documents_app
-from ragops.cli.keys import audit_log, keys_app
+from ragops.cli.keys import keys_app
 from ragops.cli.remote import KeyOpt, UrlOpt, api_client, check_tenant, find_remote
 from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_runtime
+from ragops.consistency.cli import store_app
 from ragops.documents.files import collect_files, source_name
 from ragops.incidents.cli import incident_app
 from ragops.oncall.cli import oncall_app
@@ -42,9 +44,10 @@ app.command()(collections)
 app.add_typer(documents_app, name="documents")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
-app.command("audit-log")(audit_log)
+app.add_typer(audit_log_app, name="audit-log")
 app.add_typer(audit_app, name="audit")
 app.add_typer(cache_app, name="cache")
+app.add_typer(store_app, name="store")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(incident_app, name="incident")
 

@@ -77,6 +77,26 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(
         True, description="Migrate the database to the newest schema when the server starts."
     )
+    db_application_name: str = Field(
+        "ragops",
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="PostgreSQL application_name of the service's connections (migrations add "
+        "'-migrate'); `ragops db kill` only acts on sessions of this name.",
+    )
+    db_kill_min_age_seconds: float = Field(
+        30.0,
+        ge=0.0,
+        description="`ragops db kill` refuses queries and transactions younger than this.",
+    )
+    migration_database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL: the owner role's URL, used for migrations and audit "
+        "retention only; the service then connects as RAGOPS_DATABASE_URL's role with the "
+        "privileges it needs (SELECT and INSERT on the audit trail). Default: "
+        "RAGOPS_DATABASE_URL.",
+    )
 
     # --- cache ---
     redis_url: SecretStr | None = Field(
@@ -399,6 +419,20 @@ class Settings(BaseSettings):
         30.0, ge=0.0, description="Interval of the escalation engine's checks (0 = off)."
     )
 
+    # --- consistency of the database and the vector store ---
+    store_reconcile_interval_seconds: float = Field(
+        3600.0,
+        ge=0.0,
+        description="Interval of the service's store reconcile: removes orphan vector points "
+        "and re-creates missing ones (0 = off; one instance at a time on PostgreSQL).",
+    )
+    store_reconcile_grace_seconds: float = Field(
+        900.0,
+        ge=0.0,
+        description="Points younger than this are not judged by the store check (an ingest "
+        "writes its points before it commits their chunk rows).",
+    )
+
     # --- content safety ---
     injection_policy: Literal["flag", "block"] = Field(
         "flag",
@@ -419,6 +453,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'ragops.db').as_posix()}"
+
+    @property
+    def owner_database_url(self) -> str:
+        """The URL migrations and audit retention use (the owner role's)."""
+        if self.migration_database_url is not None:
+            return self.migration_database_url.get_secret_value()
+        return self.resolved_database_url
 
     @property
     def qdrant_path(self) -> Path:

@@ -2,6 +2,9 @@
 
 PostgreSQL gets a queue pool of `db_pool_min` persistent connections that may grow to
 `db_pool_max`, with `db_pool_timeout` seconds of checkout wait (spec Task 4.8: 5 / 20 / 30 s).
+Every PostgreSQL connection carries `application_name` = `RAGOPS_DB_APPLICATION_NAME`
+("ragops"; migrations "ragops-migrate"), which `ragops db status` groups by and `ragops db
+kill` checks. `reset_pool` replaces the pool without touching connections in use.
 SQLite (the embedded default) gets WAL mode and a busy timeout so concurrent readers and one
 writer do not fail.
 """
@@ -25,6 +28,19 @@ from ragops.config import Settings
 from ragops.observability.db_pool import instrument_pool
 
 
+def application_name(settings: Settings, role: str | None = None) -> str:
+    """The PostgreSQL application_name of ragops' connections (`role`: "migrate", ...)."""
+    name = settings.db_application_name
+    return f"{name}-{role}" if role else name
+
+
+def connect_args(settings: Settings, url: str, role: str | None = None) -> dict[str, Any]:
+    """`connect_args` naming the connection on PostgreSQL (nothing elsewhere)."""
+    if make_url(url).get_backend_name() != "postgresql":
+        return {}
+    return {"server_settings": {"application_name": application_name(settings, role)}}
+
+
 def engine_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of `create_async_engine` for the configured database."""
     url = make_url(settings.resolved_database_url)
@@ -33,6 +49,7 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         options["connect_args"] = {"timeout": settings.db_pool_timeout}
     else:
         options.update(
+            connect_args=connect_args(settings, settings.resolved_database_url),
             pool_size=settings.db_pool_min,
             max_overflow=max(settings.db_pool_max - settings.db_pool_min, 0),
             pool_timeout=settings.db_pool_timeout,
@@ -80,6 +97,11 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    async def reset_pool(self) -> None:
+        """Replace the pool: idle connections close now, connections in use finish their
+        work and close when returned; new checkouts open fresh connections."""
+        await self.engine.dispose(close=True)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

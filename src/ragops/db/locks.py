@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 MIGRATION_LOCK = "ragops:migrate"
 BOOTSTRAP_LOCK = "ragops:bootstrap-key"
+RECONCILE_LOCK = "ragops:store-reconcile"
 
 
 def lock_id(name: str) -> int:
@@ -46,3 +47,24 @@ async def advisory_lock(engine: AsyncEngine, name: str) -> AsyncIterator[None]:
         finally:
             await connection.execute(text("SELECT pg_advisory_unlock(:id)"), params)
             await connection.commit()
+
+
+@asynccontextmanager
+async def try_advisory_lock(engine: AsyncEngine, name: str) -> AsyncIterator[bool]:
+    """Try the advisory lock `name` without waiting: yields True while held, False when
+    another session holds it (PostgreSQL; always True elsewhere)."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    params: dict[str, Any] = {"id": lock_id(name)}
+    async with engine.connect() as connection:
+        taken = (
+            await connection.execute(text("SELECT pg_try_advisory_lock(:id)"), params)
+        ).scalar_one()
+        await connection.commit()
+        try:
+            yield bool(taken)
+        finally:
+            if taken:
+                await connection.execute(text("SELECT pg_advisory_unlock(:id)"), params)
+                await connection.commit()

@@ -5,6 +5,12 @@ PostgreSQL. Each call opens its own connection from the settings' database URL a
 PostgreSQL, runs under an advisory lock: instances starting together against one database
 migrate one after the other, and all but the first find the schema already at the head.
 
+With `RAGOPS_MIGRATION_DATABASE_URL` (PostgreSQL) the migrations run as that owner role, and
+after each upgrade the role of `RAGOPS_DATABASE_URL` is granted what the service needs and no
+more (`grant_runtime`): it reads and writes the tables, but may only read and append the
+audit trail, only read the retention record and the revision, and cannot alter any table
+(so it cannot set the append-only triggers aside).
+
 Alembic's own INFO lines ("Context impl ...", "Running upgrade ...") are silenced: every CLI
 command migrates before it runs, and those lines drowned its output. A migration that changes
 the revision logs one line of ours instead.
@@ -24,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ragops.config import Settings
+from ragops.db.engine import connect_args
 from ragops.db.locks import MIGRATION_LOCK, lock_transaction
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -40,12 +47,40 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+READ_ONLY = ("alembic_version", "audit_prunes")
+APPEND_ONLY = ("audit_events",)
+
+
+def runtime_role(settings: Settings) -> str | None:
+    """The service's role when it differs from the migrations' owner role (PostgreSQL)."""
+    runtime = make_url(settings.resolved_database_url)
+    owner = make_url(settings.owner_database_url)
+    if runtime.get_backend_name() != "postgresql" or runtime.username == owner.username:
+        return None
+    return runtime.username
+
+
+def grant_runtime(sync_connection: Any, role: str) -> None:
+    """Grant `role` the service's privileges on every table of the current schema."""
+    quoted = sync_connection.dialect.identifier_preparer.quote(role)
+    statements = [
+        f"GRANT USAGE ON SCHEMA public TO {quoted}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {', '.join(APPEND_ONLY)} FROM {quoted}",
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {', '.join(READ_ONLY)} FROM {quoted}",
+    ]
+    for statement in statements:
+        sync_connection.exec_driver_sql(statement)
+
+
 async def _run(settings: Settings, action: str, revision: str) -> None:
-    url = settings.resolved_database_url
+    url = settings.owner_database_url
+    role = runtime_role(settings)
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     config = alembic_config(url)
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, connect_args=connect_args(settings, url, "migrate"))
     try:
         async with engine.begin() as connection:
             await lock_transaction(connection, MIGRATION_LOCK)
@@ -57,6 +92,8 @@ async def _run(settings: Settings, action: str, revision: str) -> None:
                 before = current()
                 config.attributes["connection"] = sync_connection
                 getattr(command, action)(config, revision)
+                if role is not None and current() is not None:
+                    grant_runtime(sync_connection, role)
                 return before, current()
 
             before, after = await connection.run_sync(run)

@@ -90,6 +90,14 @@ def _clip_spans(spans: tuple[tuple[int, int], ...], a: int, b: int) -> tuple[tup
     return tuple((max(s, a) - a, min(e, b) - a) for s, e in spans if s < b and e > a)
 
 
+def embedding_text(title: str, section: str, text: str) -> str:
+    """What is embedded for a stored chunk: `content_for_embedding` rebuilt from its row's
+    title, section label and text (the store reconcile re-creates missing points with it)."""
+    heading_path = section.split(SECTION_SEPARATOR) if section else []
+    header = _header(title, heading_path)
+    return f"{header}\n\n{text}" if header else text
+
+
 def _header(title: str, heading_path: list[str]) -> str:
     """Title and heading path as one line, the title left out when the path starts with it."""
     parts = [title] if title and (not heading_path or heading_path[0] != title) else []

@@ -7,11 +7,18 @@ points are written to the vector store first, then one database transaction swit
 document to that version (and replaces its chunk rows); only then are the old points removed.
 A failure at any step removes what that attempt wrote, so a failed ingest leaves no half state
 and no question ever sees half the old and half the new document.
+
+Old points are removed by the superseded version's chunk ids, read in the switching
+transaction, never by "every version but mine": a concurrent ingest that committed a newer
+version meanwhile keeps its points. A vector delete that fails is counted
+(`ragops_vector_cleanup_failures_total`); the points it left are orphans (no chunk row names
+them, so no question sees them) that the store reconcile removes (`ragops.consistency`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +49,8 @@ from ragops.documents.models import (
     IngestOutcome,
 )
 from ragops.errors import ConflictError, NotFoundError, ServiceUnavailable
+from ragops.observability import metrics
+from ragops.observability.metrics import CleanupReason
 from ragops.providers.vectorstore import ChunkPoint, VectorStore
 from ragops.retrieval.service import ChunkInput, Retriever
 from ragops.security.injection import scan_document_chunks
@@ -226,7 +235,13 @@ async def build_points(deps: IngestDeps, inputs: Sequence[ChunkInput]) -> list[C
 
 
 async def upsert_points(deps: IngestDeps, points: Sequence[ChunkPoint], what: str) -> None:
-    """Write points; on failure remove what was written and raise ServiceUnavailable."""
+    """Write points; on failure remove what was written and raise ServiceUnavailable.
+
+    Each point records when it was written (`written_at`): the store reconcile leaves young
+    points alone, since an ingest writes its points before it commits their chunk rows."""
+    written_at = time.time()
+    for point in points:
+        point.payload["written_at"] = written_at
     try:
         await deps.store.upsert(points)
     except Exception as exc:
@@ -242,7 +257,7 @@ async def switch_to(
     version's points are removed. A failed commit removes this version's points."""
     p = prepared
     try:
-        stored = await _commit_version(
+        stored, superseded = await _commit_version(
             deps,
             tenant_id=tenant_id,
             collection=collection,
@@ -260,11 +275,8 @@ async def switch_to(
         await discard_points(deps.store, p.document_id, [i.id for i in p.inputs])
         raise
 
-    if p.previous_version:  # a new document has no older points to remove
-        try:
-            await deps.store.delete_document(tenant_id, p.document_id, except_version=p.version)
-        except Exception:  # the old points are invisible already; a later ingest removes them
-            logger.warning("could not remove old vectors of document %s", p.document_id)
+    if superseded:  # by id: a newer version committed meanwhile keeps its points
+        await remove_points(deps.store, p.document_id, superseded, "superseded")
     status = "updated" if p.previous_version else "created"
     return IngestOutcome(
         filename=p.source, status=status, document=document_read(stored, collection)
@@ -317,8 +329,10 @@ async def _commit_version(
     size: int,
     digest: str,
     rows: Sequence[Chunk],
-) -> Document:
-    """Switch the document to `version` in one transaction (insert it when new).
+) -> tuple[Document, list[str]]:
+    """Switch the document to `version` in one transaction (insert it when new); returns the
+    stored document and the chunk ids of the version it replaced (their points are removed
+    next).
 
     A new document in a new collection may race another request creating the same
     collection: the unique constraint refuses one of them, which then tries once more and
@@ -333,11 +347,14 @@ async def _commit_version(
         "chunk_count": len(rows),
         "updated_at": utcnow(),
     }
+    superseded: list[str] = []
     for attempt in range(2):
         try:
             async with deps.db.session() as session, session.begin():
                 if previous_version:
-                    await _switch_version(session, document_id, previous_version, values, source)
+                    superseded = await _switch_version(
+                        session, document_id, previous_version, values, source
+                    )
                 else:
                     collection_id = await _collection_id(session, tenant_id, collection)
                     session.add(
@@ -363,7 +380,7 @@ async def _commit_version(
         stored = await session.get(Document, document_id)
     if stored is None:  # deleted between commit and read
         raise ConflictError(f"{source} was deleted by another request")
-    return stored
+    return stored, superseded
 
 
 async def _switch_version(
@@ -372,7 +389,8 @@ async def _switch_version(
     previous_version: int,
     values: dict[str, object],
     source: str,
-) -> None:
+) -> list[str]:
+    """Move the document from `previous_version` on; returns the replaced chunk rows' ids."""
     result = await session.execute(
         update(Document)
         .where(Document.id == document_id, Document.version == previous_version)
@@ -380,7 +398,10 @@ async def _switch_version(
     )
     if getattr(result, "rowcount", 0) != 1:
         raise ConflictError(f"{source} was changed or deleted by another request; try again")
+    replaced = select(Chunk.id).where(Chunk.document_id == document_id)
+    superseded = list((await session.execute(replaced)).scalars())
     await session.execute(delete(Chunk).where(Chunk.document_id == document_id))
+    return superseded
 
 
 def _copy(row: Chunk) -> Chunk:
@@ -398,13 +419,29 @@ def _copy(row: Chunk) -> Chunk:
     )
 
 
+async def remove_points(
+    store: VectorStore, document_id: str, point_ids: Sequence[str], why: CleanupReason
+) -> bool:
+    """Delete points no chunk row names any more; False (counted, logged) when the store
+    fails: they are invisible to questions, and the store reconcile removes them later."""
+    try:
+        await store.delete_points(list(point_ids))
+    except Exception:
+        metrics.record_vector_cleanup_failure(why)
+        logger.warning(
+            "could not remove %d %s vectors of document %s; the store reconcile will",
+            len(point_ids),
+            why,
+            document_id,
+        )
+        return False
+    return True
+
+
 async def discard_points(store: VectorStore, document_id: str, point_ids: list[str]) -> None:
     """Remove what one failed attempt wrote: by point id, never by version, since a
     concurrent writer of the same document may have written points of the same version."""
-    try:
-        await store.delete_points(point_ids)
-    except Exception:  # invisible to questions anyway: no chunk row names these points
-        logger.warning("could not remove vectors of failed ingest of %s", document_id)
+    await remove_points(store, document_id, point_ids, "failed_ingest")
 
 
 async def delete_document(
@@ -428,5 +465,9 @@ async def delete_document(
         await corpus_versions.bump(session, tenant_id=tenant_id, collection=collection)
     try:
         await store.delete_document(tenant_id, document_id)
-    except Exception:  # rows are gone, so the vectors are invisible; report, do not fail
-        logger.warning("could not remove vectors of deleted document %s", document_id)
+    except Exception:  # rows are gone, so the vectors are invisible; the reconcile removes them
+        metrics.record_vector_cleanup_failure("deleted")
+        logger.warning(
+            "could not remove vectors of deleted document %s; the store reconcile will",
+            document_id,
+        )

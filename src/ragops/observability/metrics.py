@@ -205,6 +205,35 @@ def record_page(channel: str, outcome: Literal["sent", "failed"]) -> None:
     PAGES_SENT.labels(channel, outcome).inc()
 
 
+# --- consistency of the database and the vector store ---
+CleanupReason = Literal["superseded", "deleted", "failed_ingest"]
+Inconsistency = Literal["orphan_point", "missing_point"]
+VECTOR_CLEANUP_FAILURES = Counter(
+    "ragops_vector_cleanup_failures_total",
+    "Vector deletes that failed and left orphan points for the store reconcile, by reason "
+    "(superseded, deleted, failed_ingest).",
+    ["reason"],
+)
+STORE_INCONSISTENCIES = Counter(
+    "ragops_store_inconsistencies_total",
+    "Store check findings, by kind (orphan_point: a point no chunk row names; missing_point: "
+    "a chunk row without its point) and outcome (found, repaired).",
+    ["kind", "outcome"],
+)
+
+
+def record_vector_cleanup_failure(reason: CleanupReason) -> None:
+    """Count one failed vector delete (its points are orphans until the reconcile)."""
+    VECTOR_CLEANUP_FAILURES.labels(reason).inc()
+
+
+def record_inconsistencies(
+    kind: Inconsistency, outcome: Literal["found", "repaired"], count: int
+) -> None:
+    """Count store check findings (`found`) or what a reconcile repaired."""
+    STORE_INCONSISTENCIES.labels(kind, outcome).inc(count)
+
+
 # --- resources (ratios for the CPU and memory alerts) ---
 CPU_CORES = Gauge(
     "ragops_cpu_cores", "CPU cores available (cgroup quota or affinity).", multiprocess_mode="max"

@@ -2,10 +2,11 @@
 
 from ragops.providers.vectorstore.base import (
     ChunkPoint,
+    PointRef,
     SearchScope,
     SparseVector,
     StoredHit,
     VectorStore,
 )
 
-__all__ = ["ChunkPoint", "SearchScope", "SparseVector", "StoredHit", "VectorStore"]
+__all__ = ["ChunkPoint", "PointRef", "SearchScope", "SparseVector", "StoredHit", "VectorStore"]

@@ -8,7 +8,7 @@ caller can forget it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -57,6 +57,35 @@ class StoredHit:
     score: float
     payload: dict[str, Any]
     dense: npt.NDArray[np.float32] | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class PointRef:
+    """What a consistency scan needs of a point: its id, owner and when it was written
+    (`written_at`, seconds since the epoch; None for points written before it was recorded)."""
+
+    id: str
+    tenant_id: str
+    collection: str
+    document_id: str
+    written_at: float | None
+
+
+SCAN_FIELDS = ["tenant_id", "collection", "document_id", "written_at"]
+"""The payload fields a scan reads."""
+
+
+def point_ref(point_id: object, payload: dict[str, Any] | None) -> PointRef:
+    """A `PointRef` from a scanned point's id and (partial) payload."""
+    data = payload or {}
+    written = data.get("written_at")
+    return PointRef(
+        id=str(point_id),
+        tenant_id=str(data.get("tenant_id", "")),
+        collection=str(data.get("collection", "")),
+        document_id=str(data.get("document_id", "")),
+        written_at=float(written) if isinstance(written, int | float) else None,
+    )
 
 
 def in_scope(hit: StoredHit, scope: SearchScope) -> bool:
@@ -124,6 +153,12 @@ class VectorStore(Protocol):
 
     async def count(self, scope: SearchScope) -> int:
         """Number of points in scope."""
+        ...
+
+    def scan(
+        self, tenant_id: str | None = None, batch: int = 1000
+    ) -> AsyncIterator[list[PointRef]]:
+        """Every point (of one tenant, or of all), `batch` at a time, without vectors."""
         ...
 
     async def ping(self) -> None:

@@ -38,8 +38,9 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,12 +50,15 @@ import qdrant_edge as qe
 
 from ragops.config.settings import Settings
 from ragops.providers.vectorstore.base import (
+    SCAN_FIELDS,
     ChunkPoint,
+    PointRef,
     SearchScope,
     SparseVector,
     StoredHit,
     VectorStoreError,
     in_scope,
+    point_ref,
 )
 from ragops.providers.vectorstore.qdrant import DENSE, SPARSE, collection_name
 
@@ -407,6 +411,30 @@ class EdgeVectorStore:
             raise
         except Exception as exc:
             raise VectorStoreError(f"count in {self.name} failed: {exc}") from exc
+
+    async def scan(
+        self, tenant_id: str | None = None, batch: int = 1000
+    ) -> AsyncIterator[list[PointRef]]:
+        """Every point (of one tenant, or of all), `batch` at a time, without vectors."""
+        flt = edge_filter(SearchScope(tenant_id=tenant_id)) if tenant_id is not None else None
+        offset: Any = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset, limit=batch, filter=flt, with_payload=SCAN_FIELDS, with_vector=False
+            )
+            try:
+                records, offset = await self._call(partial(self._scroll, request))
+            except VectorStoreError:
+                raise
+            except Exception as exc:
+                raise VectorStoreError(f"scan of {self.name} failed: {exc}") from exc
+            if records:
+                yield [point_ref(r.id, r.payload) for r in records]
+            if offset is None or not records:
+                return
+
+    def _scroll(self, request: qe.ScrollRequest) -> tuple[list[qe.Record], Any]:
+        return self._opened().scroll(request)
 
 
 def _upsert_operation(points: Sequence[ChunkPoint]) -> qe.UpdateOperation:

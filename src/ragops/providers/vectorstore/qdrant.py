@@ -28,7 +28,7 @@ older than the client, which do not know per-corpus IDF).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -37,12 +37,15 @@ from qdrant_client import AsyncQdrantClient, models
 
 from ragops.config.settings import Settings
 from ragops.providers.vectorstore.base import (
+    SCAN_FIELDS,
     ChunkPoint,
+    PointRef,
     SearchScope,
     SparseVector,
     StoredHit,
     VectorStoreError,
     in_scope,
+    point_ref,
 )
 
 DENSE = "dense"
@@ -323,6 +326,29 @@ class QdrantVectorStore:
             )
             for p in response.points
         ]
+
+    async def scan(
+        self, tenant_id: str | None = None, batch: int = 1000
+    ) -> AsyncIterator[list[PointRef]]:
+        """Every point (of one tenant, or of all), `batch` at a time, without vectors."""
+        flt = scope_filter(SearchScope(tenant_id=tenant_id)) if tenant_id is not None else None
+        offset: Any = None
+        while True:
+            try:
+                records, offset = await self._client.scroll(
+                    self.name,
+                    scroll_filter=flt,
+                    limit=batch,
+                    offset=offset,
+                    with_payload=SCAN_FIELDS,
+                    with_vectors=False,
+                )
+            except Exception as exc:
+                raise VectorStoreError(f"scan of {self.name} failed: {exc}") from exc
+            if records:
+                yield [point_ref(r.id, dict(r.payload or {})) for r in records]
+            if offset is None or not records:
+                return
 
     async def fetch(
         self, point_ids: Sequence[str], scope: SearchScope, *, with_dense: bool = False

@@ -1,0 +1,139 @@
+"""The audit trail's hash chain and retention record.
+
+`audit_events` gains `chain_seq` (unique), `prev_hash` and `row_hash` (see `ragops.auth.chain`);
+`audit_chain` holds the chain's head (one row) and `audit_prunes` each retention run. Existing
+rows are chained in id order by this migration (the append-only triggers are set aside for
+the update and restored in the same transaction). The columns are nullable, so the previous
+release, which does not know them, still inserts events (expand/contract); its rows show up
+as unchained in `ragops audit-log verify`.
+
+Downgrade drops the chain (the rows stay).
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-03
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from ragops.auth.chain import GENESIS, content_of, row_hash
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+APPEND_ONLY = "audit_events is append-only"
+SQLITE_TRIGGERS = [
+    f"""
+    CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+    BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END
+    """,
+    f"""
+    CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+    BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END
+    """,
+]
+SQLITE_DROP = [
+    "DROP TRIGGER IF EXISTS audit_events_no_delete",
+    "DROP TRIGGER IF EXISTS audit_events_no_update",
+]
+
+events = sa.table(
+    "audit_events",
+    sa.column("id", sa.Integer()),
+    sa.column("at", sa.DateTime(timezone=True)),
+    sa.column("tenant_id", sa.String()),
+    sa.column("actor_key_id", sa.String()),
+    sa.column("action", sa.String()),
+    sa.column("target", sa.String()),
+    sa.column("outcome", sa.String()),
+    sa.column("client_address", sa.String()),
+    sa.column("request_id", sa.String()),
+    sa.column("detail", sa.JSON()),
+    sa.column("chain_seq", sa.BigInteger()),
+    sa.column("prev_hash", sa.String()),
+    sa.column("row_hash", sa.String()),
+)
+
+
+class _Row:
+    def __init__(self, mapping: dict[str, object]) -> None:
+        self.__dict__.update(mapping)
+
+
+def _chain_existing(bind: sa.Connection) -> tuple[int, str]:
+    seq, last = 0, GENESIS
+    rows = bind.execute(sa.select(events).order_by(events.c.id)).mappings().all()
+    for mapping in rows:
+        seq += 1
+        row = _Row({**mapping, "chain_seq": seq})
+        digest = row_hash(last, content_of(row))
+        bind.execute(
+            events.update()
+            .where(events.c.id == mapping["id"])
+            .values(chain_seq=seq, prev_hash=last, row_hash=digest)
+        )
+        last = digest
+    return seq, last
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    postgres = bind.dialect.name == "postgresql"
+    op.add_column("audit_events", sa.Column("chain_seq", sa.BigInteger(), nullable=True))
+    op.add_column("audit_events", sa.Column("prev_hash", sa.String(length=64), nullable=True))
+    op.add_column("audit_events", sa.Column("row_hash", sa.String(length=64), nullable=True))
+    op.create_index("ux_audit_events_chain_seq", "audit_events", ["chain_seq"], unique=True)
+    chain = op.create_table(
+        "audit_chain",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("last_hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_chain")),
+    )
+    op.create_table(
+        "audit_prunes",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("through_seq", sa.BigInteger(), nullable=False),
+        sa.Column("last_hash", sa.String(length=64), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("export_sha256", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_prunes")),
+    )
+    if postgres:
+        op.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change")
+    else:
+        for statement in SQLITE_DROP:
+            op.execute(statement)
+    seq, last = _chain_existing(bind)
+    if postgres:
+        op.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_change")
+    else:
+        for statement in SQLITE_TRIGGERS:
+            op.execute(statement)
+    op.bulk_insert(chain, [{"id": 1, "seq": seq, "last_hash": last}])
+
+
+def downgrade() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    op.drop_table("audit_prunes")
+    op.drop_table("audit_chain")
+    op.drop_index("ux_audit_events_chain_seq", table_name="audit_events")
+    if postgres:
+        op.drop_column("audit_events", "row_hash")
+        op.drop_column("audit_events", "prev_hash")
+        op.drop_column("audit_events", "chain_seq")
+        return
+    for statement in SQLITE_DROP:  # the batch copy of the table would lose them anyway
+        op.execute(statement)
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.drop_column("row_hash")
+        batch_op.drop_column("prev_hash")
+        batch_op.drop_column("chain_seq")
+    for statement in SQLITE_TRIGGERS:
+        op.execute(statement)
