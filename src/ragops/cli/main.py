@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ragops.audit.cli import audit_app
+from ragops.backup.cli import backup_app
 from ragops.cli.cache import cache_app
 from ragops.cli.db import db_app
 from ragops.cli.documents import CollectionOpt, Tenant, collections, documents_app
@@ -45,6 +46,7 @@ app.add_typer(keys_app, name="keys")
 app.command("audit-log")(audit_log)
 app.add_typer(audit_app, name="audit")
 app.add_typer(cache_app, name="cache")
+app.add_typer(backup_app, name="backup")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(incident_app, name="incident")
 

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(
         True, description="Migrate the database to the newest schema when the server starts."
     )
+    backup_dir: Path | None = Field(
+        None, description="Where `ragops backup create` writes; default: <data_dir>/backups."
+    )
+    backup_key: SecretStr | None = Field(
+        None,
+        description="Encrypts backups (AES-256-GCM): 32 bytes, base64 (`ragops backup key`).",
+    )
 
     # --- cache ---
     redis_url: SecretStr | None = Field(
