@@ -327,3 +327,82 @@ def key() -> None:
     from ragops.backup.crypto import new_key
 
     print(new_key())
+
+
+@backup_app.command()
+def drill(
+    dataset: Annotated[Path, typer.Option(help="BEIR folder with corpus.jsonl (SciFact).")] = Path(
+        "../shared/data/scifact"
+    ),
+    sessions: Annotated[int, typer.Option(min=0, help="Chat sessions written.")] = 10_000,
+    limit_docs: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N documents (a quick drill).")
+    ] = None,
+    postgres: Annotated[
+        bool,
+        typer.Option(
+            "--postgres",
+            help="On a scratch PostgreSQL database (server: --scratch-url or "
+            "RAGOPS_DATABASE_URL) instead of SQLite.",
+        ),
+    ] = False,
+    scratch_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL server for --postgres.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where the JSON record goes.")] = Path("var/drills"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+) -> None:
+    """Backup -> destroy -> restore on scratch data of realistic size; prints the recovery
+    time and writes a JSON record. Exit 1 when anything was lost."""
+    from dataclasses import asdict
+
+    from ragops.backup.drill import run_drill, write_record
+
+    settings = load_settings()
+    if not (dataset / "corpus.jsonl").is_file():
+        fail(f"no corpus.jsonl under {dataset} (pass --dataset)")
+    server = None
+    if postgres:
+        server = scratch_url or settings.database_url
+        if server is None or not server.startswith("postgresql"):
+            fail("--postgres needs a PostgreSQL server: --scratch-url or RAGOPS_DATABASE_URL")
+    with console.status("drill: writing scratch data, backup, destroy, restore..."):
+        record = _run(
+            run_drill(
+                settings=settings,
+                dataset=dataset,
+                sessions=sessions,
+                limit_docs=limit_docs,
+                postgres_server=server,
+                workdir=settings.data_dir / "drills",
+                cache_dir=Path("var/bench"),
+            )
+        )
+    path = write_record(record, out)
+    if as_json:
+        print(json.dumps(asdict(record) | {"passed": record.passed, "record": str(path)}))
+    else:
+        rows = sum(record.rows.values())
+        console.print(f"backup drill on {record.database}: {record.dataset}")
+        console.print(f"  {rows} rows, {record.points} vectors ({record.vectors_source})")
+        console.print(
+            f"  backup {record.backup_seconds:.1f} s ({record.backup_bytes / 1e6:.1f} MB), "
+            f"destroy {record.destroy_seconds:.1f} s"
+        )
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in record.restore_steps.items())
+        goal = "met" if record.restore_seconds <= record.goal_seconds else "MISSED"
+        console.print(
+            f"  recovery time {record.restore_seconds:.1f} s ({steps}); goal "
+            f"{record.goal_seconds:.0f} s {goal}"
+        )
+        checksums = "equal" if record.checksums_equal else "DIFFER: " + ", ".join(
+            record.tables_differing
+        )
+        console.print(
+            f"  records lost {record.records_lost}, vectors lost {record.points_lost}, "
+            f"checksums {checksums}, "
+            f"verification {'OK' if record.verification_ok else 'FAILED'}"
+        )
+        console.print(f"  record: {path}")
+    if not record.passed:
+        raise typer.Exit(1)
