@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from ragops.backup.drill import run_drill, table_fingerprints, write_record
 from ragops.config import Settings
 from ragops.db import migrate
@@ -34,18 +32,14 @@ def _mini_dataset(folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-async def test_small_drill_loses_nothing(
-    backend: str, settings: Settings, tmp_path: Path, pg_url: str
-) -> None:
-    if (backend == "postgres") != (settings.database_url is not None):
-        pytest.skip("one backend per settings parameter")
+async def test_small_drill_loses_nothing(settings: Settings, tmp_path: Path) -> None:
+    """On SQLite, and on a scratch database of the PostgreSQL server."""
     record = await run_drill(
         settings=settings,
         dataset=_mini_dataset(tmp_path / "corpus"),
         sessions=30,
         limit_docs=None,
-        postgres_server=pg_url if backend == "postgres" else None,
+        postgres_server=settings.database_url,
         workdir=tmp_path / "drills",
         cache_dir=tmp_path / "no-cache",
     )
@@ -53,7 +47,7 @@ async def test_small_drill_loses_nothing(
     assert record.rows["documents"] == 12 and record.points == 12
     assert record.rows["chat_sessions"] == 30 and record.rows["messages"] == 60
     assert record.rows["feedback"] == 6
-    assert record.database == ("postgresql" if backend == "postgres" else "sqlite")
+    assert record.database == ("postgresql" if settings.database_url else "sqlite")
     assert not list((tmp_path / "drills").iterdir())  # the scratch instance is gone
     path = write_record(record, tmp_path / "records")
     saved = json.loads(path.read_text())
