@@ -395,8 +395,8 @@ def drill(
             f"  recovery time {record.restore_seconds:.1f} s ({steps}); goal "
             f"{record.goal_seconds:.0f} s {goal}"
         )
-        checksums = "equal" if record.checksums_equal else "DIFFER: " + ", ".join(
-            record.tables_differing
+        checksums = (
+            "equal" if record.checksums_equal else "DIFFER: " + ", ".join(record.tables_differing)
         )
         console.print(
             f"  records lost {record.records_lost}, vectors lost {record.points_lost}, "
@@ -405,4 +405,89 @@ def drill(
         )
         console.print(f"  record: {path}")
     if not record.passed:
+        raise typer.Exit(1)
+
+
+async def _check(settings: Settings) -> dict[str, Any]:
+    from ragops.backup.checks import chunk_ids
+    from ragops.backup.database import table_counts
+    from ragops.db import migrate
+    from ragops.providers.embedder.factory import create_embedder, resolve_dimension
+    from ragops.providers.vectorstore.base import VectorStoreError
+    from ragops.providers.vectorstore.factory import create_vector_store
+
+    url = settings.resolved_database_url
+    found: dict[str, Any] = {
+        "revision": await migrate.current_revision(settings),
+        "head": migrate.head_revision(),
+        "tables": {},
+        "chunks": 0,
+        "points": None,
+    }
+    if found["revision"] is None:
+        return found
+    found["tables"] = await table_counts(url)
+    chunks = len(await chunk_ids(url)) if "chunks" in found["tables"] else 0
+    found["chunks"] = chunks
+    embedder = create_embedder(settings)
+    try:
+        store = create_vector_store(settings, embedder)
+    except VectorStoreError as exc:
+        found["points"] = None
+        found["vector_store"] = exc.message
+        return found
+    try:
+        await store.ensure_ready(await resolve_dimension(embedder))
+        total = getattr(store, "total_points", None)
+        found["points"] = await total() if total is not None else None
+    finally:
+        await store.aclose()
+    return found
+
+
+@backup_app.command()
+def check(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The database to check (default: RAGOPS_DATABASE_URL), e.g. a "
+            "restored branch before switching to it."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """After a restore made outside ragops (a provider's point-in-time restore): schema
+    revision against this release, row counts, and chunk rows against vector points."""
+    settings = load_settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    found = _run(_check(settings))
+    if as_json:
+        print(json.dumps(found))
+    else:
+        console.print(f"schema revision {found['revision']} (this release ships {found['head']})")
+        for table, rows in sorted(found["tables"].items()):
+            console.print(f"  {table:<24} {rows:>10}")
+        points = found["points"]
+        if found["revision"] is not None:
+            console.print(
+                f"chunk rows {found['chunks']}, vector points "
+                f"{points if points is not None else 'unknown: ' + found.get('vector_store', '')}"
+            )
+    problems = []
+    if found["revision"] is None:
+        problems.append("the database was never migrated: it is not a ragops database")
+    elif found["revision"] != found["head"]:
+        problems.append(
+            f"schema {found['revision']} differs from this release's {found['head']}: "
+            "run `ragops db upgrade` (older) or deploy the matching release (newer)"
+        )
+    if found["points"] is not None and found["points"] < found["chunks"]:
+        problems.append(
+            f"{found['chunks'] - found['points']} chunk rows have no vector point: the vectors "
+            "are older than the database; re-ingest the affected documents"
+        )
+    for line in problems:
+        console.print(f"[red]problem:[/] {line}")
+    if problems:
         raise typer.Exit(1)

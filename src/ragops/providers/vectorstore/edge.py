@@ -415,6 +415,11 @@ class EdgeVectorStore:
             for p in found
         ]
 
+    async def total_points(self) -> int:
+        """Number of points of every tenant (exact)."""
+        request = qe.CountRequest(exact=True)
+        return await self._call(lambda: int(self._opened().count(request)))
+
     async def count(self, scope: SearchScope) -> int:
         """Number of points in scope (exact)."""
         request = qe.CountRequest(exact=True, filter=edge_filter(scope))

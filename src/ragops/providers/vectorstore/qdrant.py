@@ -330,6 +330,10 @@ class QdrantVectorStore:
             for p in response.points
         ]
 
+    async def total_points(self) -> int:
+        """Number of points of every tenant (exact)."""
+        return int((await self._client.count(collection_name=self.name, exact=True)).count)
+
     async def count(self, scope: SearchScope) -> int:
         """Number of points in scope (exact)."""
         try:
