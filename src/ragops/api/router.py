@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ragops.auth.router import router as admin_router
+from ragops.backup.router import router as backup_router
 from ragops.cache.router import router as cache_router
 from ragops.chat.openai_router import router as openai_router
 from ragops.chat.router import router as chat_router
@@ -29,6 +30,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(cache_router)
     app.include_router(store_router)
     app.include_router(db_admin_router)
+    app.include_router(backup_router)
     app.include_router(incidents_router)
     app.include_router(incidents_admin_router)
     app.include_router(oncall_router)

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from ragops.audit.cli import audit_app
 from ragops.cli.audit_log import audit_log_app
+from ragops.backup.cli import backup_app
 from ragops.cli.cache import cache_app
 from ragops.cli.db import db_app
 from ragops.cli.documents import CollectionOpt, Tenant, collections, documents_app
@@ -28,6 +29,7 @@ from ragops.consistency.cli import store_app
 from ragops.documents.files import collect_files, source_name
 from ragops.incidents.cli import incident_app
 from ragops.oncall.cli import oncall_app
+from ragops.release.cli import rollback_app
 
 if TYPE_CHECKING:
     from ragops.chat.models import ChatResponse
@@ -48,6 +50,8 @@ app.add_typer(audit_log_app, name="audit-log")
 app.add_typer(audit_app, name="audit")
 app.add_typer(cache_app, name="cache")
 app.add_typer(store_app, name="store")
+app.add_typer(backup_app, name="backup")
+app.add_typer(rollback_app, name="rollback")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(incident_app, name="incident")
 

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
         "privileges it needs (SELECT and INSERT on the audit trail). Default: "
         "RAGOPS_DATABASE_URL.",
     )
+    backup_dir: Path | None = Field(
+        None, description="Where `ragops backup create` writes; default: <data_dir>/backups."
+    )
+    backup_key: SecretStr | None = Field(
+        None,
+        description="Encrypts backups (AES-256-GCM): 32 bytes, base64 (`ragops backup key`).",
+    )
 
     # --- cache ---
     redis_url: SecretStr | None = Field(

@@ -36,9 +36,11 @@ import errno
 import fcntl
 import logging
 import os
+import shutil
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -160,6 +162,16 @@ class EdgeVectorStore:
         return collection_name(self._base, self._model_id, self._dimension)
 
     @property
+    def model_id(self) -> str:
+        """The embedding model the collection is named after."""
+        return self._model_id
+
+    @property
+    def dimension(self) -> int | None:
+        """The dense vector size (None until known)."""
+        return self._dimension
+
+    @property
     def path(self) -> Path:
         """The shard's directory."""
         return self._root / self.name
@@ -258,6 +270,47 @@ class EdgeVectorStore:
             self._closed = True
             self._pool.shutdown(wait=True)
             self._lock.release()
+
+    async def copy_files(self, dest: Path, *, while_held: Callable[[], Awaitable[None]]) -> int:
+        """Copy the shard's files to `dest` consistently; returns its point count.
+
+        A job in the store's own thread holds it (every engine call waits behind it, an index
+        build included), flushes the shard, then waits for `while_held` (run on the event loop,
+        e.g. taking the database's snapshot, so both stores are cut at the same moment) before
+        it counts the points and copies the files. Nothing writes meanwhile."""
+        if self._closed:
+            raise VectorStoreError("the embedded store is closed")
+        loop = asyncio.get_running_loop()
+        held: asyncio.Future[None] = loop.create_future()
+        go = threading.Event()
+        proceed = False
+
+        def signal() -> None:
+            if not held.done():
+                held.set_result(None)
+
+        def job() -> int:
+            loop.call_soon_threadsafe(signal)
+            go.wait()
+            if not proceed:
+                return 0
+            shard = self._opened()
+            shard.flush()
+            points = int(shard.count(qe.CountRequest(exact=True)))
+            shutil.copytree(self.path, dest)
+            return points
+
+        done = loop.run_in_executor(self._pool, job)
+        try:
+            await held
+            await while_held()
+            proceed = True
+        finally:
+            go.set()
+        try:
+            return await done
+        except Exception as exc:
+            raise VectorStoreError(f"copying {self.name} failed: {exc}") from exc
 
     # --- writes --------------------------------------------------------------------------
 
@@ -401,6 +454,10 @@ class EdgeVectorStore:
             for r in records
         ]
         return [hit for hit in hits if in_scope(hit, scope)]
+    async def total_points(self) -> int:
+        """Number of points of every tenant (exact)."""
+        request = qe.CountRequest(exact=True)
+        return await self._call(lambda: int(self._opened().count(request)))
 
     async def count(self, scope: SearchScope) -> int:
         """Number of points in scope (exact)."""

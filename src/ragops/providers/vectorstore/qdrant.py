@@ -118,6 +118,22 @@ class QdrantVectorStore:
             key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
             self._client = AsyncQdrantClient(url=settings.qdrant_url, api_key=key, timeout=30)
         self._closed = False
+        self.settings = settings
+
+    @property
+    def client(self) -> AsyncQdrantClient:
+        """The qdrant-client instance (backups use its snapshot calls)."""
+        return self._client
+
+    @property
+    def model_id(self) -> str:
+        """The embedding model the collection is named after."""
+        return self._model_id
+
+    @property
+    def dimension(self) -> int | None:
+        """The dense vector size (None until known)."""
+        return self._dimension
 
     @property
     def name(self) -> str:
@@ -375,6 +391,9 @@ class QdrantVectorStore:
             for r in records
         ]
         return [hit for hit in hits if in_scope(hit, scope)]
+    async def total_points(self) -> int:
+        """Number of points of every tenant (exact)."""
+        return int((await self._client.count(collection_name=self.name, exact=True)).count)
 
     async def count(self, scope: SearchScope) -> int:
         """Number of points in scope (exact)."""

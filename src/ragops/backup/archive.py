@@ -1,0 +1,81 @@
+"""Opening a backup file: decrypt when needed, unpack safely, check every checksum.
+
+`open_backup` yields the manifest and the unpacked directory only when the archive is intact:
+readable, its manifest present and consistent, every file listed and none changed. Otherwise it
+raises `InvalidBackup` with every problem found, and a restore never starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tarfile
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ragops.backup import crypto
+from ragops.backup.manifest import MANIFEST_NAME, Manifest, checksum_problems
+
+
+class InvalidBackup(Exception):
+    """The file is not an intact backup; `problems` says what is wrong."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _unpack(path: Path, key: bytes | None, into: Path) -> Path:
+    """Decrypt (if needed) and unpack `path` into `into`; the directory holding the files."""
+    archive = path
+    if crypto.is_encrypted(path):
+        if key is None:
+            raise InvalidBackup(["the backup is encrypted and RAGOPS_BACKUP_KEY is not set"])
+        archive = into / "archive.tar"
+        try:
+            crypto.decrypt_file(path, archive, key)
+        except crypto.BackupCryptoError as exc:
+            raise InvalidBackup([str(exc)]) from exc
+    files = into / "files"
+    files.mkdir()
+    try:
+        with tarfile.open(archive, "r:") as tar:
+            tar.extractall(files, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise InvalidBackup([f"not a readable backup archive: {exc}"]) from exc
+    finally:
+        if archive != path:
+            archive.unlink(missing_ok=True)
+    return files
+
+
+def read_manifest(files: Path) -> Manifest:
+    """The manifest of an unpacked backup, or `InvalidBackup`."""
+    path = files / MANIFEST_NAME
+    if not path.is_file():
+        raise InvalidBackup(["no manifest: the backup is incomplete"])
+    try:
+        return Manifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, ValidationError) as exc:
+        raise InvalidBackup([f"the manifest is unreadable: {str(exc)[:200]}"]) from exc
+
+
+@asynccontextmanager
+async def open_backup(
+    path: Path, key: bytes | None, scratch: Path | None = None
+) -> AsyncIterator[tuple[Manifest, Path]]:
+    """The manifest and unpacked files of an intact backup (removed on exit)."""
+    if not path.is_file():
+        raise InvalidBackup([f"no such backup file: {path}"])
+    with tempfile.TemporaryDirectory(prefix=".ragops-restore-", dir=scratch) as tmp:
+        files = await asyncio.to_thread(_unpack, path, key, Path(tmp))
+        manifest = read_manifest(files)
+        problems = manifest.problems()
+        problems += await asyncio.to_thread(checksum_problems, manifest, files)
+        if problems:
+            raise InvalidBackup(problems)
+        yield manifest, files

@@ -1,0 +1,133 @@
+"""Checks of a restored instance: row counts, point counts, and chunk rows against points.
+
+`compare_stores` is the small cross-store check verification and restores run until the
+store's own `store check` can be called instead: it lists chunk rows without a point (lost
+vectors) and points that no chunk row names (orphans).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import text
+
+from ragops.backup import database as dbpart
+from ragops.backup.manifest import Manifest, VectorPart
+from ragops.backup.vectors import edge_count, edge_point_ids, edge_target
+from ragops.config import Settings
+
+
+@dataclass
+class StoreComparison:
+    """Chunk rows and points of a restored instance, compared by id."""
+
+    chunks: int
+    points: int
+    missing_points: list[str] = field(default_factory=list)
+    orphan_points: list[str] = field(default_factory=list)
+
+    @property
+    def consistent(self) -> bool:
+        """No chunk row lacks its point (orphan points lose nothing and are only listed)."""
+        return not self.missing_points
+
+
+@dataclass
+class Verification:
+    """Counts in the manifest against counts found, and the cross-store comparison."""
+
+    table_mismatches: dict[str, tuple[int, int]] = field(default_factory=dict)
+    points_expected: int = 0
+    points_found: int = 0
+    stores: StoreComparison | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every count equal, no chunk row without its point, no other problem."""
+        return (
+            not self.table_mismatches
+            and self.points_expected == self.points_found
+            and (self.stores is None or self.stores.consistent)
+            and not self.problems
+        )
+
+    def lines(self) -> list[str]:
+        """A human summary, one finding a line."""
+        out = [
+            f"{t}: {want} rows in the backup, {got} restored"
+            for t, (want, got) in self.table_mismatches.items()
+        ]
+        if self.points_expected != self.points_found:
+            out.append(
+                f"vectors: {self.points_expected} in the backup, {self.points_found} restored"
+            )
+        if self.stores is not None:
+            if self.stores.missing_points:
+                out.append(f"{len(self.stores.missing_points)} chunk rows have no vector point")
+            if self.stores.orphan_points:
+                out.append(
+                    f"{len(self.stores.orphan_points)} vector points have no chunk row (orphans)"
+                )
+        return out + self.problems
+
+
+async def chunk_ids(database_url: str) -> set[str]:
+    """Ids of every chunk row."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(text("SELECT id FROM chunks"))
+            return {str(r[0]) for r in rows}
+    finally:
+        await engine.dispose()
+
+
+async def compare_stores(settings: Settings, part: VectorPart) -> StoreComparison | None:
+    """Chunk rows against the points of the restored Edge shard (None for other stores)."""
+    if part.backend != "edge":
+        return None
+    rows = await chunk_ids(settings.resolved_database_url)
+    points = await asyncio.to_thread(edge_point_ids, edge_target(settings, part), part)
+    return StoreComparison(
+        chunks=len(rows),
+        points=len(points),
+        missing_points=sorted(rows - points),
+        orphan_points=sorted(points - rows),
+    )
+
+
+async def qdrant_count(settings: Settings, collection: str) -> int:
+    """The point count of a collection on the Qdrant server of `settings`."""
+    from qdrant_client import AsyncQdrantClient
+
+    key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    client = AsyncQdrantClient(url=settings.qdrant_url, api_key=key, timeout=60)
+    try:
+        return int((await client.count(collection_name=collection, exact=True)).count)
+    finally:
+        await client.close()
+
+
+async def verify_restored(manifest: Manifest, settings: Settings) -> Verification:
+    """Compare the restored instance of `settings` with the manifest of its backup."""
+    result = Verification(points_expected=manifest.vectors.points)
+    found = await dbpart.table_counts(settings.resolved_database_url)
+    for table, expected in manifest.database.tables.items():
+        if table == "alembic_version":
+            continue  # migrations forward may rewrite it
+        got = found.get(table, -1)
+        if got != expected:
+            result.table_mismatches[table] = (expected, got)
+    part = manifest.vectors
+    if part.backend == "edge":
+        shard: Path = edge_target(settings, part)
+        result.points_found = await asyncio.to_thread(edge_count, shard, part)
+        result.stores = await compare_stores(settings, part)
+    elif part.backend == "qdrant":
+        result.points_found = await qdrant_count(settings, part.collection or "")
+    return result

@@ -1,0 +1,493 @@
+"""`ragops backup`: create, verify and restore backups; print a new encryption key; run the
+backup drill.
+
+`create` beside a running `ragops serve` (or with `--url`) asks that server to back itself up
+(`POST /v1/ops/backups`: it holds the embedded store) and, for a local server, moves the file
+to `--to`; otherwise it works in this process. `verify` and `restore` work in this process on
+the file given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ragops.cli.remote import KeyOpt, UrlOpt, api_client, find_remote
+from ragops.cli.runner import console, fail, load_settings
+
+if TYPE_CHECKING:
+    from ragops.backup.restore import RestoreReport
+    from ragops.config import Settings
+
+T = TypeVar("T")
+
+backup_app = typer.Typer(help="Backups: create, verify, restore, drill.", no_args_is_help=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _run(work: Awaitable[T]) -> T:
+    """Run `work`; a refusal or an invalid backup becomes one line and exit 1."""
+    from ragops.backup.archive import InvalidBackup
+    from ragops.backup.crypto import BackupCryptoError
+    from ragops.backup.database import DatabaseBackupError
+    from ragops.backup.restore import RestoreRefused
+    from ragops.backup.service import BackupError
+    from ragops.backup.vectors import VectorBackupError
+    from ragops.providers.vectorstore.base import VectorStoreError
+
+    async def main() -> T:
+        return await work
+
+    try:
+        return asyncio.run(main())
+    except InvalidBackup as exc:
+        fail("the backup is invalid and was refused:\n  " + "\n  ".join(exc.problems))
+    except RestoreRefused as exc:
+        fail(f"refused: {exc}")
+    except (BackupError, BackupCryptoError, DatabaseBackupError, VectorBackupError) as exc:
+        fail(str(exc))
+    except VectorStoreError as exc:
+        fail(exc.message)
+    except OSError as exc:
+        fail(f"{type(exc).__name__}: {exc}")
+
+
+def _print_created(result: dict[str, Any]) -> None:
+    manifest = result["manifest"]
+    rows = sum(manifest["database"]["tables"].values())
+    console.print(
+        f"backup written: {result['path']} ({result['bytes'] / 1e6:.1f} MB, "
+        f"{result['seconds']:.1f} s{', encrypted' if result['encrypted'] else ''})"
+    )
+    console.print(
+        f"  {rows} rows in {len(manifest['database']['tables'])} tables, "
+        f"{manifest['vectors']['points']} vectors, schema {manifest['migration_revision']}, "
+        f"{result['files']} files checksummed"
+    )
+    if result["pruned"]:
+        console.print(f"  pruned {len(result['pruned'])} older: {', '.join(result['pruned'])}")
+
+
+async def _create_here(
+    settings: Settings, directory: Path | None, keep: int | None, encrypt: bool | None
+) -> dict[str, Any]:
+    from ragops.backup.router import result_json
+    from ragops.backup.service import create_backup
+    from ragops.providers.embedder.factory import create_embedder, resolve_dimension
+    from ragops.providers.vectorstore.factory import create_vector_store
+
+    embedder = create_embedder(settings)
+    store = create_vector_store(settings, embedder)
+    try:
+        await store.ensure_ready(await resolve_dimension(embedder))
+        with _progress() as progress:
+            task = progress.add_task("backup", total=5)
+
+            def report(step: str, done: int, total: int) -> None:
+                progress.update(task, description=step, completed=done, total=total)
+
+            result = await create_backup(
+                settings=settings,
+                store=store,
+                directory=directory,
+                keep=keep,
+                encrypt=encrypt,
+                progress=report,
+            )
+        return result_json(result)
+    finally:
+        await store.aclose()
+
+
+def _create_through(
+    url: str | None, api_key: str | None, keep: int | None, encrypt: bool | None
+) -> dict[str, Any] | None:
+    remote = find_remote(url, api_key)
+    if remote is None:
+        return None
+    outcome: dict[str, Any] = {}
+    with api_client(remote, None, ["admin"]) as api, _progress() as progress:
+        task = progress.add_task("backup", total=5)
+        body = {"keep": keep, "encrypt": encrypt}
+        with api.client.stream("POST", "/v1/ops/backups", json=body, timeout=None) as response:
+            if not response.is_success:
+                response.read()
+                api.call("POST", "/v1/ops/backups", json=body)  # reports the error and exits
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                item = json.loads(line)
+                if "step" in item:
+                    progress.update(
+                        task, description=item["step"], completed=item["done"], total=item["total"]
+                    )
+                else:
+                    outcome = item
+    if "error" in outcome or "result" not in outcome:
+        fail(f"the backup failed on {remote.where}: {outcome.get('error', 'no result')}")
+    result: dict[str, Any] = outcome["result"]
+    result["local"] = remote.local_pid is not None
+    return result
+
+
+@backup_app.command()
+def create(
+    to: Annotated[
+        Path | None, typer.Option("--to", help="Directory for the backup (RAGOPS_BACKUP_DIR).")
+    ] = None,
+    keep: Annotated[
+        int | None, typer.Option("--keep", min=1, help="Then keep only the N newest backups.")
+    ] = None,
+    encrypt: Annotated[
+        bool | None,
+        typer.Option(
+            "--encrypt/--no-encrypt", help="Default: encrypt when RAGOPS_BACKUP_KEY is set."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Back up the database and the vectors into one checksummed archive."""
+    from ragops.backup.service import prune
+
+    settings = load_settings()
+    result = _create_through(url, api_key, None if to else keep, encrypt)
+    if result is not None and to is not None:
+        if not result.pop("local"):
+            fail(
+                "--to applies to a server on this machine; a remote server writes to its own "
+                f"backup directory (the backup is at {result['path']} there)"
+            )
+        to.mkdir(parents=True, exist_ok=True)
+        moved = to / Path(result["path"]).name
+        shutil.move(result["path"], moved)
+        result["path"] = str(moved)
+        result["pruned"] = [p.name for p in prune(to, keep)] if keep else []
+    if result is None:
+        result = _run(_create_here(settings, to, keep, encrypt))
+    result.pop("local", None)
+    if as_json:
+        print(json.dumps(result))
+    else:
+        _print_created(result)
+
+
+def _key(settings: Settings) -> bytes | None:
+    from ragops.backup.crypto import BackupCryptoError
+    from ragops.backup.service import backup_key
+
+    try:
+        return backup_key(settings)
+    except BackupCryptoError as exc:
+        fail(str(exc))
+
+
+def _print_report(report: RestoreReport, heading: str) -> None:
+    verification = report.verification
+    manifest = report.manifest
+    console.print(heading)
+    console.print(
+        f"  backup of {manifest.started_at} by ragops {manifest.ragops_version}, "
+        f"schema {manifest.migration_revision}"
+    )
+    if report.migrated_to:
+        console.print(f"  migrated forward {report.migrated_from} -> {report.migrated_to}")
+    if report.safety_backup is not None:
+        console.print(f"  safety backup of the replaced data: {report.safety_backup.path}")
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items())
+    console.print(f"  recovery time: {report.seconds:.1f} s ({timings})")
+    rows = sum(v for k, v in manifest.database.tables.items() if k != "alembic_version")
+    if verification.ok:
+        console.print(
+            f"  verification: [green]OK[/] ({rows} rows and "
+            f"{verification.points_found} vectors as in the manifest; every chunk has its vector)"
+        )
+    else:
+        console.print("  verification: [red]FAILED[/]")
+    for line in verification.lines():
+        console.print(f"    {line}", markup=False)
+
+
+def _report_json(report: RestoreReport) -> dict[str, Any]:
+    stores = report.verification.stores
+    return {
+        "ok": report.verification.ok,
+        "recovery_seconds": round(report.seconds, 3),
+        "steps": {k: round(v, 3) for k, v in report.steps.items()},
+        "findings": report.verification.lines(),
+        "rows": {k: v for k, v in report.manifest.database.tables.items()},
+        "vectors": report.verification.points_found,
+        "orphan_points": len(stores.orphan_points) if stores else None,
+        "missing_points": len(stores.missing_points) if stores else None,
+        "migrated_to": report.migrated_to,
+        "safety_backup": str(report.safety_backup.path) if report.safety_backup else None,
+        "target_data_dir": str(report.target_data_dir),
+        "target_database": report.target_database,
+    }
+
+
+@backup_app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="The backup file.")],
+    scratch_url: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL server for the trial restore of a PostgreSQL backup "
+            "(default: RAGOPS_DATABASE_URL's server); a scratch database is made there."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check checksums and manifest, then restore into scratch stores and compare counts."""
+    from ragops.backup.restore import verify_backup
+
+    settings = load_settings()
+    report = _run(
+        verify_backup(file, settings=settings, key=_key(settings), scratch_url=scratch_url)
+    )
+    if as_json:
+        print(json.dumps(_report_json(report)))
+    else:
+        _print_report(report, f"{file}: checksums and manifest intact; trial restore done")
+    if not report.verification.ok:
+        raise typer.Exit(1)
+
+
+@backup_app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="The backup file.")],
+    target: Annotated[
+        Path | None,
+        typer.Option(
+            help="Data directory of the restored instance (default: a new directory "
+            "beside the backup)."
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Database to restore into (default: SQLite in the target directory)."),
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Restore over the configured instance (needs --force).")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace a target that holds data (after a safety backup)."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Restore a backup into a new database and data directory (or, with --live --force,
+    over the configured one), migrate it forward, and verify it."""
+    from ragops.backup.restore import restore_backup
+
+    settings = load_settings()
+    if live:
+        if target is not None or database_url is not None:
+            fail("--live restores over the configured instance: drop --target/--database-url")
+        chosen = settings
+    else:
+        directory = target or file.parent / (file.name.split(".")[0] + "-restored")
+        update: dict[str, Any] = {"data_dir": directory, "database_url": database_url}
+        chosen = settings.model_copy(update=update)
+    report = _run(restore_backup(file, settings=chosen, key=_key(settings), force=force))
+    if as_json:
+        print(json.dumps(_report_json(report)))
+    else:
+        _print_report(report, f"restored {file} into {chosen.data_dir} ({report.target_database})")
+        if not live:
+            console.print(
+                f"  serve it with RAGOPS_DATA_DIR={chosen.data_dir}"
+                + (f" RAGOPS_DATABASE_URL=<{report.target_database}>" if database_url else "")
+            )
+    if not report.verification.ok:
+        raise typer.Exit(1)
+
+
+@backup_app.command()
+def key() -> None:
+    """Print a new random encryption key for RAGOPS_BACKUP_KEY."""
+    from ragops.backup.crypto import new_key
+
+    print(new_key())
+
+
+@backup_app.command()
+def drill(
+    dataset: Annotated[Path, typer.Option(help="BEIR folder with corpus.jsonl (SciFact).")] = Path(
+        "../shared/data/scifact"
+    ),
+    sessions: Annotated[int, typer.Option(min=0, help="Chat sessions written.")] = 10_000,
+    limit_docs: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N documents (a quick drill).")
+    ] = None,
+    postgres: Annotated[
+        bool,
+        typer.Option(
+            "--postgres",
+            help="On a scratch PostgreSQL database (server: --scratch-url or "
+            "RAGOPS_DATABASE_URL) instead of SQLite.",
+        ),
+    ] = False,
+    scratch_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL server for --postgres.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where the JSON record goes.")] = Path("var/drills"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+) -> None:
+    """Backup -> destroy -> restore on scratch data of realistic size; prints the recovery
+    time and writes a JSON record. Exit 1 when anything was lost."""
+    from dataclasses import asdict
+
+    from ragops.backup.drill import run_drill, write_record
+
+    settings = load_settings()
+    if not (dataset / "corpus.jsonl").is_file():
+        fail(f"no corpus.jsonl under {dataset} (pass --dataset)")
+    server = None
+    if postgres:
+        server = scratch_url or settings.database_url
+        if server is None or not server.startswith("postgresql"):
+            fail("--postgres needs a PostgreSQL server: --scratch-url or RAGOPS_DATABASE_URL")
+    with console.status("drill: writing scratch data, backup, destroy, restore..."):
+        record = _run(
+            run_drill(
+                settings=settings,
+                dataset=dataset,
+                sessions=sessions,
+                limit_docs=limit_docs,
+                postgres_server=server,
+                workdir=settings.data_dir / "drills",
+                cache_dir=Path("var/bench"),
+            )
+        )
+    path = write_record(record, out)
+    if as_json:
+        print(json.dumps(asdict(record) | {"passed": record.passed, "record": str(path)}))
+    else:
+        rows = sum(record.rows.values())
+        console.print(f"backup drill on {record.database}: {record.dataset}")
+        console.print(f"  {rows} rows, {record.points} vectors ({record.vectors_source})")
+        console.print(
+            f"  backup {record.backup_seconds:.1f} s ({record.backup_bytes / 1e6:.1f} MB), "
+            f"destroy {record.destroy_seconds:.1f} s"
+        )
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in record.restore_steps.items())
+        goal = "met" if record.restore_seconds <= record.goal_seconds else "MISSED"
+        console.print(
+            f"  recovery time {record.restore_seconds:.1f} s ({steps}); goal "
+            f"{record.goal_seconds:.0f} s {goal}"
+        )
+        checksums = (
+            "equal" if record.checksums_equal else "DIFFER: " + ", ".join(record.tables_differing)
+        )
+        console.print(
+            f"  records lost {record.records_lost}, vectors lost {record.points_lost}, "
+            f"checksums {checksums}, "
+            f"verification {'OK' if record.verification_ok else 'FAILED'}"
+        )
+        console.print(f"  record: {path}")
+    if not record.passed:
+        raise typer.Exit(1)
+
+
+async def _check(settings: Settings) -> dict[str, Any]:
+    from ragops.backup.checks import chunk_ids
+    from ragops.backup.database import table_counts
+    from ragops.db import migrate
+    from ragops.providers.embedder.factory import create_embedder, resolve_dimension
+    from ragops.providers.vectorstore.base import VectorStoreError
+    from ragops.providers.vectorstore.factory import create_vector_store
+
+    url = settings.resolved_database_url
+    found: dict[str, Any] = {
+        "revision": await migrate.current_revision(settings),
+        "head": migrate.head_revision(),
+        "tables": {},
+        "chunks": 0,
+        "points": None,
+    }
+    if found["revision"] is None:
+        return found
+    found["tables"] = await table_counts(url)
+    chunks = len(await chunk_ids(url)) if "chunks" in found["tables"] else 0
+    found["chunks"] = chunks
+    embedder = create_embedder(settings)
+    try:
+        store = create_vector_store(settings, embedder)
+    except VectorStoreError as exc:
+        found["points"] = None
+        found["vector_store"] = exc.message
+        return found
+    try:
+        await store.ensure_ready(await resolve_dimension(embedder))
+        total = getattr(store, "total_points", None)
+        found["points"] = await total() if total is not None else None
+    finally:
+        await store.aclose()
+    return found
+
+
+@backup_app.command()
+def check(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The database to check (default: RAGOPS_DATABASE_URL), e.g. a "
+            "restored branch before switching to it."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """After a restore made outside ragops (a provider's point-in-time restore): schema
+    revision against this release, row counts, and chunk rows against vector points."""
+    settings = load_settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    found = _run(_check(settings))
+    if as_json:
+        print(json.dumps(found))
+    else:
+        console.print(f"schema revision {found['revision']} (this release ships {found['head']})")
+        for table, rows in sorted(found["tables"].items()):
+            console.print(f"  {table:<24} {rows:>10}")
+        points = found["points"]
+        if found["revision"] is not None:
+            console.print(
+                f"chunk rows {found['chunks']}, vector points "
+                f"{points if points is not None else 'unknown: ' + found.get('vector_store', '')}"
+            )
+    problems = []
+    if found["revision"] is None:
+        problems.append("the database was never migrated: it is not a ragops database")
+    elif found["revision"] != found["head"]:
+        problems.append(
+            f"schema {found['revision']} differs from this release's {found['head']}: "
+            "run `ragops db upgrade` (older) or deploy the matching release (newer)"
+        )
+    if found["points"] is not None and found["points"] < found["chunks"]:
+        problems.append(
+            f"{found['chunks'] - found['points']} chunk rows have no vector point: the vectors "
+            "are older than the database; re-ingest the affected documents"
+        )
+    for line in problems:
+        console.print(f"[red]problem:[/] {line}")
+    if problems:
+        raise typer.Exit(1)

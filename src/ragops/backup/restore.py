@@ -1,0 +1,221 @@
+"""Restore a backup, and verify one by a trial restore into scratch stores.
+
+Restore: the backup is unpacked and every checksum checked first; a backup written by a newer
+release (a migration revision this code does not ship, or a higher version) is refused. The
+target is a new database and data directory unless `force` is given; with `force`, a live
+target is first backed up itself (the safety backup), and a server running on the target's
+data directory is refused in any case (it holds the embedded store). The database is restored
+all or nothing, the vector shard swapped in by rename, then migrations run forward when the
+backup is older than the code, and the result is compared with the manifest.
+
+Verify: the same steps into a scratch directory and a scratch database (a new SQLite file, or a
+new PostgreSQL database on the configured server or `scratch_url`), removed afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+from sqlalchemy.engine import make_url
+
+from ragops import __version__
+from ragops.backup import database as dbpart
+from ragops.backup.archive import InvalidBackup, open_backup
+from ragops.backup.checks import Verification, verify_restored
+from ragops.backup.manifest import Manifest
+from ragops.backup.service import BackupResult, create_backup
+from ragops.backup.vectors import edge_target, restore_vectors
+from ragops.config import Settings
+from ragops.db import migrate
+
+
+class RestoreRefused(Exception):
+    """The restore was refused before anything was changed (the message says why)."""
+
+
+@dataclass
+class RestoreReport:
+    """What a restore did and found."""
+
+    manifest: Manifest
+    target_data_dir: Path
+    target_database: str
+    migrated_from: str | None
+    migrated_to: str | None
+    seconds: float
+    verification: Verification
+    safety_backup: BackupResult | None = None
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+def newer_than_code(manifest: Manifest) -> str | None:
+    """Why this code cannot restore the backup (written by a newer release), or None."""
+    revision = manifest.migration_revision
+    if revision is not None:
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+        try:
+            known = script.get_revision(revision) is not None
+        except Exception:
+            known = False
+        if not known:
+            return (
+                f"the backup's schema revision {revision} is newer than this release's "
+                f"({migrate.head_revision()}): restore it with ragops {manifest.ragops_version} "
+                "or later"
+            )
+    try:
+        if Version(manifest.ragops_version) > Version(__version__):
+            return (
+                f"the backup was written by ragops {manifest.ragops_version}, newer than this "
+                f"release ({__version__})"
+            )
+    except InvalidVersion:
+        return f"the backup names an unreadable ragops version {manifest.ragops_version!r}"
+    return None
+
+
+def _shard_present(settings: Settings, manifest: Manifest) -> bool:
+    if manifest.vectors.backend != "edge":
+        return False
+    target = edge_target(settings, manifest.vectors)
+    return target.is_dir() and any(target.iterdir())
+
+
+async def _is_live(settings: Settings, manifest: Manifest) -> bool:
+    return not await dbpart.is_empty(settings.resolved_database_url) or _shard_present(
+        settings, manifest
+    )
+
+
+async def _safety_backup(settings: Settings, manifest: Manifest) -> BackupResult:
+    """A backup of the target before it is overwritten (its embedded store opened here)."""
+    from ragops.providers.vectorstore.edge import EdgeVectorStore
+    from ragops.providers.vectorstore.qdrant import QdrantVectorStore
+
+    part = manifest.vectors
+    model_id, dimension = part.model_id or "unknown", part.dimension
+    store: EdgeVectorStore | QdrantVectorStore
+    if settings.qdrant_url is None:
+        store = EdgeVectorStore(settings, model_id=model_id, dimension=dimension)
+    else:
+        store = QdrantVectorStore(settings, model_id=model_id, dimension=dimension)
+    try:
+        await store.ensure_ready(dimension or 0)
+        return await create_backup(settings=settings, store=store)
+    finally:
+        await store.aclose()
+
+
+async def restore_backup(
+    path: Path, *, settings: Settings, key: bytes | None, force: bool = False
+) -> RestoreReport:
+    """Restore the backup at `path` into the data directory and database of `settings`."""
+    from ragops.cli.server import read_state
+
+    started = time.perf_counter()
+    steps: dict[str, float] = {}
+    async with open_backup(path, key, scratch=None) as (manifest, files):
+        steps["unpack and checksums"] = time.perf_counter() - started
+        reason = newer_than_code(manifest)
+        if reason:
+            raise RestoreRefused(reason)
+        running = read_state(settings.data_dir)
+        if running is not None:
+            raise RestoreRefused(
+                f"a ragops server (pid {running.pid}) runs on {settings.data_dir}: stop it first"
+            )
+        safety: BackupResult | None = None
+        if await _is_live(settings, manifest):
+            if not force:
+                raise RestoreRefused(
+                    "the target already holds data (database "
+                    f"{_describe(settings.resolved_database_url)}, data directory "
+                    f"{settings.data_dir}); restore into a new target, or pass --force to "
+                    "replace it (a safety backup of it is taken first)"
+                )
+            mark = time.perf_counter()
+            safety = await _safety_backup(settings, manifest)
+            steps["safety backup"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        await dbpart.restore_database(
+            manifest.database.backend,
+            files / manifest.database.file,
+            settings.resolved_database_url,
+        )
+        steps["database"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        await restore_vectors(manifest.vectors, files, settings)
+        steps["vectors"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    before = await migrate.current_revision(settings)
+    after = before
+    if before != migrate.head_revision():
+        await migrate.upgrade(settings)
+        after = await migrate.current_revision(settings)
+    steps["migrations"] = time.perf_counter() - mark
+    seconds = time.perf_counter() - started
+    mark = time.perf_counter()
+    verification = await verify_restored(manifest, settings)
+    steps["verification"] = time.perf_counter() - mark
+    return RestoreReport(
+        manifest=manifest,
+        target_data_dir=settings.data_dir,
+        target_database=_describe(settings.resolved_database_url),
+        migrated_from=before if before != after else None,
+        migrated_to=after if before != after else None,
+        seconds=seconds,
+        verification=verification,
+        safety_backup=safety,
+        steps=steps,
+    )
+
+
+def _describe(database_url: str) -> str:
+    """The database URL without its password."""
+    return make_url(database_url).render_as_string(hide_password=True)
+
+
+async def verify_backup(
+    path: Path, *, settings: Settings, key: bytes | None, scratch_url: str | None = None
+) -> RestoreReport:
+    """Checksums, manifest and a trial restore into scratch stores (removed afterwards)."""
+    import tempfile
+
+    async with open_backup(path, key) as (manifest, _files):
+        backend = manifest.database.backend
+    scratch_db: str | None = None
+    if backend == "postgresql":
+        server = scratch_url or settings.resolved_database_url
+        if dbpart.backend_of(server) != "postgresql":
+            raise RestoreRefused(
+                "a PostgreSQL backup needs a PostgreSQL server for its trial restore: "
+                "set RAGOPS_DATABASE_URL or pass --scratch-url"
+            )
+        name = f"ragops_verify_{uuid.uuid4().hex[:12]}"
+        scratch_db = make_url(server).set(database=name).render_as_string(hide_password=False)
+    with tempfile.TemporaryDirectory(prefix="ragops-verify-") as tmp:
+        overrides: dict[str, object] = {"data_dir": Path(tmp), "qdrant_url": None}
+        if scratch_db is not None:
+            overrides["database_url"] = scratch_db
+        else:
+            overrides["database_url"] = None
+        if manifest.vectors.backend == "qdrant":
+            raise RestoreRefused(
+                "a trial restore of Qdrant server vectors needs a scratch Qdrant server; "
+                "checksums and manifest are intact"
+            )
+        scratch = settings.model_copy(update=overrides)
+        try:
+            return await restore_backup(path, settings=scratch, key=key)
+        finally:
+            if scratch_db is not None:
+                await dbpart.pg_drop_database(make_url(scratch_db))
+
+
+__all__ = ["InvalidBackup", "RestoreRefused", "restore_backup", "verify_backup"]

@@ -1,0 +1,120 @@
+"""`ragops backup` as a user runs it (real processes): beside a running `ragops serve` the
+backup goes through the server's API (it holds the embedded store), with a progress bar and
+the file moved to --to; verify and restore work on the file; a corrupted backup and a restore
+over the running instance are refused with one line and exit 1; only an admin key of the
+operator tenant may ask the server for a backup."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import RAGOPS_CLI, free_port, run_cli
+
+pytestmark = pytest.mark.timeout(600)  # about ten real processes on a shared machine
+
+
+@dataclass
+class Served:
+    data_dir: Path
+    url: str
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    data_dir = tmp_path_factory.mktemp("backup-cli") / "var"
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAGOPS_DATA_DIR": str(data_dir),
+        "RAGOPS_DEMO_CORPUS": "false",
+        "RAGOPS_LOG_LEVEL": "WARNING",
+        "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
+    }
+    process = subprocess.Popen(
+        [RAGOPS_CLI, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, "ragops serve exited"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "ragops serve did not come up"
+        time.sleep(0.2)
+    try:
+        yield Served(data_dir=data_dir, url=url)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def test_backup_beside_the_server_then_verify_and_restore(served: Served, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for number in range(6):
+        (corpus / f"note-{number}.md").write_text(f"# Note {number}\n\nKites number {number}.\n")
+    run_cli(served.data_dir, "ingest", str(corpus), "-c", "notes")
+    out = tmp_path / "backups"
+
+    first = run_cli(served.data_dir, "backup", "create", "--to", str(out), "--json")
+    made = json.loads(first.stdout)
+    assert Path(made["path"]).parent == out and Path(made["path"]).exists()
+    assert made["manifest"]["database"]["tables"]["documents"] == 6
+    assert made["manifest"]["vectors"]["points"] == made["manifest"]["database"]["tables"]["chunks"]
+    second = run_cli(served.data_dir, "backup", "create", "--to", str(out), "--keep", "1")
+    assert "backup written" in second.stdout and "pruned 1 older" in second.stdout
+    backups = sorted(out.iterdir())
+    assert len(backups) == 1 and not Path(made["path"]).exists()
+    # the server still answers
+    assert httpx.get(f"{served.url}/healthz").status_code == 200
+
+    checked = run_cli(served.data_dir, "backup", "verify", str(backups[0]))
+    assert "verification: OK" in checked.stdout and "recovery time" in checked.stdout
+
+    # never over the running instance, --force or not (it holds the embedded store)
+    forced = run_cli(
+        served.data_dir, "backup", "restore", str(backups[0]), "--live", "--force", check=False
+    )
+    assert forced.returncode == 1 and "stop it first" in forced.stderr
+
+    target = tmp_path / "restored"
+    restored = run_cli(
+        served.data_dir, "backup", "restore", str(backups[0]), "--target", str(target), "--json"
+    )
+    report = json.loads(restored.stdout)
+    assert report["ok"] and report["rows"]["documents"] == 6 and report["missing_points"] == 0
+
+    broken = tmp_path / "broken.tar"
+    data = bytearray(backups[0].read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    broken.write_bytes(bytes(data))
+    refused = run_cli(served.data_dir, "backup", "verify", str(broken), check=False)
+    assert refused.returncode == 1 and "invalid" in refused.stderr
+
+
+def test_only_the_operator_tenant_may_back_up(served: Served) -> None:
+    made = run_cli(
+        served.data_dir, "keys", "create", "--tenant", "acme", "--scopes", "admin", "--json"
+    )
+    key = json.loads(made.stdout)["key"]
+    response = httpx.post(
+        f"{served.url}/v1/ops/backups", json={}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 403
+    assert httpx.post(f"{served.url}/v1/ops/backups", json={}).status_code == 401
