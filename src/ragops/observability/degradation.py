@@ -1,6 +1,8 @@
 """Metrics and log events of degraded operation: a component running on its fallback (rate
 limits on per-instance counters, the cache bypassed), answers produced by a fallback, circuit
-breaker states, and refusals that protect capacity (ingestion budget).
+breaker states (the breakers live in providers/llm/breaker.py), and refusals that protect
+capacity (ingestion budget). Defined here so that importing `ragops.observability.metrics`
+registers every series the alert rules read.
 
 Each switch to or from a fallback is logged once (`fallback_engaged` / `fallback_recovered`),
 never per request.
@@ -31,6 +33,17 @@ DEGRADED_RESPONSES = Counter(
     "ragops_degraded_responses_total",
     "Answers produced by a fallback (header X-Degraded), by reason.",
     ["reason"],
+)
+CIRCUIT_STATE = Gauge(
+    "ragops_llm_circuit_state",
+    "Circuit breaker of each LLM provider: 0 closed, 1 half-open, 2 open.",
+    ["provider"],
+    multiprocess_mode="max",
+)
+CIRCUIT_TRANSITIONS = Counter(
+    "ragops_llm_circuit_transitions_total",
+    "Changes of state of the LLM circuit breakers, by provider and new state.",
+    ["provider", "state"],
 )
 INGEST_REFUSED = Counter(
     "ragops_ingest_refused_total",
