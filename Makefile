@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint format typecheck pytest audit lock bench clean
+.PHONY: setup run test lint format typecheck pytest audit lock bench clean image
 
 setup: $(STAMP)
 
@@ -57,6 +57,10 @@ bench: setup
 	test ! -f bench/ingest.py || timeout 1200 $(BIN)/python bench/ingest.py
 	timeout 600 $(BIN)/python bench/load.py
 	timeout 300 $(BIN)/python bench/cache.py
+
+# The container image, tagged with the version and main-<short commit> (scripts/image-tags.sh).
+image:
+	docker build -f deploy/Dockerfile $$(scripts/image-tags.sh --build-args) .
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

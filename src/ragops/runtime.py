@@ -24,6 +24,7 @@ from ragops.providers.cache import Cache
 from ragops.providers.cache.factory import create_cache
 from ragops.providers.embedder import Embedder
 from ragops.providers.embedder.factory import create_embedder, resolve_dimension
+from ragops.providers.embedder.fallback import FallbackEmbedder
 from ragops.providers.llm import LLM
 from ragops.providers.llm.factory import create_llm
 from ragops.providers.vectorstore import VectorStore
@@ -63,17 +64,25 @@ class Runtime:
             await store.aclose()
             await db.dispose()
             raise
-        questions = MemoEmbedder(embedder)  # one question, embedded once
+        questions: Embedder = MemoEmbedder(embedder)  # one question, embedded once
+        lookups = questions  # the semantic cache never mixes models: no fallback there
+        if settings.embedder != "onnx-minilm" and settings.embedding_fallback:
+            chain = FallbackEmbedder(
+                questions,  # the memo keeps the remote model's vectors only
+                lambda: create_embedder(settings.model_copy(update={"embedder": "onnx-minilm"})),
+                retry_seconds=settings.embedding_retry_seconds,
+            )
+            questions, lookups = chain, chain.strict()
         retriever = Retriever(settings, questions, store, Bm25Encoder())
         llm = create_llm(settings)
         cache = create_cache(settings)
         generator = Generator(settings=settings, llm=llm, embedder=questions)
-        answers = create_answer_cache(settings, db=db, cache=cache, embedder=questions)
+        answers = create_answer_cache(settings, db=db, cache=cache, embedder=lookups)
         quota = IngestQuota(storage_uri(settings), settings.ingest_word_pieces_per_hour)
         return cls(
             settings=settings,
             db=db,
-            embedder=embedder,
+            embedder=questions,  # the outermost wrapper: closing it closes every model
             store=store,
             retriever=retriever,
             llm=llm,

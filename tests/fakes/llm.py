@@ -27,7 +27,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -108,6 +108,8 @@ class FakeLLMState:
     failures: list[Failure] = field(default_factory=list)
     generation: int = 0
     stopping: bool = False
+    # Serve these vectors instead of the hash-based ones (a real model, say); any size.
+    embed: Callable[[list[str]], Awaitable[list[list[float]]]] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take_failure(self) -> Failure | None:
@@ -249,9 +251,11 @@ def build_app(state: FakeLLMState) -> Starlette:
         raw = body.get("input", [])
         texts = [raw] if isinstance(raw, str) else [str(t) for t in raw]
         dimension = int(body.get("dimensions") or state.embedding_dimension)
+        vectors = await state.embed(texts) if state.embed is not None else None
         data = []
         for index, text in enumerate(texts):
-            vector: Any = fake_embedding(text, dimension)
+            vector: Any = vectors[index] if vectors else fake_embedding(text, dimension)
+            dimension = len(vector)
             if body.get("encoding_format") == "base64":  # the openai client's default
                 vector = base64.b64encode(struct.pack(f"<{dimension}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": vector})

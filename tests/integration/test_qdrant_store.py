@@ -18,6 +18,7 @@ from ragops.providers.vectorstore.base import VectorStoreError
 from ragops.providers.vectorstore.edge import EdgeVectorStore
 from ragops.providers.vectorstore.qdrant import QdrantVectorStore, collection_name
 from ragops.retrieval.sparse import Bm25Encoder
+from tests.fakes.qdrant_server import QdrantRestServer
 
 DIM = 4
 ENCODER = Bm25Encoder(avg_len=5.0)
@@ -70,14 +71,22 @@ def point(
     )
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=(*KINDS, "qdrant-rest"))
 async def store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[AnyStore]:
-    opened = open_store(request.param, make_settings(tmp_path), "test-model", DIM)
+    """Each store; "qdrant-rest" is the qdrant-client's server path, over HTTP to a Qdrant
+    REST server on loopback (tests/fakes/qdrant_server.py)."""
+    server = QdrantRestServer().start() if request.param == "qdrant-rest" else None
+    settings = make_settings(tmp_path)
+    if server is not None:
+        settings = settings.model_copy(update={"qdrant_url": server.url})
+    opened = open_store(request.param, settings, "test-model", DIM)
     await opened.ensure_ready(DIM)
     try:
         yield opened
     finally:
         await opened.aclose()
+        if server is not None:
+            server.close()
 
 
 async def test_protocol_and_collection_name(store: AnyStore) -> None:

@@ -106,3 +106,16 @@ def test_database_down_inhibits_the_slo_pages_it_causes() -> None:
     for name in ("RagopsAvailabilityFastBurn", "RagopsLatencyFastBurn", "RagopsDatabaseDown"):
         assert name in alerts
     assert "Availability(FastBurn|SlowBurn)" in targets and "Latency(FastBurn|SlowBurn" in targets
+
+
+def test_llm_provider_down_inhibits_the_circuit_alerts() -> None:
+    """With no provider answering, one P3 says so; the per-provider circuit alerts are held."""
+    alerts = {rule["alert"] for rule in alert_rules()}
+    assert {"RagopsLLMProviderDown", "RagopsLLMCircuitOpen"} <= alerts
+    (rule,) = [
+        r
+        for r in config()["inhibit_rules"]
+        if 'alertname="RagopsLLMProviderDown"' in r["source_matchers"]
+    ]
+    assert rule["target_matchers"] == ['service="ragops"', 'alertname="RagopsLLMCircuitOpen"']
+    assert rule["equal"] == ["service"]

@@ -41,6 +41,19 @@ def _components(client: httpx.Client) -> dict[str, str]:
     return {"overall": body["status"], **{c["name"]: c["status"] for c in body["components"]}}
 
 
+def _circuit(client: httpx.Client, provider: str) -> tuple[float, float]:
+    """The provider's `ragops_llm_circuit_state` and its open transitions, as /metrics shows."""
+    state = opened = -1.0
+    for line in client.get("/metrics").text.splitlines():
+        if f'provider="{provider}"' not in line or line.startswith("#"):
+            continue
+        if line.startswith("ragops_llm_circuit_state{"):
+            state = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("ragops_llm_circuit_transitions_total{") and 'state="open"' in line:
+            opened = float(line.rsplit(" ", 1)[1])
+    return state, opened
+
+
 def _serve(tmp_path: Path, first: FakeLLMServer, second: FakeLLMServer) -> RunningServer:
     settings = make_settings(
         tmp_path / "var",
@@ -75,6 +88,9 @@ def test_failover_circuit_breaker_and_status(
             assert healthy.status_code == 200 and healthy.json()["degraded"] is False
             assert "X-Degraded" not in healthy.headers
             assert _components(client)["overall"] == "operational"
+            first = f"127.0.0.1:{fake_llm.port}/fake-model"
+            state, opened_before = _circuit(client, first)
+            assert state == 0 and opened_before >= 0, "circuit series missing from /metrics"
 
             # The first provider fails: the second one answers, the answer says so.
             before = _degraded_total("llm_failover")
@@ -93,6 +109,7 @@ def test_failover_circuit_breaker_and_status(
             again = client.post("/v1/chat", json={**QUESTION, "stream": False})
             assert again.json()["degraded"] is True
             assert len(fake_llm.chat_requests) == asked  # skipped: circuit open
+            assert _circuit(client, first) == (2, opened_before + 1)  # what the alerts read
             status = _components(client)
             assert status["answer_generation"] == "degraded" and status["overall"] == "degraded"
 
@@ -112,6 +129,7 @@ def test_failover_circuit_breaker_and_status(
             assert recovered.json()["degraded"] is False, recovered.text
             assert "X-Degraded" not in recovered.headers
             assert len(fake_llm.chat_requests) == 1
+            assert _circuit(client, first)[0] == 0
     finally:
         running.stop()
 

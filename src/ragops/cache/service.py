@@ -22,6 +22,7 @@ from ragops.config import Settings
 from ragops.db import Database
 from ragops.observability import metrics
 from ragops.providers.cache import Cache
+from ragops.providers.embedder.base import EmbedderError
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +203,8 @@ class AnswerCache:
         assert self.semantic is not None
         try:
             return await self.semantic.find(lookup, tenant_id=tenant_id)
+        except EmbedderError:  # the embedder's own fallback switch is logged once, not here
+            return None
         except Exception:
             logger.warning("semantic cache lookup failed; answering without it", exc_info=True)
             return None

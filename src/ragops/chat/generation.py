@@ -11,8 +11,9 @@ key, a configured secret or a span of the system prompt is replaced by the extra
 (`fallback_reason: "output_guard"`), and a streamed one is held back by the same check so the
 leak is never sent. An answer from a fallback LLM provider of the failover chain is generated
 but carries `fallback_reason: "llm_failover: ..."`; every answer with a fallback reason is
-degraded (`ragops_degraded_responses_total{reason}`). Extractive answers have key-shaped
-strings redacted.
+degraded (`ragops_degraded_responses_total{reason}`), and so is one whose question was
+embedded by a fallback model (`embedding_fallback: ...`, noted during retrieval). Extractive
+answers have key-shaped strings redacted.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ragops.chat.prompts import SYSTEM_PROMPT, build_messages, build_retrieval_q
 from ragops.config import Settings
 from ragops.errors import RagopsError, ServiceUnavailable
 from ragops.observability import metrics
-from ragops.observability.degradation import record_degraded_response
+from ragops.observability.degradation import noted_degradations, record_degraded_response
 from ragops.observability.tracing import span
 from ragops.providers.embedder import Embedder
 from ragops.providers.llm import LLM, ChatMessage, LLMError
@@ -160,15 +161,22 @@ class Generator:
             yield kind, value
 
     def _record(self, generated: Generated, passages: Sequence[Passage]) -> None:
-        """Metrics of one answer: generate stage, answer mode and, if asked, the LLM call."""
+        """Metrics of one answer: generate stage, answer mode and, if asked, the LLM call.
+
+        Fallbacks an earlier step of the request used (an embedding fallback, noted in
+        `observability.degradation`) come first in the answer's `fallback_reason`."""
+        own = generated.fallback_reason
+        upstream = noted_degradations()
+        if upstream:
+            generated.fallback_reason = "; ".join([*upstream, *([own] if own else [])])
         metrics.observe_stage("generate", generated.generate_ms / 1000)
         mode: metrics.AnswerMode = "generated" if generated.mode == "generated" else "extractive"
         metrics.record_answer("degraded" if generated.fallback_reason else mode)
-        if generated.fallback_reason:
-            record_degraded_response(generated.fallback_reason.split(":", 1)[0])
+        for reason in [*upstream, *([own] if own else [])]:
+            record_degraded_response(reason.split(":", 1)[0])
         if self.llm is None or not passages:
             return
-        reason = generated.fallback_reason or ""
+        reason = own or ""
         outcome: metrics.LlmOutcome = "ok"
         if reason.startswith("llm_unavailable"):
             outcome = "timeout" if "timed out" in reason or "timeout" in reason else "error"

@@ -163,6 +163,15 @@ class Settings(BaseSettings):
         None, description="Vector size of the API model; asked of the API when unset."
     )
     embedding_batch_size: int = Field(64, ge=1, le=2048, description="Texts per embedding call.")
+    embedding_fallback: bool = Field(
+        True,
+        description="embedder=openai: embed questions with the bundled local model while the "
+        "API fails, when its 384-dimension vectors fit the collection (answers say degraded); "
+        "otherwise such questions get 503.",
+    )
+    embedding_retry_seconds: float = Field(
+        30.0, gt=0, description="After an embedding API failure, seconds before it is asked again."
+    )
     embedding_int8_compute: bool = Field(
         True,
         description="onnx-minilm: run the matrix products in int8 (a graph rebuilt once from "

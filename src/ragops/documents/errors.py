@@ -23,6 +23,7 @@ _STATUS: dict[str, int] = {
     "too_large": 413,
     "too_many_tokens": 413,
     "quota_exceeded": 429,
+    "service_unavailable": 503,  # a dependency (embedder, vector store) is down: retry later
 }
 
 
@@ -49,7 +50,7 @@ class IngestError(Exception):
 
     @staticmethod
     def status_for(code: str) -> int:
-        """The HTTP status of an ingest error code: 415, 413, else 422."""
+        """The HTTP status of an ingest error code: 415, 413, 429, 503, else 422."""
         return _STATUS.get(code, 422)
 
     def __str__(self) -> str:

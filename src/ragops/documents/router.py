@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
 
 from ragops.api.deps import AuditDep, RuntimeDep, TenantDep, require_scope
-from ragops.api.errors import error_response
+from ragops.api.errors import RETRY_AFTER_SECONDS, error_response
 from ragops.api.openapi import ERROR_REF, ErrorBody
 from ragops.api.openapi import responses as error_responses
 from ragops.config.names import COLLECTION_NAME_RE, validate_collection_name
@@ -98,8 +98,9 @@ async def upload_documents(
 ) -> Response:
     """Ingest uploaded files. Per-file outcomes; a bad file does not stop the others.
 
-    With one file, a failure answers with that file's status (415, 413 or 422); with several,
-    the answer is 200 when any file succeeded, else 422, and lists every outcome.
+    With one file, a failure answers with that file's status (415, 413, 429, 503 or 422); with
+    several, the answer is 200 when any file succeeded, 503 (with `Retry-After`) when every
+    file failed on a dependency outage, else 422, and lists every outcome.
     """
     name = _collection_or_error(collection or runtime.settings.default_collection)
     if len(files) > MAX_FILES_PER_UPLOAD:
@@ -150,11 +151,21 @@ async def upload_documents(
     )
     if any(outcome.status != "error" for outcome in merged):
         return JSONResponse(body.model_dump(mode="json"), status_code=200)
+    # A dependency outage is 503 with Retry-After, whether one file or several failed on it.
+    retry = {"Retry-After": RETRY_AFTER_SECONDS}
     if len(merged) == 1 and merged[0].error is not None:
         status = statuses.get(0) or IngestError.status_for(merged[0].error.code)
         return error_response(
-            status, merged[0].error.code, merged[0].error.message, filename=merged[0].filename
+            status,
+            merged[0].error.code,
+            merged[0].error.message,
+            filename=merged[0].filename,
+            headers=retry if status == 503 else None,
         )
+    if all(o.error is not None and o.error.code == "service_unavailable" for o in merged):
+        first = merged[0].error
+        message = first.message if first is not None else "a dependency is down"
+        return error_response(503, "service_unavailable", message, headers=retry)
     return JSONResponse(body.model_dump(mode="json"), status_code=422)
 
 

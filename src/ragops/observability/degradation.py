@@ -1,14 +1,20 @@
 """Metrics and log events of degraded operation: a component running on its fallback (rate
 limits on per-instance counters, the cache bypassed), answers produced by a fallback, circuit
-breaker states, and refusals that protect capacity (ingestion budget).
+breaker states (the breakers live in providers/llm/breaker.py), and refusals that protect
+capacity (ingestion budget). Defined here so that importing `ragops.observability.metrics`
+registers every series the alert rules read.
 
-Each switch to or from a fallback is logged once (`fallback_engaged` / `fallback_recovered`),
-never per request.
+A step of a request that used a fallback notes it (`note_degraded`); the answer of that
+request then says it is degraded (`noted_degradations`). Each switch to or from a fallback is
+logged once (`fallback_engaged` / `fallback_recovered`), never per request.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import structlog
 from prometheus_client import Counter, Gauge
@@ -32,6 +38,17 @@ DEGRADED_RESPONSES = Counter(
     "Answers produced by a fallback (header X-Degraded), by reason.",
     ["reason"],
 )
+CIRCUIT_STATE = Gauge(
+    "ragops_llm_circuit_state",
+    "Circuit breaker of each LLM provider: 0 closed, 1 half-open, 2 open.",
+    ["provider"],
+    multiprocess_mode="max",
+)
+CIRCUIT_TRANSITIONS = Counter(
+    "ragops_llm_circuit_transitions_total",
+    "Changes of state of the LLM circuit breakers, by provider and new state.",
+    ["provider", "state"],
+)
 INGEST_REFUSED = Counter(
     "ragops_ingest_refused_total",
     "Documents refused by the ingestion cost budget, by reason.",
@@ -40,6 +57,9 @@ INGEST_REFUSED = Counter(
 
 _lock = threading.Lock()
 _active: dict[str, str] = {}
+# The fallbacks used while serving the current request (a list shared with the request's
+# child tasks, which copy the context but not the list).
+_notes: ContextVar[list[str] | None] = ContextVar("ragops_degraded_notes", default=None)
 
 
 def fallback_engaged(component: str, reason: str) -> None:
@@ -77,3 +97,27 @@ def record_degraded_response(reason: str) -> None:
 def record_ingest_refused(reason: str) -> None:
     """Count one document refused by the ingestion budget."""
     INGEST_REFUSED.labels(reason).inc()
+
+
+@contextmanager
+def request_notes() -> Iterator[list[str]]:
+    """Collect, for one request, the fallbacks its steps used (`note_degraded`)."""
+    notes: list[str] = []
+    token = _notes.set(notes)
+    try:
+        yield notes
+    finally:
+        _notes.reset(token)
+
+
+def note_degraded(reason: str) -> None:
+    """Record that a step of the current request used a fallback (`kind: detail`): the answer
+    of the request says it is degraded. Outside a request, nothing happens."""
+    notes = _notes.get()
+    if notes is not None and reason not in notes:
+        notes.append(reason)
+
+
+def noted_degradations() -> list[str]:
+    """The fallbacks the current request used so far, first one first."""
+    return list(_notes.get() or [])

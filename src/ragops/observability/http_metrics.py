@@ -23,6 +23,7 @@ from ragops.errors import send_error
 from ragops.observability import metrics
 from ragops.observability.context import request_id_var
 from ragops.observability.request_log import RequestLog
+from ragops.observability.degradation import request_notes
 from ragops.observability.tracing import current_trace_id, name_request_span
 
 METRICS_PATH = "/metrics"
@@ -126,7 +127,8 @@ class HttpMetricsMiddleware:
 
         metrics.HTTP_IN_PROGRESS.inc()
         try:
-            with structlog.contextvars.bound_contextvars(**bound):
+            # request_notes: the fallbacks this request's steps use (observability.degradation)
+            with structlog.contextvars.bound_contextvars(**bound), request_notes():
                 await self.app(scope, receive, send_recording)
         except Exception as exc:
             status = _status_of(exc, status)

@@ -33,10 +33,11 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as _multiprocess
 
+from ragops.observability import degradation as degradation  # its metrics: fallbacks, circuits
 from ragops.observability import resources
 from ragops.observability.db_pool import instrument_pool as instrument_pool
 
-__all__ = ["instrument_pool", "render_latest", "multiprocess_dir"]
+__all__ = ["degradation", "instrument_pool", "render_latest", "multiprocess_dir"]
 
 Stage = Literal["embed", "retrieve", "generate", "cache_lookup"]
 LlmOutcome = Literal["ok", "error", "timeout"]

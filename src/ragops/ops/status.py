@@ -3,7 +3,8 @@
 Each component is `operational`, `degraded` or `down`, as a status page shows them, so that
 customers can be told: the database, the vector store, answer generation (the LLM failover
 chain: degraded when a fallback provider or the extractive answerer stands in, down when no
-provider can be used), the cache and the shared rate limits (degraded while Redis is down and
+provider can be used), the embedding API when one is configured (degraded while it fails and
+the local model stands in), the cache and the shared rate limits (degraded while Redis is down and
 they run per instance). The overall status is `down` when a component every request needs is
 down, `degraded` when any component is not operational. No secrets, URLs or error texts: only
 states. Dependency checks are the readiness checks, reused for `RAGOPS_READINESS_CACHE_SECONDS`.
@@ -75,6 +76,17 @@ async def service_status(request: Request) -> JSONResponse:
     else:
         components.append(_component("answer_generation", "operational", "extractive answers"))
     fallbacks = active_fallbacks()
+    if runtime.settings.embedder != "onnx-minilm":
+        remote_down = "embedder" in fallbacks
+        components.append(
+            _component(
+                "embeddings",
+                "degraded" if remote_down else "operational",
+                "embedding API failing: questions use the local model or wait"
+                if remote_down
+                else "embedding API",
+            )
+        )
     if "redis" in checks:
         redis_down = checks["redis"] == "down" or "cache" in fallbacks
         cache: ComponentStatus = "degraded" if redis_down else _FROM_CHECK[checks["redis"]]

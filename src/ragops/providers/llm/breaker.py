@@ -17,22 +17,12 @@ from collections.abc import Callable
 from typing import Literal
 
 import structlog
-from prometheus_client import Counter, Gauge
+
+from ragops.observability.degradation import CIRCUIT_STATE, CIRCUIT_TRANSITIONS
 
 State = Literal["closed", "open", "half_open"]
 _VALUES: dict[State, int] = {"closed": 0, "half_open": 1, "open": 2}
 
-CIRCUIT_STATE = Gauge(
-    "ragops_llm_circuit_state",
-    "Circuit breaker of each LLM provider: 0 closed, 1 half-open, 2 open.",
-    ["provider"],
-    multiprocess_mode="max",
-)
-CIRCUIT_TRANSITIONS = Counter(
-    "ragops_llm_circuit_transitions_total",
-    "Changes of state of the LLM circuit breakers, by provider and new state.",
-    ["provider", "state"],
-)
 log = structlog.get_logger(__name__)
 
 
@@ -57,6 +47,8 @@ class CircuitBreaker:
         self._probing = False
         self.last_error: str | None = None
         CIRCUIT_STATE.labels(name).set(0)
+        for state in _VALUES:  # every series exists from the start, so rate() sees the first one
+            CIRCUIT_TRANSITIONS.labels(name, state)
 
     @property
     def state(self) -> State:
