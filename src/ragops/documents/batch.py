@@ -4,13 +4,16 @@ Files go in groups of about `GROUP_CHUNKS` chunks. Each file of a group is extra
 chunked (`service.prepare`, which reads the database in a short session of its own); then all
 chunks of the group are embedded and BM25-encoded in one `build_points` call, so the embedder
 batches passages of similar length from many documents; the points go to the vector store in
-one write; and each document is switched to its new version in a short transaction of its
-own. No database transaction is open while a group is embedded.
+one write; and the group's documents are switched to their new versions in one short
+transaction (`_commit_together`), or, when that fails, each in a transaction of its own. No
+database transaction is open while a group is embedded.
 
 A bad file is reported and the others still ingest. A failed embedding or vector store write
 fails that group's documents and leaves nothing of them behind; a failed commit fails its own
-document only. Progress: an optional `progress(done, total)` callback after each file, and a
-log line every `LOG_EVERY_SECONDS` and at the end of a batch of several files.
+document only (the group's transaction is retried document by document).
+
+Progress: an optional `progress(done, total)` callback after each file, and a log line every
+`LOG_EVERY_SECONDS` and at the end of a batch of several files.
 """
 
 from __future__ import annotations
@@ -19,11 +22,20 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ragops.cache import versions as corpus_versions
+from ragops.db.base import utcnow
+from ragops.documents.catalog import document_read
 from ragops.documents.errors import IngestError
-from ragops.documents.models import IngestFailure, IngestOutcome
+from ragops.documents.models import Document, IngestFailure, IngestOutcome
 from ragops.documents.service import (
     IngestDeps,
     Prepared,
+    _collection_id,
+    _copy,
+    _switch_version,
     build_points,
     discard_points,
     prepare,
@@ -106,6 +118,19 @@ async def _store_group(
             outcomes[index] = _failure(prepared.source, err)
             tracker.done()
         return
+    if len(group) > 1:
+        try:
+            together = await _commit_together(
+                deps, [p for _, p in group], tenant_id=tenant_id, collection=collection
+            )
+        except BaseException:  # unexpected (or cancelled): nothing was committed
+            await discard_points(deps.store, f"{len(group)} documents", [p.id for p in points])
+            raise
+        if together is not None:
+            for (index, prepared), outcome in zip(group, together, strict=True):
+                outcomes[index] = outcome
+                tracker.done(len(prepared.inputs))
+            return
     for position, (index, prepared) in enumerate(group):
         try:
             outcomes[index] = await switch_to(
@@ -119,6 +144,74 @@ async def _store_group(
             raise
         stored = outcomes[index]
         tracker.done(len(prepared.inputs) if stored and stored.status != "error" else 0)
+
+
+async def _commit_together(
+    deps: IngestDeps, group: list[Prepared], *, tenant_id: str, collection: str
+) -> list[IngestOutcome] | None:
+    """Switch every document of `group` to its new version in one transaction, as
+    `service.switch_to` does for one; None (nothing committed) when another writer got in
+    the way, so that the caller retries document by document and only that one fails."""
+    now = utcnow()
+    try:
+        async with deps.db.session() as session, session.begin():
+            collection_id: str | None = None
+            for p in group:
+                values = {
+                    "title": p.title[:512],
+                    "media_type": p.media_type,
+                    "size_bytes": p.size,
+                    "content_hash": p.digest,
+                    "version": p.version,
+                    "chunk_count": len(p.rows),
+                    "updated_at": now,
+                }
+                if p.previous_version:
+                    await _switch_version(
+                        session, p.document_id, p.previous_version, values, p.source
+                    )
+                    continue
+                if collection_id is None:
+                    collection_id = await _collection_id(session, tenant_id, collection)
+                session.add(
+                    Document(
+                        id=p.document_id,
+                        tenant_id=tenant_id,
+                        collection_id=collection_id,
+                        source=p.source,
+                        created_at=now,
+                        **values,
+                    )
+                )
+            await session.flush()
+            session.add_all([_copy(row) for p in group for row in p.rows])
+            await corpus_versions.bump(session, tenant_id=tenant_id, collection=collection)
+    except (IntegrityError, ConflictError):
+        return None
+    ids = [p.document_id for p in group]
+    async with deps.db.session() as session:
+        found = (await session.execute(select(Document).where(Document.id.in_(ids)))).scalars()
+        stored = {document.id: document for document in found}
+    outcomes: list[IngestOutcome] = []
+    for p in group:
+        if p.document_id not in stored:  # deleted between commit and read
+            gone = ConflictError(f"{p.source} was deleted by another request")
+            await discard_points(deps.store, p.document_id, [i.id for i in p.inputs])
+            outcomes.append(_failure(p.source, gone))
+            continue
+        if p.previous_version:
+            try:
+                await deps.store.delete_document(tenant_id, p.document_id, except_version=p.version)
+            except Exception:  # the old points are invisible already; a later ingest removes them
+                logger.warning("could not remove old vectors of document %s", p.document_id)
+        outcomes.append(
+            IngestOutcome(
+                filename=p.source,
+                status="updated" if p.previous_version else "created",
+                document=document_read(stored[p.document_id], collection),
+            )
+        )
+    return outcomes
 
 
 async def ingest_batch(
