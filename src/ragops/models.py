@@ -13,6 +13,7 @@ from ragops.incidents.models import (
     IncidentEvent,
     PageRecord,
 )
+from ragops.jobs.models import IngestJob, IngestJobFile
 
 __all__ = [
     "ActionItem",
@@ -28,6 +29,8 @@ __all__ = [
     "Feedback",
     "FeedbackArchive",
     "Incident",
+    "IngestJob",
+    "IngestJobFile",
     "IncidentAlert",
     "IncidentEvent",
     "Message",

@@ -139,7 +139,6 @@ class OnnxMiniLMEmbedder:
         with self._lock:
             if self._session is not None:
                 return self._tokenizer, self._session
-            import onnxruntime as ort
             from tokenizers import Tokenizer
 
             tokenizer_path = self._tokenizer_path or default_tokenizer_path()
