@@ -23,6 +23,7 @@ from tests.conftest import (
     create_api_key,
     make_settings,
     pg_database,
+    run_cli,
 )
 
 WORDS = (
@@ -240,3 +241,30 @@ def test_redis_queue_jobs_are_seen_by_every_instance_and_survive_one_stopping(
         a.stop()
         if b is not None:
             b.stop()
+
+
+def test_cli_ingests_through_background_jobs_with_progress(
+    serve_app: Any, sqlite_settings: Any, tmp_path: Path
+) -> None:
+    server: LiveServer = serve_app(sqlite_settings)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, body, _ in _files(5, prefix="cli"):
+        (corpus / name).write_bytes(body)
+    (corpus / "broken.pdf").write_bytes(b"not a pdf")
+    elsewhere = tmp_path / "elsewhere"
+    key = server.api_key or ""
+    result = run_cli(
+        elsewhere, "ingest", str(corpus), "-c", "jobs", "--background",
+        "--url", server.base_url, "--api-key", key, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1  # one file could not be ingested
+    assert "1 of 6 files were not ingested" in result.stderr
+    assert result.stdout.count("created") == 5
+    with server.client() as client:
+        jobs = client.get("/v1/jobs").json()["jobs"]
+        assert [j["state"] for j in jobs] == ["succeeded"]
+        assert _documents(client) == {f"cli{i}.md" for i in range(5)}
+
+    alone = run_cli(elsewhere, "ingest", str(corpus), "--background", check=False)
+    assert alone.returncode == 1 and "--background needs a running server" in alone.stderr
