@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ragops.cache import versions as corpus_versions
+from ragops.config.names import validate_collection_name
 from ragops.db.base import utcnow
 from ragops.documents.catalog import document_read
 from ragops.documents.errors import IngestError
@@ -38,6 +39,7 @@ from ragops.documents.service import (
     _switch_version,
     build_points,
     discard_points,
+    find_documents,
     prepare,
     switch_to,
     upsert_points,
@@ -50,6 +52,9 @@ GROUP_CHUNKS = 256
 """Chunks embedded and written together: enough for length-sorted batches, small enough that
 progress moves every few seconds and a failure costs little."""
 LOG_EVERY_SECONDS = 10.0
+LOOKUP_FILES = 64
+"""Files whose stored versions are read in one query (a short window: a concurrent writer's
+change in between is still caught when the document is switched)."""
 
 Progress = Callable[[int, int], None]
 """Called as `progress(files_done, files_total)` after each file."""
@@ -214,6 +219,18 @@ async def _commit_together(
     return outcomes
 
 
+async def _lookup(
+    deps: IngestDeps, tenant_id: str, collection: str, sources: list[str]
+) -> dict[str, Document]:
+    """`find_documents`, or {} for a name that is not a valid collection (each file's own
+    `prepare` then reports it)."""
+    try:
+        validate_collection_name(collection)
+    except ValueError:
+        return {}
+    return await find_documents(deps, tenant_id=tenant_id, collection=collection, sources=sources)
+
+
 async def ingest_batch(
     deps: IngestDeps,
     *,
@@ -230,7 +247,14 @@ async def ingest_batch(
     tracker = _Tracker(len(files), progress)
     group: list[tuple[int, Prepared]] = []
     chunks = 0
+    known: dict[str, Document] = {}
+    seen: set[str] = set()
     for index, (source, data, declared_type) in enumerate(files):
+        if index % LOOKUP_FILES == 0:  # the stored versions of the next files, in one query
+            window = [name for name, _, _ in files[index : index + LOOKUP_FILES]]
+            known = await _lookup(deps, tenant_id, collection, window)
+        repeated = source in seen  # must see the version its first occurrence stores
+        seen.add(source)
         if any(prepared.source == source for _, prepared in group):
             # the same document twice: the second must see the first one's version
             await _store_group(
@@ -246,6 +270,7 @@ async def ingest_batch(
                 data=data,
                 declared_type=declared_type,
                 trusted=trusted,
+                known=None if repeated else known,
             )
         except (IngestError, *_REPORTED) as err:
             outcomes[index] = _failure(source, err)
