@@ -14,17 +14,28 @@ share (inside `upsert`); the rest is parsing, chunking, BM25 and the database. `
 `{"documents", "chunks", "seconds", "model_seconds", "store_seconds", "word_pieces",
 "cpu_seconds", "failed"}`.
 `RAGOPS_*` variables apply (e.g. `RAGOPS_DATABASE_URL` for PostgreSQL).
+
+`--stages` also prints (and adds as `"stages"` to the JSON) the CPU seconds of each stage:
+the model's runs (`session.run`, every thread), tokenisation with padding and pooling, the
+injection scan, BM25, extraction, chunking, and the CPU of each thread of the process
+(`MainThread` is the event loop: database rows, payloads, bookkeeping). CPU seconds, not wall
+time, since the machine may be shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import functools
 import json
+import os
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +67,117 @@ class Timed:
                     self.texts.extend(items)
 
         return timed
+
+
+class StageClock:
+    """CPU seconds (`time.thread_time`) of named functions, summed over every thread."""
+
+    def __init__(self) -> None:
+        self.seconds: collections.Counter[str] = collections.Counter()
+
+    def wrap(self, owner: Any, name: str, label: str) -> None:
+        real: Callable[..., Any] = getattr(owner, name)
+
+        @functools.wraps(real)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - started
+                self.seconds[label] += spent
+                if not threading.current_thread().name.startswith("ragops-onnx"):
+                    self.seconds[label + " (calling thread)"] += spent
+
+        setattr(owner, name, timed)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Wrap the stage functions of the ingestion path while the block runs."""
+        from ragops.documents import service
+        from ragops.providers.embedder import onnx_minilm
+        from ragops.retrieval import sparse
+
+        saved = [
+            (service, "extract"),
+            (service, "chunk_document"),
+            (service, "estimate_word_pieces"),
+            (service, "scan_document_chunks"),
+            (sparse.Bm25Encoder, "encode_document"),
+            (onnx_minilm.OnnxMiniLMEmbedder, "embed_sync"),
+            (onnx_minilm.OnnxMiniLMEmbedder, "_run"),
+        ]
+        originals = [getattr(owner, name) for owner, name in saved]
+        labels = ["extract", "chunk", "estimate", "injection_scan", "bm25", "embed_call", "run"]
+        for (owner, name), label in zip(saved, labels, strict=True):
+            if name != "embed_sync":
+                self.wrap(owner, name, label)
+        clock = self
+        run = onnx_minilm.OnnxMiniLMEmbedder._run
+
+        def run_timed(embedder: Any, session: Any, rows: Any) -> Any:
+            return run(embedder, _TimedSession(session, clock), rows)
+
+        onnx_minilm.OnnxMiniLMEmbedder._run = run_timed  # type: ignore[method-assign]
+        self.wrap(onnx_minilm.OnnxMiniLMEmbedder, "embed_sync", "embed_call")
+        try:
+            yield
+        finally:
+            for (owner, name), original in zip(saved, originals, strict=True):
+                setattr(owner, name, original)
+
+
+class _TimedSession:
+    def __init__(self, real: Any, clock: StageClock) -> None:
+        self.real, self.clock = real, clock
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return self.real.run(*args, **kwargs)
+        finally:
+            self.clock.seconds["model"] += time.thread_time() - started
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def thread_cpu() -> dict[str, tuple[str, float]]:
+    """CPU seconds of each thread of this process, by Python thread name (pool names without
+    their number; threads Python did not start are "native")."""
+    names = {str(t.native_id): t.name.split("_")[0] for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, tuple[str, float]] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[tid] = (names.get(tid, "native"), (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def stage_report(
+    clock: StageClock,
+    before: dict[str, tuple[str, float]],
+    after: dict[str, tuple[str, float]],
+) -> dict[str, float]:
+    """Stages and threads in CPU seconds."""
+    s = clock.seconds
+    stages = {
+        "model (session.run, all threads)": s["model"],
+        "padding and pooling": s["run"] - s["model"],
+        "tokenisation and the rest of embed calls": s["embed_call"] - s["run (calling thread)"],
+        "injection_scan": s["injection_scan"],
+        "bm25": s["bm25"],
+        "extract": s["extract"],
+        "chunk": s["chunk"],
+        "estimate word pieces": s["estimate"],
+    }
+    threads: collections.Counter[str] = collections.Counter()
+    for tid, (name, cpu) in after.items():
+        threads[f"thread {name}"] += cpu - before.get(tid, (name, 0.0))[1]
+    return {k: round(v, 2) for k, v in {**stages, **threads}.items()}
 
 
 def load_corpus(folder: Path, limit: int | None) -> list[tuple[str, bytes, str | None]]:
@@ -104,19 +226,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             await asyncio.to_thread(getattr(embedder.real, "load", lambda: None))
             progress = None if args.json else _printer(len(files))
-            started, cpu = time.perf_counter(), time.process_time()
-            outcomes = await ingest_batch(
-                deps, tenant_id=TENANT, collection=COLLECTION, files=files, progress=progress
-            )
-            seconds = time.perf_counter() - started
-            cpu_seconds = time.process_time() - cpu
+            clock = StageClock()
+            with clock.installed() if args.stages else _nothing():
+                threads_before = thread_cpu()
+                started, cpu = time.perf_counter(), time.process_time()
+                outcomes = await ingest_batch(
+                    deps, tenant_id=TENANT, collection=COLLECTION, files=files, progress=progress
+                )
+                seconds = time.perf_counter() - started
+                cpu_seconds = time.process_time() - cpu
+                stages = stage_report(clock, threads_before, thread_cpu())
             if progress is not None:
                 print()
         finally:
             await runtime.aclose()
     failed = [o for o in outcomes if o.status == "error"]
     chunks = sum(o.document.chunk_count for o in outcomes if o.document is not None)
+    extra = {"stages": stages} if args.stages else {}
     return {
+        **extra,
         "documents": len(outcomes) - len(failed),
         "failed": len(failed),
         "chunks": chunks,
@@ -126,6 +254,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "store_seconds": round(store.seconds, 2),
         "word_pieces": word_pieces(embedder.real, embedder.texts),
     }
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def _printer(total: int) -> Any:
@@ -157,6 +290,8 @@ def report(outcome: dict[str, Any]) -> str:
         f"CPU time of the process {outcome['cpu_seconds']:.1f} s (on a shared machine, wall "
         "time also counts other processes' turns)",
     ]
+    for stage, cpu in (outcome.get("stages") or {}).items():
+        lines.append(f"  {stage:45s} {cpu:8.2f} CPU-s")
     return "\n".join(lines)
 
 
@@ -166,6 +301,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset", required=True, help="BEIR-layout folder")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
     parser.add_argument("--limit", type=int, default=None, help="ingest at most N documents")
+    parser.add_argument("--stages", action="store_true", help="CPU seconds of each stage")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")

@@ -2,7 +2,9 @@
 
 Start-up migrates the database (when `auto_migrate`) and connects every component; on the
 first start of an empty instance the demo corpus then ingests in the background (`/readyz`
-says `ingesting` until it is done). Shutdown cancels that, then closes the components in order.
+says `ingesting` until it is done), and the background job queue starts (`jobs.queue`).
+Shutdown stops the job workers (running jobs are left `interrupted`, to resume), cancels the
+demo corpus, then closes the components in order.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ragops.config import Settings, get_settings
 from ragops.config.production import check_production
 from ragops.db import migrate
 from ragops.demo import DemoCorpusLoader
+from ragops.jobs.queue import create_job_queue
 from ragops.observability.logging import configure_logging
 from ragops.observability.setup import install_observability
 from ragops.runtime import Runtime
@@ -58,9 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.demo_corpus = demo
             if demo is not None:
                 demo.start()
+            jobs = create_job_queue(settings, started.ingest_deps)
+            await jobs.start()
+            app.state.jobs = jobs
             try:
                 yield
             finally:
+                await jobs.aclose()  # running jobs become "interrupted" and resume later
                 if demo is not None:
                     await demo.aclose()
         finally:

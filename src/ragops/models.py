@@ -14,6 +14,7 @@ from ragops.incidents.models import (
     PageRecord,
 )
 from ragops.observability.request_log import RequestSlot
+from ragops.jobs.models import IngestJob, IngestJobFile
 
 __all__ = [
     "ActionItem",
@@ -31,6 +32,8 @@ __all__ = [
     "Feedback",
     "FeedbackArchive",
     "Incident",
+    "IngestJob",
+    "IngestJobFile",
     "IncidentAlert",
     "IncidentEvent",
     "Message",

@@ -144,3 +144,46 @@ async def test_the_same_document_twice_in_one_batch(runtime: Runtime) -> None:
     assert [o.status for o in outcomes] == ["created", "unchanged", "updated"]
     assert outcomes[2].document is not None and outcomes[2].document.version == 2
     assert await _state(runtime) == (1, 1, 1)
+
+
+class ConcurrentWriter(SpyEmbedder):
+    """On its first call, another writer replaces document `source` first (while the batch's
+    own version of it is being embedded)."""
+
+    def __init__(self, runtime: Runtime, source: str) -> None:
+        super().__init__(runtime.retriever.embedder, TransactionCounter(runtime))
+        self.runtime = runtime
+        self.source = source
+
+    async def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        if not self.calls:
+            self.calls.append((len(texts), 0))
+            other = (self.source, b"# Other writer\n\nThe restore drill runs on Fridays.\n", None)
+            done = await ingest_batch(
+                self.runtime.ingest_deps, tenant_id=TENANT, collection="ops", files=[other]
+            )
+            assert done[0].status == "updated"
+        vectors: Vectors = await self.real.embed_documents(texts)
+        return vectors
+
+
+async def test_a_conflict_in_a_group_fails_that_document_only(runtime: Runtime) -> None:
+    first = _files(1)
+    assert (
+        await ingest_batch(runtime.ingest_deps, tenant_id=TENANT, collection="ops", files=first)
+    )[0].status == "created"
+    runtime.retriever.embedder = ConcurrentWriter(runtime, first[0][0])
+    changed = (first[0][0], b"# Note 0\n\nThe backup now runs at noon.\n", None)
+    others = _files(4)[1:]
+    outcomes = await ingest_batch(
+        runtime.ingest_deps, tenant_id=TENANT, collection="ops", files=[changed, *others]
+    )
+    assert [o.status for o in outcomes] == ["error", "created", "created", "created"]
+    assert outcomes[0].error is not None and outcomes[0].error.code == "conflict"
+    # the other writer's version stands, with its points only; the batch's others are stored
+    assert await _state(runtime) == (4, 4, 4)
+    async with runtime.db.session() as session:
+        doc = (
+            await session.execute(select(Document).where(Document.source == first[0][0]))
+        ).scalar_one()
+    assert doc.version == 2 and doc.title == "Other writer"

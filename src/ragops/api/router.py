@@ -14,6 +14,7 @@ from ragops.documents.router import router as documents_router
 from ragops.incidents.router import admin as incidents_admin_router
 from ragops.incidents.router import pages as incidents_pages
 from ragops.incidents.router import router as incidents_router
+from ragops.jobs.router import router as jobs_router
 from ragops.oncall.router import feed as oncall_feed
 from ragops.oncall.router import router as oncall_router
 from ragops.ops.db_router import router as db_admin_router
@@ -37,3 +38,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(incidents_pages)
     app.include_router(oncall_feed)
     app.include_router(status_router)
+    app.include_router(jobs_router)

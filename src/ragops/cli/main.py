@@ -7,9 +7,10 @@ otherwise they work in this process (see `cli.remote`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -188,19 +189,55 @@ def _ingest_through(
     tenant: str | None,
     files: list[tuple[str, Path]],
     collection: str | None,
+    background: bool = False,
 ) -> list[IngestOutcome] | None:
     remote = find_remote(url, api_key)
     if remote is None:
+        if background:
+            fail("--background needs a running server (start one, or give --url)")
         return None
     check_tenant(remote, tenant)
     outcomes: list[IngestOutcome] = []
     with api_client(remote, tenant, ["chat", "ingest"]) as api, _progress() as progress:
         task = progress.add_task("ingesting", total=len(files))
+        if background:
+            return _follow_jobs(api, files, collection, progress, task)
         for batch in _batches(files):
             progress.update(task, description=batch[0][0][:40])
             outcomes += api.ingest([(source, _read(path)) for source, path in batch], collection)
             progress.advance(task, len(batch))
     return outcomes
+
+
+JOB_POLL_SECONDS = 0.5
+
+
+def _follow_jobs(
+    api: Any,
+    files: list[tuple[str, Path]],
+    collection: str | None,
+    progress: Progress,
+    task: Any,
+) -> list[IngestOutcome]:
+    """Upload every batch as a background job, then show their progress until they end.
+    Interrupting the command leaves the jobs running on the server."""
+    from ragops.documents.models import IngestOutcome
+
+    ids = [
+        api.submit_job([(source, _read(path)) for source, path in batch], collection)
+        for batch in _batches(files)
+    ]
+    progress.update(task, description=f"{len(ids)} background job(s)")
+    while True:
+        jobs = [api.job(job_id) for job_id in ids]
+        progress.update(task, completed=sum(j["progress"]["documents_done"] for j in jobs))
+        if all(j["state"] in ("succeeded", "failed", "cancelled") for j in jobs):
+            break
+        time.sleep(JOB_POLL_SECONDS)
+    for job in jobs:
+        if job["state"] != "succeeded":
+            console.print(f"job {job['id']} {job['state']}: {job.get('error') or ''}", markup=False)
+    return [IngestOutcome.model_validate(r) for job in jobs for r in job["results"]]
 
 
 def _ingest_here(
@@ -258,10 +295,18 @@ def ingest(
     tenant: Tenant = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background",
+            help="Through the running server's background jobs (the server ingests at its "
+            "own pace; leaving the command leaves them running).",
+        ),
+    ] = False,
 ) -> None:
     """Ingest files (txt, md, html, pdf); folders are searched recursively."""
     files = _read_files(paths)
-    outcomes = _ingest_through(url, api_key, tenant, files, collection)
+    outcomes = _ingest_through(url, api_key, tenant, files, collection, background)
     if outcomes is None:
         outcomes = _ingest_here(tenant or CLI_TENANT, files, collection)
     table = Table("file", "status", "document / reason")

@@ -203,6 +203,25 @@ class ApiClient:
             if not page["items"] or len(items) >= page["total"]:
                 return items
 
+    def submit_job(self, files: Sequence[tuple[str, bytes]], collection: str | None) -> str:
+        """Upload files as one background ingestion job; its id."""
+        data: dict[str, Any] = {"sources": [source for source, _ in files]}
+        if collection:
+            data["collection"] = collection
+        response = self.call(
+            "POST",
+            "/v1/documents",
+            params={"async": "true"},
+            files=[("files", (source.rsplit("/", 1)[-1], body)) for source, body in files],
+            data=data,
+        )
+        return str(response.json()["id"])
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A background job's state, progress and outcomes."""
+        body: dict[str, Any] = self.call("GET", f"/v1/jobs/{job_id}").json()
+        return body
+
     def ingest(
         self, files: Sequence[tuple[str, bytes]], collection: str | None
     ) -> list[IngestOutcome]:

@@ -196,6 +196,31 @@ class Settings(BaseSettings):
         ge=0,
         description="Word pieces a tenant may ingest per clock hour (429 beyond); 0 = no quota.",
     )
+    job_queue: Literal["auto", "memory", "redis"] = Field(
+        "auto",
+        description="Where background ingestion jobs wait: `memory` (this process), `redis` "
+        "(shared by every instance, needs RAGOPS_REDIS_URL); auto = redis in production when "
+        "RAGOPS_REDIS_URL is set, else memory.",
+    )
+    job_queue_name: str = Field(
+        "ragops:ingest-jobs",
+        min_length=1,
+        max_length=128,
+        description="Redis key of the job queue (job_queue=redis); instances sharing it share "
+        "the jobs.",
+    )
+    job_concurrency: int = Field(
+        1, ge=1, le=16, description="Background ingestion jobs one instance runs at a time."
+    )
+    job_timeout_seconds: int = Field(
+        21_600, ge=60, description="A background ingestion job running longer is stopped."
+    )
+    ingest_async_above_bytes: int = Field(
+        0,
+        ge=0,
+        description="POST /v1/documents uploads larger in total run as a background job (202) "
+        "even without ?async=true; 0 = only when asked.",
+    )
     shutdown_timeout_seconds: int = Field(
         30, ge=1, description="After SIGTERM, seconds requests may finish before cancellation."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
 
 from ragops.api.deps import AuditDep, RuntimeDep, TenantDep, require_scope
@@ -24,7 +24,11 @@ from ragops.documents.models import (
     IngestFailure,
     IngestOutcome,
 )
-from ragops.errors import RagopsError, ValidationFailed
+from ragops.errors import RagopsError, ServiceUnavailable, ValidationFailed
+from ragops.jobs import service as jobs
+from ragops.jobs.models import JobRead
+from ragops.jobs.queue import JobQueue
+from ragops.jobs.router import job_queue
 from ragops.schema import MAX_DB_INT
 
 router = APIRouter(prefix="/v1", tags=["documents"])
@@ -56,6 +60,7 @@ def _audit_file(outcome: IngestOutcome) -> dict[str, str | None]:
     response_model=IngestBatchResult,
     responses={
         **error_responses(409),
+        202: {"model": JobRead, "description": "Queued as a background job (`async=true`)"},
         413: {"model": ErrorBody, "description": "A file is over the size limit"},
         415: {"model": ErrorBody, "description": "Unsupported file type"},
         422: {
@@ -95,12 +100,26 @@ async def upload_documents(
             "name without folders"
         ),
     ] = None,
+    background: Annotated[
+        bool,
+        Query(
+            alias="async",
+            description="Ingest as a background job: answers 202 with the job at once; "
+            "follow it at GET /v1/jobs/{id}",
+        ),
+    ] = False,
+    queue: JobQueue = Depends(job_queue),  # noqa: B008 - FastAPI's dependency idiom
 ) -> Response:
     """Ingest uploaded files. Per-file outcomes; a bad file does not stop the others.
 
     With one file, a failure answers with that file's status (415, 413, 429, 503 or 422); with
     several, the answer is 200 when any file succeeded, 503 (with `Retry-After`) when every
     file failed on a dependency outage, else 422, and lists every outcome.
+
+    With `async=true` (or uploads over `RAGOPS_INGEST_ASYNC_ABOVE_BYTES` in total) the files
+    are stored and ingested by a background job: the answer is 202 with the job, whose
+    progress and per-file outcomes `GET /v1/jobs/{id}` shows; a file over the size limit then
+    refuses the whole upload (413).
     """
     name = _collection_or_error(collection or runtime.settings.default_collection)
     if len(files) > MAX_FILES_PER_UPLOAD:
@@ -135,6 +154,13 @@ async def upload_documents(
             continue
         data = await upload.read(limit + 1)
         batch.append((filename, data, upload.content_type))
+    threshold = runtime.settings.ingest_async_above_bytes
+    if background or (threshold and sum(len(data) for _, data, _ in batch) > threshold):
+        if early:
+            first = early[min(early)]
+            assert first.error is not None
+            return error_response(413, first.error.code, first.error.message)
+        return await _queue_job(runtime, tenant_id, audit, queue, name, batch)
     results = await ingest_batch(
         runtime.ingest_deps, tenant_id=tenant_id, collection=name, files=batch
     )
@@ -167,6 +193,31 @@ async def upload_documents(
         message = first.message if first is not None else "a dependency is down"
         return error_response(503, "service_unavailable", message, headers=retry)
     return JSONResponse(body.model_dump(mode="json"), status_code=422)
+
+
+async def _queue_job(
+    runtime: RuntimeDep,
+    tenant_id: str,
+    audit: AuditDep,
+    queue: JobQueue,
+    collection: str,
+    files: list[tuple[str, bytes, str | None]],
+) -> Response:
+    """Store the files as a background job and queue it; 202 with the job."""
+    job = await jobs.create_job(runtime.db, tenant_id=tenant_id, collection=collection, files=files)
+    try:
+        await queue.enqueue(job.id)
+    except Exception as exc:  # e.g. Redis unreachable: leave no job that nothing will run
+        await jobs.delete_job(runtime.db, job.id)
+        raise ServiceUnavailable("the job queue is unavailable; retry shortly") from exc
+    await audit.record(
+        "documents.ingest_job",
+        target=collection,
+        detail={"job_id": job.id, "files": [source for source, _, _ in files]},
+    )
+    return JSONResponse(
+        job.model_dump(mode="json"), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
+    )
 
 
 @router.get("/documents", dependencies=[require_scope("chat")], response_model=DocumentList)

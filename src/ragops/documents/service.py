@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -82,6 +82,20 @@ async def _find(
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def find_documents(
+    deps: IngestDeps, *, tenant_id: str, collection: str, sources: Sequence[str]
+) -> dict[str, Document]:
+    """The stored documents of `collection` among `sources` (by source), in one query."""
+    query = (
+        select(Document)
+        .join(Collection, Collection.id == Document.collection_id)
+        .where(Collection.tenant_id == tenant_id, Collection.name == collection)
+        .where(Document.source.in_(sorted(set(sources))))
+    )
+    async with deps.db.session() as session:
+        return {doc.source: doc for doc in (await session.execute(query)).scalars()}
+
+
 async def _collection_id(session: AsyncSession, tenant_id: str, name: str) -> str:
     query = select(Collection.id).where(Collection.tenant_id == tenant_id, Collection.name == name)
     found = (await session.execute(query)).scalar_one_or_none()
@@ -118,12 +132,15 @@ async def prepare(
     data: bytes,
     declared_type: str | None,
     trusted: bool = False,
+    known: Mapping[str, Document] | None = None,
 ) -> Prepared | IngestOutcome:
     """Extract and chunk one file; the outcome "unchanged" when its bytes are already stored.
 
     The database is read in a short session of its own: no transaction stays open while the
     caller embeds. `trusted` marks content the operator put on the server (the demo corpus):
-    text in it that looks like instructions is logged at info level instead of as a detection."""
+    text in it that looks like instructions is logged at info level instead of as a detection.
+    `known`: the stored documents of a batch looked up together (`find_documents`), so that
+    this one needs no query (a source absent from it is new)."""
     validate_collection_name(collection)
     settings = deps.settings
     check_raw_text(source, data, settings.max_document_word_pieces)
@@ -139,14 +156,17 @@ async def prepare(
         pdf_memory_mb=settings.pdf_parse_memory_mb,
     )
     digest = content_hash(data)
-    async with deps.db.session() as session:
-        existing = await _find(session, tenant_id, collection, source)
-        if existing is not None and existing.content_hash == digest:
-            return IngestOutcome(
-                filename=source, status="unchanged", document=document_read(existing, collection)
-            )
-        previous_version = existing.version if existing is not None else 0
-        document_id = existing.id if existing is not None else new_id()
+    if known is not None:
+        existing = known.get(source)
+    else:
+        async with deps.db.session() as session:
+            existing = await _find(session, tenant_id, collection, source)
+    if existing is not None and existing.content_hash == digest:
+        return IngestOutcome(
+            filename=source, status="unchanged", document=document_read(existing, collection)
+        )
+    previous_version = existing.version if existing is not None else 0
+    document_id = existing.id if existing is not None else new_id()
 
     pieces = await run_blocking("cpu", estimate_word_pieces, extracted.text)
     check_document_size(source, pieces, settings.max_document_word_pieces)

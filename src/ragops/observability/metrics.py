@@ -160,6 +160,20 @@ SHED_REQUESTS = Counter(
     "ragops_shed_requests_total", "Requests refused because the service was overloaded."
 )
 
+# --- background jobs ---
+INGEST_JOBS = Counter(
+    "ragops_ingest_jobs_total",
+    "Background ingestion jobs by event: queued, then succeeded, failed, cancelled or "
+    "interrupted (by a shutdown; it resumes).",
+    ["state"],
+)
+JOB_QUEUE_DEPTH = Gauge(
+    "ragops_job_queue_depth",
+    "Background ingestion jobs waiting to run: in this process's queue, or in the Redis "
+    "queue shared by every instance.",
+    multiprocess_mode="livemax",
+)
+
 # --- incidents and paging ---
 INCIDENT_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 INCIDENT_ACK_SECONDS = Histogram(

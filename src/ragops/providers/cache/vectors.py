@@ -14,7 +14,7 @@ import struct
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -134,7 +134,7 @@ class RedisVectorIndex:
         key = PREFIX + scope
         ttl = max(1, int(entry.expires - time.time()) + 1)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, entry.entry_id, encode(entry))
+            pipe.hset(key, entry.entry_id, encode(entry))  # type: ignore[arg-type,unused-ignore]
             pipe.expire(key, ttl, gt=True)
             pipe.expire(key, ttl, nx=True)
             await pipe.execute()
@@ -144,7 +144,7 @@ class RedisVectorIndex:
     ) -> list[tuple[float, VectorEntry]]:
         """Read the scope's hash and rank it; expired fields are removed on the way."""
         key = PREFIX + scope
-        raw = await self._redis.hgetall(key)
+        raw: dict[Any, Any] = await self._redis.hgetall(key)  # type: ignore[misc,unused-ignore]
         entries = [
             decode(_text(field), value if isinstance(value, bytes) else value.encode())
             for field, value in raw.items()
@@ -152,7 +152,7 @@ class RedisVectorIndex:
         now = time.time()
         expired = [e.entry_id for e in entries if e.expires <= now]
         if expired:
-            await self._redis.hdel(key, *expired)
+            await self._redis.hdel(key, *expired)  # type: ignore[misc,unused-ignore]
         return _nearest(entries, vector, limit)
 
     async def delete_prefix(self, prefix: str) -> int:
@@ -160,7 +160,7 @@ class RedisVectorIndex:
         removed = 0
         pattern = "".join("\\" + c if c in "*?[]\\" else c for c in PREFIX + prefix) + "*"
         async for key in self._redis.scan_iter(match=pattern):
-            removed += int(await self._redis.hlen(key))
+            removed += int(await self._redis.hlen(key))  # type: ignore[misc,unused-ignore]
             await self._redis.delete(key)
         return removed
 

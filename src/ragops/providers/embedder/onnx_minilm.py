@@ -14,6 +14,12 @@ model. Texts are truncated to 256 word pieces, the model's training length.
 Nothing is downloaded: both files ship in wheels. The session is built lazily, once, under a
 lock; inference runs in the bounded `cpu` pool (`ragops.workers`), off the event loop.
 `InferenceSession.run` is thread-safe, so concurrent calls need no lock of ours.
+
+Two ways to use several cores. A call that fits one model run (a question) runs on a session
+whose operators spread over every CPU (`intra_op_threads`). A call of several runs (ingestion)
+instead spreads its runs over one single-threaded session per CPU, the calling thread driving
+one and helper threads the others: small runs split across threads wait on each other at every
+operator, which cost a third of the cores when they are shared (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +114,11 @@ class OnnxMiniLMEmbedder:
         self._model_path = model_path
         self._tokenizer_path = tokenizer_path
         self._lock = threading.Lock()
+        self._model_file: Path | None = None
         self._session: Any = None
         self._tokenizer: Any = None
+        self._singles: list[Any] = []
+        self._helpers: ThreadPoolExecutor | None = None
         self._input_names: frozenset[str] = frozenset()
 
     @property
@@ -129,7 +139,6 @@ class OnnxMiniLMEmbedder:
         with self._lock:
             if self._session is not None:
                 return self._tokenizer, self._session
-            import onnxruntime as ort
             from tokenizers import Tokenizer
 
             tokenizer_path = self._tokenizer_path or default_tokenizer_path()
@@ -145,28 +154,50 @@ class OnnxMiniLMEmbedder:
             if self._int8_compute and self._cache_dir is not None:
                 model_path = self._int8_graph(model_path, self._cache_dir)
 
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self._threads
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # By default idle worker threads sleep instead of spinning: the API process shares
-            # these cores, and spinning buys ~10 % throughput for a busy-waiting core.
-            spin = "1" if self._allow_spinning else "0"
-            options.add_session_config_entry("session.intra_op.allow_spinning", spin)
-            try:
-                session = ort.InferenceSession(
-                    str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-                )
-            except Exception as exc:
-                raise EmbedderError(f"cannot load ONNX model {model_path.name}: {exc}") from exc
+            session = self._new_session(model_path, self._threads)
             output = session.get_outputs()[0]
             if output.shape[-1] != DIMENSION:
                 raise EmbedderError(f"unexpected model output shape {output.shape}")
             self._input_names = frozenset(i.name for i in session.get_inputs())
+            self._model_file = model_path
             self._tokenizer = tokenizer
             self._session = session
             return tokenizer, session
+
+    def _new_session(self, model_path: Path, threads: int) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # By default idle worker threads sleep instead of spinning: the API process shares
+        # these cores, and spinning buys ~10 % throughput for a busy-waiting core.
+        spin = "1" if self._allow_spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        try:
+            return ort.InferenceSession(
+                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise EmbedderError(f"cannot load ONNX model {model_path.name}: {exc}") from exc
+
+    def _single_sessions(self) -> list[Any]:
+        """One single-threaded session per CPU (built once, on the first call of several
+        runs), and the helper threads that drive all but the caller's."""
+        if self._singles:
+            return self._singles
+        self.load()
+        with self._lock:
+            if not self._singles and self._model_file is not None:
+                self._singles = [
+                    self._new_session(self._model_file, 1) for _ in range(self._threads)
+                ]
+                self._helpers = ThreadPoolExecutor(
+                    max_workers=self._threads - 1, thread_name_prefix="ragops-onnx"
+                )
+            return self._singles
 
     @staticmethod
     def _int8_graph(source: Path, cache_dir: Path) -> Path:
@@ -215,6 +246,32 @@ class OnnxMiniLMEmbedder:
             batches.append(current)
         return batches
 
+    def _run_spread(
+        self, batches: list[list[int]], rows: Sequence[Sequence[int]], out: Vectors
+    ) -> None:
+        """Run `batches` on the single-threaded sessions at once, longest first, each thread
+        taking the next batch when it is free; fills `out`."""
+        sessions = self._single_sessions()
+        helpers = self._helpers
+        assert helpers is not None
+        pending = iter(reversed(batches))  # longest first: the last runs are the short ones
+        take = threading.Lock()
+
+        def drive(session: Any) -> None:
+            while True:
+                with take:
+                    batch = next(pending, None)
+                if batch is None:
+                    return
+                out[batch] = self._run(session, [rows[i] for i in batch])
+
+        futures = [helpers.submit(drive, session) for session in sessions[1:]]
+        try:
+            drive(sessions[0])
+        finally:
+            for future in futures:
+                future.result()
+
     def embed_sync(self, texts: Sequence[str]) -> Vectors:
         """Embed texts in the calling thread; shape (len(texts), 384), unit length."""
         if not texts:
@@ -223,8 +280,12 @@ class OnnxMiniLMEmbedder:
         try:
             rows = [e.ids for e in tokenizer.encode_batch(list(texts))]
             out = np.empty((len(texts), DIMENSION), dtype=np.float32)
-            for batch in self._batches([len(row) for row in rows]):
-                out[batch] = self._run(session, [rows[i] for i in batch])
+            batches = self._batches([len(row) for row in rows])
+            if len(batches) > 1 and self._threads > 1:
+                self._run_spread(batches, rows, out)
+            else:
+                for batch in batches:
+                    out[batch] = self._run(session, [rows[i] for i in batch])
         except EmbedderError:
             raise
         except Exception as exc:
@@ -246,3 +307,7 @@ class OnnxMiniLMEmbedder:
         with self._lock:
             self._session = None
             self._tokenizer = None
+            self._singles = []
+            helpers, self._helpers = self._helpers, None
+        if helpers is not None:
+            helpers.shutdown(wait=True)
