@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -134,7 +135,9 @@ def pgvector_server() -> Iterator[PgVectorServer]:
 
     Not under pytest's temporary directory: pytest resets that tree to owner-only access,
     and the server runs as its own system user when the tests run as root."""
-    import pgserver
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pgserver
 
     parent = Path(tempfile.mkdtemp(prefix="ragops-pgvector-"))
     parent.chmod(0o755)
@@ -165,6 +168,16 @@ def pgvector_url(pgvector_server: PgVectorServer) -> Iterator[str]:
     """A fresh database on the session's pgvector server for one test."""
     with pgvector_database(pgvector_server) as url:
         yield url
+
+
+@contextmanager
+def pgvector_settings(
+    server: PgVectorServer, data_dir: Path, **overrides: Any
+) -> Iterator[Settings]:
+    """Settings with the database and the vector store in one fresh database of the pgvector
+    server: the shared-store layout several instances use."""
+    with pgvector_database(server) as url:
+        yield make_settings(data_dir, database_url=url, vector_store="pgvector", **overrides)
 
 
 @contextmanager
