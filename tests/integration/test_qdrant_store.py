@@ -21,6 +21,7 @@ from ragops.providers.vectorstore.edge import EdgeVectorStore
 from ragops.providers.vectorstore.pgvector import PgVectorStore
 from ragops.providers.vectorstore.qdrant import QdrantVectorStore, collection_name
 from ragops.retrieval.sparse import Bm25Encoder
+from tests.conftest import free_port
 
 DIM = 4
 ENCODER = Bm25Encoder(avg_len=5.0)
@@ -276,3 +277,16 @@ async def test_pgvector_store_is_shared_between_open_stores(
         assert await reopened.count(SearchScope("t")) == 1
     finally:
         await reopened.aclose()
+
+
+async def test_unreachable_pgvector_is_a_store_error_not_a_hang(tmp_path: Path) -> None:
+    """A database that does not answer fails `ensure_ready` with `VectorStoreError` (a 503
+    for callers) within the pool timeout; a closed store refuses further calls."""
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
+    settings = Settings(_env_file=None, data_dir=tmp_path, pgvector_url=url, db_pool_timeout=5)
+    store = PgVectorStore(settings, model_id="m", dimension=DIM)
+    with pytest.raises(VectorStoreError, match="cannot prepare"):
+        await store.ensure_ready(DIM)
+    await store.aclose()
+    with pytest.raises(VectorStoreError, match="closed"):
+        await store.count(SearchScope("t"))
