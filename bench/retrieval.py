@@ -2,26 +2,33 @@
 
     python bench/retrieval.py --dataset ../shared/data/scifact [--json] [--limit-docs N]
                               [--modes dense,bm25,hybrid] [--cache-embeddings]
+                              [--store edge|pgvector [--pgvector-url URL]]
 
 Indexes `corpus.jsonl` (`_id`, `title`, `text`) through the product's own pieces — the
-configured embedder, `Bm25Encoder`, the embedded vector store (Qdrant Edge) in a temporary
-directory, and `Retriever` — as one bench tenant, one point per document (title + text; the
-embedder reads the first 256 word pieces, BM25 the whole text). Then it runs every query of
-`qrels/test.tsv` in each mode, one at a time, and prints nDCG@10, Recall@10 and Recall@100
-beside published reference figures (ranking the top 100 passages, for Recall@100), then
-times every query again as a question is asked (the default `top_k` passages): each mode's
-latency (p50/p95, the question's embedding included; "search" is the part after the
-embedding: store calls, fusion and reading the kept passages) and the seconds spent indexing
-and querying. `--json` prints the metrics per mode,
-`"latency_ms": {mode: {"p50", "p95"}}`, `"search_ms"` (same shape), `"index_seconds"` and
-`"seconds"`.
+configured embedder, `Bm25Encoder`, a vector store (by default the embedded Qdrant Edge in a
+temporary directory; `--store pgvector`: the pgvector store in the PostgreSQL database of
+`--pgvector-url`, or without it in a private PostgreSQL 16 + pgvector server started for the
+run from the `pgserver` package, see `pglocal.py`), and `Retriever` — as one bench tenant,
+one point per document (title + text; the embedder reads the first 256 word pieces, BM25 the
+whole text). Then it runs every query of `qrels/test.tsv` in each mode, one at a time, and
+prints nDCG@10, Recall@10 and Recall@100 beside published reference figures (ranking the top
+100 passages, for Recall@100), then times every query again as a question is asked (the
+default `top_k` passages): each mode's latency (p50/p95, the question's embedding included;
+"search" is the part after the embedding: store calls, fusion and reading the kept passages)
+and the seconds spent indexing and querying. `--json` prints the metrics per mode,
+`"latency_ms": {mode: {"p50", "p95"}}`, `"search_ms"` (same shape), `"index_seconds"`,
+`"seconds"` and `"store"`.
 
 `--cache-embeddings` keeps the corpus's dense vectors in `var/bench/` between runs (keyed by
 dataset, model and texts) and reuses them: the index time then leaves embedding out, and the
 output says so (`"embeddings": "cached"`). Off by default: a plain run embeds everything.
 
+With `--store pgvector`, the mode `fts` (`--modes dense,bm25,hybrid,fts`) also runs
+PostgreSQL full-text search over the same table (the lexical alternative to the store's BM25;
+its index build is reported as `"fts_index_seconds"`).
+
 Settings come from `Settings()` (so `RAGOPS_*` variables apply, e.g. `RAGOPS_RRF_K=20`), except
-that the store is always the embedded one and `candidate_k` is raised to at least 100 for
+that the store is the one `--store` names and `candidate_k` is raised to at least 100 for
 Recall@100.
 The product's `score_floor` applies as in production (`--score-floor` overrides it).
 
@@ -54,6 +61,7 @@ REFERENCE = [
     ("bge-small-en-v1.5 dense (published)", 0.713),
 ]
 MODES = ("dense", "bm25", "hybrid")
+STORE_MODES = {"edge": MODES, "pgvector": (*MODES, "fts")}
 TENANT = "bench"
 COLLECTION = "bench"
 CACHE_DIR = Path("var") / "bench"
@@ -197,6 +205,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     corpus, queries, qrels = load_dataset(Path(args.dataset), args.split, args.limit_docs)
     with tempfile.TemporaryDirectory(prefix="ragops-bench-") as tmp:
         overrides: dict[str, Any] = {"data_dir": Path(tmp), "qdrant_url": None}
+        overrides["vector_store"] = args.store
+        overrides["pgvector_url"] = args.pgvector_url
         base = Settings(**overrides)
         overrides["candidate_k"] = max(base.candidate_k, 100)
         if args.score_floor is not None:
@@ -234,6 +244,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 print()
 
             scope = SearchScope(tenant_id=TENANT, collection=COLLECTION)
+            fts: Any = None
+            fts_index_seconds = None
+            if "fts" in args.modes:
+                from pglocal import FullTextSearch
+
+                fts = FullTextSearch(args.pgvector_url, store.table)  # type: ignore[attr-defined]
+                fts_index_seconds = await fts.build()
             results: dict[str, Any] = {}
             query_seconds: dict[str, float] = {}
             latency_ms: dict[str, dict[str, float]] = {}
@@ -244,9 +261,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 samples: list[float] = []
                 searching: list[float] = []
                 for qid, text in queries.items():
+                    if mode == "fts":  # timed here: it has no question-time pass of its own
+                        asked = time.perf_counter()
+                        runs[qid] = await fts.search(text, TENANT, COLLECTION, 100)
+                        samples.append((time.perf_counter() - asked) * 1000.0)
+                        searching.append(samples[-1])
+                        continue
                     found = await retriever.search(text, scope, top_k=100, mode=mode)
                     runs[qid] = [p.document_id for p in found.passages]
-                for text in queries.values():
+                for text in queries.values() if mode != "fts" else ():
                     asked = time.perf_counter()
                     found = await retriever.search(text, scope, mode=mode)
                     samples.append((time.perf_counter() - asked) * 1000.0)
@@ -256,9 +279,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 search_ms[mode] = percentiles(searching)
                 results[mode] = evaluate(runs, qrels)
         finally:
+            if fts is not None:
+                await fts.aclose()
             await embedder.aclose()
             await store.aclose()
     return {
+        "store": args.store,
+        "fts_index_seconds": fts_index_seconds,
         "metrics": results,
         "index_seconds": index_seconds,
         "embeddings": embeddings,
@@ -279,7 +306,8 @@ def report(outcome: Mapping[str, Any]) -> str:
     """The human-readable table."""
     metrics = outcome["metrics"]
     lines = [
-        f"{outcome['documents']} documents, {outcome['queries']} queries; settings: "
+        f"{outcome['documents']} documents, {outcome['queries']} queries, "
+        f"store {outcome['store']}; settings: "
         + ", ".join(f"{k}={v}" for k, v in outcome["settings"].items()),
         "",
         f"{'mode':<38}{'nDCG@10':>9}{'R@10':>9}{'R@100':>9}{'seconds':>9}{'p50 ms':>9}"
@@ -321,6 +349,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit-docs", type=int, default=None, help="index at most N docs")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes")
     parser.add_argument("--score-floor", type=float, default=None, help="override the floor")
+    parser.add_argument("--store", choices=sorted(STORE_MODES), default="edge", help="store")
+    parser.add_argument(
+        "--pgvector-url", default=None, help="PostgreSQL URL (default: a private pgserver)"
+    )
     parser.add_argument(
         "--cache-embeddings",
         action="store_true",
@@ -328,7 +360,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = set(args.modes) - set(MODES)
+    unknown = set(args.modes) - set(STORE_MODES[args.store])
     if unknown:
         parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
     return args
@@ -337,13 +369,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     args = parse_args(argv)
-    outcome = asyncio.run(run(args))
+    if args.store == "pgvector" and args.pgvector_url is None:
+        from pglocal import private_pgvector
+
+        with private_pgvector() as url:
+            args.pgvector_url = url
+            outcome = asyncio.run(run(args))
+    else:
+        outcome = asyncio.run(run(args))
     if args.json:
         payload: dict[str, Any] = dict(outcome["metrics"])
         payload["latency_ms"] = outcome["latency_ms"]
         payload["search_ms"] = outcome["search_ms"]
         payload["index_seconds"] = round(outcome["index_seconds"], 1)
         payload["embeddings"] = outcome["embeddings"]
+        payload["store"] = outcome["store"]
+        if outcome["fts_index_seconds"] is not None:
+            payload["fts_index_seconds"] = round(outcome["fts_index_seconds"], 1)
         payload["seconds"] = round(
             outcome["index_seconds"] + sum(outcome["query_seconds"].values()), 1
         )
