@@ -13,8 +13,8 @@ from ragops.incidents.models import (
     IncidentEvent,
     PageRecord,
 )
-from ragops.observability.request_log import RequestSlot
 from ragops.jobs.models import IngestJob, IngestJobFile
+from ragops.observability.request_log import RequestSlot
 
 __all__ = [
     "ActionItem",

@@ -299,6 +299,8 @@ async def test_scan_pages_through_every_point_of_a_tenant(store: AnyStore) -> No
     assert refs[mine[3].id].document_id == "doc3"
     everything = [ref async for batch in store.scan() for ref in batch]
     assert len(everything) == 10
+
+
 async def test_pgvector_store_is_shared_between_open_stores(
     tmp_path: Path, pgvector_url: str
 ) -> None:

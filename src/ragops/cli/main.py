@@ -18,8 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ragops.audit.cli import audit_app
-from ragops.cli.audit_log import audit_log_app
 from ragops.backup.cli import backup_app
+from ragops.cli.audit_log import audit_log_app
 from ragops.cli.cache import cache_app
 from ragops.cli.db import db_app
 from ragops.cli.documents import CollectionOpt, Tenant, collections, documents_app

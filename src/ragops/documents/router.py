@@ -189,8 +189,8 @@ async def upload_documents(
             headers=retry if status == 503 else None,
         )
     if all(o.error is not None and o.error.code == "service_unavailable" for o in merged):
-        first = merged[0].error
-        message = first.message if first is not None else "a dependency is down"
+        failure = merged[0].error
+        message = failure.message if failure is not None else "a dependency is down"
         return error_response(503, "service_unavailable", message, headers=retry)
     return JSONResponse(body.model_dump(mode="json"), status_code=422)
 

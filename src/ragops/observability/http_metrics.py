@@ -22,8 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ragops.errors import send_error
 from ragops.observability import metrics
 from ragops.observability.context import request_id_var
-from ragops.observability.request_log import RequestLog
 from ragops.observability.degradation import request_notes
+from ragops.observability.request_log import RequestLog
 from ragops.observability.tracing import current_trace_id, name_request_span
 
 METRICS_PATH = "/metrics"

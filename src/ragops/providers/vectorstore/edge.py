@@ -454,6 +454,7 @@ class EdgeVectorStore:
             for r in records
         ]
         return [hit for hit in hits if in_scope(hit, scope)]
+
     async def total_points(self) -> int:
         """Number of points of every tenant (exact)."""
         request = qe.CountRequest(exact=True)

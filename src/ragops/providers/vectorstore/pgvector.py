@@ -41,7 +41,7 @@ import hashlib
 import json
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -51,10 +51,12 @@ import numpy.typing as npt
 from ragops.config.settings import Settings
 from ragops.providers.vectorstore.base import (
     ChunkPoint,
+    PointRef,
     SearchScope,
     SparseVector,
     StoredHit,
     VectorStoreError,
+    point_ref,
 )
 from ragops.providers.vectorstore.qdrant import collection_name
 
@@ -74,7 +76,7 @@ top AS (
     SELECT p.point_id, sum(p.weight * idf.w) AS score FROM posting p JOIN idf USING (term)
     {docs_where} GROUP BY p.point_id ORDER BY score DESC, p.point_id LIMIT {limit}
 )
-SELECT c.id, top.score, c.payload{dense} FROM top JOIN {chunks} c ON c.id = top.point_id
+SELECT c.id, top.score{payload}{dense} FROM top JOIN {chunks} c ON c.id = top.point_id
 ORDER BY top.score DESC, c.id
 """
 
@@ -402,22 +404,37 @@ class PgVectorStore:
             raise VectorStoreError(f"{what} in {self.table} failed: {exc}") from exc
 
     async def search_dense(
-        self, vector: npt.NDArray[np.float32], scope: SearchScope, limit: int
+        self,
+        vector: npt.NDArray[np.float32],
+        scope: SearchScope,
+        limit: int,
+        with_payload: bool = True,
     ) -> list[StoredHit]:
         """Nearest points by cosine similarity (the hit's score), best first."""
         where, values = _scope_where(scope, 2, "c")
+        payload = ", c.payload" if with_payload else ""
         sql = (
-            f'SELECT c.id, 1 - (c.dense <=> $1) AS score, c.payload FROM "{self.table}" c '
+            f'SELECT c.id, 1 - (c.dense <=> $1) AS score{payload} FROM "{self.table}" c '
             f"WHERE {where} ORDER BY c.dense <=> $1 LIMIT {int(limit)}"
         )
         query = np.asarray(vector, dtype=np.float32)
         rows = await self._fetch(sql, query, *values, what="dense search")
         return [
-            StoredHit(id=str(r["id"]), score=float(r["score"]), payload=r["payload"]) for r in rows
+            StoredHit(
+                id=str(r["id"]),
+                score=float(r["score"]),
+                payload=r["payload"] if with_payload else {},
+            )
+            for r in rows
         ]
 
     async def search_sparse(
-        self, vector: SparseVector, scope: SearchScope, limit: int, with_dense: bool = True
+        self,
+        vector: SparseVector,
+        scope: SearchScope,
+        limit: int,
+        with_dense: bool = True,
+        with_payload: bool = True,
     ) -> list[StoredHit]:
         """Best points by BM25 (IDF over the tenant's collection), best first; with their
         dense vectors when `with_dense`."""
@@ -446,6 +463,7 @@ class PgVectorStore:
             terms_and=terms_and,
             docs_where=docs_where,
             limit=int(limit),
+            payload=", c.payload" if with_payload else "",
             dense=", c.dense" if with_dense else "",
         )
         rows = await self._fetch(sql, *values, what="sparse search")
@@ -453,11 +471,73 @@ class PgVectorStore:
             StoredHit(
                 id=str(r["id"]),
                 score=float(r["score"]),
+                payload=r["payload"] if with_payload else {},
+                dense=r["dense"] if with_dense else None,
+            )
+            for r in rows
+        ]
+
+    async def fetch(
+        self, point_ids: Sequence[str], scope: SearchScope, *, with_dense: bool = False
+    ) -> list[StoredHit]:
+        """Payloads (and dense vectors) of these points; gone or out-of-scope ones left out."""
+        if not point_ids:
+            return []
+        values: list[Any] = [list(point_ids), scope.tenant_id]
+        where = "c.id = ANY($1::uuid[]) AND c.tenant_id = $2"
+        if scope.collection is not None:
+            values.append(scope.collection)
+            where += " AND c.collection = $3"
+        dense = ", c.dense" if with_dense else ""
+        sql = f'SELECT c.id, c.payload{dense} FROM "{self.table}" c WHERE {where}'
+        rows = await self._fetch(sql, *values, what="fetch")
+        return [
+            StoredHit(
+                id=str(r["id"]),
+                score=0.0,
                 payload=r["payload"],
                 dense=r["dense"] if with_dense else None,
             )
             for r in rows
         ]
+
+    async def total_points(self) -> int:
+        """Number of points of every tenant (exact)."""
+        rows = await self._fetch(f'SELECT count(*) AS n FROM "{self.table}"', what="count")
+        return int(rows[0]["n"])
+
+    async def scan(
+        self, tenant_id: str | None = None, batch: int = 1000
+    ) -> AsyncIterator[list[PointRef]]:
+        """Every point (of one tenant, or of all), `batch` at a time (keyset pages by id)."""
+        after = "00000000-0000-0000-0000-000000000000"
+        while True:
+            rows = await self._fetch(
+                "SELECT c.id, c.tenant_id, c.collection, c.document_id, "
+                f"c.payload->'written_at' AS written_at FROM \"{self.table}\" c "
+                "WHERE ($1::text IS NULL OR c.tenant_id = $1) AND c.id > $2::uuid "
+                f"ORDER BY c.id LIMIT {int(batch)}",
+                tenant_id,
+                after,
+                what="scan",
+            )
+            if not rows:
+                return
+            yield [
+                point_ref(
+                    r["id"],
+                    {
+                        "tenant_id": r["tenant_id"],
+                        "collection": r["collection"],
+                        "document_id": r["document_id"],
+                        "written_at": r["written_at"],
+                    },
+                )
+                for r in rows
+            ]
+            if len(rows) < batch:
+                return
+            after = str(rows[-1]["id"])
 
     async def count(self, scope: SearchScope) -> int:
         """Number of points in scope (exact)."""

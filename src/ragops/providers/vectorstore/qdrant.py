@@ -391,6 +391,7 @@ class QdrantVectorStore:
             for r in records
         ]
         return [hit for hit in hits if in_scope(hit, scope)]
+
     async def total_points(self) -> int:
         """Number of points of every tenant (exact)."""
         return int((await self._client.count(collection_name=self.name, exact=True)).count)
