@@ -5,7 +5,7 @@ The client under test talks real HTTP to it, through the same code as against a 
 server, so a test can stop the server (connections refused) and start it again on the same
 port with the data kept (the engine lives in the test process). Routes: list, exists,
 create and get collections; create payload indexes (accepted, the local engine has none);
-upsert, delete, query and count points.
+upsert, retrieve, scroll, delete, query and count points.
 """
 
 from __future__ import annotations
@@ -27,9 +27,18 @@ from starlette.routing import Route
 VERSION = ".".join(importlib.metadata.version("qdrant-client").split(".")[:2]) + ".0"
 
 
+def _json(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, list | tuple):
+        return [_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _json(item) for key, item in value.items()}
+    return value
+
+
 def _ok(result: Any) -> JSONResponse:
-    if hasattr(result, "model_dump"):
-        result = result.model_dump(mode="json", exclude_none=True)
+    result = _json(result)
     return JSONResponse({"result": result, "status": "ok", "time": 0.0})
 
 
@@ -66,10 +75,36 @@ def build_app(engine: QdrantClient, lock: threading.Lock) -> Starlette:
     async def index(request: Request) -> JSONResponse:
         return _ok({"operation_id": 0, "status": "completed"})
 
-    async def upsert(request: Request) -> JSONResponse:
+    async def points(request: Request) -> JSONResponse:
+        if request.method == "POST":  # retrieve by ids
+            wanted = models.PointRequest.model_validate(await request.json())
+            with lock:
+                return _ok(
+                    engine.retrieve(
+                        request.path_params["name"],
+                        ids=wanted.ids,
+                        with_payload=wanted.with_payload
+                        if wanted.with_payload is not None
+                        else True,
+                        with_vectors=wanted.with_vector or False,  # type: ignore[arg-type]
+                    )
+                )
         body = models.PointsList.model_validate(await request.json())
         with lock:
             return _ok(engine.upsert(request.path_params["name"], points=body.points))
+
+    async def scroll(request: Request) -> JSONResponse:
+        body = models.ScrollRequest.model_validate(await request.json())
+        with lock:
+            records, offset = engine.scroll(
+                request.path_params["name"],
+                scroll_filter=body.filter,
+                limit=body.limit or 10,
+                offset=body.offset,
+                with_payload=body.with_payload if body.with_payload is not None else True,
+                with_vectors=body.with_vector or False,  # type: ignore[arg-type]
+            )
+        return _ok({"points": records, "next_page_offset": offset})
 
     async def delete(request: Request) -> JSONResponse:
         raw = await request.json()
@@ -114,7 +149,8 @@ def build_app(engine: QdrantClient, lock: threading.Lock) -> Starlette:
             Route("/collections/{name}/exists", exists, methods=["GET"]),
             Route("/collections/{name}", collection, methods=["GET", "PUT"]),
             Route("/collections/{name}/index", index, methods=["PUT"]),
-            Route("/collections/{name}/points", upsert, methods=["PUT"]),
+            Route("/collections/{name}/points", points, methods=["PUT", "POST"]),
+            Route("/collections/{name}/points/scroll", scroll, methods=["POST"]),
             Route("/collections/{name}/points/delete", delete, methods=["POST"]),
             Route("/collections/{name}/points/query", query, methods=["POST"]),
             Route("/collections/{name}/points/count", count, methods=["POST"]),
