@@ -26,6 +26,7 @@ from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_run
 from ragops.documents.files import collect_files, source_name
 from ragops.incidents.cli import incident_app
 from ragops.oncall.cli import oncall_app
+from ragops.stack.cli import stack_app
 
 if TYPE_CHECKING:
     from ragops.chat.models import ChatResponse
@@ -47,6 +48,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(cache_app, name="cache")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(incident_app, name="incident")
+app.add_typer(stack_app, name="stack")
 
 _READ_SLICE = 512
 """Files read into memory and handed to one `ingest_batch` call by `ragops ingest`."""

@@ -323,6 +323,11 @@ class Settings(BaseSettings):
     drain_seconds: float = Field(
         0.0, ge=0.0, description="After SIGTERM, seconds /readyz reports draining before stopping."
     )
+    drain_refuse_new: bool = Field(
+        False,
+        description="While draining, answer new API requests 503 (Retry-After) so a load "
+        "balancer that checks passively (nginx) sends them elsewhere; in-flight ones finish.",
+    )
     ops_sample_seconds: float = Field(
         5.0, gt=0.0, description="Interval of the /ops console's samples of the metrics."
     )
