@@ -25,6 +25,7 @@ from ragops.config import Settings, get_settings
 from ragops.config.production import check_production
 from ragops.db import migrate
 from ragops.demo import DemoCorpusLoader
+from ragops.idempotency.middleware import apply_idempotency
 from ragops.observability.logging import configure_logging
 from ragops.observability.setup import install_observability
 from ragops.ops.draining import DrainRefusalMiddleware
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     include_routers(app)
+    apply_idempotency(app)  # before the rate limits: a replay costs no quota
     install_docs(app, **options)
     install_openapi(app, question_limit=settings.max_question_chars)
     install_security(app, settings)

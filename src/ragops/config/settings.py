@@ -243,6 +243,16 @@ class Settings(BaseSettings):
         50, ge=0, description="Open connections one client address may hold; 0 = no cap."
     )
 
+    idempotency_key_hours: float = Field(
+        24.0, gt=0, description="Hours a POST's Idempotency-Key and its first result are kept."
+    )
+    idempotency_wait_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds a retry waits for the first request with its Idempotency-Key to "
+        "finish (409 after).",
+    )
+
     # --- security ---
     auth_enabled: bool = Field(
         True, description="Require an API key on every API call; off only for local experiments."

@@ -28,7 +28,7 @@ from pathlib import Path
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "deploy" / "local"
 STATE_FILE = "stack.json"
-FAIL_TIMEOUT_SECONDS = 3
+FAIL_TIMEOUT_SECONDS = 2
 DRAIN_SECONDS = 1.0
 SHUTDOWN_SECONDS = 30
 READ_TIMEOUT_SECONDS = 120
