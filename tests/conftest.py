@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -103,6 +106,78 @@ def pg_database() -> Iterator[str]:
         yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
     finally:
         run_sync(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass(frozen=True)
+class PgVectorServer:
+    """A private PostgreSQL 16 with pgvector (the `pgserver` package), on a unix socket."""
+
+    socket_dir: Path
+    port: int
+
+    def url(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}"
+
+    async def admin(self, sql: str) -> None:
+        conn = await asyncpg.connect(
+            host=str(self.socket_dir), port=self.port, user="postgres", database="postgres"
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pgvector_server() -> Iterator[PgVectorServer]:
+    """One private pgvector server for the session (the machine's PostgreSQL has no pgvector),
+    started on first use in a temporary directory and stopped, its data deleted, at the end.
+
+    Not under pytest's temporary directory: pytest resets that tree to owner-only access,
+    and the server runs as its own system user when the tests run as root."""
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    parent = Path(tempfile.mkdtemp(prefix="ragops-pgvector-"))
+    parent.chmod(0o755)
+    server = pgserver.get_server(parent / "pg", cleanup_mode="delete")
+    try:
+        info = server.get_postmaster_info()
+        # A unix socket only, in a directory of its own: the default port never collides.
+        assert info.socket_dir is not None and info.port == 5432
+        yield PgVectorServer(socket_dir=Path(info.socket_dir), port=int(info.port))
+    finally:
+        server.cleanup()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@contextmanager
+def pgvector_database(server: PgVectorServer) -> Iterator[str]:
+    """A fresh database on the pgvector server (SQLAlchemy URL); dropped afterwards."""
+    name = f"ragops_test_{uuid.uuid4().hex[:12]}"
+    run_sync(server.admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.url(name)
+    finally:
+        run_sync(server.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def pgvector_url(pgvector_server: PgVectorServer) -> Iterator[str]:
+    """A fresh database on the session's pgvector server for one test."""
+    with pgvector_database(pgvector_server) as url:
+        yield url
+
+
+@contextmanager
+def pgvector_settings(
+    server: PgVectorServer, data_dir: Path, **overrides: Any
+) -> Iterator[Settings]:
+    """Settings with the database and the vector store in one fresh database of the pgvector
+    server: the shared-store layout several instances use."""
+    with pgvector_database(server) as url:
+        yield make_settings(data_dir, database_url=url, vector_store="pgvector", **overrides)
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""The chat and document API over real HTTP, on SQLite and on PostgreSQL (with Qdrant local)."""
+"""The chat and document API over real HTTP, on SQLite and on PostgreSQL (with the embedded
+vector store), and on PostgreSQL holding the vectors too (pgvector, one database)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,31 @@ import httpx
 import pytest
 
 from ragops.config import Settings
-from tests.conftest import BACKENDS, LiveServer, RunningServer, backend_settings
+from tests.conftest import (
+    BACKENDS,
+    LiveServer,
+    RunningServer,
+    backend_settings,
+    pgvector_settings,
+)
 from tests.e2e.conftest import GARDEN_DOC, POOL_DOC, ROLLBACK_DOC, read_sse, upload
 
+LIMITS = {"max_question_chars": 200, "max_upload_bytes": 200_000, "max_request_bytes": 400_000}
 
-@pytest.fixture(scope="module", params=BACKENDS)
+
+@pytest.fixture(scope="module", params=[*BACKENDS, "pgvector"])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """The app on SQLite, then on a fresh PostgreSQL database: every test runs on both."""
+    """The app on SQLite, on a fresh PostgreSQL database, then on a fresh database of the
+    pgvector server holding documents and vectors: every test runs on each."""
     data_dir: Path = tmp_path_factory.mktemp("api") / "var"
-    with backend_settings(
-        request.param,
-        data_dir,
-        max_question_chars=200,
-        max_upload_bytes=200_000,
-        max_request_bytes=400_000,
-    ) as settings:
+    if request.param == "pgvector":
+        pg = request.getfixturevalue("pgvector_server")
+        with pgvector_settings(pg, data_dir, **LIMITS) as settings:
+            yield from _serve(settings)
+        return
+    with backend_settings(request.param, data_dir, **LIMITS) as settings:
         yield from _serve(settings)
 
 

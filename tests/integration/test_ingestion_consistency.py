@@ -1,30 +1,47 @@
-"""Ingestion keeps the database and the vector store consistent, on SQLite and PostgreSQL:
+"""Ingestion keeps the database and the vector store consistent, on SQLite and PostgreSQL
+with the embedded store, and on PostgreSQL with its vectors in pgvector (one database):
 unchanged files are skipped, changed files replace their chunks atomically, failures leave
 nothing behind, deletes remove chunks and vectors.
 
-Fault injection wraps the real Qdrant store (`FaultyStore`) to fail or pause at a chosen
+Fault injection wraps the real vector store (`FaultyStore`) to fail or pause at a chosen
 moment; everything else is the real runtime.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from ragops.chat import service as chat
+from ragops.config import Settings
 from ragops.documents import service as documents
 from ragops.documents.errors import IngestError
 from ragops.documents.models import Chunk, Document
 from ragops.errors import ConflictError, ServiceUnavailable
 from ragops.providers.vectorstore import ChunkPoint, SearchScope, VectorStore
 from ragops.runtime import Runtime
+from tests.conftest import BACKENDS, backend_settings, pgvector_settings
 
 TENANT = "default"
+
+
+@pytest.fixture(params=[*BACKENDS, "pgvector"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """SQLite and PostgreSQL with the embedded store, then PostgreSQL holding the vectors."""
+    if request.param == "pgvector":
+        server = request.getfixturevalue("pgvector_server")
+        with pgvector_settings(server, tmp_path / "var") as value:
+            yield value
+        return
+    with backend_settings(request.param, tmp_path / "var") as value:
+        yield value
+
 
 V1 = (
     b"# Backups\n\nBackups run every night at two o'clock.\n\n"

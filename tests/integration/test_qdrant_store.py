@@ -1,6 +1,8 @@
-"""The vector stores: the embedded Qdrant Edge engine (the default) and the qdrant-client path
-(run here in its local mode, which shares every call with the server path): writes, dense
-and BM25 search, tenant isolation, deletes by version, and the lock released by `aclose()`."""
+"""The vector store contract on every backend: the embedded Qdrant Edge engine (the default),
+the qdrant-client path (run here in its local mode, which shares every call with the server
+path) and pgvector (a private PostgreSQL 16 server): writes, dense and BM25 search, tenant
+isolation, per-tenant IDF, deletes by version; the lock of the local stores released by
+`aclose()`; the shared pgvector store seen by two stores at once."""
 
 from __future__ import annotations
 
@@ -16,24 +18,35 @@ from ragops.config.settings import Settings
 from ragops.providers.vectorstore import ChunkPoint, SearchScope, VectorStore
 from ragops.providers.vectorstore.base import VectorStoreError
 from ragops.providers.vectorstore.edge import EdgeVectorStore
+from ragops.providers.vectorstore.pgvector import PgVectorStore
 from ragops.providers.vectorstore.qdrant import QdrantVectorStore, collection_name
 from ragops.retrieval.sparse import Bm25Encoder
+from tests.conftest import free_port
 
 DIM = 4
 ENCODER = Bm25Encoder(avg_len=5.0)
-KINDS = ("edge", "qdrant-client")
-AnyStore = EdgeVectorStore | QdrantVectorStore
+LOCAL_KINDS = ("edge", "qdrant-client")
+KINDS = (*LOCAL_KINDS, "pgvector")
+AnyStore = EdgeVectorStore | QdrantVectorStore | PgVectorStore
 LOCKED = {"edge": "in use by another ragops process", "qdrant-client": "another client"}
 
 
 def open_store(kind: str, settings: Settings, model_id: str, dimension: int | None) -> AnyStore:
     if kind == "edge":
         return EdgeVectorStore(settings, model_id=model_id, dimension=dimension)
+    if kind == "pgvector":
+        return PgVectorStore(settings, model_id=model_id, dimension=dimension)
     return QdrantVectorStore(settings, model_id=model_id, dimension=dimension)
 
 
-def make_settings(tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path / "var")
+def make_settings(tmp_path: Path, pgvector_url: str | None = None) -> Settings:
+    return Settings(_env_file=None, data_dir=tmp_path / "var", pgvector_url=pgvector_url)
+
+
+def kind_settings(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings for `kind`; for pgvector, a fresh database on the session's pgvector server."""
+    url = request.getfixturevalue("pgvector_url") if kind == "pgvector" else None
+    return make_settings(tmp_path, url)
 
 
 def unit(*values: float) -> np.ndarray[Any, np.dtype[np.float32]]:
@@ -72,7 +85,8 @@ def point(
 
 @pytest.fixture(params=KINDS)
 async def store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[AnyStore]:
-    opened = open_store(request.param, make_settings(tmp_path), "test-model", DIM)
+    settings = kind_settings(request.param, tmp_path, request)
+    opened = open_store(request.param, settings, "test-model", DIM)
     await opened.ensure_ready(DIM)
     try:
         yield opened
@@ -192,7 +206,7 @@ async def test_rejects_points_without_tenant_or_of_wrong_size(store: AnyStore) -
         await store.upsert([ChunkPoint(good.id, unit(1, 0, 0), good.sparse, good.payload)])
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", LOCAL_KINDS)
 async def test_local_path_is_locked_until_aclose(tmp_path: Path, kind: str) -> None:
     settings = make_settings(tmp_path)
     first = open_store(kind, settings, "m", DIM)
@@ -214,8 +228,10 @@ async def test_local_path_is_locked_until_aclose(tmp_path: Path, kind: str) -> N
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_switching_models_uses_another_collection(tmp_path: Path, kind: str) -> None:
-    settings = make_settings(tmp_path)
+async def test_switching_models_uses_another_collection(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    settings = kind_settings(kind, tmp_path, request)
     store = open_store(kind, settings, "model-a", DIM)
     await store.ensure_ready(DIM)
     await store.upsert([point("t", "doc", "text", unit(1, 0, 0, 0))])
@@ -229,3 +245,48 @@ async def test_switching_models_uses_another_collection(tmp_path: Path, kind: st
         assert await other.count(SearchScope("t")) == 0
     finally:
         await other.aclose()
+
+
+async def test_pgvector_store_is_shared_between_open_stores(
+    tmp_path: Path, pgvector_url: str
+) -> None:
+    """What several instances need: two stores open on one database at once, each sees the
+    other's writes and deletes at once, and a reopened store finds the data again."""
+    settings = make_settings(tmp_path, pgvector_url)
+    first, second = (PgVectorStore(settings, model_id="m", dimension=DIM) for _ in range(2))
+    await first.ensure_ready(DIM)
+    await second.ensure_ready(DIM)
+    try:
+        stored = point("t", "doc", "shared words", unit(1, 2, 3, 4))
+        await first.upsert([stored])
+        hits = await second.search_dense(unit(1, 2, 3, 4), SearchScope("t"), 5)
+        assert [h.id for h in hits] == [stored.id]
+        sparse = await second.search_sparse(ENCODER.encode_query("shared"), SearchScope("t"), 5)
+        assert [h.id for h in sparse] == [stored.id]
+        await second.delete_document("t", "doc")
+        assert await first.count(SearchScope("t")) == 0
+        await first.upsert([stored])
+    finally:
+        await first.aclose()
+        await second.aclose()
+    with pytest.raises(VectorStoreError, match="closed"):
+        await first.ping()
+    reopened = PgVectorStore(settings, model_id="m", dimension=None)
+    try:
+        await reopened.ensure_ready(DIM)
+        assert await reopened.count(SearchScope("t")) == 1
+    finally:
+        await reopened.aclose()
+
+
+async def test_unreachable_pgvector_is_a_store_error_not_a_hang(tmp_path: Path) -> None:
+    """A database that does not answer fails `ensure_ready` with `VectorStoreError` (a 503
+    for callers) within the pool timeout; a closed store refuses further calls."""
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
+    settings = Settings(_env_file=None, data_dir=tmp_path, pgvector_url=url, db_pool_timeout=5)
+    store = PgVectorStore(settings, model_id="m", dimension=DIM)
+    with pytest.raises(VectorStoreError, match="cannot prepare"):
+        await store.ensure_ready(DIM)
+    await store.aclose()
+    with pytest.raises(VectorStoreError, match="closed"):
+        await store.count(SearchScope("t"))

@@ -1,6 +1,6 @@
-"""The retriever end to end on a small corpus: real ONNX embedder, BM25 encoder and the
-embedded Qdrant Edge store. Hybrid search finds the right passage; an unrelated question
-finds nothing."""
+"""The retriever end to end on a small corpus: real ONNX embedder, BM25 encoder and each
+shared-capable store: the embedded Qdrant Edge store (the default) and pgvector. Hybrid search
+finds the right passage; an unrelated question finds nothing."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ragops.providers.embedder.onnx_minilm import OnnxMiniLMEmbedder
 from ragops.providers.vectorstore import SearchScope
 from ragops.providers.vectorstore.edge import EdgeVectorStore
 from ragops.providers.vectorstore.factory import create_vector_store
+from ragops.providers.vectorstore.pgvector import PgVectorStore
 from ragops.retrieval.rerank import LexicalReranker
 from ragops.retrieval.service import ChunkInput, Retriever
 from ragops.retrieval.sparse import Bm25Encoder
@@ -33,6 +34,7 @@ CORPUS = {
     "RAGOPS_MAX_UPLOAD_BYTES or split the file.",
 }
 TENANT = "acme"
+STORES = {"edge": EdgeVectorStore, "pgvector": PgVectorStore}
 
 
 def chunk(doc: str, text: str, tenant: str = TENANT) -> ChunkInput:
@@ -53,10 +55,14 @@ def chunk(doc: str, text: str, tenant: str = TENANT) -> ChunkInput:
     return ChunkInput(id=chunk_id, text=f"{doc.title()}\n\n{text}", payload=payload)
 
 
-@pytest.fixture
-async def retriever(tmp_path: Path, onnx_embedder: OnnxMiniLMEmbedder) -> AsyncIterator[Retriever]:
-    settings = Settings(_env_file=None, data_dir=tmp_path / "var")
+@pytest.fixture(params=["edge", "pgvector"])
+async def retriever(
+    tmp_path: Path, onnx_embedder: OnnxMiniLMEmbedder, request: pytest.FixtureRequest
+) -> AsyncIterator[Retriever]:
+    url = request.getfixturevalue("pgvector_url") if request.param == "pgvector" else None
+    settings = Settings(_env_file=None, data_dir=tmp_path / "var", pgvector_url=url)
     store = create_vector_store(settings, onnx_embedder)
+    assert type(store) is STORES[request.param]
     await store.ensure_ready(onnx_embedder.dimension)
     built = Retriever(settings, onnx_embedder, store, Bm25Encoder())
     stored = await built.index_chunks([chunk(doc, text) for doc, text in CORPUS.items()])
@@ -131,7 +137,6 @@ async def test_other_tenants_and_collections_see_nothing(retriever: Retriever) -
 
 
 async def test_lexical_reranker_keeps_the_answer_on_top(retriever: Retriever) -> None:
-    assert isinstance(retriever.store, EdgeVectorStore)
     reranking = Retriever(
         retriever.settings, retriever.embedder, retriever.store, reranker=LexicalReranker()
     )

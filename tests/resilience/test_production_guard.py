@@ -79,3 +79,33 @@ def test_allowed_production_starts_but_never_ingests_the_demo_corpus(tmp_path: P
             assert client.get("/readyz").json()["ready"] is True
     finally:
         running.stop()
+
+
+def test_production_accepts_pgvector_as_the_shared_vector_store(tmp_path: Path) -> None:
+    """pgvector in the application's PostgreSQL database is a shared store; asked for
+    without any PostgreSQL URL, production refuses and names the setting."""
+    shared = make_settings(
+        tmp_path / "var",
+        environment="production",
+        database_url=DATABASE_URL,
+        vector_store="pgvector",
+        redis_url="redis://cache.internal:6379/0",
+        auto_migrate=False,
+        demo_corpus=False,
+    )
+    create_app(shared)  # no refusal: vectors live in the same PostgreSQL database
+    locations = {f.location for f in config_check.audit_config(shared).findings}
+    assert not locations & {*VARIABLES, "RAGOPS_PGVECTOR_URL"}
+
+    without_postgres = make_settings(
+        tmp_path / "var2",
+        environment="production",
+        vector_store="pgvector",
+        redis_url="redis://cache.internal:6379/0",
+        auto_migrate=False,
+        demo_corpus=False,
+    )
+    with pytest.raises(ProductionConfigError) as refused:
+        create_app(without_postgres)
+    assert "RAGOPS_PGVECTOR_URL" in str(refused.value)
+    assert "RAGOPS_QDRANT_URL" not in str(refused.value)

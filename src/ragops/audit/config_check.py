@@ -282,7 +282,7 @@ def check_production_stores(settings: Settings) -> list[Finding]:
     allowed = settings.allow_embedded_in_production
     findings: list[Finding] = []
     for problem in production_problems(settings):
-        stores = problem.field in {"database_url", "qdrant_url", "redis_url"}
+        stores = problem.field in {"database_url", "qdrant_url", "pgvector_url", "redis_url"}
         detail = problem.detail
         if allowed:
             detail += " (allowed by RAGOPS_ALLOW_EMBEDDED_IN_PRODUCTION)"

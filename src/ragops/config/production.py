@@ -1,11 +1,12 @@
 """What production refuses: embedded stores and first-start conveniences.
 
 With `RAGOPS_ENVIRONMENT=production` the service will not start on a SQLite file, on the
-embedded vector store, without Redis, with auto-migration or with the demo corpus on: each is
-right for one process on a laptop and wrong for several instances behind a load balancer (a
-file no other instance sees, migrations raced at every start, the project's docs answered to
-customers). `RAGOPS_ALLOW_EMBEDDED_IN_PRODUCTION=true` starts anyway (logging each problem);
-the demo corpus is still never ingested in production. `ragops audit config` reports each.
+embedded vector store (a Qdrant server and pgvector in PostgreSQL are shared stores), without
+Redis, with auto-migration or with the demo corpus on: each is right for one process on a
+laptop and wrong for several instances behind a load balancer (a file no other instance sees,
+migrations raced at every start, the project's docs answered to customers).
+`RAGOPS_ALLOW_EMBEDDED_IN_PRODUCTION=true` starts anyway (logging each problem); the demo
+corpus is still never ingested in production. `ragops audit config` reports each.
 """
 
 from __future__ import annotations
@@ -48,13 +49,24 @@ def production_problems(settings: Settings) -> list[ProductionProblem]:
                 "RAGOPS_DATABASE_URL to PostgreSQL.",
             )
         )
-    if settings.qdrant_url is None:
+    store = settings.resolved_vector_store
+    if store == "pgvector" and settings.resolved_pgvector_url is None:
+        problems.append(
+            ProductionProblem(
+                "pgvector_url",
+                "pgvector store without PostgreSQL",
+                "RAGOPS_VECTOR_STORE=pgvector needs RAGOPS_PGVECTOR_URL or a PostgreSQL "
+                "RAGOPS_DATABASE_URL.",
+            )
+        )
+    elif store != "pgvector" and settings.qdrant_url is None:
         problems.append(
             ProductionProblem(
                 "qdrant_url",
                 "Embedded vector store in production",
                 "Embedded vector storage cannot be shared by several instances; set "
-                "RAGOPS_QDRANT_URL to a vector store server.",
+                "RAGOPS_QDRANT_URL to a Qdrant server, or RAGOPS_VECTOR_STORE=pgvector to keep "
+                "vectors in PostgreSQL.",
             )
         )
     if settings.redis_url is None:

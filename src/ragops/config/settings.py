@@ -105,6 +105,24 @@ class Settings(BaseSettings):
     )
 
     # --- vector store ---
+    vector_store: Literal["auto", "edge", "qdrant", "pgvector"] = Field(
+        "auto",
+        description="Vector store: edge (embedded, one process), qdrant (RAGOPS_QDRANT_URL) or "
+        "pgvector (PostgreSQL, shared by instances); auto = pgvector when RAGOPS_PGVECTOR_URL "
+        "is set, else qdrant when RAGOPS_QDRANT_URL is, else edge.",
+    )
+    pgvector_url: str | None = Field(
+        None,
+        description="PostgreSQL URL of the pgvector store; default: RAGOPS_DATABASE_URL (one "
+        "database for documents and vectors).",
+    )
+    pgvector_ef_search: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="pgvector store: HNSW candidates per dense search (hnsw.ef_search); higher "
+        "finds more of a small tenant's chunks in a large table, slower.",
+    )
     qdrant_url: str | None = Field(
         None,
         description="Qdrant server URL; default: the embedded engine (Qdrant Edge) in "
@@ -420,6 +438,24 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'ragops.db').as_posix()}"
+
+    @property
+    def resolved_vector_store(self) -> Literal["edge", "qdrant", "pgvector"]:
+        """The vector store in use: `vector_store`, or chosen by which URL is set."""
+        if self.vector_store != "auto":
+            return self.vector_store
+        if self.pgvector_url:
+            return "pgvector"
+        return "qdrant" if self.qdrant_url else "edge"
+
+    @property
+    def resolved_pgvector_url(self) -> str | None:
+        """The pgvector store's URL: `pgvector_url`, else a PostgreSQL `database_url`."""
+        if self.pgvector_url:
+            return self.pgvector_url
+        if self.database_url and self.database_url.startswith("postgres"):
+            return self.database_url
+        return None
 
     @property
     def qdrant_path(self) -> Path:

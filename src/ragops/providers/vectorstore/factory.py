@@ -1,4 +1,4 @@
-"""Builds the `VectorStore` for the configured embedder: embedded engine or Qdrant server."""
+"""Builds the `VectorStore` for the configured embedder: embedded engine, Qdrant or pgvector."""
 
 from __future__ import annotations
 
@@ -6,23 +6,28 @@ from ragops.config.settings import Settings
 from ragops.providers.embedder.base import Embedder, EmbedderError
 from ragops.providers.vectorstore.base import VectorStore
 from ragops.providers.vectorstore.edge import EdgeVectorStore
+from ragops.providers.vectorstore.pgvector import PgVectorStore
 from ragops.providers.vectorstore.qdrant import QdrantVectorStore
 
 
 def create_vector_store(settings: Settings, embedder: Embedder) -> VectorStore:
     """A store whose collection is named after the embedder's model and vector size.
 
-    With `settings.qdrant_url` set: the Qdrant server through qdrant-client. Without it: the
-    embedded Qdrant Edge engine under `settings.edge_path`, locked to this process until
-    `aclose()` (a second process gets a `VectorStoreError` naming the holder). When the
-    embedder does not know its vector size yet (an API model without
-    `RAGOPS_EMBEDDING_DIMENSIONS`), the store learns it from `ensure_ready(dimension)` (see
-    `embedder.factory.resolve_dimension`).
+    `settings.resolved_vector_store` picks it: "pgvector" (tables in the PostgreSQL database of
+    `RAGOPS_PGVECTOR_URL`, by default `RAGOPS_DATABASE_URL`), "qdrant" (the Qdrant server of
+    `settings.qdrant_url` through qdrant-client), or "edge", the default: the embedded Qdrant
+    Edge engine under `settings.edge_path`, locked to this process until `aclose()` (a second
+    process gets a `VectorStoreError` naming the holder). When the embedder does not know its
+    vector size yet (an API model without `RAGOPS_EMBEDDING_DIMENSIONS`), the store learns it
+    from `ensure_ready(dimension)` (see `embedder.factory.resolve_dimension`).
     """
     try:
         dimension: int | None = embedder.dimension
     except EmbedderError:
         dimension = None
-    if settings.qdrant_url is None:
-        return EdgeVectorStore(settings, model_id=embedder.model_id, dimension=dimension)
-    return QdrantVectorStore(settings, model_id=embedder.model_id, dimension=dimension)
+    kind = settings.resolved_vector_store
+    if kind == "pgvector":
+        return PgVectorStore(settings, model_id=embedder.model_id, dimension=dimension)
+    if kind == "qdrant":
+        return QdrantVectorStore(settings, model_id=embedder.model_id, dimension=dimension)
+    return EdgeVectorStore(settings, model_id=embedder.model_id, dimension=dimension)
