@@ -1,7 +1,9 @@
 """The stack the multi-instance tests share: three ragops instances under supervisord behind
-nginx (`ragops.stack`, deploy/local/), on a fresh PostgreSQL database, a Redis server of the
-tests' own and a fake LLM that answers after a steady delay (so requests are in flight when
-an instance is stopped). supervisord and nginx come from scripts/install-stack-tools.sh."""
+nginx (`ragops.stack`, deploy/local/), on a fresh PostgreSQL database (the machine's server),
+the shared pgvector store (a fresh database on the session's pgvector server), a Redis server
+of the tests' own and a fake LLM that answers after a steady delay (so requests are in
+flight when an instance is stopped). supervisord and nginx come from
+scripts/install-stack-tools.sh."""
 
 from __future__ import annotations
 
@@ -17,7 +19,14 @@ import pytest
 from ragops.config import Settings
 from ragops.stack.config import make_plan, write_files
 from ragops.stack.service import Stack
-from tests.conftest import REPO_ROOT, create_api_key, make_settings, pg_database
+from tests.conftest import (
+    REPO_ROOT,
+    PgVectorServer,
+    create_api_key,
+    make_settings,
+    pg_database,
+    pgvector_database,
+)
 from tests.fakes.llm import FakeLLMServer
 from tests.resilience.servers import RedisProcess
 
@@ -61,17 +70,23 @@ def stack_tools() -> None:
 
 
 @pytest.fixture(scope="module")
-def stack3(stack_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """Three instances behind nginx, each with the same runbooks ingested (instances without
-    a shared vector store each hold a copy; with one, the copies are the same documents)."""
+def stack3(
+    stack_tools: None,
+    pgvector_server: PgVectorServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningStack]:
+    """Three instances behind nginx sharing a database, a vector store and Redis, with two
+    runbooks ingested once through nginx."""
     base = tmp_path_factory.mktemp("stack")
     redis = RedisProcess(base / "redis").start()
     llm = FakeLLMServer().start()
     llm.state.delay_seconds = LLM_DELAY_SECONDS
     try:
-        with pg_database() as url:
+        with pg_database() as url, pgvector_database(pgvector_server) as vectors:
             overrides = {
                 "RAGOPS_DATABASE_URL": url,
+                "RAGOPS_VECTOR_STORE": "pgvector",
+                "RAGOPS_PGVECTOR_URL": vectors,
                 "RAGOPS_REDIS_URL": redis.url,
                 "RAGOPS_ENVIRONMENT": "test",
                 "RAGOPS_LOG_LEVEL": "WARNING",
@@ -89,11 +104,10 @@ def stack3(stack_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 settings = make_settings(base / "keys", database_url=url)
                 running = RunningStack(stack, settings, create_api_key(settings), llm)
                 files = sorted(CORPUS.glob("*.md"))[:2]
-                for index in range(3):
-                    upload = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in files]
-                    with running.client(stack.plan.instance_url(index), running.new_key()) as c:
-                        response = c.post("/v1/documents", files=upload)
-                        assert response.status_code == 200, response.text
+                upload = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in files]
+                with running.client(key=running.new_key()) as client:
+                    response = client.post("/v1/documents", files=upload)
+                    assert response.status_code == 200, response.text
                 yield running
             finally:
                 stack.down()

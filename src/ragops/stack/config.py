@@ -8,7 +8,8 @@ writes each instance's settings to `instance-<n>/.env` (mode 0600, so a database
 is on no command line and in no shared file), and `stack.json` (the plan, without secrets).
 
 Settings every instance shares are taken from the caller's `RAGOPS_*` environment plus
-explicit overrides; the stack then fixes what several instances need: migrations run once by
+explicit overrides; the stack then fixes what several instances need: a shared vector store
+(pgvector, in the database unless `RAGOPS_PGVECTOR_URL` names another), migrations run once by
 `ragops stack up` (not by each instance), nginx's address is a trusted proxy, a shared
 incident-link secret, and draining that answers 503 to new requests so that nginx, which
 only checks passively, moves traffic away before the instance stops listening.
@@ -128,6 +129,14 @@ def shared_settings(environ: dict[str, str], overrides: dict[str, str]) -> dict[
     if not env.get("RAGOPS_REDIS_URL"):
         raise StackConfigError(
             "several instances share rate limits and caches through Redis: set RAGOPS_REDIS_URL"
+        )
+    stores = ("RAGOPS_VECTOR_STORE", "RAGOPS_PGVECTOR_URL", "RAGOPS_QDRANT_URL")
+    if not any(env.get(name) for name in stores):
+        env["RAGOPS_VECTOR_STORE"] = "pgvector"  # the embedded store is one process's only
+    if env.get("RAGOPS_VECTOR_STORE") == "edge":
+        raise StackConfigError(
+            "the embedded vector store serves one process: several instances need a shared "
+            "one (RAGOPS_VECTOR_STORE=pgvector, or RAGOPS_QDRANT_URL)"
         )
     env["RAGOPS_AUTO_MIGRATE"] = "false"  # `ragops stack up` migrates once, before starting
     env["RAGOPS_TRUSTED_PROXIES"] = '["127.0.0.1"]'
