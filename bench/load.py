@@ -19,6 +19,13 @@ docs/ ingested through the API) and the bare endpoint. Phases, each for `--secon
 so the uncached phase measures the whole pipeline on this machine's CPU (goal of issue 7:
 p95 <= 2 s at 32 users on 2 cores).
 
+`--instances N` runs the same phases against N instances behind nginx (`ragops stack`,
+deploy/local/): a fresh database on the PostgreSQL server at 127.0.0.1:5432
+(`--pg-admin-url`), the pgvector store in a private `pgserver` and a private Redis; server CPU
+and stage times are then summed over the instances. `--url URL` measures a service already
+running there (`--api-key`; no stub, no bare phase, nothing ingested unless `--ingest`).
+docs/scaling.md has the table at 1, 2 and 3 instances.
+
 `--json` prints `{"overhead_p95_ms", "cached_p95_ms", "p95_ms", "rps", "error_rate",
 "bare_rps", ...}`; every run writes bench/results/load.json. Goals (issue 9): overhead
 p95 <= 30 ms, cached p95 <= 10 ms, cached throughput within 2x of the bare endpoint.
@@ -44,6 +51,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+LOAD_BEFORE: list[float] = []
+AUTH: dict[str, str] = {}
+"""Headers every request of the benchmark sends (`--api-key`)."""
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
@@ -132,7 +142,7 @@ def wait_ready(url: str, timeout: float = 180.0) -> None:
 
 def ingest_docs(base: str) -> int:
     files = sorted((ROOT / "docs").rglob("*.md"))
-    with httpx.Client(base_url=base, timeout=300) as client:
+    with httpx.Client(base_url=base, timeout=300, headers=AUTH) as client:
         for start in range(0, len(files), 10):
             batch = files[start : start + 10]
             upload = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in batch]
@@ -170,16 +180,29 @@ def stage_totals(base: str) -> dict[str, tuple[float, float]]:
     return {stage: (pair[0], pair[1]) for stage, pair in totals.items()}
 
 
-def measured(phase: Any, *, pid: int, base: str) -> dict[str, Any]:
-    """Run one phase and add the server's CPU per request and mean milliseconds per stage."""
-    cpu, stages = process_cpu_seconds(pid), stage_totals(base)
+def measured(phase: Any, *, pids: list[int], bases: list[str]) -> dict[str, Any]:
+    """Run one phase and add the servers' CPU per request and mean milliseconds per stage
+    (summed over every instance: `pids` and their own `bases`)."""
+
+    def cpu() -> float:
+        return sum(process_cpu_seconds(pid) for pid in pids)
+
+    def stages() -> dict[str, tuple[float, float]]:
+        total: dict[str, tuple[float, float]] = {}
+        for base in bases:
+            for stage, (seconds, count) in stage_totals(base).items():
+                before = total.get(stage, (0.0, 0.0))
+                total[stage] = (before[0] + seconds, before[1] + count)
+        return total
+
+    cpu_before, stages_before = cpu(), stages()
     result: dict[str, Any] = phase()
-    cpu_used = process_cpu_seconds(pid) - cpu
-    after = stage_totals(base)
+    cpu_used = cpu() - cpu_before
+    after = stages()
     requests = max(result["requests"], 1)
-    result["server_cpu_ms_per_request"] = round(1000 * cpu_used / requests, 2)
+    result["server_cpu_ms_per_request"] = round(1000 * cpu_used / requests, 2) if pids else None
     result["stage_ms_per_request"] = {
-        stage: round(1000 * (total - stages.get(stage, (0.0, 0.0))[0]) / requests, 2)
+        stage: round(1000 * (total - stages_before.get(stage, (0.0, 0.0))[0]) / requests, 2)
         for stage, (total, _count) in sorted(after.items())
     }
     return result
@@ -195,7 +218,7 @@ async def run_phase(
     counter = 0
     stop = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=60, limits=limits, headers=AUTH) as client:
 
         async def user() -> None:
             nonlocal errors, counter
@@ -237,6 +260,82 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
     return subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT)
 
 
+class StackTarget:
+    """N instances behind nginx with private pgvector and Redis servers and a fresh database
+    on the machine's PostgreSQL; `close()` stops and removes all of it."""
+
+    def __init__(self, instances: int, env: dict[str, str], work: Path, pg_admin: str) -> None:
+        import asyncpg
+        import pgserver
+
+        from ragops.stack.config import make_plan, write_files
+        from ragops.stack.service import Stack
+
+        self.work, self.pg_admin = work, pg_admin
+        self.database = f"ragops_bench_{os.getpid()}_{int(time.time())}"
+        self._admin(asyncpg, f'CREATE DATABASE "{self.database}"')
+        self.vectors = pgserver.get_server(work / "pgvector", cleanup_mode="delete")
+        info = self.vectors.get_postmaster_info()
+        asyncio.run(self._vector_db(asyncpg, info.socket_dir, info.port))
+        self.redis_port = free_port()
+        self.redis = start(
+            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", ""]
+            + ["--appendonly", "no", "--dir", str(work)],
+            dict(os.environ),
+            work / "redis.log",
+        )
+        host = pg_admin.split("@", 1)[1].split("/", 1)[0]
+        user = pg_admin.split("://", 1)[1].split("@", 1)[0]
+        overrides = {
+            **{k: v for k, v in env.items() if k.startswith("RAGOPS_")},
+            "RAGOPS_DATABASE_URL": f"postgresql+asyncpg://{user}@{host}/{self.database}",
+            "RAGOPS_VECTOR_STORE": "pgvector",
+            "RAGOPS_PGVECTOR_URL": f"postgresql+asyncpg://postgres@/bench?host={info.socket_dir}",
+            "RAGOPS_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+        }
+        overrides.pop("RAGOPS_DATA_DIR", None)
+        self.stack = Stack(make_plan(work / "stack", instances, environ={}, overrides=overrides))
+        write_files(self.stack.plan)
+        self.stack.up(timeout=600)
+
+    def _admin(self, asyncpg: Any, sql: str) -> None:
+        async def run() -> None:
+            conn = await asyncpg.connect(self.pg_admin)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
+
+    @staticmethod
+    async def _vector_db(asyncpg: Any, socket_dir: str, port: int) -> None:
+        conn = await asyncpg.connect(host=socket_dir, port=port, user="postgres")
+        try:
+            await conn.execute('CREATE DATABASE "bench"')
+        finally:
+            await conn.close()
+
+    @property
+    def url(self) -> str:
+        return self.stack.url
+
+    @property
+    def bases(self) -> list[str]:
+        return [self.stack.plan.instance_url(i) for i in range(len(self.stack.plan.names))]
+
+    def pids(self) -> list[int]:
+        return [pid for i in range(len(self.bases)) if (pid := self.stack.pid(i)) is not None]
+
+    def close(self) -> None:
+        import asyncpg
+
+        self.stack.down()
+        self.redis.terminate()
+        self.vectors.cleanup()
+        self._admin(asyncpg, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -248,6 +347,17 @@ def main() -> None:
         "--extractive", action="store_true", help="no LLM: extractive answers (the default mode)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument(
+        "--instances", type=int, default=0, help="N instances behind nginx (ragops stack)"
+    )
+    parser.add_argument("--url", help="measure the service already running at this URL")
+    parser.add_argument("--api-key", help="API key sent with --url")
+    parser.add_argument("--ingest", action="store_true", help="with --url: ingest docs/ first")
+    parser.add_argument(
+        "--pg-admin-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="PostgreSQL where --instances creates its database",
+    )
     parser.add_argument(
         "--serve-stub", nargs=2, metavar=("PORT", "DELAY_MS"), help=argparse.SUPPRESS
     )
@@ -263,8 +373,14 @@ def main() -> None:
         raise SystemExit("error: --users must be >= 1 and --seconds > 0")
     if args.extractive:
         args.llm_delay_ms = 0.0
+    if args.instances < 0 or (args.instances and args.url):
+        raise SystemExit("error: --instances N (N >= 1) or --url, not both")
+    if args.api_key:
+        AUTH["Authorization"] = f"Bearer {args.api_key}"
 
     say = (lambda *_, **__: None) if args.json else print
+    global LOAD_BEFORE
+    LOAD_BEFORE = list(os.getloadavg())
     work = Path(tempfile.mkdtemp(prefix="ragops-load-"))
     stub_port, app_port, bare_port = free_port(), free_port(), free_port()
     env = {
@@ -286,22 +402,35 @@ def main() -> None:
         env["RAGOPS_LLM_MODEL"] = "stub"
     ragops = str(Path(sys.executable).with_name("ragops"))
     me = [sys.executable, str(Path(__file__).resolve())]
-    procs = [
-        start([ragops, "serve", "--port", str(app_port)], env, work / "ragops.log"),
-        start([*me, "--serve-bare", str(bare_port)], env, work / "bare.log"),
-    ]
-    if not args.extractive:
+    remote = args.url is not None
+    procs = [] if remote else [start([*me, "--serve-bare", str(bare_port)], env, work / "bare.log")]
+    if not args.extractive and not remote:
         stub = [*me, "--serve-stub", str(stub_port), str(args.llm_delay_ms)]
         procs.append(start(stub, env, work / "stub.log"))
-    base = f"http://127.0.0.1:{app_port}"
+    target: StackTarget | None = None
     try:
-        if not args.extractive:
+        if not args.extractive and not remote:
             wait_ready(f"http://127.0.0.1:{stub_port}/v1/models")
-        wait_ready(f"http://127.0.0.1:{bare_port}/bare")
+        if remote:
+            base, bases = args.url.rstrip("/"), []
+        elif args.instances:
+            say(f"starting {args.instances} instances behind nginx ... ", end="", flush=True)
+            target = StackTarget(args.instances, env, work, args.pg_admin_url)
+            base, bases = target.url, target.bases
+            say(base)
+        else:
+            procs.insert(
+                0, start([ragops, "serve", "--port", str(app_port)], env, work / "ragops.log")
+            )
+            base = f"http://127.0.0.1:{app_port}"
+            bases = [base]
+        if not remote:
+            wait_ready(f"http://127.0.0.1:{bare_port}/bare")
         wait_ready(f"{base}/healthz")
-        say("ingesting docs/ ... ", end="", flush=True)
-        documents = ingest_docs(base)
-        say(f"{documents} documents")
+        if not remote or args.ingest:
+            say("ingesting docs/ ... ", end="", flush=True)
+            documents = ingest_docs(base)
+            say(f"{documents} documents")
         chat = f"{base}/v1/chat"
 
         numbers = itertools.count(1)
@@ -314,14 +443,14 @@ def main() -> None:
             httpx.post(chat, json={"question": question}, timeout=60).raise_for_status()
         asyncio.run(run_phase(chat, users=4, seconds=2, body=unique))
 
-        server = procs[0].pid
+        pids = target.pids() if target is not None else ([] if remote else [procs[0].pid])
         say(f"uncached: {args.users} users for {args.seconds:.0f} s ...")
         uncached = measured(
             lambda: asyncio.run(
                 run_phase(chat, users=args.users, seconds=args.seconds, body=unique)
             ),
-            pid=server,
-            base=base,
+            pids=pids,
+            bases=bases,
         )
         say(f"cached: {args.users} users for {args.seconds:.0f} s ...")
         cached = measured(
@@ -333,20 +462,25 @@ def main() -> None:
                     body=lambda n: {"question": QUESTIONS[n % len(QUESTIONS)]},
                 )
             ),
-            pid=server,
-            base=base,
+            pids=pids,
+            bases=bases,
         )
-        say(f"bare: {args.users} users for {args.seconds:.0f} s ...")
-        bare = asyncio.run(
-            run_phase(
-                f"http://127.0.0.1:{bare_port}/bare",
-                users=args.users,
-                seconds=args.seconds,
-                body=None,
-                method="GET",
+        bare = {"requests": 0, "rps": None, "p50_ms": None, "p95_ms": None, "p99_ms": None}
+        bare |= {"error_rate": None, "latencies": []}
+        if not remote:
+            say(f"bare: {args.users} users for {args.seconds:.0f} s ...")
+            bare = asyncio.run(
+                run_phase(
+                    f"http://127.0.0.1:{bare_port}/bare",
+                    users=args.users,
+                    seconds=args.seconds,
+                    body=None,
+                    method="GET",
+                )
             )
-        )
     finally:
+        if target is not None:
+            target.close()
         for proc in procs:
             proc.terminate()
         for proc in procs:
@@ -362,6 +496,10 @@ def main() -> None:
         "users": args.users,
         "seconds": args.seconds,
         "mode": "extractive" if args.extractive else "stub LLM",
+        "target": args.url
+        or (f"{args.instances} instances behind nginx" if args.instances else "one process"),
+        "instances": args.instances or (None if remote else 1),
+        "load_average_before": LOAD_BEFORE,
         "llm_delay_ms": args.llm_delay_ms,
         "p50_ms": uncached["p50_ms"],
         "p95_ms": uncached["p95_ms"],
@@ -400,8 +538,9 @@ def main() -> None:
     )
     print(
         f"cached p95 {report['cached_p95_ms']} ms (goal <= 10); cached/bare throughput "
-        f"{cached['rps'] / bare['rps']:.2f} (goal >= 0.5)"
+        f"{cached['rps'] / bare['rps'] if bare['rps'] else float('nan'):.2f} (goal >= 0.5)"
     )
+    print(f"target: {report['target']}; load average before: {LOAD_BEFORE}")
     print(f"cache labels: uncached {uncached['cache']}, cached {cached['cache']}")
     for name, phase in (("uncached", uncached), ("cached", cached)):
         stages = ", ".join(f"{k} {v}" for k, v in phase["stage_ms_per_request"].items())

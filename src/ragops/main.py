@@ -27,9 +27,11 @@ from ragops.config import Settings, get_settings
 from ragops.config.production import check_production
 from ragops.db import migrate
 from ragops.demo import DemoCorpusLoader
+from ragops.idempotency.middleware import apply_idempotency
 from ragops.jobs.queue import create_job_queue
 from ragops.observability.logging import configure_logging
 from ragops.observability.setup import install_observability
+from ragops.ops.draining import DrainRefusalMiddleware
 from ragops.runtime import Runtime
 from ragops.security.setup import app_options, install_security
 
@@ -86,9 +88,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     include_routers(app)
+    apply_idempotency(app)  # before the rate limits: a replay costs no quota
     install_docs(app, **options)
     install_openapi(app, question_limit=settings.max_question_chars)
     install_security(app, settings)
+    if settings.drain_refuse_new:
+        app.add_middleware(DrainRefusalMiddleware)
     install_observability(app, settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)

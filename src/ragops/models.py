@@ -6,6 +6,7 @@ from ragops.chat.archive import ChatSessionArchive, FeedbackArchive, MessageArch
 from ragops.chat.models import ChatSession, Feedback, Message
 from ragops.db.base import Base
 from ragops.documents.models import Chunk, Collection, Document
+from ragops.idempotency.models import IdempotencyRecord
 from ragops.incidents.models import (
     ActionItem,
     Incident,
@@ -30,6 +31,7 @@ __all__ = [
     "CorpusVersion",
     "Document",
     "Feedback",
+    "IdempotencyRecord",
     "FeedbackArchive",
     "Incident",
     "IngestJob",

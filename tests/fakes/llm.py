@@ -103,6 +103,7 @@ class FakeLLMState:
     api_key: str | None = None
     answer: str | None = None
     slow_seconds: float = 5.0
+    delay_seconds: float = 0.0  # every chat answer waits this long (a steady latency)
     accepts_stream_options: bool = True
     requests: list[RecordedRequest] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
@@ -225,6 +226,8 @@ def build_app(state: FakeLLMState) -> Starlette:
         body, failed, drop = await prologue(request)
         if failed is not None:
             return failed
+        if state.delay_seconds:
+            await asyncio.sleep(state.delay_seconds)
         if body.get("stream_options") is not None and not state.accepts_stream_options:
             return _error(400, "Unrecognized request argument: stream_options", "bad_arg")
         messages = body.get("messages", [])

@@ -72,3 +72,44 @@ def test_sigterm_drains_before_stopping(tmp_path: Path) -> None:
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+def test_draining_refuses_new_requests_when_told_to(tmp_path: Path) -> None:
+    """With RAGOPS_DRAIN_REFUSE_NEW (behind nginx, which checks passively) new API requests
+    get 503 `draining` while the operations endpoints keep answering."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("RAGOPS_")},
+        "RAGOPS_DATA_DIR": str(tmp_path / "var"),
+        "RAGOPS_ENVIRONMENT": "test",
+        "RAGOPS_DEMO_CORPUS": "false",
+        "RAGOPS_LOG_LEVEL": "WARNING",
+        "RAGOPS_AUTH_ENABLED": "false",
+        "RAGOPS_BOOTSTRAP_API_KEY": "false",
+        "RAGOPS_DRAIN_SECONDS": "3",
+        "RAGOPS_DRAIN_REFUSE_NEW": "true",
+        "PYTHONPATH": str(REPO_ROOT / "src"),
+    }
+    command = [sys.executable, "-m", "uvicorn", "ragops.main:create_app", "--factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=log)
+    try:
+        _wait_ready(base, process)
+        with httpx.Client(base_url=base, timeout=5) as client:
+            assert client.get("/v1/collections").status_code == 200
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            refused = client.get("/v1/collections")
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "draining"
+            assert refused.headers["retry-after"] == "1"
+            assert refused.headers["connection"] == "close"
+            assert client.get("/healthz").status_code == 200
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()

@@ -3,6 +3,7 @@ hour (429), and a graceful stop that a running ingest cannot block."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import RAGOPS_CLI, RunningServer, free_port, make_settings
+from tests.resilience.servers import RedisProcess
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
 
@@ -113,3 +115,31 @@ def test_sigterm_is_not_blocked_by_a_running_ingest(tmp_path: Path) -> None:
             server.kill()
             server.wait(10)
         log.close()
+
+
+def test_tenant_quota_is_counted_in_redis_across_instances(own_redis: RedisProcess) -> None:
+    """Two instances' quotas on one Redis share the tenant's hour (before the fix, every
+    charge failed on the Redis client's options and fell back to per-instance counting)."""
+    from ragops.documents.budget import IngestQuota
+    from ragops.documents.errors import IngestError
+
+    async def scenario() -> tuple[bool, bool, str]:
+        uri = "async+" + own_redis.url
+        first, second = IngestQuota(uri, 1000), IngestQuota(uri, 1000)
+        try:
+            await first.charge("a.md", "acme", 600)
+            await second.charge("b.md", "other-tenant", 600)  # another tenant's hour
+            try:
+                await second.charge("c.md", "acme", 600)  # 1200 > 1000 across instances
+            except IngestError as exc:
+                refused = exc.code
+            else:
+                refused = ""
+            return first.degraded, second.degraded, refused
+        finally:
+            await first.aclose()
+            await second.aclose()
+
+    first_degraded, second_degraded, refused = asyncio.run(scenario())
+    assert (first_degraded, second_degraded) == (False, False)
+    assert refused == "quota_exceeded"

@@ -31,6 +31,7 @@ from ragops.documents.files import collect_files, source_name
 from ragops.incidents.cli import incident_app
 from ragops.oncall.cli import oncall_app
 from ragops.release.cli import rollback_app
+from ragops.stack.cli import stack_app
 
 if TYPE_CHECKING:
     from ragops.chat.models import ChatResponse
@@ -55,6 +56,7 @@ app.add_typer(backup_app, name="backup")
 app.add_typer(rollback_app, name="rollback")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(incident_app, name="incident")
+app.add_typer(stack_app, name="stack")
 
 _READ_SLICE = 512
 """Files read into memory and handed to one `ingest_batch` call by `ragops ingest`."""

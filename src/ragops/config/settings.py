@@ -322,6 +322,16 @@ class Settings(BaseSettings):
         50, ge=0, description="Open connections one client address may hold; 0 = no cap."
     )
 
+    idempotency_key_hours: float = Field(
+        24.0, gt=0, description="Hours a POST's Idempotency-Key and its first result are kept."
+    )
+    idempotency_wait_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds a retry waits for the first request with its Idempotency-Key to "
+        "finish (409 after).",
+    )
+
     # --- security ---
     auth_enabled: bool = Field(
         True, description="Require an API key on every API call; off only for local experiments."
@@ -415,6 +425,11 @@ class Settings(BaseSettings):
         ge=0.0,
         description="Interval at which each instance adds its request counts to the database "
         "(the postmortem's figures without Prometheus); 0 = only at shutdown.",
+    )
+    drain_refuse_new: bool = Field(
+        False,
+        description="While draining, answer new API requests 503 (Retry-After) so a load "
+        "balancer that checks passively (nginx) sends them elsewhere; in-flight ones finish.",
     )
     ops_sample_seconds: float = Field(
         5.0, gt=0.0, description="Interval of the /ops console's samples of the metrics."

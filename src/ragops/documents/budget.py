@@ -70,7 +70,14 @@ class IngestQuota:
         self.shared = not storage_uri.startswith("async+memory")
         options: dict[str, float | str | bool] = {}
         if self.shared:
-            options = {"key_prefix": KEY_PREFIX, "socket_timeout": 0.5}
+            # redis-py, as the rate limiter uses: the default client (coredis) takes no
+            # socket_timeout, and every charge then fell back to per-instance counting
+            options = {
+                "implementation": "redispy",
+                "key_prefix": KEY_PREFIX,
+                "socket_timeout": 0.5,
+                "socket_connect_timeout": 0.5,
+            }
         self.storage = storage_from_string(storage_uri, wrap_exceptions=True, **options)
         self.local = storage_from_string("async+memory://")
         self._retry_at = -math.inf

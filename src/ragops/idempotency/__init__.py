@@ -1,0 +1,1 @@
+"""`Idempotency-Key` on POST routes: a retried request returns the first result."""
