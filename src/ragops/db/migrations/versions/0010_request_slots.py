@@ -2,8 +2,8 @@
 process instance, requests, server errors and a latency histogram, so that a postmortem
 written without Prometheus still states the incident window's error rate and p95.
 
-Revision ID: request_slots
-Revises: 0006
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-03
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "request_slots"
-down_revision: str | None = "0006"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
