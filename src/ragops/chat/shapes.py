@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragops.chat.intent import QuestionKind, is_action_heading, question_kind
-from ragops.chat.terms import joined_terms, question_terms, terms
+from ragops.chat.terms import heading_terms, joined_terms, names_heading, question_terms, terms
 from ragops.chat.units import Unit
 
 MIN_SENTENCE_WORDS = 3
@@ -42,6 +42,12 @@ of the best unit."""
 RIVAL_HEADING = 0.4
 """A section whose heading holds this share of a procedure question's terms answers it
 itself, rather than an action section."""
+NAMED_RATIO = 0.85
+"""A section the question names by its heading answers a procedure question whole when its
+best unit scores at least this share of the best unit."""
+TABLE_CHARS = 2400
+"""A table that the chunker cut is continued from the following retrieved chunks up to this
+many characters."""
 ACTION_SELF_WEIGHT = 0.8
 """Share of an action section's own score that counts for its document (see _action_section)."""
 MIN_TITLE_CHARS = 10
@@ -112,6 +118,8 @@ class Context:
     subject: str = ""
     """The stem of what a list question asks for ("types" in "which file types...")."""
     titles: list[str] = field(default_factory=list)
+    ordinals: list[int] = field(default_factory=list)
+    """Each passage's chunk number within its document (0 when unknown)."""
     joined: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Joined neighbours ("rollback" for "roll", "back"): found, they cover both parts."""
 
@@ -170,7 +178,13 @@ def build_context(question: str, passages: Sequence[Any], units: list[Unit]) -> 
         subject=_subject(question),
         joined=joined_terms(question),
         titles=[str(getattr(p, "title", "") or "") for p in passages],
+        ordinals=[_ordinal(p) for p in passages],
     )
+
+
+def _ordinal(passage: Any) -> int:
+    ordinal = getattr(passage, "ordinal", None)
+    return ordinal if isinstance(ordinal, int) else -1
 
 
 _SUBJECT_START = re.compile(
@@ -278,14 +292,49 @@ def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> Extracti
     if not blocks:
         return None
     subject = [(u, s) for u, s in blocks if _lists_subject(context, u) and s >= 0.5 * best]
-    unit, score = max(subject or blocks, key=lambda us: (us[1], -us[0].passage, -us[0].position))
-    if score < BLOCK_RATIO * best and not subject:
+    named = [(u, s) for u, s in blocks if _named(context, u.passage) and s >= NAMED_RATIO * best]
+    titled = [  # the section is named and its heading is what the list question asks for
+        (u, s)
+        for u, s in subject
+        if _named(context, u.passage)
+        and context.subject in heading_terms(context.sections[u.passage - 1])
+    ]
+    unit, score = max(
+        titled or named or subject or blocks,
+        key=lambda us: (us[1], -us[0].passage, -us[0].position),
+    )
+    if score < BLOCK_RATIO * best and not subject and not named:
         return None
     intro = unit.lead.rstrip(" :") if unit.kind in ("list", "code") else ""
     if len(intro.split()) < 3:  # "Then:" says less than the section's title
         intro = _section_title(context.sections[unit.passage - 1])
-    text = f"{cite(intro, unit.passage).rstrip('.')}:\n{unit.text}"
+    body = unit.text
+    if unit.kind == "table":
+        body = "\n".join([body, *_table_continued(context, scored, unit.passage, len(body))])
+    text = f"{cite(intro, unit.passage).rstrip('.')}:\n{body}"
     return ExtractiveAnswer(text, (unit.passage,), score=score, kind=context.kind)
+
+
+def _table_continued(
+    context: Context, scored: list[tuple[Unit, float]], number: int, used: int
+) -> list[str]:
+    """The rows of a table that the chunker cut: the tables that open the retrieved chunks
+    following passage `number` in the same section, while within TABLE_CHARS."""
+    at = {
+        (context.documents[n - 1], context.sections[n - 1], context.ordinals[n - 1]): n
+        for n in range(1, len(context.sections) + 1)
+    }
+    key = (context.documents[number - 1], context.sections[number - 1])
+    ordinal = context.ordinals[number - 1]
+    rows: list[str] = []
+    while (following := at.get((*key, ordinal + 1))) is not None:
+        units = [u for u, _ in scored if u.passage == following and not u.in_block]
+        if not units or units[0].kind != "table" or used + len(units[0].text) > TABLE_CHARS:
+            break
+        rows.append(units[0].text)
+        used += len(units[0].text)
+        ordinal += 1
+    return rows
 
 
 def _action_section(
@@ -298,8 +347,21 @@ def _action_section(
     score to the page it names, not to its own. Action sections count less for their own
     document (`ACTION_SELF_WEIGHT`): the question describes a situation, they the remedy.
     No action section is used when the question names another section better (its heading
-    holds `RIVAL_HEADING` of the question's terms or more).
+    holds `RIVAL_HEADING` of the question's terms or more). A retrieved section whose heading
+    the question names outright (`terms.names_heading`: "how do I scale ragops?" and
+    "Scaling") is the answer itself, action section or not.
     """
+    passage_best: dict[int, float] = {}
+    for unit, score in scored:
+        passage_best[unit.passage] = max(passage_best.get(unit.passage, 0.0), score)
+    named_here = [
+        n
+        for n in range(1, len(context.sections) + 1)
+        if _named(context, n) and passage_best.get(n, 0.0) >= NAMED_RATIO * best
+    ]
+    if named_here:
+        chosen = max(named_here, key=lambda n: (passage_best.get(n, 0.0), -n))
+        return _whole_section(context, scored, chosen, best)
     actions = {u.passage for u, _ in scored if is_action_heading(context.sections[u.passage - 1])}
     if not actions:
         return None
@@ -333,6 +395,17 @@ def _action_section(
     top = max(documents.values())
     if documents.get(context.documents[number - 1], 0.0) < 0.85 * top:
         return None
+    return _whole_section(context, scored, number, best)
+
+
+def _named(context: Context, number: int) -> bool:
+    return names_heading(context.asked, context.sections[number - 1])
+
+
+def _whole_section(
+    context: Context, scored: list[tuple[Unit, float]], number: int, best: float
+) -> ExtractiveAnswer | None:
+    """Passage `number` rendered whole under its section title, as a procedure's answer."""
     units = [u for u, _ in scored if u.passage == number]
     body = _render_section(units)
     if not body:
