@@ -16,8 +16,9 @@ is close in meaning either, is answered with NOT_FOUND_ANSWER rather than with a
 result is deterministic and takes a few milliseconds. `stream_words` replays a finished
 answer as word-sized deltas, so extractive answers can stream too.
 
-The scoring and the shapes are in `chat.shapes`, the word handling in `chat.terms`; this
-module holds the answerer, sentence splitting and streaming.
+The scoring and the sentence answers are in `chat.shapes`, the block answers (action
+section, named section, list, table) in `chat.blocks`, the word handling in `chat.terms`;
+this module holds the answerer, sentence splitting and streaming.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
+from ragops.chat.blocks import block_answer
 from ragops.chat.shapes import (
     CONFIDENT_SIMILARITY,
     MIN_COVERAGE,
     ExtractiveAnswer,
     ScoredSentence,
-    block_answer,
     build_context,
     cite,
     document_coverage,

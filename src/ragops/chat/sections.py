@@ -13,7 +13,14 @@ error rate above 1 %" matches "what do I do when the error rate is above 1 %?" b
 any page retrieval found. When a line of one of the best passages names another document
 by its exact title (`MIN_TITLE_CHARS` or longer) and holds at least half of the question's
 terms, that document's action section is added too. Two small database queries, only for
-procedure questions.
+procedure questions. No action section is added for a document whose best passage is the
+section the question names (`names_section`: "how do I scale ragops?" and "Scaling").
+
+`promote_named_sections` is a reranking step on the retrieved candidates: a section whose own
+heading the question names ("Which scopes can an API key have?" and "Scopes") is often ranked
+below longer passages that repeat the question's other words. Retrieval fetches a few more
+candidates than are kept, and named sections among them take the places of the last unnamed
+passages (the order of the rest is kept).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ragops.chat.intent import is_action_heading, question_kind
-from ragops.chat.terms import terms
+from ragops.chat.terms import names_heading, question_terms, terms
 from ragops.db import Database
 from ragops.documents import catalog
 from ragops.retrieval.service import Passage
@@ -34,6 +41,28 @@ MIN_TITLE_CHARS = 10
 """Shorter titles ("Alerting") are ordinary words, not references to a page."""
 LINK_COVERAGE = 0.5
 """Share of the question's terms a line must hold for the page it names to count."""
+
+
+def names_section(question: str, section: str) -> bool:
+    """Whether the question names the section: every term of its last heading is one of the
+    question's ("Scaling" in "how do I scale ragops horizontally?")."""
+    return names_heading(question_terms(question), section)
+
+
+def promote_named_sections(question: str, passages: Sequence[Passage], k: int) -> list[Passage]:
+    """The first `k` of `passages`, where named sections (`names_section`) beyond the first `k`
+    replace the last passages that are not named; the order of the passages kept is kept."""
+    head, rest = list(passages[:k]), list(passages[k:])
+    extra = [p for p in rest if names_section(question, p.section)]
+    if not extra:
+        return head
+    for passage in extra:
+        unnamed = [i for i, p in enumerate(head) if not names_section(question, p.section)]
+        if not unnamed:
+            break
+        del head[unnamed[-1]]
+        head.append(passage)
+    return head
 
 
 async def add_action_sections(
@@ -53,8 +82,9 @@ async def add_action_sections(
         leads[linked[0]] = replace(linked[1], document_id=linked[0], title=linked[2])
     wanted = [
         document
-        for document in leads
+        for document, lead in leads.items()
         if not any(p.document_id == document and is_action_heading(p.section) for p in found)
+        and not names_section(question, lead.section)
     ]
     rows = await catalog.document_chunks(db=db, tenant_id=tenant_id, document_ids=wanted)
     have = {p.chunk_id for p in found}

@@ -32,7 +32,7 @@ from ragops.chat.models import (
     Message,
     Timings,
 )
-from ragops.chat.sections import add_action_sections
+from ragops.chat.sections import add_action_sections, promote_named_sections
 from ragops.chat.sessions import load_session
 from ragops.config import Settings
 from ragops.config.names import validate_collection_name
@@ -49,6 +49,9 @@ from ragops.security.injection import report_detection, scan_question
 from ragops.workers import run_blocking
 
 SNIPPET_CHARS = 300
+NAMED_SECTION_CANDIDATES = 5
+"""Candidates retrieved beyond `top_k` from which a section the question names by its heading
+may take a place (`chat.sections.promote_named_sections`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +167,9 @@ async def retrieve(
     """Passages for `query` from the tenant's collection, current document versions only."""
     with span("retrieve", collection=collection):
         result = await deps.retriever.search(
-            query, SearchScope(tenant_id=tenant_id, collection=collection)
+            query,
+            SearchScope(tenant_id=tenant_id, collection=collection),
+            top_k=deps.settings.top_k + NAMED_SECTION_CANDIDATES,
         )
     metrics.observe_stage("embed", result.embed_ms / 1000)
     metrics.observe_stage("retrieve", result.retrieve_ms / 1000)
@@ -172,6 +177,7 @@ async def retrieve(
         db=deps.db, tenant_id=tenant_id, chunk_ids=[p.chunk_id for p in result.passages]
     )
     passages = [p for p in result.passages if p.chunk_id in visible]
+    passages = promote_named_sections(query, passages, deps.settings.top_k)
     return passages, result.embed_ms, result.retrieve_ms
 
 

@@ -1,8 +1,10 @@
 """Answer shapes of the extractive answerer: scoring the units of the passages and composing
 the answer a question's kind asks for (see `chat.extractive` for the whole picture).
 
-`compose` takes the units of the retrieved passages (`chat.units`) and returns the action
-section, list, table, code block or best sentences that answer, each cited by passage number.
+`score_unit` scores the units of the retrieved passages (`chat.units`) for a question;
+`sentence_answer` composes the best sentences (or table rows), each cited by passage number.
+The answers made of a whole block (action section, named section, list, table, code) are in
+`chat.blocks`.
 """
 
 from __future__ import annotations
@@ -34,18 +36,6 @@ something else."""
 CONFIDENT_SIMILARITY = 0.4
 """Retrieval cosine similarity at which a passage answers a question put in other words
 ("how are tenants isolated?") even when few of the question's words are in it."""
-LIST_ITEM_CHARS = 150
-"""A list answers a list question when its items average at most this many characters."""
-BLOCK_RATIO = 0.75
-"""A list or table answers a list or procedure question when it scores at least this share
-of the best unit."""
-RIVAL_HEADING = 0.4
-"""A section whose heading holds this share of a procedure question's terms answers it
-itself, rather than an action section."""
-ACTION_SELF_WEIGHT = 0.8
-"""Share of an action section's own score that counts for its document (see _action_section)."""
-MIN_TITLE_CHARS = 10
-"""A document title this long, found in another passage's line, names that document."""
 RANK_PRIOR = 0.02
 """Bonus (scaled by retrieval rank) that lets earlier passages win exact ties."""
 TIE_MARGIN = 0.02
@@ -112,6 +102,8 @@ class Context:
     subject: str = ""
     """The stem of what a list question asks for ("types" in "which file types...")."""
     titles: list[str] = field(default_factory=list)
+    ordinals: list[int] = field(default_factory=list)
+    """Each passage's chunk number within its document (0 when unknown)."""
     joined: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Joined neighbours ("rollback" for "roll", "back"): found, they cover both parts."""
 
@@ -170,7 +162,13 @@ def build_context(question: str, passages: Sequence[Any], units: list[Unit]) -> 
         subject=_subject(question),
         joined=joined_terms(question),
         titles=[str(getattr(p, "title", "") or "") for p in passages],
+        ordinals=[_ordinal(p) for p in passages],
     )
+
+
+def _ordinal(passage: Any) -> int:
+    ordinal = getattr(passage, "ordinal", None)
+    return ordinal if isinstance(ordinal, int) else -1
 
 
 _SUBJECT_START = re.compile(
@@ -244,7 +242,7 @@ def score_unit(unit: Unit, context: Context) -> float:
         score += 0.08
     if kind == "list" and unit.kind in ("list", "table"):
         score += 0.08
-        if _lists_subject(context, unit):
+        if lists_subject(context, unit):
             score += 0.1
     if kind == "value" and unit.kind in ("sentence", "row") and _DIGIT.search(unit.text):
         score += 0.04
@@ -253,122 +251,7 @@ def score_unit(unit: Unit, context: Context) -> float:
     return score
 
 
-def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> ExtractiveAnswer | None:
-    """A list, table or action section answering a procedure or list question, if any."""
-    if context.kind not in ("procedure", "list"):
-        return None
-    best = max(score for _, score in scored)
-    if context.kind == "procedure":
-        section = _action_section(context, scored, best)
-        if section is not None:
-            return section
-    blocks = [
-        (u, s)
-        for u, s in scored
-        if (u.kind in ("list", "table") and u.items >= 2) or (u.kind == "code" and u.lead)
-    ]
-    if context.kind == "procedure":
-        blocks = [(u, s) for u, s in blocks if u.kind in ("list", "code")]
-    else:  # a list of things, not a list of long statements (those answer as sentences)
-        blocks = [
-            (u, s)
-            for u, s in blocks
-            if u.kind == "table" or (u.kind == "list" and len(u.text) <= LIST_ITEM_CHARS * u.items)
-        ]
-    if not blocks:
-        return None
-    subject = [(u, s) for u, s in blocks if _lists_subject(context, u) and s >= 0.5 * best]
-    unit, score = max(subject or blocks, key=lambda us: (us[1], -us[0].passage, -us[0].position))
-    if score < BLOCK_RATIO * best and not subject:
-        return None
-    intro = unit.lead.rstrip(" :") if unit.kind in ("list", "code") else ""
-    if len(intro.split()) < 3:  # "Then:" says less than the section's title
-        intro = _section_title(context.sections[unit.passage - 1])
-    text = f"{cite(intro, unit.passage).rstrip('.')}:\n{unit.text}"
-    return ExtractiveAnswer(text, (unit.passage,), score=score, kind=context.kind)
-
-
-def _action_section(
-    context: Context, scored: list[tuple[Unit, float]], best: float
-) -> ExtractiveAnswer | None:
-    """The whole action section (Mitigation, Rollback...) of the best-matching document.
-
-    A document scores as its best unit, or as the best line of another passage that names
-    it by title (an index row "RagopsX | P4 | error rate above 1 %"); such a line lends its
-    score to the page it names, not to its own. Action sections count less for their own
-    document (`ACTION_SELF_WEIGHT`): the question describes a situation, they the remedy.
-    No action section is used when the question names another section better (its heading
-    holds `RIVAL_HEADING` of the question's terms or more).
-    """
-    actions = {u.passage for u, _ in scored if is_action_heading(context.sections[u.passage - 1])}
-    if not actions:
-        return None
-    named = {
-        context.documents[n - 1]: title
-        for n, title in enumerate(context.titles, start=1)
-        if len(title) >= MIN_TITLE_CHARS
-    }
-    by_passage: dict[int, float] = {}
-    documents: dict[str, float] = {}  # how well each document describes the situation
-    for unit, score in scored:
-        own = context.documents[unit.passage - 1]
-        others = [d for d, title in named.items() if d != own and title in unit.text]
-        for document in others:
-            documents[document] = max(documents.get(document, 0.0), score)
-        if not others:
-            by_passage[unit.passage] = max(by_passage.get(unit.passage, 0.0), score)
-            weight = ACTION_SELF_WEIGHT if unit.passage in actions else 1.0
-            documents[own] = max(documents.get(own, 0.0), weight * score)
-
-    def heading(n: int) -> float:
-        return context.coverage(set(terms(context.sections[n - 1].rsplit(">", 1)[-1])))
-
-    def rank(n: int) -> float:
-        return documents.get(context.documents[n - 1], 0.0) + 0.25 * by_passage.get(n, 0.0)
-
-    number = min(actions, key=lambda n: (-(rank(n) + heading(n)), n))
-    rival = max((heading(n) for n in by_passage if n not in actions), default=0.0)
-    if rival >= RIVAL_HEADING and rival > heading(number):
-        return None
-    top = max(documents.values())
-    if documents.get(context.documents[number - 1], 0.0) < 0.85 * top:
-        return None
-    units = [u for u, _ in scored if u.passage == number]
-    body = _render_section(units)
-    if not body:
-        return None
-    title = _section_title(context.sections[number - 1])
-    text = f"{cite(title, number).rstrip('.')}:\n{body}"
-    return ExtractiveAnswer(text, (number,), score=best, kind=context.kind)
-
-
-def _render_section(units: list[Unit], limit: int = 1200) -> str:
-    """A passage's units as text: paragraphs, then lists and tables one item a line."""
-    parts: list[str] = []
-    paragraph: list[str] = []
-    for unit in units:
-        if unit.in_block:
-            continue
-        if unit.kind == "sentence":
-            paragraph.append(unit.text)
-            continue
-        if paragraph:
-            parts.append(" ".join(paragraph))
-            paragraph = []
-        parts.append(unit.text)
-    if paragraph:
-        parts.append(" ".join(paragraph))
-    kept: list[str] = []
-    total = 0
-    for part in parts:
-        if kept and total + len(part) > limit:
-            break
-        kept.append(part)
-        total += len(part)
-    return "\n".join(kept)
-
-
-def _lists_subject(context: Context, unit: Unit) -> bool:
+def lists_subject(context: Context, unit: Unit) -> bool:
     """Whether a list or table lists what a list question asks for: its header, the
     sentence that introduces it or its section heading names the subject."""
     if context.kind != "list" or not context.subject:
@@ -376,16 +259,6 @@ def _lists_subject(context: Context, unit: Unit) -> bool:
     first = unit.lead.split("|", 1)[0] if unit.kind == "table" else unit.lead
     heading = context.sections[unit.passage - 1].rsplit(">", 1)[-1]
     return context.subject in terms(f"{first} {heading}")
-
-
-def _section_title(section: str) -> str:
-    """ "Mitigation (RagopsDBPoolWaiters)" for "RagopsDBPoolWaiters > Mitigation"."""
-    parts = [p.strip() for p in section.split(">") if p.strip()]
-    if not parts:
-        return "From the documentation"
-    if len(parts) == 1:
-        return parts[0]
-    return f"{parts[-1]} ({parts[0]})"
 
 
 def sentence_answer(

@@ -9,6 +9,7 @@ the joined forms of neighbouring question words ("roll back" -> "rollback").
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -107,3 +108,19 @@ def question_terms(question: str) -> list[str]:
     asked = list(dict.fromkeys(terms(question)))
     joined = [_stem(a + b) for a, b in zip(words, words[1:], strict=False)]
     return asked + [j for j in dict.fromkeys(joined) if j not in asked]
+
+
+def heading_terms(section: str) -> set[str]:
+    """The terms of the last heading of a heading path ("A > B > Scaling"); none for a
+    document's top heading alone (its title names the whole page, not one section)."""
+    parts = [p for p in section.split(">") if p.strip()]
+    if len(parts) < 2:
+        return set()
+    return set(terms(parts[-1]))
+
+
+def names_heading(asked: Iterable[str], section: str) -> bool:
+    """Whether question terms `asked` name the section: every term of its last heading is
+    asked ("Scaling" for "how do I scale ragops horizontally?")."""
+    heading = heading_terms(section)
+    return bool(heading) and heading <= set(asked)

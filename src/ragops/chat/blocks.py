@@ -1,0 +1,215 @@
+"""Block answers of the extractive answerer: the action section, the section the question
+names, the list, table or code block that answers a procedure or list question whole (see
+`chat.extractive` for the whole picture, `chat.shapes` for the scoring).
+"""
+
+from __future__ import annotations
+
+from ragops.chat.intent import is_action_heading
+from ragops.chat.shapes import Context, ExtractiveAnswer, cite, lists_subject
+from ragops.chat.terms import heading_terms, names_heading, terms
+from ragops.chat.units import Unit
+
+LIST_ITEM_CHARS = 150
+"""A list answers a list question when its items average at most this many characters."""
+BLOCK_RATIO = 0.75
+"""A list or table answers a list or procedure question when it scores at least this share
+of the best unit."""
+RIVAL_HEADING = 0.4
+"""A section whose heading holds this share of a procedure question's terms answers it
+itself, rather than an action section."""
+NAMED_RATIO = 0.85
+"""A section the question names by its heading (`terms.names_heading`) answers a procedure
+question whole, and its list or table a list question, when it scores at least this share
+of the best unit."""
+TABLE_CHARS = 2400
+"""A table that the chunker cut is continued from the following retrieved chunks up to this
+many characters."""
+ACTION_SELF_WEIGHT = 0.8
+"""Share of an action section's own score that counts for its document (see _action_section)."""
+MIN_TITLE_CHARS = 10
+"""A document title this long, found in another passage's line, names that document."""
+
+
+def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> ExtractiveAnswer | None:
+    """A list, table or action section answering a procedure or list question, if any."""
+    if context.kind not in ("procedure", "list"):
+        return None
+    best = max(score for _, score in scored)
+    if context.kind == "procedure":
+        section = _action_section(context, scored, best)
+        if section is not None:
+            return section
+    blocks = [
+        (u, s)
+        for u, s in scored
+        if (u.kind in ("list", "table") and u.items >= 2) or (u.kind == "code" and u.lead)
+    ]
+    if context.kind == "procedure":
+        blocks = [(u, s) for u, s in blocks if u.kind in ("list", "code")]
+    else:  # a list of things, not a list of long statements (those answer as sentences)
+        blocks = [
+            (u, s)
+            for u, s in blocks
+            if u.kind == "table" or (u.kind == "list" and len(u.text) <= LIST_ITEM_CHARS * u.items)
+        ]
+    if not blocks:
+        return None
+    subject = [(u, s) for u, s in blocks if lists_subject(context, u) and s >= 0.5 * best]
+    named = [(u, s) for u, s in blocks if _named(context, u.passage) and s >= NAMED_RATIO * best]
+    titled = [  # the section is named and its heading is what the list question asks for
+        (u, s)
+        for u, s in subject
+        if _named(context, u.passage)
+        and context.subject in heading_terms(context.sections[u.passage - 1])
+    ]
+    unit, score = max(
+        titled or named or subject or blocks,
+        key=lambda us: (us[1], -us[0].passage, -us[0].position),
+    )
+    if score < BLOCK_RATIO * best and not subject and not named:
+        return None
+    intro = unit.lead.rstrip(" :") if unit.kind in ("list", "code") else ""
+    if len(intro.split()) < 3:  # "Then:" says less than the section's title
+        intro = _section_title(context.sections[unit.passage - 1])
+    body = unit.text
+    if unit.kind == "table":
+        body = "\n".join([body, *_table_continued(context, scored, unit.passage, len(body))])
+    text = f"{cite(intro, unit.passage).rstrip('.')}:\n{body}"
+    return ExtractiveAnswer(text, (unit.passage,), score=score, kind=context.kind)
+
+
+def _table_continued(
+    context: Context, scored: list[tuple[Unit, float]], number: int, used: int
+) -> list[str]:
+    """The rows of a table that the chunker cut: the tables that open the retrieved chunks
+    following passage `number` in the same section, while within TABLE_CHARS."""
+    at = {
+        (context.documents[n - 1], context.sections[n - 1], context.ordinals[n - 1]): n
+        for n in range(1, len(context.sections) + 1)
+    }
+    key = (context.documents[number - 1], context.sections[number - 1])
+    ordinal = context.ordinals[number - 1]
+    rows: list[str] = []
+    while (following := at.get((*key, ordinal + 1))) is not None:
+        units = [u for u, _ in scored if u.passage == following and not u.in_block]
+        if not units or units[0].kind != "table" or used + len(units[0].text) > TABLE_CHARS:
+            break
+        rows.append(units[0].text)
+        used += len(units[0].text)
+        ordinal += 1
+    return rows
+
+
+def _action_section(
+    context: Context, scored: list[tuple[Unit, float]], best: float
+) -> ExtractiveAnswer | None:
+    """The whole action section (Mitigation, Rollback...) of the best-matching document.
+
+    A document scores as its best unit, or as the best line of another passage that names
+    it by title (an index row "RagopsX | P4 | error rate above 1 %"); such a line lends its
+    score to the page it names, not to its own. Action sections count less for their own
+    document (`ACTION_SELF_WEIGHT`): the question describes a situation, they the remedy.
+    No action section is used when the question names another section better (its heading
+    holds `RIVAL_HEADING` of the question's terms or more). A retrieved section whose heading
+    the question names outright (`terms.names_heading`: "how do I scale ragops?" and
+    "Scaling") is the answer itself, action section or not.
+    """
+    passage_best: dict[int, float] = {}
+    for unit, score in scored:
+        passage_best[unit.passage] = max(passage_best.get(unit.passage, 0.0), score)
+    named_here = [
+        n
+        for n in range(1, len(context.sections) + 1)
+        if _named(context, n) and passage_best.get(n, 0.0) >= NAMED_RATIO * best
+    ]
+    if named_here:
+        chosen = max(named_here, key=lambda n: (passage_best.get(n, 0.0), -n))
+        return _whole_section(context, scored, chosen, best)
+    actions = {u.passage for u, _ in scored if is_action_heading(context.sections[u.passage - 1])}
+    if not actions:
+        return None
+    named = {
+        context.documents[n - 1]: title
+        for n, title in enumerate(context.titles, start=1)
+        if len(title) >= MIN_TITLE_CHARS
+    }
+    by_passage: dict[int, float] = {}
+    documents: dict[str, float] = {}  # how well each document describes the situation
+    for unit, score in scored:
+        own = context.documents[unit.passage - 1]
+        others = [d for d, title in named.items() if d != own and title in unit.text]
+        for document in others:
+            documents[document] = max(documents.get(document, 0.0), score)
+        if not others:
+            by_passage[unit.passage] = max(by_passage.get(unit.passage, 0.0), score)
+            weight = ACTION_SELF_WEIGHT if unit.passage in actions else 1.0
+            documents[own] = max(documents.get(own, 0.0), weight * score)
+
+    def heading(n: int) -> float:
+        return context.coverage(set(terms(context.sections[n - 1].rsplit(">", 1)[-1])))
+
+    def rank(n: int) -> float:
+        return documents.get(context.documents[n - 1], 0.0) + 0.25 * by_passage.get(n, 0.0)
+
+    number = min(actions, key=lambda n: (-(rank(n) + heading(n)), n))
+    rival = max((heading(n) for n in by_passage if n not in actions), default=0.0)
+    if rival >= RIVAL_HEADING and rival > heading(number):
+        return None
+    top = max(documents.values())
+    if documents.get(context.documents[number - 1], 0.0) < 0.85 * top:
+        return None
+    return _whole_section(context, scored, number, best)
+
+
+def _named(context: Context, number: int) -> bool:
+    return names_heading(context.asked, context.sections[number - 1])
+
+
+def _whole_section(
+    context: Context, scored: list[tuple[Unit, float]], number: int, best: float
+) -> ExtractiveAnswer | None:
+    """Passage `number` rendered whole under its section title, as a procedure's answer."""
+    units = [u for u, _ in scored if u.passage == number]
+    body = _render_section(units)
+    if not body:
+        return None
+    title = _section_title(context.sections[number - 1])
+    text = f"{cite(title, number).rstrip('.')}:\n{body}"
+    return ExtractiveAnswer(text, (number,), score=best, kind=context.kind)
+
+
+def _render_section(units: list[Unit], limit: int = 1200) -> str:
+    """A passage's units as text: paragraphs, then lists and tables one item a line."""
+    parts: list[str] = []
+    paragraph: list[str] = []
+    for unit in units:
+        if unit.in_block:
+            continue
+        if unit.kind == "sentence":
+            paragraph.append(unit.text)
+            continue
+        if paragraph:
+            parts.append(" ".join(paragraph))
+            paragraph = []
+        parts.append(unit.text)
+    if paragraph:
+        parts.append(" ".join(paragraph))
+    kept: list[str] = []
+    total = 0
+    for part in parts:
+        if kept and total + len(part) > limit:
+            break
+        kept.append(part)
+        total += len(part)
+    return "\n".join(kept)
+
+
+def _section_title(section: str) -> str:
+    """ "Mitigation (RagopsDBPoolWaiters)" for "RagopsDBPoolWaiters > Mitigation"."""
+    parts = [p.strip() for p in section.split(">") if p.strip()]
+    if not parts:
+        return "From the documentation"
+    if len(parts) == 1:
+        return parts[0]
+    return f"{parts[-1]} ({parts[0]})"

@@ -1,0 +1,150 @@
+"""Sections the question names by their heading: retrieval promotes them among its
+candidates, and the extractive answerer answers a procedure or list question from them; a
+table the chunker cut is answered whole from the chunks that continue it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ragops.chat.extractive import ExtractiveAnswerer
+from ragops.chat.sections import names_section, promote_named_sections
+from ragops.retrieval.service import Passage
+
+
+@dataclass(frozen=True)
+class DocPassage:
+    """A passage of a known document, with its chunk number."""
+
+    title: str
+    section: str
+    text: str
+    document_id: str
+    ordinal: int = 0
+    score: float = 0.5
+    """Retrieval's cosine similarity."""
+
+
+def test_a_question_names_a_section_when_it_holds_every_term_of_its_heading() -> None:
+    question = "How do I scale ragops horizontally?"
+    assert names_section(question, "Runbooks > Scaling")
+    assert not names_section(question, "Runbooks > Severity levels")
+    assert not names_section(question, "Scaling")  # a page's title names the whole page
+    assert names_section("How do I roll back a release?", "Runbooks > Rollback")
+
+
+def _passage(section: str, number: int) -> Passage:
+    return Passage(
+        chunk_id=f"c{number}",
+        document_id="d",
+        version=1,
+        title="Runbooks",
+        section=section,
+        text="...",
+        start=0,
+        end=3,
+        ordinal=number,
+        score=0.5,
+        fused_score=1.0 / number,
+        payload={},
+    )
+
+
+def test_named_sections_beyond_top_k_replace_the_last_unnamed_passages() -> None:
+    found = [
+        _passage("Runbooks > CPU", 1),
+        _passage("Runbooks > Memory", 2),
+        _passage("Runbooks > Latency", 3),
+        _passage("Runbooks > Index", 4),
+        _passage("Runbooks > Scaling", 5),
+    ]
+    kept = promote_named_sections("How do I scale ragops horizontally?", found, 3)
+    assert [p.chunk_id for p in kept] == ["c1", "c2", "c5"]
+    unnamed = promote_named_sections("What is the memory limit?", found[:2] + found[3:4], 3)
+    assert [p.chunk_id for p in unnamed] == ["c1", "c2", "c4"]
+
+
+SCALING = DocPassage(
+    "Runbooks",
+    "Runbooks > Scaling",
+    "CPU above 80 % adds an instance. Horizontal: raise the instance count in the platform; "
+    "the load balancer spreads traffic. Vertical: a larger instance type.",
+    "runbooks",
+    score=0.3,
+)
+CPU_MITIGATION = DocPassage(
+    "RagopsCPUHigh",
+    "RagopsCPUHigh > Mitigation",
+    "- Add an instance when CPU stays high.\n- Profile the hot path of ragops.",
+    "cpu",
+    score=0.35,
+)
+
+
+async def test_a_procedure_question_naming_a_section_gets_that_section_whole() -> None:
+    answer = await ExtractiveAnswerer().answer(
+        "How do I scale ragops horizontally?", [CPU_MITIGATION, SCALING]
+    )
+    assert answer.cited == (2,)
+    assert answer.text.startswith("Scaling (Runbooks) [2]:\n")
+    assert "raise the instance count" in answer.text
+
+
+async def test_a_named_section_the_question_barely_matches_does_not_win() -> None:
+    errors = DocPassage("HTTP API", "HTTP API > Errors", "Errors are JSON objects.", "api")
+    mitigation = DocPassage(
+        "RagopsAvailabilityFastBurn",
+        "RagopsAvailabilityFastBurn > Mitigation",
+        "When the error rate is above 1 % of requests:\n\n1. Roll back the last deploy.\n"
+        "2. Check the error logs of the failing route.",
+        "burn",
+    )
+    answer = await ExtractiveAnswerer().answer(
+        "What do I do when the error rate is above 1%?", [errors, mitigation]
+    )
+    assert answer.cited == (2,)
+    assert "Roll back the last deploy" in answer.text
+
+
+async def test_a_list_question_gets_the_table_of_the_section_it_names() -> None:
+    admin = DocPassage(
+        "HTTP API",
+        "HTTP API > Admin",
+        "With a key of scope admin, for its own tenant only:\n\n"
+        "- GET /v1/admin/keys: the tenant's API keys and their scopes.\n"
+        "- POST /v1/admin/keys: a new API key with the scopes asked for.\n"
+        "- POST /v1/admin/keys/{id}/revoke: the key stops working.",
+        "api",
+    )
+    scopes = DocPassage(
+        "Authentication",
+        "Authentication > Scopes",
+        "| scope | allows |\n|---|---|\n| chat | asking questions |\n| ingest | uploading |\n"
+        "| admin | managing keys |",
+        "auth",
+    )
+    answer = await ExtractiveAnswerer().answer("Which scopes can an API key have?", [admin, scopes])
+    assert answer.cited == (2,)
+    assert "- ingest: allows: uploading" in answer.text
+
+
+async def test_a_table_cut_by_the_chunker_is_answered_from_its_continuation() -> None:
+    first = DocPassage(
+        "HTTP API",
+        "HTTP API > Errors",
+        "| status | code | when |\n|---|---|---|\n| 401 | unauthorized | no key |\n"
+        "| 403 | forbidden | the key lacks the scope |",
+        "api",
+        ordinal=4,
+    )
+    rest = replace(
+        first,
+        text="| 429 | rate_limited | too many requests |\n| 503 | unavailable | down |",
+        ordinal=5,
+    )
+    unrelated = replace(rest, section="HTTP API > Chat", text="| 200 | ok | answered |", ordinal=6)
+    answer = await ExtractiveAnswerer().answer(
+        "Which error codes can the HTTP API return?", [first, unrelated, rest]
+    )
+    assert answer.cited == (1,)
+    lines = answer.text.splitlines()
+    assert [line.split(":")[0] for line in lines[1:]] == ["- 401", "- 403", "- 429", "- 503"]
