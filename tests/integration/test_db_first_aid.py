@@ -116,15 +116,17 @@ async def test_first_aid_lists_and_kills_only_what_is_safe(
         refused = _cli(tmp_path, pg_url, "kill", str(pid), "--yes", *args, **env)
         assert refused.returncode == 1 and reason in refused.stderr, refused.stderr
     assert not service_query.done()
-    unconfirmed = _cli(tmp_path, pg_url, "kill", str(service_pid))  # no --yes, no "y"
+    # Past the floor from here on (a 1 s floor: the sessions are older than that).
+    floor = {"RAGOPS_DB_KILL_MIN_AGE_SECONDS": "1"}
+    unconfirmed = _cli(tmp_path, pg_url, "kill", str(service_pid), **floor)  # no --yes, no "y"
     assert unconfirmed.returncode == 1 and not service_query.done()
 
     # the service's long query is cancelled; the idle transaction is ended
-    cancelled = _cli(tmp_path, pg_url, "kill", str(service_pid), "--yes")
+    cancelled = _cli(tmp_path, pg_url, "kill", str(service_pid), "--yes", **floor)
     assert cancelled.returncode == 0, cancelled.stderr
     with pytest.raises(asyncpg.QueryCanceledError):
         await asyncio.wait_for(service_query, 10)
-    ended = _cli(tmp_path, pg_url, "kill", str(idle_pid), "--terminate", "--yes")
+    ended = _cli(tmp_path, pg_url, "kill", str(idle_pid), "--terminate", "--yes", **floor)
     assert ended.returncode == 0, ended.stderr
     await asyncio.sleep(0.5)
     assert idle.is_closed() or await _gone(pg_url, idle_pid)

@@ -48,7 +48,18 @@ def result_json(result: BackupResult) -> dict[str, Any]:
     }
 
 
-@router.post("/backups", responses={403: {"description": "Not the operator tenant."}})
+PROGRESS_LINES = {
+    "description": "Progress as JSON lines: `{step, done, total}` per step, then one "
+    "`{result}` or `{error}` line.",
+    "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+}
+
+
+@router.post(
+    "/backups",
+    response_class=StreamingResponse,
+    responses={200: PROGRESS_LINES, 403: {"description": "Not the operator tenant."}},
+)
 async def create(
     body: BackupRequest, runtime: RuntimeDep, tenant_id: TenantDep, audit: AuditDep
 ) -> StreamingResponse:

@@ -80,6 +80,7 @@ class KeyedRequest:
     complete: bool = False
     too_large: bool = False
     no_store: bool = False
+    settled: bool = False
 
 
 def _valid_key(raw: bytes) -> str | None:
@@ -130,12 +131,17 @@ class IdempotencyMiddleware:
         async def recording_send(message: Message) -> None:
             if keyed.scope_id is not None:
                 _record(keyed, message)
+                if keyed.complete and not keyed.settled:
+                    # Kept or let go before the client has the whole answer, so a retry it
+                    # sends at once finds the stored result or a free key, never a claim.
+                    await _settle(keyed)
             await send(message)
 
         try:
             await self.app(scope, hashing_receive, recording_send)
         finally:
-            await _settle(keyed)
+            if not keyed.settled:
+                await _settle(keyed)
 
 
 def _record(keyed: KeyedRequest, message: Message) -> None:
@@ -160,7 +166,8 @@ def _record(keyed: KeyedRequest, message: Message) -> None:
 
 
 async def _settle(keyed: KeyedRequest) -> None:
-    """Keep the answer of a request that claimed its key, or let the key go."""
+    """Keep the answer of a request that claimed its key, or let the key go (once)."""
+    keyed.settled = True
     if keyed.heartbeat is not None:
         keyed.heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
