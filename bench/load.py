@@ -266,14 +266,27 @@ class StackTarget:
 
     def __init__(self, instances: int, env: dict[str, str], work: Path, pg_admin: str) -> None:
         import asyncpg
+
+        self.work, self.pg_admin = work, pg_admin
+        work.chmod(0o755)  # as root, pgserver's PostgreSQL runs as a user of its own
+        self.database = f"ragops_bench_{os.getpid()}_{int(time.time())}"
+        self.vectors: Any = None
+        self.redis: subprocess.Popen[bytes] | None = None
+        self.stack: Any = None
+        self._admin(asyncpg, f'CREATE DATABASE "{self.database}"')
+        try:
+            self._start(instances, env, work)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, instances: int, env: dict[str, str], work: Path) -> None:
+        import asyncpg
         import pgserver
 
         from ragops.stack.config import make_plan, write_files
         from ragops.stack.service import Stack
 
-        self.work, self.pg_admin = work, pg_admin
-        self.database = f"ragops_bench_{os.getpid()}_{int(time.time())}"
-        self._admin(asyncpg, f'CREATE DATABASE "{self.database}"')
         self.vectors = pgserver.get_server(work / "pgvector", cleanup_mode="delete")
         info = self.vectors.get_postmaster_info()
         asyncio.run(self._vector_db(asyncpg, info.socket_dir, info.port))
@@ -284,8 +297,8 @@ class StackTarget:
             dict(os.environ),
             work / "redis.log",
         )
-        host = pg_admin.split("@", 1)[1].split("/", 1)[0]
-        user = pg_admin.split("://", 1)[1].split("@", 1)[0]
+        host = self.pg_admin.split("@", 1)[1].split("/", 1)[0]
+        user = self.pg_admin.split("://", 1)[1].split("@", 1)[0]
         overrides = {
             **{k: v for k, v in env.items() if k.startswith("RAGOPS_")},
             "RAGOPS_DATABASE_URL": f"postgresql+asyncpg://{user}@{host}/{self.database}",
@@ -310,7 +323,9 @@ class StackTarget:
 
     @staticmethod
     async def _vector_db(asyncpg: Any, socket_dir: str, port: int) -> None:
-        conn = await asyncpg.connect(host=socket_dir, port=port, user="postgres")
+        conn = await asyncpg.connect(
+            host=str(socket_dir), port=port, user="postgres", database="postgres"
+        )
         try:
             await conn.execute('CREATE DATABASE "bench"')
         finally:
@@ -330,9 +345,12 @@ class StackTarget:
     def close(self) -> None:
         import asyncpg
 
-        self.stack.down()
-        self.redis.terminate()
-        self.vectors.cleanup()
+        if self.stack is not None:
+            self.stack.down()
+        if self.redis is not None:
+            self.redis.terminate()
+        if self.vectors is not None:
+            self.vectors.cleanup()
         self._admin(asyncpg, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 
 from ragops.config import Settings
@@ -53,6 +54,8 @@ def test_a_retry_returns_the_first_result(settings: Settings, serve_app: Any) ->
     # without the key the same question is a new chat: another session
     assert unkeyed.json()["session_id"] != first.json()["session_id"]
     assert [(r[1], r[2]) for r in stored_rows(settings)] == [("chat-1", "done")]
+    metrics = httpx.get(live.base_url + "/metrics", timeout=10).text
+    assert 'ragops_idempotency_requests_total{outcome="replayed"}' in metrics
 
 
 def test_a_different_request_under_a_used_key_is_refused(

@@ -35,6 +35,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragops.errors import ConflictError, RagopsError, ValidationFailed, send_error
@@ -54,6 +55,13 @@ POLL_SECONDS = 0.1
 PURGE_EVERY_SECONDS = 600.0
 
 logger = logging.getLogger(__name__)
+
+OUTCOMES = Counter(
+    "ragops_idempotency_requests_total",
+    "Requests carrying an Idempotency-Key, by what became of the key: claimed (ran), "
+    "replayed, reused (422), in_progress (409), not_kept (409, a secret-bearing answer).",
+    ["outcome"],
+)
 
 
 class IdempotentReplay(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -233,23 +241,28 @@ async def idempotency_guard(request: Request) -> None:
     while True:
         claim = await store.claim(scope_id, keyed.key, fingerprint)
         if claim.outcome == "claimed":
+            OUTCOMES.labels("claimed").inc()
             keyed.store, keyed.scope_id = store, scope_id
             keyed.heartbeat = asyncio.create_task(_renew(store, scope_id, keyed.key))
             return
         if claim.outcome == "replay":
+            OUTCOMES.labels("replayed").inc()
             raise IdempotentReplay(claim.status_code or 200, claim.headers or [], claim.body or b"")
         if claim.outcome == "sealed":
+            OUTCOMES.labels("not_kept").inc()
             raise ConflictError(
                 f"the request with this Idempotency-Key succeeded ({claim.status_code}); its "
                 "answer held a secret and was not kept",
                 code="idempotency_answer_not_kept",
             )
         if claim.outcome == "mismatch":
+            OUTCOMES.labels("reused").inc()
             raise ValidationFailed(
                 "this Idempotency-Key was used for a different request; use a new key",
                 code="idempotency_key_reused",
             )
         if time.monotonic() >= deadline:
+            OUTCOMES.labels("in_progress").inc()
             raise _InProgress(
                 "a request with this Idempotency-Key is still running; retry shortly",
                 code="idempotency_in_progress",
