@@ -28,7 +28,7 @@ from ragops.config.production import check_production
 from ragops.db import migrate
 from ragops.demo import DemoCorpusLoader
 from ragops.idempotency.middleware import apply_idempotency
-from ragops.jobs.queue import create_job_queue
+from ragops.jobs.queue import start_job_queue
 from ragops.observability.logging import configure_logging
 from ragops.observability.setup import install_observability
 from ragops.ops.draining import DrainRefusalMiddleware
@@ -63,8 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.demo_corpus = demo
             if demo is not None:
                 demo.start()
-            jobs = create_job_queue(settings, started.ingest_deps)
-            await jobs.start()
+            jobs = await start_job_queue(settings, started.ingest_deps)
             app.state.jobs = jobs
             try:
                 yield

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from ragops.config.settings import Settings
 from ragops.documents.service import IngestDeps
 from ragops.jobs.service import resumable, run_job
+from ragops.observability.degradation import fallback_engaged
 from ragops.observability.metrics import JOB_QUEUE_DEPTH
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class RedisJobQueue:
         self.deps = deps
         self.settings = settings
         self.redis_settings = RedisSettings.from_dsn(redis_url)
+        self.redis_settings.conn_retries = 1  # an unreachable Redis must not hold the start
         self.queue_name = settings.job_queue_name
         self.pool: Any = None
         self.worker: Any = None
@@ -171,6 +173,23 @@ def queue_backend(settings: Settings) -> str:
     if settings.environment == "production" and settings.redis_url is not None:
         return "redis"
     return "memory"
+
+
+async def start_job_queue(settings: Settings, deps: IngestDeps) -> JobQueue:
+    """The configured queue, started. When Redis cannot be reached at start, jobs run in
+    this process instead (logged, and `ragops_fallback_active{component="job_queue"}` is 1),
+    so that the instance still starts; a restart with Redis back uses Redis again."""
+    queue = create_job_queue(settings, deps)
+    try:
+        await queue.start()
+    except Exception as exc:
+        if queue.backend != "redis":
+            raise
+        await queue.aclose()
+        fallback_engaged("job_queue", f"Redis unreachable at start ({type(exc).__name__})")
+        queue = MemoryJobQueue(deps, settings.job_concurrency)
+        await queue.start()
+    return queue
 
 
 def create_job_queue(settings: Settings, deps: IngestDeps) -> JobQueue:
