@@ -24,6 +24,7 @@ test: setup lint typecheck pytest audit
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/actionlint .github/workflows/*.yml
 
 format: setup
 	$(BIN)/ruff format src tests bench

@@ -27,6 +27,7 @@ from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_run
 from ragops.documents.files import collect_files, source_name
 from ragops.incidents.cli import incident_app
 from ragops.oncall.cli import oncall_app
+from ragops.release.cli import rollback_app
 
 if TYPE_CHECKING:
     from ragops.chat.models import ChatResponse
@@ -47,6 +48,7 @@ app.command("audit-log")(audit_log)
 app.add_typer(audit_app, name="audit")
 app.add_typer(cache_app, name="cache")
 app.add_typer(backup_app, name="backup")
+app.add_typer(rollback_app, name="rollback")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(incident_app, name="incident")
 

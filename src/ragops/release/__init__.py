@@ -1,0 +1,1 @@
+"""Releases: building a release from git, and the rollback drill."""

@@ -1,0 +1,296 @@
+"""The rollback drill (operations plan, Task 4.3: practise rollbacks, time them, prove zero data
+loss): build the newer and the older release from git, run the newer on a scratch database,
+write sessions, documents and feedback, stop it, start the older one (downgrading the schema
+only when the older release does not know the database's revision), check that every record
+written is still there and that the service answers, then roll forward to the newer one and
+check again. Every step is timed; the record goes to `var/drills/rollback-<UTC time>.json`.
+
+Records are checked through the API of whichever release runs: every document by id in the
+document list, every session by id with its messages; feedback, which the API does not show,
+is read from the database.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ragops.release.builds import Build, Served, build, previous_release, repo_root, run, serve
+
+DOCS = [
+    ("rollback.md", "# Rollback\n\nRedeploy the previous image tag to roll back a release.\n"),
+    ("pool.md", "# Pool\n\nRestart the connection pool when connections leak.\n"),
+    ("backups.md", "# Backups\n\nNightly backups are kept for fourteen days.\n"),
+]
+QUESTIONS = [
+    "How do I roll back a release?",
+    "What do I do when connections leak?",
+    "How long are nightly backups kept?",
+]
+
+
+@dataclass
+class Written:
+    """What the drill wrote through the newer release."""
+
+    documents: list[str] = field(default_factory=list)
+    sessions: dict[str, list[str]] = field(default_factory=dict)  # session -> message ids
+    feedback: dict[str, str] = field(default_factory=dict)  # message id -> rating
+
+
+@dataclass
+class RollbackRecord:
+    """What a rollback drill did and measured (written as JSON)."""
+
+    kind: str
+    started_at: str
+    newer: dict[str, Any]
+    older: dict[str, Any]
+    database: str
+    downgraded: bool
+    steps: dict[str, float]
+    records: dict[str, int]
+    missing_after_rollback: list[str]
+    missing_after_roll_forward: list[str]
+    answers_after_rollback: bool
+    answers_after_roll_forward: bool
+
+    @property
+    def passed(self) -> bool:
+        """Nothing missing either way, and the service answered both times."""
+        return (
+            not self.missing_after_rollback
+            and not self.missing_after_roll_forward
+            and self.answers_after_rollback
+            and self.answers_after_roll_forward
+        )
+
+
+class Timer:
+    """Named step timings, in order."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self.steps: dict[str, float] = {}
+        self.echo = echo
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time one step and print it when done."""
+        began = time.perf_counter()
+        yield
+        self.steps[name] = round(time.perf_counter() - began, 3)
+        self.echo(f"{name}: {self.steps[name]:.1f} s")
+
+
+def write_records(client: httpx.Client) -> Written:
+    """Documents, sessions (a question and a follow-up each) and feedback, through the API."""
+    written = Written()
+    files = [("files", (name, body.encode())) for name, body in DOCS]
+    response = client.post("/v1/documents", files=files, data={"collection": "drill"})
+    response.raise_for_status()
+    for item in response.json()["results"]:
+        written.documents.append(item["document"]["id"])
+    for number, question in enumerate(QUESTIONS):
+        first = client.post("/v1/chat", json={"question": question, "collection": "drill"})
+        first.raise_for_status()
+        session = first.json()["session_id"]
+        follow = client.post(
+            "/v1/chat",
+            json={"question": "And why?", "collection": "drill", "session_id": session},
+        )
+        follow.raise_for_status()
+        messages = [first.json()["message_id"], follow.json()["message_id"]]
+        written.sessions[session] = messages
+        rating = "up" if number % 2 == 0 else "down"
+        client.post(f"/v1/messages/{messages[0]}/feedback", json={"rating": rating})
+        written.feedback[messages[0]] = rating
+    return written
+
+
+def missing_records(client: httpx.Client, written: Written) -> list[str]:
+    """Every written record the running release cannot show (empty when none is lost)."""
+    missing: list[str] = []
+    listing = client.get("/v1/documents", params={"collection": "drill", "limit": 500})
+    found = {item["id"] for item in listing.json().get("items", [])}
+    missing += [f"document {d}" for d in written.documents if d not in found]
+    for session, messages in written.sessions.items():
+        response = client.get(f"/v1/sessions/{session}")
+        if response.status_code != 200:
+            missing.append(f"session {session}")
+            continue
+        shown = json.dumps(response.json())
+        missing += [f"message {m}" for m in messages if m not in shown]
+    return missing
+
+
+def missing_feedback(database_url: str, written: Written) -> list[str]:
+    """Feedback verdicts not in the database as written (read directly: the API shows none)."""
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def read() -> dict[str, str]:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(text("SELECT message_id, rating FROM feedback"))
+                return {str(m): str(r) for m, r in rows}
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(read())
+    return [f"feedback on {m}" for m, rating in written.feedback.items() if found.get(m) != rating]
+
+
+def answers(client: httpx.Client) -> bool:
+    """Whether the service answers a question with a citation."""
+    response = client.post("/v1/chat", json={"question": QUESTIONS[0], "collection": "drill"})
+    return response.status_code == 200 and bool(response.json().get("citations"))
+
+
+def _client(served: Served, key: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=served.url, timeout=120, headers={"Authorization": f"Bearer {key}"}
+    )
+
+
+def _make_key(release: Build, env: dict[str, str]) -> str:
+    out = run(
+        [
+            release.ragops,
+            "keys",
+            "create",
+            "--tenant",
+            "default",
+            "--scopes",
+            "chat,ingest,admin",
+            "--name",
+            "rollback drill",
+            "--json",
+        ],
+        env=env,
+    )
+    return str(json.loads(out)["key"])
+
+
+def _db_revision(release: Build, env: dict[str, str]) -> str:
+    out = run([release.ragops, "db", "current"], env=env)
+    return out.split("current:")[1].split("·")[0].strip()
+
+
+def run_rollback_drill(
+    *,
+    newer_ref: str,
+    older_ref: str | None,
+    workdir: Path,
+    env: dict[str, str],
+    port: int,
+    echo: Callable[[str], None],
+) -> RollbackRecord:
+    """Run the drill in `workdir` (its scratch data removed afterwards, builds kept)."""
+    repo = repo_root()
+    older_ref = older_ref or previous_release(repo, newer_ref)
+    timer = Timer(echo)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    workdir.mkdir(parents=True, exist_ok=True)
+    scratch = workdir / f"data-{uuid.uuid4().hex[:8]}"
+    env = {
+        "RAGOPS_DATA_DIR": str(scratch),
+        "RAGOPS_DEMO_CORPUS": "false",
+        "RAGOPS_LOG_LEVEL": "WARNING",
+        "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
+        "RAGOPS_ANSWER_CACHE": "false",
+        **env,
+    }
+    log = workdir / "servers.log"
+    database_url = env.get("RAGOPS_DATABASE_URL") or f"sqlite+aiosqlite:///{scratch / 'ragops.db'}"
+    try:
+        with timer.step(f"build newer ({newer_ref})"):
+            newer = build(repo, newer_ref, workdir)
+        with timer.step(f"build older ({older_ref})"):
+            older = build(repo, older_ref, workdir)
+        with timer.step("start newer"):
+            run([newer.ragops, "db", "upgrade"], env=env)
+            key = _make_key(newer, env)
+            served = serve(newer, env, port, log)
+        try:
+            with timer.step("write records"), _client(served, key) as client:
+                written = write_records(client)
+        finally:
+            with timer.step("stop newer"):
+                served.stop()
+        revision = _db_revision(newer, env)
+        downgraded = revision not in older.known_revisions()
+        if downgraded:
+            with timer.step("downgrade schema"):
+                run([newer.ragops, "db", "downgrade", older.head_revision()], env=env)
+        with timer.step("start older"):
+            served = serve(older, env, port, log)
+        try:
+            with timer.step("check records on older"), _client(served, key) as client:
+                lost_back = missing_records(client, written)
+                lost_back += missing_feedback(database_url, written)
+                answered_back = answers(client)
+        finally:
+            with timer.step("stop older"):
+                served.stop()
+        with timer.step("roll forward: start newer"):
+            served = serve(newer, env, port, log)
+        try:
+            with timer.step("check records on newer"), _client(served, key) as client:
+                lost_forward = missing_records(client, written)
+                lost_forward += missing_feedback(database_url, written)
+                answered_forward = answers(client)
+        finally:
+            served.stop()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return RollbackRecord(
+        kind="rollback",
+        started_at=started_at,
+        newer={
+            "ref": newer_ref,
+            "commit": newer.commit,
+            "schema": revision,
+            "shared_dependencies": newer.shared_dependencies,
+        },
+        older={
+            "ref": older_ref,
+            "commit": older.commit,
+            "schema": older.head_revision(),
+            "shared_dependencies": older.shared_dependencies,
+        },
+        database="postgresql" if "RAGOPS_DATABASE_URL" in env else "sqlite",
+        downgraded=downgraded,
+        steps=timer.steps,
+        records={
+            "documents": len(written.documents),
+            "sessions": len(written.sessions),
+            "messages": sum(len(m) for m in written.sessions.values()),
+            "feedback": len(written.feedback),
+        },
+        missing_after_rollback=lost_back,
+        missing_after_roll_forward=lost_forward,
+        answers_after_rollback=answered_back,
+        answers_after_roll_forward=answered_forward,
+    )
+
+
+def write_record(record: RollbackRecord, directory: Path) -> Path:
+    """Write the drill's JSON record under `directory`; its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = directory / f"rollback-{stamp}.json"
+    path.write_text(json.dumps(asdict(record) | {"passed": record.passed}, indent=2) + "\n")
+    return path
