@@ -1,17 +1,17 @@
 """A release built from git in a scratch virtual environment, and its server as a process.
 
 `build(ref)` exports the tree of `ref` (`git archive`), makes a virtual environment and installs
-the release into it without build isolation. Its dependencies: when the release's
-`requirements.lock` is the one this environment was installed from, the new environment reuses
-this one's packages (a `.pth` line: same pinned versions, seconds instead of minutes);
-otherwise they are installed from the release's own lock (`--require-hashes`), as `make setup`
-does.
+the release into it without build isolation. Its dependencies: when every pin of the release's
+`requirements.lock` is installed in this environment at that version, the new environment
+reuses this one's packages (a `.pth` line: the same pinned versions, seconds instead of
+minutes); otherwise they are installed from the release's own lock (`--require-hashes`), as
+`make setup` does.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess  # nosec B404 - git, python and the release's own `ragops`, no shell
@@ -112,8 +112,33 @@ class Build:
         return set(run([str(self.venv / "bin" / "python"), "-c", code]).split())
 
 
-def _lock_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+def pins(lock: Path) -> dict[str, str]:
+    """`name -> version` of every `name==version` line of a lock file."""
+    found: dict[str, str] = {}
+    if lock.exists():
+        for line in lock.read_text(encoding="utf-8").splitlines():
+            match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
+            if match:
+                found[_normal(match.group(1))] = match.group(2)
+    return found
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_here() -> dict[str, str]:
+    """`name -> version` of every distribution installed in this environment."""
+    from importlib.metadata import distributions
+
+    return {_normal(d.metadata["Name"]): d.version for d in distributions()}
+
+
+def can_share(lock: Path) -> bool:
+    """Whether every pin of `lock` is installed here at that version."""
+    wanted = pins(lock)
+    here = installed_here()
+    return bool(wanted) and all(here.get(name) == version for name, version in wanted.items())
 
 
 def build(repo: Path, ref: str, workdir: Path) -> Build:
@@ -131,8 +156,7 @@ def build(repo: Path, ref: str, workdir: Path) -> Build:
     archive.unlink()
     run([sys.executable, "-m", "venv", str(venv)])
     python = str(venv / "bin" / "python")
-    here_lock = repo_root() / "requirements.lock"
-    shared = _lock_digest(root / "requirements.lock") == _lock_digest(here_lock) != ""
+    shared = can_share(root / "requirements.lock")
     pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     if shared:
         site = Path(
