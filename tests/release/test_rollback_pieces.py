@@ -1,0 +1,81 @@
+"""Pieces of the rollback drill (the drill itself builds two releases and is run by hand:
+`ragops rollback drill`): which release is "previous", when dependencies can be shared, and
+the record checks, which must notice a lost session, message or feedback verdict."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from ragops.config import Settings
+from ragops.db import migrate
+from ragops.release.builds import can_share, pins, previous_release, resolve
+from ragops.release.drill import answers, missing_feedback, missing_records, write_records
+from tests.conftest import make_settings, run_sync
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def test_previous_release_is_the_last_tag_before(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    for number in range(4):
+        (repo / "f.txt").write_text(str(number))
+        _git(repo, "add", "f.txt")
+        _git(
+            repo,
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.org",
+            "commit",
+            "-qm",
+            f"c{number}",
+        )
+        if number in (0, 2):
+            _git(repo, "tag", f"v0.{number}.0")
+    assert previous_release(repo, "HEAD") == "v0.2.0"
+    assert previous_release(repo, "v0.2.0") == "v0.0.0"
+    assert previous_release(repo, "v0.0.0") == "v0.0.0^"  # no older tag: the parent
+    assert resolve(repo, "v0.2.0") == resolve(repo, "HEAD~1")
+
+
+def test_dependencies_are_shared_only_when_every_pin_is_installed(tmp_path: Path) -> None:
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("# comment\nhttpx==0.0.1 \\\n    --hash=sha256:00\n    # via ragops\n")
+    assert pins(lock) == {"httpx": "0.0.1"}
+    assert not can_share(lock)  # a version not installed here
+    import httpx
+
+    lock.write_text(f"httpx=={httpx.__version__} \\\n    --hash=sha256:00\n")
+    assert can_share(lock)
+    assert not can_share(tmp_path / "missing.lock")
+
+
+def test_record_checks_notice_what_is_lost(serve_app: Any, tmp_path: Path) -> None:
+    settings: Settings = make_settings(tmp_path / "var", answer_cache=False)
+    run_sync(migrate.upgrade(settings))
+    live = serve_app(settings)
+    with live.client() as client:
+        written = write_records(client)
+        assert len(written.documents) == 3 and len(written.sessions) == 3
+        assert missing_records(client, written) == []
+        assert answers(client)
+        url = settings.resolved_database_url
+        assert missing_feedback(url, written) == []
+
+        lost_session = next(iter(written.sessions))
+        assert client.delete(f"/v1/sessions/{lost_session}").status_code == 204
+        missing = missing_records(client, written)
+        assert missing == [f"session {lost_session}"]
+        # the feedback of the deleted session's first answer went with it
+        assert missing_feedback(url, written) == [
+            f"feedback on {written.sessions[lost_session][0]}"
+        ]
+        document = written.documents[0]
+        assert client.delete(f"/v1/documents/{document}").status_code == 204
+        assert f"document {document}" in missing_records(client, written)
