@@ -123,3 +123,30 @@ async def test_a_large_tenant_searches_the_hnsw_index(filled: tuple[Any, str]) -
     explained = await plan(conn, sql.replace("$1", "$1::vector"), [query_vector(), *values])
     assert f"{table}_hnsw" in explained, explained
     assert encode_vector([1.0])  # the codec the store's pool uses exists for this type
+
+
+async def test_hnsw_searches_return_the_full_limit_every_time(
+    filled_db: tuple[str, str], tmp_path: Path
+) -> None:
+    """The index scan's width (`hnsw.ef_search`, 40 by default) caps what one search returns,
+    and pgvector 0.6 filters the tenant after the scan: a tenant with a third of the table
+    still gets its full 100 nearest chunks, the same as an exact search, every time."""
+    url, _ = filled_db
+    settings = Settings(_env_file=None, data_dir=tmp_path, pgvector_url=url, db_pool_max=1)
+    store = PgVectorStore(settings, model_id="plans", dimension=DIM)
+    await store.ensure_ready(DIM)
+    try:
+        vector = np.random.default_rng(1).random(DIM).astype(np.float32)
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            sql, values = dense_query(store.table, SearchScope("big"), 100, exact=True)
+            text = "[" + ",".join(repr(float(v)) for v in vector) + "]"
+            rows = await conn.fetch(sql.replace("$1", "$1::vector"), text, *values)
+            exact = [str(r["id"]) for r in rows]
+        finally:
+            await conn.close()
+        for _ in range(3):  # one pooled connection, reset between searches
+            hits = await store.search_dense(vector, SearchScope("big"), 100)
+            assert [h.id for h in hits] == exact
+    finally:
+        await store.aclose()

@@ -29,10 +29,11 @@ was measured as the alternative (docs/performance.md).
 
 Dense search is `ORDER BY dense <=> query` within the scope's filter. PostgreSQL picks the HNSW
 index or, for a small tenant, its b-tree and an exact sort. pgvector before 0.8 filters HNSW
-results after the index scan, so a tenant holding a small share of a large table may get
-fewer than `limit` hits from the index: `RAGOPS_PGVECTOR_EF_SEARCH` widens that scan, and on
-pgvector 0.8+ the store turns on iterative index scans, which keep scanning until enough rows
-pass the filter.
+results after the index scan (`RAGOPS_PGVECTOR_EF_SEARCH` candidates), so a tenant holding a
+share of a large table may get fewer than `limit` hits from the index: the store then runs the
+search again exactly, through the b-tree (correct, slower for a large tenant). On pgvector
+0.8+ the store turns on iterative index scans, which keep scanning until enough rows pass the
+filter.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ from ragops.providers.vectorstore.pgvector_sql import (
 from ragops.providers.vectorstore.qdrant import collection_name
 
 
-async def _init_connection(conn: asyncpg.Connection, ef_search: int, iterative: bool) -> None:
+async def _init_connection(conn: asyncpg.Connection) -> None:
     schema = await conn.fetchval(
         "SELECT n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
         "WHERE t.typname = 'vector'"
@@ -79,9 +80,14 @@ async def _init_connection(conn: asyncpg.Connection, ef_search: int, iterative: 
     await conn.set_type_codec(
         "jsonb", schema="pg_catalog", encoder=encode_jsonb, decoder=decode_jsonb, format="binary"
     )
-    await conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+
+
+def search_settings(ef_search: int, iterative: bool) -> dict[str, str]:
+    """The HNSW search parameters of every connection of the store."""
+    values = {"hnsw.ef_search": str(int(ef_search))}
     if iterative:
-        await conn.execute("SET hnsw.iterative_scan = relaxed_order")
+        values["hnsw.iterative_scan"] = "relaxed_order"
+    return values
 
 
 class PgVectorStore:
@@ -158,7 +164,9 @@ class PgVectorStore:
                 min_size=1,
                 max_size=self._pool_max,
                 timeout=self._timeout,
-                init=lambda c: _init_connection(c, self._ef_search, iterative),
+                init=_init_connection,
+                # Session defaults, not SET: the pool runs RESET ALL on every release.
+                server_settings=search_settings(self._ef_search, iterative),
             )
         except VectorStoreError:
             raise
@@ -318,6 +326,9 @@ class PgVectorStore:
         sql, values = dense_query(self.table, scope, limit)
         query = np.asarray(vector, dtype=np.float32)
         rows = await self._fetch(sql, query, *values, what="dense search")
+        if len(rows) < limit:  # the HNSW scan's candidates were mostly other scopes' rows
+            sql, values = dense_query(self.table, scope, limit, exact=True)
+            rows = await self._fetch(sql, query, *values, what="dense search")
         return [
             StoredHit(id=str(r["id"]), score=float(r["score"]), payload=r["payload"]) for r in rows
         ]

@@ -119,12 +119,18 @@ def scope_where(scope: SearchScope, first: int, alias: str) -> tuple[str, list[A
     return " AND ".join(clauses), values
 
 
-def dense_query(table: str, scope: SearchScope, limit: int) -> tuple[str, list[Any]]:
-    """Nearest chunks to `$1` (the query vector) in scope; the values after `$1`."""
+def dense_query(
+    table: str, scope: SearchScope, limit: int, *, exact: bool = False
+) -> tuple[str, list[Any]]:
+    """Nearest chunks to `$1` (the query vector) in scope; the values after `$1`. `exact`
+    orders by an expression the HNSW index cannot serve, so PostgreSQL reads the scope
+    through its b-tree and sorts every row in it."""
     where, values = scope_where(scope, 2, "c")
+    # The HNSW index serves only `ORDER BY dense <=> query` alone, without a tie-breaker.
+    order = "(c.dense <=> $1) + 0, c.id" if exact else "c.dense <=> $1"
     sql = (
         f'SELECT c.id, 1 - (c.dense <=> $1) AS score, c.payload FROM "{table}" c '
-        f"WHERE {where} ORDER BY c.dense <=> $1 LIMIT {int(limit)}"
+        f"WHERE {where} ORDER BY {order} LIMIT {int(limit)}"
     )
     return sql, values
 
