@@ -11,7 +11,7 @@ import pytest
 
 from ragops.config.settings import Settings
 from ragops.providers.vectorstore.base import VectorStoreError
-from ragops.providers.vectorstore.pgvector import (
+from ragops.providers.vectorstore.pgvector_sql import (
     MAX_IDENTIFIER,
     asyncpg_dsn,
     decode_jsonb,

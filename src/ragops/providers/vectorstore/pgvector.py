@@ -29,18 +29,15 @@ was measured as the alternative (docs/performance.md).
 
 Dense search is `ORDER BY dense <=> query` within the scope's filter. PostgreSQL picks the HNSW
 index or, for a small tenant, its b-tree and an exact sort. pgvector before 0.8 filters HNSW
-results after the index scan, so a tenant holding a small share of a large table may get
-fewer than `limit` hits from the index: `RAGOPS_PGVECTOR_EF_SEARCH` widens that scan, and on
-pgvector 0.8+ the store turns on iterative index scans, which keep scanning until enough rows
-pass the filter.
+results after the index scan (`RAGOPS_PGVECTOR_EF_SEARCH` candidates), so a tenant holding a
+share of a large table may get fewer than `limit` hits from the index: the store then runs the
+search again exactly, through the b-tree (correct, slower for a large tenant). On pgvector
+0.8+ the store turns on iterative index scans, which keep scanning until enough rows pass the
+filter.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import struct
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -58,74 +55,23 @@ from ragops.providers.vectorstore.base import (
     VectorStoreError,
     point_ref,
 )
+from ragops.providers.vectorstore.pgvector_sql import (
+    asyncpg_dsn,
+    bm25_query,
+    count_query,
+    decode_jsonb,
+    decode_vector,
+    dense_query,
+    encode_jsonb,
+    encode_vector,
+    schema_statements,
+    signed_term,
+    table_name,
+)
 from ragops.providers.vectorstore.qdrant import collection_name
 
-MAX_IDENTIFIER = 50  # PostgreSQL truncates names at 63 bytes; leave room for suffixes
-BM25_SQL = """
-WITH q(term, weight) AS (SELECT * FROM unnest($2::int4[], $3::float4[])),
-corpus AS (SELECT count(*)::float8 AS n FROM {chunks} c WHERE {corpus_where}),
-posting AS (
-    SELECT t.point_id, t.term, t.weight, t.document_id FROM {terms} t
-    WHERE t.tenant_id = $1 AND t.term = ANY($2::int4[]) {terms_and}
-),
-idf AS (
-    SELECT p.term, q.weight * ln((corpus.n - count(*) + 0.5) / (count(*) + 0.5) + 1) AS w
-    FROM posting p JOIN q USING (term) CROSS JOIN corpus GROUP BY p.term, q.weight, corpus.n
-),
-top AS (
-    SELECT p.point_id, sum(p.weight * idf.w) AS score FROM posting p JOIN idf USING (term)
-    {docs_where} GROUP BY p.point_id ORDER BY score DESC, p.point_id LIMIT {limit}
-)
-SELECT c.id, top.score{payload}{dense} FROM top JOIN {chunks} c ON c.id = top.point_id
-ORDER BY top.score DESC, c.id
-"""
 
-
-def table_name(name: str) -> str:
-    """`name` if short enough for PostgreSQL, else its start and a hash of the whole."""
-    name = re.sub(r"[^a-z0-9_]+", "_", name.lower())
-    if len(name) <= MAX_IDENTIFIER:
-        return name
-    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]  # noqa: S324 - a name, not security
-    return f"{name[: MAX_IDENTIFIER - 9]}_{digest}"
-
-
-def asyncpg_dsn(url: str) -> str:
-    """A libpq/asyncpg DSN from a SQLAlchemy URL (`postgresql+asyncpg://` -> `postgresql://`)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
-        raise VectorStoreError("the pgvector store needs a postgresql:// URL")
-    return f"postgresql://{rest}"
-
-
-def signed_term(term: int) -> int:
-    """A 32-bit unsigned term id as the int4 PostgreSQL stores."""
-    return term - (1 << 32) if term >= (1 << 31) else term
-
-
-def encode_vector(value: Any) -> bytes:
-    """pgvector's binary format: dimension (uint16), unused (uint16), big-endian float4s."""
-    array = np.asarray(value, dtype=">f4").ravel()
-    return struct.pack(">HH", array.size, 0) + array.tobytes()
-
-
-def decode_vector(data: bytes) -> npt.NDArray[np.float32]:
-    """The inverse of `encode_vector`."""
-    (dim,) = struct.unpack_from(">H", data)
-    return np.frombuffer(data, dtype=">f4", count=dim, offset=4).astype(np.float32)
-
-
-def encode_jsonb(value: Any) -> bytes:
-    """jsonb's binary format (what COPY needs): version 1, then the JSON text."""
-    return b"\x01" + json.dumps(value, separators=(",", ":")).encode("utf-8")
-
-
-def decode_jsonb(data: bytes) -> Any:
-    """The inverse of `encode_jsonb`."""
-    return json.loads(data[1:])
-
-
-async def _init_connection(conn: asyncpg.Connection, ef_search: int, iterative: bool) -> None:
+async def _init_connection(conn: asyncpg.Connection) -> None:
     schema = await conn.fetchval(
         "SELECT n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
         "WHERE t.typname = 'vector'"
@@ -136,22 +82,14 @@ async def _init_connection(conn: asyncpg.Connection, ef_search: int, iterative: 
     await conn.set_type_codec(
         "jsonb", schema="pg_catalog", encoder=encode_jsonb, decoder=decode_jsonb, format="binary"
     )
-    await conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+
+
+def search_settings(ef_search: int, iterative: bool) -> dict[str, str]:
+    """The HNSW search parameters of every connection of the store."""
+    values = {"hnsw.ef_search": str(int(ef_search))}
     if iterative:
-        await conn.execute("SET hnsw.iterative_scan = relaxed_order")
-
-
-def _scope_where(scope: SearchScope, first: int, alias: str) -> tuple[str, list[Any]]:
-    """`tenant = $first [AND collection = ...] [AND document_id = ANY(...)]` and its values."""
-    clauses = [f"{alias}.tenant_id = ${first}"]
-    values: list[Any] = [scope.tenant_id]
-    if scope.collection is not None:
-        values.append(scope.collection)
-        clauses.append(f"{alias}.collection = ${first + len(values) - 1}")
-    if scope.document_ids is not None:
-        values.append(list(scope.document_ids))
-        clauses.append(f"{alias}.document_id = ANY(${first + len(values) - 1}::text[])")
-    return " AND ".join(clauses), values
+        values["hnsw.iterative_scan"] = "relaxed_order"
+    return values
 
 
 class PgVectorStore:
@@ -228,7 +166,9 @@ class PgVectorStore:
                 min_size=1,
                 max_size=self._pool_max,
                 timeout=self._timeout,
-                init=lambda c: _init_connection(c, self._ef_search, iterative),
+                init=_init_connection,
+                # Session defaults, not SET: the pool runs RESET ALL on every release.
+                server_settings=search_settings(self._ef_search, iterative),
             )
         except VectorStoreError:
             raise
@@ -237,33 +177,11 @@ class PgVectorStore:
 
     async def _create_schema(self, conn: asyncpg.Connection) -> str:
         """Create what is missing under an advisory lock; the extension's version."""
-        chunks, terms = self._tables()
+        chunks, _ = self._tables()
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.table)
             await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            await conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {chunks} ("
-                "id uuid PRIMARY KEY, tenant_id text NOT NULL, collection text, "
-                f"document_id text, version integer, dense vector({self._dimension}) NOT NULL, "
-                "payload jsonb NOT NULL)"
-            )
-            await conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {terms} ("
-                f"point_id uuid NOT NULL REFERENCES {chunks} (id) ON DELETE CASCADE, "
-                "tenant_id text NOT NULL, collection text, document_id text, "
-                "term integer NOT NULL, weight real NOT NULL, PRIMARY KEY (point_id, term))"
-            )
-            t = self.table
-            for sql in (
-                f'CREATE INDEX IF NOT EXISTS "{t}_scope" ON {chunks} '
-                "(tenant_id, collection, document_id, version)",
-                f'CREATE INDEX IF NOT EXISTS "{t}_document" ON {chunks} '
-                "(tenant_id, document_id, version)",
-                f'CREATE INDEX IF NOT EXISTS "{t}_hnsw" ON {chunks} '
-                "USING hnsw (dense vector_cosine_ops)",
-                f'CREATE INDEX IF NOT EXISTS "{t}_postings" ON {terms} (tenant_id, term) '
-                "INCLUDE (collection, document_id, point_id, weight)",
-            ):
+            for sql in schema_statements(self.table, self._dimension or 0):
                 await conn.execute(sql)
             size = await conn.fetchval(
                 "SELECT atttypmod FROM pg_attribute WHERE attrelid = $1::regclass "
@@ -411,14 +329,12 @@ class PgVectorStore:
         with_payload: bool = True,
     ) -> list[StoredHit]:
         """Nearest points by cosine similarity (the hit's score), best first."""
-        where, values = _scope_where(scope, 2, "c")
-        payload = ", c.payload" if with_payload else ""
-        sql = (
-            f'SELECT c.id, 1 - (c.dense <=> $1) AS score{payload} FROM "{self.table}" c '
-            f"WHERE {where} ORDER BY c.dense <=> $1 LIMIT {int(limit)}"
-        )
+        sql, values = dense_query(self.table, scope, limit, payload=with_payload)
         query = np.asarray(vector, dtype=np.float32)
         rows = await self._fetch(sql, query, *values, what="dense search")
+        if len(rows) < limit:  # the HNSW scan's candidates were mostly other scopes' rows
+            sql, values = dense_query(self.table, scope, limit, exact=True, payload=with_payload)
+            rows = await self._fetch(sql, query, *values, what="dense search")
         return [
             StoredHit(
                 id=str(r["id"]),
@@ -440,32 +356,7 @@ class PgVectorStore:
         dense vectors when `with_dense`."""
         if not vector.indices:
             return []
-        chunks, terms = self._tables()
-        corpus_where = "c.tenant_id = $1"
-        terms_and = ""
-        values: list[Any] = [
-            scope.tenant_id,
-            [signed_term(t) for t in vector.indices],
-            list(vector.values),
-        ]
-        if scope.collection is not None:
-            values.append(scope.collection)
-            corpus_where += f" AND c.collection = ${len(values)}"
-            terms_and = f"AND t.collection = ${len(values)}"
-        docs_where = ""
-        if scope.document_ids is not None:
-            values.append(list(scope.document_ids))
-            docs_where = f"WHERE p.document_id = ANY(${len(values)}::text[])"
-        sql = BM25_SQL.format(
-            chunks=chunks,
-            terms=terms,
-            corpus_where=corpus_where,
-            terms_and=terms_and,
-            docs_where=docs_where,
-            limit=int(limit),
-            payload=", c.payload" if with_payload else "",
-            dense=", c.dense" if with_dense else "",
-        )
+        sql, values = bm25_query(self.table, vector, scope, limit, with_dense, with_payload)
         rows = await self._fetch(sql, *values, what="sparse search")
         return [
             StoredHit(
@@ -541,8 +432,6 @@ class PgVectorStore:
 
     async def count(self, scope: SearchScope) -> int:
         """Number of points in scope (exact)."""
-        where, values = _scope_where(scope, 1, "c")
-        rows = await self._fetch(
-            f'SELECT count(*) AS n FROM "{self.table}" c WHERE {where}', *values, what="count"
-        )
+        sql, values = count_query(self.table, scope)
+        rows = await self._fetch(sql, *values, what="count")
         return int(rows[0]["n"])

@@ -1,0 +1,178 @@
+"""The SQL of the pgvector store (`pgvector.py`): table names, DDL, the queries of each scope,
+and the binary formats of `vector` and `jsonb` that the store's connections use.
+
+Pure functions: `tests/integration/test_pgvector_plans.py` runs `EXPLAIN` on the very
+statements built here to check that every scope is served by an index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ragops.providers.vectorstore.base import SearchScope, SparseVector, VectorStoreError
+
+MAX_IDENTIFIER = 50  # PostgreSQL truncates names at 63 bytes; leave room for suffixes
+BM25_SQL = """
+WITH q(term, weight) AS (SELECT * FROM unnest($2::int4[], $3::float4[])),
+corpus AS (SELECT count(*)::float8 AS n FROM {chunks} c WHERE {corpus_where}),
+posting AS (
+    SELECT t.point_id, t.term, t.weight, t.document_id FROM {terms} t
+    WHERE t.tenant_id = $1 AND t.term = ANY($2::int4[]) {terms_and}
+),
+idf AS (
+    SELECT p.term, q.weight * ln((corpus.n - count(*) + 0.5) / (count(*) + 0.5) + 1) AS w
+    FROM posting p JOIN q USING (term) CROSS JOIN corpus GROUP BY p.term, q.weight, corpus.n
+),
+top AS (
+    SELECT p.point_id, sum(p.weight * idf.w) AS score FROM posting p JOIN idf USING (term)
+    {docs_where} GROUP BY p.point_id ORDER BY score DESC, p.point_id LIMIT {limit}
+)
+SELECT c.id, top.score{payload}{dense} FROM top JOIN {chunks} c ON c.id = top.point_id
+ORDER BY top.score DESC, c.id
+"""
+
+
+def table_name(name: str) -> str:
+    """`name` if short enough for PostgreSQL, else its start and a hash of the whole."""
+    name = re.sub(r"[^a-z0-9_]+", "_", name.lower())
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]  # noqa: S324 - a name, not security
+    return f"{name[: MAX_IDENTIFIER - 9]}_{digest}"
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A libpq/asyncpg DSN from a SQLAlchemy URL (`postgresql+asyncpg://` -> `postgresql://`)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
+        raise VectorStoreError("the pgvector store needs a postgresql:// URL")
+    return f"postgresql://{rest}"
+
+
+def signed_term(term: int) -> int:
+    """A 32-bit unsigned term id as the int4 PostgreSQL stores."""
+    return term - (1 << 32) if term >= (1 << 31) else term
+
+
+def encode_vector(value: Any) -> bytes:
+    """pgvector's binary format: dimension (uint16), unused (uint16), big-endian float4s."""
+    array = np.asarray(value, dtype=">f4").ravel()
+    return struct.pack(">HH", array.size, 0) + array.tobytes()
+
+
+def decode_vector(data: bytes) -> npt.NDArray[np.float32]:
+    """The inverse of `encode_vector`."""
+    (dim,) = struct.unpack_from(">H", data)
+    return np.frombuffer(data, dtype=">f4", count=dim, offset=4).astype(np.float32)
+
+
+def encode_jsonb(value: Any) -> bytes:
+    """jsonb's binary format (what COPY needs): version 1, then the JSON text."""
+    return b"\x01" + json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+def decode_jsonb(data: bytes) -> Any:
+    """The inverse of `encode_jsonb`."""
+    return json.loads(data[1:])
+
+
+def schema_statements(table: str, dimension: int) -> list[str]:
+    """`CREATE ... IF NOT EXISTS` of the chunk and postings tables and their indexes."""
+    chunks, terms = f'"{table}"', f'"{table}_terms"'
+    return [
+        f"CREATE TABLE IF NOT EXISTS {chunks} ("
+        "id uuid PRIMARY KEY, tenant_id text NOT NULL, collection text, "
+        f"document_id text, version integer, dense vector({dimension}) NOT NULL, "
+        "payload jsonb NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {terms} ("
+        f"point_id uuid NOT NULL REFERENCES {chunks} (id) ON DELETE CASCADE, "
+        "tenant_id text NOT NULL, collection text, document_id text, "
+        "term integer NOT NULL, weight real NOT NULL, PRIMARY KEY (point_id, term))",
+        f'CREATE INDEX IF NOT EXISTS "{table}_scope" ON {chunks} '
+        "(tenant_id, collection, document_id, version)",
+        f'CREATE INDEX IF NOT EXISTS "{table}_document" ON {chunks} '
+        "(tenant_id, document_id, version)",
+        f'CREATE INDEX IF NOT EXISTS "{table}_hnsw" ON {chunks} '
+        "USING hnsw (dense vector_cosine_ops)",
+        f'CREATE INDEX IF NOT EXISTS "{table}_postings" ON {terms} (tenant_id, term) '
+        "INCLUDE (collection, document_id, point_id, weight)",
+    ]
+
+
+def scope_where(scope: SearchScope, first: int, alias: str) -> tuple[str, list[Any]]:
+    """`tenant = $first [AND collection = ...] [AND document_id = ANY(...)]` and its values."""
+    clauses = [f"{alias}.tenant_id = ${first}"]
+    values: list[Any] = [scope.tenant_id]
+    if scope.collection is not None:
+        values.append(scope.collection)
+        clauses.append(f"{alias}.collection = ${first + len(values) - 1}")
+    if scope.document_ids is not None:
+        values.append(list(scope.document_ids))
+        clauses.append(f"{alias}.document_id = ANY(${first + len(values) - 1}::text[])")
+    return " AND ".join(clauses), values
+
+
+def dense_query(
+    table: str, scope: SearchScope, limit: int, *, exact: bool = False, payload: bool = True
+) -> tuple[str, list[Any]]:
+    """Nearest chunks to `$1` (the query vector) in scope; the values after `$1`. `exact`
+    orders by an expression the HNSW index cannot serve, so PostgreSQL reads the scope
+    through its b-tree and sorts every row in it."""
+    where, values = scope_where(scope, 2, "c")
+    # The HNSW index serves only `ORDER BY dense <=> query` alone, without a tie-breaker.
+    order = "(c.dense <=> $1) + 0, c.id" if exact else "c.dense <=> $1"
+    sql = (
+        f"SELECT c.id, 1 - (c.dense <=> $1) AS score{', c.payload' if payload else ''} "
+        f'FROM "{table}" c WHERE {where} ORDER BY {order} LIMIT {int(limit)}'
+    )
+    return sql, values
+
+
+def bm25_query(
+    table: str,
+    vector: SparseVector,
+    scope: SearchScope,
+    limit: int,
+    with_dense: bool,
+    payload: bool = True,
+) -> tuple[str, list[Any]]:
+    """BM25 of `vector` in scope, IDF over the scope's tenant and collection; all values."""
+    corpus_where = "c.tenant_id = $1"
+    terms_and = ""
+    values: list[Any] = [
+        scope.tenant_id,
+        [signed_term(t) for t in vector.indices],
+        list(vector.values),
+    ]
+    if scope.collection is not None:
+        values.append(scope.collection)
+        corpus_where += f" AND c.collection = ${len(values)}"
+        terms_and = f"AND t.collection = ${len(values)}"
+    docs_where = ""
+    if scope.document_ids is not None:
+        values.append(list(scope.document_ids))
+        docs_where = f"WHERE p.document_id = ANY(${len(values)}::text[])"
+    sql = BM25_SQL.format(
+        chunks=f'"{table}"',
+        terms=f'"{table}_terms"',
+        corpus_where=corpus_where,
+        terms_and=terms_and,
+        docs_where=docs_where,
+        limit=int(limit),
+        payload=", c.payload" if payload else "",
+        dense=", c.dense" if with_dense else "",
+    )
+    return sql, values
+
+
+def count_query(table: str, scope: SearchScope) -> tuple[str, list[Any]]:
+    """Chunks in scope."""
+    where, values = scope_where(scope, 1, "c")
+    return f'SELECT count(*) AS n FROM "{table}" c WHERE {where}', values
