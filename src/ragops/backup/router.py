@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from ragops.api.deps import DEFAULT_TENANT, AuditDep, RuntimeDep, TenantDep, require_scope
 from ragops.backup.service import BackupError, BackupResult, backup_dir, create_backup
@@ -31,7 +31,7 @@ class BackupRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
     keep: int | None = Field(None, ge=1, le=1000, description="Keep this many newest backups.")
-    encrypt: bool | None = Field(None, description="Encrypt (default: when a key is set).")
+    encrypt: StrictBool | None = Field(None, description="Encrypt (default: when a key is set).")
 
 
 def result_json(result: BackupResult) -> dict[str, Any]:
