@@ -44,7 +44,7 @@ def table_name(name: str) -> str:
     name = re.sub(r"[^a-z0-9_]+", "_", name.lower())
     if len(name) <= MAX_IDENTIFIER:
         return name
-    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]  # noqa: S324 - a name, not security
+    digest = hashlib.sha1(name.encode("utf-8"), usedforsecurity=False).hexdigest()[:8]
     return f"{name[: MAX_IDENTIFIER - 9]}_{digest}"
 
 
