@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -366,3 +367,48 @@ def run_cli(
         assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     return result
+
+
+@dataclass(frozen=True)
+class ServedCli:
+    """A `ragops serve` process started by `serve_cli`."""
+
+    data_dir: Path
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def serve_cli(data_dir: Path) -> Iterator[ServedCli]:
+    """`ragops serve` as a real process on embedded defaults under `data_dir`, on a free port,
+    until `/healthz` answers; stopped with SIGTERM (a graceful stop) at the end."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAGOPS_DATA_DIR": str(data_dir),
+        "RAGOPS_DEMO_CORPUS": "false",
+        "RAGOPS_LOG_LEVEL": "WARNING",
+        "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
+    }
+    process = subprocess.Popen(
+        [RAGOPS_CLI, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, "ragops serve exited"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "ragops serve did not come up"
+        time.sleep(0.2)
+    try:
+        yield ServedCli(data_dir=data_dir, url=url, process=process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)

@@ -7,64 +7,27 @@ operator tenant may ask the server for a backup."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import RAGOPS_CLI, free_port, run_cli
+from tests.conftest import ServedCli, run_cli, serve_cli
 
 pytestmark = pytest.mark.timeout(600)  # about ten real processes on a shared machine
 
 
-@dataclass
-class Served:
-    data_dir: Path
-    url: str
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedCli]:
     data_dir = tmp_path_factory.mktemp("backup-cli") / "var"
-    port = free_port()
-    env = {
-        **os.environ,
-        "RAGOPS_DATA_DIR": str(data_dir),
-        "RAGOPS_DEMO_CORPUS": "false",
-        "RAGOPS_LOG_LEVEL": "WARNING",
-        "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
-    }
-    process = subprocess.Popen(
-        [RAGOPS_CLI, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None, "ragops serve exited"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "ragops serve did not come up"
-        time.sleep(0.2)
-    try:
-        yield Served(data_dir=data_dir, url=url)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+    with serve_cli(data_dir) as server:
+        yield server
 
 
-def test_backup_beside_the_server_then_verify_and_restore(served: Served, tmp_path: Path) -> None:
+def test_backup_beside_the_server_then_verify_and_restore(
+    served: ServedCli, tmp_path: Path
+) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for number in range(6):
@@ -108,7 +71,7 @@ def test_backup_beside_the_server_then_verify_and_restore(served: Served, tmp_pa
     assert refused.returncode == 1 and "invalid" in refused.stderr
 
 
-def test_only_the_operator_tenant_may_back_up(served: Served) -> None:
+def test_only_the_operator_tenant_may_back_up(served: ServedCli) -> None:
     made = run_cli(
         served.data_dir, "keys", "create", "--tenant", "acme", "--scopes", "admin", "--json"
     )

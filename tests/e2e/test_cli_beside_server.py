@@ -7,26 +7,15 @@ Alembic lines in the output."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import RAGOPS_CLI, free_port, run_cli
+from tests.conftest import ServedCli, free_port, run_cli, serve_cli
 from tests.e2e.conftest import POOL_DOC, ROLLBACK_DOC
-
-
-@dataclass
-class Served:
-    data_dir: Path
-    url: str
-    process: subprocess.Popen[bytes]
 
 
 def _corpus(folder: Path, extra: int = 0) -> Path:
@@ -53,49 +42,21 @@ def _unique_prefix(target: str, ids: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedCli]:
     data_dir = tmp_path_factory.mktemp("beside") / "var"
-    port = free_port()
-    env = {
-        **os.environ,
-        "RAGOPS_DATA_DIR": str(data_dir),
-        "RAGOPS_DEMO_CORPUS": "false",
-        "RAGOPS_LOG_LEVEL": "WARNING",
-        "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
-    }
-    process = subprocess.Popen(
-        [RAGOPS_CLI, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None, "ragops serve exited"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "ragops serve did not come up"
-        time.sleep(0.2)
-    try:
-        yield Served(data_dir=data_dir, url=url, process=process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+    with serve_cli(data_dir) as server:
+        yield server
     assert not (data_dir / "server.json").exists(), "server.json outlived the server"
 
 
-def test_serve_announces_itself(served: Served) -> None:
+def test_serve_announces_itself(served: ServedCli) -> None:
     state = json.loads((served.data_dir / "server.json").read_text())
     assert state["url"] == served.url and state["pid"] == served.process.pid
     second = run_cli(served.data_dir, "serve", "--port", str(free_port()), check=False)
     assert second.returncode == 1 and "already serves" in second.stderr
 
 
-def test_commands_go_through_the_running_server(served: Served, tmp_path: Path) -> None:
+def test_commands_go_through_the_running_server(served: ServedCli, tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "corpus", extra=15)
     result = run_cli(served.data_dir, "ingest", str(corpus), "-c", "ops")
     assert "guides/rollback.md" in result.stdout and "created" in result.stdout
@@ -139,7 +100,7 @@ def test_commands_go_through_the_running_server(served: Served, tmp_path: Path) 
     assert temporary and all(k["status"] == "revoked" for k in temporary)
 
 
-def test_explicit_url_and_api_key(served: Served, tmp_path: Path) -> None:
+def test_explicit_url_and_api_key(served: ServedCli, tmp_path: Path) -> None:
     created = run_cli(served.data_dir, "keys", "create", "--scopes", "chat", "--json")
     key = json.loads(created.stdout)["key"]
     other_dir = tmp_path / "elsewhere"  # no server.json here: only --url finds the server
@@ -180,7 +141,7 @@ def test_explicit_url_and_api_key(served: Served, tmp_path: Path) -> None:
     assert down.returncode == 1 and "cannot reach" in down.stderr
 
 
-def test_upload_source_names(served: Served) -> None:
+def test_upload_source_names(served: ServedCli) -> None:
     key = json.loads(
         run_cli(served.data_dir, "keys", "create", "--scopes", "ingest", "--json").stdout
     )["key"]
