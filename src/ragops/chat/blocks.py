@@ -111,7 +111,10 @@ def _action_section(
     score to the page it names, not to its own. Action sections count less for their own
     document (`ACTION_SELF_WEIGHT`): the question describes a situation, they the remedy.
     No action section is used when the question names another section better (its heading
-    holds `RIVAL_HEADING` of the question's terms or more). A retrieved section whose heading
+    holds `RIVAL_HEADING` of the question's terms or more); an action section whose own
+    heading holds that share ("First response" for "what are the first steps when an alert
+    fires?") answers even when another document describes the situation better. A retrieved
+    section whose heading
     the question names outright (`terms.names_heading`: "how do I scale ragops?" and
     "Scaling") is the answer itself, action section or not.
     """
@@ -157,7 +160,9 @@ def _action_section(
     if rival >= RIVAL_HEADING and rival > heading(number):
         return None
     top = max(documents.values())
-    if documents.get(context.documents[number - 1], 0.0) < 0.85 * top:
+    if documents.get(context.documents[number - 1], 0.0) < 0.85 * top and (
+        heading(number) < RIVAL_HEADING
+    ):
         return None
     return _whole_section(context, scored, number, best)
 

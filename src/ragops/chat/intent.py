@@ -33,6 +33,7 @@ ACTION_PHRASES = ("what to do", "first response", "how to fix", "how to recover"
 _PROCEDURE = re.compile(
     r"\b(?:how\s+(?:do|can|should|would|to)\b|what\s+(?:do|should|can|must)\s+(?:i|we|you)\s+"
     r"do\b|what\s+now\b|what\s+next\b|what\s+to\s+do\b|steps?\s+(?:to|for)\b|procedure\b|"
+    r"^\s*what\s+(?:are|were)\s+(?:the\s+)?(?:\w+\s+)?steps\b|"
     r"how\s+(?:is|are)\s+\w+(?:\s+\w+)?\s+(?:rolled\s+back|restored|rotated|fixed)\b|"
     r"(?:fix|resolve|mitigate|recover|restore|troubleshoot|handle)\b.*\?\s*$)",
     re.IGNORECASE,

@@ -1,9 +1,11 @@
 """Words of questions and passages as the extractive answerer compares them.
 
 `terms` lowercases, drops stopwords and stems (Snowball, English); a token such as
-`ragops-page`, `db_pool` or `RagopsDBPoolWaiters` also yields its parts, and a few common
-abbreviations map to the word the documents use ("db" -> database). `question_terms` adds
-the joined forms of neighbouring question words ("roll back" -> "rollback").
+`ragops-page`, `db_pool` or `RagopsDBPoolWaiters` also yields its parts, a few common
+abbreviations and variants map to the word the documents use ("db" -> database, "storage" ->
+store), and a "%" sign reads as the word "percent". `question_terms` adds
+the joined forms of neighbouring question words ("roll back" -> "rollback") and leaves out
+what a question sets aside ("besides the burn-rate alerts").
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ _SYNONYMS = {
     "paged": "page",
     "pager": "page",
     "paging": "page",
+    "storage": "store",
+    "pct": "percent",
 }
 """Abbreviations and variants mapped to the stem of the word the documents use."""
 _WORD = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
@@ -74,6 +78,7 @@ def terms(text: str) -> list[str]:
 
 
 def _terms(text: str) -> list[str]:
+    text = text.replace("%", " percent ")  # "80 %" and "80 percent" say the same
     camel = " ".join(" ".join(_CAMEL_PART.findall(w)) for w in _CAMEL.findall(text))
     out: list[str] = []
     for word in _WORD.findall(f"{text} {camel}".lower()):
@@ -91,6 +96,7 @@ def _terms(text: str) -> list[str]:
 
 def joined_terms(question: str) -> dict[str, tuple[str, str]]:
     """Each joined pair of neighbouring question words ("rollback") and the parts' terms."""
+    question = without_excluded(question)
     words = [w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS]
     plain = set(terms(question))
     out: dict[str, tuple[str, str]] = {}
@@ -101,9 +107,23 @@ def joined_terms(question: str) -> dict[str, tuple[str, str]]:
     return out
 
 
+_EXCLUDED = re.compile(
+    r"\b(?:besides|except(?:\s+for)?|apart\s+from|aside\s+from|other\s+than|excluding|"
+    r"not\s+counting|leaving\s+out)\s+[^?.!;,]*",
+    re.IGNORECASE,
+)
+
+
+def without_excluded(question: str) -> str:
+    """`question` without what it sets aside ("which alerts exist besides the burn-rate
+    alerts?" asks for alerts, not for the burn-rate ones)."""
+    return _EXCLUDED.sub(" ", question)
+
+
 def question_terms(question: str) -> list[str]:
     """The terms of a question, each once, with joined neighbours ("roll back" -> "rollback")
-    as alternatives."""
+    as alternatives; what the question sets aside (`without_excluded`) is left out."""
+    question = without_excluded(question)
     words = [w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS]
     asked = list(dict.fromkeys(terms(question)))
     joined = [_stem(a + b) for a, b in zip(words, words[1:], strict=False)]
