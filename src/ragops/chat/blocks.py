@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ragops.chat.intent import is_action_heading
 from ragops.chat.shapes import Context, ExtractiveAnswer, cite, lists_subject
-from ragops.chat.terms import heading_terms, names_heading, terms
+from ragops.chat.terms import heading_terms, named_terms, names_heading, terms
 from ragops.chat.units import Unit
 
 LIST_ITEM_CHARS = 150
@@ -65,7 +65,14 @@ def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> Extracti
     ]
     unit, score = max(
         titled or named or subject or blocks,
-        key=lambda us: (us[1], -us[0].passage, -us[0].position),
+        key=lambda us: (
+            named_terms(context.asked, context.sections[us[0].passage - 1])
+            if titled or named
+            else 0,
+            us[1],
+            -us[0].passage,
+            -us[0].position,
+        ),
     )
     if score < BLOCK_RATIO * best and not subject and not named:
         return None
@@ -127,7 +134,14 @@ def _action_section(
         if _named(context, n) and passage_best.get(n, 0.0) >= NAMED_RATIO * best
     ]
     if named_here:
-        chosen = max(named_here, key=lambda n: (passage_best.get(n, 0.0), -n))
+        chosen = max(
+            named_here,
+            key=lambda n: (
+                named_terms(context.asked, context.sections[n - 1]),
+                passage_best.get(n, 0.0),
+                -n,
+            ),
+        )
         return _whole_section(context, scored, chosen, best)
     actions = {u.passage for u, _ in scored if is_action_heading(context.sections[u.passage - 1])}
     if not actions:

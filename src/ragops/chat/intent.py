@@ -106,7 +106,11 @@ def question_kind(question: str) -> QuestionKind:
 
 
 def is_action_heading(section: str) -> bool:
-    """Whether the last heading of a section path names an action section."""
+    """Whether the last heading of a section path names an action section. A document's
+    title alone does not: the text before its first heading introduces the page ("Database
+    recovery: restore from a backup"), the steps are in its sections."""
+    if ">" not in section:
+        return False
     last = section.rsplit(">", 1)[-1].strip().lower()
     words = re.findall(r"[a-z]+", last)
     return any(word in ACTION_HEADINGS for word in words) or any(

@@ -130,13 +130,20 @@ def question_terms(question: str) -> list[str]:
     return asked + [j for j in dict.fromkeys(joined) if j not in asked]
 
 
+MIN_TITLE_TERMS = 2
+"""A document's title names the text before its first heading only with this many terms: a
+one-word title ("Alerting") is the topic of every question about the page."""
+
+
 def heading_terms(section: str) -> set[str]:
-    """The terms of the last heading of a heading path ("A > B > Scaling"); none for a
-    document's top heading alone (its title names the whole page, not one section)."""
+    """The terms of the last heading of a heading path ("A > B > Scaling"); for a document's
+    top heading alone, its title's terms when there are MIN_TITLE_TERMS or more ("Command
+    line"), else none."""
     parts = [p for p in section.split(">") if p.strip()]
-    if len(parts) < 2:
+    if not parts:
         return set()
-    return set(terms(parts[-1]))
+    found = set(terms(parts[-1]))
+    return found if len(parts) > 1 or len(found) >= MIN_TITLE_TERMS else set()
 
 
 def names_heading(asked: Iterable[str], section: str) -> bool:
@@ -144,3 +151,9 @@ def names_heading(asked: Iterable[str], section: str) -> bool:
     asked ("Scaling" for "how do I scale ragops horizontally?")."""
     heading = heading_terms(section)
     return bool(heading) and heading <= set(asked)
+
+
+def named_terms(asked: Iterable[str], section: str) -> int:
+    """How many terms of a section's heading the question names: of two named sections,
+    the one named by more words is the one meant ("Command line" over "Commands")."""
+    return len(heading_terms(section) & set(asked))

@@ -10,7 +10,8 @@ stores the offsets of code blocks and block quotes in the chunk payload (`quoted
 - `table`: a whole table, one line per row (`first cell: header: cell; ...`);
 - `row`: one table row, rendered the same way, for questions one row answers;
 - `code`: a code block (fenced, at most `MAX_CODE_LINES` lines) with the sentence before it,
-  for questions that ask how to do something. Code inside a list item is left out.
+  for questions that ask how to do something. Of a code block inside a list item, only the
+  first command line is kept, at the end of the item's text (a step's command is its point).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ UnitKind = Literal["sentence", "list", "table", "row", "code"]
 
 MAX_ITEM_CHARS = 320
 MAX_CODE_LINES = 10
+MAX_COMMAND_CHARS = 120
+"""Longest command kept in a list item (its first line)."""
 MAX_ROW_CHARS = 140
 """Longest row of a table shown whole (a row answering alone may be MAX_ITEM_CHARS)."""
 MAX_BLOCK_CHARS = 2400
@@ -74,15 +77,21 @@ def _blocks(text: str, quoted: Sequence[tuple[int, int]]) -> list[_Block]:
     """Paragraphs, lists and tables of `text`, with its quoted spans (code) left out."""
     blocks: list[_Block] = []
     position = 0
+    command_kept = False
     for raw in text.split("\n"):
         start, position = position, position + len(raw) + 1
         if any(a <= start < b for a, b in quoted):
             if blocks and blocks[-1].kind == "list" and raw.strip():
-                continue  # a command inside a list item: skipped, the list goes on
+                command = raw.strip().rstrip("\\").strip()
+                if not command_kept and blocks[-1].lines and not command.startswith("#"):
+                    blocks[-1].lines[-1] += f" `{clip(command, MAX_COMMAND_CHARS)}`"
+                    command_kept = True  # the step's first command; the rest is left out
+                continue
             if not blocks or blocks[-1].kind != "code":
                 blocks.append(_Block("code", []))
             blocks[-1].lines.append(raw.rstrip())
             continue
+        command_kept = False
         line = raw.rstrip()
         if not line.strip():
             if not blocks or blocks[-1].kind != "list":  # a list goes on past a blank line
@@ -202,6 +211,7 @@ def _list_units(number: int, lines: list[str], previous: str, position: int) -> 
     lead = sentences_of(previous)[-1] if previous.rstrip().endswith(":") else ""
     items: list[tuple[bool, str]] = []
     depth = min(len(_BULLET.match(line).group(1)) for line in lines)  # type: ignore[union-attr]
+    numbers: list[int] = []
     for line in lines:
         match = _BULLET.match(line)
         assert match is not None
@@ -211,10 +221,13 @@ def _list_units(number: int, lines: list[str], previous: str, position: int) -> 
             items[-1] = (ordered, f"{text}; {body}")
         else:
             items.append((match.group(3) is not None, body))
+            numbers.append(int(match.group(3)) if match.group(3) else 0)
     ordered = bool(items) and all(o for o, _ in items)
-    rendered = [
-        f"{i}. {clip(body, MAX_ITEM_CHARS)}" if ordered else f"- {clip(body, MAX_ITEM_CHARS)}"
-        for i, (_, body) in enumerate(items, start=1)
+    if ordered and numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        numbers = list(range(1, len(items) + 1))  # "1." on every item: counted
+    rendered = [  # a list the chunker cut keeps its own numbers ("3." onwards)
+        f"{n}. {clip(body, MAX_ITEM_CHARS)}" if ordered else f"- {clip(body, MAX_ITEM_CHARS)}"
+        for n, (_, body) in zip(numbers, items, strict=True)
     ]
     units = [
         Unit(
