@@ -81,13 +81,13 @@ def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> Extracti
         intro = _section_title(context.sections[unit.passage - 1])
     body = unit.text
     if unit.kind == "table":
-        body = "\n".join([body, *_table_continued(context, scored, unit.passage, len(body))])
+        body = "\n".join([body, *_table_continued(context, scored, unit.passage, body)])
     text = f"{cite(intro, unit.passage).rstrip('.')}:\n{body}"
     return ExtractiveAnswer(text, (unit.passage,), score=score, kind=context.kind)
 
 
 def _table_continued(
-    context: Context, scored: list[tuple[Unit, float]], number: int, used: int
+    context: Context, scored: list[tuple[Unit, float]], number: int, shown: str
 ) -> list[str]:
     """The rows of a table that the chunker cut: the tables that open the retrieved chunks
     following passage `number` in the same section, while within TABLE_CHARS."""
@@ -97,15 +97,23 @@ def _table_continued(
     }
     key = (context.documents[number - 1], context.sections[number - 1])
     ordinal = context.ordinals[number - 1]
+    used = len(shown)
     rows: list[str] = []
     while (following := at.get((*key, ordinal + 1))) is not None:
         units = [u for u, _ in scored if u.passage == following and not u.in_block]
         if not units or units[0].kind != "table" or used + len(units[0].text) > TABLE_CHARS:
             break
-        rows.append(units[0].text)
+        seen = {_row_key(row) for text in [*rows, shown] for row in text.splitlines()}
+        new = [row for row in units[0].text.splitlines() if _row_key(row) not in seen]
+        rows.append("\n".join(new))
         used += len(units[0].text)
         ordinal += 1
     return rows
+
+
+def _row_key(row: str) -> str:
+    """A rendered row's first cell: chunks overlap, and a row shown once is not repeated."""
+    return row.split(": ", 1)[0]
 
 
 def _action_section(

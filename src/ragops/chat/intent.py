@@ -44,7 +44,7 @@ _LIST = re.compile(
     re.IGNORECASE,
 )
 _VALUE = re.compile(
-    r"\bhow\s+(?:many|much|long|often|big|large|fast|soon|high|low|old)\b|"
+    r"\bhow\s+(?:many|much|long|often|big|large|fast|soon|quickly|high|low|old)\b|"
     r"\bwhat\s+(?:is|are)\s+(?:the\s+)?(?:default|limit|maximum|minimum|max|min|timeout|port|"
     r"size|threshold|value|number|name|url|path|status|code|version)\b|"
     r"\b(?:which|what)\s+(?:port|status|code|header|setting|variable|env|environment\s+"

@@ -35,6 +35,7 @@ MAX_BLOCK_CHARS = 2400
 
 _BULLET = re.compile(r"^(\s*)(?:([-*+\u2022])|(\d{1,3})[.)])\s+")
 _TABLE = re.compile(r"^\s*\|")
+_COMMENT = re.compile(r"\s+#\s.*$")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _END = re.compile(r"[.!?\u2026]+[\"')\]\u201d\u2019]*(?=\s+[\"'(\[\u201c\u2018]?[A-Z0-9`])")
@@ -82,7 +83,7 @@ def _blocks(text: str, quoted: Sequence[tuple[int, int]]) -> list[_Block]:
         start, position = position, position + len(raw) + 1
         if any(a <= start < b for a, b in quoted):
             if blocks and blocks[-1].kind == "list" and raw.strip():
-                command = raw.strip().rstrip("\\").strip()
+                command = _COMMENT.sub("", raw.strip().rstrip("\\")).strip()
                 if not command_kept and blocks[-1].lines and not command.startswith("#"):
                     blocks[-1].lines[-1] += f" `{clip(command, MAX_COMMAND_CHARS)}`"
                     command_kept = True  # the step's first command; the rest is left out
