@@ -11,7 +11,7 @@ one on a tie) right after the passage that found it, with that passage's scores.
 
 A passage may also name the page that holds the steps: an index table row "RagopsX | P4 |
 error rate above 1 %" matches "what do I do when the error rate is above 1 %?" better than
-any page retrieval found. When a line of one of the best passages names another document
+any page retrieval found. When a line of a retrieved passage names another document
 by its exact title (`MIN_TITLE_CHARS` or longer) and holds at least half of the question's
 terms, that document's action section is added too. Two small database queries, only for
 procedure questions. No action section is added for a document whose best passage is the
@@ -79,7 +79,7 @@ async def add_action_sections(
         if len(leads) == MAX_DOCUMENTS:
             break
         leads.setdefault(passage.document_id, passage)
-    linked = await _linked_document(db, tenant_id, question, found[: MAX_DOCUMENTS + 1])
+    linked = await _linked_document(db, tenant_id, question, found)
     if linked is not None and linked[0] not in leads:
         leads[linked[0]] = replace(linked[1], document_id=linked[0], title=linked[2])
     wanted = [
