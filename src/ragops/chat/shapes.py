@@ -295,7 +295,7 @@ def sentence_answer(
 ) -> ExtractiveAnswer:
     """The best sentence (or table row), then up to `limit - 1` more close to it."""
     candidates = [
-        ScoredSentence(u.text, u.passage, u.position, s)
+        ScoredSentence(u.shown or u.text, u.passage, u.position, s)
         for u, s in scored
         if u.kind in ("sentence", "row")
     ]

@@ -36,6 +36,7 @@ MAX_BLOCK_CHARS = 2400
 _BULLET = re.compile(r"^(\s*)(?:([-*+\u2022])|(\d{1,3})[.)])\s+")
 _TABLE = re.compile(r"^\s*\|")
 _COMMENT = re.compile(r"\s+#\s.*$")
+_DANGLING_NUMBER = re.compile(r"(?<=[.!?)])\s+\d{1,3}[.)]$")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _END = re.compile(r"[.!?\u2026]+[\"')\]\u201d\u2019]*(?=\s+[\"'(\[\u201c\u2018]?[A-Z0-9`])")
@@ -43,6 +44,10 @@ _ABBREVIATIONS = frozenset(
     "e.g i.e etc vs cf fig figs no nos approx incl esp resp min max mr mrs ms dr st jr sr".split()
 )
 MAX_SENTENCE_CHARS = 400
+"""A sentence is scored on this many characters at most."""
+MAX_SHOWN_CHARS = 600
+"""An answer quotes a long sentence up to this many characters (an enumeration cut at 400
+lost its end: "sections to fill (root…")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,9 @@ class Unit:
     """A sentence or row that is also part of a list or table unit."""
     keys: str = ""
     """A table's first-column cells: what the table lists (its topic with the header)."""
+    shown: str = ""
+    """A long sentence as an answer quotes it (up to MAX_SHOWN_CHARS), when that is more than
+    `text` (cut to MAX_SENTENCE_CHARS for scoring)."""
 
 
 @dataclass(slots=True)
@@ -135,8 +143,9 @@ def clip(text: str, limit: int) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + "\u2026"
 
 
-def sentences_of(block: str) -> list[str]:
-    """The sentences of one paragraph, in order ("e.g." and "1.2" do not end one)."""
+def sentences_of(block: str, limit: int = MAX_SENTENCE_CHARS) -> list[str]:
+    """The sentences of one paragraph, in order ("e.g." and "1.2" do not end one), each cut
+    to `limit` characters."""
     out: list[str] = []
     start = 0
     for match in _END.finditer(block):
@@ -145,7 +154,7 @@ def sentences_of(block: str) -> list[str]:
         out.append(block[start : match.end()].strip())
         start = match.end()
     out.append(block[start:].strip())
-    return [clip(s, MAX_SENTENCE_CHARS) for s in out if s]
+    return [clip(s, limit) for s in out if s]
 
 
 def _cells(line: str) -> list[str]:
@@ -181,6 +190,13 @@ def _bounded(lines: list[str], limit: int = MAX_BLOCK_CHARS) -> list[str]:
     return kept
 
 
+def _sentence(sentence: str, number: int, position: int, *, in_block: bool = False) -> Unit:
+    """A sentence unit: scored on its first MAX_SENTENCE_CHARS, shown up to MAX_SHOWN_CHARS."""
+    text = clip(sentence, MAX_SENTENCE_CHARS)
+    shown = sentence if text != sentence else ""
+    return Unit("sentence", text, number, position, in_block=in_block, shown=shown)
+
+
 def passage_units(number: int, text: str, quoted: Sequence[tuple[int, int]] = ()) -> list[Unit]:
     """The answer units of passage `number` (see the module docstring), in reading order."""
     units: list[Unit] = []
@@ -188,8 +204,8 @@ def passage_units(number: int, text: str, quoted: Sequence[tuple[int, int]] = ()
     for block in _blocks(text, quoted):
         if block.kind == "paragraph":
             paragraph = " ".join(block.lines)
-            for sentence in sentences_of(paragraph):
-                units.append(Unit("sentence", sentence, number, len(units)))
+            for sentence in sentences_of(paragraph, MAX_SHOWN_CHARS):
+                units.append(_sentence(sentence, number, len(units)))
             previous = paragraph
         elif block.kind == "list":
             units.extend(_list_units(number, block.lines, previous, len(units)))
@@ -223,6 +239,9 @@ def _list_units(number: int, lines: list[str], previous: str, position: int) -> 
         else:
             items.append((match.group(3) is not None, body))
             numbers.append(int(match.group(3)) if match.group(3) else 0)
+    if items:  # a chunk cut just after the next item's number ends in "... plan). 3."
+        ordered, last = items[-1]
+        items[-1] = (ordered, _DANGLING_NUMBER.sub("", last))
     ordered = bool(items) and all(o for o, _ in items)
     if ordered and numbers != list(range(numbers[0], numbers[0] + len(numbers))):
         numbers = list(range(1, len(items) + 1))  # "1." on every item: counted
@@ -242,8 +261,8 @@ def _list_units(number: int, lines: list[str], previous: str, position: int) -> 
         )
     ]
     for _, body in items:
-        for sentence in sentences_of(body):
-            units.append(Unit("sentence", sentence, number, position + len(units), in_block=True))
+        for sentence in sentences_of(body, MAX_SHOWN_CHARS):
+            units.append(_sentence(sentence, number, position + len(units), in_block=True))
     return units
 
 

@@ -3,6 +3,8 @@ sets aside, headings a question names, cut lists and the commands of steps."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ragops.chat.extractive import ExtractiveAnswerer
 from ragops.chat.prompts import TextPassage
 from ragops.chat.terms import named_terms, names_heading, question_terms, terms
@@ -68,3 +70,37 @@ async def test_a_sentence_pointing_at_its_section_is_quoted_under_its_heading() 
         "Which endpoint should the liveness probe use?", [probe]
     )
     assert answer.text == "GET /healthz: liveness: Point the liveness probe here [1]."
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrieved chunk: its section, document and place in it."""
+
+    text: str
+    ordinal: int
+    title: str = "Scaling"
+    section: str = "Scaling > Horizontal scaling"
+    document_id: str = "scaling"
+    score: float = 0.5
+
+
+async def test_steps_the_chunker_cut_go_on_from_the_next_retrieved_chunk() -> None:
+    first = Chunk("1. Check the trigger.\n2. Check the shared parts can take more. 3.", 2)
+    second = Chunk("take more.\n\n3. Raise the instance count by one.\n4. Watch the p95.", 3)
+    answer = await ExtractiveAnswerer().answer("How do I scale horizontally?", [first, second])
+    assert answer.text.splitlines()[1:] == [
+        "1. Check the trigger.",
+        "2. Check the shared parts can take more.",
+        "3. Raise the instance count by one.",
+        "4. Watch the p95.",
+    ]
+
+
+async def test_a_long_sentence_is_quoted_past_the_scoring_cut() -> None:
+    fields = ", ".join(f"field {i}" for i in range(50))
+    text = f"The postmortem holds: {fields}, and the root cause."
+    answer = await ExtractiveAnswerer().answer(
+        "What does the postmortem hold?", [TextPassage("Incidents", "Incidents > Postmortem", text)]
+    )
+    assert 400 < len(text) < 600
+    assert "root cause" in answer.text
