@@ -31,6 +31,7 @@ from ragops.backup.service import BackupResult, create_backup
 from ragops.backup.vectors import edge_target, restore_vectors
 from ragops.config import Settings
 from ragops.db import migrate
+from ragops.server_state import read_state
 
 
 class RestoreRefused(Exception):
@@ -116,8 +117,6 @@ async def restore_backup(
     path: Path, *, settings: Settings, key: bytes | None, force: bool = False
 ) -> RestoreReport:
     """Restore the backup at `path` into the data directory and database of `settings`."""
-    from ragops.cli.server import read_state
-
     started = time.perf_counter()
     steps: dict[str, float] = {}
     async with open_backup(path, key, scratch=None) as (manifest, files):
