@@ -245,7 +245,10 @@ def restore(
     ] = None,
     database_url: Annotated[
         str | None,
-        typer.Option(help="Database to restore into (default: SQLite in the target directory)."),
+        typer.Option(
+            help="Database to restore into (default: SQLite in the target directory); a "
+            "pgvector store's vectors come back in it."
+        ),
     ] = None,
     live: Annotated[
         bool, typer.Option("--live", help="Restore over the configured instance (needs --force).")
@@ -268,6 +271,8 @@ def restore(
     else:
         directory = target or file.parent / (file.name.split(".")[0] + "-restored")
         update: dict[str, Any] = {"data_dir": directory, "database_url": database_url}
+        if settings.resolved_vector_store == "pgvector":  # its vectors: in the restored database
+            update |= {"vector_store": "pgvector", "pgvector_url": None}
         chosen = settings.model_copy(update=update)
     report = _run(restore_backup(file, settings=chosen, key=_key(settings), force=force))
     if as_json:
