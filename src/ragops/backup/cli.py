@@ -33,6 +33,7 @@ backup_app = typer.Typer(help="Backups: create, verify, restore, drill.", no_arg
 
 def _print_created(result: dict[str, Any]) -> None:
     manifest = result["manifest"]
+    pgvector = manifest["vectors"]["backend"] == "pgvector"
     rows = sum(manifest["database"]["tables"].values())
     console.print(
         f"backup written: {result['path']} ({result['bytes'] / 1e6:.1f} MB, "
@@ -40,7 +41,9 @@ def _print_created(result: dict[str, Any]) -> None:
     )
     console.print(
         f"  {rows} rows in {len(manifest['database']['tables'])} tables, "
-        f"{manifest['vectors']['points']} vectors, schema {manifest['migration_revision']}, "
+        f"{manifest['vectors']['points']} vectors"
+        f"{' (pgvector, inside the database dump)' if pgvector else ''}, "
+        f"schema {manifest['migration_revision']}, "
         f"{result['files']} files checksummed"
     )
     if result["pruned"]:
@@ -283,6 +286,12 @@ def restore(
             console.print(
                 f"  serve it with RAGOPS_DATA_DIR={chosen.data_dir}"
                 + (f" RAGOPS_DATABASE_URL=<{report.target_database}>" if database_url else "")
+                + (
+                    " RAGOPS_VECTOR_STORE=pgvector, RAGOPS_PGVECTOR_URL unset (the vectors are "
+                    "in that database)"
+                    if report.manifest.vectors.backend == "pgvector"
+                    else ""
+                )
             )
     if not report.verification.ok:
         raise typer.Exit(1)

@@ -194,8 +194,8 @@ def target_problem(part: VectorPart, settings: Settings) -> str | None:
         url = settings.resolved_pgvector_url
         if store != "pgvector" or url is None:
             return (
-                "this backup holds pgvector vectors inside its database dump; restore it with "
-                "RAGOPS_VECTOR_STORE=pgvector and a PostgreSQL target"
+                "this backup holds pgvector vectors inside its database dump; restore it into "
+                "a PostgreSQL database (--database-url) with RAGOPS_VECTOR_STORE=pgvector"
             )
         if not dbpart.same_database(url, settings.resolved_database_url):
             return (
