@@ -60,15 +60,19 @@ def drill(
         f"{record.newer['schema']}) -> {record.older['ref']} ({record.older['commit'][:7]}, "
         f"schema {record.older['schema']}){' with a schema downgrade' if record.downgraded else ''}"
     )
-    console.print(f"  records written: {json.dumps(record.records)}")
+    console.print(f"  records written on the newer: {json.dumps(record.records)}")
+    console.print(f"  records written on the older: {json.dumps(record.records_written_on_older)}")
     console.print(
         f"  after rollback: {len(record.missing_after_rollback)} missing, answers "
         f"{'yes' if record.answers_after_rollback else 'NO'}; after roll forward: "
         f"{len(record.missing_after_roll_forward)} missing, answers "
-        f"{'yes' if record.answers_after_roll_forward else 'NO'}"
+        f"{'yes' if record.answers_after_roll_forward else 'NO'}; audit chain "
+        f"{'intact' if record.audit_chain_after_roll_forward.get('intact') else 'BROKEN'}"
     )
     console.print(f"  total {sum(record.steps.values()):.1f} s; record: {path}")
     if not record.passed:
         for line in record.missing_after_rollback + record.missing_after_roll_forward:
             console.print(f"  lost: {line}", markup=False)
+        for line in record.audit_chain_after_roll_forward.get("problems", []):
+            console.print(f"  audit chain: {line}", markup=False)
         raise typer.Exit(1)
