@@ -29,6 +29,13 @@ def drill(
         str | None,
         typer.Option(help="A scratch PostgreSQL database to run on (default: SQLite)."),
     ] = None,
+    migration_database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The owner role's URL of that database: migrations run as the owner and the "
+            "service as the --database-url role (RAGOPS_MIGRATION_DATABASE_URL)."
+        ),
+    ] = None,
     workdir: Annotated[Path, typer.Option(help="Builds and scratch data.")] = Path(
         "var/rollback-drill"
     ),
@@ -42,7 +49,11 @@ def drill(
     from ragops.release.builds import BuildError
     from ragops.release.drill import run_rollback_drill, write_record
 
+    if migration_database_url and not database_url:
+        fail("--migration-database-url needs --database-url (the service's role)")
     env = {"RAGOPS_DATABASE_URL": database_url} if database_url else {}
+    if migration_database_url:
+        env["RAGOPS_MIGRATION_DATABASE_URL"] = migration_database_url
     try:
         record = run_rollback_drill(
             newer_ref=from_ref,

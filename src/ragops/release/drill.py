@@ -287,6 +287,7 @@ def run_rollback_drill(
         if downgraded:
             with timer.step("downgrade schema"):
                 run([newer.ragops, "db", "downgrade", older.head_revision()], env=env)
+        audit_rolled_back = audit_events(database_url)  # with what a downgrade may add
         with timer.step("start older"):
             served = serve(older, env, port, log)
         try:
@@ -331,12 +332,18 @@ def run_rollback_drill(
             "schema": older.head_revision(),
             "shared_dependencies": older.shared_dependencies,
         },
-        database="postgresql" if "RAGOPS_DATABASE_URL" in env else "sqlite",
+        database=(
+            "sqlite"
+            if "RAGOPS_DATABASE_URL" not in env
+            else "postgresql, owner and service roles"
+            if "RAGOPS_MIGRATION_DATABASE_URL" in env
+            else "postgresql"
+        ),
         downgraded=downgraded,
         steps=timer.steps,
         records=written.counts() | {"audit_events": len(audit_newer)},
         records_written_on_older=written_older.counts()
-        | {"audit_events": len(audit_all) - len(audit_newer)},
+        | {"audit_events": len(audit_all) - len(audit_rolled_back)},
         missing_after_rollback=lost_back,
         missing_after_roll_forward=lost_forward,
         answers_after_rollback=answered_back,
