@@ -92,6 +92,7 @@ class Build:
     root: Path
     venv: Path
     shared_dependencies: bool
+    reused: bool = False  # a finished build of the same commit, from an earlier drill
 
     @property
     def ragops(self) -> str:
@@ -158,7 +159,12 @@ def build(repo: Path, ref: str, workdir: Path) -> Build:
         kind = marker.read_text(encoding="utf-8").strip()
         if kind == "own" or (kind == "shared" and can_share(root / "requirements.lock")):
             return Build(
-                ref=ref, commit=commit, root=root, venv=venv, shared_dependencies=kind == "shared"
+                ref=ref,
+                commit=commit,
+                root=root,
+                venv=venv,
+                shared_dependencies=kind == "shared",
+                reused=True,
             )
     shutil.rmtree(root, ignore_errors=True)
     shutil.rmtree(venv, ignore_errors=True)

@@ -325,12 +325,14 @@ def run_rollback_drill(
             "commit": newer.commit,
             "schema": revision,
             "shared_dependencies": newer.shared_dependencies,
+            "build_reused": newer.reused,
         },
         older={
             "ref": older_ref,
             "commit": older.commit,
             "schema": older.head_revision(),
             "shared_dependencies": older.shared_dependencies,
+            "build_reused": older.reused,
         },
         database=(
             "sqlite"
