@@ -36,6 +36,14 @@ def drill(
             "service as the --database-url role (RAGOPS_MIGRATION_DATABASE_URL)."
         ),
     ] = None,
+    keep_schema: Annotated[
+        bool,
+        typer.Option(
+            "--keep-schema",
+            help="Run the older release on the newer schema (start-up migration off) instead "
+            "of downgrading.",
+        ),
+    ] = False,
     workdir: Annotated[Path, typer.Option(help="Builds and scratch data.")] = Path(
         "var/rollback-drill"
     ),
@@ -62,6 +70,7 @@ def drill(
             env=env,
             port=port,
             echo=lambda line: console.print(f"  {line}", markup=False),
+            keep_schema=keep_schema,
         )
     except BuildError as exc:
         fail(str(exc))
@@ -70,6 +79,7 @@ def drill(
         f"rollback {record.newer['ref']} ({record.newer['commit'][:7]}, schema "
         f"{record.newer['schema']}) -> {record.older['ref']} ({record.older['commit'][:7]}, "
         f"schema {record.older['schema']}){' with a schema downgrade' if record.downgraded else ''}"
+        f"{' on the newer schema' if record.older_on_newer_schema else ''}"
     )
     console.print(f"  records written on the newer: {json.dumps(record.records)}")
     console.print(f"  records written on the older: {json.dumps(record.records_written_on_older)}")

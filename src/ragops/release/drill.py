@@ -79,6 +79,7 @@ class RollbackRecord:
     older: dict[str, Any]
     database: str
     downgraded: bool
+    older_on_newer_schema: bool
     steps: dict[str, float]
     records: dict[str, int]
     records_written_on_older: dict[str, int]
@@ -248,8 +249,11 @@ def run_rollback_drill(
     env: dict[str, str],
     port: int,
     echo: Callable[[str], None],
+    keep_schema: bool = False,
 ) -> RollbackRecord:
-    """Run the drill in `workdir` (its scratch data removed afterwards, builds kept)."""
+    """Run the drill in `workdir` (its scratch data removed afterwards, builds kept). With
+    `keep_schema` the older release runs on the newer schema, its start-up migration off
+    (`RAGOPS_AUTO_MIGRATE=false`), instead of downgrading: the expand/contract path."""
     repo = repo_root()
     older_ref = older_ref or previous_release(repo, newer_ref)
     timer = Timer(echo)
@@ -283,13 +287,14 @@ def run_rollback_drill(
                 served.stop()
         audit_newer = audit_events(database_url)
         revision = _db_revision(newer, env)
-        downgraded = revision not in older.known_revisions()
+        downgraded = revision not in older.known_revisions() and not keep_schema
+        older_env = {**env, "RAGOPS_AUTO_MIGRATE": "false"} if keep_schema else env
         if downgraded:
             with timer.step("downgrade schema"):
                 run([newer.ragops, "db", "downgrade", older.head_revision()], env=env)
         audit_rolled_back = audit_events(database_url)  # with what a downgrade may add
         with timer.step("start older"):
-            served = serve(older, env, port, log)
+            served = serve(older, older_env, port, log)
         try:
             with timer.step("check records on older"), _client(served, key) as client:
                 lost_back = missing_records(client, written)
@@ -342,6 +347,7 @@ def run_rollback_drill(
             else "postgresql"
         ),
         downgraded=downgraded,
+        older_on_newer_schema=keep_schema,
         steps=timer.steps,
         records=written.counts() | {"audit_events": len(audit_newer)},
         records_written_on_older=written_older.counts()
