@@ -1,7 +1,8 @@
 """The rollback drill (operations plan, Task 4.3: practise rollbacks, time them, prove zero data
 loss): build the newer and the older release from git, run the newer on a scratch database,
 write sessions, documents and feedback, stop it, start the older one (downgrading the schema
-only when the older release does not know the database's revision), check that every record
+only when the older release does not know the database's revision, or, with `keep_schema`,
+running it on the newer schema with its start-up migration off), check that every record
 written is still there and that the service answers, write more records on the older one (what
 users do while the rollback lasts), then roll forward to the newer one and check both sets.
 Every step is timed; the record goes to `var/drills/rollback-<UTC time>.json`.
