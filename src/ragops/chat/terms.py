@@ -157,3 +157,54 @@ def named_terms(asked: Iterable[str], section: str) -> int:
     """How many terms of a section's heading the question names: of two named sections,
     the one named by more words is the one meant ("Command line" over "Commands")."""
     return len(heading_terms(section) & set(asked))
+
+
+_NAME_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#]*(?:[._-][A-Za-z0-9+#]+)*")
+_SENTENCE_BREAK = re.compile(r"[.!?:;]\s*$")
+_MARKED = re.compile(r"[A-Z].*[A-Z]|[a-z][A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
+"""A token that is a name wherever it stands: an acronym or product spelling (MySQL, API,
+HikariCP, SHA-256), not a capitalised ordinary word."""
+_SEPARATORS = re.compile(r"[._-]")
+
+
+def names(question: str) -> list[str]:
+    """The names a question mentions: each token written with a capital letter that does not
+    start a sentence ("Oracle", "Kafka"), and each acronym or mixed-case spelling anywhere
+    ("MySQL", "API", "SHA-256"); "I" and what the question sets aside are left out. A
+    capitalised first word is read as an ordinary word ("Which", "Backups")."""
+    question = without_excluded(question)
+    found: list[str] = []
+    for match in _NAME_TOKEN.finditer(question):
+        token = match.group(0)
+        if token == "I" or not any(c.isupper() for c in token):
+            continue
+        before = question[: match.start()]
+        starts = not before.strip() or _SENTENCE_BREAK.search(before) is not None
+        if _MARKED.search(token) or not starts:
+            found.append(token)
+    return list(dict.fromkeys(found))
+
+
+def name_terms(name: str) -> set[str]:
+    """The forms under which a name is found among a text's `terms`: the name as one term
+    ("mysql" for "MySQL", "databas" for "DB") and without separators ("sha256")."""
+    whole = name.lower()
+    forms = {_SYNONYMS.get(whole) or _stem(whole)}
+    joined = _SEPARATORS.sub("", whole)
+    forms.add(_SYNONYMS.get(joined) or _stem(joined))
+    return forms
+
+
+def missing_names(question: str, texts: Iterable[str]) -> list[str]:
+    """The names of `question` (`names`) that none of `texts` holds: a question about a
+    product the texts never mention ("migrate a MySQL schema to Oracle") is not answered by
+    them, however many of its other words they share."""
+    asked = names(question)
+    if not asked:
+        return []
+    bag: set[str] = set()
+    for text in texts:
+        for term in terms(text):
+            bag.add(term)
+            bag.add(_SEPARATORS.sub("", term))
+    return [name for name in asked if not name_terms(name) & bag]
