@@ -67,6 +67,32 @@ def promote_named_sections(question: str, passages: Sequence[Passage], k: int) -
     return head
 
 
+HEADING_CANDIDATES = 30
+"""Fused candidates whose headings are read (`rank_by_headings`)."""
+HEADING_BONUS = 0.2
+"""Added to the fused score of a candidate whose own heading the question names: on the
+weighted fusion's 0-1 scale, it lifts such a section over passages that merely repeat the
+question's other words, not over the few best candidates."""
+
+
+def rank_by_headings(question: str, passages: Sequence[Passage]) -> list[Passage]:
+    """`passages` (the fused candidates, best first) ordered by their fused score plus
+    HEADING_BONUS for each one whose own heading the question names (`names_section`):
+    "Which alerts exist besides the burn-rate alerts?" and *The other alerts*, the 23rd
+    candidate by its text. Ties keep the retrieval order."""
+    ranked = sorted(
+        enumerate(passages),
+        key=lambda item: (
+            -(
+                item[1].fused_score
+                + (HEADING_BONUS if names_section(question, item[1].section) else 0.0)
+            ),
+            item[0],
+        ),
+    )
+    return [passage for _, passage in ranked]
+
+
 async def add_action_sections(
     db: Database, tenant_id: str, question: str, passages: Sequence[Passage]
 ) -> list[Passage]:
