@@ -21,7 +21,9 @@ section the question names (`names_section`: "how do I scale ragops?" and "Scali
 heading the question names ("Which scopes can an API key have?" and "Scopes") is often ranked
 below longer passages that repeat the question's other words. Retrieval fetches a few more
 candidates than are kept, and named sections among them take the places of the last unnamed
-passages (the order of the rest is kept).
+passages (the order of the rest is kept). Before that, `rank_by_headings` reorders a wider set
+of candidates (HEADING_CANDIDATES) by their fused score plus HEADING_BONUS for a named section,
+so a named section far down the list reaches those few.
 """
 
 from __future__ import annotations

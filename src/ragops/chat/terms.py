@@ -159,11 +159,12 @@ def named_terms(asked: Iterable[str], section: str) -> int:
     return len(heading_terms(section) & set(asked))
 
 
-_NAME_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#]*(?:[._-][A-Za-z0-9+#]+)*")
+_NAME_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
 _SENTENCE_BREAK = re.compile(r"[.!?:;]\s*$")
 _MARKED = re.compile(r"[A-Z].*[A-Z]|[a-z][A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
 """A token that is a name wherever it stands: an acronym or product spelling (MySQL, API,
 HikariCP, SHA-256), not a capitalised ordinary word."""
+_ACRONYM_PLURAL = re.compile(r"^([A-Z]{2,})s$")
 _SEPARATORS = re.compile(r"[._-]")
 
 
@@ -185,14 +186,26 @@ def names(question: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def name_terms(name: str) -> set[str]:
-    """The forms under which a name is found among a text's `terms`: the name as one term
-    ("mysql" for "MySQL", "databas" for "DB") and without separators ("sha256")."""
-    whole = name.lower()
-    forms = {_SYNONYMS.get(whole) or _stem(whole)}
-    joined = _SEPARATORS.sub("", whole)
-    forms.add(_SYNONYMS.get(joined) or _stem(joined))
-    return forms
+def name_forms(name: str) -> tuple[set[str], str | None]:
+    """The spellings under which a name is found in a text, lowercased ("sha-256" and
+    "sha256"; "api" for "APIs"), and the stem of the word it abbreviates or varies, if any
+    ("databas" for "DB", "postgresql" for "Postgres"). A name is matched as written, not by
+    its stem: "Windows" is not found in a text about time windows."""
+    plural = _ACRONYM_PLURAL.match(name)
+    whole = (plural.group(1) if plural else name).lower()
+    spellings = {whole, _SEPARATORS.sub("", whole)}
+    return spellings, _SYNONYMS.get(whole) or _SYNONYMS.get(_stem(whole))
+
+
+@lru_cache(maxsize=4096)
+def _spellings(text: str) -> frozenset[str]:
+    """The lowercased words of `text`, whole, without separators and split at them."""
+    found: set[str] = set()
+    for word in _WORD.findall(text.lower()):
+        found.add(word)
+        found.add(_SEPARATORS.sub("", word))
+        found.update(part for part in _SEPARATORS.split(word) if part)
+    return frozenset(found)
 
 
 def missing_names(question: str, texts: Iterable[str]) -> list[str]:
@@ -202,9 +215,21 @@ def missing_names(question: str, texts: Iterable[str]) -> list[str]:
     asked = names(question)
     if not asked:
         return []
-    bag: set[str] = set()
+    texts = list(texts)
+    spelled: set[str] = set()
     for text in texts:
-        for term in terms(text):
-            bag.add(term)
-            bag.add(_SEPARATORS.sub("", term))
-    return [name for name in asked if not name_terms(name) & bag]
+        spelled |= _spellings(text)
+    stems: set[str] | None = None
+    missing = []
+    for name in asked:
+        spellings, stem = name_forms(name)
+        parts = [part for part in _SEPARATORS.split(name.lower()) if part]
+        if spellings & spelled or all(part in spelled for part in parts):
+            continue
+        if stem is not None:
+            if stems is None:
+                stems = {term for text in texts for term in terms(text)}
+            if stem in stems:
+                continue
+        missing.append(name)
+    return missing

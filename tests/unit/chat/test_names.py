@@ -55,7 +55,16 @@ def test_a_name_is_found_in_its_variants() -> None:
     assert missing_names("Which SHA-256 digest is stored?", ["a sha256 digest"]) == []
     assert missing_names("How do I tune Postgres?", ["PostgreSQL settings"]) == []
     assert missing_names("Which APIs exist?", ["The HTTP API"]) == []
+    assert missing_names("Can K8s run it?", ["Kubernetes manifests"]) == []
+    assert missing_names("Is RagopsDBPoolWaiters a page?", ["`RagopsDBPoolWaiters` fires"]) == []
+    assert missing_names("Which Qdrant-Edge version?", ["Qdrant Edge 0.9"]) == []
     assert missing_names("How do I back up MySQL?", ["Backups of PostgreSQL"]) == ["MySQL"]
+
+
+def test_a_name_is_matched_as_written_not_by_its_stem() -> None:
+    assert missing_names("Does it run on Windows?", ["The long window and the short window"]) == [
+        "Windows"
+    ]
 
 
 async def test_a_question_about_a_product_the_passages_never_name_is_refused() -> None:
