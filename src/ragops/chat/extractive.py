@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from ragops.chat.blocks import block_answer
+from ragops.chat.intent import question_kind
 from ragops.chat.shapes import (
     CONFIDENT_SIMILARITY,
     MIN_COVERAGE,
@@ -42,7 +43,7 @@ from ragops.chat.shapes import (
     sentence_answer,
     similarity,
 )
-from ragops.chat.terms import question_terms, terms
+from ragops.chat.terms import missing_names, question_terms, terms
 from ragops.chat.units import passage_units
 
 __all__ = [
@@ -165,6 +166,14 @@ def _passage_quoted(passage: ExtractivePassage) -> list[tuple[int, int]]:
     return [(int(s[0]), int(s[1])) for s in spans if isinstance(s, list | tuple) and len(s) == 2]
 
 
+def _passage_texts(passages: Sequence[ExtractivePassage]) -> list[str]:
+    """Each passage's title, heading path and text (code included): where a name may stand."""
+    return [
+        f"{getattr(p, 'title', '') or ''}\n{getattr(p, 'section', '') or ''}\n{p.text}"
+        for p in passages
+    ]
+
+
 class ExtractiveAnswerer:
     """Answers by quoting the best-matching units of the passages, with citations."""
 
@@ -196,6 +205,8 @@ class ExtractiveAnswerer:
         ]
         if not units:
             return ExtractiveAnswer(NOT_FOUND_ANSWER, ())
+        if missing_names(question, _passage_texts(passages)):
+            return ExtractiveAnswer(NOT_FOUND_ANSWER, (), kind=question_kind(question))
         context = build_context(question, passages, units)
         similar = max((similarity(p) for p in passages), default=0.0) >= CONFIDENT_SIMILARITY
         if (

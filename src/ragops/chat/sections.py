@@ -21,7 +21,9 @@ section the question names (`names_section`: "how do I scale ragops?" and "Scali
 heading the question names ("Which scopes can an API key have?" and "Scopes") is often ranked
 below longer passages that repeat the question's other words. Retrieval fetches a few more
 candidates than are kept, and named sections among them take the places of the last unnamed
-passages (the order of the rest is kept).
+passages (the order of the rest is kept). Before that, `rank_by_headings` reorders a wider set
+of candidates (HEADING_CANDIDATES) by their fused score plus HEADING_BONUS for a named section,
+so a named section far down the list reaches those few.
 """
 
 from __future__ import annotations
@@ -65,6 +67,32 @@ def promote_named_sections(question: str, passages: Sequence[Passage], k: int) -
         del head[unnamed[-1]]
         head.append(passage)
     return head
+
+
+HEADING_CANDIDATES = 30
+"""Fused candidates whose headings are read (`rank_by_headings`)."""
+HEADING_BONUS = 0.2
+"""Added to the fused score of a candidate whose own heading the question names: on the
+weighted fusion's 0-1 scale, it lifts such a section over passages that merely repeat the
+question's other words, not over the few best candidates."""
+
+
+def rank_by_headings(question: str, passages: Sequence[Passage]) -> list[Passage]:
+    """`passages` (the fused candidates, best first) ordered by their fused score plus
+    HEADING_BONUS for each one whose own heading the question names (`names_section`):
+    "Which alerts exist besides the burn-rate alerts?" and *The other alerts*, the 23rd
+    candidate by its text. Ties keep the retrieval order."""
+    ranked = sorted(
+        enumerate(passages),
+        key=lambda item: (
+            -(
+                item[1].fused_score
+                + (HEADING_BONUS if names_section(question, item[1].section) else 0.0)
+            ),
+            item[0],
+        ),
+    )
+    return [passage for _, passage in ranked]
 
 
 async def add_action_sections(

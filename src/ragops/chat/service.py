@@ -32,7 +32,12 @@ from ragops.chat.models import (
     Message,
     Timings,
 )
-from ragops.chat.sections import add_action_sections, promote_named_sections
+from ragops.chat.sections import (
+    HEADING_CANDIDATES,
+    add_action_sections,
+    promote_named_sections,
+    rank_by_headings,
+)
 from ragops.chat.sessions import load_session
 from ragops.config import Settings
 from ragops.config.names import validate_collection_name
@@ -169,7 +174,7 @@ async def retrieve(
         result = await deps.retriever.search(
             query,
             SearchScope(tenant_id=tenant_id, collection=collection),
-            top_k=deps.settings.top_k + NAMED_SECTION_CANDIDATES,
+            top_k=max(HEADING_CANDIDATES, deps.settings.top_k + NAMED_SECTION_CANDIDATES),
         )
     metrics.observe_stage("embed", result.embed_ms / 1000)
     metrics.observe_stage("retrieve", result.retrieve_ms / 1000)
@@ -177,6 +182,7 @@ async def retrieve(
         db=deps.db, tenant_id=tenant_id, chunk_ids=[p.chunk_id for p in result.passages]
     )
     passages = [p for p in result.passages if p.chunk_id in visible]
+    passages = rank_by_headings(query, passages)[: deps.settings.top_k + NAMED_SECTION_CANDIDATES]
     passages = promote_named_sections(query, passages, deps.settings.top_k)
     return passages, result.embed_ms, result.retrieve_ms
 

@@ -157,3 +157,79 @@ def named_terms(asked: Iterable[str], section: str) -> int:
     """How many terms of a section's heading the question names: of two named sections,
     the one named by more words is the one meant ("Command line" over "Commands")."""
     return len(heading_terms(section) & set(asked))
+
+
+_NAME_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
+_SENTENCE_BREAK = re.compile(r"[.!?:;]\s*$")
+_MARKED = re.compile(r"[A-Z].*[A-Z]|[a-z][A-Z]|[A-Za-z].*\d|\d.*[A-Za-z]")
+"""A token that is a name wherever it stands: an acronym or product spelling (MySQL, API,
+HikariCP, SHA-256), not a capitalised ordinary word."""
+_ACRONYM_PLURAL = re.compile(r"^([A-Z]{2,})s$")
+_SEPARATORS = re.compile(r"[._-]")
+
+
+def names(question: str) -> list[str]:
+    """The names a question mentions: each token written with a capital letter that does not
+    start a sentence ("Oracle", "Kafka"), and each acronym or mixed-case spelling anywhere
+    ("MySQL", "API", "SHA-256"); "I" and what the question sets aside are left out. A
+    capitalised first word is read as an ordinary word ("Which", "Backups")."""
+    question = without_excluded(question)
+    found: list[str] = []
+    for match in _NAME_TOKEN.finditer(question):
+        token = match.group(0)
+        if token == "I" or not any(c.isupper() for c in token):
+            continue
+        before = question[: match.start()]
+        starts = not before.strip() or _SENTENCE_BREAK.search(before) is not None
+        if _MARKED.search(token) or not starts:
+            found.append(token)
+    return list(dict.fromkeys(found))
+
+
+def name_forms(name: str) -> tuple[set[str], str | None]:
+    """The spellings under which a name is found in a text, lowercased ("sha-256" and
+    "sha256"; "api" for "APIs"), and the stem of the word it abbreviates or varies, if any
+    ("databas" for "DB", "postgresql" for "Postgres"). A name is matched as written, not by
+    its stem: "Windows" is not found in a text about time windows."""
+    plural = _ACRONYM_PLURAL.match(name)
+    whole = (plural.group(1) if plural else name).lower()
+    spellings = {whole, _SEPARATORS.sub("", whole)}
+    return spellings, _SYNONYMS.get(whole) or _SYNONYMS.get(_stem(whole))
+
+
+@lru_cache(maxsize=4096)
+def _spellings(text: str) -> frozenset[str]:
+    """The lowercased words of `text`, whole, without separators and split at them."""
+    found: set[str] = set()
+    for word in _WORD.findall(text.lower()):
+        found.add(word)
+        found.add(_SEPARATORS.sub("", word))
+        found.update(part for part in _SEPARATORS.split(word) if part)
+    return frozenset(found)
+
+
+def missing_names(question: str, texts: Iterable[str]) -> list[str]:
+    """The names of `question` (`names`) that none of `texts` holds: a question about a
+    product the texts never mention ("migrate a MySQL schema to Oracle") is not answered by
+    them, however many of its other words they share."""
+    asked = names(question)
+    if not asked:
+        return []
+    texts = list(texts)
+    spelled: set[str] = set()
+    for text in texts:
+        spelled |= _spellings(text)
+    stems: set[str] | None = None
+    missing = []
+    for name in asked:
+        spellings, stem = name_forms(name)
+        parts = [part for part in _SEPARATORS.split(name.lower()) if part]
+        if spellings & spelled or all(part in spelled for part in parts):
+            continue
+        if stem is not None:
+            if stems is None:
+                stems = {term for text in texts for term in terms(text)}
+            if stem in stems:
+                continue
+        missing.append(name)
+    return missing

@@ -7,7 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ragops.chat.extractive import ExtractiveAnswerer
-from ragops.chat.sections import names_section, promote_named_sections
+from ragops.chat.sections import (
+    HEADING_BONUS,
+    names_section,
+    promote_named_sections,
+    rank_by_headings,
+)
 from ragops.retrieval.service import Passage
 
 
@@ -47,6 +52,46 @@ def _passage(section: str, number: int) -> Passage:
         fused_score=1.0 / number,
         payload={},
     )
+
+
+def _fused(section: str, number: int, fused: float) -> Passage:
+    return replace(_passage(section, number), fused_score=fused)
+
+
+def test_a_named_section_far_down_the_candidates_is_lifted_by_its_heading() -> None:
+    found = [
+        _fused("Alerting > Burn-rate alerts", 1, 0.95),
+        _fused("Alerting > Service level objectives", 2, 0.60),
+        _fused("Alerting > Routing", 3, 0.50),
+        _fused("Alerting > The other alerts", 4, 0.45),
+    ]
+    ranked = rank_by_headings("Which alerts exist besides the burn-rate alerts?", found)
+    assert [p.section for p in ranked] == [
+        "Alerting > Burn-rate alerts",
+        "Alerting > The other alerts",
+        "Alerting > Service level objectives",
+        "Alerting > Routing",
+    ]
+
+
+def test_the_heading_bonus_does_not_lift_a_section_over_the_clearly_best_ones() -> None:
+    found = [
+        _fused("Runbooks > CPU", 1, 0.9),
+        _fused("Runbooks > Memory", 2, 0.5),
+        _fused("Runbooks > Scaling", 3, 0.9 - HEADING_BONUS - 0.05),
+    ]
+    ranked = rank_by_headings("How do I scale ragops horizontally?", found)
+    assert [p.section for p in ranked] == [
+        "Runbooks > CPU",
+        "Runbooks > Scaling",
+        "Runbooks > Memory",
+    ]
+
+
+def test_without_a_named_section_the_retrieval_order_is_kept() -> None:
+    found = [_fused(f"Runbooks > Part {n}", n, 0.5) for n in range(1, 5)]
+    ranked = rank_by_headings("How do I scale ragops horizontally?", found)
+    assert ranked == found
 
 
 def test_named_sections_beyond_top_k_replace_the_last_unnamed_passages() -> None:
