@@ -206,6 +206,15 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     # Dense pseudo-relevance feedback: the query vector moved toward the top hits of a first
     # pass (dense alone, or the fused ranking), then a second dense search.
+    zscored = fused(base, method="zscore")
+    for k in (3, 5):
+        for beta in (0.3, 0.5, 1.0):
+            prf = {
+                q: dense_search(cvec, ids, rocchio(cvec, rows, qvec[q], zscored[q], k, beta), limit)
+                for q in qids
+            }
+            label = f"hybrid zscore, dense PRF from zscore top{k} beta={beta}"
+            score(label, fused(base, prf, method="zscore"))
     fused_base = fused(base, method="weighted")
     for source_name, source in (("dense", dense), ("hybrid", fused_base)):
         for k in (3, 5, 10):
