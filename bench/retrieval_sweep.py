@@ -203,6 +203,18 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
         score(f"hybrid zscore dense {w}:1", fused(base, method="zscore", dense_weight=w))
     for k1, b in ((0.9, 0.75), (1.2, 0.5)):
         score(f"hybrid zscore, bm25 k1={k1} b={b}", fused(bm25_runs(k1, b), method="zscore"))
+    # Candidates per search (RAGOPS_CANDIDATE_K): z-scores are taken over them.
+    for count in (30, 50, 200, 400):
+        index = Bm25Index(ids, texts, 1.2, 0.75)
+        wide = {
+            q: fuse(
+                dense_search(cvec, ids, qvec[q], count),
+                index.search(queries[q], count),
+                method="zscore",
+            )
+            for q in qids
+        }
+        score(f"hybrid zscore, {count} candidates", wide)
 
     # Dense pseudo-relevance feedback: the query vector moved toward the top hits of a first
     # pass (dense alone, or the fused ranking), then a second dense search.
