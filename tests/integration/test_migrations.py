@@ -3,6 +3,8 @@ they build is exactly the one the models declare."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -205,5 +207,105 @@ async def test_the_previous_release_runs_on_the_newest_schema(settings: Settings
         await record_event(db=db, action="new.release.again")
         checked = await verify(db)
         assert checked.intact and checked.rows == 2 and checked.unchained == 1, checked.problems
+    finally:
+        await db.dispose()
+
+
+LAST_RELEASE_REVISION = "0006"
+"""The newest migration of release 0.1.0, the release `ragops rollback drill` goes back to."""
+
+
+async def test_rolling_back_to_the_last_release_keeps_the_audit_trail(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Newest schema -> the last release's (0006, before the hash chain) -> newest, after a
+    retention run: every row the older release knows is unchanged, the retention record
+    comes back, the rows chained before the rollback keep their hashes (the chain goes on
+    from the pruned anchor instead of starting again) and the chain verifies."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from ragops.auth.audit import record_event
+    from ragops.auth.chain import verify
+    from ragops.auth.models import AuditEvent, AuditPrune
+    from ragops.auth.retention import prune
+    from ragops.db import Database
+    from ragops.db.base import utcnow
+
+    await migrate.upgrade(settings)
+    await _populate(settings)  # a key and three audit events among the rest
+    await asyncio.sleep(0.05)
+    cut = utcnow()
+    await asyncio.sleep(0.05)
+    db = Database(settings)
+    try:
+        for i in range(2):
+            await record_event(db=db, action=f"late.{i}", detail={"i": i})
+    finally:
+        await db.dispose()
+    pruned = await prune(settings, before=cut, export=tmp_path / "audit.jsonl")
+    assert pruned.rows == 4
+    before = await _snapshot(settings)
+    assert len(before["audit_events"]) == 2 and len(before["audit_prunes"]) == 1
+
+    await migrate.downgrade(settings, LAST_RELEASE_REVISION)
+    assert not {"audit_chain", "audit_prunes"} & await _tables(settings)
+    older = set(await _tables(settings)) - {"alembic_version"}
+    await migrate.upgrade(settings)
+
+    after = await _snapshot(settings)
+    for table in sorted(older - {"audit_events"}):
+        assert after[table] == before[table], f"{table} changed in the round trip"
+    assert after["audit_prunes"] == before["audit_prunes"]
+    db = Database(settings)
+    try:
+        async with db.session() as session:
+            rows = (await session.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars()
+            chained = {row.action: (row.chain_seq, row.row_hash) for row in rows}
+            prunes = (await session.execute(select(AuditPrune))).scalars().all()
+        old = {
+            json.loads(row)["action"]: (json.loads(row)["chain_seq"], json.loads(row)["row_hash"])
+            for row in before["audit_events"]
+        }
+        assert {action: chained[action] for action in old} == old  # same sequence, same hash
+        # the rollback itself is on the trail, chained after the rows it followed
+        assert set(chained) == {*old, "audit.chain.downgraded"}
+        assert chained["audit.chain.downgraded"][0] == max(seq for seq, _ in old.values()) + 1
+        assert [p.export_sha256 for p in prunes] == [pruned.export_sha256]
+        checked = await verify(db)
+        assert checked.intact and checked.rows == 3 and checked.unchained == 0, checked.problems
+    finally:
+        await db.dispose()
+
+
+async def test_a_row_changed_while_rolled_back_is_detected(settings: Settings) -> None:
+    """The older release runs without the chain: a row changed meanwhile gets a new hash when
+    the upgrade chains the rows again, and `verify` notices it against the head the
+    downgrade kept."""
+    from ragops.auth.chain import verify
+    from ragops.db import Database
+
+    await migrate.upgrade(settings)
+    await _populate(settings)
+    await migrate.downgrade(settings, LAST_RELEASE_REVISION)
+    engine = create_async_engine(settings.resolved_database_url)
+    try:
+        async with engine.begin() as conn:  # what the table's owner could do meanwhile
+            if conn.dialect.name == "postgresql":
+                await conn.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
+            else:
+                await conn.exec_driver_sql("DROP TRIGGER audit_events_no_update")
+            await conn.exec_driver_sql(
+                "UPDATE audit_events SET outcome = 'failure' WHERE action = 'test.1'"
+            )
+    finally:
+        await engine.dispose()
+    await migrate.upgrade(settings)
+    db = Database(settings)
+    try:
+        checked = await verify(db)
+        assert not checked.intact
+        assert any("while the previous release ran" in p for p in checked.problems)
     finally:
         await db.dispose()

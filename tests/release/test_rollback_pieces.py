@@ -79,3 +79,22 @@ def test_record_checks_notice_what_is_lost(serve_app: Any, tmp_path: Path) -> No
         document = written.documents[0]
         assert client.delete(f"/v1/documents/{document}").status_code == 204
         assert f"document {document}" in missing_records(client, written)
+
+
+def test_a_finished_build_of_the_same_commit_is_reused(tmp_path: Path) -> None:
+    from ragops.release.builds import BUILT, build
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "f.txt").write_text("x")
+    _git(repo, "add", "f.txt")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "c")
+    commit = resolve(repo, "HEAD")
+    workdir = tmp_path / "work"
+    venv = workdir / f"venv-{commit[:12]}"
+    venv.mkdir(parents=True)
+    (venv / BUILT).write_text("own\n")  # what a finished build with its own packages leaves
+    again = build(repo, "HEAD", workdir)
+    assert again.reused and again.commit == commit and not again.shared_dependencies
+    assert again.venv == venv

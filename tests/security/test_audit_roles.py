@@ -87,3 +87,40 @@ async def test_service_role_may_only_read_and_append_the_audit_trail(
         assert after.intact and (after.rows, after.first_seq) == (1, 6)
     finally:
         await db.dispose()
+
+
+async def test_rolling_back_below_the_chain_keeps_the_service_roles_privileges(
+    pg_url: str, runtime_role: str, tmp_path: Path
+) -> None:
+    """A downgrade to the last release's schema (0006, before `audit_prunes` existed) runs as
+    the owner and grants the service's role again what it needs at that revision: it still
+    appends to the audit trail and may not delete from it; the upgrade back works too."""
+    service_url = make_url(pg_url).set(username=runtime_role).render_as_string(False)
+    settings = make_settings(
+        tmp_path / "var", database_url=service_url, migration_database_url=pg_url
+    )
+    await migrate.upgrade(settings)
+    await migrate.downgrade(settings, "0006")
+    assert await migrate.current_revision(settings) == "0006"
+    db = Database(settings)  # the service's role, on the older schema
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO audit_events (at, action, outcome) "
+                    "VALUES (now(), 'older.release', 'success')"
+                )
+            )
+        with pytest.raises(DBAPIError, match="permission denied"):
+            async with db.engine.begin() as conn:
+                await conn.execute(text("DELETE FROM audit_events"))
+    finally:
+        await db.dispose()
+    await migrate.upgrade(settings)
+    db = Database(settings)
+    try:
+        await record_event(db=db, action="newer.release")
+        checked = await verify(db)
+        assert checked.intact and checked.rows == 3, checked.problems
+    finally:
+        await db.dispose()

@@ -17,6 +17,12 @@ hash before it (deleted or reordered rows), a head beyond the last row (rows cut
 end). Rows without a sequence number were written by a release older than migration 0007.
 Retention (`ragops audit-log prune`) removes the oldest rows and records where the chain
 now starts (`audit_prunes`), so the rest still verifies.
+
+A rollback below migration 0007 drops the chain's columns; the downgrade first appends an
+`audit.chain.downgraded` event holding the chain's head, and the upgrade afterwards chains
+the rows again from the retention anchor, which gives unchanged rows their old hashes back.
+`verify` checks each such head against the row now at that sequence number: a row changed or
+deleted while the previous release ran (without the chain) shows there.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ from ragops.auth.models import AuditChain, AuditEvent, AuditPrune
 
 GENESIS = "0" * 64
 """The `prev_hash` of the first row ever."""
+
+DOWNGRADED = "audit.chain.downgraded"
+"""The action of the event a downgrade below migration 0007 appends (the chain's head)."""
 
 
 def _instant(value: datetime) -> str:
@@ -189,4 +198,34 @@ async def verify(db: Any, batch: int = 5000) -> Verification:
         head_seq=head,
     )
     result.unchained = len(unchained)
+    result.problems += await _rollback_heads(db, start_seq)
     return result
+
+
+async def _rollback_heads(db: Any, start_seq: int) -> list[str]:
+    """Every chain head kept by a downgrade that the row now at its sequence number does not
+    match (rows pruned since are not checked)."""
+    problems: list[str] = []
+    async with db.session() as session:
+        kept = (
+            (await session.execute(select(AuditEvent).where(AuditEvent.action == DOWNGRADED)))
+            .scalars()
+            .all()
+        )
+        for event_row in kept:
+            detail = event_row.detail or {}
+            seq, digest = detail.get("head_seq"), detail.get("head_hash")
+            if not isinstance(seq, int) or seq <= start_seq:
+                continue
+            now = (
+                await session.execute(
+                    select(AuditEvent.row_hash).where(AuditEvent.chain_seq == seq)
+                )
+            ).scalar()
+            if now != digest:
+                problems.append(
+                    f"row at sequence {seq} differs from the chain's head kept by the rollback "
+                    f"of {_instant(event_row.at)} (rows before it were changed or deleted while "
+                    "the previous release ran)"
+                )
+    return problems

@@ -26,6 +26,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -61,15 +62,26 @@ def runtime_role(settings: Settings) -> str | None:
 
 
 def grant_runtime(sync_connection: Any, role: str) -> None:
-    """Grant `role` the service's privileges on every table of the current schema."""
+    """Grant `role` the service's privileges on every table of the current schema (the
+    tables that exist at its revision: after a downgrade below 0007 there is no
+    `audit_prunes`)."""
     quoted = sync_connection.dialect.identifier_preparer.quote(role)
+    present = set(inspect(sync_connection).get_table_names())
+    append_only = [name for name in APPEND_ONLY if name in present]
+    read_only = [name for name in READ_ONLY if name in present]  # none of 0007's below it
     statements = [
         f"GRANT USAGE ON SCHEMA public TO {quoted}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
-        f"REVOKE UPDATE, DELETE, TRUNCATE ON {', '.join(APPEND_ONLY)} FROM {quoted}",
-        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {', '.join(READ_ONLY)} FROM {quoted}",
     ]
+    if append_only:
+        statements.append(
+            f"REVOKE UPDATE, DELETE, TRUNCATE ON {', '.join(append_only)} FROM {quoted}"
+        )
+    if read_only:
+        statements.append(
+            f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {', '.join(read_only)} FROM {quoted}"
+        )
     for statement in statements:
         sync_connection.exec_driver_sql(statement)
 

@@ -5,7 +5,9 @@ the release into it without build isolation. Its dependencies: when every pin of
 `requirements.lock` is installed in this environment at that version, the new environment
 reuses this one's packages (a `.pth` line: the same pinned versions, seconds instead of
 minutes); otherwise they are installed from the release's own lock (`--require-hashes`), as
-`make setup` does.
+`make setup` does. A finished build leaves a marker in its environment; a later drill of the
+same commit reuses it (a commit's tree never changes) unless it shared this environment's
+packages and no longer can.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class Build:
     root: Path
     venv: Path
     shared_dependencies: bool
+    reused: bool = False  # a finished build of the same commit, from an earlier drill
 
     @property
     def ragops(self) -> str:
@@ -141,11 +144,28 @@ def can_share(lock: Path) -> bool:
     return bool(wanted) and all(here.get(name) == version for name, version in wanted.items())
 
 
+BUILT = "ragops-drill-build"
+"""The marker file a finished build leaves in its environment: `shared` or `own`."""
+
+
 def build(repo: Path, ref: str, workdir: Path) -> Build:
-    """Export `ref` and install it into a new virtual environment under `workdir`."""
+    """Export `ref` and install it into a new virtual environment under `workdir` (or reuse
+    the finished build of the same commit there)."""
     commit = resolve(repo, ref)
     root = workdir / f"src-{commit[:12]}"
     venv = workdir / f"venv-{commit[:12]}"
+    marker = venv / BUILT
+    if marker.exists():
+        kind = marker.read_text(encoding="utf-8").strip()
+        if kind == "own" or (kind == "shared" and can_share(root / "requirements.lock")):
+            return Build(
+                ref=ref,
+                commit=commit,
+                root=root,
+                venv=venv,
+                shared_dependencies=kind == "shared",
+                reused=True,
+            )
     shutil.rmtree(root, ignore_errors=True)
     shutil.rmtree(venv, ignore_errors=True)
     root.mkdir(parents=True)
@@ -169,6 +189,7 @@ def build(repo: Path, ref: str, workdir: Path) -> Build:
             timeout=1800,
         )
     run([*pip, "--no-deps", "--no-build-isolation", str(root)], timeout=900)
+    marker.write_text("shared\n" if shared else "own\n", encoding="utf-8")
     return Build(ref=ref, commit=commit, root=root, venv=venv, shared_dependencies=shared)
 
 

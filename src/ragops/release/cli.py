@@ -29,6 +29,21 @@ def drill(
         str | None,
         typer.Option(help="A scratch PostgreSQL database to run on (default: SQLite)."),
     ] = None,
+    migration_database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The owner role's URL of that database: migrations run as the owner and the "
+            "service as the --database-url role (RAGOPS_MIGRATION_DATABASE_URL)."
+        ),
+    ] = None,
+    keep_schema: Annotated[
+        bool,
+        typer.Option(
+            "--keep-schema",
+            help="Run the older release on the newer schema (start-up migration off) instead "
+            "of downgrading.",
+        ),
+    ] = False,
     workdir: Annotated[Path, typer.Option(help="Builds and scratch data.")] = Path(
         "var/rollback-drill"
     ),
@@ -42,7 +57,11 @@ def drill(
     from ragops.release.builds import BuildError
     from ragops.release.drill import run_rollback_drill, write_record
 
+    if migration_database_url and not database_url:
+        fail("--migration-database-url needs --database-url (the service's role)")
     env = {"RAGOPS_DATABASE_URL": database_url} if database_url else {}
+    if migration_database_url:
+        env["RAGOPS_MIGRATION_DATABASE_URL"] = migration_database_url
     try:
         record = run_rollback_drill(
             newer_ref=from_ref,
@@ -51,6 +70,7 @@ def drill(
             env=env,
             port=port,
             echo=lambda line: console.print(f"  {line}", markup=False),
+            keep_schema=keep_schema,
         )
     except BuildError as exc:
         fail(str(exc))
@@ -59,16 +79,21 @@ def drill(
         f"rollback {record.newer['ref']} ({record.newer['commit'][:7]}, schema "
         f"{record.newer['schema']}) -> {record.older['ref']} ({record.older['commit'][:7]}, "
         f"schema {record.older['schema']}){' with a schema downgrade' if record.downgraded else ''}"
+        f"{' on the newer schema' if record.older_on_newer_schema else ''}"
     )
-    console.print(f"  records written: {json.dumps(record.records)}")
+    console.print(f"  records written on the newer: {json.dumps(record.records)}")
+    console.print(f"  records written on the older: {json.dumps(record.records_written_on_older)}")
     console.print(
         f"  after rollback: {len(record.missing_after_rollback)} missing, answers "
         f"{'yes' if record.answers_after_rollback else 'NO'}; after roll forward: "
         f"{len(record.missing_after_roll_forward)} missing, answers "
-        f"{'yes' if record.answers_after_roll_forward else 'NO'}"
+        f"{'yes' if record.answers_after_roll_forward else 'NO'}; audit chain "
+        f"{'intact' if record.audit_chain_after_roll_forward.get('intact') else 'BROKEN'}"
     )
     console.print(f"  total {sum(record.steps.values()):.1f} s; record: {path}")
     if not record.passed:
         for line in record.missing_after_rollback + record.missing_after_roll_forward:
             console.print(f"  lost: {line}", markup=False)
+        for line in record.audit_chain_after_roll_forward.get("problems", []):
+            console.print(f"  audit chain: {line}", markup=False)
         raise typer.Exit(1)

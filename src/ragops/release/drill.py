@@ -1,13 +1,16 @@
 """The rollback drill (operations plan, Task 4.3: practise rollbacks, time them, prove zero data
 loss): build the newer and the older release from git, run the newer on a scratch database,
 write sessions, documents and feedback, stop it, start the older one (downgrading the schema
-only when the older release does not know the database's revision), check that every record
-written is still there and that the service answers, then roll forward to the newer one and
-check again. Every step is timed; the record goes to `var/drills/rollback-<UTC time>.json`.
+only when the older release does not know the database's revision, or, with `keep_schema`,
+running it on the newer schema with its start-up migration off), check that every record
+written is still there and that the service answers, write more records on the older one (what
+users do while the rollback lasts), then roll forward to the newer one and check both sets.
+Every step is timed; the record goes to `var/drills/rollback-<UTC time>.json`.
 
 Records are checked through the API of whichever release runs: every document by id in the
-document list, every session by id with its messages; feedback, which the API does not show,
-is read from the database.
+document list, every session by id with its messages; feedback and audit events, which the
+API does not show in full, are read from the database. After the roll forward the audit
+trail's hash chain must verify (`ragops audit-log verify` of the newer release).
 """
 
 from __future__ import annotations
@@ -25,7 +28,16 @@ from typing import Any
 
 import httpx
 
-from ragops.release.builds import Build, Served, build, previous_release, repo_root, run, serve
+from ragops.release.builds import (
+    Build,
+    BuildError,
+    Served,
+    build,
+    previous_release,
+    repo_root,
+    run,
+    serve,
+)
 
 DOCS = [
     ("rollback.md", "# Rollback\n\nRedeploy the previous image tag to roll back a release.\n"),
@@ -46,6 +58,16 @@ class Written:
     documents: list[str] = field(default_factory=list)
     sessions: dict[str, list[str]] = field(default_factory=dict)  # session -> message ids
     feedback: dict[str, str] = field(default_factory=dict)  # message id -> rating
+    collection: str = "drill"
+
+    def counts(self) -> dict[str, int]:
+        """How many records of each kind."""
+        return {
+            "documents": len(self.documents),
+            "sessions": len(self.sessions),
+            "messages": sum(len(m) for m in self.sessions.values()),
+            "feedback": len(self.feedback),
+        }
 
 
 @dataclass
@@ -58,21 +80,26 @@ class RollbackRecord:
     older: dict[str, Any]
     database: str
     downgraded: bool
+    older_on_newer_schema: bool
     steps: dict[str, float]
     records: dict[str, int]
+    records_written_on_older: dict[str, int]
     missing_after_rollback: list[str]
     missing_after_roll_forward: list[str]
     answers_after_rollback: bool
     answers_after_roll_forward: bool
+    audit_chain_after_roll_forward: dict[str, Any]
 
     @property
     def passed(self) -> bool:
-        """Nothing missing either way, and the service answered both times."""
+        """Nothing missing either way, the service answered both times and the audit chain
+        verifies after the roll forward."""
         return (
             not self.missing_after_rollback
             and not self.missing_after_roll_forward
             and self.answers_after_rollback
             and self.answers_after_roll_forward
+            and bool(self.audit_chain_after_roll_forward.get("intact"))
         )
 
 
@@ -92,21 +119,22 @@ class Timer:
         self.echo(f"{name}: {self.steps[name]:.1f} s")
 
 
-def write_records(client: httpx.Client) -> Written:
-    """Documents, sessions (a question and a follow-up each) and feedback, through the API."""
-    written = Written()
+def write_records(client: httpx.Client, collection: str = "drill") -> Written:
+    """Documents, sessions (a question and a follow-up each) and feedback, through the API,
+    in `collection`."""
+    written = Written(collection=collection)
     files = [("files", (name, body.encode())) for name, body in DOCS]
-    response = client.post("/v1/documents", files=files, data={"collection": "drill"})
+    response = client.post("/v1/documents", files=files, data={"collection": collection})
     response.raise_for_status()
     for item in response.json()["results"]:
         written.documents.append(item["document"]["id"])
     for number, question in enumerate(QUESTIONS):
-        first = client.post("/v1/chat", json={"question": question, "collection": "drill"})
+        first = client.post("/v1/chat", json={"question": question, "collection": collection})
         first.raise_for_status()
         session = first.json()["session_id"]
         follow = client.post(
             "/v1/chat",
-            json={"question": "And why?", "collection": "drill", "session_id": session},
+            json={"question": "And why?", "collection": collection, "session_id": session},
         )
         follow.raise_for_status()
         messages = [first.json()["message_id"], follow.json()["message_id"]]
@@ -120,7 +148,7 @@ def write_records(client: httpx.Client) -> Written:
 def missing_records(client: httpx.Client, written: Written) -> list[str]:
     """Every written record the running release cannot show (empty when none is lost)."""
     missing: list[str] = []
-    listing = client.get("/v1/documents", params={"collection": "drill", "limit": 500})
+    listing = client.get("/v1/documents", params={"collection": written.collection, "limit": 500})
     found = {item["id"] for item in listing.json().get("items", [])}
     missing += [f"document {d}" for d in written.documents if d not in found]
     for session, messages in written.sessions.items():
@@ -133,8 +161,8 @@ def missing_records(client: httpx.Client, written: Written) -> list[str]:
     return missing
 
 
-def missing_feedback(database_url: str, written: Written) -> list[str]:
-    """Feedback verdicts not in the database as written (read directly: the API shows none)."""
+def _read_pairs(database_url: str, query: str) -> dict[str, str]:
+    """The two columns of `query`'s rows as a mapping, read directly from the database."""
     import asyncio
 
     from sqlalchemy import text
@@ -144,13 +172,38 @@ def missing_feedback(database_url: str, written: Written) -> list[str]:
         engine = create_async_engine(database_url)
         try:
             async with engine.connect() as connection:
-                rows = await connection.execute(text("SELECT message_id, rating FROM feedback"))
-                return {str(m): str(r) for m, r in rows}
+                rows = await connection.execute(text(query))
+                return {str(a): str(b) for a, b in rows}
         finally:
             await engine.dispose()
 
-    found = asyncio.run(read())
+    return asyncio.run(read())
+
+
+def missing_feedback(database_url: str, written: Written) -> list[str]:
+    """Feedback verdicts not in the database as written (read directly: the API shows none)."""
+    found = _read_pairs(database_url, "SELECT message_id, rating FROM feedback")
     return [f"feedback on {m}" for m, rating in written.feedback.items() if found.get(m) != rating]
+
+
+def audit_events(database_url: str) -> dict[str, str]:
+    """Every audit event in the database: id -> action."""
+    return _read_pairs(database_url, "SELECT id, action FROM audit_events")
+
+
+def missing_audit_events(database_url: str, expected: dict[str, str]) -> list[str]:
+    """Audit events of `expected` (id -> action) no longer in the database as they were."""
+    found = audit_events(database_url)
+    return [f"audit event {i} ({a})" for i, a in expected.items() if found.get(i) != a]
+
+
+def audit_chain(release: Build, env: dict[str, str]) -> dict[str, Any]:
+    """What the release's `ragops audit-log verify --json` says (intact false when it fails)."""
+    try:
+        out = run([release.ragops, "audit-log", "verify", "--json"], env=env)
+    except BuildError as exc:
+        return {"intact": False, "problems": [str(exc)]}
+    return dict(json.loads(out.strip().splitlines()[-1]))
 
 
 def answers(client: httpx.Client) -> bool:
@@ -197,8 +250,11 @@ def run_rollback_drill(
     env: dict[str, str],
     port: int,
     echo: Callable[[str], None],
+    keep_schema: bool = False,
 ) -> RollbackRecord:
-    """Run the drill in `workdir` (its scratch data removed afterwards, builds kept)."""
+    """Run the drill in `workdir` (its scratch data removed afterwards, builds kept). With
+    `keep_schema` the older release runs on the newer schema, its start-up migration off
+    (`RAGOPS_AUTO_MIGRATE=false`), instead of downgrading: the expand/contract path."""
     repo = repo_root()
     older_ref = older_ref or previous_release(repo, newer_ref)
     timer = Timer(echo)
@@ -230,30 +286,41 @@ def run_rollback_drill(
         finally:
             with timer.step("stop newer"):
                 served.stop()
+        audit_newer = audit_events(database_url)
         revision = _db_revision(newer, env)
-        downgraded = revision not in older.known_revisions()
+        downgraded = revision not in older.known_revisions() and not keep_schema
+        older_env = {**env, "RAGOPS_AUTO_MIGRATE": "false"} if keep_schema else env
         if downgraded:
             with timer.step("downgrade schema"):
                 run([newer.ragops, "db", "downgrade", older.head_revision()], env=env)
+        audit_rolled_back = audit_events(database_url)  # with what a downgrade may add
         with timer.step("start older"):
-            served = serve(older, env, port, log)
+            served = serve(older, older_env, port, log)
         try:
             with timer.step("check records on older"), _client(served, key) as client:
                 lost_back = missing_records(client, written)
                 lost_back += missing_feedback(database_url, written)
+                lost_back += missing_audit_events(database_url, audit_newer)
                 answered_back = answers(client)
+            with timer.step("write records on older"), _client(served, key) as client:
+                written_older = write_records(client, collection="drill-older")
         finally:
             with timer.step("stop older"):
                 served.stop()
+        audit_all = audit_events(database_url)
         with timer.step("roll forward: start newer"):
             served = serve(newer, env, port, log)
         try:
             with timer.step("check records on newer"), _client(served, key) as client:
-                lost_forward = missing_records(client, written)
-                lost_forward += missing_feedback(database_url, written)
+                lost_forward: list[str] = []
+                for each in (written, written_older):
+                    lost_forward += missing_records(client, each)
+                    lost_forward += missing_feedback(database_url, each)
+                lost_forward += missing_audit_events(database_url, audit_all)
                 answered_forward = answers(client)
         finally:
             served.stop()
+        chain = audit_chain(newer, env)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return RollbackRecord(
@@ -264,26 +331,33 @@ def run_rollback_drill(
             "commit": newer.commit,
             "schema": revision,
             "shared_dependencies": newer.shared_dependencies,
+            "build_reused": newer.reused,
         },
         older={
             "ref": older_ref,
             "commit": older.commit,
             "schema": older.head_revision(),
             "shared_dependencies": older.shared_dependencies,
+            "build_reused": older.reused,
         },
-        database="postgresql" if "RAGOPS_DATABASE_URL" in env else "sqlite",
+        database=(
+            "sqlite"
+            if "RAGOPS_DATABASE_URL" not in env
+            else "postgresql, owner and service roles"
+            if "RAGOPS_MIGRATION_DATABASE_URL" in env
+            else "postgresql"
+        ),
         downgraded=downgraded,
+        older_on_newer_schema=keep_schema,
         steps=timer.steps,
-        records={
-            "documents": len(written.documents),
-            "sessions": len(written.sessions),
-            "messages": sum(len(m) for m in written.sessions.values()),
-            "feedback": len(written.feedback),
-        },
+        records=written.counts() | {"audit_events": len(audit_newer)},
+        records_written_on_older=written_older.counts()
+        | {"audit_events": len(audit_all) - len(audit_rolled_back)},
         missing_after_rollback=lost_back,
         missing_after_roll_forward=lost_forward,
         answers_after_rollback=answered_back,
         answers_after_roll_forward=answered_forward,
+        audit_chain_after_roll_forward=chain,
     )
 
 

@@ -7,7 +7,12 @@ the update and restored in the same transaction). The columns are nullable, so t
 release, which does not know them, still inserts events (expand/contract); its rows show up
 as unchained in `ragops audit-log verify`.
 
-Downgrade drops the chain (the rows stay).
+Downgrade drops the chain's columns and tables (the rows stay), but first appends one event,
+`audit.chain.downgraded`, holding the chain's head and every retention record: a table the
+previous release knows keeps them. Upgrading again restores the retention records from the
+latest such event and chains the rows from the newest retention anchor on, in id order: rows
+chained before the rollback get their sequence numbers and hashes back unchanged, rows the
+previous release wrote meanwhile are chained after them, and the trail still verifies.
 
 Revision ID: 0007
 Revises: 0006
@@ -15,11 +20,12 @@ Create Date: 2026-12-03
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
 
-from ragops.auth.chain import GENESIS, content_of, row_hash
+from ragops.auth.chain import DOWNGRADED, GENESIS, content_of, row_hash
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -60,13 +66,29 @@ events = sa.table(
 )
 
 
+prunes_table = sa.table(
+    "audit_prunes",
+    sa.column("id", sa.Integer()),
+    sa.column("at", sa.DateTime(timezone=True)),
+    sa.column("through_seq", sa.BigInteger()),
+    sa.column("last_hash", sa.String()),
+    sa.column("rows", sa.Integer()),
+    sa.column("export_sha256", sa.String()),
+)
+chain_table = sa.table(
+    "audit_chain",
+    sa.column("id", sa.Integer()),
+    sa.column("seq", sa.BigInteger()),
+    sa.column("last_hash", sa.String()),
+)
+
+
 class _Row:
     def __init__(self, mapping: dict[str, object]) -> None:
         self.__dict__.update(mapping)
 
 
-def _chain_existing(bind: sa.Connection) -> tuple[int, str]:
-    seq, last = 0, GENESIS
+def _chain_existing(bind: sa.Connection, seq: int, last: str) -> tuple[int, str]:
     rows = bind.execute(sa.select(events).order_by(events.c.id)).mappings().all()
     for mapping in rows:
         seq += 1
@@ -79,6 +101,22 @@ def _chain_existing(bind: sa.Connection) -> tuple[int, str]:
         )
         last = digest
     return seq, last
+
+
+def _restored_prunes(bind: sa.Connection) -> list[dict[str, object]]:
+    """The retention records kept by the latest downgrade of this migration (none if never)."""
+    detail = bind.execute(
+        sa.select(events.c.detail)
+        .where(events.c.action == DOWNGRADED)
+        .order_by(events.c.id.desc())
+        .limit(1)
+    ).scalar()
+    kept = detail.get("prunes", []) if isinstance(detail, dict) else []
+    return [
+        {**item, "at": datetime.fromisoformat(str(item["at"]))}
+        for item in kept
+        if isinstance(item, dict)
+    ]
 
 
 def upgrade() -> None:
@@ -110,7 +148,12 @@ def upgrade() -> None:
     else:
         for statement in SQLITE_DROP:
             op.execute(statement)
-    seq, last = _chain_existing(bind)
+    prunes = _restored_prunes(bind)
+    anchor = max(prunes, key=lambda item: int(str(item["through_seq"])), default=None)
+    start = (int(str(anchor["through_seq"])), str(anchor["last_hash"])) if anchor else (0, GENESIS)
+    seq, last = _chain_existing(bind, *start)
+    if prunes:
+        op.bulk_insert(prunes_table, prunes)
     if postgres:
         op.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_change")
     else:
@@ -119,8 +162,33 @@ def upgrade() -> None:
     op.bulk_insert(chain, [{"id": 1, "seq": seq, "last_hash": last}])
 
 
+def _keep_chain_state(bind: sa.Connection) -> None:
+    """Append the event that keeps the chain's head and retention records (see above)."""
+    head = bind.execute(sa.select(chain_table.c.seq, chain_table.c.last_hash)).first()
+    prunes = bind.execute(sa.select(prunes_table).order_by(prunes_table.c.id)).mappings().all()
+    detail = {
+        "head_seq": head.seq if head else 0,
+        "head_hash": head.last_hash if head else GENESIS,
+        "prunes": [
+            {**{k: v for k, v in row.items() if k != "id"}, "at": row["at"].isoformat()}
+            for row in prunes
+        ],
+    }
+    bind.execute(
+        events.insert().values(
+            at=datetime.now(UTC),
+            action=DOWNGRADED,
+            target="0006",
+            outcome="success",
+            detail=detail,
+        )
+    )
+
+
 def downgrade() -> None:
-    postgres = op.get_bind().dialect.name == "postgresql"
+    bind = op.get_bind()
+    postgres = bind.dialect.name == "postgresql"
+    _keep_chain_state(bind)
     op.drop_table("audit_prunes")
     op.drop_table("audit_chain")
     op.drop_index("ux_audit_events_chain_seq", table_name="audit_events")
