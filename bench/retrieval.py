@@ -3,6 +3,7 @@
     python bench/retrieval.py --dataset ../shared/data/scifact [--json] [--limit-docs N]
                               [--modes dense,bm25,hybrid] [--cache-embeddings]
                               [--store edge|pgvector [--pgvector-url URL]]
+                              [--bm25-k1 K1] [--bm25-b B]
 
 Indexes `corpus.jsonl` (`_id`, `title`, `text`) through the product's own pieces — the
 configured embedder, `Bm25Encoder`, a vector store (by default the embedded Qdrant Edge in a
@@ -32,6 +33,12 @@ that the store is the one `--store` names and `candidate_k` is raised to at leas
 Recall@100.
 The product's `score_floor` applies as in production (`--score-floor` overrides it).
 
+Every nDCG@10 is also given on the two halves of a fixed split of the queries
+(`query_halves`: by the SHA-256 of each query id, so it never depends on results), printed
+as "choice" and "other" and in `--json` as `"ndcg@10_choice"` and `"ndcg@10_other"` per mode.
+Settings are chosen on the choice half only and kept only if they do not lose on the other
+half; `bench/retrieval_sweep.py` replays many candidate settings in memory that way.
+
 The metrics follow BEIR / pytrec_eval: nDCG@k with gain = relevance grade, log2(rank + 1)
 discount and the ideal DCG from the qrels; Recall@k = relevant retrieved in the top k / all
 relevant; both averaged over the queries that have qrels.
@@ -53,6 +60,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ragops.retrieval.sparse import DEFAULT_B, DEFAULT_K1
 
 REFERENCE = [
     ("BM25 (BEIR paper)", 0.665),
@@ -99,6 +108,27 @@ def evaluate(runs: Mapping[str, Sequence[str]], qrels: Qrels) -> dict[str, float
         out["recall@10"] += recall_at_k(ranked, qrels[query], 10)
         out["recall@100"] += recall_at_k(ranked, qrels[query], 100)
     return {name: round(value / len(judged), 4) for name, value in out.items()}
+
+
+def query_halves(query_ids: Sequence[str]) -> dict[str, str]:
+    """A fixed split of the queries into two halves, "choice" and "other".
+
+    Queries are ordered by the SHA-256 of `ragops-split/<id>` and the first half (rounded up)
+    is "choice": settings are chosen on it alone, and a choice is kept only if it does not
+    lose on "other". The split depends on the ids only, never on results."""
+    order = sorted(query_ids, key=lambda q: hashlib.sha256(f"ragops-split/{q}".encode()).digest())
+    cut = (len(order) + 1) // 2
+    return {q: ("choice" if i < cut else "other") for i, q in enumerate(order)}
+
+
+def evaluate_halves(runs: Mapping[str, Sequence[str]], qrels: Qrels) -> dict[str, float]:
+    """nDCG@10 on the whole query set and on each half of `query_halves`."""
+    halves = query_halves(sorted(qrels))
+    out = {"whole": evaluate(runs, qrels)["ndcg@10"]}
+    for half in ("choice", "other"):
+        part = {q: rel for q, rel in qrels.items() if halves[q] == half}
+        out[half] = evaluate(runs, part)["ndcg@10"]
+    return out
 
 
 # --- dataset ----------------------------------------------------------------------------
@@ -214,7 +244,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         settings = Settings(**overrides)
         embedder = create_embedder(settings)
         store = create_vector_store(settings, embedder)
-        retriever = Retriever(settings, embedder, store, Bm25Encoder())
+        encoder = Bm25Encoder(k1=args.bm25_k1, b=args.bm25_b)
+        retriever = Retriever(settings, embedder, store, encoder)
         try:
             await store.ensure_ready(embedder.dimension)
             started = time.perf_counter()
@@ -278,6 +309,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 latency_ms[mode] = percentiles(samples)
                 search_ms[mode] = percentiles(searching)
                 results[mode] = evaluate(runs, qrels)
+                halves = evaluate_halves(runs, qrels)
+                results[mode]["ndcg@10_choice"] = halves["choice"]
+                results[mode]["ndcg@10_other"] = halves["other"]
         finally:
             if fts is not None:
                 await fts.aclose()
@@ -298,7 +332,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             name: getattr(settings, name)
             for name in ("embedder", "fusion", "rrf_k", "dense_weight", "sparse_weight")
             + ("candidate_k", "score_floor", "reranker")
-        },
+        }
+        | {"bm25_k1": encoder.k1, "bm25_b": encoder.b},
     }
 
 
@@ -310,13 +345,14 @@ def report(outcome: Mapping[str, Any]) -> str:
         f"store {outcome['store']}; settings: "
         + ", ".join(f"{k}={v}" for k, v in outcome["settings"].items()),
         "",
-        f"{'mode':<38}{'nDCG@10':>9}{'R@10':>9}{'R@100':>9}{'seconds':>9}{'p50 ms':>9}"
-        f"{'p95 ms':>9}{'search p95':>12}",
+        f"{'mode':<22}{'nDCG@10':>9}{'choice':>8}{'other':>8}{'R@10':>9}{'R@100':>9}"
+        f"{'seconds':>9}{'p50 ms':>9}{'p95 ms':>9}{'search p95':>12}",
     ]
     for mode, values in metrics.items():
         latency = outcome["latency_ms"][mode]
         lines.append(
-            f"{mode:<38}{values['ndcg@10']:>9.4f}{values['recall@10']:>9.4f}"
+            f"{mode:<22}{values['ndcg@10']:>9.4f}{values['ndcg@10_choice']:>8.4f}"
+            f"{values['ndcg@10_other']:>8.4f}{values['recall@10']:>9.4f}"
             f"{values['recall@100']:>9.4f}{outcome['query_seconds'][mode]:>9.1f}"
             f"{latency['p50']:>9.1f}{latency['p95']:>9.1f}"
             f"{outcome['search_ms'][mode]['p95']:>12.1f}"
@@ -352,6 +388,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--store", choices=sorted(STORE_MODES), default="edge", help="store")
     parser.add_argument(
         "--pgvector-url", default=None, help="PostgreSQL URL (default: a private pgserver)"
+    )
+    parser.add_argument(
+        "--bm25-k1", type=float, default=DEFAULT_K1, help=f"BM25 k1 (default {DEFAULT_K1})"
+    )
+    parser.add_argument(
+        "--bm25-b", type=float, default=DEFAULT_B, help=f"BM25 b (default {DEFAULT_B})"
     )
     parser.add_argument(
         "--cache-embeddings",

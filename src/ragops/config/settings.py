@@ -265,8 +265,10 @@ class Settings(BaseSettings):
     score_floor: float = Field(
         0.25, ge=-1.0, le=1.0, description="Least dense cosine similarity of a cited passage."
     )
-    fusion: Literal["rrf", "weighted"] = Field(
-        "weighted", description="How dense and BM25 rankings are fused."
+    fusion: Literal["rrf", "weighted", "zscore"] = Field(
+        "zscore",
+        description="How dense and BM25 rankings are fused: zscore (standardised scores), "
+        "weighted (min-max normalised scores) or rrf (ranks).",
     )
     rrf_k: int = Field(10, ge=1, description="Rank constant of reciprocal rank fusion.")
     dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in fusion.")

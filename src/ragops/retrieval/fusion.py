@@ -1,25 +1,31 @@
 """Fusing the dense and the BM25 ranking into one: pure functions, no I/O.
 
-Two methods, chosen by `settings.fusion`:
+Three methods, chosen by `settings.fusion`:
 
 * `rrf` — weighted reciprocal rank fusion: `sum_i w_i / (k + rank_i)` with ranks starting at
-  1; an id absent from a ranking gets nothing from it. Scale-free, robust, the default.
+  1; an id absent from a ranking gets nothing from it. Scale-free, uses ranks only.
 * `weighted` — a convex combination of min-max normalised scores: each ranking's scores are
   mapped to [0, 1] (best = 1, worst listed = 0), weights are scaled to sum to 1, an id absent
   from a ranking counts 0 there.
+* `zscore` (the default) — a convex combination of standardised scores: each ranking's scores
+  become z-scores over its own candidates (`(score - mean) / standard deviation`), an id
+  absent from a ranking gets that ranking's lowest z-score, and the fused sums are min-max
+  mapped to [0, 1] at the end (order unchanged). Unlike min-max, one outlying best or worst
+  score does not squash the rest of a ranking.
 
 Ties are broken by the best single rank, then by id, so the order is deterministic.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
 Ranking = Sequence[tuple[str, float]]
 """(id, score) pairs, best first."""
 
-FusionMethod = Literal["rrf", "weighted"]
+FusionMethod = Literal["rrf", "weighted", "zscore"]
 
 
 def _best_ranks(rankings: Sequence[Ranking]) -> dict[str, int]:
@@ -87,6 +93,51 @@ def weighted_score_fusion(
     return _ordered(scores, rankings)
 
 
+def z_scores(ranking: Ranking) -> dict[str, float]:
+    """Scores standardised over the ranking (population standard deviation); all 0.0 when
+    every score is equal. A repeated id keeps its first (best) score."""
+    first: dict[str, float] = {}
+    for item, score in ranking:
+        first.setdefault(item, score)
+    if not first:
+        return {}
+    values = list(first.values())
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return {item: (0.0 if std <= 0 else (score - mean) / std) for item, score in first.items()}
+
+
+def z_score_fusion(
+    rankings: Sequence[Ranking], weights: Sequence[float]
+) -> list[tuple[str, float]]:
+    """Convex combination of z-scores (an id absent from a ranking gets its lowest z-score),
+    mapped to [0, 1]; returns (id, fused score), best first."""
+    if len(rankings) != len(weights):
+        raise ValueError("one weight per ranking")
+    if any(w < 0 for w in weights):
+        raise ValueError("weights must not be negative")
+    total = sum(weights)
+    if total <= 0:
+        raise ValueError("at least one weight must be positive")
+    standardised = [z_scores(ranking) for ranking in rankings]
+    items: dict[str, None] = {}
+    for z in standardised:
+        items.update(dict.fromkeys(z))
+    sums: dict[str, float] = dict.fromkeys(items, 0.0)
+    for z, weight in zip(standardised, weights, strict=True):
+        if not z or weight == 0:
+            continue
+        lowest = min(z.values())
+        for item in items:
+            sums[item] += (weight / total) * z.get(item, lowest)
+    if not sums:
+        return []
+    low, high = min(sums.values()), max(sums.values())
+    span = high - low
+    scores = {item: (1.0 if span <= 0 else (v - low) / span) for item, v in sums.items()}
+    return _ordered(scores, rankings)
+
+
 def fuse(
     dense: Ranking,
     sparse: Ranking,
@@ -101,4 +152,6 @@ def fuse(
         return reciprocal_rank_fusion([dense, sparse], [dense_weight, sparse_weight], rrf_k)
     if method == "weighted":
         return weighted_score_fusion([dense, sparse], [dense_weight, sparse_weight])
+    if method == "zscore":
+        return z_score_fusion([dense, sparse], [dense_weight, sparse_weight])
     raise ValueError(f"unknown fusion method {method!r}")

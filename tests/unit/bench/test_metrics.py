@@ -63,3 +63,23 @@ def test_evaluate_averages_over_judged_queries() -> None:
     runs = {"q1": ["d1"], "q3": ["d2"]}  # q2 missing from the run: scores 0
     result = bench.evaluate(runs, qrels)
     assert result == {"ndcg@10": 0.5, "recall@10": 0.5, "recall@100": 0.5}
+
+
+def test_query_halves_split_fixed_and_even() -> None:
+    ids = [str(i) for i in range(101)]
+    halves = bench.query_halves(ids)
+    assert sorted(halves) == sorted(ids)
+    assert sum(h == "choice" for h in halves.values()) == 51  # rounded up
+    assert sum(h == "other" for h in halves.values()) == 50
+    # Depends on the ids only: the same in any order, and a query keeps its half.
+    assert bench.query_halves(list(reversed(ids))) == halves
+    assert len({halves[q] for q in ids[:20]}) == 2  # not a cut by position
+
+
+def test_evaluate_halves_scores_each_half_alone() -> None:
+    qrels = {str(i): {f"d{i}": 1} for i in range(10)}
+    halves = bench.query_halves(list(qrels))
+    # Perfect on the choice half, nothing found on the other.
+    runs = {q: ([f"d{q}"] if halves[q] == "choice" else []) for q in qrels}
+    got = bench.evaluate_halves(runs, qrels)
+    assert got == {"whole": 0.5, "choice": 1.0, "other": 0.0}
