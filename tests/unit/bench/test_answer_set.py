@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from ragops.documents.extract import extract
@@ -36,3 +37,23 @@ def test_every_labelled_section_exists_in_docs() -> None:
             if not (REPO_ROOT / "docs" / document).is_file() or heading not in _headings(document):
                 missing.append((q.id, document, heading))
     assert missing == []
+
+
+def test_no_labelled_question_is_quoted_in_docs() -> None:
+    """docs/ is the corpus the set is asked over: a question quoted on a page is retrieved from
+    that page, and the benchmark then measures the quote instead of the answerer."""
+
+    def normal(text: str) -> str:
+        return " ".join(re.sub(r"[^\w%]+", " ", text.lower()).split())
+
+    pages = {
+        path.relative_to(REPO_ROOT / "docs").as_posix(): normal(path.read_text())
+        for path in (REPO_ROOT / "docs").rglob("*.md")
+    }
+    quoted = [
+        (q.id, page)
+        for q in answers.load_set(answers.DEFAULT_SET)
+        for page, text in pages.items()
+        if normal(q.question) in text
+    ]
+    assert quoted == []
