@@ -29,9 +29,12 @@ COLLECTIONS = table("collections", column("tenant_id"), column("name"))
 
 async def current(*, db: Database, tenant_id: str, collection: str) -> int:
     """The collection's corpus version (0 when nothing was ever ingested into it)."""
-    async with db.session() as session:
-        found = await session.get(CorpusVersion, (tenant_id, collection))
-        return found.version if found is not None else 0
+    statement = select(CorpusVersion.version).where(
+        CorpusVersion.tenant_id == tenant_id, CorpusVersion.collection == collection
+    )
+    async with db.engine.connect() as connection:  # a core read: no ORM session to set up
+        found = (await connection.execute(statement)).scalar()
+    return int(found) if found is not None else 0
 
 
 Scope = tuple[str, str]

@@ -102,20 +102,20 @@ class TurnWriter:
         """Commit the batch's turns in one transaction; settles every future of the batch."""
         existing = {t.session_id for t, _ in batch if not t.new_session}
         refused: list[tuple[Turns, asyncio.Future[None]]] = []
-        async with self.db.session() as session, session.begin():
+        async with self.db.engine.begin() as connection:  # core statements, no ORM session
             if existing:
                 found = set(
                     (
-                        await session.scalars(
-                            select(ChatSession.id).where(ChatSession.id.in_(existing))
+                        await connection.execute(
+                            select(SESSIONS.c.id).where(SESSIONS.c.id.in_(existing))
                         )
-                    ).all()
+                    ).scalars()
                 )
                 refused = [pair for pair in batch if _gone(pair[0], found)]
                 batch = [pair for pair in batch if not _gone(pair[0], found)]
             new = [t for t, _ in batch if t.new_session]
             if new:
-                await session.execute(
+                await connection.execute(
                     insert(SESSIONS),
                     [
                         {
@@ -130,15 +130,15 @@ class TurnWriter:
                 )
             touched = [t for t, _ in batch if not t.new_session]
             if touched:
-                await session.execute(
+                await connection.execute(
                     update(SESSIONS)
                     .where(SESSIONS.c.id == bindparam("sid"))
                     .values(updated_at=bindparam("at")),
                     [{"sid": t.session_id, "at": t.at} for t in touched],
                 )
             if batch:  # two statements: a question has no mode or citations (NULL, not null)
-                await session.execute(insert(MESSAGES), [t.question for t, _ in batch])
-                await session.execute(insert(MESSAGES), [t.answer for t, _ in batch])
+                await connection.execute(insert(MESSAGES), [t.question for t, _ in batch])
+                await connection.execute(insert(MESSAGES), [t.answer for t, _ in batch])
         self.batches += 1
         _settle(batch)
         for turns, future in refused:
