@@ -56,8 +56,10 @@ class FreshReads:
         """The version as of a read that started after this call."""
         scope = (tenant_id, collection)
         waiting = self._next.get(scope)
-        if waiting is None:
+        if waiting is None or waiting.done():  # done before its read: cancelled at shutdown
             running = self._running.get(scope)
+            if running is not None and running.done():
+                running = None
             waiting = asyncio.create_task(self._after(scope, running))
             self._next[scope] = waiting  # joinable until its read starts
         return await asyncio.shield(waiting)
