@@ -15,7 +15,9 @@ questions they follow) and checks each answer:
 - refusal accuracy: an out-of-scope question gets the "could not find" answer and no citation.
 
 It prints the three accuracies per split (`tune`, the questions used to make choices, and
-`holdout`, the rest) and the generation latency (p50/p95 of `timings.generate_ms`). `--json`
+`holdout`, the rest), for each named group of questions (`generalisation`: questions written
+and labelled before the answerer was run on them), and the generation latency (p50/p95 of
+`timings.generate_ms`). `--json`
 prints {"questions", "answer_accuracy", "citation_accuracy", "refusal_accuracy", ...} for the
 chosen split, as fractions.
 """
@@ -57,6 +59,8 @@ class Question:
     also: tuple[tuple[str, str], ...] = ()
     """Other (document, heading) pairs that answer the question as well."""
     history: tuple[str, ...] = ()
+    group: str = ""
+    """A named subset reported on its own row as well (`generalisation`)."""
 
     @property
     def in_scope(self) -> bool:
@@ -95,6 +99,7 @@ def load_set(path: Path) -> list[Question]:
                 section=cite.get("section"),
                 also=tuple((str(d), str(h)) for d, h in cite.get("also", [])),
                 history=tuple(item.get("history", [])),
+                group=str(item.get("group", "")),
             )
         )
     return questions
@@ -264,17 +269,19 @@ def main(argv: list[str] | None = None) -> int:
         name: [o for o in outcomes if o.question.split == name] for name in ("tune", "holdout")
     }
     figures = {name: summary(items) for name, items in splits.items() if items}
+    groups = sorted({o.question.group for o in outcomes if o.question.group})
+    extra = {name: summary([o for o in outcomes if o.question.group == name]) for name in groups}
     overall = summary(outcomes)
     if args.json:
-        print(json.dumps({**overall, "splits": figures}))
+        print(json.dumps({**overall, "splits": figures, "groups": extra}))
         return 0
     print(
-        f"{'split':<8} {'questions':>9} {'answers':>8} {'citations':>9} {'refusals':>8} "
+        f"{'split':<14} {'questions':>9} {'answers':>8} {'citations':>9} {'refusals':>8} "
         f"{'gen p50':>8} {'gen p95':>8}"
     )
-    for name, fig in [*figures.items(), ("all", overall)]:
+    for name, fig in [*figures.items(), ("all", overall), *extra.items()]:
         print(
-            f"{name:<8} {fig['questions']:>9} {fig['answer_accuracy']:>8.1%} "
+            f"{name:<14} {fig['questions']:>9} {fig['answer_accuracy']:>8.1%} "
             f"{fig['citation_accuracy']:>9.1%} {fig['refusal_accuracy']:>8.1%} "
             f"{fig['generate_ms_p50']:>6.1f}ms {fig['generate_ms_p95']:>6.1f}ms"
         )

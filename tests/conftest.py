@@ -119,6 +119,13 @@ class PgVectorServer:
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}"
 
+    @property
+    def bin_dir(self) -> Path:
+        """The server's own client tools (pg_dump 16: the machine's 15 refuses a 16 server)."""
+        import pgserver
+
+        return Path(pgserver.__file__).parent / "pginstall" / "bin"
+
     async def admin(self, sql: str) -> None:
         conn = await asyncpg.connect(
             host=str(self.socket_dir), port=self.port, user="postgres", database="postgres"

@@ -30,5 +30,7 @@ def test_no_packaged_service_holds_the_test_ports(ops_tools: OpsTools) -> None:
 def test_script_is_strict_and_non_interactive() -> None:
     text = Path(INSTALL).read_text()
     assert text.startswith("#!/usr/bin/env bash")
-    assert "set -euo pipefail" in text and "DEBIAN_FRONTEND=noninteractive" in text
-    assert "policy-rc.d" in text
+    assert "set -euo pipefail" in text and "lib/debian-packages.sh" in text
+    shared = (Path(INSTALL).parent / "lib" / "debian-packages.sh").read_text()
+    assert "DEBIAN_FRONTEND=noninteractive apt-get install" in shared
+    assert "policy-rc.d" in shared

@@ -1,8 +1,10 @@
 """Checks of a restored instance: row counts, point counts, and chunk rows against points.
 
-`compare_stores` is the small cross-store check verification and restores run until the
-store's own `store check` can be called instead: it lists chunk rows without a point (lost
-vectors) and points that no chunk row names (orphans).
+`compare_stores` is the small cross-store check verification and restores run on the embedded
+store's files (no store is opened on them): it lists chunk rows without a point (lost vectors)
+and points that no chunk row names (orphans). A restored pgvector store is opened and checked by
+the store check itself (`consistency.service.find`), with its points per tenant and collection
+compared with the manifest's.
 """
 
 from __future__ import annotations
@@ -113,6 +115,38 @@ async def qdrant_count(settings: Settings, collection: str) -> int:
         await client.close()
 
 
+async def pgvector_check(settings: Settings, part: VectorPart, result: Verification) -> None:
+    """The restored pgvector store: its points, per tenant and collection, and the store check
+    (`ragops store check`, every point judged) against the restored chunk rows."""
+    from ragops.consistency.service import find
+    from ragops.db import Database
+    from ragops.providers.vectorstore.base import SearchScope
+    from ragops.providers.vectorstore.pgvector import PgVectorStore
+
+    db = Database(settings)
+    store = PgVectorStore(settings, model_id=part.model_id or "unknown", dimension=part.dimension)
+    try:
+        await store.ensure_ready(part.dimension or 0)
+        result.points_found = await store.total_points()
+        for scope, expected in part.scopes.items():
+            tenant, _, collection = scope.partition("/")
+            got = await store.count(SearchScope(tenant_id=tenant, collection=collection or None))
+            if got != expected:
+                result.problems.append(
+                    f"vectors of {scope}: {expected} in the backup, {got} restored"
+                )
+        findings = await find(db, store, tenant_id=None, grace_seconds=0)
+    finally:
+        await store.aclose()
+        await db.dispose()
+    result.stores = StoreComparison(
+        chunks=len(findings.rows),
+        points=findings.points,
+        missing_points=sorted(findings.missing),
+        orphan_points=sorted(p.id for p in findings.orphans),
+    )
+
+
 async def verify_restored(manifest: Manifest, settings: Settings) -> Verification:
     """Compare the restored instance of `settings` with the manifest of its backup."""
     result = Verification(points_expected=manifest.vectors.points)
@@ -128,6 +162,8 @@ async def verify_restored(manifest: Manifest, settings: Settings) -> Verificatio
         shard: Path = edge_target(settings, part)
         result.points_found = await asyncio.to_thread(edge_count, shard, part)
         result.stores = await compare_stores(settings, part)
+    elif part.backend == "pgvector":
+        await pgvector_check(settings, part, result)
     elif part.backend == "qdrant":
         result.points_found = await qdrant_count(settings, part.collection or "")
     return result

@@ -33,6 +33,7 @@ backup_app = typer.Typer(help="Backups: create, verify, restore, drill.", no_arg
 
 def _print_created(result: dict[str, Any]) -> None:
     manifest = result["manifest"]
+    pgvector = manifest["vectors"]["backend"] == "pgvector"
     rows = sum(manifest["database"]["tables"].values())
     console.print(
         f"backup written: {result['path']} ({result['bytes'] / 1e6:.1f} MB, "
@@ -40,7 +41,9 @@ def _print_created(result: dict[str, Any]) -> None:
     )
     console.print(
         f"  {rows} rows in {len(manifest['database']['tables'])} tables, "
-        f"{manifest['vectors']['points']} vectors, schema {manifest['migration_revision']}, "
+        f"{manifest['vectors']['points']} vectors"
+        f"{' (pgvector, inside the database dump)' if pgvector else ''}, "
+        f"schema {manifest['migration_revision']}, "
         f"{result['files']} files checksummed"
     )
     if result["pruned"]:
@@ -245,7 +248,10 @@ def restore(
     ] = None,
     database_url: Annotated[
         str | None,
-        typer.Option(help="Database to restore into (default: SQLite in the target directory)."),
+        typer.Option(
+            help="Database to restore into (default: SQLite in the target directory); a "
+            "pgvector store's vectors come back in it."
+        ),
     ] = None,
     live: Annotated[
         bool, typer.Option("--live", help="Restore over the configured instance (needs --force).")
@@ -268,6 +274,8 @@ def restore(
     else:
         directory = target or file.parent / (file.name.split(".")[0] + "-restored")
         update: dict[str, Any] = {"data_dir": directory, "database_url": database_url}
+        if settings.resolved_vector_store == "pgvector":  # its vectors: in the restored database
+            update |= {"vector_store": "pgvector", "pgvector_url": None}
         chosen = settings.model_copy(update=update)
     report = _run(restore_backup(file, settings=chosen, key=_key(settings), force=force))
     if as_json:
@@ -278,6 +286,12 @@ def restore(
             console.print(
                 f"  serve it with RAGOPS_DATA_DIR={chosen.data_dir}"
                 + (f" RAGOPS_DATABASE_URL=<{report.target_database}>" if database_url else "")
+                + (
+                    " RAGOPS_VECTOR_STORE=pgvector, RAGOPS_PGVECTOR_URL unset (the vectors are "
+                    "in that database)"
+                    if report.manifest.vectors.backend == "pgvector"
+                    else ""
+                )
             )
     if not report.verification.ok:
         raise typer.Exit(1)

@@ -32,6 +32,14 @@ def drill(
             "RAGOPS_DATABASE_URL) instead of SQLite.",
         ),
     ] = False,
+    pgvector: Annotated[
+        bool,
+        typer.Option(
+            "--pgvector",
+            help="On a scratch PostgreSQL database with the vectors in its pgvector store "
+            "(implies --postgres; the server needs the vector extension).",
+        ),
+    ] = False,
     scratch_url: Annotated[
         str | None, typer.Option(help="PostgreSQL server for --postgres.")
     ] = None,
@@ -48,10 +56,13 @@ def drill(
     if not (dataset / "corpus.jsonl").is_file():
         fail(f"no corpus.jsonl under {dataset} (pass --dataset)")
     server = None
-    if postgres:
+    if postgres or pgvector:
         server = scratch_url or settings.database_url
         if server is None or not server.startswith("postgresql"):
-            fail("--postgres needs a PostgreSQL server: --scratch-url or RAGOPS_DATABASE_URL")
+            fail(
+                "--postgres and --pgvector need a PostgreSQL server: --scratch-url or "
+                "RAGOPS_DATABASE_URL"
+            )
     with console.status("drill: writing scratch data, backup, destroy, restore..."):
         record = _run(
             run_drill(
@@ -62,6 +73,7 @@ def drill(
                 postgres_server=server,
                 workdir=settings.data_dir / "drills",
                 cache_dir=Path("var/bench"),
+                pgvector=pgvector,
             )
         )
     path = write_record(record, out)

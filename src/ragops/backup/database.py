@@ -5,6 +5,8 @@ repeatable-read transaction of ours, so the dump, the row counts and the corpus 
 see one moment, the moment the vector store was held (see `service`). Restores use
 `pg_restore --single-transaction --exit-on-error`: a failed restore leaves the target as it
 was. Connection details reach the tools through `PG*` variables, never their argument list.
+The tools are chosen by the server's major version (`pg_tool`): `pg_dump` refuses a newer
+server, and `pg_restore` a dump of a newer `pg_dump`.
 
 SQLite: the online backup API copies the database page by page while the service runs; a
 restore copies the file into place under a temporary name and renames it.
@@ -13,7 +15,9 @@ restore copies the file into place under a temporary name and renames it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import re
 import shutil
 import sqlite3
 import subprocess  # nosec B404 - pg_dump/pg_restore with fixed arguments, no shell
@@ -50,7 +54,7 @@ def libpq_env(url: URL) -> dict[str, str]:
     """`PG*` environment variables naming the database of `url` (password included)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     pairs = {
-        "PGHOST": url.host,
+        "PGHOST": url.host or url.query.get("host"),  # a unix socket directory in the query
         "PGPORT": str(url.port) if url.port else None,
         "PGUSER": url.username,
         "PGPASSWORD": url.password,
@@ -66,11 +70,40 @@ def asyncpg_dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise DatabaseBackupError(f"{name} is not installed (PostgreSQL client tools)")
-    return path
+@functools.lru_cache(maxsize=16)
+def tool_major(path: str) -> int | None:
+    """The major version of a PostgreSQL client tool (`pg_dump (PostgreSQL) 16.2` -> 16)."""
+    done = subprocess.run(  # nosec B603 - a tool found on disk, fixed argument
+        [path, "--version"], capture_output=True, text=True, check=False
+    )
+    found = re.search(r"\) (\d+)", done.stdout)
+    return int(found.group(1)) if done.returncode == 0 and found else None
+
+
+def _candidates(name: str, bin_dir: Path | None) -> list[str]:
+    if bin_dir is not None:
+        return [str(bin_dir / name)] if (bin_dir / name).is_file() else []
+    found = [shutil.which(name)]
+    found += [str(p) for p in Path("/usr/lib/postgresql").glob(f"*/bin/{name}")]
+    return [p for p in dict.fromkeys(found) if p is not None]
+
+
+def pg_tool(name: str, server_major: int, bin_dir: Path | None = None) -> str:
+    """The newest `name` of `bin_dir` (or PATH and /usr/lib/postgresql/<N>/bin) whose major
+    version is at least the server's."""
+    versions = {path: tool_major(path) for path in _candidates(name, bin_dir)}
+    usable = {p: v for p, v in versions.items() if v is not None and v >= server_major}
+    if usable:
+        return max(usable, key=lambda p: usable[p] or 0)
+    where = f"in {bin_dir}" if bin_dir is not None else "on PATH or in /usr/lib/postgresql"
+    if not versions:
+        raise DatabaseBackupError(f"{name} is not installed {where} (PostgreSQL client tools)")
+    found = ", ".join(sorted({str(v) for v in versions.values()}))
+    raise DatabaseBackupError(
+        f"{name} {where} is version {found}, older than the server (PostgreSQL "
+        f"{server_major}): install the client tools of version {server_major} or newer, or "
+        "point RAGOPS_PG_BIN_DIR at them"
+    )
 
 
 def run_tool(args: list[str], env: dict[str, str]) -> None:
@@ -91,6 +124,11 @@ class PgSnapshot:
     snapshot_id: str
     url: URL
     tables: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def server_major(self) -> int:
+        """The server's major version (16 for 16.2)."""
+        return int(self.connection.get_server_version().major)
 
 
 @asynccontextmanager
@@ -128,9 +166,10 @@ async def pg_counts(snapshot: PgSnapshot) -> tuple[dict[str, int], list[CorpusVe
     return counts, versions
 
 
-async def pg_dump(snapshot: PgSnapshot, dest: Path) -> None:
+async def pg_dump(snapshot: PgSnapshot, dest: Path, bin_dir: Path | None = None) -> None:
     """Dump the database as of the snapshot, custom format, into `dest`."""
-    args = [_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges"]
+    tool = pg_tool("pg_dump", snapshot.server_major, bin_dir)
+    args = [tool, "--format=custom", "--no-owner", "--no-privileges"]
     args += [f"--snapshot={snapshot.snapshot_id}", f"--file={dest}"]
     await asyncio.to_thread(run_tool, args, libpq_env(snapshot.url))
 
@@ -245,7 +284,57 @@ async def pg_drop_database(url: URL) -> None:
         await connection.close()
 
 
-async def restore_database(backend: str, source: Path, database_url: str) -> None:
+async def dump_listing(source: Path, server_major: int, bin_dir: Path | None = None) -> str:
+    """The table of contents of a custom-format dump (`pg_restore --list`)."""
+    tool = pg_tool("pg_restore", server_major, bin_dir)
+
+    def listing() -> str:
+        done = subprocess.run(  # nosec B603 - fixed tool, arguments built here
+            [tool, "--list", str(source)], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise DatabaseBackupError(f"pg_restore --list failed: {done.stderr.strip()}")
+        return done.stdout
+
+    return await asyncio.to_thread(listing)
+
+
+async def pg_server_major(url: URL) -> int:
+    """The major version of the server of `url` (through its maintenance database)."""
+    connection = await asyncpg.connect(_maintenance_dsn(url))
+    try:
+        return int(connection.get_server_version().major)
+    finally:
+        await connection.close()
+
+
+async def pg_extension_available(url: URL, name: str) -> bool:
+    """Whether the server of `url` can create the extension `name` (e.g. pgvector's)."""
+    connection = await asyncpg.connect(_maintenance_dsn(url))
+    try:
+        found = await connection.fetchval(
+            "SELECT 1 FROM pg_available_extensions WHERE name = $1", name
+        )
+    finally:
+        await connection.close()
+    return found is not None
+
+
+def same_database(first: str, second: str) -> bool:
+    """Whether two PostgreSQL URLs name the same database on the same server (host or socket
+    directory, port, database name; the user does not matter)."""
+
+    def key(raw: str) -> tuple[str, int, str]:
+        url = make_url(raw)
+        host = url.host or str(url.query.get("host") or "")
+        return host, url.port or 5432, url.database or ""
+
+    return key(first) == key(second)
+
+
+async def restore_database(
+    backend: str, source: Path, database_url: str, bin_dir: Path | None = None
+) -> None:
     """Restore the dump or SQLite copy `source` into the database of `database_url`,
     replacing what it holds, all or nothing."""
     target = backend_of(database_url)
@@ -263,6 +352,7 @@ async def restore_database(backend: str, source: Path, database_url: str) -> Non
     url = make_url(database_url)
     if not await pg_database_exists(url):
         await pg_create_database(url)
-    args = [_tool("pg_restore"), "--single-transaction", "--exit-on-error", "--no-owner"]
+    tool = pg_tool("pg_restore", await pg_server_major(url), bin_dir)
+    args = [tool, "--single-transaction", "--exit-on-error", "--no-owner"]
     args += ["--no-privileges", "--clean", "--if-exists", f"--dbname={url.database}", str(source)]
     await asyncio.to_thread(run_tool, args, libpq_env(url))

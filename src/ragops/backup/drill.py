@@ -2,9 +2,11 @@
 that nothing is lost and measuring how long recovery takes.
 
 1. A scratch instance (its own data directory; SQLite, or a new database on a PostgreSQL
-   server) is migrated and filled (`scratch_data`: SciFact plus chat sessions).
+   server, there optionally with the pgvector store) is migrated and filled (`scratch_data`:
+   SciFact plus chat sessions).
 2. Fingerprints are taken: per table, the row count and a SHA-256 over every row; for the
-   vectors, the point count and a SHA-256 over every point's id, payload and dense vector.
+   vectors, the point count and a SHA-256 over every point's id, payload and dense vector (with
+   pgvector, the SHA-256 of every row of the store's two tables, which are in the database).
 3. A backup is made while the store is open, as the service makes one.
 4. The instance is destroyed: the store closed, the data directory deleted, the database
    dropped (PostgreSQL) or its file deleted (SQLite).
@@ -145,6 +147,15 @@ def vector_fingerprint(path: Path, part: VectorPart) -> tuple[int, str]:
 async def fingerprint(settings: Settings, part: VectorPart) -> Fingerprint:
     """The fingerprint of an instance whose store is closed."""
     rows, digests = await table_fingerprints(settings.resolved_database_url)
+    if part.backend == "pgvector":  # the vectors are tables of the database: set them apart
+        points = rows.pop(part.tables[0], 0)
+        digest = hashlib.sha256()
+        for table in part.tables:
+            rows.pop(table, None)
+            digest.update(digests.pop(table, "").encode("ascii") + b"\n")
+        return Fingerprint(
+            rows=rows, digests=digests, points=points, vectors_digest=digest.hexdigest()
+        )
     points, vectors = await asyncio.to_thread(vector_fingerprint, edge_target(settings, part), part)
     return Fingerprint(rows=rows, digests=digests, points=points, vectors_digest=vectors)
 
@@ -153,7 +164,8 @@ async def _destroy(settings: Settings) -> None:
     url = settings.resolved_database_url
     if dbpart.backend_of(url) == "postgresql":
         await dbpart.pg_drop_database(make_url(url))
-    shutil.rmtree(settings.data_dir)
+    if settings.data_dir.exists():  # a pgvector instance may have written no file there
+        shutil.rmtree(settings.data_dir)
 
 
 async def run_drill(
@@ -165,8 +177,10 @@ async def run_drill(
     postgres_server: str | None,
     workdir: Path,
     cache_dir: Path,
+    pgvector: bool = False,
 ) -> DrillRecord:
-    """Run the drill on a scratch instance under `workdir` (removed afterwards)."""
+    """Run the drill on a scratch instance under `workdir` (removed afterwards); with
+    `pgvector`, its vectors in the pgvector store of its scratch PostgreSQL database."""
     from ragops.backup.scratch_data import write_scratch_data
     from ragops.db import Database, migrate
     from ragops.providers.embedder.factory import create_embedder, resolve_dimension
@@ -181,6 +195,10 @@ async def run_drill(
         "database_url": None,
         "edge_index_threshold": 0,
     }
+    if pgvector:
+        if postgres_server is None:
+            raise ValueError("the pgvector drill needs a PostgreSQL server")
+        update |= {"vector_store": "pgvector", "pgvector_url": None}
     if postgres_server is not None:
         name = f"ragops_drill_{uuid.uuid4().hex[:12]}"
         update["database_url"] = (
@@ -230,7 +248,8 @@ async def run_drill(
         kind="backup",
         started_at=started_at,
         ragops_version=__version__,
-        database=dbpart.backend_of(scratch.resolved_database_url),
+        database=dbpart.backend_of(scratch.resolved_database_url)
+        + (" + pgvector" if pgvector else ""),
         dataset=f"{dataset.name} ({written.documents} documents, {written.sessions} sessions)",
         vectors_source=written.vectors,
         rows=before.rows,

@@ -3,7 +3,8 @@
 `manifest.json` is the last member of the backup archive and is only written once every other
 file is complete, so a backup with a manifest is a finished one. It records the release and
 migration revision that wrote it, row counts per table, the vector collection and its point
-count, the corpus versions, the SHA-256 and size of every other file, and when it started and
+count (pgvector: its tables, which are inside the database dump, and the points per tenant and
+collection), the corpus versions, the SHA-256 and size of every other file, and when it started and
 ended.
 """
 
@@ -40,12 +41,19 @@ class DatabasePart(BaseModel):
 class VectorPart(BaseModel):
     """The vectors: the store kind, the collection, its layout and point count."""
 
-    backend: Literal["edge", "qdrant", "none"]
+    backend: Literal["edge", "qdrant", "pgvector", "none"]
     collection: str | None = None
     model_id: str | None = None
     dimension: int | None = None
     points: int = 0
     path: str | None = Field(None, description="Directory or file of the vectors in the archive.")
+    tables: list[str] = Field(
+        [], description="pgvector: the store's tables, inside the database dump (`path`)."
+    )
+    scopes: dict[str, int] = Field(
+        {}, description="pgvector: points per `tenant/collection`, as of the dump's snapshot."
+    )
+    how: str | None = Field(None, description="How the vectors were cut, in words.")
 
 
 class CorpusVersionEntry(BaseModel):
@@ -90,9 +98,29 @@ class Manifest(BaseModel):
         # reconcile has not removed yet: orphans, which lose nothing); fewer is a loss.
         if vectors.backend != "none" and chunks is not None and vectors.points < chunks:
             found.append(f"{vectors.points} vector points but {chunks} chunk rows")
+        if vectors.backend == "pgvector":
+            found += _pgvector_problems(self)
         if self.finished_at < self.started_at:
             found.append("finished before it started")
         return found
+
+
+def _pgvector_problems(manifest: Manifest) -> list[str]:
+    """The pgvector tables are in the dump: their row counts are among the database's."""
+    vectors, tables = manifest.vectors, manifest.database.tables
+    found: list[str] = []
+    if vectors.path != manifest.database.file:
+        found.append("pgvector vectors outside the database dump")
+    if not vectors.tables:
+        found.append("the pgvector tables are not named")
+    elif tables.get(vectors.tables[0]) != vectors.points:
+        found.append(
+            f"{vectors.points} pgvector points but {tables.get(vectors.tables[0])} rows in "
+            f"{vectors.tables[0]}"
+        )
+    if sum(vectors.scopes.values()) != vectors.points:
+        found.append("the pgvector points per tenant do not add up to the points")
+    return found
 
 
 def sha256_file(path: Path) -> str:

@@ -10,6 +10,11 @@ backup is older than the code, and the result is compared with the manifest.
 
 Verify: the same steps into a scratch directory and a scratch database (a new SQLite file, or a
 new PostgreSQL database on the configured server or `scratch_url`), removed afterwards.
+
+pgvector: the vectors are tables of the dump, so they come back with the database; the target
+must use the pgvector store in the restored database, on a server with the extension, or the
+restore is refused before anything changes. The verification then runs the store check
+(`consistency.service`) on the restored pair and compares points per tenant and collection.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from ragops.backup.archive import InvalidBackup, open_backup
 from ragops.backup.checks import Verification, verify_restored
 from ragops.backup.manifest import Manifest
 from ragops.backup.service import BackupResult, create_backup
-from ragops.backup.vectors import edge_target, restore_vectors
+from ragops.backup.vectors import edge_target, restore_vectors, target_problem
 from ragops.config import Settings
 from ragops.db import migrate
+from ragops.server_state import read_state
 
 
 class RestoreRefused(Exception):
@@ -96,12 +102,15 @@ async def _is_live(settings: Settings, manifest: Manifest) -> bool:
 async def _safety_backup(settings: Settings, manifest: Manifest) -> BackupResult:
     """A backup of the target before it is overwritten (its embedded store opened here)."""
     from ragops.providers.vectorstore.edge import EdgeVectorStore
+    from ragops.providers.vectorstore.pgvector import PgVectorStore
     from ragops.providers.vectorstore.qdrant import QdrantVectorStore
 
     part = manifest.vectors
     model_id, dimension = part.model_id or "unknown", part.dimension
-    store: EdgeVectorStore | QdrantVectorStore
-    if settings.qdrant_url is None:
+    store: EdgeVectorStore | QdrantVectorStore | PgVectorStore
+    if part.backend == "pgvector":
+        store = PgVectorStore(settings, model_id=model_id, dimension=dimension)
+    elif settings.qdrant_url is None:
         store = EdgeVectorStore(settings, model_id=model_id, dimension=dimension)
     else:
         store = QdrantVectorStore(settings, model_id=model_id, dimension=dimension)
@@ -112,12 +121,29 @@ async def _safety_backup(settings: Settings, manifest: Manifest) -> BackupResult
         await store.aclose()
 
 
+async def _check_target(manifest: Manifest, settings: Settings) -> None:
+    """Refuse, before anything changes, a target that cannot take this backup."""
+    problem = target_problem(manifest.vectors, settings)
+    if problem:
+        raise RestoreRefused(problem)
+    url = settings.resolved_database_url
+    if dbpart.backend_of(url) != manifest.database.backend:
+        raise RestoreRefused(
+            f"this backup holds a {manifest.database.backend} database; the target is "
+            f"{dbpart.backend_of(url)}"
+        )
+    if manifest.vectors.backend == "pgvector":
+        if not await dbpart.pg_extension_available(make_url(url), "vector"):
+            raise RestoreRefused(
+                f"the target server of {_describe(url)} has no pgvector extension (vector): "
+                "restore onto a server that has pgvector installed"
+            )
+
+
 async def restore_backup(
     path: Path, *, settings: Settings, key: bytes | None, force: bool = False
 ) -> RestoreReport:
     """Restore the backup at `path` into the data directory and database of `settings`."""
-    from ragops.cli.server import read_state
-
     started = time.perf_counter()
     steps: dict[str, float] = {}
     async with open_backup(path, key, scratch=None) as (manifest, files):
@@ -125,6 +151,7 @@ async def restore_backup(
         reason = newer_than_code(manifest)
         if reason:
             raise RestoreRefused(reason)
+        await _check_target(manifest, settings)
         running = read_state(settings.data_dir)
         if running is not None:
             raise RestoreRefused(
@@ -147,6 +174,7 @@ async def restore_backup(
             manifest.database.backend,
             files / manifest.database.file,
             settings.resolved_database_url,
+            settings.pg_bin_dir,
         )
         steps["database"] = time.perf_counter() - mark
         mark = time.perf_counter()
@@ -201,6 +229,10 @@ async def verify_backup(
         scratch_db = make_url(server).set(database=name).render_as_string(hide_password=False)
     with tempfile.TemporaryDirectory(prefix="ragops-verify-") as tmp:
         overrides: dict[str, object] = {"data_dir": Path(tmp), "qdrant_url": None}
+        if manifest.vectors.backend == "pgvector":  # the vectors come back in the scratch db
+            overrides |= {"vector_store": "pgvector", "pgvector_url": None}
+        elif settings.resolved_vector_store == "pgvector":
+            overrides |= {"vector_store": "edge", "pgvector_url": None}
         if scratch_db is not None:
             overrides["database_url"] = scratch_db
         else:

@@ -6,7 +6,8 @@ snapshot is taken (a SQLite online copy, or an exported PostgreSQL snapshot that
 reads); then the shard is flushed and copied and the store released. Ingestion writes points
 before it commits their chunk rows and deletes old points after, so this cut never holds a
 chunk row without its point; at worst it holds points of a version superseded in that instant,
-which `store check` lists as orphans.
+which `store check` lists as orphans. With the pgvector store the vectors are tables of the same
+database, so the one exported snapshot holds both and nothing is held (`vectors`).
 
 All or nothing. Files are written into `.<name>.partial` beside the destination, the archive
 as `.<name>.partial`; only a complete archive, manifest last inside, is renamed to
@@ -41,9 +42,10 @@ from ragops.backup.manifest import (
     VectorPart,
     file_entries,
 )
-from ragops.backup.vectors import copy_vectors
+from ragops.backup.vectors import copy_vectors, dump_problems, pgvector_outside, pgvector_part
 from ragops.config import Settings
 from ragops.providers.vectorstore.base import VectorStore
+from ragops.providers.vectorstore.pgvector import PgVectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +224,8 @@ async def _snapshot(
             versions,
             notes,
         )
+    if isinstance(store, PgVectorStore):
+        return await _pgvector_snapshot(settings, store, work, dumping)
     async with AsyncExitStack() as stack:
         taken: list[dbpart.PgSnapshot] = []
 
@@ -231,9 +235,31 @@ async def _snapshot(
         vectors = await copy_vectors(store, work, export)
         dumping()
         tables, versions = await dbpart.pg_counts(taken[0])
-        await dbpart.pg_dump(taken[0], work / PG_DUMP_FILE)
+        await dbpart.pg_dump(taken[0], work / PG_DUMP_FILE, settings.pg_bin_dir)
     part = DatabasePart(backend="postgresql", file=PG_DUMP_FILE, tables=tables)
     return part, vectors, versions, notes
+
+
+async def _pgvector_snapshot(
+    settings: Settings, store: PgVectorStore, work: Path, dumping: Callable[[], None]
+) -> tuple[DatabasePart, VectorPart, list[CorpusVersionEntry], list[str]]:
+    """The database with the pgvector tables in it: one snapshot, one dump, nothing held."""
+    url = settings.resolved_database_url
+    refused = pgvector_outside(store, url)
+    if refused:
+        raise BackupError(refused)
+    async with dbpart.pg_snapshot(url) as snapshot:
+        dumping()
+        tables, versions = await dbpart.pg_counts(snapshot)
+        vectors = await pgvector_part(store, snapshot, PG_DUMP_FILE)
+        await dbpart.pg_dump(snapshot, work / PG_DUMP_FILE, settings.pg_bin_dir)
+        major = snapshot.server_major
+    listing = await dbpart.dump_listing(work / PG_DUMP_FILE, major, settings.pg_bin_dir)
+    missing = dump_problems(listing, vectors)
+    if missing:
+        raise BackupError("; ".join(missing))
+    part = DatabasePart(backend="postgresql", file=PG_DUMP_FILE, tables=tables)
+    return part, vectors, versions, []
 
 
 def _pack(work: Path, archive: Path) -> None:

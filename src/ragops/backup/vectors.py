@@ -9,6 +9,15 @@ Qdrant server: a collection snapshot through its API (created, downloaded, delet
 uploads it into the target collection. The server cannot be held while the database snapshot is
 taken, so points written meanwhile may appear as orphans, which `store check` lists. This path
 needs a Qdrant server and is not exercised by the test suite.
+
+pgvector: the store's two tables live in the application's database, so they are inside the
+`pg_dump` of the database's snapshot: the same moment as every chunk row, with no hold. The
+manifest names the tables and counts their points per tenant and collection in that snapshot,
+and the dump's table of contents is checked to hold them and the `vector` extension. A restore
+of the dump brings them back (the target server needs the extension installed). A pgvector
+store in another database (`RAGOPS_PGVECTOR_URL` naming a different one) is refused: one
+snapshot cannot span two databases, and cutting both at one moment would mean holding every
+vector write for the length of the second dump (docs/runbooks/database-recovery.md).
 """
 
 from __future__ import annotations
@@ -22,10 +31,12 @@ from pathlib import Path
 import httpx
 import qdrant_edge as qe
 
+from ragops.backup import database as dbpart
 from ragops.backup.manifest import VECTORS_DIR, VectorPart
 from ragops.config import Settings
 from ragops.providers.vectorstore.base import VectorStore
 from ragops.providers.vectorstore.edge import LOCK_NAME, EdgeVectorStore, StoreLock, shard_config
+from ragops.providers.vectorstore.pgvector import PgVectorStore
 from ragops.providers.vectorstore.qdrant import QdrantVectorStore
 
 
@@ -83,6 +94,65 @@ async def _qdrant_snapshot(store: QdrantVectorStore, work: Path) -> VectorPart:
     )
 
 
+def pgvector_outside(store: PgVectorStore, database_url: str) -> str | None:
+    """Why the pgvector store cannot be backed up with the database, or None."""
+    if dbpart.backend_of(database_url) != "postgresql":
+        return "the pgvector store is backed up inside the PostgreSQL dump; the database is SQLite"
+    if dbpart.same_database(store.dsn, database_url):
+        return None
+    return (
+        "the pgvector store lives in another database (RAGOPS_PGVECTOR_URL) than the "
+        "relational data: backups take the vectors inside the database's own dump and do not "
+        "support a separate vector database (one snapshot cannot span two databases); keep the "
+        "vectors in RAGOPS_DATABASE_URL, or back both databases up with the provider's tools "
+        "and run `ragops backup check` and `ragops store check` on the restored pair"
+    )
+
+
+async def pgvector_part(
+    store: PgVectorStore, snapshot: dbpart.PgSnapshot, dump_file: str
+) -> VectorPart:
+    """The pgvector store's part of the manifest, counted in the database's snapshot."""
+    connection = snapshot.connection
+    version = await connection.fetchval(
+        "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+    )
+    if version is None:
+        raise VectorBackupError("the database has no vector extension: is the store pgvector?")
+    table = store.table
+    if not await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", f'"{table}"'):
+        raise VectorBackupError(f"the pgvector table {table} is not in the database")
+    rows = await connection.fetch(
+        f'SELECT tenant_id, collection, count(*) AS n FROM "{table}" '  # nosec B608
+        "GROUP BY tenant_id, collection ORDER BY tenant_id, collection"
+    )
+    scopes = {f"{r['tenant_id']}/{r['collection'] or ''}": int(r["n"]) for r in rows}
+    return VectorPart(
+        backend="pgvector",
+        collection=store.name,
+        model_id=store.model_id,
+        dimension=store.dimension,
+        points=sum(scopes.values()),
+        path=dump_file,
+        tables=[table, f"{table}_terms"],
+        scopes=scopes,
+        how=f"inside the database dump, one snapshot with the relational data (pgvector {version})",
+    )
+
+
+def dump_problems(listing: str, part: VectorPart) -> list[str]:
+    """What of the pgvector store the dump's table of contents (`pg_restore --list`) lacks."""
+    lines = [line + " " for line in listing.splitlines() if not line.startswith(";")]
+    found: list[str] = []
+    if not any(" EXTENSION - vector " in line for line in lines):
+        found.append("the dump does not create the vector extension")
+    for table in part.tables:
+        for kind in ("TABLE", "TABLE DATA"):
+            if not any(f" {kind} public {table} " in line for line in lines):
+                found.append(f"the dump holds no {kind} of {table}")
+    return found
+
+
 def _edge_open(path: Path, part: VectorPart) -> qe.EdgeShard:
     return qe.EdgeShard.load(str(path), shard_config(part.dimension or 0))
 
@@ -117,9 +187,30 @@ def edge_target(settings: Settings, part: VectorPart) -> Path:
     return settings.edge_path / (part.collection or "")
 
 
+def target_problem(part: VectorPart, settings: Settings) -> str | None:
+    """Why `settings`' vector store cannot take this backup's vectors, or None."""
+    store = settings.resolved_vector_store
+    if part.backend == "pgvector":
+        url = settings.resolved_pgvector_url
+        if store != "pgvector" or url is None:
+            return (
+                "this backup holds pgvector vectors inside its database dump; restore it into "
+                "a PostgreSQL database (--database-url) with RAGOPS_VECTOR_STORE=pgvector"
+            )
+        if not dbpart.same_database(url, settings.resolved_database_url):
+            return (
+                "this backup holds pgvector vectors inside its database dump; the target's "
+                "RAGOPS_PGVECTOR_URL names another database than the one restored into"
+            )
+    elif part.backend in ("edge", "qdrant") and store == "pgvector":
+        return f"this backup holds {part.backend} vectors; the target uses the pgvector store"
+    return None
+
+
 async def restore_vectors(part: VectorPart, extracted: Path, settings: Settings) -> None:
-    """Put the backup's vectors in place for `settings`' store, replacing what is there."""
-    if part.backend == "none":
+    """Put the backup's vectors in place for `settings`' store, replacing what is there
+    (pgvector: nothing to do, the database's restore brought them)."""
+    if part.backend in ("none", "pgvector"):
         return
     if part.backend == "qdrant" or settings.qdrant_url is not None:
         if part.backend != "qdrant" or settings.qdrant_url is None:

@@ -5,9 +5,11 @@ names, the list, table or code block that answers a procedure or list question w
 
 from __future__ import annotations
 
+import re
+
 from ragops.chat.intent import is_action_heading
 from ragops.chat.shapes import Context, ExtractiveAnswer, cite, lists_subject
-from ragops.chat.terms import heading_terms, names_heading, terms
+from ragops.chat.terms import heading_terms, named_terms, names_heading, terms
 from ragops.chat.units import Unit
 
 LIST_ITEM_CHARS = 150
@@ -22,9 +24,9 @@ NAMED_RATIO = 0.85
 """A section the question names by its heading (`terms.names_heading`) answers a procedure
 question whole, and its list or table a list question, when it scores at least this share
 of the best unit."""
-TABLE_CHARS = 2400
-"""A table that the chunker cut is continued from the following retrieved chunks up to this
-many characters."""
+CONTINUED_CHARS = 2400
+"""A table or list that the chunker cut is continued from the following retrieved chunks up
+to this many characters."""
 ACTION_SELF_WEIGHT = 0.8
 """Share of an action section's own score that counts for its document (see _action_section)."""
 MIN_TITLE_CHARS = 10
@@ -65,7 +67,14 @@ def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> Extracti
     ]
     unit, score = max(
         titled or named or subject or blocks,
-        key=lambda us: (us[1], -us[0].passage, -us[0].position),
+        key=lambda us: (
+            named_terms(context.asked, context.sections[us[0].passage - 1])
+            if titled or named
+            else 0,
+            us[1],
+            -us[0].passage,
+            -us[0].position,
+        ),
     )
     if score < BLOCK_RATIO * best and not subject and not named:
         return None
@@ -73,32 +82,40 @@ def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> Extracti
     if len(intro.split()) < 3:  # "Then:" says less than the section's title
         intro = _section_title(context.sections[unit.passage - 1])
     body = unit.text
-    if unit.kind == "table":
-        body = "\n".join([body, *_table_continued(context, scored, unit.passage, len(body))])
+    if unit.kind in ("table", "list"):
+        body = "\n".join([body, *_continued(context, scored, unit, body)])
     text = f"{cite(intro, unit.passage).rstrip('.')}:\n{body}"
     return ExtractiveAnswer(text, (unit.passage,), score=score, kind=context.kind)
 
 
-def _table_continued(
-    context: Context, scored: list[tuple[Unit, float]], number: int, used: int
+def _continued(
+    context: Context, scored: list[tuple[Unit, float]], unit: Unit, shown: str
 ) -> list[str]:
-    """The rows of a table that the chunker cut: the tables that open the retrieved chunks
-    following passage `number` in the same section, while within TABLE_CHARS."""
-    at = {
-        (context.documents[n - 1], context.sections[n - 1], context.ordinals[n - 1]): n
-        for n in range(1, len(context.sections) + 1)
-    }
-    key = (context.documents[number - 1], context.sections[number - 1])
-    ordinal = context.ordinals[number - 1]
-    rows: list[str] = []
-    while (following := at.get((*key, ordinal + 1))) is not None:
+    """The rest of a list or table that the chunker cut: the blocks of the same kind that
+    open the retrieved chunks following `unit`'s passage in the same section, while within
+    CONTINUED_CHARS, without the items the overlapping chunks share."""
+    used = len(shown)
+    parts: list[str] = []
+    for following in _following(context, unit.passage):
         units = [u for u, _ in scored if u.passage == following and not u.in_block]
-        if not units or units[0].kind != "table" or used + len(units[0].text) > TABLE_CHARS:
+        while units and units[0].kind == "sentence" and units[0].text.rstrip(".") in shown:
+            units.pop(0)  # the overlap: the end of the last item, repeated
+        if not units or units[0].kind != unit.kind or used + len(units[0].text) > CONTINUED_CHARS:
             break
-        rows.append(units[0].text)
+        seen = {_row_key(row) for text in [*parts, shown] for row in text.splitlines()}
+        new = [row for row in units[0].text.splitlines() if _row_key(row) not in seen]
+        parts.append("\n".join(new))
         used += len(units[0].text)
-        ordinal += 1
-    return rows
+    return [part for part in parts if part]
+
+
+_ITEM_MARK = re.compile(r"^(?:- |\d{1,3}\. )")
+
+
+def _row_key(row: str) -> str:
+    """A rendered row's first cell (an item's text before its first colon, without its
+    number): chunks overlap, and a row or item shown once is not repeated."""
+    return _ITEM_MARK.sub("", row.split(": ", 1)[0])
 
 
 def _action_section(
@@ -111,7 +128,10 @@ def _action_section(
     score to the page it names, not to its own. Action sections count less for their own
     document (`ACTION_SELF_WEIGHT`): the question describes a situation, they the remedy.
     No action section is used when the question names another section better (its heading
-    holds `RIVAL_HEADING` of the question's terms or more). A retrieved section whose heading
+    holds `RIVAL_HEADING` of the question's terms or more); an action section whose own
+    heading holds that share ("First response" for "what are the first steps when an alert
+    fires?") answers even when another document describes the situation better. A retrieved
+    section whose heading
     the question names outright (`terms.names_heading`: "how do I scale ragops?" and
     "Scaling") is the answer itself, action section or not.
     """
@@ -124,7 +144,14 @@ def _action_section(
         if _named(context, n) and passage_best.get(n, 0.0) >= NAMED_RATIO * best
     ]
     if named_here:
-        chosen = max(named_here, key=lambda n: (passage_best.get(n, 0.0), -n))
+        chosen = max(
+            named_here,
+            key=lambda n: (
+                named_terms(context.asked, context.sections[n - 1]),
+                passage_best.get(n, 0.0),
+                -n,
+            ),
+        )
         return _whole_section(context, scored, chosen, best)
     actions = {u.passage for u, _ in scored if is_action_heading(context.sections[u.passage - 1])}
     if not actions:
@@ -157,7 +184,9 @@ def _action_section(
     if rival >= RIVAL_HEADING and rival > heading(number):
         return None
     top = max(documents.values())
-    if documents.get(context.documents[number - 1], 0.0) < 0.85 * top:
+    if documents.get(context.documents[number - 1], 0.0) < 0.85 * top and (
+        heading(number) < RIVAL_HEADING
+    ):
         return None
     return _whole_section(context, scored, number, best)
 
@@ -169,14 +198,36 @@ def _named(context: Context, number: int) -> bool:
 def _whole_section(
     context: Context, scored: list[tuple[Unit, float]], number: int, best: float
 ) -> ExtractiveAnswer | None:
-    """Passage `number` rendered whole under its section title, as a procedure's answer."""
+    """Passage `number` rendered whole under its section title, as a procedure's answer;
+    a section the chunker cut goes on with the retrieved chunks that follow it (the steps
+    after the cut), their overlap left out."""
     units = [u for u, _ in scored if u.passage == number]
+    for following in _following(context, number):
+        shown = "\n".join(u.text for u in units)
+        units += [  # the overlap of the chunks is shown once
+            u for u, _ in scored if u.passage == following and u.text.rstrip(".") not in shown
+        ]
     body = _render_section(units)
     if not body:
         return None
     title = _section_title(context.sections[number - 1])
     text = f"{cite(title, number).rstrip('.')}:\n{body}"
     return ExtractiveAnswer(text, (number,), score=best, kind=context.kind)
+
+
+def _following(context: Context, number: int) -> list[int]:
+    """The retrieved passages that continue passage `number` in the same section, in order."""
+    at = {
+        (context.documents[n - 1], context.sections[n - 1], context.ordinals[n - 1]): n
+        for n in range(1, len(context.sections) + 1)
+    }
+    key = (context.documents[number - 1], context.sections[number - 1])
+    ordinal = context.ordinals[number - 1]
+    out: list[int] = []
+    while ordinal >= 0 and (following := at.get((*key, ordinal + 1))) is not None:
+        out.append(following)
+        ordinal += 1
+    return out
 
 
 def _render_section(units: list[Unit], limit: int = 1200) -> str:

@@ -33,6 +33,7 @@ ACTION_PHRASES = ("what to do", "first response", "how to fix", "how to recover"
 _PROCEDURE = re.compile(
     r"\b(?:how\s+(?:do|can|should|would|to)\b|what\s+(?:do|should|can|must)\s+(?:i|we|you)\s+"
     r"do\b|what\s+now\b|what\s+next\b|what\s+to\s+do\b|steps?\s+(?:to|for)\b|procedure\b|"
+    r"^\s*what\s+(?:are|were)\s+(?:the\s+)?(?:\w+\s+)?steps\b|"
     r"how\s+(?:is|are)\s+\w+(?:\s+\w+)?\s+(?:rolled\s+back|restored|rotated|fixed)\b|"
     r"(?:fix|resolve|mitigate|recover|restore|troubleshoot|handle)\b.*\?\s*$)",
     re.IGNORECASE,
@@ -43,7 +44,7 @@ _LIST = re.compile(
     re.IGNORECASE,
 )
 _VALUE = re.compile(
-    r"\bhow\s+(?:many|much|long|often|big|large|fast|soon|high|low|old)\b|"
+    r"\bhow\s+(?:many|much|long|often|big|large|fast|soon|quickly|high|low|old)\b|"
     r"\bwhat\s+(?:is|are)\s+(?:the\s+)?(?:default|limit|maximum|minimum|max|min|timeout|port|"
     r"size|threshold|value|number|name|url|path|status|code|version)\b|"
     r"\b(?:which|what)\s+(?:port|status|code|header|setting|variable|env|environment\s+"
@@ -105,7 +106,11 @@ def question_kind(question: str) -> QuestionKind:
 
 
 def is_action_heading(section: str) -> bool:
-    """Whether the last heading of a section path names an action section."""
+    """Whether the last heading of a section path names an action section. A document's
+    title alone does not: the text before its first heading introduces the page ("Database
+    recovery: restore from a backup"), the steps are in its sections."""
+    if ">" not in section:
+        return False
     last = section.rsplit(">", 1)[-1].strip().lower()
     words = re.findall(r"[a-z]+", last)
     return any(word in ACTION_HEADINGS for word in words) or any(

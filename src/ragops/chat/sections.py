@@ -5,12 +5,13 @@ Retrieval finds the passage that describes the situation; the steps are often in
 section of the same document that shares few words with the question. For a question that
 asks what to do (`chat.intent`), `add_action_sections` looks at the documents of the best
 passages and, when none of their retrieved passages is an action section (Mitigation,
-Resolution, Rollback, ...), adds the document's first action-section chunk right after the
-passage that found it, with that passage's scores.
+Resolution, Rollback, ...), adds the document's action-section chunk whose heading holds the
+most of the question's terms ("First response" for "what are the first steps...?"; the first
+one on a tie) right after the passage that found it, with that passage's scores.
 
 A passage may also name the page that holds the steps: an index table row "RagopsX | P4 |
 error rate above 1 %" matches "what do I do when the error rate is above 1 %?" better than
-any page retrieval found. When a line of one of the best passages names another document
+any page retrieval found. When a line of a retrieved passage names another document
 by its exact title (`MIN_TITLE_CHARS` or longer) and holds at least half of the question's
 terms, that document's action section is added too. Two small database queries, only for
 procedure questions. No action section is added for a document whose best passage is the
@@ -30,9 +31,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ragops.chat.intent import is_action_heading, question_kind
-from ragops.chat.terms import names_heading, question_terms, terms
+from ragops.chat.terms import heading_terms, names_heading, question_terms, terms
 from ragops.db import Database
 from ragops.documents import catalog
+from ragops.documents.models import Chunk
 from ragops.retrieval.service import Passage
 
 MAX_DOCUMENTS = 2
@@ -77,7 +79,7 @@ async def add_action_sections(
         if len(leads) == MAX_DOCUMENTS:
             break
         leads.setdefault(passage.document_id, passage)
-    linked = await _linked_document(db, tenant_id, question, found[: MAX_DOCUMENTS + 1])
+    linked = await _linked_document(db, tenant_id, question, found)
     if linked is not None and linked[0] not in leads:
         leads[linked[0]] = replace(linked[1], document_id=linked[0], title=linked[2])
     wanted = [
@@ -88,29 +90,35 @@ async def add_action_sections(
     ]
     rows = await catalog.document_chunks(db=db, tenant_id=tenant_id, document_ids=wanted)
     have = {p.chunk_id for p in found}
-    added: dict[str, Passage] = {}
+    asked = set(question_terms(question))
+    chosen: dict[str, tuple[int, Chunk]] = {}
     for row in rows:
         lead = leads[row.document_id]
-        if row.document_id in added or row.id in have:
+        if row.id in have or not is_action_heading(row.section):
             continue
         if row.version != lead.version and row.document_id == lead.document_id:
             continue
-        if is_action_heading(row.section):
-            added[row.document_id] = replace(
-                lead,
-                chunk_id=row.id,
-                section=row.section,
-                text=row.text,
-                start=row.start_offset,
-                end=row.end_offset,
-                ordinal=row.ordinal,
-                payload={
-                    "document_id": row.document_id,
-                    "section": row.section,
-                    "quoted": row.quoted or [],
-                },
-                point_id=row.id,
-            )
+        named = len(asked & heading_terms(row.section))  # "First response" for "first steps"
+        if row.document_id not in chosen or named > chosen[row.document_id][0]:
+            chosen[row.document_id] = (named, row)
+    added = {
+        document: replace(
+            leads[document],
+            chunk_id=row.id,
+            section=row.section,
+            text=row.text,
+            start=row.start_offset,
+            end=row.end_offset,
+            ordinal=row.ordinal,
+            payload={
+                "document_id": row.document_id,
+                "section": row.section,
+                "quoted": row.quoted or [],
+            },
+            point_id=row.id,
+        )
+        for document, (_, row) in chosen.items()
+    }
     out: list[Passage] = []
     for passage in found:
         out.append(passage)

@@ -102,6 +102,8 @@ class Context:
     subject: str = ""
     """The stem of what a list question asks for ("types" in "which file types...")."""
     titles: list[str] = field(default_factory=list)
+    measure: re.Pattern[str] | None = None
+    """The figures a value question asks for (`_measure`), if it says."""
     ordinals: list[int] = field(default_factory=list)
     """Each passage's chunk number within its document (0 when unknown)."""
     joined: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -163,6 +165,7 @@ def build_context(question: str, passages: Sequence[Any], units: list[Unit]) -> 
         joined=joined_terms(question),
         titles=[str(getattr(p, "title", "") or "") for p in passages],
         ordinals=[_ordinal(p) for p in passages],
+        measure=_measure(question),
     )
 
 
@@ -210,6 +213,30 @@ def document_coverage(context: Context, units: list[Unit]) -> float:
 
 
 _DIGIT = re.compile(r"\d")
+_NUMBER = r"\d+(?:[.,]\d+)?\s*"
+_DURATION = re.compile(
+    _NUMBER + r"(?:ms|s|sec|secs|seconds?|min|mins|minutes?|h|hours?|d|days?|weeks?|months?)\b",
+    re.IGNORECASE,
+)
+_SIZE = re.compile(_NUMBER + r"(?:[kmgt]i?b|bytes?|characters?|chars?|pages?)\b", re.IGNORECASE)
+_MEASURES = (
+    (re.compile(r"\bhow\s+(?:soon|quickly|often|fast)\b", re.IGNORECASE), _DURATION),
+    (
+        re.compile(r"\bhow\s+long\b", re.IGNORECASE),
+        re.compile(f"{_DURATION.pattern}|{_SIZE.pattern}", re.IGNORECASE),
+    ),
+    (re.compile(r"\bhow\s+(?:big|large|much\s+(?:space|memory|disk))\b", re.IGNORECASE), _SIZE),
+)
+MEASURE_BONUS = 0.06
+"""Bonus for a value unit stating the measure asked for: a duration for "how long / how
+soon / how quickly", a size for "how big"."""
+
+
+def _measure(question: str) -> re.Pattern[str] | None:
+    """What a value question measures, as a pattern of the figures that state it."""
+    return next((figure for asks, figure in _MEASURES if asks.search(question)), None)
+
+
 _DEFINES = re.compile(r"\b(?:is|are|means|refers\s+to|stands\s+for)\b", re.IGNORECASE)
 
 
@@ -246,6 +273,8 @@ def score_unit(unit: Unit, context: Context) -> float:
             score += 0.1
     if kind == "value" and unit.kind in ("sentence", "row") and _DIGIT.search(unit.text):
         score += 0.04
+        if context.measure is not None and context.measure.search(unit.text):
+            score += MEASURE_BONUS
     if kind == "definition" and unit.kind == "sentence" and _DEFINES.search(unit.text):
         score += 0.03
     return score
@@ -266,7 +295,7 @@ def sentence_answer(
 ) -> ExtractiveAnswer:
     """The best sentence (or table row), then up to `limit - 1` more close to it."""
     candidates = [
-        ScoredSentence(u.text, u.passage, u.position, s)
+        ScoredSentence(u.shown or u.text, u.passage, u.position, s)
         for u, s in scored
         if u.kind in ("sentence", "row")
     ]
@@ -277,8 +306,22 @@ def sentence_answer(
     picked = pick_sentences(candidates, limit)
     order = list(dict.fromkeys(s.passage for s in picked))
     picked.sort(key=lambda s: (order.index(s.passage), s.position))
-    text = " ".join(cite(s.text, s.passage) for s in picked)
+    text = " ".join(
+        cite(_situated(s.text, context.sections[s.passage - 1]), s.passage) for s in picked
+    )
     return ExtractiveAnswer(text, tuple(order), tuple(picked), picked[0].score, context.kind)
+
+
+_DEICTIC = re.compile(r"\b(?:here|this section|below)\b", re.IGNORECASE)
+
+
+def _situated(sentence: str, section: str) -> str:
+    """`sentence` prefixed by its section's heading when it points at it ("Point the liveness
+    probe here" under "GET /healthz: liveness"): quoted alone it would not say what "here" is."""
+    parts = [p.strip() for p in section.split(">") if p.strip()]
+    if len(parts) < 2 or not _DEICTIC.search(sentence):
+        return sentence
+    return f"{parts[-1]}: {sentence}"
 
 
 def pick_sentences(scored: list[ScoredSentence], limit: int) -> list[ScoredSentence]:

@@ -1,9 +1,11 @@
 """Words of questions and passages as the extractive answerer compares them.
 
 `terms` lowercases, drops stopwords and stems (Snowball, English); a token such as
-`ragops-page`, `db_pool` or `RagopsDBPoolWaiters` also yields its parts, and a few common
-abbreviations map to the word the documents use ("db" -> database). `question_terms` adds
-the joined forms of neighbouring question words ("roll back" -> "rollback").
+`ragops-page`, `db_pool` or `RagopsDBPoolWaiters` also yields its parts, a few common
+abbreviations and variants map to the word the documents use ("db" -> database, "storage" ->
+store), and a "%" sign reads as the word "percent". `question_terms` adds
+the joined forms of neighbouring question words ("roll back" -> "rollback") and leaves out
+what a question sets aside ("besides the burn-rate alerts").
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ _SYNONYMS = {
     "paged": "page",
     "pager": "page",
     "paging": "page",
+    "storage": "store",
+    "pct": "percent",
 }
 """Abbreviations and variants mapped to the stem of the word the documents use."""
 _WORD = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
@@ -74,6 +78,7 @@ def terms(text: str) -> list[str]:
 
 
 def _terms(text: str) -> list[str]:
+    text = text.replace("%", " percent ")  # "80 %" and "80 percent" say the same
     camel = " ".join(" ".join(_CAMEL_PART.findall(w)) for w in _CAMEL.findall(text))
     out: list[str] = []
     for word in _WORD.findall(f"{text} {camel}".lower()):
@@ -91,6 +96,7 @@ def _terms(text: str) -> list[str]:
 
 def joined_terms(question: str) -> dict[str, tuple[str, str]]:
     """Each joined pair of neighbouring question words ("rollback") and the parts' terms."""
+    question = without_excluded(question)
     words = [w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS]
     plain = set(terms(question))
     out: dict[str, tuple[str, str]] = {}
@@ -101,22 +107,43 @@ def joined_terms(question: str) -> dict[str, tuple[str, str]]:
     return out
 
 
+_EXCLUDED = re.compile(
+    r"\b(?:besides|except(?:\s+for)?|apart\s+from|aside\s+from|other\s+than|excluding|"
+    r"not\s+counting|leaving\s+out)\s+[^?.!;,]*",
+    re.IGNORECASE,
+)
+
+
+def without_excluded(question: str) -> str:
+    """`question` without what it sets aside ("which alerts exist besides the burn-rate
+    alerts?" asks for alerts, not for the burn-rate ones)."""
+    return _EXCLUDED.sub(" ", question)
+
+
 def question_terms(question: str) -> list[str]:
     """The terms of a question, each once, with joined neighbours ("roll back" -> "rollback")
-    as alternatives."""
+    as alternatives; what the question sets aside (`without_excluded`) is left out."""
+    question = without_excluded(question)
     words = [w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS]
     asked = list(dict.fromkeys(terms(question)))
     joined = [_stem(a + b) for a, b in zip(words, words[1:], strict=False)]
     return asked + [j for j in dict.fromkeys(joined) if j not in asked]
 
 
+MIN_TITLE_TERMS = 2
+"""A document's title names the text before its first heading only with this many terms: a
+one-word title ("Alerting") is the topic of every question about the page."""
+
+
 def heading_terms(section: str) -> set[str]:
-    """The terms of the last heading of a heading path ("A > B > Scaling"); none for a
-    document's top heading alone (its title names the whole page, not one section)."""
+    """The terms of the last heading of a heading path ("A > B > Scaling"); for a document's
+    top heading alone, its title's terms when there are MIN_TITLE_TERMS or more ("Command
+    line"), else none."""
     parts = [p for p in section.split(">") if p.strip()]
-    if len(parts) < 2:
+    if not parts:
         return set()
-    return set(terms(parts[-1]))
+    found = set(terms(parts[-1]))
+    return found if len(parts) > 1 or len(found) >= MIN_TITLE_TERMS else set()
 
 
 def names_heading(asked: Iterable[str], section: str) -> bool:
@@ -124,3 +151,9 @@ def names_heading(asked: Iterable[str], section: str) -> bool:
     asked ("Scaling" for "how do I scale ragops horizontally?")."""
     heading = heading_terms(section)
     return bool(heading) and heading <= set(asked)
+
+
+def named_terms(asked: Iterable[str], section: str) -> int:
+    """How many terms of a section's heading the question names: of two named sections,
+    the one named by more words is the one meant ("Command line" over "Commands")."""
+    return len(heading_terms(section) & set(asked))

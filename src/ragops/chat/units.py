@@ -10,7 +10,8 @@ stores the offsets of code blocks and block quotes in the chunk payload (`quoted
 - `table`: a whole table, one line per row (`first cell: header: cell; ...`);
 - `row`: one table row, rendered the same way, for questions one row answers;
 - `code`: a code block (fenced, at most `MAX_CODE_LINES` lines) with the sentence before it,
-  for questions that ask how to do something. Code inside a list item is left out.
+  for questions that ask how to do something. Of a code block inside a list item, only the
+  first command line is kept, at the end of the item's text (a step's command is its point).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ UnitKind = Literal["sentence", "list", "table", "row", "code"]
 
 MAX_ITEM_CHARS = 320
 MAX_CODE_LINES = 10
+MAX_COMMAND_CHARS = 120
+"""Longest command kept in a list item (its first line)."""
 MAX_ROW_CHARS = 140
 """Longest row of a table shown whole (a row answering alone may be MAX_ITEM_CHARS)."""
 MAX_BLOCK_CHARS = 2400
@@ -32,6 +35,8 @@ MAX_BLOCK_CHARS = 2400
 
 _BULLET = re.compile(r"^(\s*)(?:([-*+\u2022])|(\d{1,3})[.)])\s+")
 _TABLE = re.compile(r"^\s*\|")
+_COMMENT = re.compile(r"\s+#\s.*$")
+_DANGLING_NUMBER = re.compile(r"(?<=[.!?)])\s+\d{1,3}[.)]$")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _END = re.compile(r"[.!?\u2026]+[\"')\]\u201d\u2019]*(?=\s+[\"'(\[\u201c\u2018]?[A-Z0-9`])")
@@ -39,6 +44,10 @@ _ABBREVIATIONS = frozenset(
     "e.g i.e etc vs cf fig figs no nos approx incl esp resp min max mr mrs ms dr st jr sr".split()
 )
 MAX_SENTENCE_CHARS = 400
+"""A sentence is scored on this many characters at most."""
+MAX_SHOWN_CHARS = 600
+"""An answer quotes a long sentence up to this many characters (an enumeration cut at 400
+lost its end: "sections to fill (root…")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,9 @@ class Unit:
     """A sentence or row that is also part of a list or table unit."""
     keys: str = ""
     """A table's first-column cells: what the table lists (its topic with the header)."""
+    shown: str = ""
+    """A long sentence as an answer quotes it (up to MAX_SHOWN_CHARS), when that is more than
+    `text` (cut to MAX_SENTENCE_CHARS for scoring)."""
 
 
 @dataclass(slots=True)
@@ -74,15 +86,21 @@ def _blocks(text: str, quoted: Sequence[tuple[int, int]]) -> list[_Block]:
     """Paragraphs, lists and tables of `text`, with its quoted spans (code) left out."""
     blocks: list[_Block] = []
     position = 0
+    command_kept = False
     for raw in text.split("\n"):
         start, position = position, position + len(raw) + 1
         if any(a <= start < b for a, b in quoted):
             if blocks and blocks[-1].kind == "list" and raw.strip():
-                continue  # a command inside a list item: skipped, the list goes on
+                command = _COMMENT.sub("", raw.strip().rstrip("\\")).strip()
+                if not command_kept and blocks[-1].lines and not command.startswith("#"):
+                    blocks[-1].lines[-1] += f" `{clip(command, MAX_COMMAND_CHARS)}`"
+                    command_kept = True  # the step's first command; the rest is left out
+                continue
             if not blocks or blocks[-1].kind != "code":
                 blocks.append(_Block("code", []))
             blocks[-1].lines.append(raw.rstrip())
             continue
+        command_kept = False
         line = raw.rstrip()
         if not line.strip():
             if not blocks or blocks[-1].kind != "list":  # a list goes on past a blank line
@@ -125,8 +143,9 @@ def clip(text: str, limit: int) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + "\u2026"
 
 
-def sentences_of(block: str) -> list[str]:
-    """The sentences of one paragraph, in order ("e.g." and "1.2" do not end one)."""
+def sentences_of(block: str, limit: int = MAX_SENTENCE_CHARS) -> list[str]:
+    """The sentences of one paragraph, in order ("e.g." and "1.2" do not end one), each cut
+    to `limit` characters."""
     out: list[str] = []
     start = 0
     for match in _END.finditer(block):
@@ -135,7 +154,7 @@ def sentences_of(block: str) -> list[str]:
         out.append(block[start : match.end()].strip())
         start = match.end()
     out.append(block[start:].strip())
-    return [clip(s, MAX_SENTENCE_CHARS) for s in out if s]
+    return [clip(s, limit) for s in out if s]
 
 
 def _cells(line: str) -> list[str]:
@@ -171,6 +190,13 @@ def _bounded(lines: list[str], limit: int = MAX_BLOCK_CHARS) -> list[str]:
     return kept
 
 
+def _sentence(sentence: str, number: int, position: int, *, in_block: bool = False) -> Unit:
+    """A sentence unit: scored on its first MAX_SENTENCE_CHARS, shown up to MAX_SHOWN_CHARS."""
+    text = clip(sentence, MAX_SENTENCE_CHARS)
+    shown = sentence if text != sentence else ""
+    return Unit("sentence", text, number, position, in_block=in_block, shown=shown)
+
+
 def passage_units(number: int, text: str, quoted: Sequence[tuple[int, int]] = ()) -> list[Unit]:
     """The answer units of passage `number` (see the module docstring), in reading order."""
     units: list[Unit] = []
@@ -178,8 +204,8 @@ def passage_units(number: int, text: str, quoted: Sequence[tuple[int, int]] = ()
     for block in _blocks(text, quoted):
         if block.kind == "paragraph":
             paragraph = " ".join(block.lines)
-            for sentence in sentences_of(paragraph):
-                units.append(Unit("sentence", sentence, number, len(units)))
+            for sentence in sentences_of(paragraph, MAX_SHOWN_CHARS):
+                units.append(_sentence(sentence, number, len(units)))
             previous = paragraph
         elif block.kind == "list":
             units.extend(_list_units(number, block.lines, previous, len(units)))
@@ -202,6 +228,7 @@ def _list_units(number: int, lines: list[str], previous: str, position: int) -> 
     lead = sentences_of(previous)[-1] if previous.rstrip().endswith(":") else ""
     items: list[tuple[bool, str]] = []
     depth = min(len(_BULLET.match(line).group(1)) for line in lines)  # type: ignore[union-attr]
+    numbers: list[int] = []
     for line in lines:
         match = _BULLET.match(line)
         assert match is not None
@@ -211,10 +238,16 @@ def _list_units(number: int, lines: list[str], previous: str, position: int) -> 
             items[-1] = (ordered, f"{text}; {body}")
         else:
             items.append((match.group(3) is not None, body))
+            numbers.append(int(match.group(3)) if match.group(3) else 0)
+    if items:  # a chunk cut just after the next item's number ends in "... plan). 3."
+        ordered, last = items[-1]
+        items[-1] = (ordered, _DANGLING_NUMBER.sub("", last))
     ordered = bool(items) and all(o for o, _ in items)
-    rendered = [
-        f"{i}. {clip(body, MAX_ITEM_CHARS)}" if ordered else f"- {clip(body, MAX_ITEM_CHARS)}"
-        for i, (_, body) in enumerate(items, start=1)
+    if ordered and numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        numbers = list(range(1, len(items) + 1))  # "1." on every item: counted
+    rendered = [  # a list the chunker cut keeps its own numbers ("3." onwards)
+        f"{n}. {clip(body, MAX_ITEM_CHARS)}" if ordered else f"- {clip(body, MAX_ITEM_CHARS)}"
+        for n, (_, body) in zip(numbers, items, strict=True)
     ]
     units = [
         Unit(
@@ -228,8 +261,8 @@ def _list_units(number: int, lines: list[str], previous: str, position: int) -> 
         )
     ]
     for _, body in items:
-        for sentence in sentences_of(body):
-            units.append(Unit("sentence", sentence, number, position + len(units), in_block=True))
+        for sentence in sentences_of(body, MAX_SHOWN_CHARS):
+            units.append(_sentence(sentence, number, position + len(units), in_block=True))
     return units
 
 

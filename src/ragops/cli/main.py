@@ -77,14 +77,9 @@ def serve(
 ) -> None:
     """Start the HTTP server (migrates; an empty instance ingests the demo corpus meanwhile)."""
     from ragops import __version__
-    from ragops.cli.server import (
-        local_url,
-        read_state,
-        remove_state,
-        wrap_lifespan,
-        write_state,
-    )
+    from ragops.cli.server import wrap_lifespan
     from ragops.config.production import ProductionConfigError, check_production
+    from ragops.server_state import local_url, read_state, remove_state, write_state
 
     settings = load_settings()
     try:  # refuse a production configuration on embedded stores before announcing anything

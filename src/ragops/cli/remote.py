@@ -1,7 +1,7 @@
 """Commands through a running server's HTTP API.
 
 A command goes through the API when `--url` (`RAGOPS_API_URL`) names a server, or when
-`ragops serve` runs on the same data directory (see `cli.server`); otherwise it works in this
+`ragops serve` runs on the same data directory (see `server_state`); otherwise it works in this
 process. The key sent is `--api-key` (`RAGOPS_API_KEY`); beside a local server without one,
 the command makes a temporary key of the tenant it acts for (the scopes it needs, ten minutes
 of life) in the shared database and revokes it when done; both are audit events, like the
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ragops.cli.runner import fail, load_settings
-from ragops.cli.server import STATE_FILE
+from ragops.server_state import STATE_FILE
 
 if TYPE_CHECKING:
     import httpx
@@ -70,7 +70,7 @@ def find_remote(url: str | None, api_key: str | None) -> Remote | None:
     """The server to go through, or None to work in this process."""
     if url:
         return Remote(url=url.rstrip("/"), api_key=api_key)
-    from ragops.cli.server import read_state
+    from ragops.server_state import read_state
 
     state = read_state(load_settings().data_dir)
     if state is None:

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         None,
         description="Encrypts backups (AES-256-GCM): 32 bytes, base64 (`ragops backup key`).",
     )
+    pg_bin_dir: Path | None = Field(
+        None,
+        description="Directory of the pg_dump/pg_restore that backups use; default: the newest "
+        "of PATH and /usr/lib/postgresql/<N>/bin. Their major version must be the server's or "
+        "newer.",
+    )
 
     # --- cache ---
     redis_url: SecretStr | None = Field(

@@ -22,6 +22,8 @@ from ragops.chat.intent import is_action_heading, question_kind
         ("Is a # inside a fenced code block a heading?", "yesno"),
         ("What is the burn rate?", "definition"),
         ("What happens when I re-ingest a file that has not changed?", "fact"),
+        ("What are the first steps when any alert fires?", "procedure"),
+        ("How quickly must a page be acknowledged?", "value"),
     ],
 )
 def test_question_kind(question: str, kind: str) -> None:
@@ -37,6 +39,7 @@ def test_question_kind(question: str, kind: str) -> None:
         ("Alerting > End-to-end alert test", False),
         ("RagopsDBPoolWaiters > Meaning", False),
         ("", False),
+        ("Database recovery: restore from a backup", False),  # a page's intro, not its steps
     ],
 )
 def test_action_headings(section: str, action: bool) -> None:

@@ -126,6 +126,21 @@ class PgVectorStore:
         return collection_name(self._base, self._model_id, self._dimension)
 
     @property
+    def dsn(self) -> str:
+        """The libpq URL of the store's database (backups compare it with the database's)."""
+        return self._dsn
+
+    @property
+    def model_id(self) -> str:
+        """The embedding model whose vectors the store holds."""
+        return self._model_id
+
+    @property
+    def dimension(self) -> int | None:
+        """The vector size (None until `ensure_ready`)."""
+        return self._dimension
+
+    @property
     def table(self) -> str:
         """The chunk table's name; the postings table adds `_terms`."""
         return table_name(self.name)
