@@ -421,7 +421,10 @@ def main() -> None:
     ragops = str(Path(sys.executable).with_name("ragops"))
     me = [sys.executable, str(Path(__file__).resolve())]
     remote = args.url is not None
-    procs = [] if remote else [start([*me, "--serve-bare", str(bare_port)], env, work / "bare.log")]
+    bare_proc = (
+        None if remote else start([*me, "--serve-bare", str(bare_port)], env, work / "bare.log")
+    )
+    procs = [] if bare_proc is None else [bare_proc]
     if not args.extractive and not remote:
         stub = [*me, "--serve-stub", str(stub_port), str(args.llm_delay_ms)]
         procs.append(start(stub, env, work / "stub.log"))
@@ -487,14 +490,19 @@ def main() -> None:
         bare |= {"error_rate": None, "latencies": []}
         if not remote:
             say(f"bare: {args.users} users for {args.seconds:.0f} s ...")
-            bare = asyncio.run(
-                run_phase(
-                    f"http://127.0.0.1:{bare_port}/bare",
-                    users=args.users,
-                    seconds=args.seconds,
-                    body=None,
-                    method="GET",
-                )
+            assert bare_proc is not None
+            bare = measured(
+                lambda: asyncio.run(
+                    run_phase(
+                        f"http://127.0.0.1:{bare_port}/bare",
+                        users=args.users,
+                        seconds=args.seconds,
+                        body=None,
+                        method="GET",
+                    )
+                ),
+                pids=[bare_proc.pid],
+                bases=[],
             )
     finally:
         if target is not None:
@@ -532,6 +540,10 @@ def main() -> None:
         "cached_error_rate": cached["error_rate"],
         "bare_p95_ms": bare["p95_ms"],
         "bare_rps": bare["rps"],
+        "cpu_ms_per_request": {
+            name: phase.get("server_cpu_ms_per_request")
+            for name, phase in (("uncached", uncached), ("cached", cached), ("bare", bare))
+        },
         "phases": {"uncached": uncached, "cached": cached, "bare": bare},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
@@ -560,6 +572,13 @@ def main() -> None:
     )
     print(f"target: {report['target']}; load average before: {LOAD_BEFORE}")
     print(f"cache labels: uncached {uncached['cache']}, cached {cached['cache']}")
+    cpu = report["cpu_ms_per_request"]
+    if cpu["cached"] and cpu["bare"]:
+        print(
+            f"server CPU a request: cached {cpu['cached']} ms, bare {cpu['bare']} ms "
+            f"(ratio {cpu['cached'] / cpu['bare']:.2f}; the figure other load on the machine "
+            "does not change)"
+        )
     for name, phase in (("uncached", uncached), ("cached", cached)):
         stages = ", ".join(f"{k} {v}" for k, v in phase["stage_ms_per_request"].items())
         print(

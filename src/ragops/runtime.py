@@ -16,6 +16,7 @@ from ragops.cache.factory import create_answer_cache
 from ragops.cache.service import AnswerCache
 from ragops.chat.generation import Generator
 from ragops.chat.service import ChatDeps
+from ragops.chat.turns import TurnWriter
 from ragops.config import Settings
 from ragops.db import Database
 from ragops.documents.budget import IngestQuota
@@ -51,6 +52,7 @@ class Runtime:
     answers: AnswerCache | None = None
     quota: IngestQuota | None = None
     chat_gate: asyncio.Semaphore | None = None
+    turns: TurnWriter | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -93,6 +95,7 @@ class Runtime:
             chat_gate=asyncio.Semaphore(settings.chat_concurrency)
             if settings.chat_concurrency
             else None,
+            turns=TurnWriter(db),
         )
 
     @property
@@ -116,11 +119,14 @@ class Runtime:
             generator=self.generator,
             answers=self.answers,
             gate=self.chat_gate,
+            turns=self.turns,
         )
 
     async def aclose(self) -> None:
         """Close every component, the vector store last (it flushes local storage)."""
         closers = [self.cache.aclose, self.embedder.aclose, self.db.dispose, self.store.aclose]
+        if self.turns is not None:
+            closers.insert(0, self.turns.aclose)  # turns still queued, before the database
         if self.answers is not None:
             closers.insert(0, self.answers.aclose)
         for close in closers:

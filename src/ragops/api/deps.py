@@ -55,6 +55,18 @@ def get_request_id() -> str:
     return current_request_id()
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+# FastAPI runs a plain `def` dependency in a worker thread: two thread hops a request for two
+# attribute reads. The dependencies below are the same reads as coroutines, on the loop.
+
+
+async def _runtime(request: Request) -> Runtime:
+    return get_runtime(request)
+
+
+async def _request_id() -> str:
+    return current_request_id()
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 TenantDep = Annotated[str, Depends(get_tenant)]
-RequestIdDep = Annotated[str, Depends(get_request_id)]
+RequestIdDep = Annotated[str, Depends(_request_id)]

@@ -84,13 +84,18 @@ class AnswerCache:
         self.cache = cache
         self.fingerprint = fingerprint
         self.semantic = semantic
+        self.versions = versions.FreshReads(
+            lambda tenant, collection: versions.current(
+                db=db, tenant_id=tenant, collection=collection
+            )
+        )
 
     async def lookup(
         self, *, tenant_id: str, collection: str, question: str, query: str, follow_up: bool
     ) -> Lookup:
         """Find a cached answer to `question` (standalone retrieval query `query`)."""
         started = time.perf_counter()
-        version = await versions.current(db=self.db, tenant_id=tenant_id, collection=collection)
+        version = await self.versions.current(tenant_id, collection)
         lookup = Lookup(
             status="miss",
             entry=None,

@@ -3,9 +3,17 @@
 The database is the one place every instance sees, so the version lives there and is read
 fresh for each question (one primary-key lookup); no instance can serve an answer computed
 on a corpus that another instance has since changed.
+
+`FreshReads` lets questions asked at the same time share one read without weakening that:
+a question joins only a read that starts after it was asked (while one read runs, the
+questions arriving meanwhile wait for the next one), so every question sees each version
+committed before it arrived.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import column, select, table, union
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,9 +29,55 @@ COLLECTIONS = table("collections", column("tenant_id"), column("name"))
 
 async def current(*, db: Database, tenant_id: str, collection: str) -> int:
     """The collection's corpus version (0 when nothing was ever ingested into it)."""
-    async with db.session() as session:
-        found = await session.get(CorpusVersion, (tenant_id, collection))
-        return found.version if found is not None else 0
+    statement = select(CorpusVersion.version).where(
+        CorpusVersion.tenant_id == tenant_id, CorpusVersion.collection == collection
+    )
+    async with db.engine.connect() as connection:  # a core read: no ORM session to set up
+        found = (await connection.execute(statement)).scalar()
+    return int(found) if found is not None else 0
+
+
+Scope = tuple[str, str]
+
+
+class FreshReads:
+    """Shared reads of the corpus version of one (tenant, collection) at a time: a caller
+    joins a read that has not started yet, or queues one to start when the running read
+    ends; never one that started before it asked (see the module docstring)."""
+
+    def __init__(self, read: Callable[[str, str], Awaitable[int]]) -> None:
+        self._read = read
+        self._running: dict[Scope, asyncio.Task[int]] = {}
+        self._next: dict[Scope, asyncio.Task[int]] = {}
+        self.reads = 0
+        """Reads made so far (a figure for tests and benchmarks)."""
+
+    async def current(self, tenant_id: str, collection: str) -> int:
+        """The version as of a read that started after this call."""
+        scope = (tenant_id, collection)
+        waiting = self._next.get(scope)
+        if waiting is None or waiting.done():  # done before its read: cancelled at shutdown
+            running = self._running.get(scope)
+            if running is not None and running.done():
+                running = None
+            waiting = asyncio.create_task(self._after(scope, running))
+            self._next[scope] = waiting  # joinable until its read starts
+        return await asyncio.shield(waiting)
+
+    async def _after(self, scope: Scope, running: asyncio.Task[int] | None) -> int:
+        if running is not None:
+            await asyncio.wait([running])  # its outcome is its own callers'
+        task = asyncio.current_task()
+        assert task is not None
+        if self._next.get(scope) is task:  # from here on, newcomers queue another read
+            del self._next[scope]
+        self._running[scope] = task
+        try:
+            self.reads += 1
+            return await self._read(*scope)
+        finally:
+            if self._running.get(scope) is task:
+                del self._running[scope]
 
 
 async def bump(session: AsyncSession, *, tenant_id: str, collection: str) -> None:

@@ -29,7 +29,6 @@ from ragops.documents import catalog
 from ragops.errors import RagopsError, ValidationFailed
 from ragops.providers.llm import ChatMessage
 from ragops.retrieval.service import Passage
-from ragops.workers import run_blocking
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ async def chat_completions(
     """Answer the conversation's last user message from the collection named by `model`."""
     deps = runtime.chat_deps
     question, history = _conversation(body)
-    text = await run_blocking("cpu", service.validate_question, deps.settings, question)
+    text = await service.checked_question(deps.settings, question)
     collection = await service.resolve_collection(deps, tenant_id, body.model)
     query = deps.generator.retrieval_query(text, history)
     lookup = await service.look_up(

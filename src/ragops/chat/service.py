@@ -39,6 +39,7 @@ from ragops.chat.sections import (
     rank_by_headings,
 )
 from ragops.chat.sessions import load_session
+from ragops.chat.turns import Turns, TurnWriter
 from ragops.config import Settings
 from ragops.config.names import validate_collection_name
 from ragops.db import Database
@@ -70,6 +71,8 @@ class ChatDeps:
     answers: AnswerCache | None = None
     gate: asyncio.Semaphore | None = None
     """Admits `chat_concurrency` questions at a time, first come first served."""
+    turns: TurnWriter | None = None
+    """Stores answered turns by group commit (`chat.turns`); None: one transaction each."""
 
 
 @dataclass(slots=True)
@@ -127,6 +130,18 @@ def validate_question(settings: Settings, question: str) -> str:
                 code="prompt_injection",
             )
     return text
+
+
+INLINE_CHECK_CHARS = 256
+"""Questions up to this long are checked on the event loop (a few tens of microseconds: less
+than handing them to a worker thread and back); longer ones go to the `cpu` pool."""
+
+
+async def checked_question(settings: Settings, question: str) -> str:
+    """`validate_question`, on the event loop for a short question, else in a worker."""
+    if len(question) <= INLINE_CHECK_CHARS:
+        return validate_question(settings, question)
+    return await run_blocking("cpu", validate_question, settings, question)
 
 
 async def resolve_collection(deps: ChatDeps, tenant_id: str, collection: str | None) -> str:
@@ -209,7 +224,7 @@ async def _prepare(
     collection: str | None,
 ) -> Prepared:
     started = time.perf_counter()
-    text = await run_blocking("cpu", validate_question, deps.settings, question)
+    text = await checked_question(deps.settings, question)
     history: list[ChatMessage] = []
     if session_id is not None:
         chat_session = await load_session(deps.db, tenant_id, session_id)
@@ -331,6 +346,35 @@ async def _store_turns(
 ) -> str:
     message_id = new_id()
     now = utcnow()
+    if deps.turns is not None:
+        await deps.turns.write(
+            Turns(
+                tenant_id=tenant_id,
+                session_id=prepared.session_id,
+                collection=prepared.collection,
+                new_session=not prepared.session_exists,
+                question={
+                    "id": new_id(),
+                    "session_id": prepared.session_id,
+                    "role": "user",
+                    "content": prepared.question,
+                    "request_id": request_id,
+                    "created_at": now,
+                },
+                answer={
+                    "id": message_id,
+                    "session_id": prepared.session_id,
+                    "role": "assistant",
+                    "content": generated.text,
+                    "mode": generated.mode,
+                    "citations": [c.model_dump() for c in citations],
+                    "request_id": request_id,
+                    "created_at": utcnow(),
+                },
+                at=now,
+            )
+        )
+        return message_id
     async with deps.db.session() as session, session.begin():
         if not prepared.session_exists:
             session.add(

@@ -42,6 +42,7 @@ import structlog
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute
 from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from starlette.routing import BaseRoute
@@ -68,6 +69,7 @@ ROUTE_KINDS: dict[tuple[str, str], Kind] = {
 }
 """Which routes (method, path template) count against which per-key limit."""
 
+CLEAN_EVERY_SECONDS = 1.0
 REDIS_TIMEOUT_SECONDS = 0.5
 RETRY_SHARED_SECONDS = 2.0
 FALLBACK_COMPONENT = "rate_limit"
@@ -102,6 +104,28 @@ def parse_limits(value: str) -> tuple[RateLimitItem, ...]:
     return items
 
 
+class MemoryCounts(MemoryStorage):
+    """The `limits` in-process storage, cleaning out expired entries at most once every
+    `CLEAN_EVERY_SECONDS`: the library starts its clean-up (a task, and a worker thread per
+    counted key) after every hit, which cost a cached answer more CPU than the rest of its
+    rate limiting. Windows are computed from each entry's time, so cleaning later changes no
+    count; it only frees memory a second later."""
+
+    _cleaned_at = -math.inf
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:  # the library's private hook
+        now = time.monotonic()
+        if now - self._cleaned_at < CLEAN_EVERY_SECONDS:
+            return
+        self._cleaned_at = now
+        await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
+
+
+def memory_storage() -> MemoryCounts:
+    """A fresh in-process counter storage."""
+    return MemoryCounts("async+memory://")
+
+
 def storage_uri(settings: Settings) -> str:
     """The `limits` storage: Redis when `RAGOPS_REDIS_URL` is set, else process memory."""
     if settings.redis_url is None:
@@ -127,9 +151,13 @@ class RateLimiter:
                 "socket_timeout": REDIS_TIMEOUT_SECONDS,
                 "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
             }
-        self.storage = storage_from_string(uri, wrap_exceptions=True, **options)
+        self.storage = (
+            storage_from_string(uri, wrap_exceptions=True, **options)
+            if self.shared
+            else memory_storage()
+        )
         self.strategy = MovingWindowRateLimiter(self.storage)
-        self.local_storage = storage_from_string("async+memory://")
+        self.local_storage = memory_storage()
         self.local_strategy = MovingWindowRateLimiter(self.local_storage)
         self.limits: dict[str, tuple[RateLimitItem, ...]] = {}
         for name, value in limits.items():
