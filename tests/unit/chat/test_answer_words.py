@@ -131,3 +131,20 @@ async def test_a_section_with_steps_named_by_the_question_beats_another_page_s_m
     assert "Instance Type, Standard to Pro" in answer.text
     assert "memory passes 85 %" in answer.text  # the whole section, its list too
     assert "roll back" not in answer.text
+
+
+async def test_a_procedure_quoted_from_a_section_whose_heading_is_the_command_names_it() -> None:
+    tamper = TextPassage(
+        "Database runbook",
+        "Database runbook > Tampering: ragops audit-log verify",
+        "Checks the audit trail's hash chain and names each changed or deleted row.",
+    )
+    answer = await ExtractiveAnswerer().answer(
+        "How do I check that nobody tampered with the audit trail?", [tamper]
+    )
+    assert answer.text.startswith("Tampering: ragops audit-log verify: Checks the audit trail")
+    plain = TextPassage("Database runbook", "Database runbook > Tampering", tamper.text)
+    answer = await ExtractiveAnswerer().answer(
+        "How do I check that nobody tampered with the audit trail?", [plain]
+    )
+    assert answer.text.startswith("Checks the audit trail")  # no command, no heading
