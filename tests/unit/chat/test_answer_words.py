@@ -143,7 +143,7 @@ async def test_a_procedure_quoted_from_a_section_whose_heading_is_the_command_na
         "How do I check that nobody tampered with the audit trail?", [tamper]
     )
     assert answer.text.startswith("Tampering: ragops audit-log verify: Checks the audit trail")
-    plain = TextPassage("Database runbook", "Database runbook > Tampering", tamper.text)
+    plain = TextPassage("Database runbook", "Database runbook > Hash chains", tamper.text)
     answer = await ExtractiveAnswerer().answer(
         "How do I check that nobody tampered with the audit trail?", [plain]
     )
