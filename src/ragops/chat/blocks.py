@@ -128,7 +128,9 @@ def _action_section(
     score to the page it names, not to its own. Action sections count less for their own
     document (`ACTION_SELF_WEIGHT`): the question describes a situation, they the remedy.
     No action section is used when the question names another section better (its heading
-    holds `RIVAL_HEADING` of the question's terms or more); an action section whose own
+    holds `RIVAL_HEADING` of the question's terms or more), and that section answers whole
+    itself when it has steps (a list or code) and holds the best unit ("Vertical scaling
+    (bigger instances)" for "how do I move to bigger instances?"); an action section whose own
     heading holds that share ("First response" for "what are the first steps when an alert
     fires?") answers even when another document describes the situation better. A retrieved
     section whose heading
@@ -180,8 +182,19 @@ def _action_section(
         return documents.get(context.documents[n - 1], 0.0) + 0.25 * by_passage.get(n, 0.0)
 
     number = min(actions, key=lambda n: (-(rank(n) + heading(n)), n))
-    rival = max((heading(n) for n in by_passage if n not in actions), default=0.0)
+    rivals = [n for n in by_passage if n not in actions]
+    rival = max((heading(n) for n in rivals), default=0.0)
     if rival >= RIVAL_HEADING and rival > heading(number):
+        # a section with steps (a list or code) whose heading holds that share of the
+        # question's terms answers whole when it also holds the best unit
+        stepped = {u.passage for u, _ in scored if u.kind in ("list", "code")}
+        leaders = [
+            n
+            for n in rivals
+            if heading(n) >= RIVAL_HEADING and n in stepped and by_passage[n] >= best
+        ]
+        if leaders:
+            return _whole_section(context, scored, min(leaders), best)
         return None
     top = max(documents.values())
     if documents.get(context.documents[number - 1], 0.0) < 0.85 * top and (

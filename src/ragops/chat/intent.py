@@ -106,13 +106,17 @@ def question_kind(question: str) -> QuestionKind:
 
 
 def is_action_heading(section: str) -> bool:
-    """Whether the last heading of a section path names an action section. A document's
-    title alone does not: the text before its first heading introduces the page ("Database
-    recovery: restore from a backup"), the steps are in its sections."""
-    if ">" not in section:
-        return False
-    last = section.rsplit(">", 1)[-1].strip().lower()
-    words = re.findall(r"[a-z]+", last)
+    """Whether a heading of a section path below the document's title names an action
+    section: the last one, or one above it (a subsection of *Rollback* is part of the
+    rollback). A document's title alone does not: the text before its first heading
+    introduces the page ("Database recovery: restore from a backup"), the steps are in its
+    sections."""
+    return any(_names_action(heading) for heading in section.split(">")[1:])
+
+
+def _names_action(heading: str) -> bool:
+    text = heading.strip().lower()
+    words = re.findall(r"[a-z]+", text)
     return any(word in ACTION_HEADINGS for word in words) or any(
-        phrase in last for phrase in ACTION_PHRASES
+        phrase in text for phrase in ACTION_PHRASES
     )

@@ -306,22 +306,30 @@ def sentence_answer(
     picked = pick_sentences(candidates, limit)
     order = list(dict.fromkeys(s.passage for s in picked))
     picked.sort(key=lambda s: (order.index(s.passage), s.position))
+    procedure = context.kind == "procedure"
     text = " ".join(
-        cite(_situated(s.text, context.sections[s.passage - 1]), s.passage) for s in picked
+        cite(_situated(s.text, context.sections[s.passage - 1], procedure), s.passage)
+        for s in picked
     )
     return ExtractiveAnswer(text, tuple(order), tuple(picked), picked[0].score, context.kind)
 
 
 _DEICTIC = re.compile(r"\b(?:here|this section|below)\b", re.IGNORECASE)
+_HEADING_COMMAND = re.compile(r":\s+[a-z][\w.-]*(?:\s+[\w.|\[\]<>/=-]+)+$")
+"""A heading that ends in a command ("Tampering: ragops audit-log verify")."""
 
 
-def _situated(sentence: str, section: str) -> str:
+def _situated(sentence: str, section: str, procedure: bool = False) -> str:
     """`sentence` prefixed by its section's heading when it points at it ("Point the liveness
-    probe here" under "GET /healthz: liveness"): quoted alone it would not say what "here" is."""
+    probe here" under "GET /healthz: liveness"): quoted alone it would not say what "here" is;
+    and, for a procedure question, when the heading holds the command the sentence describes
+    ("Tampering: ragops audit-log verify" over "Checks the audit trail's hash chain")."""
     parts = [p.strip() for p in section.split(">") if p.strip()]
-    if len(parts) < 2 or not _DEICTIC.search(sentence):
+    if len(parts) < 2:
         return sentence
-    return f"{parts[-1]}: {sentence}"
+    if _DEICTIC.search(sentence) or (procedure and _HEADING_COMMAND.search(parts[-1])):
+        return f"{parts[-1]}: {sentence}"
+    return sentence
 
 
 def pick_sentences(scored: list[ScoredSentence], limit: int) -> list[ScoredSentence]:

@@ -104,3 +104,47 @@ async def test_a_long_sentence_is_quoted_past_the_scoring_cut() -> None:
     )
     assert 400 < len(text) < 600
     assert "root cause" in answer.text
+
+
+async def test_a_section_with_steps_named_by_the_question_beats_another_page_s_mitigation() -> None:
+    vertical = Chunk(
+        "Bigger instances on the host: Settings, Instance Type, Standard to Pro. Do it when:\n\n"
+        "- memory passes 85 %;\n- one core is saturated.",
+        0,
+        section="Scaling > Vertical scaling (bigger instances)",
+        document_id="scaling",
+        score=0.5,
+    )
+    cpu = Chunk(
+        "- Traffic growth: add an instance, or a larger instance type.\n"
+        "- Regression after a deploy: roll back.",
+        0,
+        title="RagopsCPUHigh",
+        section="RagopsCPUHigh > Mitigation",
+        document_id="cpu",
+        score=0.5,
+    )
+    answer = await ExtractiveAnswerer().answer(
+        "How do I move to bigger instances?", [vertical, cpu]
+    )
+    assert answer.cited == (1,)
+    assert "Instance Type, Standard to Pro" in answer.text
+    assert "memory passes 85 %" in answer.text  # the whole section, its list too
+    assert "roll back" not in answer.text
+
+
+async def test_a_procedure_quoted_from_a_section_whose_heading_is_the_command_names_it() -> None:
+    tamper = TextPassage(
+        "Database runbook",
+        "Database runbook > Tampering: ragops audit-log verify",
+        "Checks the audit trail's hash chain and names each changed or deleted row.",
+    )
+    answer = await ExtractiveAnswerer().answer(
+        "How do I check that nobody tampered with the audit trail?", [tamper]
+    )
+    assert answer.text.startswith("Tampering: ragops audit-log verify: Checks the audit trail")
+    plain = TextPassage("Database runbook", "Database runbook > Hash chains", tamper.text)
+    answer = await ExtractiveAnswerer().answer(
+        "How do I check that nobody tampered with the audit trail?", [plain]
+    )
+    assert answer.text.startswith("Checks the audit trail")  # no command, no heading

@@ -35,6 +35,9 @@ def test_question_kind(question: str, kind: str) -> None:
     [
         ("RagopsDBPoolWaiters > Mitigation", True),
         ("Runbooks > Rollback", True),
+        ("Runbooks > Rollback > Rolling back across a migration", True),  # part of Rollback
+        ("Alerting > Changing an alert > Examples", False),
+        ("Rollback drill guide > Overview", False),  # the title alone names no action
         ("Runbooks > First response (any alert)", True),
         ("Alerting > End-to-end alert test", False),
         ("RagopsDBPoolWaiters > Meaning", False),
