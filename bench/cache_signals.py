@@ -15,7 +15,9 @@ anchor) it computes, with the bundled embedder:
   ("how do I", "what is") removed;
 - `diff_cosine`: the embedding cosine of the two questions' differing content words only;
 - `context_f1`: BERTScore-style alignment of the model's contextual token states (the
-  `last_hidden_state` the embedder pools), content word pieces only, greedy F1.
+  `last_hidden_state` the embedder pools), content word pieces only, greedy F1;
+- `overlap`: the Jaccard overlap of the content stems (the lexical guards already refuse the
+  look-alikes one word apart, so what they let through is tested here).
 For each signal it prints the ranking quality (AUC: the chance that a same-meaning pair
 scores above a near-miss) on all pairs, on the pairs the lexical guards let through, and on
 those of them at cosine 0.70 or more (where the threshold is chosen), and blends of the cosine
@@ -139,6 +141,12 @@ class Words:
         recall, precision = float(scores.max(axis=1).mean()), float(scores.max(axis=0).mean())
         return 2 * recall * precision / (recall + precision)
 
+    def overlap(self, one: str, other: str) -> float:
+        """The Jaccard overlap of the two questions' content stems."""
+        a = {self.stem(w) for w in self.content(one)}
+        b = {self.stem(w) for w in self.content(other)}
+        return len(a & b) / len(a | b) if a | b else 1.0
+
     def differing(self, one: str, other: str) -> tuple[str, str]:
         a, b = self.content(one), self.content(other)
         sa, sb = {self.stem(w) for w in a}, {self.stem(w) for w in b}
@@ -157,7 +165,15 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return round(float(above), 3)
 
 
-SIGNALS = ("cosine", "align_worst", "align_mean", "content_cosine", "diff_cosine", "context_f1")
+SIGNALS = (
+    "cosine",
+    "align_worst",
+    "align_mean",
+    "content_cosine",
+    "diff_cosine",
+    "context_f1",
+    "overlap",
+)
 
 
 def measure(families: list[list[list[str]]], *, calibrate: bool = False) -> dict[str, Any]:
@@ -190,7 +206,9 @@ def measure(families: list[list[list[str]]], *, calibrate: bool = False) -> dict
         if k == 4:
             da, db = words.differing(q, c)
             return 1.0 if not da and not db else (cos(da, db) if da and db else 0.0)
-        return words.context_f1(q, c)
+        if k == 5:
+            return words.context_f1(q, c)
+        return words.overlap(q, c)
 
     report: dict[str, Any] = {}
     for name, part in pairs.items():
@@ -202,7 +220,9 @@ def measure(families: list[list[list[str]]], *, calibrate: bool = False) -> dict
             diff = 1.0 if not da and not db else (cos(da, db) if da and db else 0.0)
             ca, cb = " ".join(words.content(q)), " ".join(words.content(c))
             content = cos(ca, cb) if ca and cb else cos(q, c)
-            rows.append([cos(q, c), worst, mean, content, diff, words.context_f1(q, c)])
+            rows.append(
+                [cos(q, c), worst, mean, content, diff, words.context_f1(q, c), words.overlap(q, c)]
+            )
             verdict = guard(q, c)
             passed.append(verdict.ok)
             if verdict.reason == "swapped_word":

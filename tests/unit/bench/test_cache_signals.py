@@ -68,3 +68,10 @@ def test_context_alignment_is_one_for_the_same_text_and_lower_otherwise(words: A
     f1 = words.context_f1
     assert f1("Why is the sky blue?", "Why is the sky blue?") == pytest.approx(1.0, abs=1e-5)
     assert f1("Why is the sky blue?", "How do volcanoes form?") < 0.9
+
+
+def test_overlap_is_the_jaccard_of_content_stems(words: Any) -> None:
+    overlap = words.overlap
+    assert overlap("How do I rotate API keys?", "how to rotate an api key") == 1.0
+    assert overlap("How do I rotate an API key?", "How do I revoke an API key?") == 0.5
+    assert overlap("Why is the sky blue?", "How do volcanoes form?") == 0.0
