@@ -108,6 +108,9 @@ class Context:
     """Each passage's chunk number within its document (0 when unknown)."""
     joined: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Joined neighbours ("rollback" for "roll", "back"): found, they cover both parts."""
+    defined: frozenset[str] = frozenset()
+    """The terms a definition question asks about ("corpus", "version" of "what is the corpus
+    version?"); empty for other questions."""
 
     def coverage(self, bag: set[str]) -> float:
         covered = {t for t in self.weight if t in bag}
@@ -166,7 +169,39 @@ def build_context(question: str, passages: Sequence[Any], units: list[Unit]) -> 
         titles=[str(getattr(p, "title", "") or "") for p in passages],
         ordinals=[_ordinal(p) for p in passages],
         measure=_measure(question),
+        defined=defined_terms(question),
     )
+
+
+_DEFINED = re.compile(
+    r"^\s*(?:what\s+(?:is|are)\s+(?:meant\s+by\s+)?|what['\u2019]s\s+|define\s+|explain\s+)"
+    r"(?:(?:a|an|the)\s+)?(?P<a>[^?]+?)\s*\??\s*$"
+    r"|^\s*what\s+does\s+(?:(?:a|an|the)\s+)?(?P<b>.+?)\s+mean\b",
+    re.IGNORECASE,
+)
+
+
+def defined_terms(question: str) -> frozenset[str]:
+    """The terms of what a definition question asks about: "corpus version" of "What is the
+    corpus version?", "drain" of "What does drain mean?"."""
+    if question_kind(question) != "definition":
+        return frozenset()
+    match = _DEFINED.match(" ".join(question.split()))
+    if match is None:
+        return frozenset()
+    return frozenset(terms(match.group("a") or match.group("b") or ""))
+
+
+def defines(sentence: str, defined: frozenset[str]) -> bool:
+    """Whether `sentence` states what `defined` is: the words before its first "is", "are",
+    "means" (...) name it and little else ("The corpus version is a counter per ...")."""
+    if not defined:
+        return False
+    copula = _DEFINES.search(sentence)
+    if copula is None:
+        return False
+    before = sentence[: copula.start()]
+    return len(before.split()) <= len(defined) + 3 and defined <= set(terms(before))
 
 
 def _ordinal(passage: Any) -> int:
@@ -230,6 +265,8 @@ _MEASURES = (
 MEASURE_BONUS = 0.06
 """Bonus for a value unit stating the measure asked for: a duration for "how long / how
 soon / how quickly", a size for "how big"."""
+DEFINES_BONUS = 0.1
+"""Bonus for a sentence that states what a definition question asks about (`defines`)."""
 
 
 def _measure(question: str) -> re.Pattern[str] | None:
@@ -276,7 +313,7 @@ def score_unit(unit: Unit, context: Context) -> float:
         if context.measure is not None and context.measure.search(unit.text):
             score += MEASURE_BONUS
     if kind == "definition" and unit.kind == "sentence" and _DEFINES.search(unit.text):
-        score += 0.03
+        score += DEFINES_BONUS if defines(unit.text, context.defined) else 0.03
     return score
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ragops.chat.extractive import ExtractiveAnswerer
 from ragops.chat.prompts import TextPassage
+from ragops.chat.shapes import defined_terms, defines
 from ragops.chat.terms import named_terms, names_heading, question_terms, terms
 from ragops.chat.units import passage_units
 
@@ -148,3 +149,47 @@ async def test_a_procedure_quoted_from_a_section_whose_heading_is_the_command_na
         "How do I check that nobody tampered with the audit trail?", [plain]
     )
     assert answer.text.startswith("Checks the audit trail")  # no command, no heading
+
+
+def test_a_definition_question_names_its_term() -> None:
+    assert defined_terms("What is the corpus version?") == {"corpus", "version"}
+    assert defined_terms("What does drain mean?") == {"drain"}
+    assert defined_terms("How do I rotate a key?") == frozenset()
+
+
+def test_the_sentence_that_defines_the_term_is_recognised() -> None:
+    term = defined_terms("What is the corpus version?")
+    assert defines("The corpus version is a counter per tenant and collection.", term)
+    # the term is named, but the sentence is about something else
+    assert not defines("An exact entry is keyed on tenant, collection and corpus version.", term)
+    assert not defines("The version of the corpus format is 2.", defined_terms("What is a key?"))
+
+
+@dataclass(frozen=True)
+class ScoredPassage:
+    title: str
+    section: str
+    text: str
+    score: float
+
+
+async def test_a_definition_question_is_answered_by_the_defining_sentence() -> None:
+    reads = ScoredPassage(
+        "Performance",
+        "Performance > Cached answers",
+        "Questions asked together share one corpus version read; the corpus version read is a "
+        "core select of the corpus version table. A corpus version read that started before a "
+        "question is never joined by it, so no answer comes from an older corpus version.",
+        0.62,
+    )
+    keys = ScoredPassage(
+        "Answer caching",
+        "Answer caching > Keys and invalidation",
+        "An exact entry is keyed on tenant, collection, the collection's corpus version and the "
+        "normalised question, so a new corpus version retires every older entry of its corpus. "
+        "The corpus version is a counter per tenant and collection in the database.",
+        0.58,
+    )
+    answer = await ExtractiveAnswerer().answer("What is the corpus version?", [reads, keys])
+    assert answer.kind == "definition"
+    assert "counter per tenant and collection" in answer.text
