@@ -75,10 +75,8 @@ def min_max(ranking: Ranking) -> dict[str, float]:
     return out
 
 
-def weighted_score_fusion(
-    rankings: Sequence[Ranking], weights: Sequence[float]
-) -> list[tuple[str, float]]:
-    """Convex combination of min-max normalised scores; returns (id, fused score), best first."""
+def _shares(rankings: Sequence[Ranking], weights: Sequence[float]) -> list[float]:
+    """Each ranking's share of a convex combination: its weight over the weights' sum."""
     if len(rankings) != len(weights):
         raise ValueError("one weight per ranking")
     if any(w < 0 for w in weights):
@@ -86,10 +84,17 @@ def weighted_score_fusion(
     total = sum(weights)
     if total <= 0:
         raise ValueError("at least one weight must be positive")
+    return [w / total for w in weights]
+
+
+def weighted_score_fusion(
+    rankings: Sequence[Ranking], weights: Sequence[float]
+) -> list[tuple[str, float]]:
+    """Convex combination of min-max normalised scores; returns (id, fused score), best first."""
     scores: dict[str, float] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
+    for ranking, share in zip(rankings, _shares(rankings, weights), strict=True):
         for item, norm in min_max(ranking).items():
-            scores[item] = scores.get(item, 0.0) + (weight / total) * norm
+            scores[item] = scores.get(item, 0.0) + share * norm
     return _ordered(scores, rankings)
 
 
@@ -112,30 +117,19 @@ def z_score_fusion(
 ) -> list[tuple[str, float]]:
     """Convex combination of z-scores (an id absent from a ranking gets its lowest z-score),
     mapped to [0, 1]; returns (id, fused score), best first."""
-    if len(rankings) != len(weights):
-        raise ValueError("one weight per ranking")
-    if any(w < 0 for w in weights):
-        raise ValueError("weights must not be negative")
-    total = sum(weights)
-    if total <= 0:
-        raise ValueError("at least one weight must be positive")
+    shares = _shares(rankings, weights)
     standardised = [z_scores(ranking) for ranking in rankings]
     items: dict[str, None] = {}
     for z in standardised:
         items.update(dict.fromkeys(z))
     sums: dict[str, float] = dict.fromkeys(items, 0.0)
-    for z, weight in zip(standardised, weights, strict=True):
-        if not z or weight == 0:
+    for z, share in zip(standardised, shares, strict=True):
+        if not z or share == 0:
             continue
         lowest = min(z.values())
         for item in items:
-            sums[item] += (weight / total) * z.get(item, lowest)
-    if not sums:
-        return []
-    low, high = min(sums.values()), max(sums.values())
-    span = high - low
-    scores = {item: (1.0 if span <= 0 else (v - low) / span) for item, v in sums.items()}
-    return _ordered(scores, rankings)
+            sums[item] += share * z.get(item, lowest)
+    return _ordered(min_max(list(sums.items())), rankings)
 
 
 def fuse(

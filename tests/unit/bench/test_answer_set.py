@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import sys
 
 from ragops.documents.extract import extract
 from tests.conftest import REPO_ROOT
+from tests.unit.bench import load_bench
 
-sys.path.insert(0, str(REPO_ROOT / "bench"))
-import answers  # noqa: E402
+answers = load_bench("answers")
 
 
 def _headings(path: str) -> set[str]:

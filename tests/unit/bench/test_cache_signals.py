@@ -3,30 +3,14 @@ over the embedder's static word-piece table, and its contextual alignment."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[3] / "bench"
+from tests.unit.bench import load_bench
 
-
-def _load(name: str) -> ModuleType:
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))  # it imports its sibling `cache`
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-signals = _load("cache_signals")
+signals = load_bench("cache_signals")
 
 
 @pytest.fixture(scope="module")

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.unit.bench import load_bench
 
-def _load_bench() -> ModuleType:
-    path = Path(__file__).resolve().parents[3] / "bench" / "retrieval.py"
-    spec = importlib.util.spec_from_file_location("ragops_bench_retrieval", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_bench("retrieval")
 
 
 def test_ndcg_hand_computed() -> None:

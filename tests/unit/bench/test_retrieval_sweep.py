@@ -4,32 +4,15 @@ moves toward the feedback documents."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
 from ragops.retrieval.sparse import Bm25Encoder
+from tests.unit.bench import load_bench
 
-BENCH = Path(__file__).resolve().parents[3] / "bench"
-
-
-def _load(name: str) -> ModuleType:
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))  # the sweep imports its sibling `retrieval`
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sweep = _load("retrieval_sweep")
+sweep = load_bench("retrieval_sweep")
 
 DOCS = {
     "a": "Vitamin D deficiency raises the risk of fractures in older adults.",
