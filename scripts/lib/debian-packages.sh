@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Shared body of the scripts that install command-line tools from Debian packages for the tests
-# and the local stack (install-ops-tools.sh, install-stack-tools.sh). Sourced, not run.
+# Shared body of the scripts that install tools from Debian packages for the tests and the
+# local stack (install-ops-tools.sh, install-stack-tools.sh, install-browser.sh). Sourced, not
+# run.
 #
 # The sourcing script sets, before sourcing:
 #   TOOL_SCRIPT   its own name, for log lines and the policy-rc.d comment
@@ -10,8 +11,8 @@
 # and defines have_tools (true when every tool is on PATH) and print_versions.
 #
 # Idempotent: prints versions and stops when the tools are present; runs `apt-get update` only
-# when a package is missing. Non-interactive (DEBIAN_FRONTEND=noninteractive). A policy-rc.d
-# forbids service starts during the install, unless one is already in place, and the packaged
+# when a package is missing, waiting up to 10 minutes for another apt's lock. Non-interactive
+# (DEBIAN_FRONTEND=noninteractive). A policy-rc.d forbids service starts during the install, unless one is already in place, and the packaged
 # services are disabled afterwards, so their ports stay free for the tests' own instances.
 
 log() { printf '%s: %s\n' "${TOOL_SCRIPT}" "$*" >&2; }
@@ -56,8 +57,9 @@ if ((${#missing[@]} > 0)); then
     trap cleanup EXIT
 
     log "installing ${missing[*]}"
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        -o DPkg::Lock::Timeout=600 \
         --no-install-recommends -o Dpkg::Options::=--force-confdef \
         -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
 
