@@ -12,8 +12,9 @@
 #
 # Idempotent: prints versions and stops when the tools are present; runs `apt-get update` only
 # when a package is missing, waiting up to 10 minutes for another apt's lock. Non-interactive
-# (DEBIAN_FRONTEND=noninteractive). A policy-rc.d forbids service starts during the install, unless one is already in place, and the packaged
-# services are disabled afterwards, so their ports stay free for the tests' own instances.
+# (DEBIAN_FRONTEND=noninteractive). A policy-rc.d forbids service starts during the install,
+# unless one is already in place, and the packaged services are disabled afterwards, so their
+# ports stay free for the tests' own instances.
 
 log() { printf '%s: %s\n' "${TOOL_SCRIPT}" "$*" >&2; }
 
