@@ -100,22 +100,16 @@ async def _is_live(settings: Settings, manifest: Manifest) -> bool:
 
 
 async def _safety_backup(settings: Settings, manifest: Manifest) -> BackupResult:
-    """A backup of the target before it is overwritten (its embedded store opened here)."""
-    from ragops.providers.vectorstore.edge import EdgeVectorStore
-    from ragops.providers.vectorstore.pgvector import PgVectorStore
-    from ragops.providers.vectorstore.qdrant import QdrantVectorStore
+    """A backup of the target before it is overwritten (its store opened here; `_check_target`
+    has made sure it is the kind of store the backup holds)."""
+    from ragops.providers.vectorstore.factory import open_vector_store
 
     part = manifest.vectors
-    model_id, dimension = part.model_id or "unknown", part.dimension
-    store: EdgeVectorStore | QdrantVectorStore | PgVectorStore
-    if part.backend == "pgvector":
-        store = PgVectorStore(settings, model_id=model_id, dimension=dimension)
-    elif settings.qdrant_url is None:
-        store = EdgeVectorStore(settings, model_id=model_id, dimension=dimension)
-    else:
-        store = QdrantVectorStore(settings, model_id=model_id, dimension=dimension)
+    store = open_vector_store(
+        settings, model_id=part.model_id or "unknown", dimension=part.dimension
+    )
     try:
-        await store.ensure_ready(dimension or 0)
+        await store.ensure_ready(part.dimension or 0)
         return await create_backup(settings=settings, store=store)
     finally:
         await store.aclose()

@@ -25,9 +25,15 @@ def create_vector_store(settings: Settings, embedder: Embedder) -> VectorStore:
         dimension: int | None = embedder.dimension
     except EmbedderError:
         dimension = None
+    return open_vector_store(settings, model_id=embedder.model_id, dimension=dimension)
+
+
+def open_vector_store(settings: Settings, *, model_id: str, dimension: int | None) -> VectorStore:
+    """The configured store (`settings.resolved_vector_store`) for vectors of `model_id`
+    (a restore opens the target's store by the model its backup names)."""
     kind = settings.resolved_vector_store
     if kind == "pgvector":
-        return PgVectorStore(settings, model_id=embedder.model_id, dimension=dimension)
+        return PgVectorStore(settings, model_id=model_id, dimension=dimension)
     if kind == "qdrant":
-        return QdrantVectorStore(settings, model_id=embedder.model_id, dimension=dimension)
-    return EdgeVectorStore(settings, model_id=embedder.model_id, dimension=dimension)
+        return QdrantVectorStore(settings, model_id=model_id, dimension=dimension)
+    return EdgeVectorStore(settings, model_id=model_id, dimension=dimension)
