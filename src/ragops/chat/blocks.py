@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from ragops.chat.intent import is_action_heading
-from ragops.chat.shapes import Context, ExtractiveAnswer, cite, lists_subject
+from ragops.chat.shapes import Context, ExtractiveAnswer, cite, enumerates_subject, lists_subject
 from ragops.chat.terms import heading_terms, named_terms, names_heading, terms
 from ragops.chat.units import Unit
 
@@ -78,6 +78,11 @@ def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> Extracti
     )
     if score < BLOCK_RATIO * best and not subject and not named:
         return None
+    if not named and not any(u is unit for u, _ in subject):
+        # a list that does not list the subject loses to a sentence enumerating it
+        listing = [s for u, s in scored if enumerates_subject(context, u)]
+        if listing and max(listing) >= score:
+            return None
     intro = unit.lead.rstrip(" :") if unit.kind in ("list", "code") else ""
     if len(intro.split()) < 3:  # "Then:" says less than the section's title
         intro = _section_title(context.sections[unit.passage - 1])

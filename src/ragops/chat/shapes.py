@@ -327,6 +327,23 @@ def lists_subject(context: Context, unit: Unit) -> bool:
     return context.subject in terms(f"{first} {heading}")
 
 
+_ENUMERATION = re.compile(r",[^,;:]+,[^;:]*\s(?:and|or)\s", re.IGNORECASE)
+"""An enumeration in a sentence: "letters, digits, dots and dashes"."""
+
+
+def enumerates_subject(context: Context, unit: Unit) -> bool:
+    """Whether a sentence lists what a list question asks for in its own words: it names the
+    subject and enumerates ("Tenant ids are 1-64 characters of letters, digits, ... and _"
+    for "which characters may a tenant id contain?")."""
+    return (
+        context.kind == "list"
+        and bool(context.subject)
+        and unit.kind == "sentence"
+        and _ENUMERATION.search(unit.text) is not None
+        and context.subject in terms(unit.text)
+    )
+
+
 def sentence_answer(
     context: Context, scored: list[tuple[Unit, float]], limit: int
 ) -> ExtractiveAnswer:
