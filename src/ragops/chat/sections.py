@@ -7,7 +7,10 @@ asks what to do (`chat.intent`), `add_action_sections` looks at the documents of
 passages and, when none of their retrieved passages is an action section (Mitigation,
 Resolution, Rollback, ...), adds the document's action-section chunk whose heading holds the
 most of the question's terms ("First response" for "what are the first steps...?"; the first
-one on a tie) right after the passage that found it, with that passage's scores.
+one on a tie) right after the passage that found it, with that passage's scores. A page with
+several action sections (a handbook's *Procedures*, *First response* and *Rollback*) adds one
+only when the question names it by a word of its heading: which one applies, a question
+that names none does not say.
 
 A passage may also name the page that holds the steps: an index table row "RagopsX | P4 |
 error rate above 1 %" matches "what do I do when the error rate is above 1 %?" better than
@@ -120,15 +123,22 @@ async def add_action_sections(
     have = {p.chunk_id for p in found}
     asked = set(question_terms(question))
     chosen: dict[str, tuple[int, Chunk]] = {}
+    kinds: dict[str, set[str]] = {}  # the action sections of each document
     for row in rows:
         lead = leads[row.document_id]
-        if row.id in have or not is_action_heading(row.section):
+        if not is_action_heading(row.section):
             continue
         if row.version != lead.version and row.document_id == lead.document_id:
+            continue
+        kinds.setdefault(row.document_id, set()).add(row.section)
+        if row.id in have:
             continue
         named = len(asked & heading_terms(row.section))  # "First response" for "first steps"
         if row.document_id not in chosen or named > chosen[row.document_id][0]:
             chosen[row.document_id] = (named, row)
+    for document, (named, _) in list(chosen.items()):
+        if not named and len(kinds[document]) > 1:
+            del chosen[document]  # which of several the question means, it does not say
     added = {
         document: replace(
             leads[document],
