@@ -26,7 +26,10 @@ below longer passages that repeat the question's other words. Retrieval fetches 
 candidates than are kept, and named sections among them take the places of the last unnamed
 passages (the order of the rest is kept). Before that, `rank_by_headings` reorders a wider set
 of candidates (HEADING_CANDIDATES) by their fused score plus HEADING_BONUS for a named section,
-so a named section far down the list reaches those few.
+so a named section far down the list reaches those few; then `set_repeats_aside` moves the
+candidates that repeat a better one (the same heading, REPEAT_SHARE of its word trigrams
+shared: a template section such as the *Escalation* paragraph of every runbook) behind the
+others, so one copy stands for all and their places go to other pages.
 """
 
 from __future__ import annotations
@@ -96,6 +99,37 @@ def rank_by_headings(question: str, passages: Sequence[Passage]) -> list[Passage
         ),
     )
     return [passage for _, passage in ranked]
+
+
+REPEAT_SHARE = 0.3
+"""Share of its word trigrams a candidate must share with a better one to count as a repeat."""
+
+
+def _trigrams(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return set(zip(words, words[1:], words[2:], strict=False))
+
+
+def set_repeats_aside(passages: Sequence[Passage]) -> list[Passage]:
+    """`passages` (best first) with each one that repeats a better one (a section of the same
+    heading sharing REPEAT_SHARE of its word trigrams: the *Escalation* paragraph every runbook
+    carries) moved behind the others: one copy of a template says all the copies say, and the
+    places they took go to other pages. The order is kept otherwise."""
+    kept: list[Passage] = []
+    repeats: list[Passage] = []
+    seen: list[tuple[str, set[tuple[str, ...]]]] = []
+    for passage in passages:
+        heading = passage.section.rsplit(">", 1)[-1].strip().lower()
+        grams = _trigrams(passage.text)
+        if grams and any(
+            heading == other and len(grams & theirs) >= REPEAT_SHARE * len(grams)
+            for other, theirs in seen
+        ):
+            repeats.append(passage)
+            continue
+        seen.append((heading, grams))
+        kept.append(passage)
+    return kept + repeats
 
 
 async def add_action_sections(
