@@ -139,11 +139,14 @@ def without_excluded(question: str) -> str:
 
 
 _FILLER = re.compile(
-    r"\b(?:right\s+now|at\s+the\s+moment|at\s+present|find\s+out|figure\s+out)\b",
+    r"\b(?:right\s+now|at\s+the\s+moment|at\s+present|find\s+out|figure\s+out|"
+    r"(?:seems?|seemed|appears?|appeared)\s+to|keeps?(?=\s+\w+ing\b))\b",
     re.IGNORECASE,
 )
 """Phrases of spoken questions that ask for nothing ("how do I find out who is on call right
-now?" asks who is on call): their words are in few passages, so they would weigh most."""
+now?" asks who is on call; "it keeps answering 503" says it answers 503; "requests seem to
+come from one address" that they come from it): their words are in few passages, so they
+would weigh most."""
 
 
 def asked_part(question: str) -> str:

@@ -73,3 +73,27 @@ async def test_a_list_that_lists_the_subject_still_answers() -> None:
     answer = await ExtractiveAnswerer().answer("Which colours can I pick?", [colours])
     assert "- red" in answer.text
     assert "- blue" in answer.text
+
+
+def test_hedges_and_keeps_ask_for_nothing() -> None:
+    asked = question_terms("The probe keeps failing, and requests seem to time out. Why?")
+    assert not {"keep", "seem"} & set(asked)
+    assert {"probe", "fail", "request"} <= set(asked)
+    assert "keep" in question_terms("What keeps the cache warm?")  # a verb of its own
+
+
+async def test_a_sentence_that_leans_on_the_one_before_is_quoted_with_it() -> None:
+    metrics = TextPassage(
+        "Monitoring",
+        "Monitoring > Metrics",
+        "The metrics are served in the text format. With STATS_TOKEN set, a scraper must send "
+        "the token as a bearer token. Without a token, only local clients are served and "
+        "every remote scraper gets 403.",
+    )
+    answer = await ExtractiveAnswerer().answer(
+        "Why does the remote scraper get 403?", [metrics], max_sentences=1
+    )
+    assert "every remote scraper gets 403" in answer.text
+    assert "With STATS_TOKEN set" in answer.text  # which token "a token" is
+    assert answer.text.index("With STATS_TOKEN") < answer.text.index("Without a token")
+    assert "text format" not in answer.text
