@@ -140,7 +140,9 @@ def _action_section(
     fires?") answers even when another document describes the situation better. A retrieved
     section whose heading
     the question names outright (`terms.names_heading`: "how do I scale ragops?" and
-    "Scaling") is the answer itself, action section or not.
+    "Scaling") is the answer itself, action section or not. An action section that holds the
+    best unit of all passages answers before one that only inherits its page's score (a
+    reference page's rollback drill, when its consistency section matched the question).
     """
     passage_best: dict[int, float] = {}
     for unit, score in scored:
@@ -187,6 +189,9 @@ def _action_section(
         return documents.get(context.documents[n - 1], 0.0) + 0.25 * by_passage.get(n, 0.0)
 
     number = min(actions, key=lambda n: (-(rank(n) + heading(n)), n))
+    holding = [n for n in actions if by_passage.get(n, 0.0) >= best]
+    if holding and number not in holding:
+        number = min(holding)  # the remedy that matches best is the answer itself
     rivals = [n for n in by_passage if n not in actions]
     rival = max((heading(n) for n in rivals), default=0.0)
     if rival >= RIVAL_HEADING and rival > heading(number):

@@ -193,3 +193,42 @@ async def test_a_table_cut_by_the_chunker_is_answered_from_its_continuation() ->
     assert answer.cited == (1,)
     lines = answer.text.splitlines()
     assert [line.split(":")[0] for line in lines[1:]] == ["- 401", "- 403", "- 429", "- 503"]
+
+
+def test_the_action_section_holding_the_best_step_beats_a_pages_unrelated_one() -> None:
+    # the reference page matches best through its Consistency section, but its only action
+    # section (a rollback drill) says nothing of it; the runbook's Mitigation holds the step
+    cli = DocPassage(
+        "Command line",
+        "Command line > Consistency",
+        "Every row of the database has one entry in the index.\n\n"
+        "- index check lists the stale entries of each collection and the rows without one;\n"
+        "- index repair re-creates the missing entries.\n",
+        "cli",
+        ordinal=8,
+        score=0.45,
+    )
+    drill = DocPassage(
+        "Command line",
+        "Command line > Rollback drill",
+        "The rollback drill practises a rollback between two releases.",
+        "cli",
+        ordinal=12,
+        score=0.45,
+    )
+    mitigation = DocPassage(
+        "DiskAlert",
+        "DiskAlert > Mitigation",
+        "- Disk full: grow the volume.\n"
+        "- After recovery: deletes during the outage left stale entries; index purge removes "
+        "the stale entries.\n",
+        "disk",
+        ordinal=6,
+        score=0.32,
+    )
+    answer = ExtractiveAnswerer().answer_now(
+        "What are stale entries, and how do I get rid of them?", [cli, drill, mitigation]
+    )
+    assert answer.cited == (3,)
+    assert answer.text.startswith("Mitigation (DiskAlert) [3]:")
+    assert "index purge removes the stale entries" in answer.text
