@@ -232,3 +232,45 @@ def test_the_action_section_holding_the_best_step_beats_a_pages_unrelated_one() 
     assert answer.cited == (3,)
     assert answer.text.startswith("Mitigation (DiskAlert) [3]:")
     assert "index purge removes the stale entries" in answer.text
+
+
+def test_a_numbered_list_cut_into_one_step_chunks_answers_from_its_first_retrieved_step() -> None:
+    before = DocPassage(
+        "Recovery",
+        "Recovery > Before you start",
+        "1. Declare an incident.\n2. Stop the writers.\n",
+        "rec",
+        ordinal=1,
+        score=0.6,
+    )
+    restore = DocPassage(  # the chunker cut the steps of this section one chunk a step
+        "Recovery",
+        "Recovery > From a dump",
+        "2. Restore the dump into a new target with the restore command.\n",
+        "rec",
+        ordinal=4,
+        score=0.6,
+    )
+    point = DocPassage(
+        "Recovery",
+        "Recovery > From a dump",
+        "3. Point the service at the restored dump and start the service.\n",
+        "rec",
+        ordinal=5,
+        score=0.7,
+    )
+    answer = ExtractiveAnswerer().answer_now(
+        "How do I restore the service from a dump?", [point, before, restore]
+    )
+    assert answer.text.startswith("From a dump (Recovery) [")
+    assert "Declare an incident" not in answer.text
+    steps = answer.text.splitlines()[1:]
+    assert steps == [
+        "2. Restore the dump into a new target with the restore command.",
+        "3. Point the service at the restored dump and start the service.",
+    ]
+    # a question that does not name the section: the cut list still answers from step 2 on
+    answer = ExtractiveAnswerer().answer_now(
+        "How do I restore the service?", [point, before, restore]
+    )
+    assert answer.text.splitlines()[1:] == steps
