@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ragops.chat.intent import is_action_heading
+from ragops.chat.intent import is_action_heading, is_topical_action
 from ragops.chat.shapes import Context, ExtractiveAnswer, cite, enumerates_subject, lists_subject
 from ragops.chat.terms import heading_terms, named_terms, names_heading, terms
 from ragops.chat.units import Unit
@@ -187,8 +187,15 @@ def _action_section(
     def heading(n: int) -> float:
         return context.coverage(set(terms(context.sections[n - 1].rsplit(">", 1)[-1])))
 
+    def page(n: int) -> float:
+        """How well the page of action section `n` describes the situation; a topical action
+        section ("Rollback drill") the question does not name speaks only for itself."""
+        if is_topical_action(context.sections[n - 1].rsplit(">", 1)[-1]) and not heading(n):
+            return ACTION_SELF_WEIGHT * by_passage.get(n, 0.0)
+        return documents.get(context.documents[n - 1], 0.0)
+
     def rank(n: int) -> float:
-        return documents.get(context.documents[n - 1], 0.0) + 0.25 * by_passage.get(n, 0.0)
+        return page(n) + 0.25 * by_passage.get(n, 0.0)
 
     number = min(actions, key=lambda n: (-(rank(n) + heading(n)), n))
     holding = [n for n in actions if by_passage.get(n, 0.0) >= best]
@@ -209,9 +216,7 @@ def _action_section(
             return _whole_section(context, scored, min(leaders), best)
         return None
     top = max(documents.values())
-    if documents.get(context.documents[number - 1], 0.0) < 0.85 * top and (
-        heading(number) < RIVAL_HEADING
-    ):
+    if page(number) < 0.85 * top and (heading(number) < RIVAL_HEADING):
         return None
     return _whole_section(context, scored, number, best)
 

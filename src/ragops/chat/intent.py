@@ -144,6 +144,19 @@ def is_action_heading(section: str) -> bool:
     return any(_names_action(heading) for heading in section.split(">")[1:])
 
 
+def is_topical_action(heading: str) -> bool:
+    """Whether one heading names an action section and also what it is about, beyond the
+    action: "Rollback drill", "First response (any alert)" (not "Mitigation", "Rollback")."""
+    if not _names_action(heading):
+        return False
+    words = set(re.findall(r"[a-z]+", heading.lower())) - _FUNCTION_WORDS
+    return not words <= _ACTION_WORDS
+
+
+_FUNCTION_WORDS = frozenset("a an the of to for in on at and or any all how what".split())
+_ACTION_WORDS = ACTION_HEADINGS | {w for phrase in ACTION_PHRASES for w in phrase.split()}
+
+
 def _names_action(heading: str) -> bool:
     text = heading.strip().lower()
     words = re.findall(r"[a-z]+", text)

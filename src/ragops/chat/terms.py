@@ -140,9 +140,11 @@ def without_excluded(question: str) -> str:
 
 _FILLER = re.compile(
     r"\b(?:right\s+now|at\s+the\s+moment|at\s+present|find\s+out|figure\s+out|"
-    r"(?:seems?|seemed|appears?|appeared)\s+to|keeps?(?=\s+\w+ing\b))\b",
+    r"(?:seems?|seemed|appears?|appeared)\s+to|keeps?(?=\s+\w+ing\b)|actually|really)\b",
     re.IGNORECASE,
 )
+_MAKE_SURE = re.compile(r"\bmake\s+sure\b", re.IGNORECASE)
+""""Make sure" is what the pages call "verify" ("make sure a backup can be restored")."""
 """Phrases of spoken questions that ask for nothing ("how do I find out who is on call right
 now?" asks who is on call; "it keeps answering 503" says it answers 503; "requests seem to
 come from one address" that they come from it): their words are in few passages, so they
@@ -151,8 +153,8 @@ would weigh most."""
 
 def asked_part(question: str) -> str:
     """`question` without what it sets aside (`without_excluded`) and without filler phrases
-    ("right now", "find out")."""
-    return _FILLER.sub(" ", without_excluded(question))
+    ("right now", "find out", "actually"); "make sure" reads as "verify"."""
+    return _MAKE_SURE.sub("verify", _FILLER.sub(" ", without_excluded(question)))
 
 
 def question_terms(question: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragops.chat.intent import is_action_heading, question_kind
+from ragops.chat.intent import is_action_heading, is_topical_action, question_kind
 
 
 @pytest.mark.parametrize(
@@ -56,3 +56,18 @@ def test_question_kind(question: str, kind: str) -> None:
 )
 def test_action_headings(section: str, action: bool) -> None:
     assert is_action_heading(section) is action
+
+
+@pytest.mark.parametrize(
+    ("heading", "topical"),
+    [
+        ("Mitigation", False),
+        ("Rollback", False),
+        ("What to do", False),
+        ("Rollback drill", True),  # an action, and what it is about
+        ("First response (any alert)", True),
+        ("Meaning", False),  # no action section at all
+    ],
+)
+def test_topical_action_headings(heading: str, topical: bool) -> None:
+    assert is_topical_action(heading) is topical

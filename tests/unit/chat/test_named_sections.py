@@ -274,3 +274,32 @@ def test_a_numbered_list_cut_into_one_step_chunks_answers_from_its_first_retriev
         "How do I restore the service?", [point, before, restore]
     )
     assert answer.text.splitlines()[1:] == steps
+
+
+def test_a_topical_action_section_does_not_answer_for_its_page() -> None:
+    # "Rollback drill" is an action section about a drill: the reference page matched through
+    # its Consistency section, whose steps answer
+    cli = DocPassage(
+        "Command line",
+        "Command line > Consistency",
+        "Every row of the database has one entry in the index.\n\n"
+        "- index check lists the stale entries of each collection and the rows without one;\n"
+        "- index purge removes the stale entries.\n",
+        "cli",
+        ordinal=8,
+        score=0.45,
+    )
+    drill = DocPassage(
+        "Command line",
+        "Command line > Rollback drill",
+        "The rollback drill practises a rollback between two releases.",
+        "cli",
+        ordinal=12,
+        score=0.45,
+    )
+    answer = ExtractiveAnswerer().answer_now(
+        "What are stale entries, and how do I get rid of them?", [cli, drill]
+    )
+    assert answer.cited == (1,)
+    assert "index purge removes the stale entries" in answer.text
+    assert "rollback drill" not in answer.text.lower()

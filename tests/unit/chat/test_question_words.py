@@ -97,3 +97,9 @@ async def test_a_sentence_that_leans_on_the_one_before_is_quoted_with_it() -> No
     assert "With STATS_TOKEN set" in answer.text  # which token "a token" is
     assert answer.text.index("With STATS_TOKEN") < answer.text.index("Without a token")
     assert "text format" not in answer.text
+
+
+def test_make_sure_reads_as_verify_and_actually_asks_for_nothing() -> None:
+    asked = question_terms("How do I make sure a backup can actually be restored?")
+    assert "verifi" in asked
+    assert not {"make", "sure", "actual"} & set(asked)
