@@ -3,6 +3,8 @@ and matching rules (`ragops.cache.matching.choose`, as `SemanticCache.find` uses
 
     python bench/cache.py [--json] [--max-error 0.01] [--threshold T] [--no-guards]
     python bench/cache.py --pairs FILE [--json]      # a list of {question, candidate, same_meaning}
+                                                     # or a question1/question2/is_duplicate
+                                                     # .tsv/.csv; --rows 0:786 slices it
     python bench/cache.py --calibrate [--json]       # thresholds from the tuning half, checked
                                                      # on the held-out half
     python bench/cache.py --calibrate --pairs FILE   # the same, the pair file's even rows added
@@ -258,8 +260,10 @@ def main() -> None:
     parser.add_argument(
         "--pairs",
         type=Path,
-        help="JSON list of {question, candidate, same_meaning}; with --calibrate, extra data",
+        help="JSON list of {question, candidate, same_meaning}, or a .tsv/.csv table with"
+        " question1, question2, is_duplicate (Quora Question Pairs); with --calibrate, extra data",
     )
+    parser.add_argument("--rows", help="START:END: a slice of the pair file, in file order")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument(
         "--max-error", type=float, default=None, help="RAGOPS_SEMANTIC_CACHE_MAX_ERROR"
@@ -281,15 +285,14 @@ def main() -> None:
 
     pairs: list[dict[str, Any]] = []
     if args.pairs is not None:
+        from pair_files import PairFileError, load
+
         try:
-            pairs = json.loads(args.pairs.read_text(encoding="utf-8"))
-            assert isinstance(pairs, list)
-            for p in pairs:
-                assert isinstance(p["question"], str) and isinstance(p["candidate"], str)
-                p["same_meaning"] = bool(p["same_meaning"])
-        except (OSError, ValueError, AssertionError, KeyError, TypeError) as exc:
+            pairs = load(args.pairs, args.rows)
+        except PairFileError as exc:
             sys.exit(
-                f"error: {args.pairs} is not a JSON list of question/candidate/same_meaning: {exc}"
+                f"error: {args.pairs} is not a JSON list of question/candidate/same_meaning"
+                f" nor a question1/question2/is_duplicate table: {exc}"
             )
     if args.pairs is not None and not args.calibrate:
         vectors = asyncio.run(

@@ -81,6 +81,25 @@ def test_a_question_cached_as_another_pairs_candidate_is_a_right_hit(tmp_path: P
     assert scored["wrong_hits"] == 0 and scored["right_hits"] >= 1
 
 
+def test_a_public_pair_table_is_read_as_published(tmp_path: Path) -> None:
+    """A Quora Question Pairs style table (question1, question2, is_duplicate; tab- or
+    comma-separated) scores like the same pairs as JSON, and --rows keeps a slice."""
+    table = tmp_path / "pairs.tsv"
+    lines = ["id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate"]
+    for number, pair in enumerate(PAIRS):
+        cells = [number, 2 * number, 2 * number + 1, pair["question"], pair["candidate"]]
+        lines.append("\t".join(str(cell) for cell in [*cells, int(pair["same_meaning"])]))
+    table.write_text("\n".join(lines) + "\n")
+    as_json = tmp_path / "pairs.json"
+    as_json.write_text(json.dumps(PAIRS))
+    scored = [json.loads(run("--pairs", str(f), "--json").stdout) for f in (table, as_json)]
+    assert scored[0] == scored[1]
+    sliced = json.loads(run("--pairs", str(table), "--rows", "0:2", "--json").stdout)
+    assert sliced["pairs"] == 2
+    bad = run("--pairs", str(table), "--rows", "two", "--json")
+    assert bad.returncode != 0 and "START:END" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_a_bad_pairs_file_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"question": "not a list"}')
