@@ -1,0 +1,422 @@
+"""Second offline sweep: fusion, BM25, feedback and long-text variants, scored on two halves.
+
+    python bench/retrieval_variants.py --dataset ../shared/data/scifact [--json] [--only NAME,...]
+                                       [--skip-embedding]
+
+Same replay as `retrieval_sweep.py` (exact cosine over the cached corpus vectors of
+`bench/retrieval.py --cache-embeddings`, the product's BM25 encoder with the stores' IDF, the
+product's `fuse`), but every variant is scored twice: without the score floor and with it
+("floor": a document whose cosine to the question is under `RAGOPS_SCORE_FLOOR` is dropped
+from the fused ranking, as the retriever drops such passages). Groups (`--only`):
+
+* `fusion` — z-score fusion where a candidate one search missed gets its real score on that
+  side (its cosine, its BM25 score) instead of that side's lowest z-score.
+* `bm25` — BM25+ / BM25L (a lower bound `delta` on a matched term's weight), query terms
+  weighted by how often they occur, query terms under an IDF cut dropped, no stemming, a
+  bonus for adjacent query-term pairs (bigrams) in a document.
+* `rm3` — RM3 pseudo-relevance feedback on the BM25 side (the question's terms plus the
+  heaviest terms of the first BM25 hits), fused with dense.
+* `dense` — the question embedded as "query: ..."; long documents embedded as the mean (or
+  the max cosine) of windows of at most 256 word pieces instead of their first 256 (these
+  embed the corpus again: several minutes; `--skip-embedding` leaves them out).
+
+Choose on "choice", keep only what does not lose on "other" (`bench/retrieval.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from retrieval import CACHE_DIR, evaluate_halves, load_dataset
+from retrieval_sweep import cached_corpus_vectors, dense_search, embed_with_product
+
+Ranking = list[tuple[str, float]]
+FLOOR = float(os.environ.get("RAGOPS_SCORE_FLOOR", "0.25"))
+LIMIT = 100
+
+
+class Lexicon:
+    """Documents as term counts (the product's analyzer), with the stores' IDF."""
+
+    def __init__(self, texts: Sequence[str], stem: bool = True) -> None:
+        from ragops.retrieval.sparse import STOPWORDS, analyze
+
+        if stem:
+            self.analyze: Callable[[str], list[str]] = analyze
+        else:
+            import re
+
+            word = re.compile(r"\w+", re.UNICODE)
+            self.analyze = lambda t: [w for w in word.findall(t.lower()) if w not in STOPWORDS]
+        self.docs = [self.analyze(t) for t in texts]
+        self.counts = [Counter(d) for d in self.docs]
+        df: Counter[str] = Counter()
+        for c in self.counts:
+            df.update(c.keys())
+        n = len(texts)
+        self.idf = {t: math.log((n - m + 0.5) / (m + 0.5) + 1.0) for t, m in df.items()}
+        self.postings: dict[str, list[int]] = defaultdict(list)
+        for row, c in enumerate(self.counts):
+            for t in c:
+                self.postings[t].append(row)
+        self.bigrams = [set(zip(d, d[1:], strict=False)) for d in self.docs]
+
+
+class Bm25:
+    """BM25 over a `Lexicon`; `delta` > 0 gives BM25+ (or BM25L with `variant="l"`)."""
+
+    def __init__(
+        self,
+        lex: Lexicon,
+        k1: float = 1.2,
+        b: float = 0.75,
+        avg_len: float = 120.0,
+        delta: float = 0.0,
+        variant: str = "+",
+    ) -> None:
+        self.lex, self.k1, self.b, self.avg_len = lex, k1, b, avg_len
+        self.delta, self.variant = delta, variant
+
+    def weight(self, row: int, term: str) -> float:
+        """The document-side weight of `term` in document `row` (no IDF)."""
+        tf = self.lex.counts[row].get(term, 0)
+        if not tf:
+            return 0.0
+        length = len(self.lex.docs[row])
+        norm = 1.0 - self.b + self.b * length / self.avg_len
+        k1 = self.k1
+        if self.variant == "l":
+            c = tf / norm + self.delta
+            return (k1 + 1.0) * c / (k1 + c)
+        return tf * (k1 + 1.0) / (tf + k1 * norm) + self.delta
+
+    def score_terms(
+        self, terms: Mapping[str, float], limit: int = LIMIT
+    ) -> list[tuple[int, float]]:
+        """Best `limit` rows for weighted query terms, best first."""
+        scores: dict[int, float] = defaultdict(float)
+        for term, qw in terms.items():
+            idf = self.lex.idf.get(term, 0.0)
+            for row in self.lex.postings.get(term, ()):
+                scores[row] += qw * idf * self.weight(row, term)
+        return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+
+    def score_row(self, terms: Mapping[str, float], row: int) -> float:
+        """BM25 score of one document."""
+        return sum(qw * self.lex.idf.get(t, 0.0) * self.weight(row, t) for t, qw in terms.items())
+
+
+def query_terms(
+    lex: Lexicon, text: str, *, tf: bool = False, idf_cut: float = 0.0
+) -> dict[str, float]:
+    """Query terms with weight 1 (the product), or their count; terms under `idf_cut` dropped
+    (unless that leaves nothing)."""
+    counts = Counter(lex.analyze(text))
+    terms = {t: (float(c) if tf else 1.0) for t, c in counts.items()}
+    if idf_cut > 0:
+        kept = {t: w for t, w in terms.items() if lex.idf.get(t, 0.0) >= idf_cut}
+        terms = kept or terms
+    return terms
+
+
+def rm3_terms(
+    bm25: Bm25,
+    terms: Mapping[str, float],
+    feedback: Sequence[tuple[int, float]],
+    docs: int,
+    expansion: int,
+    weight: float,
+) -> dict[str, float]:
+    """RM3: relevance model over the first `docs` feedback documents (term probability
+    times the document's normalised score), its `expansion` heaviest terms interpolated with
+    the original query (`1 - weight` / `weight`)."""
+    lex = bm25.lex
+    top = list(feedback[:docs])
+    if not top:
+        return dict(terms)
+    total = sum(math.exp(s - top[0][1]) for _, s in top)
+    model: dict[str, float] = defaultdict(float)
+    for row, s in top:
+        p_doc = math.exp(s - top[0][1]) / total
+        length = max(len(lex.docs[row]), 1)
+        for t, c in lex.counts[row].items():
+            model[t] += p_doc * c / length
+    best = sorted(model.items(), key=lambda kv: -kv[1])[:expansion]
+    mass = sum(v for _, v in best) or 1.0
+    qmass = sum(terms.values()) or 1.0
+    out: dict[str, float] = {t: (1.0 - weight) * w / qmass for t, w in terms.items()}
+    for t, v in best:
+        out[t] = out.get(t, 0.0) + weight * v / mass
+    return out
+
+
+def completed_zscore(
+    dense: Ranking,
+    sparse: Ranking,
+    cos: Callable[[str], float] | None,
+    bm: Callable[[str], float] | None,
+) -> Ranking:
+    """z-score fusion where an id missing from one ranking gets its real score there
+    (standardised with that ranking's mean and deviation), when a scorer is given."""
+    out: dict[str, float] = defaultdict(float)
+    items = dict.fromkeys([i for i, _ in dense] + [i for i, _ in sparse])
+    for ranking, scorer in ((dense, cos), (sparse, bm)):
+        values = np.array([s for _, s in ranking], dtype=np.float64)
+        mean, std = float(values.mean()), float(values.std()) or 1.0
+        have = dict(ranking)
+        lowest = (float(values.min()) - mean) / std
+        for item in items:
+            if item in have:
+                out[item] += (have[item] - mean) / std
+            elif scorer is not None:
+                out[item] += (scorer(item) - mean) / std
+            else:
+                out[item] += lowest
+    return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def normalised_fusion(dense: Ranking, sparse: Ranking, how: str, top: int = 0) -> Ranking:
+    """Sum of per-ranking standardised scores, an id missing from a ranking getting that
+    ranking's lowest. `how`: "top" (mean and deviation of the first `top` scores only),
+    "robust" (median and median absolute deviation), "mnz" (z-scores, the sum doubled for an
+    id both rankings returned, CombMNZ)."""
+    out: dict[str, float] = defaultdict(float)
+    both = set(dict(dense)) & set(dict(sparse))
+    items = dict.fromkeys([i for i, _ in dense] + [i for i, _ in sparse])
+    for ranking in (dense, sparse):
+        values = np.array([s for _, s in ranking], dtype=np.float64)
+        if how == "top":
+            head = values[:top]
+            centre, spread = float(head.mean()), float(head.std())
+        elif how == "robust":
+            centre = float(np.median(values))
+            spread = float(np.median(np.abs(values - centre))) * 1.4826
+        else:
+            centre, spread = float(values.mean()), float(values.std())
+        spread = spread or 1.0
+        have = dict(ranking)
+        lowest = (float(values.min()) - centre) / spread
+        for item in items:
+            out[item] += (have[item] - centre) / spread if item in have else lowest
+    if how == "mnz":
+        low = min(out.values())
+        for item in both:
+            out[item] = low + 2.0 * (out[item] - low)
+    return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def window_vectors(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Each text cut into windows of at most 250 word pieces (the first as the product
+    embeds it, then the rest); returns the windows' vectors, the mean vector of each text
+    (unit length) and each window's text row."""
+    from ragops.config.settings import Settings
+    from ragops.providers.embedder.factory import create_embedder
+
+    embedder: Any = create_embedder(Settings())
+    tokenizer, _ = embedder.load()
+    tokenizer.no_truncation()  # the whole text, cut into windows below
+    windows: list[str] = []
+    owner: list[int] = []
+    for row, text in enumerate(texts):
+        enc = tokenizer.encode(text, add_special_tokens=False)
+        offsets = enc.offsets
+        step = 250
+        for start in range(0, max(len(offsets), 1), step):
+            piece = offsets[start : start + step]
+            windows.append(text[piece[0][0] : piece[-1][1]] if piece else text)
+            owner.append(row)
+    wvec = embed_with_product(windows)
+    mean = np.zeros((len(texts), wvec.shape[1]), dtype=np.float32)
+    counts = np.zeros(len(texts), dtype=np.float32)
+    for i, row in enumerate(owner):
+        mean[row] += wvec[i]
+        counts[row] += 1
+    mean /= np.linalg.norm(mean, axis=1, keepdims=True)
+    return wvec, mean.astype(np.float32), owner
+
+
+def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Score the variants of the chosen groups."""
+    from ragops.retrieval.fusion import fuse
+
+    groups = set(args.only.split(",")) if args.only else {"fusion", "bm25", "rm3", "dense"}
+    dataset = Path(args.dataset)
+    corpus, queries, qrels = load_dataset(dataset)
+    ids = [str(doc["_id"]) for doc in corpus]
+    texts = [f"{doc.get('title', '')}\n{doc.get('text', '')}".strip() for doc in corpus]
+    rows = {item: i for i, item in enumerate(ids)}
+    qids = list(queries)
+    cached = cached_corpus_vectors(dataset, texts)
+    cvec = cached if cached is not None else embed_with_product(texts)
+    qmat = embed_with_product([queries[q] for q in qids])
+    qvec = dict(zip(qids, qmat, strict=True))
+    lex = Lexicon(texts)
+    base_bm25 = Bm25(lex)
+    qterms = {q: query_terms(lex, queries[q]) for q in qids}
+    results: list[dict[str, Any]] = []
+
+    def cosine(q: str, vectors: np.ndarray = cvec) -> Callable[[str], float]:
+        return lambda item: float(vectors[rows[item]] @ qvec[q])
+
+    def score(name: str, runs: Mapping[str, Ranking], vectors: np.ndarray = cvec) -> None:
+        plain = {q: [i for i, _ in runs[q]] for q in qids}
+        floored = {q: [i for i in plain[q] if cosine(q, vectors)(i) >= FLOOR] for q in qids}
+        a, b = evaluate_halves(plain, qrels), evaluate_halves(floored, qrels)
+        results.append({"variant": name, "no_floor": a, "floor": b})
+        if not args.json:
+            print(
+                f"{name:<52}{a['whole']:>8.4f}{a['choice']:>8.4f}{a['other']:>8.4f}"
+                f"   {b['whole']:>8.4f}{b['choice']:>8.4f}{b['other']:>8.4f}",
+                flush=True,
+            )
+
+    def as_ids(found: list[tuple[int, float]]) -> Ranking:
+        return [(ids[r], s) for r, s in found]
+
+    dense = {q: dense_search(cvec, ids, qvec[q], LIMIT) for q in qids}
+    sparse = {q: as_ids(base_bm25.score_terms(qterms[q])) for q in qids}
+    if not args.json:
+        print(
+            f"{'variant':<52}{'no floor: whole / choice / other':>24}   "
+            f"{'floor: whole / choice / other':>24}"
+        )
+    score("dense", dense)
+    score("bm25", sparse)
+    zbase = {q: fuse(dense[q], sparse[q], method="zscore") for q in qids}
+    score("hybrid zscore (default)", zbase)
+
+    if "fusion" in groups:
+
+        def bm_of(q: str) -> Callable[[str], float]:
+            return lambda item: base_bm25.score_row(qterms[q], rows[item])
+
+        for how, top in (("top", 10), ("top", 30), ("robust", 0), ("mnz", 0)):
+            label = f"normalised by {how}{f' {top}' if top else ''}"
+            score(label, {q: normalised_fusion(dense[q], sparse[q], how, top) for q in qids})
+        score(
+            "zscore, BM25-only hits get their cosine",
+            {q: completed_zscore(dense[q], sparse[q], cosine(q), None) for q in qids},
+        )
+        score(
+            "zscore, dense-only hits get their BM25",
+            {q: completed_zscore(dense[q], sparse[q], None, bm_of(q)) for q in qids},
+        )
+        score(
+            "zscore, both completed",
+            {q: completed_zscore(dense[q], sparse[q], cosine(q), bm_of(q)) for q in qids},
+        )
+        score(
+            "zscore reproduced (no completion)",
+            {q: completed_zscore(dense[q], sparse[q], None, None) for q in qids},
+        )
+
+    def hybrid_with(bm: Bm25, terms: Mapping[str, Mapping[str, float]]) -> dict[str, Ranking]:
+        runs = {q: as_ids(bm.score_terms(terms[q])) for q in qids}
+        return {q: fuse(dense[q], runs[q], method="zscore") for q in qids}
+
+    if "bm25" in groups:
+        for delta in (0.25, 0.5, 1.0):
+            score(f"BM25+ delta {delta}", hybrid_with(Bm25(lex, delta=delta), qterms))
+        for delta in (0.25, 0.5):
+            score(f"BM25L delta {delta}", hybrid_with(Bm25(lex, delta=delta, variant="l"), qterms))
+        tf_terms = {q: query_terms(lex, queries[q], tf=True) for q in qids}
+        score("query terms weighted by count", hybrid_with(base_bm25, tf_terms))
+        for cut in (1.0, 2.0):
+            cut_terms = {q: query_terms(lex, queries[q], idf_cut=cut) for q in qids}
+            score(f"query terms with IDF >= {cut}", hybrid_with(base_bm25, cut_terms))
+        raw = Lexicon(texts, stem=False)
+        raw_terms = {q: query_terms(raw, queries[q]) for q in qids}
+        score("no stemming", hybrid_with(Bm25(raw), raw_terms))
+        for bonus in (0.5, 1.0):
+            runs = {}
+            for q in qids:
+                qa = lex.analyze(queries[q])
+                pairs = set(zip(qa, qa[1:], strict=False))
+                first = base_bm25.score_terms(qterms[q], 300)
+                boosted = [
+                    (r, s + bonus * sum(lex.idf.get(b2, 0.0) for _, b2 in pairs & lex.bigrams[r]))
+                    for r, s in first
+                ]
+                runs[q] = as_ids(sorted(boosted, key=lambda kv: (-kv[1], kv[0]))[:LIMIT])
+            score(
+                f"bigram bonus {bonus} x IDF",
+                {q: fuse(dense[q], runs[q], method="zscore") for q in qids},
+            )
+
+    if "rm3" in groups:
+        for docs, expansion, weight in ((5, 10, 0.3), (10, 10, 0.3), (10, 20, 0.5), (3, 10, 0.2)):
+            terms = {}
+            for q in qids:
+                first = base_bm25.score_terms(qterms[q], docs)
+                terms[q] = rm3_terms(base_bm25, qterms[q], first, docs, expansion, weight)
+            label = f"RM3 on BM25: {docs} docs, {expansion} terms, weight {weight}"
+            score(label, hybrid_with(base_bm25, terms))
+
+    if "dense" in groups:
+        pq = embed_with_product(["query: " + queries[q] for q in qids])
+        pvec = dict(zip(qids, pq, strict=True))
+        pdense = {q: dense_search(cvec, ids, pvec[q], LIMIT) for q in qids}
+        score(
+            "dense with 'query: ' prefix",
+            {q: fuse(pdense[q], sparse[q], method="zscore") for q in qids},
+        )
+        if not args.skip_embedding:
+            cache = CACHE_DIR / f"{dataset.name}-windows.npz"
+            if cache.exists():
+                data = np.load(cache)
+                wvec, mean, owner = data["wvec"], data["mean"], list(data["owner"])
+            else:
+                wvec, mean, owner = window_vectors(texts)
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(cache, wvec=wvec, mean=mean, owner=np.array(owner))
+            mdense = {q: dense_search(mean, ids, qvec[q], LIMIT) for q in qids}
+            score("dense alone, doc = mean of windows", mdense, mean)
+            score(
+                "doc vector = mean of 256-piece windows",
+                {q: fuse(mdense[q], sparse[q], method="zscore") for q in qids},
+                mean,
+            )
+            owner_arr = np.array(owner)
+            maxdense = {}
+            for q in qids:
+                sims = wvec @ qvec[q]
+                best = np.full(len(ids), -1.0, dtype=np.float32)
+                np.maximum.at(best, owner_arr, sims)
+                top = np.argsort(-best, kind="stable")[:LIMIT]
+                maxdense[q] = [(ids[i], float(best[i])) for i in top]
+            score(
+                "doc score = max cosine over windows",
+                {q: fuse(maxdense[q], sparse[q], method="zscore") for q in qids},
+            )
+    return results
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", required=True, help="BEIR-layout folder")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--only", default="", help="groups: fusion,bm25,rm3,dense")
+    parser.add_argument("--skip-embedding", action="store_true", help="no corpus re-embedding")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    rows = sweep(parse_args(argv))
+    if parse_args(argv).json:
+        print(json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
