@@ -1,0 +1,73 @@
+"""The in-memory replay of `bench/retrieval_variants.py`: its BM25 (and BM25L) scores are the
+product encoder's weights times the stores' IDF, RM3 keeps the question's terms and adds the
+feedback documents' heaviest ones, and the fusion variants rank as documented."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ragops.retrieval.sparse import Bm25Encoder
+from tests.unit.bench import load_bench
+
+variants = load_bench("retrieval_variants")
+
+DOCS = [
+    "Vitamin D deficiency raises the risk of fractures in older adults.",
+    "Fractures heal slowly; fractures of the hip are the most common fractures. " * 3,
+    "Gene expression in yeast responds to heat shock.",
+]
+
+
+@pytest.mark.parametrize("delta", [0.0, 0.25])
+def test_bm25_replay_is_encoder_weight_times_store_idf(delta: float) -> None:
+    lex = variants.Lexicon(DOCS)
+    bm25 = variants.Bm25(lex, delta=delta, variant="l")
+    terms = variants.query_terms(lex, "fractures in older adults")
+    encoder = Bm25Encoder(delta=delta)
+    query = encoder.encode_query("fractures in older adults")
+    vectors = [encoder.encode_document(text) for text in DOCS]
+    n = len(DOCS)
+    for row, vector in enumerate(vectors):
+        weights = dict(zip(vector.indices, vector.values, strict=True))
+        expected = 0.0
+        for term in query.indices:
+            holders = sum(term in v.indices for v in vectors)
+            if term in weights:
+                expected += math.log((n - holders + 0.5) / (holders + 0.5) + 1.0) * weights[term]
+        assert bm25.score_row(terms, row) == pytest.approx(expected)
+    ranked = bm25.score_terms(terms)
+    assert [row for row, _ in ranked] == [0, 1]  # the yeast abstract shares no term
+
+
+def test_idf_cut_drops_common_terms_but_never_all() -> None:
+    lex = variants.Lexicon(DOCS)
+    assert set(variants.query_terms(lex, "fractures yeast")) == {"fractur", "yeast"}
+    assert set(variants.query_terms(lex, "fractures yeast", idf_cut=0.8)) == {"yeast"}
+    assert set(variants.query_terms(lex, "fractures", idf_cut=5.0)) == {"fractur"}
+
+
+def test_rm3_keeps_the_question_and_adds_feedback_terms() -> None:
+    lex = variants.Lexicon(DOCS)
+    bm25 = variants.Bm25(lex)
+    terms = variants.query_terms(lex, "hip")
+    feedback = bm25.score_terms(terms)
+    expanded = variants.rm3_terms(bm25, terms, feedback, docs=1, expansion=2, weight=0.5)
+    assert expanded["hip"] >= 0.5  # the question keeps its half of the weight
+    assert "fractur" in expanded  # the feedback document's heaviest term
+    assert sum(expanded.values()) == pytest.approx(1.0)
+    assert variants.rm3_terms(bm25, terms, [], 3, 10, 0.5) == terms
+
+
+def test_fusion_variants_rank_an_id_found_by_both_first() -> None:
+    dense = [("a", 0.9), ("b", 0.5), ("c", 0.4)]
+    sparse = [("b", 12.0), ("d", 3.0), ("e", 2.0)]
+    for how, top in (("robust", 0), ("mnz", 0), ("top", 2)):
+        fused = variants.normalised_fusion(dense, sparse, how, top)
+        assert fused[0][0] == "b", how
+        assert {item for item, _ in fused} == {"a", "b", "c", "d", "e"}
+    # Missing ids completed with their real (lower) scores rank below listed ones.
+    completed = variants.completed_zscore(dense, sparse, lambda item: 0.1, None)
+    plain = variants.completed_zscore(dense, sparse, None, None)
+    assert [i for i, _ in completed][:2] == [i for i, _ in plain][:2] == ["b", "a"]
