@@ -16,9 +16,11 @@ from the fused ranking, as the retriever drops such passages). Groups (`--only`)
   bonus for adjacent query-term pairs (bigrams) in a document.
 * `rm3` — RM3 pseudo-relevance feedback on the BM25 side (the question's terms plus the
   heaviest terms of the first BM25 hits), fused with dense.
-* `dense` — the question embedded as "query: ..."; long documents embedded as the mean (or
-  the max cosine) of windows of at most 256 word pieces instead of their first 256 (these
-  embed the corpus again: several minutes; `--skip-embedding` leaves them out).
+* `dense` — the question embedded as "query: ..."; long documents embedded whole, in
+  windows of at most 250 word pieces instead of their first 256: the document vector pooled
+  from the windows' (mean, mean weighted by pieces, first window plus a fraction of the rest)
+  or its best window's cosine (the windows are embedded once and kept in var/bench/: about
+  10 minutes on the shared cores; `--skip-embedding` leaves them out).
 
 Choose on "choice", keep only what does not lose on "other" (`bench/retrieval.py`).
 """
@@ -214,10 +216,12 @@ def normalised_fusion(dense: Ranking, sparse: Ranking, how: str, top: int = 0) -
     return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def window_vectors(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Each text cut into windows of at most 250 word pieces (the first as the product
-    embeds it, then the rest); returns the windows' vectors, the mean vector of each text
-    (unit length) and each window's text row."""
+WINDOW = 250
+
+
+def windows_of(texts: Sequence[str]) -> tuple[list[str], list[int], list[int]]:
+    """Each text cut into windows of at most `WINDOW` word pieces (the first is what the
+    product embeds, then the rest): the windows' texts, each one's text row and its pieces."""
     from ragops.config.settings import Settings
     from ragops.providers.embedder.factory import create_embedder
 
@@ -226,22 +230,24 @@ def window_vectors(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[i
     tokenizer.no_truncation()  # the whole text, cut into windows below
     windows: list[str] = []
     owner: list[int] = []
+    pieces: list[int] = []
     for row, text in enumerate(texts):
-        enc = tokenizer.encode(text, add_special_tokens=False)
-        offsets = enc.offsets
-        step = 250
-        for start in range(0, max(len(offsets), 1), step):
-            piece = offsets[start : start + step]
+        offsets = tokenizer.encode(text, add_special_tokens=False).offsets
+        for start in range(0, max(len(offsets), 1), WINDOW):
+            piece = offsets[start : start + WINDOW]
             windows.append(text[piece[0][0] : piece[-1][1]] if piece else text)
             owner.append(row)
-    wvec = embed_with_product(windows)
-    mean = np.zeros((len(texts), wvec.shape[1]), dtype=np.float32)
-    counts = np.zeros(len(texts), dtype=np.float32)
-    for i, row in enumerate(owner):
-        mean[row] += wvec[i]
-        counts[row] += 1
-    mean /= np.linalg.norm(mean, axis=1, keepdims=True)
-    return wvec, mean.astype(np.float32), owner
+            pieces.append(max(len(piece), 1))
+    return windows, owner, pieces
+
+
+def pooled(
+    wvec: np.ndarray, owner: Sequence[int], weights: Sequence[float], rows: int
+) -> np.ndarray:
+    """One unit vector per text: the weighted sum of its windows' vectors."""
+    out = np.zeros((rows, wvec.shape[1]), dtype=np.float32)
+    np.add.at(out, np.asarray(owner), wvec * np.asarray(weights, dtype=np.float32)[:, None])
+    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
 def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -370,21 +376,27 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
             {q: fuse(pdense[q], sparse[q], method="zscore") for q in qids},
         )
         if not args.skip_embedding:
-            cache = CACHE_DIR / f"{dataset.name}-windows.npz"
+            windows, owner, pieces = windows_of(texts)
+            cache = CACHE_DIR / f"{dataset.name}-windows.npy"
             if cache.exists():
-                data = np.load(cache)
-                wvec, mean, owner = data["wvec"], data["mean"], list(data["owner"])
+                wvec = np.load(cache)
             else:
-                wvec, mean, owner = window_vectors(texts)
+                wvec = embed_with_product(windows)
                 cache.parent.mkdir(parents=True, exist_ok=True)
-                np.savez(cache, wvec=wvec, mean=mean, owner=np.array(owner))
-            mdense = {q: dense_search(mean, ids, qvec[q], LIMIT) for q in qids}
-            score("dense alone, doc = mean of windows", mdense, mean)
-            score(
-                "doc vector = mean of 256-piece windows",
-                {q: fuse(mdense[q], sparse[q], method="zscore") for q in qids},
-                mean,
+                np.save(cache, wvec)
+            first = [i == 0 or owner[i - 1] != owner[i] for i in range(len(owner))]
+            pools = (
+                ("mean of windows", [1.0] * len(owner)),
+                ("mean of windows weighted by pieces", [float(p) for p in pieces]),
+                ("first window + 0.5 x the rest", [1.0 if f else 0.5 for f in first]),
+                ("first window + 0.25 x the rest", [1.0 if f else 0.25 for f in first]),
             )
+            for label, weights in pools:
+                vectors = pooled(wvec, owner, weights, len(ids))
+                pdense = {q: dense_search(vectors, ids, qvec[q], LIMIT) for q in qids}
+                score(f"dense alone, doc = {label}", pdense, vectors)
+                runs = {q: fuse(pdense[q], sparse[q], method="zscore") for q in qids}
+                score(f"doc vector = {label}", runs, vectors)
             owner_arr = np.array(owner)
             maxdense = {}
             for q in qids:
