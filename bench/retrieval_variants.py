@@ -49,16 +49,24 @@ LIMIT = 100
 class Lexicon:
     """Documents as term counts (the product's analyzer), with the stores' IDF."""
 
-    def __init__(self, texts: Sequence[str], stem: bool = True) -> None:
+    def __init__(self, texts: Sequence[str], stem: bool = True, stopwords: bool = True) -> None:
+        import re
+
+        import Stemmer
+
         from ragops.retrieval.sparse import STOPWORDS, analyze
 
-        if stem:
+        if stem and stopwords:
             self.analyze: Callable[[str], list[str]] = analyze
         else:
-            import re
-
             word = re.compile(r"\w+", re.UNICODE)
-            self.analyze = lambda t: [w for w in word.findall(t.lower()) if w not in STOPWORDS]
+            drop = STOPWORDS if stopwords else frozenset()
+            shape: Callable[[str], str] = Stemmer.Stemmer("english").stemWord if stem else str
+
+            def analyzer(text: str) -> list[str]:
+                return [shape(w) for w in word.findall(text.lower()) if w not in drop]
+
+            self.analyze = analyzer
         self.docs = [self.analyze(t) for t in texts]
         self.counts = [Counter(d) for d in self.docs]
         df: Counter[str] = Counter()
@@ -342,6 +350,9 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
         raw = Lexicon(texts, stem=False)
         raw_terms = {q: query_terms(raw, queries[q]) for q in qids}
         score("no stemming", hybrid_with(Bm25(raw), raw_terms))
+        every = Lexicon(texts, stopwords=False)
+        every_terms = {q: query_terms(every, queries[q]) for q in qids}
+        score("no stopword list", hybrid_with(Bm25(every), every_terms))
         for bonus in (0.5, 1.0):
             runs = {}
             for q in qids:

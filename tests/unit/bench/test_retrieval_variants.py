@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from ragops.retrieval.sparse import Bm25Encoder
@@ -71,3 +72,32 @@ def test_fusion_variants_rank_an_id_found_by_both_first() -> None:
     completed = variants.completed_zscore(dense, sparse, lambda item: 0.1, None)
     plain = variants.completed_zscore(dense, sparse, None, None)
     assert [i for i, _ in completed][:2] == [i for i, _ in plain][:2] == ["b", "a"]
+
+
+def test_lexicon_options_change_only_stemming_or_stopwords() -> None:
+    text = "The fractures of the hips"
+    assert variants.Lexicon([text]).docs == [["fractur", "hip"]]
+    assert variants.Lexicon([text], stem=False).docs == [["fractures", "hips"]]
+    assert variants.Lexicon([text], stopwords=False).docs == [
+        ["the", "fractur", "of", "the", "hip"]
+    ]
+
+
+def test_window_pooling_weighs_each_window_and_returns_unit_vectors() -> None:
+    windows = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=np.float32)
+    owner = [0, 0, 1]  # text 0 has two windows, text 1 one
+    even = variants.pooled(windows, owner, [1.0, 1.0, 1.0], 2)
+    assert even[0] == pytest.approx(np.array([1.0, 1.0]) / math.sqrt(2))
+    assert even[1] == pytest.approx([0.0, 1.0])
+    first_heavy = variants.pooled(windows, owner, [1.0, 0.25, 1.0], 2)
+    assert first_heavy[0][0] > first_heavy[0][1]
+    assert np.linalg.norm(first_heavy, axis=1) == pytest.approx([1.0, 1.0])
+
+
+def test_windows_cover_a_long_text_in_pieces_of_at_most_250() -> None:
+    long_text = " ".join(f"protein{n % 7} folding" for n in range(300))
+    windows, owner, pieces = variants.windows_of(["short text", long_text])
+    assert owner[0] == 0 and windows[0] == "short text"
+    assert owner[1:] == [1] * (len(owner) - 1) and len(owner) > 2
+    assert all(p <= variants.WINDOW for p in pieces) and pieces[1] == variants.WINDOW
+    assert windows[1].startswith("protein0 folding") and long_text.endswith(windows[-1])
