@@ -47,9 +47,10 @@ def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> Extracti
         for u, s in scored
         if (u.kind in ("list", "table") and (u.items >= 2 or _cut_list(u)))
         or (u.kind == "code" and u.lead)
+        or (u.kind == "row" and u.command)
     ]
-    if context.kind == "procedure":
-        blocks = [(u, s) for u, s in blocks if u.kind in ("list", "code")]
+    if context.kind == "procedure":  # steps: a list, code, or a command table's row
+        blocks = [(u, s) for u, s in blocks if u.kind in ("list", "code", "row")]
     else:  # a list of things, not a list of long statements (those answer as sentences)
         blocks = [
             (u, s)
@@ -73,6 +74,7 @@ def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> Extracti
             if titled or named
             else 0,
             us[1],
+            _describes(context, us[0]),
             -us[0].passage,
             -us[0].position,
         ),
@@ -93,6 +95,15 @@ def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> Extracti
         body = "\n".join([body, *_continued(context, scored, unit, body)])
     text = f"{cite(intro, unit.passage).rstrip('.')}:\n{body}"
     return ExtractiveAnswer(text, (unit.passage,), score=score, kind=context.kind)
+
+
+def _describes(context: Context, unit: Unit) -> float:
+    """How much of the question a command row's description holds (the rest of the row
+    without its command): of the rows of one command table, which all name the same program
+    and score alike, the one saying what the question asks for answers."""
+    if not unit.command:
+        return 0.0
+    return context.coverage(set(terms(unit.text.removeprefix(unit.command))))
 
 
 def _continued(

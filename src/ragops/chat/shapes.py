@@ -266,6 +266,9 @@ _MEASURES = (
 MEASURE_BONUS = 0.06
 """Bonus for a value unit stating the measure asked for: a duration for "how long / how
 soon / how quickly", a size for "how big"."""
+COMMAND_ROW_BONUS = 0.1
+"""Bonus for a command table's row (`units.is_command_row`) when a procedure is asked: the
+command is the step, as a numbered list's steps are (the same bonus)."""
 DEFINES_BONUS = 0.1
 """Bonus for a sentence that states what a definition question asks about (`defines`)."""
 
@@ -299,6 +302,8 @@ def score_unit(unit: Unit, context: Context) -> float:
         score += 0.1 if unit.ordered else 0.04
     if unit.kind == "code":  # commands match many words by accident: their text counts less
         score -= 0.4 * UNIT_WEIGHT * own
+    if kind == "procedure" and unit.command:  # a command and what it does: a step
+        score += COMMAND_ROW_BONUS
     if kind == "procedure" and unit.kind == "code":
         score += 0.06
     elif unit.kind == "code":

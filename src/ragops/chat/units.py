@@ -74,6 +74,9 @@ class Unit:
     shown: str = ""
     """A long sentence as an answer quotes it (up to MAX_SHOWN_CHARS), when that is more than
     `text` (cut to MAX_SENTENCE_CHARS for scoring)."""
+    command: str = ""
+    """Of a row of a command table (`is_command_row`): its command (the first cell); the rest
+    of the row says what it does."""
 
 
 @dataclass(slots=True)
@@ -266,6 +269,21 @@ def _list_units(number: int, lines: list[str], previous: str, position: int) -> 
     return units
 
 
+_COMMAND_HEADER = re.compile(r"^(?:commands?|cmd|cli|invocation|usage)\b", re.IGNORECASE)
+_FLAG = re.compile(r"(?:^|\s)\[?--?[A-Za-z]")
+_INVOCATION = re.compile(r"^[a-z][\w.-]*(?:\s+\S+)+$")
+
+
+def is_command_row(header: Sequence[str], cells: Sequence[str]) -> bool:
+    """Whether a table row is a command and what it does: its first cell is a command line
+    (a lower-case program name and its arguments) under a header naming commands ("command",
+    "usage"), or one holding a flag ("--weeks 8"), and another cell describes it."""
+    if len(cells) < 2 or not cells[0] or not any(cells[1:]):
+        return False
+    named = bool(header) and _COMMAND_HEADER.match(header[0].strip()) is not None
+    return _INVOCATION.match(cells[0]) is not None and (named or _FLAG.search(cells[0]) is not None)
+
+
 def _table_units(number: int, lines: list[str], position: int) -> list[Unit]:
     rows = [_cells(line) for line in lines if not _TABLE_RULE.match(line)]
     has_header = len(lines) > 1 and bool(_TABLE_RULE.match(lines[1]))
@@ -286,8 +304,21 @@ def _table_units(number: int, lines: list[str], position: int) -> list[Unit]:
             keys=" ".join(cells[0] for cells in body if cells),
         )
     ]
+    commands = [
+        cells[0] if is_command_row(header, cells) else ""
+        for cells in body
+        if render_row(header, cells)
+    ]
     units.extend(
-        Unit("row", line, number, position + 1 + i, lead=" | ".join(header), in_block=True)
-        for i, line in enumerate(rendered)
+        Unit(
+            "row",
+            line,
+            number,
+            position + 1 + i,
+            lead=" | ".join(header),
+            in_block=True,
+            command=command,
+        )
+        for i, (line, command) in enumerate(zip(rendered, commands, strict=True))
     )
     return units
