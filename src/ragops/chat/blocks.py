@@ -166,10 +166,11 @@ def _action_section(
         if _named(context, n) and passage_best.get(n, 0.0) >= NAMED_RATIO * best
     ]
     if named_here:
+        titled = _titled_actions(context, passage_best)
         chosen = max(
-            named_here,
+            [*named_here, *titled],
             key=lambda n: (
-                named_terms(context.asked, context.sections[n - 1]),
+                titled.get(n, 0) or named_terms(context.asked, context.sections[n - 1]),
                 passage_best.get(n, 0.0),
                 -n,
             ),
@@ -230,6 +231,36 @@ def _action_section(
     if page(number) < 0.85 * top and (heading(number) < RIVAL_HEADING):
         return None
     return _whole_section(context, scored, number, best)
+
+
+TITLE_NAMED_SHARE = 0.5
+"""A question names a page by its title when it holds this share of the title's terms (at
+least MIN_TITLED_TERMS of them): "the low cache hit rate alert" and RagopsCacheHitRateLow."""
+MIN_TITLED_TERMS = 3
+
+
+def _titled_actions(context: Context, passage_best: dict[int, float]) -> dict[int, int]:
+    """The action sections of the pages the question names by their title, each with the
+    number of the title's terms it names, when the page has one action section among the
+    passages: of a section named by its heading and the remedy of a page named by its whole
+    title, the one named by more of the question's words is meant."""
+    asked = set(context.asked)
+    found: dict[str, list[int]] = {}
+    for n in passage_best:
+        if is_action_heading(context.sections[n - 1]):
+            found.setdefault(context.documents[n - 1], []).append(n)
+    out: dict[int, int] = {}
+    for numbers in found.values():
+        sections = {context.sections[n - 1] for n in numbers}
+        title = set(terms(context.titles[numbers[0] - 1]))
+        named = len(title & asked)
+        if (
+            len(sections) == 1
+            and named >= MIN_TITLED_TERMS
+            and named >= TITLE_NAMED_SHARE * len(title)
+        ):
+            out[min(numbers)] = named
+    return out
 
 
 def _named(context: Context, number: int) -> bool:

@@ -26,7 +26,8 @@ _STOPWORDS = frozenset(
     ourselves out over own same she should so some such than that the their theirs them
     themselves then there these they this those through to too under until up very was we were
     what when where which while who whom why will with would you your yours yourself yourselves
-    s t don isn aren doesn also may might must shall tell please want know need use using used
+    s t m d ll re ve don isn aren doesn didn wasn weren hasn haven hadn couldn wouldn shouldn
+    also may might must shall tell please want know need use using used
     get got one two someone something anyone anything now happen happens way""".split()
 )
 _SYNONYMS = {

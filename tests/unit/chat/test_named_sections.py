@@ -303,3 +303,39 @@ def test_a_topical_action_section_does_not_answer_for_its_page() -> None:
     assert answer.cited == (1,)
     assert "index purge removes the stale entries" in answer.text
     assert "rollback drill" not in answer.text.lower()
+
+
+def test_a_page_named_by_its_title_answers_before_a_section_named_by_one_word() -> None:
+    """ "The other alerts" is named by "alert"; the runbook titled by the alert's name is named
+    by four of the question's words, and its remedy answers."""
+    alerts = DocPassage(
+        "Alerting",
+        "Alerting > The other alerts",
+        "| alert | condition |\n|---|---|\n"
+        "| AcmeQueueDepthHigh | queue depth above 1000 for 10 m |\n"
+        "| AcmeWorkerDown | no worker for 5 m |\n",
+        "alerting",
+        score=0.6,
+    )
+    meaning = DocPassage(
+        "AcmeQueueDepthHigh",
+        "AcmeQueueDepthHigh > Meaning",
+        "The queue depth stays high: jobs arrive faster than workers finish them.",
+        "runbook",
+        score=0.62,
+    )
+    remedy = DocPassage(
+        "AcmeQueueDepthHigh",
+        "AcmeQueueDepthHigh > Mitigation",
+        "- Workers down → restart them with acme workers restart.\n"
+        "- Too few workers → raise ACME_WORKERS and roll the service.\n",
+        "runbook",
+        score=0.55,
+    )
+    answer = ExtractiveAnswerer().answer_now(
+        "The queue depth high alert fired. How do I bring the queue depth down?",
+        [alerts, meaning, remedy],
+    )
+    assert answer.text.startswith("Mitigation (AcmeQueueDepthHigh) [3]")
+    assert "acme workers restart" in answer.text
+    assert answer.cited == (3,)

@@ -103,3 +103,25 @@ def test_make_sure_reads_as_verify_and_actually_asks_for_nothing() -> None:
     asked = question_terms("How do I make sure a backup can actually be restored?")
     assert "verifi" in asked
     assert not {"make", "sure", "actual"} & set(asked)
+
+
+def test_the_pieces_of_a_contraction_ask_for_nothing() -> None:
+    asked = question_terms("We're seeing 401 for a key we'd revoked; I've no idea why, I'm stuck")
+    assert not {"m", "re", "ve", "d"} & set(asked)
+    assert {"401", "key", "revok"} <= set(asked)
+
+
+async def test_a_question_full_of_contractions_is_still_answered() -> None:
+    keys = TextPassage(
+        "Keys",
+        "Keys > Revoked keys",
+        "A revoked key gets 401 on every request. Issue a new key with acme keys create.",
+    )
+    workers = TextPassage(
+        "Workers", "Workers > Hangs", "Restart a hung worker; the queue drains within a minute."
+    )
+    answer = await ExtractiveAnswerer().answer(
+        "We're seeing 401 for a key we'd revoked; I've no idea why", [keys, workers]
+    )
+    assert "A revoked key gets 401" in answer.text
+    assert answer.cited == (1,)
