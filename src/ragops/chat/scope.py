@@ -9,11 +9,12 @@ word that the whole collection never uses.
 
 `unknown_words` picks the question's content words that the retrieved passages do not hold:
 not stopwords nor question boilerplate ("possible", "support"), letters only, three or more of
-them; a word counts as held when a passage holds its stem, its abbreviation's meaning ("db" ->
-database) or a word one typo away (one letter inserted, deleted or replaced, or two neighbours
-swapped; for words of MIN_TYPO_LETTERS letters or more, first letter kept). Those few words
-are looked up in the collection's sparse (BM25) index (`Retriever.unused_words`: one
-single-term search each, one id at most, no payload), and only when the answer can matter.
+them. A word counts as held when a passage holds its stem or a word one typo away (one letter
+inserted, deleted or replaced, or two neighbours swapped; for words of MIN_TYPO_LETTERS
+letters or more, first letter kept); a word of the answerer's synonym table ("storage" ->
+store) is never unknown. Those few words are looked up in the collection's sparse (BM25)
+index (`Retriever.unused_words`: one single-term search each, one id at most, no payload),
+and only when the answer can matter.
 The question is out of scope (`refuses`) when UNUSED_WORDS of them are never used anywhere in
 the collection, or one is and no passage is CONFIDENT_SIMILARITY close to the question (the
 answerer's own bar for a question put in other words). The chat service then drops its
@@ -118,9 +119,9 @@ def unknown_words(question: str, texts: Sequence[str]) -> list[str]:
         spelled.update(w.lower() for w in _WORD.findall(text))
     unknown = []
     for word in words:
-        own = set(terms(word)) | set(analyze(word))
-        if word in spelled or own & stems:
-            continue
+        mapped, stemmed = set(terms(word)), set(analyze(word))
+        if word in spelled or (mapped | stemmed) & stems or mapped - stemmed:
+            continue  # held, or a word of the synonym table (it maps to the documents' word)
         if _typo_of(word, spelled):
             continue
         unknown.append(word)
