@@ -32,6 +32,7 @@ from ragops.chat.models import (
     Message,
     Timings,
 )
+from ragops.chat.scope import in_scope
 from ragops.chat.sections import (
     HEADING_CANDIDATES,
     add_action_sections,
@@ -250,6 +251,10 @@ async def _prepare(
             deps, tenant_id=tenant_id, query=query, collection=name
         )
         passages = await add_action_sections(deps.db, tenant_id, text, passages)
+        if passages and deps.generator.llm is None:
+            passages = await in_scope(
+                deps.retriever, SearchScope(tenant_id=tenant_id, collection=name), text, passages
+            )
     return Prepared(
         question=text,
         collection=name,
