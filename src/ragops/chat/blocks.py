@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from ragops.chat.commands import running_command
 from ragops.chat.intent import is_action_heading, is_topical_action
 from ragops.chat.shapes import Context, ExtractiveAnswer, cite, enumerates_subject, lists_subject
 from ragops.chat.terms import heading_terms, named_terms, names_heading, terms
@@ -286,7 +287,14 @@ def _whole_section(
         return None
     title = _section_title(context.sections[number - 1])
     text = f"{cite(title, number).rstrip('.')}:\n{body}"
-    return ExtractiveAnswer(text, (number,), score=best, kind=context.kind)
+    command = (
+        running_command(context, scored, number, body) if context.kind == "procedure" else None
+    )
+    if command is None:
+        return ExtractiveAnswer(text, (number,), score=best, kind=context.kind)
+    line, passage = command  # the section describes a subcommand; the page's usage runs it
+    text += f"\nRun it with: {line} [{passage}]"
+    return ExtractiveAnswer(text, (number, passage), score=best, kind=context.kind)
 
 
 _FIRST_NUMBER = re.compile(r"^(\d{1,3})\. ")

@@ -1,5 +1,7 @@
-"""A table of commands (a command and what it does, a row each) answers a "how do I" question
-with the row that does what is asked, under its section's heading, citing it."""
+"""Commands in how-to answers: a table of commands (a command and what it does, a row each)
+answers a "how do I" question with the row that does what is asked, under its section's
+heading; a section titled like a subcommand is answered with the command line that runs it,
+from the page's usage block."""
 
 from __future__ import annotations
 
@@ -98,3 +100,63 @@ def test_a_command_row_is_a_command_line_and_what_it_does() -> None:
     assert not is_command_row(["name", "does"], ["acme jobs list", "the jobs"])  # no flag
     assert not is_command_row(header, ["GET /v1/jobs", "the jobs"])  # an HTTP route
     assert not is_command_row(header, ["acme jobs list", ""])  # nothing says what it does
+
+
+@dataclass(frozen=True)
+class CodePassage(DocPassage):
+    """A passage whose code block ingestion marked as quoted."""
+
+    payload: dict[str, object] | None = None
+
+
+def _with_code(section: str, prose: str, code: str, score: float) -> CodePassage:
+    text = f"{prose}\n\n{code}\n"
+    start = text.index(code)
+    return CodePassage(
+        "Audit",
+        section,
+        text,
+        document_id="audit",
+        score=score,
+        payload={"quoted": [[start, start + len(code)]]},
+    )
+
+
+CHECK = DocPassage(
+    "Audit",
+    "Audit > Checks > licenses",
+    "Every installed package's license is compared with the allowed list, in two passes:\n\n"
+    "1. Read the license metadata of each installed package.\n"
+    "2. Flag a license that is not on the allowed list as a high finding.\n",
+    document_id="audit",
+    score=0.7,
+)
+USAGE = _with_code(
+    "Audit > Running it",
+    "From the root of a checkout:",
+    "acme audit deps [--lock FILE]      # known vulnerabilities\n"
+    "acme audit licenses [--allow MIT,BSD]\n"
+    "acme audit config",
+    score=0.4,
+)
+
+
+def test_a_section_named_like_a_subcommand_is_answered_with_the_command_that_runs_it() -> None:
+    text, cited = _ask("How do I audit the licenses of the installed packages?", CHECK, USAGE)
+    assert text.startswith("licenses (Audit) [1]")
+    assert "Flag a license" in text
+    assert "acme audit licenses [--allow MIT,BSD] [2]" in text
+    assert "acme audit deps" not in text
+    assert cited == (1, 2)
+
+
+def test_no_command_is_added_to_a_section_that_is_no_subcommand() -> None:
+    check = DocPassage(
+        "Audit",
+        "Audit > Checks > License policy",
+        CHECK.text,
+        document_id="audit",
+        score=0.7,
+    )
+    text, cited = _ask("How does the license policy work?", check, USAGE)
+    assert "acme audit" not in text
