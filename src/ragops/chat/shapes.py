@@ -109,6 +109,8 @@ class Context:
     """Each passage's chunk number within its document (0 when unknown)."""
     joined: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Joined neighbours ("rollback" for "roll", "back"): found, they cover both parts."""
+    causal: bool = False
+    """The question asks for a cause ("why ...?", "what can cause ...?")."""
     defined: frozenset[str] = frozenset()
     """The terms a definition question asks about ("corpus", "version" of "what is the corpus
     version?"); empty for other questions."""
@@ -171,6 +173,7 @@ def build_context(question: str, passages: Sequence[Any], units: list[Unit]) -> 
         ordinals=[_ordinal(p) for p in passages],
         measure=_measure(question),
         defined=defined_terms(question),
+        causal=_CAUSAL_QUESTION.search(question) is not None,
     )
 
 
@@ -269,6 +272,11 @@ soon / how quickly", a size for "how big"."""
 COMMAND_ROW_BONUS = 0.1
 """Bonus for a command table's row (`units.is_command_row`) when a procedure is asked: the
 command is the step, as a numbered list's steps are (the same bonus)."""
+CONDITION_BONUS = 0.03
+"""Bonus for a sentence stating a condition ("503 when any of reasons is present") when the
+question asks for a cause: the condition under which something happens is its cause."""
+_CAUSAL_QUESTION = re.compile(r"\b(?:why|caus(?:e|es|ed|ing))\b", re.IGNORECASE)
+_CONDITION = re.compile(r"\b(?:when|whenever|if|while|because|unless|until)\b", re.IGNORECASE)
 DEFINES_BONUS = 0.1
 """Bonus for a sentence that states what a definition question asks about (`defines`)."""
 
@@ -318,6 +326,8 @@ def score_unit(unit: Unit, context: Context) -> float:
         score += 0.04
         if context.measure is not None and context.measure.search(unit.text):
             score += MEASURE_BONUS
+    if context.causal and unit.kind in ("sentence", "row") and _CONDITION.search(unit.text):
+        score += CONDITION_BONUS
     if kind == "definition" and unit.kind == "sentence" and _DEFINES.search(unit.text):
         score += DEFINES_BONUS if defines(unit.text, context.defined) else 0.03
     return score

@@ -125,3 +125,22 @@ async def test_a_question_full_of_contractions_is_still_answered() -> None:
     )
     assert "A revoked key gets 401" in answer.text
     assert answer.cited == (1,)
+
+
+async def test_a_question_for_a_cause_is_answered_with_the_condition() -> None:
+    status = TextPassage(
+        "Workers",
+        "Workers > Status",
+        "The worker status check reports stopped or running, with the queue it serves. "
+        "The worker status check reports stopped whenever its queue is paused.",
+    )
+    for question in (
+        "The worker status check keeps reporting stopped. What can cause that?",
+        "Why does the worker status check report stopped?",
+    ):
+        answer = await ExtractiveAnswerer().answer(question, [status], max_sentences=1)
+        assert "whenever its queue is paused" in answer.text, question
+    plain = await ExtractiveAnswerer().answer(
+        "What does the worker status check report?", [status], max_sentences=1
+    )
+    assert "stopped or running" in plain.text
