@@ -3,8 +3,12 @@ and matching rules (`ragops.cache.matching.choose`, as `SemanticCache.find` uses
 
     python bench/cache.py [--json] [--max-error 0.01] [--threshold T] [--no-guards]
     python bench/cache.py --pairs FILE [--json]      # a list of {question, candidate, same_meaning}
+                                                     # or a question1/question2/is_duplicate
+                                                     # .tsv/.csv; --rows 0:786 slices it
     python bench/cache.py --calibrate [--json]       # thresholds from the tuning half, checked
                                                      # on the held-out half
+    python bench/cache.py --calibrate --pairs FILE   # the same, the pair file's even rows added
+                                                     # to the tuning half, its odd rows held out
 
 The bundled set (`bench/data/cache_questions.json`) is a list of families; a family is a list
 of intents that read alike but mean different things (near-misses); an intent is a list of
@@ -14,11 +18,16 @@ calibration and guards) and a held-out half (odd positions), and both are report
 Calibration: for each tolerated wrong-hit rate, the least threshold from which on the
 one-sided 90 % Clopper-Pearson upper bound of the tuning half's wrong-hit rate (wrong hits
 over lookups) stays within it; then the held-out half's figures at that threshold, which
-say whether the bound held on questions the calibration never saw.
+say whether the bound held on questions the calibration never saw. With `--pairs FILE`, a
+labelled pair set of another domain joins both halves (even rows tuning, odd rows held out;
+each half's pairs are looked up among their own candidates, as `--pairs` alone does), and
+the wrong hits and lookups of both sets are added up for the bound.
 
 Pairs procedure (as for any `--pairs` file): every candidate is cached first, then every
 question is looked up (exact normalised text first, then semantic). A hit on its own pair's
-candidate (or an identical text) is right when `same_meaning`; any other hit is wrong.
+candidate (or an identical text) is right when `same_meaning`, and a hit on the question's
+own text (cached as another pair's candidate) is always right; any other hit is wrong, even
+on another pair's candidate that means the same.
 Stream procedure: a Zipf-distributed stream over the intents (s = 1.1, seeded), each asking
 a random paraphrase; a miss caches the question; a hit on another intent is wrong.
 """
@@ -96,6 +105,8 @@ def run_pairs(
             hit = None if chosen is None else ranked[chosen][1]
         if hit is None:
             misses += 1
+        elif normalise(hit) == normalise(question):
+            right += 1  # the question itself is cached (as another pair's candidate)
         elif pair["same_meaning"] and normalise(hit) == normalise(own):
             right += 1
         else:
@@ -197,18 +208,38 @@ def upper_bound(wrong: int, n: int, confidence: float = CONFIDENCE) -> float:
     return high
 
 
-def calibrate(families: list[list[list[str]]], vectors: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Sweep thresholds on the tuning half; for each tolerated error, the least threshold
-    from which on every threshold's wrong-hit rate has its upper confidence bound within it
-    (OFF when none), then the held-out figures at that threshold."""
+def run_sets(
+    sets: list[list[dict[str, Any]]], vectors: dict[str, np.ndarray], threshold: float
+) -> dict[str, Any]:
+    """`run_pairs` on each set (each looked up among its own candidates), added up."""
+    results = [run_pairs(pairs, vectors, threshold, True) for pairs in sets]
+    total = {k: sum(r[k] for r in results) for k in ("pairs", "same_meaning_pairs")}
+    total.update({k: sum(r[k] for r in results) for k in ("right_hits", "wrong_hits", "misses")})
+    same, pairs = total["same_meaning_pairs"], total["pairs"]
+    total["right_hit_rate"] = round(total["right_hits"] / same, 4) if same else None
+    total["wrong_hit_rate"] = round(total["wrong_hits"] / pairs, 4) if pairs else None
+    total["wrong_upper_bound"] = round(upper_bound(total["wrong_hits"], pairs), 4)
+    total["threshold"] = threshold
+    total["sets"] = results
+    return total
+
+
+def calibrate(
+    families: list[list[list[str]]],
+    vectors: dict[str, np.ndarray],
+    extra: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Sweep thresholds on the tuning half (and the even rows of `extra`); for each tolerated
+    error, the least threshold from which on every threshold's wrong-hit rate has its upper
+    confidence bound within it (OFF when none), then the held-out figures at that threshold
+    (the held-out half, and the odd rows of `extra`)."""
     tuning, holdout = split(families)
-    tune_pairs, hold_pairs = pairs_from(tuning), pairs_from(holdout)
+    tune_sets, hold_sets = [pairs_from(tuning)], [pairs_from(holdout)]
+    if extra:
+        tune_sets.append(extra[0::2])
+        hold_sets.append(extra[1::2])
     grid = [round(float(t), 2) for t in np.arange(0.70, 1.0001, 0.01)]
-    rows = []
-    for threshold in grid:
-        row = run_pairs(tune_pairs, vectors, threshold, True)
-        row["wrong_upper_bound"] = round(upper_bound(row["wrong_hits"], row["pairs"]), 4)
-        rows.append(row)
+    rows = [run_sets(tune_sets, vectors, threshold) for threshold in grid]
     chosen: list[dict[str, Any]] = []
     for level in LEVELS:
         threshold = OFF
@@ -216,9 +247,8 @@ def calibrate(families: list[list[list[str]]], vectors: dict[str, np.ndarray]) -
             if row["wrong_upper_bound"] > level:
                 break
             threshold = row["threshold"]
-        tune = run_pairs(tune_pairs, vectors, threshold, True)
-        tune["wrong_upper_bound"] = round(upper_bound(tune["wrong_hits"], tune["pairs"]), 4)
-        held = run_pairs(hold_pairs, vectors, threshold, True)
+        tune = run_sets(tune_sets, vectors, threshold)
+        held = run_sets(hold_sets, vectors, threshold)
         chosen.append({"max_error": level, "threshold": threshold, "tuning": tune, "holdout": held})
     return {"confidence": CONFIDENCE, "sweep": rows, "calibration": chosen}
 
@@ -228,8 +258,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--pairs", type=Path, help="JSON list of {question, candidate, same_meaning}"
+        "--pairs",
+        type=Path,
+        help="JSON list of {question, candidate, same_meaning}, or a .tsv/.csv table with"
+        " question1, question2, is_duplicate (Quora Question Pairs); with --calibrate, extra data",
     )
+    parser.add_argument("--rows", help="START:END: a slice of the pair file, in file order")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument(
         "--max-error", type=float, default=None, help="RAGOPS_SEMANTIC_CACHE_MAX_ERROR"
@@ -249,17 +283,18 @@ def main() -> None:
     guards = not args.no_guards
     started = time.perf_counter()
 
+    pairs: list[dict[str, Any]] = []
     if args.pairs is not None:
+        from pair_files import PairFileError, load
+
         try:
-            pairs = json.loads(args.pairs.read_text(encoding="utf-8"))
-            assert isinstance(pairs, list)
-            for p in pairs:
-                assert isinstance(p["question"], str) and isinstance(p["candidate"], str)
-                p["same_meaning"] = bool(p["same_meaning"])
-        except (OSError, ValueError, AssertionError, KeyError, TypeError) as exc:
+            pairs = load(args.pairs, args.rows)
+        except PairFileError as exc:
             sys.exit(
-                f"error: {args.pairs} is not a JSON list of question/candidate/same_meaning: {exc}"
+                f"error: {args.pairs} is not a JSON list of question/candidate/same_meaning"
+                f" nor a question1/question2/is_duplicate table: {exc}"
             )
+    if args.pairs is not None and not args.calibrate:
         vectors = asyncio.run(
             embed_all([p["question"] for p in pairs] + [p["candidate"] for p in pairs])
         )
@@ -279,9 +314,10 @@ def main() -> None:
 
     families = json.loads(DATA.read_text(encoding="utf-8"))
     texts = [t for family in families for intent in family for t in intent]
+    texts += [p["question"] for p in pairs] + [p["candidate"] for p in pairs]
     vectors = asyncio.run(embed_all(texts))
     if args.calibrate:
-        found = calibrate(families, vectors)
+        found = calibrate(families, vectors, pairs)
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "cache_calibration.json").write_text(json.dumps(found, indent=1))
         if args.json:
@@ -302,6 +338,12 @@ def main() -> None:
                 f" {100 * tune['right_hit_rate']:.1f} % wrong {100 * tune['wrong_hit_rate']:.2f} %;"
                 f" held-out right {100 * held['right_hit_rate']:.1f} %"
                 f" wrong {100 * held['wrong_hit_rate']:.2f} %"
+                + "".join(
+                    f"; held-out set {n}: right {100 * (r['right_hit_rate'] or 0):.1f} %"
+                    f" wrong {100 * r['wrong_hit_rate']:.2f} %"
+                    for n, r in enumerate(held["sets"], 1)
+                    if len(held["sets"]) > 1
+                )
             )
         return
     tuning, holdout = split(families)

@@ -3,7 +3,7 @@
     python bench/retrieval.py --dataset ../shared/data/scifact [--json] [--limit-docs N]
                               [--modes dense,bm25,hybrid] [--cache-embeddings]
                               [--store edge|pgvector [--pgvector-url URL]]
-                              [--bm25-k1 K1] [--bm25-b B]
+                              [--bm25-k1 K1] [--bm25-b B] [--bm25-delta DELTA]
 
 Indexes `corpus.jsonl` (`_id`, `title`, `text`) through the product's own pieces — the
 configured embedder, `Bm25Encoder`, a vector store (by default the embedded Qdrant Edge in a
@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from ragops.retrieval.sparse import DEFAULT_B, DEFAULT_K1
+from ragops.retrieval.sparse import DEFAULT_B, DEFAULT_DELTA, DEFAULT_K1
 
 REFERENCE = [
     ("BM25 (BEIR paper)", 0.665),
@@ -244,7 +244,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         settings = Settings(**overrides)
         embedder = create_embedder(settings)
         store = create_vector_store(settings, embedder)
-        encoder = Bm25Encoder(k1=args.bm25_k1, b=args.bm25_b)
+        encoder = Bm25Encoder(k1=args.bm25_k1, b=args.bm25_b, delta=args.bm25_delta)
         retriever = Retriever(settings, embedder, store, encoder)
         try:
             await store.ensure_ready(embedder.dimension)
@@ -333,7 +333,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for name in ("embedder", "fusion", "rrf_k", "dense_weight", "sparse_weight")
             + ("candidate_k", "score_floor", "reranker")
         }
-        | {"bm25_k1": encoder.k1, "bm25_b": encoder.b},
+        | {"bm25_k1": encoder.k1, "bm25_b": encoder.b, "bm25_delta": encoder.delta},
     }
 
 
@@ -394,6 +394,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--bm25-b", type=float, default=DEFAULT_B, help=f"BM25 b (default {DEFAULT_B})"
+    )
+    parser.add_argument(
+        "--bm25-delta",
+        type=float,
+        default=DEFAULT_DELTA,
+        help=f"BM25L delta, 0 is classic BM25 (default {DEFAULT_DELTA})",
     )
     parser.add_argument(
         "--cache-embeddings",

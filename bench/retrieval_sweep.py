@@ -3,17 +3,18 @@
     python bench/retrieval_sweep.py --dataset ../shared/data/scifact [--json]
                                     [--vectors corpus.npy queries.npy]
 
-Replays, in memory, what the product's retriever does, so that many settings can be compared
-in seconds: dense search is exact cosine over the corpus vectors (the ones `bench/retrieval.py
+Replays, in memory, what the product's retriever does, so that many settings can be compared in
+seconds: dense search is exact cosine over the corpus vectors (the ones `bench/retrieval.py
 --cache-embeddings` keeps in var/bench/, else computed with the configured embedder), BM25 is
-the product's `Bm25Encoder` scored with Qdrant's IDF `ln((N - n + 0.5) / (n + 0.5) + 1)` (what
-all three stores compute), and fusion is the product's `fuse`. Each variant is scored by
-nDCG@10 on the whole query set and on the two halves of `bench/retrieval.py`'s fixed split
+the product's `Bm25Encoder` (classic BM25, `delta` 0, as when these variants were measured;
+`retrieval_variants.py` covers BM25L) scored with Qdrant's IDF `ln((N - n + 0.5) / (n + 0.5) +
+1)` (what all three stores compute), and fusion is the product's `fuse`. Each variant is scored
+by nDCG@10 on the whole query set and on the two halves of `bench/retrieval.py`'s fixed split
 (`query_halves`): settings are CHOSEN on the "choice" half only, and a change is kept only if
 it does not lose on the "other" half. The score floor is not applied here (on SciFact it costs
 0.004 to 0.007 nDCG@10); `bench/retrieval.py` measures the chosen settings through the real
-store. Run it from the repository root; with cached vectors all variants take a few minutes
-on 2 cores (mostly the pseudo-relevance-feedback searches).
+store. Run it from the repository root; with cached vectors all variants take a few minutes on
+2 cores (mostly the pseudo-relevance-feedback searches).
 
 `--vectors` replaces the dense side by vectors computed elsewhere (rows in corpus.jsonl and
 queries.jsonl order), e.g. a candidate embedder's.
@@ -39,10 +40,12 @@ Ranking = list[tuple[str, float]]
 class Bm25Index:
     """In-memory BM25 with the product's encoder and the stores' IDF."""
 
-    def __init__(self, ids: Sequence[str], texts: Sequence[str], k1: float, b: float) -> None:
+    def __init__(
+        self, ids: Sequence[str], texts: Sequence[str], k1: float, b: float, delta: float = 0.0
+    ) -> None:
         from ragops.retrieval.sparse import Bm25Encoder
 
-        self.encoder = Bm25Encoder(k1=k1, b=b)
+        self.encoder = Bm25Encoder(k1=k1, b=b, delta=delta)
         self.postings: dict[int, list[tuple[int, float]]] = defaultdict(list)
         for row, text in enumerate(texts):
             vector = self.encoder.encode_document(text)

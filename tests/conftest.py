@@ -34,6 +34,7 @@ import uvicorn
 from ragops.config import Settings
 from ragops.db import migrate
 from ragops.runtime import Runtime
+from tests.ops.support import INSTALL, OpsTools
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -419,3 +420,15 @@ def serve_cli(data_dir: Path) -> Iterator[ServedCli]:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def ops_tools() -> OpsTools:
+    """promtool and amtool, installed by scripts/install-ops-tools.sh; a failed install fails."""
+    result = subprocess.run(
+        ["bash", str(INSTALL)], capture_output=True, text=True, timeout=900, check=False
+    )
+    assert result.returncode == 0, f"install-ops-tools.sh failed:\n{result.stdout}{result.stderr}"
+    promtool, amtool = shutil.which("promtool"), shutil.which("amtool")
+    assert promtool and amtool, "install-ops-tools.sh succeeded but promtool/amtool are missing"
+    return OpsTools(promtool=promtool, amtool=amtool)

@@ -1,18 +1,22 @@
 """Backups on PostgreSQL + pgvector: the vectors travel inside the database dump. A round trip
 brings every point back and answers a question as before; verify restores into a scratch
 database; a corrupted backup, a restore over live data without --force, a target server
-without pgvector and a vector store in another database are refused."""
+without pgvector and a vector store in another database are refused; a forced restore over a
+database whose tables another session holds gives up after its lock timeout, naming it."""
 
 from __future__ import annotations
 
+import asyncio
 import tarfile
 from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from ragops.backup.archive import InvalidBackup
-from ragops.backup.database import dump_listing
+from ragops.backup.database import asyncpg_dsn, dump_listing
+from ragops.backup.lock_wait import RestoreLockTimeout
 from ragops.backup.manifest import PG_DUMP_FILE
 from ragops.backup.restore import RestoreRefused, restore_backup, verify_backup
 from ragops.backup.service import BackupError, BackupResult, create_backup
@@ -23,7 +27,13 @@ from ragops.documents import service as documents
 from ragops.providers.vectorstore.pgvector import PgVectorStore
 from ragops.runtime import Runtime
 from tests.backup.test_backup_restore import DOCS, _documents, _fill, _flip_byte
-from tests.conftest import PgVectorServer, pg_database, pgvector_database, pgvector_settings
+from tests.conftest import (
+    PgVectorServer,
+    pg_database,
+    pgvector_database,
+    pgvector_settings,
+    run_cli,
+)
 
 QUESTION = "nightly backup kept"
 
@@ -184,3 +194,60 @@ async def test_a_server_without_pgvector_is_refused_as_target(
         target = settings.model_copy(update={"data_dir": tmp_path / "t", "database_url": plain_url})
         with pytest.raises(RestoreRefused, match="no pgvector extension"):
             await restore_backup(result.path, settings=target, key=None)
+
+
+async def test_a_forced_restore_gives_up_on_tables_another_instance_holds(
+    pgvector_server: PgVectorServer, tmp_path: Path
+) -> None:
+    """Another instance's session left a transaction open on the live database: the forced
+    restore does not wait forever; it gives up after its lock timeout, names the session and
+    what to do, and changes nothing, through the API and through `ragops backup restore`. Once
+    the session ends, the restore goes through."""
+    bins = pgvector_server.bin_dir
+    with pgvector_settings(pgvector_server, tmp_path / "live", pg_bin_dir=bins) as settings:
+        result, _ = await _backed_up(settings)
+        holder = await asyncpg.connect(
+            asyncpg_dsn(make_url(settings.resolved_database_url)),
+            server_settings={"application_name": "ragops-other-host"},
+        )
+        try:
+            transaction = holder.transaction()
+            await transaction.start()
+            await holder.fetchval("SELECT count(*) FROM documents")  # holds the table
+            async with asyncio.timeout(300):  # a hang fails the test instead of blocking it
+                with pytest.raises(RestoreLockTimeout) as gave_up:
+                    await restore_backup(
+                        result.path, settings=settings, key=None, force=True, lock_timeout=1
+                    )
+            message = str(gave_up.value)
+            assert f"pid {holder.get_server_pid()} (application ragops-other-host" in message
+            assert "idle in transaction" in message and "documents" in message
+            assert "nothing was changed" in message
+            assert "Stop every ragops instance" in message and "--lock-timeout" in message
+            assert await _documents(settings) == {*DOCS, "late.md"}  # untouched
+
+            cli = await asyncio.to_thread(
+                run_cli,
+                settings.data_dir,
+                *("backup", "restore", str(result.path), "--live", "--force"),
+                *("--lock-timeout", "1"),
+                check=False,
+                env={
+                    "RAGOPS_DATABASE_URL": settings.resolved_database_url,
+                    "RAGOPS_VECTOR_STORE": "pgvector",
+                    "RAGOPS_PG_BIN_DIR": str(bins),
+                },
+            )
+            said = " ".join(cli.stderr.split())
+            assert cli.returncode == 1, cli.stdout + cli.stderr
+            assert "gave up; nothing was changed" in said
+            assert f"pid {holder.get_server_pid()} (application ragops-other-host" in said
+            assert "ragops db kill PID" in said
+            assert await _documents(settings) == {*DOCS, "late.md"}
+            await transaction.rollback()
+        finally:
+            await holder.close()
+
+        report = await restore_backup(result.path, settings=settings, key=None, force=True)
+        assert report.verification.ok, report.verification.lines()
+        assert await _documents(settings) == set(DOCS)

@@ -30,6 +30,7 @@ from ragops.incidents.escalation import EscalationEngine, paging_context
 from ragops.oncall.policy import load_policy
 from tests.conftest import REPO_ROOT, RunningServer, free_port, make_settings, pg_database, run_cli
 from tests.ops.processes import Process, Receiver, off_loop, wait_until
+from tests.ops.support import OpsTools
 from tests.ops.test_alerting_e2e import alertmanager_config
 
 pytestmark = pytest.mark.postgres
@@ -68,7 +69,7 @@ def pagerduty(receiver: Receiver) -> list[str]:
 
 
 def test_p1_alert_to_page_escalation_ack_resolution_postmortem(
-    tmp_path: Path, receiver: Receiver, processes: list[Process]
+    tmp_path: Path, receiver: Receiver, processes: list[Process], ops_tools: OpsTools
 ) -> None:
     subprocess_ok = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     assert subprocess_ok, "scripts/install-ops-tools.sh installs Alertmanager"

@@ -1,6 +1,7 @@
 """Procedure questions end to end on a small runbook: ingestion keeps structure, the action
-section retrieval missed is read from the database, the answer gives the steps in order and
-cites them, and an index line naming a page brings that page's steps."""
+section retrieval missed is read from the database (of a page with several, only the one the
+question names), the answer gives the steps in order and cites them, and an index line
+naming a page brings that page's steps."""
 
 from __future__ import annotations
 
@@ -113,3 +114,49 @@ async def test_the_action_section_retrieval_missed_is_read_from_the_database(
     assert await add_action_sections(runtime.db, "default", "What is a backlog?", meaning) == (
         meaning
     )
+
+
+HANDBOOK = b"""# Operations handbook
+
+## Queues
+
+The export queue holds jobs waiting for the export workers; a backlog of waiting jobs means
+they cannot keep up.
+
+## Procedures
+
+| page | what it covers |
+|---|---|
+| database | slow queries, pool reset |
+
+## Rollback
+
+1. Redeploy the previous image tag.
+2. Watch the error rate for ten minutes.
+"""
+
+
+async def test_a_page_with_several_action_sections_adds_only_the_one_asked_for(
+    runtime: Runtime,
+) -> None:
+    await documents.ingest_bytes(
+        runtime.ingest_deps,
+        tenant_id="default",
+        collection="default",
+        source="handbook.md",
+        data=HANDBOOK,
+    )
+    question = "The exports have a backlog of waiting jobs, what now?"
+    found, _, _ = await chat.retrieve(
+        runtime.chat_deps, tenant_id="default", query=question, collection="default"
+    )
+    queues = [p for p in found if p.section.endswith("Queues")]
+    assert queues
+    # neither Procedures nor Rollback is what the question asks for: none is added
+    assert await add_action_sections(runtime.db, "default", question, queues[:1]) == queues[:1]
+    rollback = "The exports broke after a deploy, how do I roll back?"
+    added = await add_action_sections(runtime.db, "default", rollback, queues[:1])
+    assert [p.section for p in added] == [
+        "Operations handbook > Queues",
+        "Operations handbook > Rollback",
+    ]

@@ -1,17 +1,29 @@
 """Pieces of the rollback drill (the drill itself builds two releases and is run by hand:
-`ragops rollback drill`): which release is "previous", when dependencies can be shared, and
-the record checks, which must notice a lost session, message or feedback verdict."""
+`ragops rollback drill`): which release is "previous", when dependencies can be shared, the
+environment its commands run in, and the record checks, which must notice a lost session,
+message or feedback verdict."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ragops.config import Settings
 from ragops.db import migrate
-from ragops.release.builds import can_share, pins, previous_release, resolve
-from ragops.release.drill import answers, missing_feedback, missing_records, write_records
+from ragops.release.builds import Build, can_share, pins, previous_release, resolve, run
+from ragops.release.drill import (
+    answers,
+    drill_env,
+    missing_feedback,
+    missing_records,
+    run_release,
+    write_records,
+)
 from tests.conftest import make_settings, run_sync
 
 
@@ -98,3 +110,59 @@ def test_a_finished_build_of_the_same_commit_is_reused(tmp_path: Path) -> None:
     again = build(repo, "HEAD", workdir)
     assert again.reused and again.commit == commit and not again.shared_dependencies
     assert again.venv == venv
+
+
+def test_drill_commands_find_programs_on_path_and_see_no_operator_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release commands of the drill run with this process's PATH (a tool installed in a
+    directory of PATH only is found) and with the drill's scratch settings, never the
+    operator's own: a production database URL, an LLM key or a cloud secret stays out."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    tool = tools / "drill-probe-tool"
+    tool.write_text("#!/bin/sh\necho found\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    monkeypatch.setenv("RAGOPS_DATABASE_URL", "postgresql+asyncpg://ops@prod-db/ragops")
+    monkeypatch.setenv("RAGOPS_LLM_API_KEY", "sk-operator-secret-key")  # pragma: allowlist secret
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "operator-secret")  # pragma: allowlist secret
+    probe = (
+        "import json, os, shutil, subprocess\n"
+        "print(json.dumps({'tool': subprocess.run(['drill-probe-tool'], capture_output=True, "
+        "text=True).stdout.strip(), 'env': dict(os.environ)}))"
+    )
+    scratch = tmp_path / "data"
+
+    seen = json.loads(run([sys.executable, "-c", probe], env=drill_env(scratch, {})))
+    assert seen["tool"] == "found"
+    assert seen["env"]["RAGOPS_DATA_DIR"] == str(scratch)
+    for name in ("RAGOPS_DATABASE_URL", "RAGOPS_LLM_API_KEY", "AWS_SECRET_ACCESS_KEY"):
+        assert name not in seen["env"]
+
+    given = {"RAGOPS_DATABASE_URL": "postgresql+asyncpg://drill@scratch-db/drill"}
+    seen = json.loads(run([sys.executable, "-c", probe], env=drill_env(scratch, given)))
+    assert seen["env"]["RAGOPS_DATABASE_URL"] == given["RAGOPS_DATABASE_URL"]
+    assert "RAGOPS_LLM_API_KEY" not in seen["env"]
+
+
+def test_drill_commands_leave_the_database_of_the_operators_dotenv_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started from a directory whose `.env` names the operator's database, the drill's
+    release commands migrate the scratch database, never that one."""
+    deployment = tmp_path / "deployment"
+    deployment.mkdir()
+    production = tmp_path / "production.db"
+    (deployment / ".env").write_text(f"RAGOPS_DATABASE_URL=sqlite+aiosqlite:///{production}\n")
+    monkeypatch.chdir(deployment)
+    this_release = Build(
+        ref="HEAD", commit="0" * 40, root=tmp_path, venv=Path(sys.prefix), shared_dependencies=True
+    )
+    workdir = tmp_path / "drill"
+    workdir.mkdir()
+    scratch = workdir / "data"
+
+    run_release(this_release, ["db", "upgrade"], drill_env(scratch, {}), workdir)
+    assert (scratch / "ragops.db").is_file()
+    assert not production.exists()

@@ -199,6 +199,8 @@ def test_admin_manages_only_its_own_tenants_keys(server: LiveServer, admin: http
         }
     refused = admin.post("/v1/admin/keys", json={"scopes": ["chat"], "tenant_id": "other-tenant"})
     assert refused.status_code == 422  # a key cannot be made for another tenant
+    slash = admin.post("/v1/admin/keys", json={"scopes": ["chat"], "tenant_id": "acme/ops"})
+    assert slash.status_code == 422  # nor for a tenant id the rest of ragops would refuse
 
 
 PUBLIC_V1 = {"/v1/status"}  # the status page customers are sent to: no data, no secrets

@@ -103,6 +103,11 @@ def test_tenant_option_keeps_each_tenants_documents_apart(data_dir: Path, tmp_pa
     assert deleted.returncode == 1 and "not found" in deleted.stderr  # not the default tenant's
     bad = run_cli(data_dir, "collections", "--tenant", "no spaces", check=False)
     assert bad.returncode == 2 and "tenant ids" in bad.stderr
+    # a '/' would make the backup manifest's `tenant/collection` keys ambiguous
+    for args in (("keys", "create", "--scopes", "chat"), ("ingest", str(doc))):
+        slash = run_cli(data_dir, *args, "--tenant", "acme/ops", check=False)
+        assert slash.returncode == 2 and "tenant ids" in slash.stderr
+    assert "acme/ops" not in run_cli(data_dir, "keys", "list", "--json").stdout
     log = run_cli(data_dir, "audit-log", "--action", "documents.ingest", "--json").stdout
     [event] = [json.loads(line) for line in log.splitlines()]
     assert event["tenant_id"] == "acme" and event["detail"]["interface"] == "cli"

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from ragops.backup import database as dbpart
-from ragops.backup.manifest import Manifest, VectorPart
+from ragops.backup.manifest import Manifest, VectorPart, split_scope_key
 from ragops.backup.vectors import edge_count, edge_point_ids, edge_target
 from ragops.config import Settings
 
@@ -129,8 +129,8 @@ async def pgvector_check(settings: Settings, part: VectorPart, result: Verificat
         await store.ensure_ready(part.dimension or 0)
         result.points_found = await store.total_points()
         for scope, expected in part.scopes.items():
-            tenant, _, collection = scope.partition("/")
-            got = await store.count(SearchScope(tenant_id=tenant, collection=collection or None))
+            tenant, collection = split_scope_key(scope)
+            got = await store.count(SearchScope(tenant_id=tenant, collection=collection))
             if got != expected:
                 result.problems.append(
                     f"vectors of {scope}: {expected} in the backup, {got} restored"

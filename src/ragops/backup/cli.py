@@ -260,6 +260,14 @@ def restore(
         bool,
         typer.Option("--force", help="Replace a target that holds data (after a safety backup)."),
     ] = False,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="PostgreSQL: give up (nothing changed) after waiting this many seconds for a "
+            "table another session holds, and name those sessions.",
+        ),
+    ] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Restore a backup into a new database and data directory (or, with --live --force,
@@ -277,7 +285,11 @@ def restore(
         if settings.resolved_vector_store == "pgvector":  # its vectors: in the restored database
             update |= {"vector_store": "pgvector", "pgvector_url": None}
         chosen = settings.model_copy(update=update)
-    report = _run(restore_backup(file, settings=chosen, key=_key(settings), force=force))
+    report = _run(
+        restore_backup(
+            file, settings=chosen, key=_key(settings), force=force, lock_timeout=lock_timeout
+        )
+    )
     if as_json:
         print(json.dumps(_report_json(report)))
     else:

@@ -4,8 +4,9 @@ PostgreSQL: `pg_dump` (the machine's, custom format) reads a snapshot exported b
 repeatable-read transaction of ours, so the dump, the row counts and the corpus versions all
 see one moment, the moment the vector store was held (see `service`). Restores use
 `pg_restore --single-transaction --exit-on-error`: a failed restore leaves the target as it
-was. Connection details reach the tools through `PG*` variables, never their argument list.
-The tools are chosen by the server's major version (`pg_tool`): `pg_dump` refuses a newer
+was, and one that waits too long for a table another session holds gives up (`lock_wait`).
+Connection details reach the tools through `PG*` variables, never their argument list. The
+tools are chosen by the server's major version (`pg_tool`): `pg_dump` refuses a newer
 server, and `pg_restore` a dump of a newer `pg_dump`.
 
 SQLite: the online backup API copies the database page by page while the service runs; a
@@ -21,6 +22,7 @@ import re
 import shutil
 import sqlite3
 import subprocess  # nosec B404 - pg_dump/pg_restore with fixed arguments, no shell
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,6 +33,9 @@ import asyncpg
 from sqlalchemy.engine import URL, make_url
 
 from ragops.backup.manifest import CorpusVersionEntry
+
+RESTORE_LOCK_TIMEOUT_SECONDS = 10.0
+"""The longest a restore waits for one lock another session holds (`--lock-timeout`)."""
 
 
 class DatabaseBackupError(Exception):
@@ -333,10 +338,16 @@ def same_database(first: str, second: str) -> bool:
 
 
 async def restore_database(
-    backend: str, source: Path, database_url: str, bin_dir: Path | None = None
+    backend: str,
+    source: Path,
+    database_url: str,
+    bin_dir: Path | None = None,
+    lock_timeout: float = RESTORE_LOCK_TIMEOUT_SECONDS,
 ) -> None:
     """Restore the dump or SQLite copy `source` into the database of `database_url`,
-    replacing what it holds, all or nothing."""
+    replacing what it holds, all or nothing. On PostgreSQL no lock is waited for longer than
+    `lock_timeout` seconds: past it the restore is cancelled, rolled back, and
+    `RestoreLockTimeout` names the sessions holding the tables (`lock_wait`)."""
     target = backend_of(database_url)
     if target != backend:
         raise DatabaseBackupError(f"this backup holds a {backend} database; the target is {target}")
@@ -355,4 +366,8 @@ async def restore_database(
     tool = pg_tool("pg_restore", await pg_server_major(url), bin_dir)
     args = [tool, "--single-transaction", "--exit-on-error", "--no-owner"]
     args += ["--no-privileges", "--clean", "--if-exists", f"--dbname={url.database}", str(source)]
-    await asyncio.to_thread(run_tool, args, libpq_env(url))
+    from ragops.backup.lock_wait import run_watched
+
+    application = f"ragops-restore-{uuid.uuid4().hex[:12]}"  # how the watcher finds it
+    env = libpq_env(url) | {"PGAPPNAME": application}
+    await run_watched(url, application, asyncio.to_thread(run_tool, args, env), lock_timeout)

@@ -105,6 +105,21 @@ class Manifest(BaseModel):
         return found
 
 
+def scope_key(tenant_id: str, collection: str | None) -> str:
+    """The key of a tenant's collection in `VectorPart.scopes`: `tenant/collection` (nothing
+    after the `/` for points without a collection). Unambiguous because neither part can hold
+    a `/`: tenant ids are refused without one at every entry (`auth.models.validate_tenant`,
+    at key creation and on `--tenant`; the HTTP API never takes a tenant id from the caller,
+    only the key's), and so are collection names (`config.names`)."""
+    return f"{tenant_id}/{collection or ''}"
+
+
+def split_scope_key(key: str) -> tuple[str, str | None]:
+    """The tenant id and collection (None when empty) of a `scope_key`."""
+    tenant_id, _, collection = key.partition("/")
+    return tenant_id, collection or None
+
+
 def _pgvector_problems(manifest: Manifest) -> list[str]:
     """The pgvector tables are in the dump: their row counts are among the database's."""
     vectors, tables = manifest.vectors, manifest.database.tables

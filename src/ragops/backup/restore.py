@@ -4,9 +4,11 @@ Restore: the backup is unpacked and every checksum checked first; a backup writt
 release (a migration revision this code does not ship, or a higher version) is refused. The
 target is a new database and data directory unless `force` is given; with `force`, a live
 target is first backed up itself (the safety backup), and a server running on the target's
-data directory is refused in any case (it holds the embedded store). The database is restored
-all or nothing, the vector shard swapped in by rename, then migrations run forward when the
-backup is older than the code, and the result is compared with the manifest.
+data directory is refused in any case (it holds the embedded store). Sessions of other
+instances holding the database's tables make the restore give up after `lock_timeout`
+seconds, nothing changed (`lock_wait` names them). The database is restored all or nothing,
+the vector shard swapped in by rename, then migrations run forward when the backup is older
+than the code, and the result is compared with the manifest.
 
 Verify: the same steps into a scratch directory and a scratch database (a new SQLite file, or a
 new PostgreSQL database on the configured server or `scratch_url`), removed afterwards.
@@ -135,9 +137,15 @@ async def _check_target(manifest: Manifest, settings: Settings) -> None:
 
 
 async def restore_backup(
-    path: Path, *, settings: Settings, key: bytes | None, force: bool = False
+    path: Path,
+    *,
+    settings: Settings,
+    key: bytes | None,
+    force: bool = False,
+    lock_timeout: float = dbpart.RESTORE_LOCK_TIMEOUT_SECONDS,
 ) -> RestoreReport:
-    """Restore the backup at `path` into the data directory and database of `settings`."""
+    """Restore the backup at `path` into the data directory and database of `settings`; on
+    PostgreSQL no lock is waited for longer than `lock_timeout` seconds."""
     started = time.perf_counter()
     steps: dict[str, float] = {}
     async with open_backup(path, key, scratch=None) as (manifest, files):
@@ -169,6 +177,7 @@ async def restore_backup(
             files / manifest.database.file,
             settings.resolved_database_url,
             settings.pg_bin_dir,
+            lock_timeout,
         )
         steps["database"] = time.perf_counter() - mark
         mark = time.perf_counter()

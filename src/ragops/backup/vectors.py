@@ -32,7 +32,7 @@ import httpx
 import qdrant_edge as qe
 
 from ragops.backup import database as dbpart
-from ragops.backup.manifest import VECTORS_DIR, VectorPart
+from ragops.backup.manifest import VECTORS_DIR, VectorPart, scope_key
 from ragops.config import Settings
 from ragops.providers.vectorstore.base import VectorStore
 from ragops.providers.vectorstore.edge import LOCK_NAME, EdgeVectorStore, StoreLock, shard_config
@@ -126,7 +126,7 @@ async def pgvector_part(
         f'SELECT tenant_id, collection, count(*) AS n FROM "{table}" '  # nosec B608
         "GROUP BY tenant_id, collection ORDER BY tenant_id, collection"
     )
-    scopes = {f"{r['tenant_id']}/{r['collection'] or ''}": int(r["n"]) for r in rows}
+    scopes = {scope_key(r["tenant_id"], r["collection"]): int(r["n"]) for r in rows}
     return VectorPart(
         backend="pgvector",
         collection=store.name,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
-from ragops.chat.intent import is_action_heading
-from ragops.chat.shapes import Context, ExtractiveAnswer, cite, lists_subject
+from ragops.chat.intent import is_action_heading, is_topical_action
+from ragops.chat.shapes import Context, ExtractiveAnswer, cite, enumerates_subject, lists_subject
 from ragops.chat.terms import heading_terms, named_terms, names_heading, terms
 from ragops.chat.units import Unit
 
@@ -45,7 +45,8 @@ def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> Extracti
     blocks = [
         (u, s)
         for u, s in scored
-        if (u.kind in ("list", "table") and u.items >= 2) or (u.kind == "code" and u.lead)
+        if (u.kind in ("list", "table") and (u.items >= 2 or _cut_list(u)))
+        or (u.kind == "code" and u.lead)
     ]
     if context.kind == "procedure":
         blocks = [(u, s) for u, s in blocks if u.kind in ("list", "code")]
@@ -78,6 +79,12 @@ def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> Extracti
     )
     if score < BLOCK_RATIO * best and not subject and not named:
         return None
+    if not named and not any(u is unit for u, _ in subject):
+        # a list that does not list the subject loses to a sentence enumerating it
+        listing = [s for u, s in scored if enumerates_subject(context, u)]
+        if listing and max(listing) >= score:
+            return None
+    unit = _list_start(context, scored, unit)
     intro = unit.lead.rstrip(" :") if unit.kind in ("list", "code") else ""
     if len(intro.split()) < 3:  # "Then:" says less than the section's title
         intro = _section_title(context.sections[unit.passage - 1])
@@ -135,7 +142,9 @@ def _action_section(
     fires?") answers even when another document describes the situation better. A retrieved
     section whose heading
     the question names outright (`terms.names_heading`: "how do I scale ragops?" and
-    "Scaling") is the answer itself, action section or not.
+    "Scaling") is the answer itself, action section or not. An action section that holds the
+    best unit of all passages answers before one that only inherits its page's score (a
+    reference page's rollback drill, when its consistency section matched the question).
     """
     passage_best: dict[int, float] = {}
     for unit, score in scored:
@@ -178,10 +187,20 @@ def _action_section(
     def heading(n: int) -> float:
         return context.coverage(set(terms(context.sections[n - 1].rsplit(">", 1)[-1])))
 
+    def page(n: int) -> float:
+        """How well the page of action section `n` describes the situation; a topical action
+        section ("Rollback drill") the question does not name speaks only for itself."""
+        if is_topical_action(context.sections[n - 1].rsplit(">", 1)[-1]) and not heading(n):
+            return ACTION_SELF_WEIGHT * by_passage.get(n, 0.0)
+        return documents.get(context.documents[n - 1], 0.0)
+
     def rank(n: int) -> float:
-        return documents.get(context.documents[n - 1], 0.0) + 0.25 * by_passage.get(n, 0.0)
+        return page(n) + 0.25 * by_passage.get(n, 0.0)
 
     number = min(actions, key=lambda n: (-(rank(n) + heading(n)), n))
+    holding = [n for n in actions if by_passage.get(n, 0.0) >= best]
+    if holding and number not in holding:
+        number = min(holding)  # the remedy that matches best is the answer itself
     rivals = [n for n in by_passage if n not in actions]
     rival = max((heading(n) for n in rivals), default=0.0)
     if rival >= RIVAL_HEADING and rival > heading(number):
@@ -197,9 +216,7 @@ def _action_section(
             return _whole_section(context, scored, min(leaders), best)
         return None
     top = max(documents.values())
-    if documents.get(context.documents[number - 1], 0.0) < 0.85 * top and (
-        heading(number) < RIVAL_HEADING
-    ):
+    if page(number) < 0.85 * top and (heading(number) < RIVAL_HEADING):
         return None
     return _whole_section(context, scored, number, best)
 
@@ -212,8 +229,10 @@ def _whole_section(
     context: Context, scored: list[tuple[Unit, float]], number: int, best: float
 ) -> ExtractiveAnswer | None:
     """Passage `number` rendered whole under its section title, as a procedure's answer;
-    a section the chunker cut goes on with the retrieved chunks that follow it (the steps
-    after the cut), their overlap left out."""
+    a section the chunker cut starts at its first retrieved chunk and goes on with the
+    retrieved chunks that follow it (the steps after the cut), their overlap left out."""
+    while (before := _preceding(context, number)) is not None:
+        number = before  # a cut section is shown from its first retrieved chunk
     units = [u for u, _ in scored if u.passage == number]
     for following in _following(context, number):
         shown = "\n".join(u.text for u in units)
@@ -226,6 +245,46 @@ def _whole_section(
     title = _section_title(context.sections[number - 1])
     text = f"{cite(title, number).rstrip('.')}:\n{body}"
     return ExtractiveAnswer(text, (number,), score=best, kind=context.kind)
+
+
+_FIRST_NUMBER = re.compile(r"^(\d{1,3})\. ")
+
+
+def _cut_list(unit: Unit) -> bool:
+    """Whether `unit` is the rest of a numbered list the chunker cut: its first step is not
+    step 1 ("3. Point the service at the restored data"), so the list has more steps than the
+    chunk shows, however few are in it."""
+    first = _FIRST_NUMBER.match(unit.text) if unit.kind == "list" and unit.ordered else None
+    return first is not None and int(first.group(1)) > 1
+
+
+def _list_start(context: Context, scored: list[tuple[Unit, float]], unit: Unit) -> Unit:
+    """The list that `unit` goes on from, when the chunker cut it and the retrieved chunk
+    before it in the same section ends in that list: the answer starts at the earlier steps
+    (and goes on with `unit`'s, see `_continued`)."""
+    while _cut_list(unit):
+        before = _preceding(context, unit.passage)
+        lists = [u for u, _ in scored if u.passage == before and u.kind == "list"]
+        if before is None or not lists or lists[-1].ordered != unit.ordered:
+            break
+        unit = lists[-1]
+    return unit
+
+
+def _preceding(context: Context, number: int) -> int | None:
+    """The retrieved passage just before passage `number` in the same section, if any."""
+    key = (context.documents[number - 1], context.sections[number - 1])
+    ordinal = context.ordinals[number - 1]
+    return next(
+        (
+            n
+            for n in range(1, len(context.sections) + 1)
+            if ordinal > 0
+            and (context.documents[n - 1], context.sections[n - 1]) == key
+            and context.ordinals[n - 1] == ordinal - 1
+        ),
+        None,
+    )
 
 
 def _following(context: Context, number: int) -> list[int]:

@@ -46,12 +46,30 @@ _LIST = re.compile(
 _VALUE = re.compile(
     r"\bhow\s+(?:many|much|long|often|big|large|fast|soon|quickly|high|low|old)\b|"
     r"\bwhat\s+(?:is|are)\s+(?:the\s+)?(?:default|limit|maximum|minimum|max|min|timeout|port|"
-    r"size|threshold|value|number|name|url|path|status|code|version)\b|"
+    r"size|threshold|value|number|name|url|path|status|code|version|largest|smallest|highest|"
+    r"lowest|biggest|longest|shortest|earliest|latest)\b|^\s*at\s+what\b|"
     r"\b(?:which|what)\s+(?:port|status|code|header|setting|variable|env|environment\s+"
     r"variable|file|command|endpoint|url|path|model|version|library|package)\b|"
     r"^\s*when\b|^\s*where\b|\bwhat\s+\w+\s+(?:does|do|is)\s+.*\b(?:use|return|get|send)\b",
     re.IGNORECASE,
 )
+_CONTENTS = re.compile(
+    r"^\s*what\s+(?:does|do|will|should)\s+.+\s+(?:contain|include|list|hold|cover)\s*\??\s*$",
+    re.IGNORECASE,
+)
+"""What something holds ("what does a postmortem contain?"): several things, a list."""
+_LEADING_PREPOSITION = re.compile(
+    r"^\s*(?:in|on|at|to|from|through|via|with|by|for|under|over|into)\s+(?=(?:which|what)\b)",
+    re.IGNORECASE,
+)
+"""A preposition before the question word ("through which channels ...?", "in which
+format ...?"): the question is read as if it started with "which"."""
+_CONJUNCTION = re.compile(r"^\s*(?:and|but|so|also|then)\b[\s,]*", re.IGNORECASE)
+"""A follow-up's opening word ("And when should I ...?") is not part of what it asks."""
+_AUXILIARY = frozenset(
+    "is are was were does do did can could should must will would has have may".split()
+)
+_NOT_A_THING = frozenset("of kind kinds type types sort sorts one ones".split())
 _YESNO = re.compile(
     r"^\s*(?:is|are|does|do|can|could|will|would|should|has|have|was|were|did|must|may)\b",
     re.IGNORECASE,
@@ -87,22 +105,34 @@ def _is_plural(word: str) -> bool:
 
 def question_kind(question: str) -> QuestionKind:
     """The shape of answer `question` asks for (see the module docstring)."""
-    text = " ".join(question.split())
+    text = _CONJUNCTION.sub("", " ".join(question.split()))
     if _PROCEDURE.search(text) and not _VALUE.search(text):
         return "procedure"
     if _YESNO.match(text):
         return "yesno"
-    plural = _PLURAL_WHICH.match(text)
+    asked = _LEADING_PREPOSITION.sub("", text)
+    plural = _PLURAL_WHICH.match(asked)
     words = [word for word in plural.groups() if word] if plural else []
     if words and not _is_verb(words[0]) and any(_is_plural(word) for word in words):
         return "list"
-    if _VALUE.search(text):
+    if _VALUE.search(text) or _one_thing(words):
         return "value"
-    if _LIST.search(text):
+    if _LIST.search(asked) or _CONTENTS.search(text):
         return "list"
     if _DEFINITION.search(text):
         return "definition"
     return "fact"
+
+
+def _one_thing(words: list[str]) -> bool:
+    """Whether "which/what NOUN is|does ..." asks for one thing of a kind: "which user does
+    the image run as?", "what severity is this alert?" (a plural noun asks for a list)."""
+    return (
+        len(words) == 2
+        and not _is_verb(words[0])
+        and words[0].lower() not in _NOT_A_THING
+        and words[1].lower() in _AUXILIARY
+    )
 
 
 def is_action_heading(section: str) -> bool:
@@ -112,6 +142,19 @@ def is_action_heading(section: str) -> bool:
     introduces the page ("Database recovery: restore from a backup"), the steps are in its
     sections."""
     return any(_names_action(heading) for heading in section.split(">")[1:])
+
+
+def is_topical_action(heading: str) -> bool:
+    """Whether one heading names an action section and also what it is about, beyond the
+    action: "Rollback drill", "First response (any alert)" (not "Mitigation", "Rollback")."""
+    if not _names_action(heading):
+        return False
+    words = set(re.findall(r"[a-z]+", heading.lower())) - _FUNCTION_WORDS
+    return not words <= _ACTION_WORDS
+
+
+_FUNCTION_WORDS = frozenset("a an the of to for in on at and or any all how what".split())
+_ACTION_WORDS = ACTION_HEADINGS | {w for phrase in ACTION_PHRASES for w in phrase.split()}
 
 
 def _names_action(heading: str) -> bool:

@@ -7,7 +7,10 @@ asks what to do (`chat.intent`), `add_action_sections` looks at the documents of
 passages and, when none of their retrieved passages is an action section (Mitigation,
 Resolution, Rollback, ...), adds the document's action-section chunk whose heading holds the
 most of the question's terms ("First response" for "what are the first steps...?"; the first
-one on a tie) right after the passage that found it, with that passage's scores.
+one on a tie) right after the passage that found it, with that passage's scores. A page with
+several action sections (a handbook's *Procedures*, *First response* and *Rollback*) adds one
+only when the question names it by a word of its heading: which one applies, a question
+that names none does not say.
 
 A passage may also name the page that holds the steps: an index table row "RagopsX | P4 |
 error rate above 1 %" matches "what do I do when the error rate is above 1 %?" better than
@@ -23,7 +26,10 @@ below longer passages that repeat the question's other words. Retrieval fetches 
 candidates than are kept, and named sections among them take the places of the last unnamed
 passages (the order of the rest is kept). Before that, `rank_by_headings` reorders a wider set
 of candidates (HEADING_CANDIDATES) by their fused score plus HEADING_BONUS for a named section,
-so a named section far down the list reaches those few.
+so a named section far down the list reaches those few; then `set_repeats_aside` moves the
+candidates that repeat a better one (the same heading, REPEAT_SHARE of its word trigrams
+shared: a template section such as the *Escalation* paragraph of every runbook) behind the
+others, so one copy stands for all and their places go to other pages.
 """
 
 from __future__ import annotations
@@ -95,6 +101,37 @@ def rank_by_headings(question: str, passages: Sequence[Passage]) -> list[Passage
     return [passage for _, passage in ranked]
 
 
+REPEAT_SHARE = 0.3
+"""Share of its word trigrams a candidate must share with a better one to count as a repeat."""
+
+
+def _trigrams(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return set(zip(words, words[1:], words[2:], strict=False))
+
+
+def set_repeats_aside(passages: Sequence[Passage]) -> list[Passage]:
+    """`passages` (best first) with each one that repeats a better one (a section of the same
+    heading sharing REPEAT_SHARE of its word trigrams: the *Escalation* paragraph every runbook
+    carries) moved behind the others: one copy of a template says all the copies say, and the
+    places they took go to other pages. The order is kept otherwise."""
+    kept: list[Passage] = []
+    repeats: list[Passage] = []
+    seen: list[tuple[str, set[tuple[str, ...]]]] = []
+    for passage in passages:
+        heading = passage.section.rsplit(">", 1)[-1].strip().lower()
+        grams = _trigrams(passage.text)
+        if grams and any(
+            heading == other and len(grams & theirs) >= REPEAT_SHARE * len(grams)
+            for other, theirs in seen
+        ):
+            repeats.append(passage)
+            continue
+        seen.append((heading, grams))
+        kept.append(passage)
+    return kept + repeats
+
+
 async def add_action_sections(
     db: Database, tenant_id: str, question: str, passages: Sequence[Passage]
 ) -> list[Passage]:
@@ -120,15 +157,22 @@ async def add_action_sections(
     have = {p.chunk_id for p in found}
     asked = set(question_terms(question))
     chosen: dict[str, tuple[int, Chunk]] = {}
+    kinds: dict[str, set[str]] = {}  # the action sections of each document
     for row in rows:
         lead = leads[row.document_id]
-        if row.id in have or not is_action_heading(row.section):
+        if not is_action_heading(row.section):
             continue
         if row.version != lead.version and row.document_id == lead.document_id:
+            continue
+        kinds.setdefault(row.document_id, set()).add(row.section)
+        if row.id in have:
             continue
         named = len(asked & heading_terms(row.section))  # "First response" for "first steps"
         if row.document_id not in chosen or named > chosen[row.document_id][0]:
             chosen[row.document_id] = (named, row)
+    for document, (named, _) in list(chosen.items()):
+        if not named and len(kinds[document]) > 1:
+            del chosen[document]  # which of several the question means, it does not say
     added = {
         document: replace(
             leads[document],

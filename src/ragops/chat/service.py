@@ -39,6 +39,7 @@ from ragops.chat.sections import (
     add_action_sections,
     promote_named_sections,
     rank_by_headings,
+    set_repeats_aside,
 )
 from ragops.chat.sessions import load_session
 from ragops.chat.turns import Turns, TurnWriter
@@ -201,7 +202,8 @@ async def retrieve(
         db=deps.db, tenant_id=tenant_id, chunk_ids=[p.chunk_id for p in result.passages]
     )
     passages = [p for p in result.passages if p.chunk_id in visible]
-    passages = rank_by_headings(query, passages)[: deps.settings.top_k + NAMED_SECTION_CANDIDATES]
+    passages = set_repeats_aside(rank_by_headings(query, passages))
+    passages = passages[: deps.settings.top_k + NAMED_SECTION_CANDIDATES]
     passages = promote_named_sections(query, passages, deps.settings.top_k)
     return passages, result.embed_ms, result.retrieve_ms
 

@@ -2,7 +2,8 @@
 the answer a question's kind asks for (see `chat.extractive` for the whole picture).
 
 `score_unit` scores the units of the retrieved passages (`chat.units`) for a question;
-`sentence_answer` composes the best sentences (or table rows), each cited by passage number.
+`sentence_answer` composes the best sentences (or table rows), each cited by passage number;
+a sentence that leans on the one before ("Without a token, ...") is quoted after it.
 The answers made of a whole block (action section, named section, list, table, code) are in
 `chat.blocks`.
 """
@@ -327,6 +328,23 @@ def lists_subject(context: Context, unit: Unit) -> bool:
     return context.subject in terms(f"{first} {heading}")
 
 
+_ENUMERATION = re.compile(r",[^,;:]+,[^;:]*\s(?:and|or)\s", re.IGNORECASE)
+"""An enumeration in a sentence: "letters, digits, dots and dashes"."""
+
+
+def enumerates_subject(context: Context, unit: Unit) -> bool:
+    """Whether a sentence lists what a list question asks for in its own words: it names the
+    subject and enumerates ("Tenant ids are 1-64 characters of letters, digits, ... and _"
+    for "which characters may a tenant id contain?")."""
+    return (
+        context.kind == "list"
+        and bool(context.subject)
+        and unit.kind == "sentence"
+        and _ENUMERATION.search(unit.text) is not None
+        and context.subject in terms(unit.text)
+    )
+
+
 def sentence_answer(
     context: Context, scored: list[tuple[Unit, float]], limit: int
 ) -> ExtractiveAnswer:
@@ -340,7 +358,7 @@ def sentence_answer(
         candidates = [ScoredSentence(u.text, u.passage, u.position, s) for u, s in scored]
     if context.kind in ("value", "yesno", "definition"):
         limit = min(limit, 2)
-    picked = pick_sentences(candidates, limit)
+    picked = _with_antecedents(pick_sentences(candidates, limit), scored)
     order = list(dict.fromkeys(s.passage for s in picked))
     picked.sort(key=lambda s: (order.index(s.passage), s.position))
     procedure = context.kind == "procedure"
@@ -349,6 +367,39 @@ def sentence_answer(
         for s in picked
     )
     return ExtractiveAnswer(text, tuple(order), tuple(picked), picked[0].score, context.kind)
+
+
+_REFERS_BACK = re.compile(
+    r"^(?:it|this|that|these|those|they|then|otherwise|else|instead|"
+    r"without\s+(?:a|an|the|it|them|one|that|this))\b",
+    re.IGNORECASE,
+)
+"""The opening of a sentence that leans on the one before ("Without a token, everyone else
+gets 403" after "With RAGOPS_METRICS_TOKEN set, ...")."""
+
+
+def _with_antecedents(
+    picked: list[ScoredSentence], scored: list[tuple[Unit, float]]
+) -> list[ScoredSentence]:
+    """`picked` with the sentence before each one that leans on it (`_REFERS_BACK`): quoted
+    alone, "Without a token, ..." does not say which token. The sentence before is taken from
+    the same passage's prose (not a list item), when it is not quoted already."""
+    prose = {
+        (u.passage, u.position): (u, s)
+        for u, s in scored
+        if u.kind == "sentence" and not u.in_block
+    }
+    out = list(picked)
+    for sentence in picked:
+        here = prose.get((sentence.passage, sentence.position))
+        before = prose.get((sentence.passage, sentence.position - 1))
+        if here is None or before is None or not _REFERS_BACK.match(sentence.text):
+            continue
+        if any(s.passage == sentence.passage and s.position == sentence.position - 1 for s in out):
+            continue
+        unit, score = before
+        out.append(ScoredSentence(unit.shown or unit.text, unit.passage, unit.position, score))
+    return out
 
 
 _DEICTIC = re.compile(r"\b(?:here|this section|below)\b", re.IGNORECASE)

@@ -4,8 +4,9 @@
 `ragops-page`, `db_pool` or `RagopsDBPoolWaiters` also yields its parts, a few common
 abbreviations and variants map to the word the documents use ("db" -> database, "storage" ->
 store), and a "%" sign reads as the word "percent". `question_terms` adds
-the joined forms of neighbouring question words ("roll back" -> "rollback") and leaves out
-what a question sets aside ("besides the burn-rate alerts").
+the joined forms of neighbouring question words ("roll back" -> "rollback", "back up" ->
+"backup", "on call" -> "oncall") and leaves out what a question sets aside ("besides the
+burn-rate alerts") and its filler phrases ("right now", "find out").
 """
 
 from __future__ import annotations
@@ -94,15 +95,32 @@ def _terms(text: str) -> list[str]:
     return out
 
 
+_PARTICLES = frozenset("up down in on out off over".split())
+"""Particles that make one word with their neighbour in the documents' spelling: "back up" is
+"backup", "on call" is "oncall", "fail over" is "failover", "log in" is "login"."""
+
+
+def _joined_pairs(question: str) -> list[tuple[str, str]]:
+    """The neighbouring question words that may be written as one: two words that are not
+    stopwords, next to each other once stopwords are left out ("roll back"), and a word and a
+    particle next to it ("back up", "on call")."""
+    raw = _WORD.findall(asked_part(question).lower())
+    words = [w for w in raw if w not in _STOPWORDS]
+    pairs = list(zip(words, words[1:], strict=False))
+    for a, b in zip(raw, raw[1:], strict=False):
+        if (a in _PARTICLES) != (b in _PARTICLES) and (a not in _STOPWORDS or b not in _STOPWORDS):
+            pairs.append((a, b))
+    return pairs
+
+
 def joined_terms(question: str) -> dict[str, tuple[str, str]]:
-    """Each joined pair of neighbouring question words ("rollback") and the parts' terms."""
-    question = without_excluded(question)
-    words = [w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS]
-    plain = set(terms(question))
+    """Each joined pair of neighbouring question words ("rollback", "backup") and the parts'
+    terms (a particle's own stem is never asked for, so it counts for nothing)."""
+    plain = set(terms(asked_part(question)))
     out: dict[str, tuple[str, str]] = {}
-    for a, b in zip(words, words[1:], strict=False):
+    for a, b in _joined_pairs(question):
         word = _stem(a + b)
-        if word not in plain:
+        if word not in plain and a + b not in _STOPWORDS:
             out[word] = (_SYNONYMS.get(a) or _stem(a), _SYNONYMS.get(b) or _stem(b))
     return out
 
@@ -120,14 +138,32 @@ def without_excluded(question: str) -> str:
     return _EXCLUDED.sub(" ", question)
 
 
+_FILLER = re.compile(
+    r"\b(?:right\s+now|at\s+the\s+moment|at\s+present|find\s+out|figure\s+out|"
+    r"(?:seems?|seemed|appears?|appeared)\s+to|keeps?(?=\s+\w+ing\b)|actually|really)\b",
+    re.IGNORECASE,
+)
+_MAKE_SURE = re.compile(r"\bmake\s+sure\b", re.IGNORECASE)
+""""Make sure" is what the pages call "verify" ("make sure a backup can be restored")."""
+"""Phrases of spoken questions that ask for nothing ("how do I find out who is on call right
+now?" asks who is on call; "it keeps answering 503" says it answers 503; "requests seem to
+come from one address" that they come from it): their words are in few passages, so they
+would weigh most."""
+
+
+def asked_part(question: str) -> str:
+    """`question` without what it sets aside (`without_excluded`) and without filler phrases
+    ("right now", "find out", "actually"); "make sure" reads as "verify"."""
+    return _MAKE_SURE.sub("verify", _FILLER.sub(" ", without_excluded(question)))
+
+
 def question_terms(question: str) -> list[str]:
-    """The terms of a question, each once, with joined neighbours ("roll back" -> "rollback")
-    as alternatives; what the question sets aside (`without_excluded`) is left out."""
-    question = without_excluded(question)
-    words = [w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS]
-    asked = list(dict.fromkeys(terms(question)))
-    joined = [_stem(a + b) for a, b in zip(words, words[1:], strict=False)]
-    return asked + [j for j in dict.fromkeys(joined) if j not in asked]
+    """The terms of a question, each once, with joined neighbours ("roll back" -> "rollback",
+    "back up" -> "backup") as alternatives; what the question sets aside and its filler
+    phrases (`asked_part`) are left out."""
+    asked = list(dict.fromkeys(terms(asked_part(question))))
+    joined = list(joined_terms(question))
+    return asked + [j for j in joined if j not in asked]
 
 
 MIN_TITLE_TERMS = 2

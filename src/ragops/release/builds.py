@@ -12,7 +12,6 @@ packages and no longer can.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal
@@ -212,12 +211,21 @@ class Served:
                 self.process.wait()
 
 
-def serve(build: Build, env: dict[str, str], port: int, log: Path, wait: float = 180) -> Served:
-    """Start the release's server and wait until `/readyz` answers 200."""
+def serve(
+    build: Build,
+    env: dict[str, str],
+    port: int,
+    log: Path,
+    wait: float = 180,
+    cwd: Path | None = None,
+) -> Served:
+    """Start the release's server in the environment `env` (and nothing else of this process's),
+    from `cwd`, and wait until `/readyz` answers 200."""
     out = log.open("ab")
     process = subprocess.Popen(  # nosec B603 - the release's own command
         [build.ragops, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **env},
+        env=env,
+        cwd=cwd,
         stdout=out,
         stderr=subprocess.STDOUT,
     )

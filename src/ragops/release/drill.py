@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from ragops.child_env import child_env
 from ragops.release.builds import (
     Build,
     BuildError,
@@ -197,10 +198,18 @@ def missing_audit_events(database_url: str, expected: dict[str, str]) -> list[st
     return [f"audit event {i} ({a})" for i, a in expected.items() if found.get(i) != a]
 
 
-def audit_chain(release: Build, env: dict[str, str]) -> dict[str, Any]:
+def run_release(release: Build, args: list[str], env: dict[str, str], workdir: Path) -> str:
+    """Run `ragops ARGS` of `release` as the drill does: in `env` only (`drill_env`) and from
+    `workdir`, so neither the operator's environment nor a `.env` file of the directory the
+    drill was started in reaches it (a production database URL there would otherwise be
+    migrated and downgraded)."""
+    return run([release.ragops, *args], env=env, cwd=workdir)
+
+
+def audit_chain(release: Build, env: dict[str, str], workdir: Path) -> dict[str, Any]:
     """What the release's `ragops audit-log verify --json` says (intact false when it fails)."""
     try:
-        out = run([release.ragops, "audit-log", "verify", "--json"], env=env)
+        out = run_release(release, ["audit-log", "verify", "--json"], env, workdir)
     except BuildError as exc:
         return {"intact": False, "problems": [str(exc)]}
     return dict(json.loads(out.strip().splitlines()[-1]))
@@ -218,10 +227,10 @@ def _client(served: Served, key: str) -> httpx.Client:
     )
 
 
-def _make_key(release: Build, env: dict[str, str]) -> str:
-    out = run(
+def _make_key(release: Build, env: dict[str, str], workdir: Path) -> str:
+    out = run_release(
+        release,
         [
-            release.ragops,
             "keys",
             "create",
             "--tenant",
@@ -232,14 +241,33 @@ def _make_key(release: Build, env: dict[str, str]) -> str:
             "rollback drill",
             "--json",
         ],
-        env=env,
+        env,
+        workdir,
     )
     return str(json.loads(out)["key"])
 
 
-def _db_revision(release: Build, env: dict[str, str]) -> str:
-    out = run([release.ragops, "db", "current"], env=env)
+def _db_revision(release: Build, env: dict[str, str], workdir: Path) -> str:
+    out = run_release(release, ["db", "current"], env, workdir)
     return out.split("current:")[1].split("·")[0].strip()
+
+
+def drill_env(scratch: Path, settings: dict[str, str]) -> dict[str, str]:
+    """The environment of every command and server of the drill: `PATH` and the other basics
+    of this process's environment (`child_env`), the drill's scratch settings, then `settings`
+    (the database URLs given on the command line). Nothing else of the operator's environment:
+    its `RAGOPS_*` settings (a production database, an LLM key) never reach the scratch
+    releases."""
+    return child_env(
+        {
+            "RAGOPS_DATA_DIR": str(scratch),
+            "RAGOPS_DEMO_CORPUS": "false",
+            "RAGOPS_LOG_LEVEL": "WARNING",
+            "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
+            "RAGOPS_ANSWER_CACHE": "false",
+            **settings,
+        }
+    )
 
 
 def run_rollback_drill(
@@ -261,14 +289,7 @@ def run_rollback_drill(
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     workdir.mkdir(parents=True, exist_ok=True)
     scratch = workdir / f"data-{uuid.uuid4().hex[:8]}"
-    env = {
-        "RAGOPS_DATA_DIR": str(scratch),
-        "RAGOPS_DEMO_CORPUS": "false",
-        "RAGOPS_LOG_LEVEL": "WARNING",
-        "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
-        "RAGOPS_ANSWER_CACHE": "false",
-        **env,
-    }
+    env = drill_env(scratch, env)
     log = workdir / "servers.log"
     database_url = env.get("RAGOPS_DATABASE_URL") or f"sqlite+aiosqlite:///{scratch / 'ragops.db'}"
     try:
@@ -277,9 +298,9 @@ def run_rollback_drill(
         with timer.step(f"build older ({older_ref})"):
             older = build(repo, older_ref, workdir)
         with timer.step("start newer"):
-            run([newer.ragops, "db", "upgrade"], env=env)
-            key = _make_key(newer, env)
-            served = serve(newer, env, port, log)
+            run_release(newer, ["db", "upgrade"], env, workdir)
+            key = _make_key(newer, env, workdir)
+            served = serve(newer, env, port, log, cwd=workdir)
         try:
             with timer.step("write records"), _client(served, key) as client:
                 written = write_records(client)
@@ -287,15 +308,15 @@ def run_rollback_drill(
             with timer.step("stop newer"):
                 served.stop()
         audit_newer = audit_events(database_url)
-        revision = _db_revision(newer, env)
+        revision = _db_revision(newer, env, workdir)
         downgraded = revision not in older.known_revisions() and not keep_schema
         older_env = {**env, "RAGOPS_AUTO_MIGRATE": "false"} if keep_schema else env
         if downgraded:
             with timer.step("downgrade schema"):
-                run([newer.ragops, "db", "downgrade", older.head_revision()], env=env)
+                run_release(newer, ["db", "downgrade", older.head_revision()], env, workdir)
         audit_rolled_back = audit_events(database_url)  # with what a downgrade may add
         with timer.step("start older"):
-            served = serve(older, older_env, port, log)
+            served = serve(older, older_env, port, log, cwd=workdir)
         try:
             with timer.step("check records on older"), _client(served, key) as client:
                 lost_back = missing_records(client, written)
@@ -309,7 +330,7 @@ def run_rollback_drill(
                 served.stop()
         audit_all = audit_events(database_url)
         with timer.step("roll forward: start newer"):
-            served = serve(newer, env, port, log)
+            served = serve(newer, env, port, log, cwd=workdir)
         try:
             with timer.step("check records on newer"), _client(served, key) as client:
                 lost_forward: list[str] = []
@@ -320,7 +341,7 @@ def run_rollback_drill(
                 answered_forward = answers(client)
         finally:
             served.stop()
-        chain = audit_chain(newer, env)
+        chain = audit_chain(newer, env, workdir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return RollbackRecord(

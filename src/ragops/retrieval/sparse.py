@@ -6,11 +6,14 @@ snowballstemmer otherwise: both give the same stems). Each stem becomes a term i
 32-bit hash (blake2b), not Python's per-process randomised `hash()` — so a term gets the same
 id in every process and every release.
 
-Documents carry the BM25 term-frequency part, `tf*(k1+1) / (tf + k1*(1 - b + b*len/avg_len))`;
-queries carry weight 1 per unique term. The IDF part is applied by Qdrant at query time (the
-sparse vector is configured with `Modifier.IDF`), so document vectors never need re-weighting
-as the corpus grows. `avg_len` is a constant rather than a corpus statistic for the same
-reason; the default suits chunks of a few hundred words.
+Documents carry the BM25 term-frequency part: with the length-normalised frequency `c = tf / (1
+- b + b*len/avg_len)`, a term weighs `(k1+1)*c / (k1+c)`, i.e. `tf*(k1+1) / (tf + k1*(1 - b +
+b*len/avg_len))`. `delta` > 0 shifts `c` by `delta` first (BM25L, Lv & Zhai 2011: a term met
+once in a long passage keeps more weight); the default is 0, classic BM25 (BM25L was measured
+on SciFact and not taken, docs/performance.md). Queries carry weight 1 per unique term. The IDF
+part is applied by Qdrant at query time (the sparse vector is configured with `Modifier.IDF`),
+so document vectors never need re-weighting as the corpus grows. `avg_len` is a constant rather
+than a corpus statistic for the same reason; the default suits chunks of a few hundred words.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ragops.providers.vectorstore.base import SparseVector
 DEFAULT_K1 = 1.2
 DEFAULT_B = 0.75
 DEFAULT_AVG_LEN = 120.0
+DEFAULT_DELTA = 0.0
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -98,23 +102,31 @@ class Bm25Encoder:
     """Turns text into BM25 sparse vectors (documents) and term sets (queries)."""
 
     def __init__(
-        self, *, k1: float = DEFAULT_K1, b: float = DEFAULT_B, avg_len: float = DEFAULT_AVG_LEN
+        self,
+        *,
+        k1: float = DEFAULT_K1,
+        b: float = DEFAULT_B,
+        avg_len: float = DEFAULT_AVG_LEN,
+        delta: float = DEFAULT_DELTA,
     ) -> None:
-        if k1 < 0 or not 0.0 <= b <= 1.0 or avg_len <= 0:
-            raise ValueError("BM25 needs k1 >= 0, 0 <= b <= 1 and avg_len > 0")
+        if k1 < 0 or not 0.0 <= b <= 1.0 or avg_len <= 0 or delta < 0:
+            raise ValueError("BM25 needs k1 >= 0, 0 <= b <= 1, avg_len > 0 and delta >= 0")
         self.k1 = k1
         self.b = b
         self.avg_len = avg_len
+        self.delta = delta
 
     def encode_document(self, text: str) -> SparseVector:
         """Saturated term frequencies of a passage (IDF is Qdrant's job)."""
         ids = _term_ids(text)
         if not ids:
             return SparseVector(indices=[], values=[])
-        norm = self.k1 * (1.0 - self.b + self.b * len(ids) / self.avg_len)
+        norm = 1.0 - self.b + self.b * len(ids) / self.avg_len
+        k1, delta = self.k1, self.delta
         counts = Counter(ids)
         indices = sorted(counts)
-        values = [counts[i] * (self.k1 + 1.0) / (counts[i] + norm) for i in indices]
+        shifted = [counts[i] / norm + delta for i in indices]
+        values = [c * (k1 + 1.0) / (k1 + c) for c in shifted]
         return SparseVector(indices=indices, values=values)
 
     def encode_query(self, text: str) -> SparseVector:

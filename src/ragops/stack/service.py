@@ -21,9 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from ragops.child_env import child_env
 from ragops.stack.config import FAIL_TIMEOUT_SECONDS, StackPlan, instance_env, load_plan
-
-CLEAN_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "XDG_CACHE_HOME", "TMPDIR")
 
 
 class StackError(RuntimeError):
@@ -118,7 +117,7 @@ class Stack:
             raise StackError(f"a stack already runs in {self.plan.run_dir}; `down` it first")
         say("migrating the shared database")
         self.migrate()
-        env = {k: os.environ[k] for k in CLEAN_ENV_KEYS if k in os.environ}
+        env = child_env()
         say(f"starting supervisord with nginx and {len(self.plan.names)} instances")
         result = subprocess.run(
             [self.plan.supervisord, "-c", str(self.plan.conf)],

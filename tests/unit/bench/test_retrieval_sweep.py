@@ -24,7 +24,7 @@ DOCS = {
 def test_bm25_replay_is_encoder_weight_times_store_idf() -> None:
     index = sweep.Bm25Index(list(DOCS), list(DOCS.values()), 1.2, 0.75)
     ranking = index.search("fractures in older adults", 10)
-    encoder = Bm25Encoder(k1=1.2, b=0.75)
+    encoder = Bm25Encoder(k1=1.2, b=0.75, delta=0.0)  # the sweep replays classic BM25
     query = encoder.encode_query("fractures in older adults")
     vectors = {doc: encoder.encode_document(text) for doc, text in DOCS.items()}
     n = len(DOCS)

@@ -42,6 +42,21 @@ from ragops.cache.matching import (
             "What causes a headache after drinking coffee?",
             "cessation",
         ),
+        # A reason asked on one side only: a yes/no question is not its explanation.
+        ("Is Rust the fastest language?", "Why is Rust the fastest language?", "question_type"),
+        ("Why are my builds slow?", "What should I do when my builds are slow?", "question_type"),
+        # Numbers count as often as they occur.
+        (
+            "Can version 2 clients talk to a server?",
+            "Can version 2 clients talk to a version 2 server?",
+            "numbers",
+        ),
+        # A name on each side that the other does not mention: a conflict.
+        (
+            "Does the Chrome browser have a dark mode?",
+            "Does the Firefox browser have a dark mode?",
+            "entities",
+        ),
     ],
 )
 def test_near_misses_are_refused(question: str, candidate: str, reason: str) -> None:
@@ -60,6 +75,14 @@ def test_near_misses_are_refused(question: str, candidate: str, reason: str) -> 
         ("How long does a request wait?", "How many seconds does a request wait?"),
         ("Why does coffee give me headaches?", "What causes a headache after drinking coffee?"),
         ("How do I stop my dog from barking?", "What can I do about my dog barking?"),
+        # A capital that only starts a second sentence is no name.
+        ("How do I install Docker on Ubuntu? Is it free?", "How can I install Docker on Ubuntu?"),
+        # A name the other side writes in lower case is the same name.
+        (
+            "What are the opening hours of the City Library in Boston?",
+            "When does the city library in Boston open?",
+        ),
+        ("Why is the sky blue?", "What makes the sky look blue?"),
     ],
 )
 def test_paraphrases_pass(question: str, candidate: str) -> None:
@@ -78,7 +101,7 @@ def test_threshold_tightens_as_the_tolerated_error_falls() -> None:
     assert thresholds == sorted(thresholds, reverse=True)
     assert threshold_for(0.0) == CALIBRATION[0][1] == NO_SEMANTIC_HITS > 1.0
     assert threshold_for(0.005) == NO_SEMANTIC_HITS  # nothing certified below 1 %
-    assert threshold_for(0.5) == threshold_for(0.02)  # levels above 2 % failed held-out
+    assert threshold_for(0.5) == threshold_for(0.01)  # levels above 1 % failed held-out
 
 
 def key(question: str, version: int = 1) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragops.chat.intent import is_action_heading, question_kind
+from ragops.chat.intent import is_action_heading, is_topical_action, question_kind
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,15 @@ from ragops.chat.intent import is_action_heading, question_kind
         ("What happens when I re-ingest a file that has not changed?", "fact"),
         ("What are the first steps when any alert fires?", "procedure"),
         ("How quickly must a page be acknowledged?", "value"),
+        ("What is the largest file I can upload?", "value"),  # a superlative: one figure
+        ("At what error rate does the alert fire?", "value"),
+        ("What severity is the disk alert?", "value"),  # "what NOUN is": one of a kind
+        ("Which user does the container run as?", "value"),  # a singular noun: one thing
+        ("Which users can sign in?", "list"),  # a plural noun: several
+        ("Through which channels can a page be sent?", "list"),  # a preposition first
+        ("In which format are the logs written?", "value"),
+        ("What does a postmortem contain?", "list"),  # what something holds
+        ("And when should I remove an instance again?", "value"),  # a follow-up's "and"
     ],
 )
 def test_question_kind(question: str, kind: str) -> None:
@@ -47,3 +56,18 @@ def test_question_kind(question: str, kind: str) -> None:
 )
 def test_action_headings(section: str, action: bool) -> None:
     assert is_action_heading(section) is action
+
+
+@pytest.mark.parametrize(
+    ("heading", "topical"),
+    [
+        ("Mitigation", False),
+        ("Rollback", False),
+        ("What to do", False),
+        ("Rollback drill", True),  # an action, and what it is about
+        ("First response (any alert)", True),
+        ("Meaning", False),  # no action section at all
+    ],
+)
+def test_topical_action_headings(heading: str, topical: bool) -> None:
+    assert is_topical_action(heading) is topical

@@ -193,3 +193,113 @@ async def test_a_table_cut_by_the_chunker_is_answered_from_its_continuation() ->
     assert answer.cited == (1,)
     lines = answer.text.splitlines()
     assert [line.split(":")[0] for line in lines[1:]] == ["- 401", "- 403", "- 429", "- 503"]
+
+
+def test_the_action_section_holding_the_best_step_beats_a_pages_unrelated_one() -> None:
+    # the reference page matches best through its Consistency section, but its only action
+    # section (a rollback drill) says nothing of it; the runbook's Mitigation holds the step
+    cli = DocPassage(
+        "Command line",
+        "Command line > Consistency",
+        "Every row of the database has one entry in the index.\n\n"
+        "- index check lists the stale entries of each collection and the rows without one;\n"
+        "- index repair re-creates the missing entries.\n",
+        "cli",
+        ordinal=8,
+        score=0.45,
+    )
+    drill = DocPassage(
+        "Command line",
+        "Command line > Rollback drill",
+        "The rollback drill practises a rollback between two releases.",
+        "cli",
+        ordinal=12,
+        score=0.45,
+    )
+    mitigation = DocPassage(
+        "DiskAlert",
+        "DiskAlert > Mitigation",
+        "- Disk full: grow the volume.\n"
+        "- After recovery: deletes during the outage left stale entries; index purge removes "
+        "the stale entries.\n",
+        "disk",
+        ordinal=6,
+        score=0.32,
+    )
+    answer = ExtractiveAnswerer().answer_now(
+        "What are stale entries, and how do I get rid of them?", [cli, drill, mitigation]
+    )
+    assert answer.cited == (3,)
+    assert answer.text.startswith("Mitigation (DiskAlert) [3]:")
+    assert "index purge removes the stale entries" in answer.text
+
+
+def test_a_numbered_list_cut_into_one_step_chunks_answers_from_its_first_retrieved_step() -> None:
+    before = DocPassage(
+        "Recovery",
+        "Recovery > Before you start",
+        "1. Declare an incident.\n2. Stop the writers.\n",
+        "rec",
+        ordinal=1,
+        score=0.6,
+    )
+    restore = DocPassage(  # the chunker cut the steps of this section one chunk a step
+        "Recovery",
+        "Recovery > From a dump",
+        "2. Restore the dump into a new target with the restore command.\n",
+        "rec",
+        ordinal=4,
+        score=0.6,
+    )
+    point = DocPassage(
+        "Recovery",
+        "Recovery > From a dump",
+        "3. Point the service at the restored dump and start the service.\n",
+        "rec",
+        ordinal=5,
+        score=0.7,
+    )
+    answer = ExtractiveAnswerer().answer_now(
+        "How do I restore the service from a dump?", [point, before, restore]
+    )
+    assert answer.text.startswith("From a dump (Recovery) [")
+    assert "Declare an incident" not in answer.text
+    steps = answer.text.splitlines()[1:]
+    assert steps == [
+        "2. Restore the dump into a new target with the restore command.",
+        "3. Point the service at the restored dump and start the service.",
+    ]
+    # a question that does not name the section: the cut list still answers from step 2 on
+    answer = ExtractiveAnswerer().answer_now(
+        "How do I restore the service?", [point, before, restore]
+    )
+    assert answer.text.splitlines()[1:] == steps
+
+
+def test_a_topical_action_section_does_not_answer_for_its_page() -> None:
+    # "Rollback drill" is an action section about a drill: the reference page matched through
+    # its Consistency section, whose steps answer
+    cli = DocPassage(
+        "Command line",
+        "Command line > Consistency",
+        "Every row of the database has one entry in the index.\n\n"
+        "- index check lists the stale entries of each collection and the rows without one;\n"
+        "- index purge removes the stale entries.\n",
+        "cli",
+        ordinal=8,
+        score=0.45,
+    )
+    drill = DocPassage(
+        "Command line",
+        "Command line > Rollback drill",
+        "The rollback drill practises a rollback between two releases.",
+        "cli",
+        ordinal=12,
+        score=0.45,
+    )
+    answer = ExtractiveAnswerer().answer_now(
+        "What are stale entries, and how do I get rid of them?", [cli, drill]
+    )
+    assert answer.cited == (1,)
+    assert "index purge removes the stale entries" in answer.text
+    assert "rollback drill" not in answer.text.lower()

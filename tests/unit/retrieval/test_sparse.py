@@ -54,6 +54,37 @@ def test_document_weights_follow_bm25_saturation() -> None:
     assert vector.indices == sorted(vector.indices)
 
 
+def test_delta_weights_are_bm25l_shifted_frequencies() -> None:
+    assert Bm25Encoder().delta == 0.0  # classic BM25 by default
+    encoder = Bm25Encoder(k1=1.2, b=0.75, avg_len=8.0, delta=0.25)
+    vector = encoder.encode_document("cat cat dog bird")  # 4 terms: half the average length
+    weights = dict(zip(vector.indices, vector.values, strict=True))
+    norm = 1 - 0.75 + 0.75 * 4 / 8  # 0.625
+    for term, tf in (("cat", 2), ("dog", 1)):
+        c = tf / norm + 0.25
+        assert weights[term_id(term)] == pytest.approx(2.2 * c / (1.2 + c))
+
+
+def test_delta_lifts_a_single_match_in_a_long_passage_most() -> None:
+    """BM25L's shift: a term met once in a long passage keeps more of its weight than
+    classic BM25 gives it, relative to the same term in a short passage."""
+    classic = Bm25Encoder(avg_len=10.0, delta=0.0)
+    shifted = Bm25Encoder(avg_len=10.0, delta=0.25)
+    short_text = "protein folding"
+    long_text = "protein folding " + "kinase " * 60
+    protein = term_id("protein")
+
+    def weight(encoder: Bm25Encoder, text: str) -> float:
+        vector = encoder.encode_document(text)
+        return dict(zip(vector.indices, vector.values, strict=True))[protein]
+
+    classic_ratio = weight(classic, long_text) / weight(classic, short_text)
+    shifted_ratio = weight(shifted, long_text) / weight(shifted, short_text)
+    assert shifted_ratio > classic_ratio
+    assert weight(shifted, long_text) < weight(shifted, short_text)  # length still counts
+    assert shifted.encode_document("gene " * 1000).values[0] < 2.2  # still bounded by k1 + 1
+
+
 def test_longer_documents_weigh_each_term_less() -> None:
     encoder = Bm25Encoder(k1=1.2, b=0.75, avg_len=10.0)
     short = encoder.encode_document("protein folding")
@@ -82,3 +113,5 @@ def test_rejects_bad_parameters() -> None:
         Bm25Encoder(b=1.5)
     with pytest.raises(ValueError):
         Bm25Encoder(avg_len=0)
+    with pytest.raises(ValueError):
+        Bm25Encoder(delta=-0.1)

@@ -5,8 +5,9 @@ llama.cpp server alike. Every failure surfaces as `LLMError` whose message names
 host and the kind of failure, never the API key. Connection errors and 5xx answers get one
 quick retry with jitter (tenacity; the client's own retries are off), and only before the
 first token: a stream that broke midway is never replayed. `stream()` returns an
-`LLMStream`, which yields text deltas and afterwards tells the tokens used and the time to
-the first token.
+`LLMStream` (`openai_stream.py`), which yields text deltas and afterwards tells the tokens
+used and the time to the first token. What counts as a failure, which failures are retried
+and how each is described: `openai_errors.py`.
 
 Three deadlines bound a call: `connect_timeout` (opening the connection), `first_token_timeout`
 (request sent to the first token of a stream) and `total_timeout` (the whole answer, streamed
@@ -17,15 +18,9 @@ at `total_timeout` with an `LLMError` ("timed out").
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import math
-import re
-import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit
 
-import httpx
 import openai
 from openai import AsyncOpenAI, AsyncStream
 from openai.types.chat import (
@@ -45,9 +40,19 @@ from tenacity import (
 )
 
 from ragops.providers.llm.base import ChatMessage, Completion, LLMError
+from ragops.providers.llm.openai_errors import (
+    CALL_ERRORS,
+    MALFORMED,
+    describe_error,
+    endpoint_host,
+    retryable,
+)
+from ragops.providers.llm.openai_stream import LLMStream
 
 if TYPE_CHECKING:
     from ragops.config.settings import LLMEndpoint, Settings
+
+__all__ = ["PLACEHOLDER_API_KEY", "LLMStream", "OpenAICompatibleLLM", "describe_error"]
 
 PLACEHOLDER_API_KEY = "not-needed"
 """Sent when no key is configured: local servers ignore it, the client insists on one."""
@@ -55,75 +60,7 @@ PLACEHOLDER_API_KEY = "not-needed"
 RETRY_WAIT_SECONDS = 0.25
 PING_TIMEOUT_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 5.0
-_DETAIL_CHARS = 200
-
-_ERRORS: tuple[type[BaseException], ...] = (
-    openai.OpenAIError,
-    httpx.HTTPError,
-    TimeoutError,
-    ValueError,
-)
-"""What a call can raise: client and transport errors, deadlines, malformed answers."""
-
-_MALFORMED = (AttributeError, TypeError, IndexError, KeyError)
-"""What reading an answer that lacks the expected fields raises; turned into ValueError."""
-
-_KEY_LIKE = re.compile(r"(?i)\bbearer\s+\S+|\b(?:sk|pk|rk)-[\w\-*.]{4,}")
-
 T = TypeVar("T")
-
-
-def _retryable(exc: BaseException) -> bool:
-    """Connection refused/reset and 5xx are worth one more try; a timeout is not."""
-    if isinstance(exc, openai.APITimeoutError):
-        return False
-    return isinstance(exc, openai.APIConnectionError | openai.InternalServerError)
-
-
-def _scrub(text: str, secret: str) -> str:
-    """Remove the API key and anything shaped like a credential from `text`."""
-    if len(secret) >= 4:
-        text = text.replace(secret, "[redacted]")
-    text = _KEY_LIKE.sub("[redacted]", text)
-    text = " ".join(text.split())
-    return text[:_DETAIL_CHARS]
-
-
-def _error_detail(exc: openai.APIStatusError) -> str:
-    """The provider's own error message, if its body carries one."""
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            message = inner.get("message") or inner.get("detail")
-            return message if isinstance(message, str) else ""
-        if isinstance(inner, str):
-            return inner
-    return body if isinstance(body, str) else ""
-
-
-def describe_error(exc: BaseException, *, host: str, secret: str) -> str:
-    """A log-safe sentence about a failed call: host, kind, status; never the key."""
-    if isinstance(exc, openai.APITimeoutError | TimeoutError | httpx.TimeoutException):
-        return f"LLM endpoint {host} timed out"
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
-        return f"LLM endpoint {host} could not be reached or dropped the connection"
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        return f"LLM endpoint {host} refused the API key (HTTP {exc.status_code})"
-    if isinstance(exc, openai.APIStatusError):
-        detail = _scrub(_error_detail(exc), secret)
-        suffix = f": {detail}" if detail else ""
-        return f"LLM endpoint {host} answered HTTP {exc.status_code}{suffix}"
-    if isinstance(exc, openai.APIError):
-        return f"LLM endpoint {host} reported an error: {_scrub(exc.message, secret)}"
-    return f"LLM endpoint {host} sent a malformed answer ({type(exc).__name__})"
-
-
-def _endpoint_host(base_url: str) -> str:
-    """Host and port of the endpoint, without any credentials in the URL."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or "unknown-host"
-    return f"{host}:{parts.port}" if parts.port else host
 
 
 def _to_params(messages: Sequence[ChatMessage]) -> list[ChatCompletionMessageParam]:
@@ -138,121 +75,6 @@ def _to_params(messages: Sequence[ChatMessage]) -> list[ChatCompletionMessagePar
                 ChatCompletionAssistantMessageParam(role="assistant", content=message.content)
             )
     return params
-
-
-class LLMStream(AsyncIterator[str]):
-    """One streamed answer: iterate it for text deltas, then read what it cost.
-
-    The request is sent on the first `__anext__`. Filled in as the stream goes:
-    `first_token_seconds` (request sent to first non-empty delta), `total_seconds`,
-    `finish_reason`, and `prompt_tokens`/`completion_tokens` from the usage chunk (0 when the
-    endpoint reports none). Raises `LLMError`, possibly after some deltas. Call `aclose()` when
-    abandoning the stream early, so the HTTP response is released.
-    """
-
-    def __init__(
-        self,
-        open_stream: Callable[[], Awaitable[AsyncStream[ChatCompletionChunk]]],
-        to_error: Callable[[BaseException], LLMError],
-        *,
-        first_token_timeout: float = math.inf,
-        total_timeout: float = math.inf,
-    ) -> None:
-        self._open = open_stream
-        self._to_error = to_error
-        self._first_token_timeout = first_token_timeout
-        self._total_timeout = total_timeout
-        self._parts: list[str] = []
-        self._iterator = self._run()
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.finish_reason: str | None = None
-        self.first_token_seconds: float | None = None
-        self.total_seconds: float | None = None
-        self.usage_reported = False
-
-    def __aiter__(self) -> LLMStream:
-        return self
-
-    async def __anext__(self) -> str:
-        return await self._iterator.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop early and release the HTTP response."""
-        await self._iterator.aclose()
-
-    @property
-    def text(self) -> str:
-        """The answer received so far."""
-        return "".join(self._parts)
-
-    @property
-    def completion(self) -> Completion:
-        """The answer received so far, with its token counts."""
-        return Completion(self.text, self.prompt_tokens, self.completion_tokens)
-
-    def _remaining(self, started: float) -> float:
-        """Seconds left before the next deadline (first token, else the whole answer)."""
-        elapsed = time.perf_counter() - started
-        left = self._total_timeout - elapsed
-        if self.first_token_seconds is None:
-            left = min(left, self._first_token_timeout - elapsed)
-        if left <= 0:
-            raise TimeoutError("LLM stream deadline passed")
-        return left
-
-    async def _run(self) -> AsyncGenerator[str, None]:
-        started = time.perf_counter()
-        try:
-            try:
-                async with asyncio.timeout(self._remaining(started)):
-                    chunks = await self._open()
-            except _ERRORS as exc:
-                raise self._to_error(exc) from None
-            try:
-                # Each read gets its own deadline: a timeout scope must never span a `yield`,
-                # or it would cancel whatever the consumer is doing at that moment.
-                iterator = chunks.__aiter__()
-                while True:
-                    try:
-                        async with asyncio.timeout(self._remaining(started)):
-                            chunk = await iterator.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    for delta in self._take(chunk, started):
-                        yield delta
-            except _ERRORS as exc:
-                raise self._to_error(exc) from None
-            finally:
-                with contextlib.suppress(*_ERRORS):
-                    await chunks.close()
-        finally:
-            self.total_seconds = time.perf_counter() - started
-
-    def _take(self, chunk: ChatCompletionChunk, started: float) -> list[str]:
-        try:
-            return self._read_chunk(chunk, started)
-        except _MALFORMED as exc:
-            raise ValueError(f"malformed chunk: {type(exc).__name__}") from None
-
-    def _read_chunk(self, chunk: ChatCompletionChunk, started: float) -> list[str]:
-        if chunk.usage is not None:
-            self.usage_reported = True
-            self.prompt_tokens = chunk.usage.prompt_tokens or 0
-            self.completion_tokens = chunk.usage.completion_tokens or 0
-        deltas: list[str] = []
-        for choice in chunk.choices or []:
-            if choice.index != 0:
-                continue
-            if choice.finish_reason:
-                self.finish_reason = choice.finish_reason
-            content = choice.delta.content if choice.delta is not None else None
-            if content:
-                if self.first_token_seconds is None:
-                    self.first_token_seconds = time.perf_counter() - started
-                self._parts.append(content)
-                deltas.append(content)
-        return deltas
 
 
 class OpenAICompatibleLLM:
@@ -275,7 +97,7 @@ class OpenAICompatibleLLM:
     ) -> None:
         self._model = model
         self._key = api_key or PLACEHOLDER_API_KEY
-        self._host = _endpoint_host(base_url)
+        self._host = endpoint_host(base_url)
         self._timeout = timeout
         self._first_token_timeout = first_token_timeout or timeout
         self._total_timeout = total_timeout or max(timeout, 60.0)
@@ -349,7 +171,7 @@ class OpenAICompatibleLLM:
             async with asyncio.timeout(self._total_timeout):
                 response = await self._retrying(lambda: self._create(params))
             return self._completion(response)
-        except _ERRORS as exc:
+        except CALL_ERRORS as exc:
             raise self._error(exc) from None
 
     def stream(self, messages: Sequence[ChatMessage]) -> LLMStream:
@@ -367,7 +189,7 @@ class OpenAICompatibleLLM:
         try:
             client = self._client.with_options(timeout=min(self._timeout, PING_TIMEOUT_SECONDS))
             await client.models.list()
-        except _ERRORS as exc:
+        except CALL_ERRORS as exc:
             raise self._error(exc) from None
 
     async def aclose(self) -> None:
@@ -381,7 +203,7 @@ class OpenAICompatibleLLM:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(2),
             wait=wait_fixed(self._retry_wait) + wait_random(0, self._retry_wait),
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(retryable),
             reraise=True,
         )
         async for attempt in retrying:
@@ -431,6 +253,6 @@ class OpenAICompatibleLLM:
             usage = response.usage
             prompt_tokens = (usage.prompt_tokens or 0) if usage is not None else 0
             completion_tokens = (usage.completion_tokens or 0) if usage is not None else 0
-        except _MALFORMED as exc:
+        except MALFORMED as exc:
             raise ValueError(f"malformed answer: {type(exc).__name__}") from None
         return Completion(text, int(prompt_tokens), int(completion_tokens))

@@ -9,7 +9,7 @@ Layout. Per embedding model and vector size, two tables named like the Qdrant co
 mixes vectors of two models. They are created by `ensure_ready`, not by a migration, because
 their names and the vector size are only known once the embedder is, and the store may live
 in another database than the application's tables; creation runs under an advisory lock so
-instances starting together do not race.
+instances starting together do not race (`pgvector_pool.py`; the SQL is in `pgvector_sql.py`).
 - `<name>`: one row per chunk: `id` (uuid), `tenant_id`, `collection`, `document_id`,
   `version`, `dense vector(<size>)` with an HNSW cosine index, and the payload (jsonb).
   B-tree indexes on `(tenant_id, collection, document_id, version)` and
@@ -55,41 +55,18 @@ from ragops.providers.vectorstore.base import (
     VectorStoreError,
     point_ref,
 )
+from ragops.providers.vectorstore.pgvector_pool import open_pool
 from ragops.providers.vectorstore.pgvector_sql import (
+    CHUNK_COLUMNS,
+    TERM_COLUMNS,
     asyncpg_dsn,
     bm25_query,
     count_query,
-    decode_jsonb,
-    decode_vector,
     dense_query,
-    encode_jsonb,
-    encode_vector,
-    schema_statements,
-    signed_term,
+    point_records,
     table_name,
 )
-from ragops.providers.vectorstore.qdrant import collection_name
-
-
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    schema = await conn.fetchval(
-        "SELECT n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
-        "WHERE t.typname = 'vector'"
-    )
-    await conn.set_type_codec(
-        "vector", schema=schema, encoder=encode_vector, decoder=decode_vector, format="binary"
-    )
-    await conn.set_type_codec(
-        "jsonb", schema="pg_catalog", encoder=encode_jsonb, decoder=decode_jsonb, format="binary"
-    )
-
-
-def search_settings(ef_search: int, iterative: bool) -> dict[str, str]:
-    """The HNSW search parameters of every connection of the store."""
-    values = {"hnsw.ef_search": str(int(ef_search))}
-    if iterative:
-        values["hnsw.iterative_scan"] = "relaxed_order"
-    return values
+from ragops.providers.vectorstore.qdrant_layout import collection_name
 
 
 class PgVectorStore:
@@ -145,9 +122,6 @@ class PgVectorStore:
         """The chunk table's name; the postings table adds `_terms`."""
         return table_name(self.name)
 
-    def _tables(self) -> tuple[str, str]:
-        return f'"{self.table}"', f'"{self.table}_terms"'
-
     def _opened(self) -> asyncpg.Pool:
         if self._closed:
             raise VectorStoreError("the pgvector store is closed")
@@ -170,47 +144,18 @@ class PgVectorStore:
         if self._pool is not None:
             return
         try:
-            conn = await asyncpg.connect(self._dsn, timeout=self._timeout)
-            try:
-                version = await self._create_schema(conn)
-            finally:
-                await conn.close()
-            iterative = tuple(int(p) for p in version.split(".")[:2]) >= (0, 8)
-            self._pool = await asyncpg.create_pool(
+            self._pool = await open_pool(
                 self._dsn,
-                min_size=1,
+                self.table,
+                dimension,
+                ef_search=self._ef_search,
                 max_size=self._pool_max,
                 timeout=self._timeout,
-                init=_init_connection,
-                # Session defaults, not SET: the pool runs RESET ALL on every release.
-                server_settings=search_settings(self._ef_search, iterative),
             )
         except VectorStoreError:
             raise
         except Exception as exc:
             raise VectorStoreError(f"cannot prepare pgvector table {self.table}: {exc}") from exc
-
-    async def _create_schema(self, conn: asyncpg.Connection) -> str:
-        """Create what is missing under an advisory lock; the extension's version."""
-        chunks, _ = self._tables()
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.table)
-            await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            for sql in schema_statements(self.table, self._dimension or 0):
-                await conn.execute(sql)
-            size = await conn.fetchval(
-                "SELECT atttypmod FROM pg_attribute WHERE attrelid = $1::regclass "
-                "AND attname = 'dense'",
-                chunks,
-            )
-            version = await conn.fetchval(
-                "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
-            )
-        if size != self._dimension:
-            raise VectorStoreError(
-                f"table {self.table} holds vectors of size {size}, not {self._dimension}"
-            )
-        return str(version)
 
     async def ping(self) -> None:
         """Raise `VectorStoreError` if the database cannot answer."""
@@ -236,25 +181,7 @@ class PgVectorStore:
         """Insert or replace points in one transaction; searchable once it returns."""
         if not points:
             return
-        rows: list[tuple[Any, ...]] = []
-        postings: list[tuple[Any, ...]] = []
-        for point in points:
-            payload = point.payload
-            if "tenant_id" not in payload:
-                raise VectorStoreError(f"point {point.id} has no tenant_id in its payload")
-            if point.dense.shape != (self._dimension,):
-                raise VectorStoreError(
-                    f"point {point.id} has a dense vector of shape {point.dense.shape}"
-                )
-            tenant, coll, doc = (
-                payload["tenant_id"],
-                payload.get("collection"),
-                payload.get("document_id"),
-            )
-            version = payload.get("version")
-            rows.append((point.id, tenant, coll, doc, version, point.dense, payload))
-            for term, weight in zip(point.sparse.indices, point.sparse.values, strict=True):
-                postings.append((point.id, tenant, coll, doc, signed_term(term), weight))
+        rows, postings = point_records(points, self._dimension)
         pool = self._opened()
         try:
             async with pool.acquire(timeout=self._timeout) as conn, conn.transaction():
@@ -262,31 +189,10 @@ class PgVectorStore:
                     f'DELETE FROM "{self.table}" WHERE id = ANY($1::uuid[])',
                     [p.id for p in points],
                 )
-                await conn.copy_records_to_table(
-                    self.table,
-                    records=rows,
-                    columns=[
-                        "id",
-                        "tenant_id",
-                        "collection",
-                        "document_id",
-                        "version",
-                        "dense",
-                        "payload",
-                    ],
-                )
+                await conn.copy_records_to_table(self.table, records=rows, columns=CHUNK_COLUMNS)
                 if postings:
                     await conn.copy_records_to_table(
-                        f"{self.table}_terms",
-                        records=postings,
-                        columns=[
-                            "point_id",
-                            "tenant_id",
-                            "collection",
-                            "document_id",
-                            "term",
-                            "weight",
-                        ],
+                        f"{self.table}_terms", records=postings, columns=TERM_COLUMNS
                     )
         except Exception as exc:
             raise VectorStoreError(f"upsert into {self.table} failed: {exc}") from exc

@@ -1,5 +1,6 @@
-"""The SQL of the pgvector store (`pgvector.py`): table names, DDL, the queries of each scope,
-and the binary formats of `vector` and `jsonb` that the store's connections use.
+"""The SQL of the pgvector store (`pgvector.py`): table names, DDL, the records an upsert
+copies in, the queries of each scope, and the binary formats of `vector` and `jsonb` that the
+store's connections use.
 
 Pure functions: `tests/integration/test_pgvector_plans.py` runs `EXPLAIN` on the very
 statements built here to check that every scope is served by an index.
@@ -11,12 +12,18 @@ import hashlib
 import json
 import re
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ragops.providers.vectorstore.base import SearchScope, SparseVector, VectorStoreError
+from ragops.providers.vectorstore.base import (
+    ChunkPoint,
+    SearchScope,
+    SparseVector,
+    VectorStoreError,
+)
 
 MAX_IDENTIFIER = 50  # PostgreSQL truncates names at 63 bytes; leave room for suffixes
 BM25_SQL = """
@@ -104,6 +111,37 @@ def schema_statements(table: str, dimension: int) -> list[str]:
         f'CREATE INDEX IF NOT EXISTS "{table}_postings" ON {terms} (tenant_id, term) '
         "INCLUDE (collection, document_id, point_id, weight)",
     ]
+
+
+CHUNK_COLUMNS = ["id", "tenant_id", "collection", "document_id", "version", "dense", "payload"]
+TERM_COLUMNS = ["point_id", "tenant_id", "collection", "document_id", "term", "weight"]
+
+
+def point_records(
+    points: Sequence[ChunkPoint], dimension: int | None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The chunk rows (`CHUNK_COLUMNS`) and postings (`TERM_COLUMNS`) of `points`; a point
+    without a tenant or with a dense vector of another size raises `VectorStoreError`."""
+    rows: list[tuple[Any, ...]] = []
+    postings: list[tuple[Any, ...]] = []
+    for point in points:
+        payload = point.payload
+        if "tenant_id" not in payload:
+            raise VectorStoreError(f"point {point.id} has no tenant_id in its payload")
+        if point.dense.shape != (dimension,):
+            raise VectorStoreError(
+                f"point {point.id} has a dense vector of shape {point.dense.shape}"
+            )
+        tenant, coll, doc = (
+            payload["tenant_id"],
+            payload.get("collection"),
+            payload.get("document_id"),
+        )
+        version = payload.get("version")
+        rows.append((point.id, tenant, coll, doc, version, point.dense, payload))
+        for term, weight in zip(point.sparse.indices, point.sparse.values, strict=True):
+            postings.append((point.id, tenant, coll, doc, signed_term(term), weight))
+    return rows, postings
 
 
 def scope_where(scope: SearchScope, first: int, alias: str) -> tuple[str, list[Any]]:

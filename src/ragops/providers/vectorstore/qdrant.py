@@ -9,14 +9,14 @@ a second fails with `VectorStoreError` until `aclose()`), searches by brute forc
 and ignores payload indexes: at 5,000 points a hybrid search took most of a second, which is
 why it is not the default (docs/performance.md).
 
-Layout. One collection, named `settings.qdrant_collection` plus a suffix made of the
-embedder's model id and vector size (`ragops_chunks__all-minilm-l6-v2-int8_384`), so that
-switching embedding models never mixes vectors of two models: the new model simply starts
-an empty collection (re-ingest to fill it). Each point has a named dense vector "dense"
-(cosine) and a sparse vector "bm25" whose IDF Qdrant computes (`Modifier.IDF`). Payload
-indexes: `tenant_id` (keyword, `is_tenant`: data is laid out per tenant and the HNSW graph
-is built per tenant, `m=0, payload_m=16`), `collection` and `document_id` (keyword),
-`version` (integer).
+Layout (names and filters in `qdrant_layout.py`). One collection, named
+`settings.qdrant_collection` plus a suffix made of the embedder's model id and vector size
+(`ragops_chunks__all-minilm-l6-v2-int8_384`), so that switching embedding models never mixes
+vectors of two models: the new model simply starts an empty collection (re-ingest to fill
+it). Each point has a named dense vector "dense" (cosine) and a sparse vector "bm25" whose
+IDF Qdrant computes (`Modifier.IDF`). Payload indexes: `tenant_id` (keyword, `is_tenant`:
+data is laid out per tenant and the HNSW graph is built per tenant, `m=0, payload_m=16`),
+`collection` and `document_id` (keyword), `version` (integer).
 
 Isolation. Every search and count filters on the scope's tenant (and collection and
 document ids when set). BM25's IDF is by default computed over the searched tenant's
@@ -27,7 +27,6 @@ older than the client, which do not know per-corpus IDF).
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
@@ -47,42 +46,17 @@ from ragops.providers.vectorstore.base import (
     in_scope,
     point_ref,
 )
+from ragops.providers.vectorstore.qdrant_layout import (
+    DENSE,
+    SPARSE,
+    collection_name,
+    dense_of,
+    scope_filter,
+)
 
-DENSE = "dense"
-SPARSE = "bm25"
+__all__ = ["DENSE", "SPARSE", "IdfScope", "QdrantVectorStore", "collection_name", "scope_filter"]
+
 IdfScope = Literal["tenant", "global"]
-
-
-def collection_name(base: str, model_id: str, dimension: int) -> str:
-    """`<base>__<model id>_<dimension>`, reduced to characters Qdrant accepts everywhere."""
-    slug = re.sub(r"[^a-z0-9_-]+", "-", model_id.lower()).strip("-")
-    return f"{base}__{slug}_{dimension}"
-
-
-def scope_filter(scope: SearchScope) -> models.Filter:
-    """The filter every search in `scope` carries: tenant, then collection and documents."""
-    must: list[models.Condition] = [
-        models.FieldCondition(key="tenant_id", match=models.MatchValue(value=scope.tenant_id))
-    ]
-    if scope.collection is not None:
-        must.append(
-            models.FieldCondition(key="collection", match=models.MatchValue(value=scope.collection))
-        )
-    if scope.document_ids is not None:
-        must.append(
-            models.FieldCondition(
-                key="document_id", match=models.MatchAny(any=list(scope.document_ids))
-            )
-        )
-    return models.Filter(must=must)
-
-
-def _dense_of(vector: Any) -> npt.NDArray[np.float32] | None:
-    if isinstance(vector, dict):
-        vector = vector.get(DENSE)
-    if vector is None:
-        return None
-    return np.asarray(vector, dtype=np.float32)
 
 
 class QdrantVectorStore:
@@ -338,7 +312,7 @@ class QdrantVectorStore:
                 id=str(p.id),
                 score=float(p.score),
                 payload=dict(p.payload or {}),
-                dense=_dense_of(p.vector) if with_dense else None,
+                dense=dense_of(p.vector) if with_dense else None,
             )
             for p in response.points
         ]
@@ -386,7 +360,7 @@ class QdrantVectorStore:
                 id=str(r.id),
                 score=0.0,
                 payload=dict(r.payload or {}),
-                dense=_dense_of(r.vector) if with_dense else None,
+                dense=dense_of(r.vector) if with_dense else None,
             )
             for r in records
         ]

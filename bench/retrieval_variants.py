@@ -1,0 +1,242 @@
+"""Second offline sweep: fusion, BM25, feedback and long-text variants, scored on two halves.
+
+    python bench/retrieval_variants.py --dataset ../shared/data/scifact [--json] [--only NAME,...]
+                                       [--skip-embedding]
+
+Same replay as `retrieval_sweep.py` (exact cosine over the cached corpus vectors of
+`bench/retrieval.py --cache-embeddings`, the product's BM25 encoder with the stores' IDF, the
+product's `fuse`), but every variant is scored twice: without the score floor and with it
+("floor": a document whose cosine to the question is under `RAGOPS_SCORE_FLOOR` is dropped
+from the fused ranking, as the retriever drops such passages). Groups (`--only`):
+
+* `fusion` — z-score fusion where a candidate one search missed gets its real score on that
+  side (its cosine, its BM25 score) instead of that side's lowest z-score.
+* `bm25` — BM25+ / BM25L (a lower bound `delta` on a matched term's weight), query terms
+  weighted by how often they occur, query terms under an IDF cut dropped, no stemming, a
+  bonus for adjacent query-term pairs (bigrams) in a document.
+* `rm3` — RM3 pseudo-relevance feedback on the BM25 side (the question's terms plus the
+  heaviest terms of the first BM25 hits), fused with dense.
+* `dense` — the question embedded as "query: ..."; long documents embedded whole, in
+  windows of at most 250 word pieces instead of their first 256: the document vector pooled
+  from the windows' (mean, mean weighted by pieces, first window plus a fraction of the rest)
+  or its best window's cosine (the windows are embedded once and kept in var/bench/: about
+  10 minutes on the shared cores; `--skip-embedding` leaves them out).
+
+Choose on "choice", keep only what does not lose on "other" (`bench/retrieval.py`).
+The replay pieces live in `variant_replay.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from retrieval import CACHE_DIR, evaluate_halves, load_dataset
+from retrieval_sweep import cached_corpus_vectors, dense_search, embed_with_product
+from variant_replay import (
+    LIMIT,
+    Bm25,
+    Lexicon,
+    completed_zscore,
+    normalised_fusion,
+    pooled,
+    query_terms,
+    rm3_terms,
+    windows_of,
+)
+
+Ranking = list[tuple[str, float]]
+FLOOR = float(os.environ.get("RAGOPS_SCORE_FLOOR", "0.25"))
+
+
+def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Score the variants of the chosen groups."""
+    from ragops.retrieval.fusion import fuse
+
+    groups = set(args.only.split(",")) if args.only else {"fusion", "bm25", "rm3", "dense"}
+    dataset = Path(args.dataset)
+    corpus, queries, qrels = load_dataset(dataset)
+    ids = [str(doc["_id"]) for doc in corpus]
+    texts = [f"{doc.get('title', '')}\n{doc.get('text', '')}".strip() for doc in corpus]
+    rows = {item: i for i, item in enumerate(ids)}
+    qids = list(queries)
+    cached = cached_corpus_vectors(dataset, texts)
+    cvec = cached if cached is not None else embed_with_product(texts)
+    qmat = embed_with_product([queries[q] for q in qids])
+    qvec = dict(zip(qids, qmat, strict=True))
+    lex = Lexicon(texts)
+    base_bm25 = Bm25(lex)
+    qterms = {q: query_terms(lex, queries[q]) for q in qids}
+    results: list[dict[str, Any]] = []
+
+    def cosine(q: str, vectors: np.ndarray = cvec) -> Callable[[str], float]:
+        return lambda item: float(vectors[rows[item]] @ qvec[q])
+
+    def score(name: str, runs: Mapping[str, Ranking], vectors: np.ndarray = cvec) -> None:
+        plain = {q: [i for i, _ in runs[q]] for q in qids}
+        floored = {q: [i for i in plain[q] if cosine(q, vectors)(i) >= FLOOR] for q in qids}
+        a, b = evaluate_halves(plain, qrels), evaluate_halves(floored, qrels)
+        results.append({"variant": name, "no_floor": a, "floor": b})
+        if not args.json:
+            print(
+                f"{name:<52}{a['whole']:>8.4f}{a['choice']:>8.4f}{a['other']:>8.4f}"
+                f"   {b['whole']:>8.4f}{b['choice']:>8.4f}{b['other']:>8.4f}",
+                flush=True,
+            )
+
+    def as_ids(found: list[tuple[int, float]]) -> Ranking:
+        return [(ids[r], s) for r, s in found]
+
+    dense = {q: dense_search(cvec, ids, qvec[q], LIMIT) for q in qids}
+    sparse = {q: as_ids(base_bm25.score_terms(qterms[q])) for q in qids}
+    if not args.json:
+        print(
+            f"{'variant':<52}{'no floor: whole / choice / other':>24}   "
+            f"{'floor: whole / choice / other':>24}"
+        )
+    score("dense", dense)
+    score("bm25", sparse)
+    zbase = {q: fuse(dense[q], sparse[q], method="zscore") for q in qids}
+    score("hybrid zscore (default)", zbase)
+
+    if "fusion" in groups:
+
+        def bm_of(q: str) -> Callable[[str], float]:
+            return lambda item: base_bm25.score_row(qterms[q], rows[item])
+
+        for how, top in (("top", 10), ("top", 30), ("robust", 0), ("mnz", 0)):
+            label = f"normalised by {how}{f' {top}' if top else ''}"
+            score(label, {q: normalised_fusion(dense[q], sparse[q], how, top) for q in qids})
+        score(
+            "zscore, BM25-only hits get their cosine",
+            {q: completed_zscore(dense[q], sparse[q], cosine(q), None) for q in qids},
+        )
+        score(
+            "zscore, dense-only hits get their BM25",
+            {q: completed_zscore(dense[q], sparse[q], None, bm_of(q)) for q in qids},
+        )
+        score(
+            "zscore, both completed",
+            {q: completed_zscore(dense[q], sparse[q], cosine(q), bm_of(q)) for q in qids},
+        )
+        score(
+            "zscore reproduced (no completion)",
+            {q: completed_zscore(dense[q], sparse[q], None, None) for q in qids},
+        )
+
+    def hybrid_with(bm: Bm25, terms: Mapping[str, Mapping[str, float]]) -> dict[str, Ranking]:
+        runs = {q: as_ids(bm.score_terms(terms[q])) for q in qids}
+        return {q: fuse(dense[q], runs[q], method="zscore") for q in qids}
+
+    if "bm25" in groups:
+        for delta in (0.25, 0.5, 1.0):
+            score(f"BM25+ delta {delta}", hybrid_with(Bm25(lex, delta=delta), qterms))
+        for delta in (0.25, 0.5):
+            score(f"BM25L delta {delta}", hybrid_with(Bm25(lex, delta=delta, variant="l"), qterms))
+        tf_terms = {q: query_terms(lex, queries[q], tf=True) for q in qids}
+        score("query terms weighted by count", hybrid_with(base_bm25, tf_terms))
+        for cut in (1.0, 2.0):
+            cut_terms = {q: query_terms(lex, queries[q], idf_cut=cut) for q in qids}
+            score(f"query terms with IDF >= {cut}", hybrid_with(base_bm25, cut_terms))
+        raw = Lexicon(texts, stem=False)
+        raw_terms = {q: query_terms(raw, queries[q]) for q in qids}
+        score("no stemming", hybrid_with(Bm25(raw), raw_terms))
+        every = Lexicon(texts, stopwords=False)
+        every_terms = {q: query_terms(every, queries[q]) for q in qids}
+        score("no stopword list", hybrid_with(Bm25(every), every_terms))
+        for bonus in (0.5, 1.0):
+            runs = {}
+            for q in qids:
+                qa = lex.analyze(queries[q])
+                pairs = set(zip(qa, qa[1:], strict=False))
+                first = base_bm25.score_terms(qterms[q], 300)
+                boosted = [
+                    (r, s + bonus * sum(lex.idf.get(b2, 0.0) for _, b2 in pairs & lex.bigrams[r]))
+                    for r, s in first
+                ]
+                runs[q] = as_ids(sorted(boosted, key=lambda kv: (-kv[1], kv[0]))[:LIMIT])
+            score(
+                f"bigram bonus {bonus} x IDF",
+                {q: fuse(dense[q], runs[q], method="zscore") for q in qids},
+            )
+
+    if "rm3" in groups:
+        for docs, expansion, weight in ((5, 10, 0.3), (10, 10, 0.3), (10, 20, 0.5), (3, 10, 0.2)):
+            terms = {}
+            for q in qids:
+                first = base_bm25.score_terms(qterms[q], docs)
+                terms[q] = rm3_terms(base_bm25, qterms[q], first, docs, expansion, weight)
+            label = f"RM3 on BM25: {docs} docs, {expansion} terms, weight {weight}"
+            score(label, hybrid_with(base_bm25, terms))
+
+    if "dense" in groups:
+        pq = embed_with_product(["query: " + queries[q] for q in qids])
+        pvec = dict(zip(qids, pq, strict=True))
+        pdense = {q: dense_search(cvec, ids, pvec[q], LIMIT) for q in qids}
+        score(
+            "dense with 'query: ' prefix",
+            {q: fuse(pdense[q], sparse[q], method="zscore") for q in qids},
+        )
+        if not args.skip_embedding:
+            windows, owner, pieces = windows_of(texts)
+            cache = CACHE_DIR / f"{dataset.name}-windows.npy"
+            if cache.exists():
+                wvec = np.load(cache)
+            else:
+                wvec = embed_with_product(windows)
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                np.save(cache, wvec)
+            first = [i == 0 or owner[i - 1] != owner[i] for i in range(len(owner))]
+            pools = (
+                ("mean of windows", [1.0] * len(owner)),
+                ("mean of windows weighted by pieces", [float(p) for p in pieces]),
+                ("first window + 0.5 x the rest", [1.0 if f else 0.5 for f in first]),
+                ("first window + 0.25 x the rest", [1.0 if f else 0.25 for f in first]),
+            )
+            for label, weights in pools:
+                vectors = pooled(wvec, owner, weights, len(ids))
+                pdense = {q: dense_search(vectors, ids, qvec[q], LIMIT) for q in qids}
+                score(f"dense alone, doc = {label}", pdense, vectors)
+                runs = {q: fuse(pdense[q], sparse[q], method="zscore") for q in qids}
+                score(f"doc vector = {label}", runs, vectors)
+            owner_arr = np.array(owner)
+            maxdense = {}
+            for q in qids:
+                sims = wvec @ qvec[q]
+                best = np.full(len(ids), -1.0, dtype=np.float32)
+                np.maximum.at(best, owner_arr, sims)
+                top = np.argsort(-best, kind="stable")[:LIMIT]
+                maxdense[q] = [(ids[i], float(best[i])) for i in top]
+            score(
+                "doc score = max cosine over windows",
+                {q: fuse(maxdense[q], sparse[q], method="zscore") for q in qids},
+            )
+    return results
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", required=True, help="BEIR-layout folder")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--only", default="", help="groups: fusion,bm25,rm3,dense")
+    parser.add_argument("--skip-embedding", action="store_true", help="no corpus re-embedding")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    rows = sweep(parse_args(argv))
+    if parse_args(argv).json:
+        print(json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The Qdrant Edge shard in the engine's own terms (`qdrant_edge`): the layout of `qdrant.py`
+as an `EdgeConfig`, opening a shard with its payload indexes, the filters of a search scope
+and of a document, and the upsert operation. `edge.py` runs them in its one thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from ragops.providers.vectorstore.base import ChunkPoint, SearchScope
+from ragops.providers.vectorstore.qdrant_layout import DENSE, SPARSE
+
+CONFIG_FILE = "edge_config.json"
+"""The file a created shard holds: present means load, absent means create."""
+
+PAYLOAD_INDEXES: dict[str, Any] = {
+    "tenant_id": qe.KeywordIndexParams(is_tenant=True),
+    "collection": qe.PayloadSchemaType.Keyword,
+    "document_id": qe.PayloadSchemaType.Keyword,
+    "version": qe.PayloadSchemaType.Integer,
+}
+
+
+def edge_filter(scope: SearchScope) -> qe.Filter:
+    """The filter every search in `scope` carries: tenant, then collection and documents."""
+    must: list[Any] = [qe.FieldCondition(key="tenant_id", match=qe.MatchValue(scope.tenant_id))]
+    if scope.collection is not None:
+        must.append(qe.FieldCondition(key="collection", match=qe.MatchValue(scope.collection)))
+    if scope.document_ids is not None:
+        must.append(
+            qe.FieldCondition(key="document_id", match=qe.MatchAny(list(scope.document_ids)))
+        )
+    return qe.Filter(must=must)
+
+
+def shard_config(dimension: int) -> qe.EdgeConfig:
+    """The collection layout of `qdrant.py`, in the engine's terms."""
+    return qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        # Searches are always per tenant: build HNSW graphs per tenant, not globally.
+        hnsw_config=qe.HnswIndexConfig(
+            m=0, ef_construct=100, full_scan_threshold=10_000, payload_m=16
+        ),
+    )
+
+
+def open_shard(path: Path, dimension: int) -> qe.EdgeShard:
+    """Load the shard at `path` (or create it there) and add any payload index it lacks."""
+    config = shard_config(dimension)
+    if (path / CONFIG_FILE).exists():
+        shard = qe.EdgeShard.load(str(path), config)
+    else:
+        shard = qe.EdgeShard.create(str(path), config)
+    indexed = set(shard.info().payload_schema)
+    for field, schema in PAYLOAD_INDEXES.items():
+        if field not in indexed:
+            shard.update(qe.UpdateOperation.create_field_index(field, schema))
+    return shard
+
+
+def document_filter(
+    tenant_id: str, document_id: str, *, version: int | None, except_version: int | None
+) -> qe.Filter:
+    """A document's points: all, one version, or all but one version."""
+    must: list[Any] = [
+        qe.FieldCondition(key="tenant_id", match=qe.MatchValue(tenant_id)),
+        qe.FieldCondition(key="document_id", match=qe.MatchValue(document_id)),
+    ]
+    must_not: list[Any] = []
+    if version is not None:
+        must.append(qe.FieldCondition(key="version", match=qe.MatchValue(version)))
+    if except_version is not None:
+        must_not.append(qe.FieldCondition(key="version", match=qe.MatchValue(except_version)))
+    return qe.Filter(must=must, must_not=must_not or None)
+
+
+def upsert_operation(points: Sequence[ChunkPoint]) -> qe.UpdateOperation:
+    """The engine's upsert of `points` (built in the store's thread: it is CPU work)."""
+    structs = []
+    for point in points:
+        vector: dict[str, Any] = {DENSE: point.dense.astype(np.float32).tolist()}
+        if point.sparse.indices:  # as on a server, which rejects empty sparse vectors
+            vector[SPARSE] = qe.SparseVector(point.sparse.indices, point.sparse.values)
+        structs.append(qe.Point(point.id, vector, point.payload))
+    return qe.UpdateOperation.upsert_points(structs)
+
+
+def flush_close(shard: qe.EdgeShard) -> None:
+    """Flush the shard to disk, then close it (closed even when the flush fails)."""
+    try:
+        shard.flush()
+    finally:
+        shard.close()

@@ -1,0 +1,52 @@
+"""Retrieval candidates that repeat a better one (a template section every page carries) are
+set behind the others, so the places they took go to other pages."""
+
+from __future__ import annotations
+
+from ragops.chat.sections import set_repeats_aside
+from ragops.retrieval.service import Passage
+
+TEMPLATE = (
+    "Respond within 30 minutes; escalate to the engineering lead after 1 hour without "
+    "progress. Escalation path: on-call engineer, then engineering lead, then the VP."
+)
+
+
+def _passage(number: int, section: str, text: str) -> Passage:
+    return Passage(
+        chunk_id=f"c{number}",
+        document_id=f"d{number}",
+        version=1,
+        title=section.split(" > ")[0],
+        section=section,
+        text=text,
+        start=0,
+        end=len(text),
+        ordinal=1,
+        score=0.5,
+        fused_score=1.0 / number,
+        payload={},
+    )
+
+
+def test_copies_of_a_template_section_go_behind_the_other_pages() -> None:
+    first = _passage(1, "DiskFull > Escalation", TEMPLATE + " Disk pages go to storage.")
+    copy = _passage(2, "QueueHigh > Escalation", TEMPLATE + " Queue pages go to the team.")
+    engine = _passage(
+        3, "Incidents > Paging", "The escalation engine runs every 30 s inside the service."
+    )
+    ranked = set_repeats_aside([first, copy, engine])
+    assert [p.chunk_id for p in ranked] == ["c1", "c3", "c2"]
+
+
+def test_sections_of_the_same_heading_with_their_own_text_keep_their_places() -> None:
+    disk = _passage(1, "DiskFull > Mitigation", "- Delete old snapshots.\n- Grow the volume.")
+    queue = _passage(2, "QueueHigh > Mitigation", "- Scale the workers.\n- Pause the re-index.")
+    other = _passage(3, "Incidents > Paging", "Pages go to the primary first.")
+    assert set_repeats_aside([disk, queue, other]) == [disk, queue, other]
+
+
+def test_the_same_text_under_another_heading_is_no_repeat() -> None:
+    a = _passage(1, "DiskFull > Escalation", TEMPLATE)
+    b = _passage(2, "Runbooks > Severity levels", TEMPLATE)
+    assert set_repeats_aside([a, b]) == [a, b]
