@@ -142,3 +142,9 @@ async def test_lexical_reranker_keeps_the_answer_on_top(retriever: Retriever) ->
     )
     result = await reranking.search("restore database snapshot", SCOPE)
     assert result.passages[0].document_id == "backup"
+
+
+async def test_unused_words_are_those_no_chunk_of_the_scope_uses(retriever: Retriever) -> None:
+    words = ["restored", "kelvin", "certificates", "sharepoint"]
+    assert await retriever.unused_words(words, SCOPE) == ["kelvin", "sharepoint"]
+    assert await retriever.unused_words(["restore"], SearchScope("other")) == ["restore"]

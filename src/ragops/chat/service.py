@@ -34,6 +34,7 @@ from ragops.chat.models import (
     Message,
     Timings,
 )
+from ragops.chat.scope import in_scope
 from ragops.chat.sections import (
     HEADING_CANDIDATES,
     add_action_sections,
@@ -288,7 +289,15 @@ async def _gather_passages(deps: ChatDeps, tenant_id: str, prepared: Prepared) -
     passages, prepared.embed_ms, prepared.retrieve_ms = await retrieve(
         deps, tenant_id=tenant_id, query=prepared.query, collection=prepared.collection
     )
-    prepared.passages = await add_action_sections(deps.db, tenant_id, prepared.question, passages)
+    passages = await add_action_sections(deps.db, tenant_id, prepared.question, passages)
+    if passages and deps.generator.llm is None:
+        passages = await in_scope(
+            deps.retriever,
+            SearchScope(tenant_id=tenant_id, collection=prepared.collection),
+            prepared.question,
+            passages,
+        )
+    prepared.passages = passages
 
 
 async def look_up(

@@ -213,6 +213,19 @@ class Retriever:
             candidates=len(fused),
         )
 
+    async def unused_words(self, words: Sequence[str], scope: SearchScope) -> list[str]:
+        """Those of `words` that no chunk within `scope` uses (after stemming, as BM25 sees
+        them): one sparse search of each word's terms, one hit at most, ids only."""
+        queries = [(word, self.encoder.encode_query(word)) for word in words]
+        queries = [(word, query) for word, query in queries if query.indices]
+        found = await asyncio.gather(
+            *(
+                self.store.search_sparse(query, scope, 1, with_dense=False, with_payload=False)
+                for _, query in queries
+            )
+        )
+        return [word for (word, _), hits in zip(queries, found, strict=True) if not hits]
+
     async def _passages(
         self,
         items: Sequence[tuple[str, float]],

@@ -1,0 +1,169 @@
+"""The scope check: a question about something the indexed documents never mention is not
+answered, however close its other words come to a page.
+
+The extractive answerer refuses a question that names a product (a capitalised word, an
+acronym) no retrieved passage mentions, or whose terms its passages barely cover. A near-topic
+question written in lower case ("can i run the embedder on a gpu with cuda?") passes both: its
+other words are the corpus's own, and its passages are close in meaning. What marks it is a
+word that the whole collection never uses.
+
+`unknown_words` picks the question's content words that the retrieved passages do not hold:
+not stopwords nor question boilerplate ("possible", "support"), letters only, three or more of
+them. A word counts as held when a passage holds its stem or a word one typo away (one letter
+inserted, deleted or replaced, or two neighbours swapped; for words of MIN_TYPO_LETTERS
+letters or more, first letter kept); a word of the answerer's synonym table ("storage" ->
+store) is never unknown. Those few words are looked up in the collection's sparse (BM25)
+index (`Retriever.unused_words`: one single-term search each, one id at most, no payload),
+and only when the answer can matter.
+The question is out of scope (`refuses`) when UNUSED_WORDS of them are never used anywhere in
+the collection, or one is and no passage is CONFIDENT_SIMILARITY close to the question (the
+answerer's own bar for a question put in other words). The chat service then drops its
+passages (extractive mode only), so it is answered as a question that retrieved nothing is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+import structlog
+
+from ragops.chat.shapes import CONFIDENT_SIMILARITY, similarity
+from ragops.chat.terms import terms
+from ragops.providers.vectorstore import SearchScope
+from ragops.retrieval.service import Passage, Retriever
+from ragops.retrieval.sparse import STOPWORDS, analyze
+
+__all__ = [
+    "MIN_TYPO_LETTERS",
+    "UNUSED_WORDS",
+    "in_scope",
+    "out_of_scope",
+    "refuses",
+    "unknown_words",
+]
+
+log = structlog.get_logger(__name__)
+
+MIN_TYPO_LETTERS = 6
+"""A word this long is taken as a typo of a passage word one edit away; a shorter one is not
+("slack" is one edit from "stack" and names something else)."""
+MIN_LETTERS = 3
+UNUSED_WORDS = 2
+"""This many words the collection never uses put a question out of scope however close in
+meaning its passages are: one may be a synonym, two are another subject."""
+
+_BOILERPLATE = frozenset(
+    """able actually allow allowed allows always anyway automatically available basically
+    across along among come currently does doing done ever exactly exist exists explain
+    feature features fine go going good happen help hey hi kind let lets like look make many
+    mean means much often okay ok onto option options per please possible possibly really
+    right say see seem set sort still support supported supports sure thank thanks thing
+    things think toward towards try upon via way ways within without work works yes""".split()
+)
+"""Words that frame a question rather than name its subject; never a reason to refuse."""
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
+
+
+def _content_words(question: str) -> list[str]:
+    """The lowercased content words of `question`, each once, in order."""
+    words = []
+    for raw in _WORD.findall(question):
+        word = raw.lower().split("'")[0].split("’")[0]
+        if (
+            len(word) >= MIN_LETTERS
+            and word not in STOPWORDS
+            and word not in _BOILERPLATE
+            and terms(word)  # the answerer's stopwords ("need", "use", "get") are left out
+        ):
+            words.append(word)
+    return list(dict.fromkeys(words))
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether `b` is `a` with one letter inserted, deleted, replaced, or two neighbours
+    swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) < len(b):
+        return a[i:] == b[i + 1 :]
+    if a[i + 1 :] == b[i + 1 :]:
+        return True
+    return a[i + 2 :] == b[i + 2 :] and a[i : i + 2] == b[i : i + 2][::-1]
+
+
+def _typo_of(word: str, vocabulary: Iterable[str]) -> bool:
+    if len(word) < MIN_TYPO_LETTERS:
+        return False
+    return any(
+        other[0] == word[0] and abs(len(other) - len(word)) <= 1 and _one_edit(word, other)
+        for other in vocabulary
+    )
+
+
+def unknown_words(question: str, texts: Sequence[str]) -> list[str]:
+    """The content words of `question` that none of `texts` (the retrieved passages) holds,
+    by stem, by an abbreviation's meaning or within a typo (see the module docstring)."""
+    words = _content_words(question)
+    if not words:
+        return []
+    stems: set[str] = set()
+    spelled: set[str] = set()
+    for text in texts:
+        stems.update(terms(text))
+        spelled.update(w.lower() for w in _WORD.findall(text))
+    unknown = []
+    for word in words:
+        mapped, stemmed = set(terms(word)), set(analyze(word))
+        if word in spelled or (mapped | stemmed) & stems or mapped - stemmed:
+            continue  # held, or a word of the synonym table (it maps to the documents' word)
+        if _typo_of(word, spelled):
+            continue
+        unknown.append(word)
+    return unknown
+
+
+def refuses(unused: Sequence[str], similar: bool) -> bool:
+    """Whether words the collection never uses put a question out of scope: UNUSED_WORDS
+    of them always, one when no passage is CONFIDENT_SIMILARITY close to the question (a
+    single unknown word beside a passage close in meaning is often the asker's own word for
+    the corpus's: "beefier" machines for "bigger" instances)."""
+    return len(unused) >= UNUSED_WORDS or (bool(unused) and not similar)
+
+
+async def out_of_scope(
+    question: str,
+    texts: Sequence[str],
+    similar: bool,
+    unused: Callable[[Sequence[str]], Awaitable[list[str]]],
+) -> list[str]:
+    """The words of `question` that the whole collection never uses, when they put it out of
+    scope (`refuses`), else []. `texts` are the retrieved passages, `similar` whether one is
+    CONFIDENT_SIMILARITY close, `unused` the collection's lookup (`Retriever.unused_words`
+    for the question's scope); it is called only when its answer can matter."""
+    candidates = unknown_words(question, texts)
+    if not refuses(candidates, similar):
+        return []
+    found = await unused(candidates)
+    return found if refuses(found, similar) else []
+
+
+async def in_scope(
+    retriever: Retriever, scope: SearchScope, question: str, passages: list[Passage]
+) -> list[Passage]:
+    """`passages`, or none when `question` is out of scope of the collection within `scope`
+    (`out_of_scope`): the extractive answer then says that nothing was found."""
+    texts = [f"{p.title}\n{p.section}\n{p.text}" for p in passages]
+    similar = max(similarity(p) for p in passages) >= CONFIDENT_SIMILARITY
+    unused = await out_of_scope(
+        question, texts, similar, lambda words: retriever.unused_words(words, scope)
+    )
+    if unused:
+        log.info("question_out_of_scope", words=unused)
+        return []
+    return passages

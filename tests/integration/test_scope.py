@@ -1,0 +1,109 @@
+"""The scope check on a small corpus, with the real embedder, BM25 encoder and embedded
+store: a question about something the collection never mentions loses its passages (so the
+answer says nothing was found), one put in the collection's words, or with a typo or a
+single word of its own beside a close passage, keeps them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ragops.chat.scope import in_scope
+from ragops.config.settings import Settings
+from ragops.providers.embedder.onnx_minilm import OnnxMiniLMEmbedder
+from ragops.providers.vectorstore import SearchScope
+from ragops.providers.vectorstore.factory import create_vector_store
+from ragops.retrieval.service import ChunkInput, Retriever
+from ragops.retrieval.sparse import Bm25Encoder
+
+CORPUS = {
+    "backups": "Backups run nightly at 02:00 UTC. Restore the database with `ragops backup "
+    "restore FILE`; archives are kept for 30 days and checked with `ragops backup verify`.",
+    "scaling": "Add instances behind the load balancer to scale out; each instance holds the "
+    "embedding model in memory. A bigger instance type helps when memory passes 85 percent.",
+    "ingestion": "Plain text, Markdown, HTML and PDF files can be ingested. Each file is cut "
+    "into chunks of about 1000 characters that never cross a section heading.",
+}
+TENANT = "acme"
+SCOPE = SearchScope(tenant_id=TENANT, collection="handbook")
+
+
+def chunk(doc: str, text: str) -> ChunkInput:
+    chunk_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{TENANT}/{doc}"))
+    payload: dict[str, Any] = {
+        "tenant_id": TENANT,
+        "collection": "handbook",
+        "document_id": doc,
+        "version": 1,
+        "chunk_id": chunk_id,
+        "title": doc.title(),
+        "section": "Overview",
+        "text": text,
+        "start": 0,
+        "end": len(text),
+        "ordinal": 0,
+    }
+    return ChunkInput(id=chunk_id, text=f"{doc.title()}\n\n{text}", payload=payload)
+
+
+@pytest.fixture
+async def retriever(tmp_path: Path, onnx_embedder: OnnxMiniLMEmbedder) -> AsyncIterator[Retriever]:
+    settings = Settings(_env_file=None, data_dir=tmp_path / "var", score_floor=0.0)
+    store = create_vector_store(settings, onnx_embedder)
+    await store.ensure_ready(onnx_embedder.dimension)
+    built = Retriever(settings, onnx_embedder, store, Bm25Encoder())
+    await built.index_chunks([chunk(doc, text) for doc, text in CORPUS.items()])
+    try:
+        yield built
+    finally:
+        await store.aclose()
+
+
+async def kept(retriever: Retriever, question: str) -> list[str]:
+    """The documents of the passages the scope check leaves to a question."""
+    passages = (await retriever.search(question, SCOPE)).passages
+    assert passages, question
+    return [p.document_id for p in await in_scope(retriever, SCOPE, question, passages)]
+
+
+async def test_words_the_collection_never_uses_are_found(retriever: Retriever) -> None:
+    words = ["restore", "restoring", "instances", "sharepoint", "cuda"]
+    assert await retriever.unused_words(words, SCOPE) == ["sharepoint", "cuda"]
+    # another tenant's collection uses none of them
+    assert await retriever.unused_words(["restore"], SearchScope("other")) == ["restore"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "can i ingest excel spreadsheets?",  # two words the collection never uses
+        "how do i restore a backup from a tape drive?",
+        "does it crawl our sharepoint site?",
+        "which gpu does the embedding model need?",  # one, and no passage is close
+    ],
+)
+async def test_a_question_about_something_never_mentioned_is_refused(
+    retriever: Retriever, question: str
+) -> None:
+    assert await kept(retriever, question) == []
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How do I restore the database from a backup?",
+        "How do I restore the databse from a backup?",  # typos of a passage's word
+        "How do I restore the database from a bakcup?",
+        "how many characters does each chunk of an ingested file have?",
+        # one word of its own ("uploaded"), beside a passage close in meaning
+        "how many characters does each chunk of an uploaded file have?",
+    ],
+)
+async def test_a_question_in_the_collections_words_keeps_its_passages(
+    retriever: Retriever, question: str
+) -> None:
+    assert await kept(retriever, question)

@@ -1,0 +1,57 @@
+"""The scope check's words: which of a question's words the retrieved passages do not hold
+(and so are looked up in the whole collection), and when unused ones put it out of scope."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragops.chat.scope import out_of_scope, refuses, unknown_words
+
+PASSAGES = [
+    "Scaling\nScaling > Vertical\nA bigger instance type helps when memory passes 85 percent.",
+    "Backups\nBackups > Restore\nRestore the database with `ragops backup restore FILE`.",
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("can i run the embedder on a gpu with cuda?", ["run", "embedder", "gpu", "cuda"]),
+        # held by stem, by an abbreviation's meaning, or within a typo
+        ("How do I restore the DB from backups?", []),
+        ("How do I restore the databse?", []),
+        ("How do I restroe the database?", []),
+        # a short word one letter off is another word, not a typo
+        ("Does it post to slack?", ["post", "slack"]),
+        # question boilerplate and stopwords are never looked up
+        ("Is it possible to get a bigger instance, please?", []),
+    ],
+)
+def test_words_the_passages_do_not_hold(question: str, expected: list[str]) -> None:
+    assert unknown_words(question, PASSAGES) == expected
+
+
+def test_one_unused_word_refuses_only_without_a_close_passage() -> None:
+    assert refuses(["gpu"], similar=False)
+    assert not refuses(["beefier"], similar=True)
+    assert refuses(["voice", "microphone"], similar=True)
+    assert not refuses([], similar=False)
+
+
+async def test_the_collection_is_asked_only_when_its_answer_matters() -> None:
+    asked: list[list[str]] = []
+
+    async def unused(words: list[str]) -> list[str]:
+        asked.append(list(words))
+        return [w for w in words if w in {"gpu", "cuda"}]
+
+    question = "can i run the embedder on a gpu with cuda?"
+    assert await out_of_scope(question, PASSAGES, True, unused) == ["gpu", "cuda"]
+    # one unknown word beside a close passage: no lookup at all
+    assert await out_of_scope("How do I restore a snapshot?", PASSAGES, True, unused) == []
+    assert asked == [["run", "embedder", "gpu", "cuda"]]
+
+
+def test_a_word_of_the_synonym_table_is_never_unknown() -> None:
+    # "storage" maps to the documents' "store", which these passages do not hold either
+    assert unknown_words("Is the storage of backups restored?", PASSAGES) == []
