@@ -15,6 +15,12 @@ docs/ ingested through the API) and the bare endpoint. Phases, each for `--secon
    throughput of answers served from the exact cache;
 3. bare: `GET /bare` of a minimal FastAPI app: the throughput ceiling of the server stack.
 
+Every phase sends its requests through `rawhttp` (bench/rawhttp.py): one keep-alive HTTP/1.1
+connection per user and a few stream calls a request. The load generator shares the cores
+with the servers: httpx, used before, cost more CPU a request than the bare endpoint itself,
+so it capped each phase's throughput and spaced requests out (a server's CPU a request then
+rises: fewer answers share a database commit).
+
 `--extractive` starts no stub LLM: answers are extractive (the default mode of `make run`),
 so the uncached phase measures the whole pipeline on this machine's CPU (goal of issue 7:
 p95 <= 2 s at 32 users on 2 cores).
@@ -47,8 +53,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+import rawhttp
 from prometheus_client.parser import text_string_to_metric_families
 
 LOAD_BEFORE: list[float] = []
@@ -223,36 +231,42 @@ def measured(phase: Any, *, pids: list[int], bases: list[str]) -> dict[str, Any]
 async def run_phase(
     url: str, *, users: int, seconds: float, body: Any, method: str = "POST"
 ) -> dict[str, Any]:
-    """`users` loops sending requests for `seconds`; latencies of the finished ones."""
+    """`users` loops sending requests for `seconds`, each on its own keep-alive connection
+    (`rawhttp`, a client far lighter than httpx on the cores the server shares); latencies
+    of the finished ones."""
     latencies: list[float] = []
     caches: dict[str, int] = {}
     errors = 0
     counter = 0
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
     stop = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
-    async with httpx.AsyncClient(timeout=60, limits=limits, headers=AUTH) as client:
 
-        async def user() -> None:
-            nonlocal errors, counter
+    async def user() -> None:
+        nonlocal errors, counter
+        connection = rawhttp.Connection(url, AUTH)
+        try:
             while time.perf_counter() < stop:
                 counter += 1
                 payload = body(counter) if callable(body) else body
                 started = time.perf_counter()
                 try:
-                    response = await client.request(method, url, json=payload)
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok, response = False, None
+                    async with asyncio.timeout(60):
+                        answer = await connection.request(method, target, json_body=payload)
+                except (OSError, TimeoutError, asyncio.IncompleteReadError, rawhttp.ProtocolError):
+                    answer = None
                 latencies.append((time.perf_counter() - started) * 1000)
-                if not ok:
+                if answer is None or answer.status != 200:
                     errors += 1
-                elif response is not None and "X-Cache" in response.headers:
-                    label = response.headers["X-Cache"]
+                elif "x-cache" in answer.headers:
+                    label = answer.headers["x-cache"]
                     caches[label] = caches.get(label, 0) + 1
+        finally:
+            connection.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(user() for _ in range(users)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(user() for _ in range(users)))
+    elapsed = time.perf_counter() - started
     return {
         "requests": len(latencies),
         "seconds": round(elapsed, 2),

@@ -71,3 +71,39 @@ async def test_waiting_for_the_llm_holds_no_slot(tmp_path: Path, fake_llm: FakeL
         assert all(a.mode == "generated" for a in answers)
     finally:
         await runtime.aclose()
+
+
+async def test_an_exact_cache_hit_needs_no_slot(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "var", chat_concurrency=1)
+    await migrate.upgrade(settings)
+    runtime = await Runtime.start(settings)
+    try:
+        tenant = "t1"
+        await ingest_bytes(
+            runtime.ingest_deps, tenant_id=tenant, collection="default", source="p.md", data=DOC
+        )
+
+        async def ask(question: str) -> chat.ChatResponse:
+            return await chat.answer(
+                runtime.chat_deps,
+                tenant_id=tenant,
+                question=question,
+                session_id=None,
+                collection=None,
+                request_id=uuid.uuid4().hex,
+            )
+
+        first = await ask("How many connections does the pool keep open?")
+        assert first.cache == "miss"
+        gate = runtime.chat_deps.gate
+        assert gate is not None
+        async with gate:  # the only slot is taken, as by a question being computed
+            again = await asyncio.wait_for(ask("how many connections does the pool keep open"), 5)
+            assert again.cache == "hit-exact"
+            assert again.answer == first.answer
+            new = asyncio.ensure_future(ask("How far does the pool grow?"))
+            await asyncio.sleep(0.5)
+            assert not new.done()  # a question to compute waits for the slot
+        assert (await asyncio.wait_for(new, 30)).cache == "miss"
+    finally:
+        await runtime.aclose()

@@ -39,6 +39,8 @@ class Lookup:
     query: str
     follow_up: bool
     vector: Any = None
+    seconds: float = 0.0
+    """Time spent looking up so far (the `cache_lookup` stage)."""
 
     @property
     def hit(self) -> bool:
@@ -93,7 +95,22 @@ class AnswerCache:
     async def lookup(
         self, *, tenant_id: str, collection: str, question: str, query: str, follow_up: bool
     ) -> Lookup:
-        """Find a cached answer to `question` (standalone retrieval query `query`)."""
+        """Find a cached answer to `question` (standalone retrieval query `query`): the exact
+        entry, else (when configured) one meaning the same."""
+        lookup = await self.lookup_exact(
+            tenant_id=tenant_id,
+            collection=collection,
+            question=question,
+            query=query,
+            follow_up=follow_up,
+        )
+        return await self.lookup_semantic(lookup, tenant_id=tenant_id)
+
+    async def lookup_exact(
+        self, *, tenant_id: str, collection: str, question: str, query: str, follow_up: bool
+    ) -> Lookup:
+        """The exact half of `lookup`: the corpus version read fresh, then the exact entry.
+        On a miss, `lookup_semantic` finishes the lookup."""
         started = time.perf_counter()
         version = await self.versions.current(tenant_id, collection)
         lookup = Lookup(
@@ -119,17 +136,27 @@ class AnswerCache:
         )
         lookup.entry = await self._get(lookup.key)
         metrics.record_cache("exact", lookup.entry is not None)
+        lookup.seconds = time.perf_counter() - started
         if lookup.entry is not None:
             lookup.status = "hit-exact"
-        elif self.semantic is not None and not follow_up:
-            # A follow-up's meaning depends on the session: only its exact key is safe.
+            metrics.observe_stage("cache_lookup", lookup.seconds)
+        return lookup
+
+    async def lookup_semantic(self, lookup: Lookup, *, tenant_id: str) -> Lookup:
+        """The semantic half of `lookup`, after an exact miss (a follow-up's meaning depends
+        on its session: only its exact key is safe); records the lookup's stage time."""
+        if lookup.hit:
+            return lookup
+        started = time.perf_counter()
+        if self.semantic is not None and not lookup.follow_up:
             found = await self._semantic_find(lookup, tenant_id)
             if found is not None:
                 lookup.entry = await self._get(found)
             metrics.record_cache("semantic", lookup.entry is not None)
             if lookup.entry is not None:
                 lookup.status = "hit-semantic"
-        metrics.observe_stage("cache_lookup", time.perf_counter() - started)
+        lookup.seconds += time.perf_counter() - started
+        metrics.observe_stage("cache_lookup", lookup.seconds)
         return lookup
 
     async def remember(

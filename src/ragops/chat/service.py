@@ -9,6 +9,8 @@ store both turns. `answer` returns the whole result; `answer_events` streams it.
 With an answer cache (`ragops.cache`), `prepare` looks the question up once its standalone
 retrieval query is known, before retrieval: a hit skips retrieval and generation (the turns
 are still stored in the session), and a grounded computed answer is remembered after `finish`.
+The exact lookup comes before the gate (`chat.gate`): an exact hit holds no slot, so cheap
+hits neither wait behind computed answers nor cap how many turns one commit can gather.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ class Prepared:
     retrieve_ms: float
     started: float = field(default_factory=time.perf_counter)
     lookup: Lookup | None = None
+    query: str = ""
+    """The standalone retrieval query (the question folded with its session's turns)."""
 
     @property
     def cache_status(self) -> CacheStatus:
@@ -213,19 +217,30 @@ async def prepare(
     session_id: str | None,
     collection: str | None,
 ) -> Prepared:
-    """Validate, load context and retrieve; raises 4xx errors before any answer starts.
-    Waits for a slot of the gate first (see `slot`)."""
-    async with slot(deps):
-        return await _prepare(deps, tenant_id, question, session_id, collection)
+    """Validate, load context, look the question up and retrieve; raises 4xx errors before
+    any answer starts. An exact cache hit needs no slot of the gate; anything else waits for
+    one before the rest of the lookup and retrieval (see `answer`)."""
+    prepared = await _understand(deps, tenant_id, question, session_id, collection)
+    if not prepared_hit(prepared):
+        async with slot(deps):
+            await _gather_passages(deps, tenant_id, prepared)
+    return prepared
 
 
-async def _prepare(
+def prepared_hit(prepared: Prepared) -> bool:
+    """Whether the answer cache already answered the question."""
+    return prepared.lookup is not None and prepared.lookup.hit
+
+
+async def _understand(
     deps: ChatDeps,
     tenant_id: str,
     question: str,
     session_id: str | None,
     collection: str | None,
 ) -> Prepared:
+    """The checked question in its context (session, collection, retrieval query) with the
+    exact answer-cache lookup: database reads and light work, done outside the gate."""
     started = time.perf_counter()
     text = await checked_question(deps.settings, question)
     history: list[ChatMessage] = []
@@ -241,32 +256,48 @@ async def _prepare(
     else:
         name = await resolve_collection(deps, tenant_id, collection)
     query = deps.generator.retrieval_query(text, history)
-    lookup = await look_up(
-        deps, tenant_id=tenant_id, collection=name, question=text, query=query, history=history
-    )
-    passages: list[Passage] = []
-    embed_ms = retrieve_ms = 0.0
-    if lookup is None or not lookup.hit:
-        passages, embed_ms, retrieve_ms = await retrieve(
-            deps, tenant_id=tenant_id, query=query, collection=name
+    lookup = None
+    if deps.answers is not None:
+        lookup = await deps.answers.lookup_exact(
+            tenant_id=tenant_id,
+            collection=name,
+            question=text,
+            query=query,
+            follow_up=any(m.role == "user" for m in history),
         )
-        passages = await add_action_sections(deps.db, tenant_id, text, passages)
-        if passages and deps.generator.llm is None:
-            passages = await in_scope(
-                deps.retriever, SearchScope(tenant_id=tenant_id, collection=name), text, passages
-            )
     return Prepared(
         question=text,
         collection=name,
         session_id=session_id or new_id(),
         session_exists=session_id is not None,
         history=history,
-        passages=passages,
-        embed_ms=embed_ms,
-        retrieve_ms=retrieve_ms,
+        passages=[],
+        embed_ms=0.0,
+        retrieve_ms=0.0,
         started=started,
         lookup=lookup,
+        query=query,
     )
+
+
+async def _gather_passages(deps: ChatDeps, tenant_id: str, prepared: Prepared) -> None:
+    """After an exact miss, inside the gate: the semantic lookup, then on a miss retrieval."""
+    if deps.answers is not None and prepared.lookup is not None:
+        await deps.answers.lookup_semantic(prepared.lookup, tenant_id=tenant_id)
+    if prepared_hit(prepared):
+        return
+    passages, prepared.embed_ms, prepared.retrieve_ms = await retrieve(
+        deps, tenant_id=tenant_id, query=prepared.query, collection=prepared.collection
+    )
+    passages = await add_action_sections(deps.db, tenant_id, prepared.question, passages)
+    if passages and deps.generator.llm is None:
+        passages = await in_scope(
+            deps.retriever,
+            SearchScope(tenant_id=tenant_id, collection=prepared.collection),
+            prepared.question,
+            passages,
+        )
+    prepared.passages = passages
 
 
 async def look_up(
@@ -472,10 +503,16 @@ async def answer(
     collection: str | None,
     request_id: str,
 ) -> ChatResponse:
-    """Answer a question in one piece, holding a slot of the gate throughout, except while
-    an LLM writes the answer (waiting on a provider costs this process nothing)."""
+    """Answer a question in one piece. An exact cache hit is served without a slot of the
+    gate (about a millisecond of CPU, the rest waiting for the database); anything else
+    holds a slot throughout, except while an LLM writes the answer (waiting on a provider
+    costs this process nothing)."""
+    prepared = await _understand(deps, tenant_id, question, session_id, collection)
+    generated = prepared.cached()
+    if generated is not None:
+        return await _complete(deps, tenant_id, prepared, generated, request_id)
     async with slot(deps):
-        prepared = await _prepare(deps, tenant_id, question, session_id, collection)
+        await _gather_passages(deps, tenant_id, prepared)
         generated = prepared.cached()
         if generated is None and deps.generator.llm is None:
             generated = await deps.generator.generate(

@@ -419,7 +419,8 @@ class Settings(BaseSettings):
         ge=0,
         description=(
             "Questions worked on at once per process; the rest wait in arrival order (an LLM's "
-            "answer is awaited outside this limit); 0 = no limit."
+            "answer is awaited outside this limit, an exact cache hit takes no slot); "
+            "0 = no limit."
         ),
     )
     max_db_pool_waiters: int = Field(
