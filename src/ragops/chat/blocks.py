@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from ragops.chat.commands import running_command
-from ragops.chat.intent import is_action_heading, is_topical_action
+from ragops.chat.intent import answers_steps, is_topical_action
 from ragops.chat.shapes import Context, ExtractiveAnswer, cite, enumerates_subject, lists_subject
 from ragops.chat.terms import heading_terms, named_terms, names_heading, terms
 from ragops.chat.units import Unit
@@ -177,7 +177,11 @@ def _action_section(
             ),
         )
         return _whole_section(context, scored, chosen, best)
-    actions = {u.passage for u, _ in scored if is_action_heading(context.sections[u.passage - 1])}
+    actions = {
+        u.passage
+        for u, _ in scored
+        if answers_steps(context.sections[u.passage - 1], context.steps)
+    }
     if not actions:
         return None
     named = {
@@ -248,7 +252,7 @@ def _titled_actions(context: Context, passage_best: dict[int, float]) -> dict[in
     asked = set(context.asked)
     found: dict[str, list[int]] = {}
     for n in passage_best:
-        if is_action_heading(context.sections[n - 1]):
+        if answers_steps(context.sections[n - 1], context.steps):
             found.setdefault(context.documents[n - 1], []).append(n)
     out: dict[int, int] = {}
     for numbers in found.values():

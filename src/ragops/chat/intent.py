@@ -13,6 +13,14 @@
 
 The rules look only at the question's wording (no document knowledge), so they apply to any
 corpus. `ACTION_HEADINGS` names the section headings whose body is a procedure.
+
+`asked_section` tells which kind of section of an on-call page a question asks for, from its
+wording: checking, verifying, confirming or looking for the cause asks for the *Diagnosis*
+("how do I check whether users are really affected?"); what to do about it for the
+*Mitigation*; what an alert means for the *Meaning*; who or what is affected for the
+*Impact*; whom to call for the *Escalation*. `section_kind` reads the same kinds from a
+heading's words (`SECTION_WORDS`), so any page whose headings use that vocabulary is covered,
+whatever its file is called.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import re
 from typing import Literal
 
 QuestionKind = Literal["procedure", "list", "value", "yesno", "definition", "fact"]
+SectionKind = Literal["diagnosis", "mitigation", "meaning", "impact", "escalation"]
 
 ACTION_HEADINGS = frozenset(
     """mitigation mitigations mitigate resolution resolve remediation recovery recover
@@ -163,3 +172,86 @@ def _names_action(heading: str) -> bool:
     return any(word in ACTION_HEADINGS for word in words) or any(
         phrase in text for phrase in ACTION_PHRASES
     )
+
+
+SECTION_WORDS: dict[SectionKind, frozenset[str]] = {
+    "diagnosis": frozenset(
+        """diagnosis diagnose diagnosing diagnostics investigation investigating investigate
+        triage verification checks checking""".split()
+    ),
+    "mitigation": ACTION_HEADINGS,
+    "meaning": frozenset("meaning".split()),
+    "impact": frozenset("impact impacts affected consequences".split()),
+    "escalation": frozenset("escalation escalations escalate escalating".split()),
+}
+"""Heading words that say which kind of section a heading titles."""
+
+_ASKS_DIAGNOSIS = re.compile(
+    r"\b(?:check|checking|verify|verifying|confirm|confirming|investigate|investigating|"
+    r"diagnose|diagnosing|triage)\b|\b(?:tell|know|see|find\s+out)\s+(?:if|whether)\b|"
+    r"\b(?:is|are)\s+(?:it|they|users|\w+)\s+really\b|\breally\s+(?:down|affected|broken)\b|"
+    r"\b(?:find|look\s+for)\s+(?:the\s+)?(?:root\s+)?(?:cause|reason)\b|\broot\s+cause\b|"
+    r"\bwhat\s+(?:caused|is\s+causing)\b",
+    re.IGNORECASE,
+)
+_ASKS_MITIGATION = re.compile(
+    r"\b(?:fix|resolve|mitigate|remedy|recover|work\s*around)\b|"
+    r"\bwhat\s+(?:do|should|can|must)\s+(?:i|we)\s+do\b|\bwhat\s+now\b|\bwhat\s+to\s+do\b",
+    re.IGNORECASE,
+)
+_ASKS_ESCALATION = re.compile(
+    r"\bescalat\w*|\bwho\s+(?:do|should|must)\s+(?:i|we)\s+(?:call|page|contact|notify|tell)\b|"
+    r"\bwho\s+(?:to\s+)?(?:call|page|contact|notify)\b|\bwho\s+gets\s+paged\b",
+    re.IGNORECASE,
+)
+_ASKS_IMPACT = re.compile(
+    r"\b(?:who|what|which\s+\w+)\s+(?:is|are)\s+(?:\w+\s+)?affected\b|\bimpact\b|"
+    r"\bconsequences?\b|\bwhat\s+(?:breaks|stops\s+working)\b",
+    re.IGNORECASE,
+)
+_ASKS_MEANING = re.compile(
+    r"\bwhat\s+does\s+(?:this|the|that|it)\b.*\bmean\b|\bwhat\s+is\s+(?:this|that)\s+alert\b|"
+    r"\bmeaning\s+of\b",
+    re.IGNORECASE,
+)
+
+_ASKS: tuple[tuple[SectionKind, re.Pattern[str]], ...] = (
+    ("diagnosis", _ASKS_DIAGNOSIS),
+    ("mitigation", _ASKS_MITIGATION),
+    ("escalation", _ASKS_ESCALATION),
+    ("impact", _ASKS_IMPACT),
+    ("meaning", _ASKS_MEANING),
+)
+
+
+def asked_section(question: str) -> SectionKind | None:
+    """The kind of section `question` asks for (see the module docstring), or None. Checking
+    comes before the remedy: "how do I check whether users are affected?" asks how to tell,
+    not what to do."""
+    for kind, pattern in _ASKS:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def section_kind(section: str) -> SectionKind | None:
+    """The kind of section a heading path's headings below the title name, if any (the
+    nearest heading first): *Diagnosis*, *Triage* are "diagnosis", *Mitigation*, *Rollback*
+    "mitigation", *Paging and escalation* "escalation"."""
+    for heading in reversed(section.split(">")[1:]):
+        words = set(re.findall(r"[a-z]+", heading.lower()))
+        for kind, vocabulary in SECTION_WORDS.items():
+            if (kind == "mitigation" and _names_action(heading)) or (
+                kind != "mitigation" and words & vocabulary
+            ):
+                return kind
+    return None
+
+
+def answers_steps(section: str, wanted: SectionKind | None) -> bool:
+    """Whether a section answers a procedure question whole: an action section
+    (`is_action_heading`), or, when the question asks how to check (`wanted` "diagnosis"),
+    a diagnosis section and no longer the remedy."""
+    if wanted == "diagnosis":
+        return section_kind(section) == "diagnosis"
+    return is_action_heading(section)

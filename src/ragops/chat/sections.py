@@ -38,7 +38,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ragops.chat.intent import is_action_heading, question_kind
+from ragops.chat.intent import answers_steps, asked_section, question_kind, section_kind
 from ragops.chat.terms import heading_terms, names_heading, question_terms, terms
 from ragops.db import Database
 from ragops.documents import catalog
@@ -147,20 +147,23 @@ async def add_action_sections(
     linked = await _linked_document(db, tenant_id, question, found)
     if linked is not None and linked[0] not in leads:
         leads[linked[0]] = replace(linked[1], document_id=linked[0], title=linked[2])
+    steps = "diagnosis" if asked_section(question) == "diagnosis" else None
     wanted = [
         document
         for document, lead in leads.items()
-        if not any(p.document_id == document and is_action_heading(p.section) for p in found)
+        if not any(p.document_id == document and answers_steps(p.section, steps) for p in found)
         and not names_section(question, lead.section)
     ]
     rows = await catalog.document_chunks(db=db, tenant_id=tenant_id, document_ids=wanted)
+    checked = {r.document_id for r in rows if steps and section_kind(r.section) == steps}
     have = {p.chunk_id for p in found}
     asked = set(question_terms(question))
     chosen: dict[str, tuple[int, Chunk]] = {}
     kinds: dict[str, set[str]] = {}  # the action sections of each document
     for row in rows:
         lead = leads[row.document_id]
-        if not is_action_heading(row.section):
+        # a question asking how to check gets the page's diagnosis section, if it has one
+        if not answers_steps(row.section, steps if row.document_id in checked else None):
             continue
         if row.version != lead.version and row.document_id == lead.document_id:
             continue

@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragops.chat.intent import QuestionKind, is_action_heading, question_kind
+from ragops.chat.intent import (
+    QuestionKind,
+    SectionKind,
+    answers_steps,
+    asked_section,
+    question_kind,
+    section_kind,
+)
 from ragops.chat.terms import joined_terms, question_terms, terms
 from ragops.chat.units import Unit
 
@@ -111,6 +118,9 @@ class Context:
     """Joined neighbours ("rollback" for "roll", "back"): found, they cover both parts."""
     causal: bool = False
     """The question asks for a cause ("why ...?", "what can cause ...?")."""
+    steps: SectionKind | None = None
+    """The kind of section that answers a procedure question whole in place of the action
+    section: "diagnosis" for a question asking how to check, when a passage is one."""
     defined: frozenset[str] = frozenset()
     """The terms a definition question asks about ("corpus", "version" of "what is the corpus
     version?"); empty for other questions."""
@@ -174,7 +184,17 @@ def build_context(question: str, passages: Sequence[Any], units: list[Unit]) -> 
         measure=_measure(question),
         defined=defined_terms(question),
         causal=_CAUSAL_QUESTION.search(question) is not None,
+        steps=_steps_kind(question, passages),
     )
+
+
+def _steps_kind(question: str, passages: Sequence[Any]) -> SectionKind | None:
+    """ "diagnosis" when the question asks how to check and a passage is a diagnosis section
+    (the action sections answer otherwise), else None."""
+    if asked_section(question) != "diagnosis":
+        return None
+    sections = (str(getattr(p, "section", "") or "") for p in passages)
+    return "diagnosis" if any(section_kind(s) == "diagnosis" for s in sections) else None
 
 
 _DEFINED = re.compile(
@@ -316,7 +336,7 @@ def score_unit(unit: Unit, context: Context) -> float:
         score += 0.06
     elif unit.kind == "code":
         score *= 0.5  # a command answers how, not what
-    if kind == "procedure" and is_action_heading(context.sections[unit.passage - 1]):
+    if kind == "procedure" and answers_steps(context.sections[unit.passage - 1], context.steps):
         score += 0.08
     if kind == "list" and unit.kind in ("list", "table"):
         score += 0.08
