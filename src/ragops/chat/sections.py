@@ -38,7 +38,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ragops.chat.intent import answers_steps, asked_section, question_kind, section_kind
+from ragops.chat.intent import (
+    SectionKind,
+    answers_steps,
+    asked_section,
+    question_kind,
+    section_kind,
+)
 from ragops.chat.terms import heading_terms, names_heading, question_terms, terms
 from ragops.db import Database
 from ragops.documents import catalog
@@ -147,7 +153,7 @@ async def add_action_sections(
     linked = await _linked_document(db, tenant_id, question, found)
     if linked is not None and linked[0] not in leads:
         leads[linked[0]] = replace(linked[1], document_id=linked[0], title=linked[2])
-    steps = "diagnosis" if asked_section(question) == "diagnosis" else None
+    steps: SectionKind | None = "diagnosis" if asked_section(question) == "diagnosis" else None
     wanted = [
         document
         for document, lead in leads.items()
