@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from ragops.cache.models import CacheStatus
 from ragops.cache.service import AnswerCache, Lookup
+from ragops.chat.corpus_names import with_named_passages
 from ragops.chat.gate import slot
 from ragops.chat.generation import Generated, Generator
 from ragops.chat.models import (
@@ -291,12 +292,14 @@ async def _gather_passages(deps: ChatDeps, tenant_id: str, prepared: Prepared) -
     )
     passages = await add_action_sections(deps.db, tenant_id, prepared.question, passages)
     if passages and deps.generator.llm is None:
-        passages = await in_scope(
-            deps.retriever,
-            SearchScope(tenant_id=tenant_id, collection=prepared.collection),
+        scope = SearchScope(tenant_id=tenant_id, collection=prepared.collection)
+        passages = await with_named_passages(
             prepared.question,
             passages,
+            lambda query, limit: deps.retriever.sparse_passages(query, scope, limit),
+            lambda ids: catalog.visible_chunks(db=deps.db, tenant_id=tenant_id, chunk_ids=ids),
         )
+        passages = await in_scope(deps.retriever, scope, prepared.question, passages)
     prepared.passages = passages
 
 

@@ -249,7 +249,16 @@ def missing_names(question: str, texts: Iterable[str]) -> list[str]:
     """The names of `question` (`names`) that none of `texts` holds: a question about a
     product the texts never mention ("migrate a MySQL schema to Oracle") is not answered by
     them, however many of its other words they share."""
-    asked = names(question)
+    return absent_names(names(question), texts)
+
+
+def holds_name(name: str, text: str) -> bool:
+    """Whether `text` holds `name` as `missing_names` reads it."""
+    return not absent_names([name], [text])
+
+
+def absent_names(asked: list[str], texts: Iterable[str]) -> list[str]:
+    """Those of the names `asked` that none of `texts` holds (see `missing_names`)."""
     if not asked:
         return []
     texts = list(texts)

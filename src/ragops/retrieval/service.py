@@ -226,6 +226,17 @@ class Retriever:
         )
         return [word for (word, _), hits in zip(queries, found, strict=True) if not hits]
 
+    async def sparse_passages(self, query: str, scope: SearchScope, limit: int) -> list[Passage]:
+        """The best `limit` passages for `query` by BM25 alone, with their payloads, best
+        first; their `score` is 0 (no embedding is made) and `fused_score` the BM25 score."""
+        encoded = self.encoder.encode_query(query)
+        if not encoded.indices:
+            return []
+        hits = await self.store.search_sparse(
+            encoded, scope, limit, with_dense=False, with_payload=True
+        )
+        return [Passage.from_hit(hit, score=0.0, fused_score=hit.score) for hit in hits]
+
     async def _passages(
         self,
         items: Sequence[tuple[str, float]],
