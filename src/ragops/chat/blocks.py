@@ -10,7 +10,7 @@ import re
 from ragops.chat.commands import running_command
 from ragops.chat.intent import answers_steps, is_topical_action
 from ragops.chat.shapes import Context, ExtractiveAnswer, cite, enumerates_subject, lists_subject
-from ragops.chat.terms import heading_terms, named_terms, names_heading, terms
+from ragops.chat.terms import heading_terms, named_terms, names_heading, names_order, terms
 from ragops.chat.units import Unit
 
 LIST_ITEM_CHARS = 150
@@ -161,16 +161,24 @@ def _action_section(
     passage_best: dict[int, float] = {}
     for unit, score in scored:
         passage_best[unit.passage] = max(passage_best.get(unit.passage, 0.0), score)
-    named_here = [
-        n
-        for n in range(1, len(context.sections) + 1)
-        if _named(context, n) and passage_best.get(n, 0.0) >= NAMED_RATIO * best
-    ]
+    page_best: dict[str, float] = {}
+    for n, score in passage_best.items():
+        page_best[context.documents[n - 1]] = max(page_best.get(context.documents[n - 1], 0), score)
+
+    def leads(n: int) -> bool:
+        """A named section scores near the best; one named by its order word ("Before you
+        start") when its page does: its own words are seldom the question's."""
+        if names_order(context.asked, context.sections[n - 1]) and n in passage_best:
+            return page_best[context.documents[n - 1]] >= NAMED_RATIO * best
+        return passage_best.get(n, 0.0) >= NAMED_RATIO * best
+
+    named_here = [n for n in range(1, len(context.sections) + 1) if _named(context, n) and leads(n)]
     if named_here:
         titled = _titled_actions(context, passage_best)
         chosen = max(
             [*named_here, *titled],
             key=lambda n: (
+                names_order(context.asked, context.sections[n - 1]),
                 titled.get(n, 0) or named_terms(context.asked, context.sections[n - 1]),
                 passage_best.get(n, 0.0),
                 -n,

@@ -41,7 +41,7 @@ ACTION_PHRASES = ("what to do", "first response", "how to fix", "how to recover"
 
 _PROCEDURE = re.compile(
     r"\b(?:how\s+(?:do|can|should|would|to)\b|what\s+(?:do|should|can|must)\s+(?:i|we|you)\s+"
-    r"do\b|what\s+now\b|what\s+next\b|what\s+to\s+do\b|steps?\s+(?:to|for)\b|procedure\b|"
+    r"(?:(?:have|need)\s+to\s+)?do\b|what\s+(?:i|we|you)\s+(?:have|need)\s+to\s+do\b|what\s+now\b|what\s+next\b|what\s+to\s+do\b|steps?\s+(?:to|for)\b|procedure\b|"
     r"^\s*what\s+(?:are|were)\s+(?:the\s+)?(?:\w+\s+)?steps\b|"
     r"how\s+(?:is|are)\s+\w+(?:\s+\w+)?\s+(?:rolled\s+back|restored|rotated|fixed)\b|"
     r"(?:fix|resolve|mitigate|recover|restore|troubleshoot|handle)\b.*\?\s*$)",
@@ -196,7 +196,8 @@ _ASKS_DIAGNOSIS = re.compile(
 )
 _ASKS_MITIGATION = re.compile(
     r"\b(?:fix|resolve|mitigate|remedy|recover|work\s*around)\b|"
-    r"\bwhat\s+(?:do|should|can|must)\s+(?:i|we)\s+do\b|\bwhat\s+now\b|\bwhat\s+to\s+do\b",
+    r"\bwhat\s+(?:do|should|can|must)\s+(?:i|we)\s+(?:(?:have|need)\s+to\s+)?do\b|"
+    r"\bwhat\s+now\b|\bwhat\s+to\s+do\b",
     re.IGNORECASE,
 )
 _ASKS_ESCALATION = re.compile(

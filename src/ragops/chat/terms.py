@@ -164,7 +164,17 @@ def question_terms(question: str) -> list[str]:
     phrases (`asked_part`) are left out."""
     asked = list(dict.fromkeys(terms(asked_part(question))))
     joined = list(joined_terms(question))
-    return asked + [j for j in joined if j not in asked]
+    order = [w for w in _ORDER_WORDS if w in _WORD.findall(asked_part(question).lower())]
+    return asked + [j for j in joined if j not in asked] + order
+
+
+_ORDER_WORDS = ("before", "after", "during")
+"""Stopwords that a heading may be titled by ("Before you start", "After the restore"): they
+count in heading matching (`heading_terms`, and `question_terms` keeps them), never in a
+passage's words, so they weigh nothing in scoring."""
+_ORDER_GENERIC = frozenset({"start", "begin"})
+"""Words that say nothing after an order word: "Before you start" is before the page's own
+task, whatever the question calls it."""
 
 
 MIN_TITLE_TERMS = 2
@@ -173,14 +183,18 @@ one-word title ("Alerting") is the topic of every question about the page."""
 
 
 def heading_terms(section: str) -> set[str]:
-    """The terms of the last heading of a heading path ("A > B > Scaling"); for a document's
-    top heading alone, its title's terms when there are MIN_TITLE_TERMS or more ("Command
-    line"), else none."""
+    """The terms of the last heading of a heading path ("A > B > Scaling"), with the order
+    word that titles it ("before" of "Before you start", for which "start" says nothing);
+    for a document's top heading alone, its title's terms when there are MIN_TITLE_TERMS or
+    more ("Command line"), else none."""
     parts = [p for p in section.split(">") if p.strip()]
     if not parts:
         return set()
     found = set(terms(parts[-1]))
-    return found if len(parts) > 1 or len(found) >= MIN_TITLE_TERMS else set()
+    if len(parts) > 1:
+        order = {w for w in _WORD.findall(parts[-1].lower()) if w in _ORDER_WORDS}
+        return (found - _ORDER_GENERIC) | order if order else found
+    return found if len(found) >= MIN_TITLE_TERMS else set()
 
 
 def names_heading(asked: Iterable[str], section: str) -> bool:
@@ -188,6 +202,13 @@ def names_heading(asked: Iterable[str], section: str) -> bool:
     asked ("Scaling" for "how do I scale ragops horizontally?")."""
     heading = heading_terms(section)
     return bool(heading) and heading <= set(asked)
+
+
+def names_order(asked: Iterable[str], section: str) -> bool:
+    """Whether the question names a section by the order word that titles it ("before" of
+    "Before you start"): of the sections it names, that one answers what comes before or
+    after the task the others are titled by."""
+    return bool(heading_terms(section) & set(asked) & set(_ORDER_WORDS))
 
 
 def named_terms(asked: Iterable[str], section: str) -> int:
