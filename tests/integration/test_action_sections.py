@@ -8,7 +8,8 @@ from __future__ import annotations
 import uuid
 
 from ragops.chat import service as chat
-from ragops.chat.sections import add_action_sections
+from ragops.chat.extractive import ExtractiveAnswerer
+from ragops.chat.sections import add_action_sections, add_command_chunks
 from ragops.documents import service as documents
 from ragops.runtime import Runtime
 
@@ -160,3 +161,52 @@ async def test_a_page_with_several_action_sections_adds_only_the_one_asked_for(
         "Operations handbook > Queues",
         "Operations handbook > Rollback",
     ]
+
+
+TOOL = b"""# Scanner reference
+
+## Usage
+
+```bash
+scanner check secrets [--repo .]
+scanner check deps [--lock FILE]
+```
+
+## Checks
+
+### secrets
+
+Looks for leaked keys in two passes:
+
+1. Working tree: every file that is not ignored.
+2. History: every commit of every branch.
+
+### deps
+
+Compares the locked packages with the advisory database.
+"""
+
+
+async def test_a_subcommand_section_gets_the_usage_line_that_runs_it(runtime: Runtime) -> None:
+    await documents.ingest_bytes(
+        runtime.ingest_deps,
+        tenant_id="default",
+        collection="default",
+        source="scanner.md",
+        data=TOOL,
+    )
+    question = "How do I scan the history for leaked secrets?"
+    found, _, _ = await chat.retrieve(
+        runtime.chat_deps, tenant_id="default", query=question, collection="default"
+    )
+    secrets = [p for p in found if p.section.endswith("> secrets")]
+    assert secrets
+    added = await add_command_chunks(runtime.db, "default", question, secrets[:1])
+    assert [p.section for p in added] == [
+        "Scanner reference > Checks > secrets",
+        "Scanner reference > Usage",
+    ]
+    answer = ExtractiveAnswerer().answer_now(question, added)
+    assert "Run it with: scanner check secrets [--repo .] [2]" in answer.text
+    # a passage of the page that holds the usage already: nothing is read
+    assert await add_command_chunks(runtime.db, "default", question, added) == added

@@ -6,12 +6,14 @@ A reference page often lists its subcommands in one code block ("tool audit secr
 subcommand ("secrets") without writing the command line again. A how-to question answered
 with such a section would quote the description and never say what to run; `running_command`
 finds the command line in a code block of another retrieved passage of the same document
-whose subcommand is the section's heading.
+whose subcommand is the section's heading. When no retrieved passage holds that code block,
+`chat.sections.add_command_chunks` reads it from the page first (`runs_subcommand`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from ragops.chat.shapes import Context
 from ragops.chat.units import Unit, clip
@@ -33,10 +35,9 @@ def running_command(
     whose program is followed by the section's heading as a subcommand (after other
     subcommands or not: "tool audit secrets" for "secrets"); None when the
     heading is no subcommand's name, no such line was retrieved, or `shown` holds it."""
-    heading = context.sections[number - 1].rsplit(">", 1)[-1].strip()
-    if _SUBCOMMAND_HEADING.fullmatch(heading) is None:
+    wanted = subcommand(context.sections[number - 1])
+    if wanted is None:
         return None
-    wanted = heading.split()
     document = context.documents[number - 1]
     for unit, _ in scored:
         if unit.kind != "code" or unit.passage == number:
@@ -45,12 +46,36 @@ def running_command(
             continue
         for raw in unit.text.splitlines():
             line = _COMMENT.sub("", raw).strip()
-            match = _INVOCATION.match(line)
-            if match is None:
-                continue
-            words = match.group(1).split()
-            ends = range(1 + len(wanted), len(words) + 1)
-            named = any(words[end - len(wanted) : end] == wanted for end in ends)
-            if named and " ".join(words) not in shown:
+            words = _invoked(line, wanted)
+            if words and " ".join(words) not in shown:
                 return clip(line.removeprefix("$").strip(), MAX_COMMAND_CHARS), unit.passage
     return None
+
+
+def subcommand(section: str) -> list[str] | None:
+    """The words of a section's last heading when it reads as a subcommand ("secrets")."""
+    heading = section.rsplit(">", 1)[-1].strip()
+    return heading.split() if _SUBCOMMAND_HEADING.fullmatch(heading) else None
+
+
+def _invoked(line: str, wanted: list[str]) -> list[str] | None:
+    """The program and subcommands of command line `line` when subcommand `wanted` ends
+    them ("tool audit secrets" for "secrets"), else None."""
+    match = _INVOCATION.match(line)
+    if match is None:
+        return None
+    words = match.group(1).split()
+    ends = range(1 + len(wanted), len(words) + 1)
+    return words if any(words[end - len(wanted) : end] == wanted for end in ends) else None
+
+
+def runs_subcommand(text: str, quoted: Sequence[Sequence[int]], wanted: list[str]) -> bool:
+    """Whether a line of a code block of `text` (a chunk, its code blocks at the `quoted`
+    offsets) runs subcommand `wanted`."""
+    for span in quoted:
+        if len(span) != 2:
+            continue
+        for raw in text[int(span[0]) : int(span[1])].splitlines():
+            if _invoked(_COMMENT.sub("", raw).strip().removeprefix("$").strip(), wanted):
+                return True
+    return False

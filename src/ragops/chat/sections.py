@@ -38,6 +38,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
+from ragops.chat.commands import runs_subcommand, subcommand
 from ragops.chat.intent import (
     SectionKind,
     answers_steps,
@@ -237,3 +238,59 @@ async def _linked_document(
     if best is None:
         return None
     return titles[best[1]], best[2], best[1]
+
+
+async def add_command_chunks(
+    db: Database, tenant_id: str, question: str, passages: Sequence[Passage]
+) -> list[Passage]:
+    """`passages` and, for a procedure question whose best passage is a section titled like a
+    subcommand ("secrets") when no retrieved passage of its page holds the code block that
+    runs it, the page's chunk that does (read from the database), last and scored as the
+    weakest passage: the answer then says
+    what to run (`commands.running_command`), whichever of the page's chunks retrieval
+    ranked higher. One small database query, only in that case."""
+    found = list(passages)
+    if not found or question_kind(question) != "procedure":
+        return found
+    lead = found[0]
+    wanted = subcommand(lead.section)
+    if wanted is None or any(
+        p.document_id == lead.document_id and runs_subcommand(p.text, _quoted(p), wanted)
+        for p in found
+    ):
+        return found
+    rows = await catalog.document_chunks(
+        db=db, tenant_id=tenant_id, document_ids=[lead.document_id]
+    )
+    for row in sorted(rows, key=lambda r: r.ordinal):
+        if row.version == lead.version and runs_subcommand(row.text, row.quoted or [], wanted):
+            weakest = min(found, key=lambda p: (p.score, p.fused_score))
+            added = _from_row(lead, row)
+            return [*found, replace(added, score=weakest.score, fused_score=weakest.fused_score)]
+    return found
+
+
+def _from_row(lead: Passage, row: Chunk) -> Passage:
+    """A passage for chunk `row` of `lead`'s document, with `lead`'s scores."""
+    return replace(
+        lead,
+        chunk_id=row.id,
+        section=row.section,
+        text=row.text,
+        start=row.start_offset,
+        end=row.end_offset,
+        ordinal=row.ordinal,
+        payload={
+            "document_id": row.document_id,
+            "section": row.section,
+            "quoted": row.quoted or [],
+        },
+        point_id=row.id,
+    )
+
+
+def _quoted(passage: Passage) -> list[list[int]]:
+    spans = passage.payload.get("quoted") if isinstance(passage.payload, dict) else None
+    return (
+        [list(s) for s in spans if isinstance(s, list | tuple)] if isinstance(spans, list) else []
+    )

@@ -39,6 +39,7 @@ from ragops.chat.scope import in_scope
 from ragops.chat.sections import (
     HEADING_CANDIDATES,
     add_action_sections,
+    add_command_chunks,
     promote_named_sections,
     rank_by_headings,
     set_repeats_aside,
@@ -291,6 +292,7 @@ async def _gather_passages(deps: ChatDeps, tenant_id: str, prepared: Prepared) -
         deps, tenant_id=tenant_id, query=prepared.query, collection=prepared.collection
     )
     passages = await add_action_sections(deps.db, tenant_id, prepared.question, passages)
+    passages = await add_command_chunks(deps.db, tenant_id, prepared.question, passages)
     if passages and deps.generator.llm is None:
         scope = SearchScope(tenant_id=tenant_id, collection=prepared.collection)
         passages = await with_named_passages(
