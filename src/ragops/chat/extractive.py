@@ -16,7 +16,7 @@ is close in meaning either, is answered with NOT_FOUND_ANSWER rather than with a
 result is deterministic and takes a few milliseconds. `stream_words` replays a finished
 answer as word-sized deltas, so extractive answers can stream too.
 
-The scoring and the sentence answers are in `chat.shapes`, the block answers (action
+The scoring is in `chat.shapes`, the sentence answers in `chat.sentences`, the block answers (action
 section, named section, list, table) in `chat.blocks`, the word handling in `chat.terms`;
 this module holds the answerer, sentence splitting and streaming.
 """
@@ -30,6 +30,7 @@ from typing import Protocol
 
 from ragops.chat.blocks import block_answer
 from ragops.chat.intent import question_kind
+from ragops.chat.sentences import pick_sentences, sentence_answer
 from ragops.chat.shapes import (
     CONFIDENT_SIMILARITY,
     MIN_COVERAGE,
@@ -38,9 +39,7 @@ from ragops.chat.shapes import (
     build_context,
     cite,
     document_coverage,
-    pick_sentences,
     score_unit,
-    sentence_answer,
     similarity,
 )
 from ragops.chat.terms import missing_names, question_terms, terms
