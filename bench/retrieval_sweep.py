@@ -124,15 +124,20 @@ def cached_corpus_vectors(dataset: Path, texts: Sequence[str]) -> np.ndarray | N
     return np.load(cache) if cache.exists() else None
 
 
+def corpus_rows(corpus: list[dict[str, Any]]) -> tuple[list[str], list[str], dict[str, int]]:
+    """The corpus's ids, its texts as the product indexes them (title, text), each id's row."""
+    ids = [str(doc["_id"]) for doc in corpus]
+    texts = [f"{doc.get('title', '')}\n{doc.get('text', '')}".strip() for doc in corpus]
+    return ids, texts, {item: i for i, item in enumerate(ids)}
+
+
 def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Score every variant; returns rows of name and nDCG@10 (whole, choice, other)."""
     from ragops.retrieval.fusion import fuse
 
     dataset = Path(args.dataset)
     corpus, queries, qrels = load_dataset(dataset)
-    ids = [str(doc["_id"]) for doc in corpus]
-    texts = [f"{doc.get('title', '')}\n{doc.get('text', '')}".strip() for doc in corpus]
-    rows = {item: i for i, item in enumerate(ids)}
+    ids, texts, rows = corpus_rows(corpus)
     qids = list(queries)
     if args.vectors:
         cvec = np.load(args.vectors[0]).astype(np.float32)

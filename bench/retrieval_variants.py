@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 from retrieval import CACHE_DIR, evaluate_halves, load_dataset
-from retrieval_sweep import cached_corpus_vectors, dense_search, embed_with_product
+from retrieval_sweep import cached_corpus_vectors, corpus_rows, dense_search, embed_with_product
 from variant_replay import (
     LIMIT,
     Bm25,
@@ -62,9 +62,7 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
     groups = set(args.only.split(",")) if args.only else {"fusion", "bm25", "rm3", "dense"}
     dataset = Path(args.dataset)
     corpus, queries, qrels = load_dataset(dataset)
-    ids = [str(doc["_id"]) for doc in corpus]
-    texts = [f"{doc.get('title', '')}\n{doc.get('text', '')}".strip() for doc in corpus]
-    rows = {item: i for i, item in enumerate(ids)}
+    ids, texts, rows = corpus_rows(corpus)
     qids = list(queries)
     cached = cached_corpus_vectors(dataset, texts)
     cvec = cached if cached is not None else embed_with_product(texts)

@@ -1,6 +1,7 @@
 """Backups on SQLite + the embedded store and on PostgreSQL + the embedded store: a round trip
 loses nothing, a corrupted or newer backup is refused, a restore over live data needs
---force and takes a safety backup, a failed backup leaves no file, --keep prunes."""
+--force and takes a safety backup (and one failing after it names that backup and how to put
+it back), a failed backup leaves no file, --keep prunes."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from sqlalchemy import select
 
 from ragops.backup import crypto
 from ragops.backup.archive import InvalidBackup
+from ragops.backup.cli_support import restore_failed_line
 from ragops.backup.manifest import MANIFEST_NAME, Manifest
-from ragops.backup.restore import RestoreRefused, restore_backup, verify_backup
+from ragops.backup.restore import RestoreFailed, RestoreRefused, restore_backup, verify_backup
 from ragops.backup.service import BackupError, create_backup, list_backups
 from ragops.chat import service as chat
 from ragops.config import Settings
@@ -186,9 +188,8 @@ async def test_backup_from_a_newer_release_is_refused(runtime: Runtime, tmp_path
     assert not (tmp_path / "t").exists()
 
 
-async def test_restore_over_live_data_needs_force_and_takes_a_safety_backup(
-    settings: Settings, tmp_path: Path
-) -> None:
+async def _live_with_backup(settings: Settings) -> Path:
+    """A live instance holding DOCS and late.md, and a backup of it taken before late.md."""
     await migrate.upgrade(settings)
     runtime = await Runtime.start(settings)
     try:
@@ -203,11 +204,18 @@ async def test_restore_over_live_data_needs_force_and_takes_a_safety_backup(
         )
     finally:
         await runtime.aclose()
+    return result.path
+
+
+async def test_restore_over_live_data_needs_force_and_takes_a_safety_backup(
+    settings: Settings, tmp_path: Path
+) -> None:
+    backup = await _live_with_backup(settings)
     with pytest.raises(RestoreRefused, match="--force"):
-        await restore_backup(result.path, settings=settings, key=None)
+        await restore_backup(backup, settings=settings, key=None)
     assert await _documents(settings) == {*DOCS, "late.md"}  # untouched
 
-    report = await restore_backup(result.path, settings=settings, key=None, force=True)
+    report = await restore_backup(backup, settings=settings, key=None, force=True)
     assert report.verification.ok, report.verification.lines()
     assert await _documents(settings) == set(DOCS)
     assert report.safety_backup is not None
@@ -293,3 +301,37 @@ async def test_backup_during_ingestion_is_a_consistent_cut(
     assert report.verification.stores is not None
     assert report.verification.stores.missing_points == []
     assert report.verification.ok, report.verification.lines()
+
+
+async def test_restore_failing_after_the_safety_backup_says_where_it_is_and_how_to_use_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    backup = await _live_with_backup(settings)
+    # A wrong archive that passes the checksums: its manifest names one vector file, not the
+    # shard directory, so the restore fails at the vectors, after replacing the database.
+    with tarfile.open(backup) as tar:
+        member = tar.extractfile(MANIFEST_NAME)
+        assert member is not None
+        manifest = Manifest.model_validate_json(member.read())
+    shard_file = next(
+        n for n in sorted(manifest.files) if n.startswith(f"{manifest.vectors.path}/")
+    )
+    wrong = tmp_path / "wrong-vectors.tar"
+    _rewrite_manifest(
+        backup, wrong, vectors=manifest.vectors.model_copy(update={"path": shard_file})
+    )
+
+    with pytest.raises(RestoreFailed) as failed:
+        await restore_backup(wrong, settings=settings, key=None, force=True)
+    safety = failed.value.safety_backup
+    assert safety.is_file() and safety.parent == settings.data_dir / "backups"
+    line = restore_failed_line(failed.value, "--live --force")
+    assert "\n" not in line and "NotADirectoryError" in line
+    assert f"in the safety backup {safety}: put it back with" in line
+    assert line.endswith(f"`ragops backup restore {safety} --live --force`")
+    assert await _documents(settings) == set(DOCS)  # half restored: the database was replaced
+
+    # the command the line gives brings back what the target held before
+    report = await restore_backup(safety, settings=settings, key=None, force=True)
+    assert report.verification.ok, report.verification.lines()
+    assert await _documents(settings) == {*DOCS, "late.md"}

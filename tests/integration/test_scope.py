@@ -5,10 +5,8 @@ single word of its own beside a close passage, keeps them."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,8 +15,9 @@ from ragops.config.settings import Settings
 from ragops.providers.embedder.onnx_minilm import OnnxMiniLMEmbedder
 from ragops.providers.vectorstore import SearchScope
 from ragops.providers.vectorstore.factory import create_vector_store
-from ragops.retrieval.service import ChunkInput, Retriever
+from ragops.retrieval.service import Retriever
 from ragops.retrieval.sparse import Bm25Encoder
+from tests.integration.test_retriever import chunk
 
 CORPUS = {
     "backups": "Backups run nightly at 02:00 UTC. Restore the database with `ragops backup "
@@ -30,24 +29,6 @@ CORPUS = {
 }
 TENANT = "acme"
 SCOPE = SearchScope(tenant_id=TENANT, collection="handbook")
-
-
-def chunk(doc: str, text: str) -> ChunkInput:
-    chunk_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{TENANT}/{doc}"))
-    payload: dict[str, Any] = {
-        "tenant_id": TENANT,
-        "collection": "handbook",
-        "document_id": doc,
-        "version": 1,
-        "chunk_id": chunk_id,
-        "title": doc.title(),
-        "section": "Overview",
-        "text": text,
-        "start": 0,
-        "end": len(text),
-        "ordinal": 0,
-    }
-    return ChunkInput(id=chunk_id, text=f"{doc.title()}\n\n{text}", payload=payload)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ the file given.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -285,10 +286,14 @@ def restore(
         if settings.resolved_vector_store == "pgvector":  # its vectors: in the restored database
             update |= {"vector_store": "pgvector", "pgvector_url": None}
         chosen = settings.model_copy(update=update)
+    again = "--live" if live else f"--target {shlex.quote(str(chosen.data_dir))}"
+    if database_url:
+        again += " --database-url <the same URL>"  # never printed: it may hold a password
     report = _run(
         restore_backup(
             file, settings=chosen, key=_key(settings), force=force, lock_timeout=lock_timeout
-        )
+        ),
+        restore_options=f"{again} --force",
     )
     if as_json:
         print(json.dumps(_report_json(report)))

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ragops.cli.runner import console, fail
+
+if TYPE_CHECKING:
+    from ragops.backup.restore import RestoreFailed
 
 T = TypeVar("T")
 
@@ -25,15 +28,12 @@ def progress() -> Progress:
     )
 
 
-def run_work(work: Awaitable[T]) -> T:
-    """Run `work`; a refusal or an invalid backup becomes one line and exit 1."""
+def run_work(work: Awaitable[T], *, restore_options: str = "--force") -> T:
+    """Run `work`; a refusal, an invalid backup or a failed restore becomes one line and exit 1
+    (`restore_options`: how `ragops backup restore` named the target, to put a safety backup
+    back with)."""
     from ragops.backup.archive import InvalidBackup
-    from ragops.backup.crypto import BackupCryptoError
-    from ragops.backup.database import DatabaseBackupError
-    from ragops.backup.restore import RestoreRefused
-    from ragops.backup.service import BackupError
-    from ragops.backup.vectors import VectorBackupError
-    from ragops.providers.vectorstore.base import VectorStoreError
+    from ragops.backup.restore import RestoreFailed, RestoreRefused
 
     async def main() -> T:
         return await work
@@ -44,9 +44,40 @@ def run_work(work: Awaitable[T]) -> T:
         fail("the backup is invalid and was refused:\n  " + "\n  ".join(exc.problems))
     except RestoreRefused as exc:
         fail(f"refused: {exc}")
-    except (BackupError, BackupCryptoError, DatabaseBackupError, VectorBackupError) as exc:
-        fail(str(exc))
-    except VectorStoreError as exc:
-        fail(exc.message)
-    except OSError as exc:
-        fail(f"{type(exc).__name__}: {exc}")
+    except RestoreFailed as exc:
+        fail(restore_failed_line(exc, restore_options))
+    except Exception as exc:
+        reason = known_error(exc)
+        if reason is None:
+            raise
+        fail(reason)
+
+
+def known_error(exc: BaseException) -> str | None:
+    """The one-line message of a backup, store or file error; None for anything else."""
+    from ragops.backup.crypto import BackupCryptoError
+    from ragops.backup.database import DatabaseBackupError
+    from ragops.backup.service import BackupError
+    from ragops.backup.vectors import VectorBackupError
+    from ragops.providers.vectorstore.base import VectorStoreError
+
+    if isinstance(exc, BackupError | BackupCryptoError | DatabaseBackupError | VectorBackupError):
+        return str(exc)
+    if isinstance(exc, VectorStoreError):
+        return exc.message
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def restore_failed_line(exc: RestoreFailed, restore_options: str) -> str:
+    """What failed, where the safety backup is, and the command that puts it back."""
+    cause = exc.cause
+    reason = known_error(cause) or f"{type(cause).__name__}: {cause}"
+    reason = reason.strip().splitlines()[0] if reason.strip() else type(cause).__name__
+    path = exc.safety_backup
+    return (
+        f"the restore failed after the safety backup: {reason}; the data the target held "
+        f"before is in the safety backup {path}: put it back with "
+        f"`ragops backup restore {path} {restore_options}`"
+    )

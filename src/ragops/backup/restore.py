@@ -4,11 +4,12 @@ Restore: the backup is unpacked and every checksum checked first; a backup writt
 release (a migration revision this code does not ship, or a higher version) is refused. The
 target is a new database and data directory unless `force` is given; with `force`, a live
 target is first backed up itself (the safety backup), and a server running on the target's
-data directory is refused in any case (it holds the embedded store). Sessions of other
-instances holding the database's tables make the restore give up after `lock_timeout`
-seconds, nothing changed (`lock_wait` names them). The database is restored all or nothing,
-the vector shard swapped in by rename, then migrations run forward when the backup is older
-than the code, and the result is compared with the manifest.
+data directory is refused in any case (it holds the embedded store). A failure after the
+safety backup is raised as `RestoreFailed`, which names it (the target may be half replaced).
+Sessions of other instances holding the database's tables make the restore give up after
+`lock_timeout` seconds, nothing changed (`lock_wait` names them). The database is restored
+all or nothing, the vector shard swapped in by rename, then migrations run forward when the
+backup is older than the code, and the result is compared with the manifest.
 
 Verify: the same steps into a scratch directory and a scratch database (a new SQLite file, or a
 new PostgreSQL database on the configured server or `scratch_url`), removed afterwards.
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +46,16 @@ from ragops.server_state import read_state
 
 class RestoreRefused(Exception):
     """The restore was refused before anything was changed (the message says why)."""
+
+
+class RestoreFailed(Exception):
+    """The restore failed after the safety backup of the target was written: the target may be
+    half replaced, and `safety_backup` holds what it held before (`cause` says what failed)."""
+
+    def __init__(self, cause: Exception, safety_backup: Path) -> None:
+        super().__init__(f"{cause}; the target's previous data is in {safety_backup}")
+        self.cause = cause
+        self.safety_backup = safety_backup
 
 
 @dataclass
@@ -171,29 +184,20 @@ async def restore_backup(
             mark = time.perf_counter()
             safety = await _safety_backup(settings, manifest)
             steps["safety backup"] = time.perf_counter() - mark
+        with _naming_safety(safety):
+            await _put_in_place(manifest, files, settings, lock_timeout, steps)
+    with _naming_safety(safety):
         mark = time.perf_counter()
-        await dbpart.restore_database(
-            manifest.database.backend,
-            files / manifest.database.file,
-            settings.resolved_database_url,
-            settings.pg_bin_dir,
-            lock_timeout,
-        )
-        steps["database"] = time.perf_counter() - mark
+        before = await migrate.current_revision(settings)
+        after = before
+        if before != migrate.head_revision():
+            await migrate.upgrade(settings)
+            after = await migrate.current_revision(settings)
+        steps["migrations"] = time.perf_counter() - mark
+        seconds = time.perf_counter() - started
         mark = time.perf_counter()
-        await restore_vectors(manifest.vectors, files, settings)
-        steps["vectors"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    before = await migrate.current_revision(settings)
-    after = before
-    if before != migrate.head_revision():
-        await migrate.upgrade(settings)
-        after = await migrate.current_revision(settings)
-    steps["migrations"] = time.perf_counter() - mark
-    seconds = time.perf_counter() - started
-    mark = time.perf_counter()
-    verification = await verify_restored(manifest, settings)
-    steps["verification"] = time.perf_counter() - mark
+        verification = await verify_restored(manifest, settings)
+        steps["verification"] = time.perf_counter() - mark
     return RestoreReport(
         manifest=manifest,
         target_data_dir=settings.data_dir,
@@ -205,6 +209,40 @@ async def restore_backup(
         safety_backup=safety,
         steps=steps,
     )
+
+
+async def _put_in_place(
+    manifest: Manifest,
+    files: Path,
+    settings: Settings,
+    lock_timeout: float,
+    steps: dict[str, float],
+) -> None:
+    """Replace the target's database, then its vectors, with the backup's."""
+    mark = time.perf_counter()
+    await dbpart.restore_database(
+        manifest.database.backend,
+        files / manifest.database.file,
+        settings.resolved_database_url,
+        settings.pg_bin_dir,
+        lock_timeout,
+    )
+    steps["database"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    await restore_vectors(manifest.vectors, files, settings)
+    steps["vectors"] = time.perf_counter() - mark
+
+
+@contextmanager
+def _naming_safety(safety: BackupResult | None) -> Iterator[None]:
+    """Turn a failure after the safety backup was written into `RestoreFailed`, which names
+    it (the target may be half replaced by then)."""
+    try:
+        yield
+    except Exception as exc:
+        if safety is None:
+            raise
+        raise RestoreFailed(exc, safety.path) from exc
 
 
 def _describe(database_url: str) -> str:
@@ -253,4 +291,4 @@ async def verify_backup(
                 await dbpart.pg_drop_database(make_url(scratch_db))
 
 
-__all__ = ["InvalidBackup", "RestoreRefused", "restore_backup", "verify_backup"]
+__all__ = ["InvalidBackup", "RestoreFailed", "RestoreRefused", "restore_backup", "verify_backup"]

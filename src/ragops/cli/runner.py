@@ -23,11 +23,12 @@ CLI_TENANT = "default"
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print an error line and exit non-zero."""
+    """Print an error line and exit non-zero (not wrapped, so a path or command in it can be
+    copied whole)."""
     from ragops.observability.logging import redact_text
 
     err_console.print("[bold red]error:[/] ", end="", markup=True, highlight=False)
-    err_console.print(redact_text(message), markup=False, highlight=False)
+    err_console.print(redact_text(message), markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

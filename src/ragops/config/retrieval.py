@@ -1,0 +1,116 @@
+"""Retrieval settings: the embedder, ingestion limits and jobs, chunking, and how dense and
+BM25 candidates are searched and fused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class RetrievalSettings(BaseModel):
+    """How documents become chunks and vectors, and how passages are found again."""
+
+    # --- embeddings ---
+    embedder: Literal["onnx-minilm", "openai"] = Field(
+        "onnx-minilm", description="Embedding provider: the bundled offline model or an API."
+    )
+    embedding_base_url: str | None = Field(
+        None, description="OpenAI-compatible /v1 base URL for embeddings (embedder=openai)."
+    )
+    embedding_api_key: SecretStr | None = Field(None, description="API key for embeddings.")
+    embedding_model: str = Field(
+        "text-embedding-3-small", description="Embedding model name (embedder=openai)."
+    )
+    embedding_dimensions: int | None = Field(
+        None, description="Vector size of the API model; asked of the API when unset."
+    )
+    embedding_batch_size: int = Field(64, ge=1, le=2048, description="Texts per embedding call.")
+    embedding_fallback: bool = Field(
+        True,
+        description="embedder=openai: embed questions with the bundled local model while the "
+        "API fails, when its 384-dimension vectors fit the collection (answers say degraded); "
+        "otherwise such questions get 503.",
+    )
+    embedding_retry_seconds: float = Field(
+        30.0, gt=0, description="After an embedding API failure, seconds before it is asked again."
+    )
+    embedding_int8_compute: bool = Field(
+        True,
+        description="onnx-minilm: run the matrix products in int8 (a graph rebuilt once from "
+        "the shipped model into model_cache_dir); false runs the shipped graph in fp32.",
+    )
+    model_cache_dir: Path | None = Field(
+        None,
+        description="Where derived model files are kept; default $XDG_CACHE_HOME/ragops, "
+        "else ~/.cache/ragops.",
+    )
+
+    # --- ingestion ---
+    max_upload_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="Largest accepted document (bytes)."
+    )
+    max_pdf_pages: int = Field(500, ge=1, description="Most pages read from one PDF.")
+    max_document_word_pieces: int = Field(
+        100_000, ge=0, description="Most word pieces in one document (413 beyond); 0 = no cap."
+    )
+    ingest_word_pieces_per_hour: int = Field(
+        2_000_000,
+        ge=0,
+        description="Word pieces a tenant may ingest per clock hour (429 beyond); 0 = no quota.",
+    )
+    job_queue: Literal["auto", "memory", "redis"] = Field(
+        "auto",
+        description="Where background ingestion jobs wait: `memory` (this process), `redis` "
+        "(shared by every instance, needs RAGOPS_REDIS_URL); auto = redis in production when "
+        "RAGOPS_REDIS_URL is set, else memory.",
+    )
+    job_queue_name: str = Field(
+        "ragops:ingest-jobs",
+        min_length=1,
+        max_length=128,
+        description="Redis key of the job queue (job_queue=redis); instances sharing it share "
+        "the jobs.",
+    )
+    job_concurrency: int = Field(
+        1, ge=1, le=16, description="Background ingestion jobs one instance runs at a time."
+    )
+    job_timeout_seconds: int = Field(
+        21_600, ge=60, description="A background ingestion job running longer is stopped."
+    )
+    ingest_async_above_bytes: int = Field(
+        0,
+        ge=0,
+        description="POST /v1/documents uploads larger in total run as a background job (202) "
+        "even without ?async=true; 0 = only when asked.",
+    )
+    shutdown_timeout_seconds: int = Field(
+        30, ge=1, description="After SIGTERM, seconds requests may finish before cancellation."
+    )
+    pdf_parse_timeout_seconds: float = Field(
+        30.0, gt=0, description="Wall and CPU seconds one PDF's parser process may use."
+    )
+    pdf_parse_memory_mb: int = Field(
+        1024, ge=64, description="Address space (MiB) of one PDF's parser process."
+    )
+    chunk_size: int = Field(1200, ge=200, le=8000, description="Largest chunk, in characters.")
+    chunk_overlap: int = Field(150, ge=0, le=2000, description="Characters shared by neighbours.")
+
+    # --- retrieval ---
+    top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
+    candidate_k: int = Field(
+        100, ge=1, le=1000, description="Candidates fetched from each of dense and sparse search."
+    )
+    score_floor: float = Field(
+        0.25, ge=-1.0, le=1.0, description="Least dense cosine similarity of a cited passage."
+    )
+    fusion: Literal["rrf", "weighted", "zscore"] = Field(
+        "zscore",
+        description="How dense and BM25 rankings are fused: zscore (standardised scores), "
+        "weighted (min-max normalised scores) or rrf (ranks).",
+    )
+    rrf_k: int = Field(10, ge=1, description="Rank constant of reciprocal rank fusion.")
+    dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in fusion.")
+    sparse_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in fusion.")
+    reranker: Literal["none", "lexical"] = Field("none", description="Optional reranking stage.")
