@@ -7,7 +7,8 @@ target is first backed up itself (the safety backup), and a server running on th
 data directory is refused in any case (it holds the embedded store). A failure after the
 safety backup is raised as `RestoreFailed`, which names it (the target may be half replaced).
 Sessions of other instances holding the database's tables make the restore give up after
-`lock_timeout` seconds, nothing changed (`lock_wait` names them). The database is restored
+`lock_timeout` seconds, nothing changed (`RestoreLockTimeout`, raised as it is; `lock_wait`
+names them). The database is restored
 all or nothing, the vector shard swapped in by rename, then migrations run forward when the
 backup is older than the code, and the result is compared with the manifest.
 
@@ -36,6 +37,7 @@ from ragops import __version__
 from ragops.backup import database as dbpart
 from ragops.backup.archive import InvalidBackup, open_backup
 from ragops.backup.checks import Verification, verify_restored
+from ragops.backup.lock_wait import RestoreLockTimeout
 from ragops.backup.manifest import Manifest
 from ragops.backup.service import BackupResult, create_backup
 from ragops.backup.vectors import edge_target, restore_vectors, target_problem
@@ -236,9 +238,12 @@ async def _put_in_place(
 @contextmanager
 def _naming_safety(safety: BackupResult | None) -> Iterator[None]:
     """Turn a failure after the safety backup was written into `RestoreFailed`, which names
-    it (the target may be half replaced by then)."""
+    it (the target may be half replaced by then). A restore that gave up waiting for a lock
+    changed nothing (its one transaction rolled back), so it is raised as it is."""
     try:
         yield
+    except RestoreLockTimeout:
+        raise
     except Exception as exc:
         if safety is None:
             raise
