@@ -166,11 +166,20 @@ def test_sigkill_loses_only_the_requests_in_flight_and_traffic_moves_within_a_se
     # instance is not waited for
 
     lost = report.failed
+    said = (
+        report.summary()
+        + "; lost: "
+        + "; ".join(
+            f"{o.kind} {o.status} {o.upstream} {o.error} started {o.started - at:+.3f} s, "
+            f"ended {o.ended - at:+.3f} s from the death"
+            for o in lost
+        )
+    )
     # only requests the killed instance was serving: started before it died, answered 502
     # by nginx (a reset after an unkeyed POST was sent cannot be retried safely)
-    assert all(o.started < at for o in lost), report.summary()
-    assert all(o.kind == "chat" and o.status == 502 for o in lost), report.summary()
-    assert all(o.upstream == stack3.upstream(2) for o in lost), report.summary()
+    assert all(o.started < at for o in lost), said
+    assert all(o.kind == "chat" and o.status == 502 for o in lost), said
+    assert all(o.upstream == stack3.upstream(2) for o in lost), said
     assert len(lost) <= USERS
     after = [o for o in report.outcomes if o.started >= at]
     assert after and all(o.ok for o in after), report.summary()
