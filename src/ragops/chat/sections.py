@@ -183,24 +183,7 @@ async def add_action_sections(
     for document, (named, _) in list(chosen.items()):
         if not named and len(kinds[document]) > 1:
             del chosen[document]  # which of several the question means, it does not say
-    added = {
-        document: replace(
-            leads[document],
-            chunk_id=row.id,
-            section=row.section,
-            text=row.text,
-            start=row.start_offset,
-            end=row.end_offset,
-            ordinal=row.ordinal,
-            payload={
-                "document_id": row.document_id,
-                "section": row.section,
-                "quoted": row.quoted or [],
-            },
-            point_id=row.id,
-        )
-        for document, (_, row) in chosen.items()
-    }
+    added = {document: _from_row(leads[document], row) for document, (_, row) in chosen.items()}
     out: list[Passage] = []
     for passage in found:
         out.append(passage)
