@@ -19,16 +19,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
-from ragops.chat.terms import holds_name, missing_names
+from ragops.chat.terms import holds_name, missing_names, name_text
 from ragops.retrieval.service import Passage
 
 NAME_CANDIDATES = 20
 """BM25 hits of the question searched for a passage holding each missing name."""
-
-
-def passage_text(passage: Passage) -> str:
-    """Where a name may stand in a passage: its title, heading path and text."""
-    return f"{passage.title}\n{passage.section}\n{passage.text}"
 
 
 async def with_named_passages(
@@ -42,7 +37,7 @@ async def with_named_passages(
     `visible` (a current version); unchanged when no name is missing or none is found."""
     if not passages:
         return passages
-    missing = missing_names(question, [passage_text(p) for p in passages])
+    missing = missing_names(question, [name_text(p) for p in passages])
     if not missing:
         return passages
     have = {p.chunk_id for p in passages}
@@ -54,7 +49,7 @@ async def with_named_passages(
     added: list[Passage] = []
     for name in missing:
         for hit in hits:
-            if hit.chunk_id in shown and holds_name(name, passage_text(hit)):
+            if hit.chunk_id in shown and holds_name(name, name_text(hit)):
                 if hit not in added:
                     added.append(hit)
                 break

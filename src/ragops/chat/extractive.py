@@ -42,7 +42,7 @@ from ragops.chat.shapes import (
     score_unit,
     similarity,
 )
-from ragops.chat.terms import missing_names, question_terms, terms
+from ragops.chat.terms import missing_names, name_text, question_terms, terms
 from ragops.chat.units import passage_units
 
 __all__ = [
@@ -165,14 +165,6 @@ def _passage_quoted(passage: ExtractivePassage) -> list[tuple[int, int]]:
     return [(int(s[0]), int(s[1])) for s in spans if isinstance(s, list | tuple) and len(s) == 2]
 
 
-def _passage_texts(passages: Sequence[ExtractivePassage]) -> list[str]:
-    """Each passage's title, heading path and text (code included): where a name may stand."""
-    return [
-        f"{getattr(p, 'title', '') or ''}\n{getattr(p, 'section', '') or ''}\n{p.text}"
-        for p in passages
-    ]
-
-
 class ExtractiveAnswerer:
     """Answers by quoting the best-matching units of the passages, with citations."""
 
@@ -204,7 +196,7 @@ class ExtractiveAnswerer:
         ]
         if not units:
             return ExtractiveAnswer(NOT_FOUND_ANSWER, ())
-        if missing_names(question, _passage_texts(passages)):
+        if missing_names(question, [name_text(p) for p in passages]):
             return ExtractiveAnswer(NOT_FOUND_ANSWER, (), kind=question_kind(question))
         context = build_context(question, passages, units)
         similar = max((similarity(p) for p in passages), default=0.0) >= CONFIDENT_SIMILARITY

@@ -266,6 +266,15 @@ def _spellings(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def name_text(passage: Any) -> str:
+    """Where a name may stand in a passage (anything with a `text`; `title` and `section` are
+    used when present): its title, heading path and text, code included. The one text that
+    `missing_names` checks, for the answerer and for the search of passages holding a name."""
+    title = getattr(passage, "title", "") or ""
+    section = getattr(passage, "section", "") or ""
+    return f"{title}\n{section}\n{passage.text}"
+
+
 def missing_names(question: str, texts: Iterable[str]) -> list[str]:
     """The names of `question` (`names`) that none of `texts` holds: a question about a
     product the texts never mention ("migrate a MySQL schema to Oracle") is not answered by
