@@ -11,6 +11,7 @@ from ragops.chat import service as chat
 from ragops.chat.extractive import ExtractiveAnswerer
 from ragops.chat.sections import add_action_sections, add_command_chunks
 from ragops.documents import service as documents
+from ragops.retrieval.service import Passage
 from ragops.runtime import Runtime
 
 RUNBOOK = b"""# RagopsQueueBacklogHigh
@@ -43,6 +44,20 @@ INDEX = b"""# Runbook index
 | RagopsQueueBacklogHigh | the export queue holds a backlog of waiting jobs |
 | RagopsDiskAlmostFull | a data volume is over 90 percent full |
 """
+
+
+async def ingested_and_retrieved(
+    runtime: Runtime, source: str, data: bytes, question: str
+) -> list[Passage]:
+    """Ingest `data` as document `source` of the default collection, then the passages
+    retrieval finds for `question` there."""
+    await documents.ingest_bytes(
+        runtime.ingest_deps, tenant_id="default", collection="default", source=source, data=data
+    )
+    found, _, _ = await chat.retrieve(
+        runtime.chat_deps, tenant_id="default", query=question, collection="default"
+    )
+    return found
 
 
 async def ask(runtime: Runtime, question: str) -> tuple[str, list[tuple[str, int]]]:
@@ -92,16 +107,9 @@ async def test_an_index_line_naming_a_page_brings_its_steps(runtime: Runtime) ->
 async def test_the_action_section_retrieval_missed_is_read_from_the_database(
     runtime: Runtime,
 ) -> None:
-    await documents.ingest_bytes(
-        runtime.ingest_deps,
-        tenant_id="default",
-        collection="default",
-        source="runbooks/RagopsQueueBacklogHigh.md",
-        data=RUNBOOK,
-    )
     question = "The export queue has a backlog, what now?"
-    found, _, _ = await chat.retrieve(
-        runtime.chat_deps, tenant_id="default", query=question, collection="default"
+    found = await ingested_and_retrieved(
+        runtime, "runbooks/RagopsQueueBacklogHigh.md", RUNBOOK, question
     )
     meaning = [p for p in found if p.section.endswith("Meaning")]
     assert meaning  # retrieval finds the page by its Meaning
@@ -140,17 +148,8 @@ they cannot keep up.
 async def test_a_page_with_several_action_sections_adds_only_the_one_asked_for(
     runtime: Runtime,
 ) -> None:
-    await documents.ingest_bytes(
-        runtime.ingest_deps,
-        tenant_id="default",
-        collection="default",
-        source="handbook.md",
-        data=HANDBOOK,
-    )
     question = "The exports have a backlog of waiting jobs, what now?"
-    found, _, _ = await chat.retrieve(
-        runtime.chat_deps, tenant_id="default", query=question, collection="default"
-    )
+    found = await ingested_and_retrieved(runtime, "handbook.md", HANDBOOK, question)
     queues = [p for p in found if p.section.endswith("Queues")]
     assert queues
     # neither Procedures nor Rollback is what the question asks for: none is added
@@ -188,17 +187,8 @@ Compares the locked packages with the advisory database.
 
 
 async def test_a_subcommand_section_gets_the_usage_line_that_runs_it(runtime: Runtime) -> None:
-    await documents.ingest_bytes(
-        runtime.ingest_deps,
-        tenant_id="default",
-        collection="default",
-        source="scanner.md",
-        data=TOOL,
-    )
     question = "How do I scan the history for leaked secrets?"
-    found, _, _ = await chat.retrieve(
-        runtime.chat_deps, tenant_id="default", query=question, collection="default"
-    )
+    found = await ingested_and_retrieved(runtime, "scanner.md", TOOL, question)
     secrets = [p for p in found if p.section.endswith("> secrets")]
     assert secrets
     added = await add_command_chunks(runtime.db, "default", question, secrets[:1])
