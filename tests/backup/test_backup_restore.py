@@ -90,7 +90,7 @@ async def test_round_trip_loses_nothing(
     await _fill(runtime)
     result = await create_backup(settings=runtime.settings, store=runtime.store)
     manifest = result.manifest
-    assert result.path.name.endswith(".tar") and result.path.parent.name == "backups"
+    assert result.path.name.endswith(".tar.gz") and result.path.parent.name == "backups"
     assert manifest.database.tables["documents"] == 3
     assert manifest.database.tables["chat_sessions"] == 1
     assert manifest.database.tables["messages"] == 2
@@ -124,6 +124,31 @@ async def test_round_trip_loses_nothing(
         await restored.aclose()
 
 
+async def test_archive_is_compressed_and_an_uncompressed_one_still_restores(
+    runtime: Runtime, tmp_path: Path, target_url: str | None
+) -> None:
+    """The embedded store preallocates pages of zeros: the archive must not carry them raw, and
+    an archive of an earlier release (a plain tar) must still be listed, verified and restored."""
+    await _fill(runtime)
+    result = await create_backup(settings=runtime.settings, store=runtime.store)
+    with tarfile.open(result.path, "r:gz") as tar:
+        unpacked = sum(m.size for m in tar.getmembers())
+    assert result.path.stat().st_size * 10 < unpacked, (result.path.stat().st_size, unpacked)
+
+    earlier = tmp_path / "backups" / "ragops-backup-20200101T000000000Z.tar"
+    earlier.parent.mkdir()
+    with tarfile.open(result.path, "r:gz") as tar, tarfile.open(earlier, "w") as out:
+        for member in tar.getmembers():
+            out.addfile(member, tar.extractfile(member))
+    assert list_backups(earlier.parent) == [earlier]
+    report = await verify_backup(earlier, settings=runtime.settings, key=None)
+    assert report.verification.ok, report.verification.lines()
+    target = _new_target(runtime.settings, tmp_path, target_url)
+    restored = await restore_backup(earlier, settings=target, key=None)
+    assert restored.verification.ok, restored.verification.lines()
+    assert await _documents(target) == set(DOCS)
+
+
 async def test_verify_restores_into_scratch_and_compares(runtime: Runtime) -> None:
     await _fill(runtime)
     result = await create_backup(settings=runtime.settings, store=runtime.store)
@@ -142,14 +167,31 @@ def _flip_byte(path: Path, offset: int) -> None:
 async def test_corrupted_backup_is_detected_and_refused(runtime: Runtime, tmp_path: Path) -> None:
     await _fill(runtime)
     result = await create_backup(settings=runtime.settings, store=runtime.store)
-    with tarfile.open(result.path) as tar:
+    # one byte of a vector file changed inside an archive that still unpacks
+    plain = tmp_path / "changed.tar"
+    with tarfile.open(result.path) as tar, tarfile.open(plain, "w") as out:
+        for member in tar.getmembers():
+            out.addfile(member, tar.extractfile(member))
+    with tarfile.open(plain) as tar:
         member = next(m for m in tar.getmembers() if m.name.startswith("vectors/") and m.size)
-    _flip_byte(result.path, member.offset_data + member.size // 2)
+    _flip_byte(plain, member.offset_data + member.size // 2)
     target = runtime.settings.model_copy(update={"data_dir": tmp_path / "t", "database_url": None})
     with pytest.raises(InvalidBackup) as refused:
-        await restore_backup(result.path, settings=target, key=None)
+        await restore_backup(plain, settings=target, key=None)
     assert any("checksum mismatch: vectors/" in p for p in refused.value.problems)
     assert not (tmp_path / "t").exists()  # nothing restored
+
+    # a byte of the compressed stream changed: refused with a reason (the stream does not
+    # decompress, the manifest after the damage is never reached, or a checksum fails), never
+    # a crash
+    damaged = tmp_path / "damaged.tar.gz"
+    damaged.write_bytes(result.path.read_bytes())
+    _flip_byte(damaged, damaged.stat().st_size // 2)
+    with pytest.raises(InvalidBackup) as unreadable:
+        await restore_backup(damaged, settings=target, key=None)
+    reasons = " ".join(unreadable.value.problems)
+    assert any(r in reasons for r in ("not a readable", "no manifest", "checksum mismatch"))
+    assert not (tmp_path / "t").exists()
 
     truncated = tmp_path / "truncated.tar"
     truncated.write_bytes(result.path.read_bytes()[: result.path.stat().st_size // 2])
@@ -253,7 +295,7 @@ async def test_encrypted_backup(runtime: Runtime, tmp_path: Path) -> None:
     key = crypto.new_key()
     secret = runtime.settings.model_copy(update={"backup_key": SecretStr(key)})
     result = await create_backup(settings=secret, store=runtime.store)
-    assert result.path.name.endswith(".tar.enc")
+    assert result.path.name.endswith(".tar.gz.enc")
     raw = result.path.read_bytes()
     assert raw.startswith(crypto.MAGIC) and b"fourteen days" not in raw
     report = await verify_backup(result.path, settings=secret, key=crypto.parse_key(key))

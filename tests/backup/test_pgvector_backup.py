@@ -134,7 +134,9 @@ async def test_refusals_and_a_forced_restore_over_live_data(
 
         # a corrupted dump: detected and refused before anything changes
         corrupted = tmp_path / "corrupted.tar"
-        corrupted.write_bytes(result.path.read_bytes())
+        with tarfile.open(result.path) as tar, tarfile.open(corrupted, "w") as out:
+            for entry in tar.getmembers():
+                out.addfile(entry, tar.extractfile(entry))
         with tarfile.open(corrupted) as tar:
             member = tar.getmember(PG_DUMP_FILE)
         _flip_byte(corrupted, member.offset_data + member.size // 2)

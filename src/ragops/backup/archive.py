@@ -11,6 +11,7 @@ import asyncio
 import json
 import tarfile
 import tempfile
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,7 +36,7 @@ def _unpack(path: Path, key: bytes | None, into: Path) -> Path:
     if crypto.is_encrypted(path):
         if key is None:
             raise InvalidBackup(["the backup is encrypted and RAGOPS_BACKUP_KEY is not set"])
-        archive = into / "archive.tar"
+        archive = into / "archive.tar.gz"
         try:
             crypto.decrypt_file(path, archive, key)
         except crypto.BackupCryptoError as exc:
@@ -43,9 +44,9 @@ def _unpack(path: Path, key: bytes | None, into: Path) -> Path:
     files = into / "files"
     files.mkdir()
     try:
-        with tarfile.open(archive, "r:") as tar:
+        with tarfile.open(archive, "r:*") as tar:  # gzip now, uncompressed before
             tar.extractall(files, filter="data")
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise InvalidBackup([f"not a readable backup archive: {exc}"]) from exc
     finally:
         if archive != path:

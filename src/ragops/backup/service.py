@@ -11,8 +11,13 @@ database, so the one exported snapshot holds both and nothing is held (`vectors`
 
 All or nothing. Files are written into `.<name>.partial` beside the destination, the archive
 as `.<name>.partial`; only a complete archive, manifest last inside, is renamed to
-`ragops-backup-<UTC time>.tar` (`.tar.enc` when encrypted). Any failure removes the partial
-files and raises `BackupError`; nothing named like a backup is left behind.
+`ragops-backup-<UTC time>.tar.gz` (`.tar.gz.enc` when encrypted). Any failure removes the
+partial files and raises `BackupError`; nothing named like a backup is left behind.
+
+The archive is gzip-compressed (level 1: fast, and what it saves is mostly the embedded vector
+store's preallocated pages, zeros that would otherwise fill ~200 MB for a one-document corpus).
+Archives written uncompressed by earlier releases (`.tar`, `.tar.enc`) are still listed,
+pruned, verified and restored.
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ from ragops.providers.vectorstore.pgvector import PgVectorStore
 logger = logging.getLogger(__name__)
 
 PREFIX = "ragops-backup-"
-SUFFIXES = (".tar", ".tar.enc")
+SUFFIXES = (".tar.gz", ".tar.gz.enc", ".tar", ".tar.enc")
+"""Backup file endings: compressed (written now) and uncompressed (earlier releases)."""
 STEPS = ("snapshot", "dump", "checksums", "archive", "encrypt")
 
 Progress = Callable[[str, int, int], None]
@@ -134,10 +140,10 @@ async def create_backup(
     target = directory or backup_dir(settings)
     target.mkdir(parents=True, exist_ok=True)
     name = PREFIX + _stamp()
-    final = target / (name + (".tar.enc" if key else ".tar"))
+    final = target / (name + (".tar.gz.enc" if key else ".tar.gz"))
     work = target / f".{name}.partial"
-    archive = target / f".{name}.tar.partial"
-    sealed = target / f".{name}.tar.enc.partial"
+    archive = target / f".{name}.tar.gz.partial"
+    sealed = target / f".{name}.tar.gz.enc.partial"
     started, clock = _now(), time.perf_counter()
     try:
         work.mkdir()
@@ -263,8 +269,8 @@ async def _pgvector_snapshot(
 
 
 def _pack(work: Path, archive: Path) -> None:
-    """Write `work` into an uncompressed tar, the manifest as the last member."""
-    with tarfile.open(archive, "w") as tar:
+    """Write `work` into a gzip-compressed tar (level 1), the manifest as the last member."""
+    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
         for path in sorted(p for p in work.rglob("*") if p.is_file()):
             name = path.relative_to(work).as_posix()
             if name != MANIFEST_NAME:
