@@ -3,8 +3,11 @@ and matching rules (`ragops.cache.matching.choose`, as `SemanticCache.find` uses
 
     python bench/cache.py [--json] [--max-error 0.01] [--threshold T] [--no-guards]
     python bench/cache.py --pairs FILE [--json]      # a list of {question, candidate, same_meaning}
-                                                     # or a question1/question2/is_duplicate
-                                                     # .tsv/.csv; --rows 0:786 slices it
+                                                     # or a published paraphrase table (Quora
+                                                     # Question Pairs, PAWS, MRPC, STS-B:
+                                                     # bench/pair_files.py); --rows 0:786
+                                                     # slices it, --half tune|held keeps one
+                                                     # half by a fixed hash of each pair
     python bench/cache.py --calibrate [--json]       # thresholds from the tuning half, checked
                                                      # on the held-out half
     python bench/cache.py --calibrate --pairs FILE   # the same, the pair file's even rows added
@@ -260,10 +263,16 @@ def main() -> None:
     parser.add_argument(
         "--pairs",
         type=Path,
-        help="JSON list of {question, candidate, same_meaning}, or a .tsv/.csv table with"
-        " question1, question2, is_duplicate (Quora Question Pairs); with --calibrate, extra data",
+        help="JSON list of {question, candidate, same_meaning}, or a .tsv/.csv/.txt table as"
+        " published: Quora Question Pairs, PAWS, MRPC or STS-B (see bench/pair_files.py);"
+        " with --calibrate, extra data",
     )
     parser.add_argument("--rows", help="START:END: a slice of the pair file, in file order")
+    parser.add_argument(
+        "--half",
+        choices=("tune", "held"),
+        help="keep one half of the pair file, by a fixed hash of each pair's texts",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument(
         "--max-error", type=float, default=None, help="RAGOPS_SEMANTIC_CACHE_MAX_ERROR"
@@ -288,11 +297,12 @@ def main() -> None:
         from pair_files import PairFileError, load
 
         try:
-            pairs = load(args.pairs, args.rows)
+            pairs = load(args.pairs, args.rows, args.half)
         except PairFileError as exc:
             sys.exit(
                 f"error: {args.pairs} is not a JSON list of question/candidate/same_meaning"
-                f" nor a question1/question2/is_duplicate table: {exc}"
+                f" nor a paraphrase table (question1/question2/is_duplicate, sentence1/"
+                f"sentence2/label or score, #1 String/#2 String/Quality): {exc}"
             )
     if args.pairs is not None and not args.calibrate:
         vectors = asyncio.run(

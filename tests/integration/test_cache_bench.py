@@ -138,3 +138,24 @@ def test_calibration_takes_an_extra_pair_set(tmp_path: Path) -> None:
     tuned, held = entry["tuning"]["sets"], entry["holdout"]["sets"]
     assert [s["pairs"] for s in tuned[1:]] == [2] and [s["pairs"] for s in held[1:]] == [2]
     assert entry["tuning"]["pairs"] == tuned[0]["pairs"] + 2
+
+
+def test_a_paws_table_is_scored_and_halved(tmp_path: Path) -> None:
+    """A PAWS/GLUE-style table (sentence1, sentence2, label) scores like the same pairs as
+    JSON; --half keeps the pairs of one hash half, the two halves adding up to the file."""
+    table = tmp_path / "dev.tsv"
+    lines = ["id\tsentence1\tsentence2\tlabel"]
+    for number, pair in enumerate(PAIRS):
+        lines.append(
+            f"{number}\t{pair['question']}\t{pair['candidate']}\t{int(pair['same_meaning'])}"
+        )
+    table.write_text("\n".join(lines) + "\n")
+    as_json = tmp_path / "pairs.json"
+    as_json.write_text(json.dumps(PAIRS))
+    scored = [json.loads(run("--pairs", str(f), "--json").stdout) for f in (table, as_json)]
+    assert scored[0] == scored[1]
+    halves = [
+        json.loads(run("--pairs", str(table), "--half", half, "--json").stdout)
+        for half in ("tune", "held")
+    ]
+    assert halves[0]["pairs"] + halves[1]["pairs"] == 4

@@ -8,8 +8,9 @@ Guards (each refuses a candidate; see docs/caching.md for how they were chosen):
 - negation: both are negated or neither is ("which keys expire" / "which keys never expire");
 - entities: no conflicting code-like or capitalised names ("Redis" / "Postgres"); a name on
   one side only is allowed ("OpenTelemetry tracing" / "tracing"), and so is a name the other
-  side writes in lower case ("Refugee Camps" / "refugee camps"); a capital that only starts a
-  sentence, or a capitalised stopword ("... in India? What ...") is no name;
+  side writes in lower case ("Refugee Camps" / "refugee camps") or in another inflection
+  ("on Sundays" / "on Sunday": compared by stem); a capital that only starts a sentence, or a
+  capitalised stopword ("... in India? What ...") is no name;
 - swapped pair: one content word replaced by another and nothing else changed ("rotate an API
   key" / "revoke an API key"), the shape of most near-misses;
 - order: the same content words, or the same names, in another order ("from New York to
@@ -63,7 +64,7 @@ _OPPOSITES: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
         ("faster fast quick quicker", "slower slow"),
         ("upload uploads", "download downloads"),
         ("import", "export"),
-        ("open opened opens", "close closed closes"),
+        ("open opened opens", "close closed closes shut shuts"),
     )
 )
 # The kind of answer a question asks for, by its first matching cue; "how long" and "how
@@ -161,11 +162,22 @@ def _words(text: str) -> set[str]:
     return {re.sub(r"['’]s$", "", w).casefold() for w in _WORD.findall(text)}
 
 
+def _unmentioned(names: set[str], other: str) -> set[str]:
+    """The names that `other` does not mention, in any case or inflection: a name whose
+    stems all occur among the other side's stems is mentioned ("Sundays" / "Sunday")."""
+    words = _words(other)
+    missing = {name for name in names if name not in words}
+    if not missing:
+        return missing
+    stems = set(analyze(other))
+    return {name for name in missing if not (set(analyze(name)) or {name}) <= stems}
+
+
 def _names_conflict(question: str, candidate: str, mine: set[str], theirs: set[str]) -> bool:
     """Both sides name something, and one names what the other does not even mention."""
     if not mine or not theirs:
         return False
-    return bool(mine - _words(candidate)) or bool(theirs - _words(question))
+    return bool(_unmentioned(mine, candidate)) or bool(_unmentioned(theirs, question))
 
 
 def _variants(one: str, other: str) -> bool:
