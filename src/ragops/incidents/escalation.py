@@ -1,10 +1,10 @@
 """The escalation engine: pages, escalates, reminds and forwards acknowledgements, on a
 schedule inside the service, exactly once across instances.
 
-Each run takes a lock (PostgreSQL: a session advisory lock; SQLite: a file lock in the data
-directory) and, for every incident that needs it, decides in one transaction what is due, claims
-those pages and advances the incident's state, commits, then sends. The state lives in the
-database, so a restarted (or another) instance carries on without paging twice.
+Each run takes a lock (`run_lock`: PostgreSQL, a session advisory lock; SQLite, a file lock in
+the data directory) and, for every incident that needs it, decides in one transaction what is
+due, claims those pages and advances the incident's state, commits, then sends. The state lives
+in the database, so a restarted (or another) instance carries on without paging twice.
 
 For a triggered incident of severity S (times from the severity policy):
 - not yet paged: page the primary at once (P4: at the next business hours);
@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragops.auth.models import aware
 from ragops.config import Settings
@@ -35,6 +33,7 @@ from ragops.db import Database
 from ragops.incidents import clock
 from ragops.incidents.flows import Claim, PagingContext, claim, deliver
 from ragops.incidents.models import ActionItem, Incident, IncidentEvent, PageRecord
+from ragops.incidents.run_lock import RunLock
 from ragops.incidents.service import OPEN_STATUSES, add_event
 from ragops.observability import metrics
 from ragops.oncall.policy import LAYERS, Layer, PolicyError, load_policy, zone
@@ -44,9 +43,7 @@ from ragops.providers.notifier.factory import create_notifiers
 
 logger = logging.getLogger(__name__)
 
-LOCK_KEY = 0x72616770  # "ragp": the advisory lock of the escalation engine
 RESOLVED_LOOKBACK = timedelta(days=1)
-LOCK_FILE = "escalation.lock"
 REMIND_EVERY = timedelta(days=1)
 
 
@@ -61,46 +58,14 @@ class EscalationEngine:
         self.ctx = ctx
         self.clock = clock
         self.build = build_info(ctx.settings)
-        self._lock_engine: AsyncEngine | None = None
+        self._lock = RunLock(ctx.settings, ctx.db)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-
-    @contextlib.asynccontextmanager
-    async def _exclusive(self) -> AsyncIterator[bool]:
-        db = self.ctx.db
-        if db.backend != "postgresql":
-            # SQLite runs on one host: a non-blocking file lock beside the database excludes
-            # other processes (and other engines in this one)
-            path = self.ctx.settings.data_dir / LOCK_FILE
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a") as handle:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    yield False
-                    return
-                try:
-                    yield True
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-            return
-        if self._lock_engine is None:
-            # the lock's connection is its own, never one of the pool the requests need
-            self._lock_engine = create_async_engine(db.url, poolclass=NullPool)
-        async with self._lock_engine.connect() as conn:
-            got = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}))
-            await conn.commit()
-            try:
-                yield got
-            finally:
-                if got:
-                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
-                    await conn.commit()
 
     async def run_once(self) -> int:
         """One pass over the incidents; the number of pages sent (0 when another instance
         holds the lock)."""
-        async with self._exclusive() as mine:
+        async with self._lock.exclusive() as mine:
             if not mine:
                 return 0
             now = self.clock()
@@ -384,8 +349,7 @@ class EscalationEngine:
                 await self._task
         for notifier in self.ctx.notifiers:
             await notifier.aclose()
-        if self._lock_engine is not None:
-            await self._lock_engine.dispose()
+        await self._lock.aclose()
 
 
 def paging_context(settings: Settings, db: Database) -> PagingContext:
