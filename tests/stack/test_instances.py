@@ -40,14 +40,20 @@ def in_progress(url: str) -> float:
 
 
 def dead_at(pid: int, timeout: float = 10.0) -> float:
-    """When process `pid` stopped running (gone, or a zombie), on the monotonic clock."""
+    """When process `pid` stopped running and its sockets were closed, on the monotonic clock.
+
+    The main thread turns zombie first; the sockets (and the listening one) close only when
+    the last of its threads (the embedder's, the vector store's, the executor's) has exited,
+    which on a busy machine can be tens of milliseconds later: until then the kernel still
+    accepts connections for it. Dead is: gone, or a zombie with no other thread left."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            threads = os.listdir(f"/proc/{pid}/task")
         except OSError:
             return time.monotonic()
-        if state in ("Z", "X"):
+        if state in ("Z", "X") and threads == [str(pid)]:
             return time.monotonic()
         time.sleep(0.005)
     raise AssertionError(f"process {pid} still runs {timeout:.0f} s after SIGKILL")
