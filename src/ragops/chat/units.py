@@ -39,11 +39,16 @@ _COMMENT = re.compile(r"\s+#\s.*$")
 _DANGLING_NUMBER = re.compile(r"(?<=[.!?)])\s+\d{1,3}[.)]$")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_END = re.compile(r"[.!?\u2026]+[\"')\]\u201d\u2019]*(?=\s+[\"'(\[\u201c\u2018]?[A-Za-z0-9`])")
-"""The end of a sentence: final punctuation before a word. The next sentence may open in
-lower case: technical prose starts sentences with a command, a setting or a file name ("...
-prints the URL. ragops stack status shows ..."); abbreviations are told apart by the word
-before the period (`_ends_abbreviation`), not by the case of the word after it."""
+_END = re.compile(
+    r"[.!?\u2026]+[\"')\]\u201d\u2019]*(?=\s+[\"'(\[\u201c\u2018]?[A-Z0-9`])"
+    r"|(?<![.])\.(?=\s+[a-z])"
+)
+"""The end of a sentence: final punctuation before a capital, a digit or code; or a lone
+period before a lower-case word, since technical prose starts sentences with a command, a
+setting or a file name ("... prints the URL. ragops stack status shows ..."). Abbreviations are
+told apart by the word before the period (`_ends_abbreviation`), not by the case of the word
+after it; a quoted question ('asks "what now?" and gets ...') and an ellipsis still need a
+capital after them."""
 _ABBREVIATIONS = frozenset(
     "e.g i.e etc vs cf fig figs no nos approx incl esp resp min max mr mrs ms dr st jr sr".split()
 )

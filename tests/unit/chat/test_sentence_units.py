@@ -48,3 +48,13 @@ def test_a_lower_case_sentence_deep_in_a_long_paragraph_is_quoted() -> None:
     )
     assert "ragops stack restart restarts them one at a time" in answer.text
     assert answer.cited == (1,)
+
+
+def test_a_quoted_question_or_an_ellipsis_does_not_end_a_sentence_before_lower_case() -> None:
+    text = (
+        'A user asks "what now?" and gets the steps. It lists rows (\u2026) and stops... then ends.'
+    )
+    assert sentences_of(text) == [
+        'A user asks "what now?" and gets the steps.',
+        "It lists rows (\u2026) and stops... then ends.",
+    ]
