@@ -20,17 +20,25 @@ and labelled before the answerer was run on them), and the generation latency (p
 `timings.generate_ms`). `--json`
 prints {"questions", "answer_accuracy", "citation_accuracy", "refusal_accuracy", ...} for the
 chosen split, as fractions.
+
+`--record FILE` also writes, for every question, the passages the answerer was given (after
+retrieval, the added sections and the scope check) to FILE (JSON); `--replay FILE` then asks
+the extractive answerer again on those passages, without ingesting or retrieving anything, and
+prints the same figures: a change to the answerer alone (`chat.extractive` and the modules it
+uses) is measured in seconds this way. The replay's latency is the answerer's alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import re
 import statistics
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,8 +164,27 @@ def summary(outcomes: list[Outcome]) -> dict[str, Any]:
     }
 
 
-async def run(questions: list[Question], data_dir: Path) -> list[Outcome]:
-    """Ingest docs/ into a fresh instance under `data_dir` and ask every question."""
+class _Recorder:
+    """The extractive answerer, noting the passages of each answer it gives."""
+
+    def __init__(self, answerer: Any) -> None:
+        self.answerer = answerer
+        self.calls: list[tuple[str, list[Any]]] = []
+
+    def answer_now(self, question: str, passages: Any, **options: Any) -> Any:
+        self.calls.append((question, list(passages)))
+        return self.answerer.answer_now(question, passages, **options)
+
+
+def _passage_record(passage: Any, source: str) -> dict[str, Any]:
+    return {**dataclasses.asdict(passage), "source": source}
+
+
+async def run(
+    questions: list[Question], data_dir: Path, record: Path | None = None
+) -> list[Outcome]:
+    """Ingest docs/ into a fresh instance under `data_dir` and ask every question (with
+    `record`, the passages of each answer are written there: see `replay`)."""
     from ragops.chat import service as chat
     from ragops.chat.extractive import NOT_FOUND_ANSWER
     from ragops.config import Settings
@@ -190,7 +217,10 @@ async def run(questions: list[Question], data_dir: Path) -> list[Outcome]:
         listing = await catalog.list_documents(db=runtime.db, tenant_id=TENANT, limit=1000)
         sources = {item.id: item.source for item in listing.items}
         deps = runtime.chat_deps
+        recorder = _Recorder(deps.generator.extractive)
+        deps.generator.extractive = recorder  # type: ignore[assignment]
         outcomes = []
+        recorded: dict[str, Any] = {}
         for q in questions:
             session_id = None
             for earlier in q.history:
@@ -219,9 +249,52 @@ async def run(questions: list[Question], data_dir: Path) -> list[Outcome]:
             )
             check(outcome, NOT_FOUND_ANSWER)
             outcomes.append(outcome)
+            if recorder.calls:
+                asked, passages = recorder.calls[-1]
+                recorded[q.id] = {
+                    "question": asked,
+                    "passages": [
+                        _passage_record(p, sources.get(p.document_id, "?")) for p in passages
+                    ],
+                }
+            recorder.calls.clear()
+        if record is not None:
+            record.write_text(json.dumps(recorded), encoding="utf-8")
         return outcomes
     finally:
         await runtime.aclose()
+
+
+def replay(questions: list[Question], record: Path) -> list[Outcome]:
+    """Ask the extractive answerer again on the passages `run` recorded for each question
+    (a question without a record, answered from the cache, is left out)."""
+    from ragops.chat.citations import renumber_citations
+    from ragops.chat.extractive import NOT_FOUND_ANSWER, ExtractiveAnswerer
+    from ragops.retrieval.service import Passage
+
+    fields = {f.name for f in dataclasses.fields(Passage)}
+    recorded = json.loads(record.read_text(encoding="utf-8"))
+    answerer = ExtractiveAnswerer()
+    outcomes = []
+    for q in questions:
+        item = recorded.get(q.id)
+        if item is None:
+            continue
+        passages = [
+            Passage(**{k: v for k, v in p.items() if k in fields}) for p in item["passages"]
+        ]
+        started = time.perf_counter()
+        result = answerer.answer_now(item["question"], passages)
+        text = renumber_citations(result.text, result.cited)
+        elapsed = (time.perf_counter() - started) * 1000
+        cited = [
+            (item["passages"][n - 1]["source"], item["passages"][n - 1]["section"])
+            for n in result.cited
+        ]
+        outcome = Outcome(question=q, answer=text, cited=cited, generate_ms=elapsed)
+        check(outcome, NOT_FOUND_ANSWER)
+        outcomes.append(outcome)
+    return outcomes
 
 
 def show(outcome: Outcome) -> str:
@@ -248,6 +321,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data-dir", type=Path, help="keep the instance here (reused when it exists)"
     )
+    parser.add_argument(
+        "--record", type=Path, help="write the passages of every answer to this JSON file"
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        help="answer again from the passages of a --record file (no ingestion, no retrieval)",
+    )
     args = parser.parse_args(argv)
 
     questions = load_set(args.set)
@@ -256,11 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         wanted = set(args.only.split(","))
         questions = [q for q in questions if q.id in wanted]
-    if args.data_dir is not None:
-        outcomes = asyncio.run(run(questions, args.data_dir))
+    if args.replay is not None:
+        outcomes = replay(questions, args.replay)
+    elif args.data_dir is not None:
+        outcomes = asyncio.run(run(questions, args.data_dir, args.record))
     else:
         with tempfile.TemporaryDirectory(prefix="ragops-bench-answers-") as tmp:
-            outcomes = asyncio.run(run(questions, Path(tmp) / "var"))
+            outcomes = asyncio.run(run(questions, Path(tmp) / "var", args.record))
 
     if args.show:
         for outcome in outcomes:

@@ -39,7 +39,16 @@ _COMMENT = re.compile(r"\s+#\s.*$")
 _DANGLING_NUMBER = re.compile(r"(?<=[.!?)])\s+\d{1,3}[.)]$")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_END = re.compile(r"[.!?\u2026]+[\"')\]\u201d\u2019]*(?=\s+[\"'(\[\u201c\u2018]?[A-Z0-9`])")
+_END = re.compile(
+    r"[.!?\u2026]+[\"')\]\u201d\u2019]*(?=\s+[\"'(\[\u201c\u2018]?[A-Z0-9`])"
+    r"|(?<![.])\.(?=\s+[a-z])"
+)
+"""The end of a sentence: final punctuation before a capital, a digit or code; or a lone
+period before a lower-case word, since technical prose starts sentences with a command, a
+setting or a file name ("... prints the URL. ragops stack status shows ..."). Abbreviations are
+told apart by the word before the period (`_ends_abbreviation`), not by the case of the word
+after it; a quoted question ('asks "what now?" and gets ...') and an ellipsis still need a
+capital after them."""
 _ABBREVIATIONS = frozenset(
     "e.g i.e etc vs cf fig figs no nos approx incl esp resp min max mr mrs ms dr st jr sr".split()
 )
@@ -147,8 +156,8 @@ def clip(text: str, limit: int) -> str:
 
 
 def sentences_of(block: str, limit: int = MAX_SENTENCE_CHARS) -> list[str]:
-    """The sentences of one paragraph, in order ("e.g." and "1.2" do not end one), each cut
-    to `limit` characters."""
+    """The sentences of one paragraph, in order ("e.g." and "1.2" do not end one; one may
+    start in lower case, as a command does), each cut to `limit` characters."""
     out: list[str] = []
     start = 0
     for match in _END.finditer(block):
