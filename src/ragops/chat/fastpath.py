@@ -189,7 +189,7 @@ class ExactHitPath:
             return False
         try:
             asked = ChatRequest.model_validate(json.loads(body))
-        except ValueError:
+        except Exception:  # whatever the route makes of it (422, or its own error)
             return False
         if asked.stream or asked.session_id is not None:
             return False
