@@ -191,7 +191,10 @@ def test_rate_limit_counted_once_and_refused_alike(tmp_path: Path, case: tuple[s
             assert fast.hits == 3
             # each request counted once, the miss (tried here, answered by the router) too
             assert [r.headers["ratelimit-remaining"] for r in answers] == ["3", "2", "1", "0"]
+            refused = counter(metrics.HTTP_REQUESTS, "POST", "/v1/chat", "429")
             lean = ask(client, **{"X-Request-ID": "limited"})
+            # counted under the route's template, as the route's own refusal is
+            assert counter(metrics.HTTP_REQUESTS, "POST", "/v1/chat", "429") == refused + 1
             fast.enabled = False
             try:
                 ordinary = ask(client, **{"X-Request-ID": "limited"})

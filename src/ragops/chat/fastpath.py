@@ -193,6 +193,11 @@ class ExactHitPath:
             return False
         if asked.stream or asked.session_id is not None:
             return False
+        # What the router sets on a match: a refusal raised from here on (429) is counted and
+        # logged under the route's template, as it is when the route's dependency raises it.
+        scope["endpoint"] = self.route.endpoint
+        scope["path_params"] = {}
+        scope["route"] = self.route
         request = Request(scope, receive)
         principal = await self._principal(request, runtime)
         if principal is None or not principal.allows("chat"):
@@ -224,9 +229,6 @@ class ExactHitPath:
             return False
         metrics.record_cache("exact", True)
         metrics.observe_stage("cache_lookup", time.perf_counter() - started)
-        scope["endpoint"] = self.route.endpoint
-        scope["path_params"] = {}
-        scope["route"] = self.route
         request_id = current_request_id()
         prepared = Prepared(
             question=text,
