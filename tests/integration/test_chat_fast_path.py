@@ -20,6 +20,7 @@ import pytest
 from ragops.chat.fastpath import ExactHitPath
 from ragops.observability import metrics
 from tests.conftest import REDIS_URL, LiveServer, RunningServer, backend_settings, create_api_key
+from tests.security.support import audit_rows
 
 POOL = b"# Connection pool\n\nThe pool keeps five connections open and grows to twenty.\n"
 POOL_V2 = b"# Connection pool\n\nThe pool keeps eight connections open and grows to forty.\n"
@@ -179,6 +180,9 @@ def test_keys_tenants_and_scopes_as_on_the_ordinary_route(served: Served) -> Non
     assert b"revoked" in refusals["revoked"][0][2]
     assert refusals["ingest-only"][0][0] == 403
     assert fast.hits == hits + 1
+    # one audit event a refused request, whichever path saw it first
+    assert len(audit_rows(settings, "auth.failure")) == 4  # revoked and no key, twice each
+    assert len(audit_rows(settings, "auth.forbidden")) == 2
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case[0]}-{case[1]}")
