@@ -23,6 +23,7 @@ from ragops.api.openapi import install_openapi
 from ragops.api.router import include_routers
 from ragops.auth.bootstrap import ensure_bootstrap_key
 from ragops.auth.refusals import RefusalAuditor
+from ragops.chat.fastpath import install_fast_path
 from ragops.config import Settings, get_settings
 from ragops.config.production import check_production
 from ragops.db import migrate
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app, **options)
     install_openapi(app, question_limit=settings.max_question_chars)
     install_security(app, settings)
+    install_fast_path(app, enabled=settings.chat_fast_path)
     if settings.drain_refuse_new:
         app.add_middleware(DrainRefusalMiddleware)
     install_observability(app, settings)

@@ -142,6 +142,27 @@ class AnswerCache:
             metrics.observe_stage("cache_lookup", lookup.seconds)
         return lookup
 
+    async def exact_raw(
+        self, *, tenant_id: str, collection: str, question: str, query: str
+    ) -> bytes | None:
+        """The stored bytes of a question's exact entry (corpus version read fresh, as in
+        `lookup_exact`), or None on a miss or a failing backend; counts nothing. The lean path
+        of exact hits (`chat.fastpath`) records the lookup itself when it serves the entry,
+        and leaves a miss to `lookup_exact` on the ordinary path, which counts and logs it."""
+        version = await self.versions.current(tenant_id, collection)
+        key = keys.exact_key(
+            tenant_id=tenant_id,
+            collection=collection,
+            version=version,
+            fingerprint=self.fingerprint,
+            question=question,
+            query=query,
+        )
+        try:
+            return await self.cache.get(key)
+        except Exception:  # the ordinary path looks it up again and logs the failure
+            return None
+
     async def lookup_semantic(self, lookup: Lookup, *, tenant_id: str) -> Lookup:
         """The semantic half of `lookup`, after an exact miss (a follow-up's meaning depends
         on its session: only its exact key is safe); records the lookup's stage time."""

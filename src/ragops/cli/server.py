@@ -5,11 +5,18 @@ embedded vector store admits one process at a time.
 
 `--url` (`RAGOPS_API_URL`) names a server explicitly, `--api-key` (`RAGOPS_API_KEY`) the key
 to send. A file whose process is gone (a killed server) is ignored.
+
+Once the application has started, the objects built so far (modules, models, settings, the
+runtime's components) are moved out of the garbage collector's reach (`gc.freeze`): they live
+as long as the process, and without this every older-generation collection walks all of them
+again: with exact cache hits at 800 a second, the collector's CPU fell from 0.12 to 0.03 ms a
+request (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +40,8 @@ def wrap_lifespan(app: Any, data_dir: Path, say: Callable[[str], None]) -> None:
     async def lifespan(target: Any) -> AsyncIterator[Any]:
         try:
             async with inner(target) as state:
+                gc.collect()
+                gc.freeze()  # see the module docstring
                 demo = getattr(target.state, "demo_corpus", None)
                 teller = asyncio.create_task(tell(demo)) if demo is not None else None
                 try:

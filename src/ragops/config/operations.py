@@ -56,6 +56,14 @@ class OperationsSettings(BaseModel):
             "0 = no limit."
         ),
     )
+    chat_fast_path: bool = Field(
+        True,
+        description=(
+            "Serve exact answer-cache hits of POST /v1/chat before FastAPI's routing "
+            "(same checks, headers, metrics and body; chat/fastpath.py); false = every "
+            "question takes the ordinary route."
+        ),
+    )
     max_db_pool_waiters: int = Field(
         0, ge=0, description="Not ready while more checkouts than this wait on a full DB pool."
     )
