@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,12 @@ from variant_replay import (
     Lexicon,
     completed_zscore,
     normalised_fusion,
+    per_document,
     pooled,
     query_terms,
     rm3_terms,
+    sentence_units,
+    unit_index,
     windows_of,
 )
 
@@ -59,7 +63,9 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Score the variants of the chosen groups."""
     from ragops.retrieval.fusion import fuse
 
-    groups = set(args.only.split(",")) if args.only else {"fusion", "bm25", "rm3", "dense"}
+    groups = (
+        set(args.only.split(",")) if args.only else {"fusion", "bm25", "rm3", "dense", "sentences"}
+    )
     dataset = Path(args.dataset)
     corpus, queries, qrels = load_dataset(dataset)
     ids, texts, rows = corpus_rows(corpus)
@@ -215,7 +221,97 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "doc score = max cosine over windows",
                 {q: fuse(maxdense[q], sparse[q], method="zscore") for q in qids},
             )
+    if "sentences" in groups and not args.skip_embedding:
+        sentence_group(args, dataset, corpus, ids, qids, qvec, dense, sparse, zbase, score)
     return results
+
+
+def cached_unit_vectors(dataset: Path, name: str, units: Sequence[str]) -> np.ndarray:
+    """The product embedder's vectors of `units`, computed once and kept in var/bench/."""
+    import hashlib
+
+    from ragops.config.settings import Settings
+    from ragops.providers.embedder.factory import create_embedder
+
+    digest = hashlib.sha256(create_embedder(Settings()).model_id.encode())
+    for unit in units:
+        digest.update(unit.encode("utf-8") + b"\0")
+    cache = CACHE_DIR / f"{dataset.name}-{name}-{digest.hexdigest()[:16]}.npy"
+    if cache.exists():
+        return np.load(cache)
+    started = time.perf_counter()
+    vectors = embed_with_product(units)
+    print(f"# embedded {len(units)} {name} in {time.perf_counter() - started:.1f} s", flush=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors
+
+
+def sentence_group(
+    args: argparse.Namespace,
+    dataset: Path,
+    corpus: Sequence[Mapping[str, Any]],
+    ids: Sequence[str],
+    qids: Sequence[str],
+    qvec: Mapping[str, np.ndarray],
+    dense: Mapping[str, Ranking],
+    sparse: Mapping[str, Ranking],
+    zbase: Mapping[str, Ranking],
+    score: Callable[[str, Mapping[str, Ranking]], None],
+) -> None:
+    """Sentence-level dense signals: each document's best sentence cosine ("max") and the
+    mean of its best two ("top-2"), over the whole corpus or over the fused top 100 only,
+    fused as a third z-scored list or in place of the whole-abstract cosine."""
+    from ragops.retrieval.fusion import fuse, z_score_fusion
+
+    def top(signal: np.ndarray) -> Ranking:
+        found = np.argpartition(-signal, LIMIT)[:LIMIT]
+        found = found[np.argsort(-signal[found], kind="stable")]
+        return [(ids[i], float(signal[i])) for i in found]
+
+    rows = {item: i for i, item in enumerate(ids)}
+    for titled in (False, True):
+        units, owner = sentence_units(corpus, titled)
+        name = "sentences-titled" if titled else "sentences"
+        svec = cached_unit_vectors(dataset, name, units)
+        index = unit_index(owner, len(ids))
+        kind = "title + sentence" if titled else "title, sentences"
+        signals: dict[str, dict[str, np.ndarray]] = {"max": {}, "top-2": {}}
+        for q in qids:
+            signals["max"][q], signals["top-2"][q] = per_document(svec @ qvec[q], index)
+        for how, signal in signals.items():
+            whole = {q: top(signal[q]) for q in qids}
+            label = f"{kind}: {how}"
+            score(f"{label}, dense alone", whole)
+            score(
+                f"{label} replaces the cosine",
+                {q: fuse(whole[q], sparse[q], method="zscore") for q in qids},
+            )
+            for weight in (1.0, 0.5):
+                score(
+                    f"{label} third, weight {weight}",
+                    {
+                        q: z_score_fusion([dense[q], sparse[q], whole[q]], [1.0, 1.0, weight])
+                        for q in qids
+                    },
+                )
+            head: dict[str, Ranking] = {}
+            for q in qids:
+                pool = [item for item, _ in zbase[q][:LIMIT]]
+                head[q] = sorted(
+                    ((item, float(signal[q][rows[item]])) for item in pool),
+                    key=lambda kv: (-kv[1], kv[0]),
+                )
+            for weight in (1.0, 0.5):
+                score(
+                    f"{label} third over fused top 100, w {weight}",
+                    {
+                        q: z_score_fusion([dense[q], sparse[q], head[q]], [1.0, 1.0, weight])
+                        for q in qids
+                    },
+                )
+        if not args.json:
+            print(f"# {kind}: {len(units)} units", flush=True)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -223,7 +319,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, help="BEIR-layout folder")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    parser.add_argument("--only", default="", help="groups: fusion,bm25,rm3,dense")
+    parser.add_argument("--only", default="", help="groups: fusion,bm25,rm3,dense,sentences")
     parser.add_argument("--skip-embedding", action="store_true", help="no corpus re-embedding")
     return parser.parse_args(argv)
 
