@@ -222,7 +222,7 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
                 {q: fuse(maxdense[q], sparse[q], method="zscore") for q in qids},
             )
     if "sentences" in groups and not args.skip_embedding:
-        sentence_group(args, dataset, corpus, ids, qids, qvec, dense, sparse, zbase, score)
+        sentence_group(args, dataset, corpus, ids, qids, qvec, dense, sparse, zbase, score, cvec)
     return results
 
 
@@ -258,6 +258,7 @@ def sentence_group(
     sparse: Mapping[str, Ranking],
     zbase: Mapping[str, Ranking],
     score: Callable[[str, Mapping[str, Ranking]], None],
+    corpus_vectors: np.ndarray,
 ) -> None:
     """Sentence-level dense signals: each document's best sentence cosine ("max") and the
     mean of its best two ("top-2"), over the whole corpus or over the fused top 100 only,
@@ -312,6 +313,94 @@ def sentence_group(
                 )
         if not args.json:
             print(f"# {kind}: {len(units)} units", flush=True)
+        if args.latency and not titled:
+            timed = sentence_latency(
+                corpus_vectors, svec, index, qids, qvec, dense, sparse, zbase, rows
+            )
+            print(f"# added step per question, {len(qids)} questions: {json.dumps(timed)}")
+
+
+def sentence_latency(
+    corpus_vectors: np.ndarray,
+    svec: np.ndarray,
+    index: np.ndarray,
+    qids: Sequence[str],
+    qvec: Mapping[str, np.ndarray],
+    dense: Mapping[str, Ranking],
+    sparse: Mapping[str, Ranking],
+    zbase: Mapping[str, Ranking],
+    rows: Mapping[str, int],
+) -> dict[str, dict[str, float]]:
+    """What the "third list over the fused top 100" step adds to a question, timed alone:
+    the embedded store's MaxSim query restricted to the 100 candidates (Qdrant Edge, each
+    abstract one point holding its whole-text vector and its sentences as a multivector, exact
+    search), the same scores computed in numpy from vectors in memory, and the three-list
+    fusion against the two-list one."""
+    import tempfile
+
+    import qdrant_edge as qe
+
+    from ragops.retrieval.fusion import z_score_fusion
+
+    config = qe.EdgeConfig(
+        vectors={
+            "dense": qe.EdgeVectorParams(size=svec.shape[1], distance=qe.Distance.Cosine),
+            "sentences": qe.EdgeVectorParams(
+                size=svec.shape[1],
+                distance=qe.Distance.Cosine,
+                multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+            ),
+        }
+    )
+    per_doc = [svec[row[row >= 0]] for row in index]
+    timings: dict[str, list[float]] = {"store": [], "numpy": [], "fuse3": [], "fuse2": []}
+    with tempfile.TemporaryDirectory() as folder:
+        shard = qe.EdgeShard.create(folder, config)
+        for start in range(0, len(per_doc), 256):
+            points = [
+                qe.Point(
+                    row,
+                    {"dense": corpus_vectors[row].tolist(), "sentences": per_doc[row].tolist()},
+                    {},
+                )
+                for row in range(start, min(start + 256, len(per_doc)))
+            ]
+            shard.update(qe.UpdateOperation.upsert_points(points))
+        for q in qids:
+            pool = [rows[item] for item, _ in zbase[q][:LIMIT]]
+            started = time.perf_counter()
+            found = shard.query(
+                qe.QueryRequest(
+                    limit=LIMIT,
+                    query=qe.Query.Nearest([qvec[q].tolist()], using="sentences"),
+                    filter=qe.Filter(must=[qe.HasIdCondition(set(pool))]),
+                    params=qe.SearchParams(exact=True),
+                )
+            )
+            timings["store"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            sims = np.concatenate([per_doc[r] for r in pool]) @ qvec[q]
+            cuts = np.cumsum([len(per_doc[r]) for r in pool])[:-1]
+            mine = [float(part.max()) for part in np.split(sims, cuts)]
+            timings["numpy"].append(time.perf_counter() - started)
+            scored = {int(p.id): float(p.score) for p in found}
+            assert len(scored) == len(pool), (len(scored), len(pool))
+            assert all(abs(scored[r] - m) < 1e-3 for r, m in zip(pool, mine, strict=True))
+            head = sorted(zip([str(r) for r in pool], mine, strict=True), key=lambda kv: -kv[1])
+            started = time.perf_counter()
+            z_score_fusion([dense[q], sparse[q], head], [1.0, 1.0, 1.0])
+            timings["fuse3"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            z_score_fusion([dense[q], sparse[q]], [1.0, 1.0])
+            timings["fuse2"].append(time.perf_counter() - started)
+        shard.close()
+    return {
+        name: {
+            "p50_ms": round(float(np.percentile(values, 50)) * 1000, 3),
+            "p95_ms": round(float(np.percentile(values, 95)) * 1000, 3),
+        }
+        for name, values in timings.items()
+    }
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -321,6 +410,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--only", default="", help="groups: fusion,bm25,rm3,dense,sentences")
     parser.add_argument("--skip-embedding", action="store_true", help="no corpus re-embedding")
+    parser.add_argument(
+        "--latency",
+        action="store_true",
+        help="sentences group: time the added step per question (Qdrant Edge MaxSim query)",
+    )
     return parser.parse_args(argv)
 
 
