@@ -340,11 +340,44 @@ def sentence_group(
                     )
         if not args.json:
             print(f"# {kind}: {len(units)} units", flush=True)
+        if not titled:
+            print(f"# {json.dumps(off_domain(corpus_vectors, svec))}", flush=True)
         if args.latency and not titled:
             timed = sentence_latency(
                 corpus_vectors, svec, index, qids, qvec, dense, sparse, zbase, rows
             )
             print(f"# added step per question, {len(qids)} questions: {json.dumps(timed)}")
+
+
+def off_domain(corpus_vectors: np.ndarray, svec: np.ndarray) -> dict[str, Any]:
+    """How the floor treats questions SciFact cannot answer (every question of
+    bench/data/answers.yaml and bench/data/cache_questions.json: runbook operations, general
+    knowledge) when it judges by the whole text or by the best sentence: each question's best
+    cosine over the corpus either way, and how many pass the floor."""
+    import yaml
+
+    data = Path(__file__).resolve().parent / "data"
+    rows = yaml.safe_load((data / "answers.yaml").read_text())["questions"]
+    asked = [row["question"] for row in rows]
+    groups = json.loads((data / "cache_questions.json").read_text())
+    asked += [text for group in groups for same in group for text in same]
+    asked = list(dict.fromkeys(asked))
+    qmat = embed_with_product(asked)
+    whole = (qmat @ corpus_vectors.T).max(axis=1)
+    best = np.max(np.stack([(qmat @ part.T).max(axis=1) for part in np.array_split(svec, 8)]), 0)
+    return {
+        "off_domain_questions": len(asked),
+        "best_whole_cosine": {
+            "max": round(float(whole.max()), 4),
+            "p50": round(float(np.median(whole)), 4),
+        },
+        "best_sentence_cosine": {
+            "max": round(float(best.max()), 4),
+            "p50": round(float(np.median(best)), 4),
+        },
+        "passing_floor_whole": int((whole >= FLOOR).sum()),
+        "passing_floor_sentence": int((np.maximum(whole, best) >= FLOOR).sum()),
+    }
 
 
 def sentence_latency(
