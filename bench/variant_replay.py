@@ -225,3 +225,47 @@ def pooled(
     out = np.zeros((rows, wvec.shape[1]), dtype=np.float32)
     np.add.at(out, np.asarray(owner), wvec * np.asarray(weights, dtype=np.float32)[:, None])
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+def sentence_units(
+    corpus: Sequence[Mapping[str, Any]], titled: bool
+) -> tuple[list[str], list[int]]:
+    """Every abstract cut into sentences by the product's splitter (`chat.units.sentences_of`,
+    uncut: the embedder reads 256 word pieces of each): the units' texts and each one's
+    document row. `titled`: each sentence is "title\\nsentence"; otherwise the title is a unit
+    of its own, before the sentences."""
+    from ragops.chat.units import sentences_of
+
+    units: list[str] = []
+    owner: list[int] = []
+    for row, doc in enumerate(corpus):
+        title = str(doc.get("title", "")).strip()
+        sentences = sentences_of(str(doc.get("text", "")), 1_000_000)
+        if titled:
+            texts = [f"{title}\n{s}".strip() for s in sentences] or [title]
+        else:
+            texts = ([title] if title else []) + sentences
+        units.extend(texts)
+        owner.extend([row] * len(texts))
+    return units, owner
+
+
+def unit_index(owner: Sequence[int], rows: int) -> np.ndarray:
+    """A (documents, most units) matrix of unit positions, -1 where a document has fewer."""
+    counts = np.bincount(np.asarray(owner), minlength=rows)
+    index = np.full((rows, max(int(counts.max()), 2)), -1, dtype=np.int64)
+    filled = np.zeros(rows, dtype=np.int64)
+    for position, row in enumerate(owner):
+        index[row, filled[row]] = position
+        filled[row] += 1
+    return index
+
+
+def per_document(sims: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's best unit score and the mean of its best two (its best one alone when
+    it has a single unit), from the units' scores `sims` and `unit_index`; -1 without units."""
+    padded = np.where(index >= 0, sims[np.maximum(index, 0)], -np.inf)
+    two = -np.partition(-padded, 1, axis=1)[:, :2]
+    best = np.where(np.isfinite(two[:, 0]), two[:, 0], -1.0)
+    second = np.where(np.isfinite(two[:, 1]), two[:, 1], best)
+    return best.astype(np.float32), ((best + second) / 2).astype(np.float32)

@@ -108,3 +108,61 @@ def test_windows_cover_a_long_text_in_pieces_of_at_most_250() -> None:
     assert owner[1:] == [1] * (len(owner) - 1) and len(owner) > 2
     assert all(p <= replay.WINDOW for p in pieces) and pieces[1] == replay.WINDOW
     assert windows[1].startswith("protein0 folding") and long_text.endswith(windows[-1])
+
+
+def test_sentence_units_put_the_title_apart_or_before_each_sentence() -> None:
+    corpus = [
+        {"title": "Vitamin D", "text": "Deficiency raises risk, e.g. of fractures. It is common."},
+        {"title": "", "text": "Yeast responds to heat."},
+    ]
+    units, owner = replay.sentence_units(corpus, titled=False)
+    assert units == [
+        "Vitamin D",
+        "Deficiency raises risk, e.g. of fractures.",
+        "It is common.",
+        "Yeast responds to heat.",
+    ]
+    assert owner == [0, 0, 0, 1]
+    titled, owner = replay.sentence_units(corpus, titled=True)
+    assert titled[:2] == [
+        "Vitamin D\nDeficiency raises risk, e.g. of fractures.",
+        "Vitamin D\nIt is common.",
+    ]
+    assert titled[2] == "Yeast responds to heat." and owner == [0, 0, 1]
+
+
+def test_per_document_takes_the_best_unit_and_the_mean_of_the_best_two() -> None:
+    index = replay.unit_index([0, 0, 0, 1, 3, 3], 4)  # document 2 has no unit
+    assert index.tolist() == [[0, 1, 2], [3, -1, -1], [-1, -1, -1], [4, 5, -1]]
+    sims = np.array([0.1, 0.5, 0.3, 0.2, 0.9, 0.4], dtype=np.float32)
+    best, two = replay.per_document(sims, index)
+    assert best.tolist() == pytest.approx([0.5, 0.2, -1.0, 0.9])
+    assert two.tolist() == pytest.approx([0.4, 0.2, -1.0, 0.65])  # one unit: itself
+
+
+def test_latency_step_reads_each_candidates_best_sentence_from_the_store() -> None:
+    rng = np.random.default_rng(7)
+
+    def unit(a: np.ndarray) -> np.ndarray:
+        return (a / np.linalg.norm(a, axis=-1, keepdims=True)).astype(np.float32)
+
+    owner = sorted([*range(120), *rng.integers(0, 120, 500).tolist()])
+    svec, cvec = unit(rng.normal(size=(len(owner), 8))), unit(rng.normal(size=(120, 8)))
+    ids = [str(i) for i in range(120)]
+    qvec = {"q": unit(rng.normal(size=8))}
+    dense = {"q": [(i, float(cvec[int(i)] @ qvec["q"])) for i in ids[:100]]}
+    sparse = {"q": [(i, float(200 - int(i))) for i in ids[20:120]]}
+    fused = {"q": dense["q"]}
+    timed = variants.sentence_latency(
+        cvec,
+        svec,
+        replay.unit_index(owner, 120),
+        ["q"],
+        qvec,
+        dense,
+        sparse,
+        fused,
+        {i: int(i) for i in ids},
+    )  # raises unless the store's MaxSim equals numpy's best sentence
+    assert set(timed) == {"store", "numpy", "fuse3", "fuse2"}
+    assert all(t["p50_ms"] > 0 for t in timed.values())
