@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 
 from ragops.chat.commands import runs_subcommand, subcommand
 from ragops.chat.intent import (
@@ -112,9 +113,16 @@ REPEAT_SHARE = 0.3
 """Share of its word trigrams a candidate must share with a better one to count as a repeat."""
 
 
-def _trigrams(text: str) -> set[tuple[str, ...]]:
+TRIGRAM_MEMO = 512
+"""Passages whose word trigrams are remembered (`_trigrams`): the passages compared are
+mostly the same template sections question after question; about 30 KB each at the default
+chunk size, so 15 MB at most."""
+
+
+@lru_cache(maxsize=TRIGRAM_MEMO)
+def _trigrams(text: str) -> frozenset[tuple[str, ...]]:
     words = re.findall(r"\w+", text.lower())
-    return set(zip(words, words[1:], words[2:], strict=False))
+    return frozenset(zip(words, words[1:], words[2:], strict=False))
 
 
 def set_repeats_aside(passages: Sequence[Passage]) -> list[Passage]:
@@ -124,17 +132,17 @@ def set_repeats_aside(passages: Sequence[Passage]) -> list[Passage]:
     places they took go to other pages. The order is kept otherwise."""
     kept: list[Passage] = []
     repeats: list[Passage] = []
-    seen: list[tuple[str, set[tuple[str, ...]]]] = []
+    seen: dict[str, list[str]] = {}  # heading -> texts of the kept passages under it
     for passage in passages:
         heading = passage.section.rsplit(">", 1)[-1].strip().lower()
-        grams = _trigrams(passage.text)
-        if grams and any(
-            heading == other and len(grams & theirs) >= REPEAT_SHARE * len(grams)
-            for other, theirs in seen
+        same = seen.setdefault(heading, [])  # trigrams are read only when headings match
+        mine = _trigrams(passage.text) if same else None
+        if mine and any(
+            len(mine & _trigrams(theirs)) >= REPEAT_SHARE * len(mine) for theirs in same
         ):
             repeats.append(passage)
             continue
-        seen.append((heading, grams))
+        same.append(passage.text)
         kept.append(passage)
     return kept + repeats
 

@@ -162,10 +162,17 @@ def question_terms(question: str) -> list[str]:
     """The terms of a question, each once, with joined neighbours ("roll back" -> "rollback",
     "back up" -> "backup") as alternatives; what the question sets aside and its filler
     phrases (`asked_part`) are left out."""
+    return list(_question_terms(question))
+
+
+@lru_cache(maxsize=1024)
+def _question_terms(question: str) -> tuple[str, ...]:
+    """`question_terms`, memoised: answering one question asks for its terms once for each
+    candidate passage's heading (`chat.sections.names_section`), a few hundred times."""
     asked = list(dict.fromkeys(terms(asked_part(question))))
     joined = list(joined_terms(question))
     order = [w for w in _ORDER_WORDS if w in _WORD.findall(asked_part(question).lower())]
-    return asked + [j for j in joined if j not in asked] + order
+    return (*asked, *[j for j in joined if j not in asked], *order)
 
 
 _ORDER_WORDS = ("before", "after", "during")
@@ -187,20 +194,26 @@ def heading_terms(section: str) -> set[str]:
     word that titles it ("before" of "Before you start", for which "start" says nothing);
     for a document's top heading alone, its title's terms when there are MIN_TITLE_TERMS or
     more ("Command line"), else none."""
+    return set(_heading_terms(section))
+
+
+@lru_cache(maxsize=4096)
+def _heading_terms(section: str) -> frozenset[str]:
+    """`heading_terms`, memoised (the same few hundred headings are read for every question)."""
     parts = [p for p in section.split(">") if p.strip()]
     if not parts:
-        return set()
+        return frozenset()
     found = set(terms(parts[-1]))
     if len(parts) > 1:
         order = {w for w in _WORD.findall(parts[-1].lower()) if w in _ORDER_WORDS}
-        return (found - _ORDER_GENERIC) | order if order else found
-    return found if len(found) >= MIN_TITLE_TERMS else set()
+        return frozenset((found - _ORDER_GENERIC) | order if order else found)
+    return frozenset(found if len(found) >= MIN_TITLE_TERMS else ())
 
 
 def names_heading(asked: Iterable[str], section: str) -> bool:
     """Whether question terms `asked` name the section: every term of its last heading is
     asked ("Scaling" for "how do I scale ragops horizontally?")."""
-    heading = heading_terms(section)
+    heading = _heading_terms(section)
     return bool(heading) and heading <= set(asked)
 
 
@@ -208,13 +221,13 @@ def names_order(asked: Iterable[str], section: str) -> bool:
     """Whether the question names a section by the order word that titles it ("before" of
     "Before you start"): of the sections it names, that one answers what comes before or
     after the task the others are titled by."""
-    return bool(heading_terms(section) & set(asked) & set(_ORDER_WORDS))
+    return bool(_heading_terms(section) & set(asked) & set(_ORDER_WORDS))
 
 
 def named_terms(asked: Iterable[str], section: str) -> int:
     """How many terms of a section's heading the question names: of two named sections,
     the one named by more words is the one meant ("Command line" over "Commands")."""
-    return len(heading_terms(section) & set(asked))
+    return len(_heading_terms(section) & set(asked))
 
 
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")

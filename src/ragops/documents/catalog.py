@@ -112,13 +112,13 @@ async def visible_chunks(*, db: Database, tenant_id: str, chunk_ids: Sequence[st
     """
     if not chunk_ids:
         return set()
-    async with db.session() as session:
-        query = (
-            select(Chunk.id)
-            .join(Document, Document.id == Chunk.document_id)
-            .where(Document.tenant_id == tenant_id, Chunk.id.in_(set(chunk_ids)))
-        )
-        return set((await session.execute(query)).scalars().all())
+    query = (
+        select(Chunk.id)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Document.tenant_id == tenant_id, Chunk.id.in_(set(chunk_ids)))
+    )
+    async with db.engine.connect() as connection:  # a core read: no ORM session to set up
+        return set((await connection.execute(query)).scalars().all())
 
 
 async def count_documents(*, db: Database, tenant_id: str) -> int:

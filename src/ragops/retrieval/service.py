@@ -108,6 +108,34 @@ def _cosine(hit: StoredHit, query: npt.NDArray[np.float32]) -> float:
     return float(np.dot(hit.dense, query))
 
 
+def _next_batch(
+    fused: Sequence[tuple[str, float]],
+    start: int,
+    wanted: int,
+    cosine: dict[str, float],
+    floor: float,
+) -> tuple[list[tuple[str, float]], int]:
+    """The next fused candidates worth fetching from position `start`, and where the batch
+    after them starts: a candidate the dense search scored below `floor` is skipped unread (it
+    would be dropped after fetching), and the batch ends once it holds `wanted` candidates the
+    dense search scored at or above it; a BM25-only candidate, whose cosine is known only once
+    its vector is read, is fetched but not counted. One fetch then usually suffices (another
+    follows only if points were deleted meanwhile), and the passages kept are those a fetch of
+    every candidate in order would keep."""
+    batch: list[tuple[str, float]] = []
+    sure = 0
+    at = start
+    while at < len(fused) and sure < wanted:
+        item = fused[at]
+        at += 1
+        score = cosine.get(item[0])
+        if score is not None and score < floor:
+            continue
+        batch.append(item)
+        sure += score is not None
+    return batch, at
+
+
 def _settle(task: asyncio.Task[list[StoredHit]] | None) -> None:
     """Cancel a search task nobody waits for any more, or mark its error as seen."""
     if task is None:
@@ -199,11 +227,10 @@ class Retriever:
             start = max(4 * k, 20)
             head = await self._passages(fused[:start], cosine, vector, scope)
             kept = [p for p in self.reranker.rerank(query, head) if p.score >= floor][:k]
-        step = max(2 * k, 10)
         while len(kept) < k and start < len(fused):
-            batch = await self._passages(fused[start : start + step], cosine, vector, scope)
-            kept.extend(p for p in batch if p.score >= floor)
-            start += step
+            batch, start = _next_batch(fused, start, k - len(kept), cosine, floor)
+            found = await self._passages(batch, cosine, vector, scope)
+            kept.extend(p for p in found if p.score >= floor)
         kept = kept[:k]
         total_ms = (time.perf_counter() - started) * 1000.0
         return RetrievalResult(

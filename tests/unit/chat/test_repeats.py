@@ -3,6 +3,9 @@ set behind the others, so the places they took go to other pages."""
 
 from __future__ import annotations
 
+import random
+import re
+
 from ragops.chat.sections import set_repeats_aside
 from ragops.retrieval.service import Passage
 
@@ -50,3 +53,41 @@ def test_the_same_text_under_another_heading_is_no_repeat() -> None:
     a = _passage(1, "DiskFull > Escalation", TEMPLATE)
     b = _passage(2, "Runbooks > Severity levels", TEMPLATE)
     assert set_repeats_aside([a, b]) == [a, b]
+
+
+def _reference(passages: list[Passage]) -> list[Passage]:
+    """The rule as first written: every candidate's trigrams compared with every better one."""
+    kept: list[Passage] = []
+    repeats: list[Passage] = []
+    seen: list[tuple[str, set[tuple[str, ...]]]] = []
+    for passage in passages:
+        heading = passage.section.rsplit(">", 1)[-1].strip().lower()
+        words = re.findall(r"\w+", passage.text.lower())
+        grams = set(zip(words, words[1:], words[2:], strict=False))
+        if grams and any(
+            heading == other and len(grams & theirs) >= 0.3 * len(grams) for other, theirs in seen
+        ):
+            repeats.append(passage)
+            continue
+        seen.append((heading, grams))
+        kept.append(passage)
+    return kept + repeats
+
+
+def test_the_order_is_the_rule_s_whichever_trigrams_are_read() -> None:
+    # trigrams are read only for candidates sharing a heading, and remembered across calls:
+    # the order is the one the rule gives when every candidate is compared with every other
+    rng = random.Random(7)
+    words = "pool page disk queue escalate lead hour engineer the on call".split()
+    headings = ["A > Escalation", "B > Escalation", "C > Impact", "D > impact", "E"]
+    for _ in range(200):
+        passages = [
+            _passage(
+                n,
+                rng.choice(headings),
+                " ".join(rng.choice(words) for _ in range(rng.randint(0, 12))),
+            )
+            for n in range(1, rng.randint(1, 12))
+        ]
+        assert set_repeats_aside(passages) == _reference(passages)
+        assert set_repeats_aside(passages) == _reference(passages)  # from the memo
