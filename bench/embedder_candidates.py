@@ -166,8 +166,9 @@ def equivalent_floor(
 
 
 def latencies(model: OnnxCls, texts: Sequence[str], plain: Sequence[str]) -> dict[str, Any]:
-    """Milliseconds to embed each question alone, p50 / p95: bge-small (`texts`, through
-    onnxruntime here) and the product's default embedder (`plain`, its `embed_query`)."""
+    """Milliseconds to embed each question alone, p50 / p95: bge-small with the instruction
+    (`texts`) and without it (`plain`), through onnxruntime here, and the product's default
+    embedder (`plain`, its `embed_query`), taking turns question by question."""
     import asyncio
 
     from retrieval import percentiles
@@ -182,16 +183,20 @@ def latencies(model: OnnxCls, texts: Sequence[str], plain: Sequence[str]) -> dic
             for text in plain[:3]:
                 await embedder.embed_query(text)
             load = os.getloadavg()[0]
-            bge, base = [], []
+            bge, bare, base = [], [], []
             for text, question in zip(texts, plain, strict=True):
                 began = time.perf_counter()
                 model.embed([text])
                 bge.append(1000 * (time.perf_counter() - began))
                 began = time.perf_counter()
+                model.embed([question])
+                bare.append(1000 * (time.perf_counter() - began))
+                began = time.perf_counter()
                 await embedder.embed_query(question)
                 base.append(1000 * (time.perf_counter() - began))
             return {
                 "bge-small (instruction)": percentiles(bge),
+                "bge-small (plain)": percentiles(bare),
                 embedder.model_id: percentiles(base),
                 "load_avg_1m": round((load + os.getloadavg()[0]) / 2, 2),
             }
