@@ -116,14 +116,7 @@ class AnswerCache:
         lookup = Lookup(
             status="miss",
             entry=None,
-            key=keys.exact_key(
-                tenant_id=tenant_id,
-                collection=collection,
-                version=version,
-                fingerprint=self.fingerprint,
-                question=question,
-                query=query,
-            ),
+            key=self._exact_key(tenant_id, collection, version, question, query),
             semantic_scope=keys.semantic_scope(
                 tenant_id=tenant_id,
                 collection=collection,
@@ -142,6 +135,19 @@ class AnswerCache:
             metrics.observe_stage("cache_lookup", lookup.seconds)
         return lookup
 
+    def _exact_key(
+        self, tenant_id: str, collection: str, version: int, question: str, query: str
+    ) -> str:
+        """The exact entry's key under `version` (one definition for both lookups)."""
+        return keys.exact_key(
+            tenant_id=tenant_id,
+            collection=collection,
+            version=version,
+            fingerprint=self.fingerprint,
+            question=question,
+            query=query,
+        )
+
     async def exact_raw(
         self, *, tenant_id: str, collection: str, question: str, query: str
     ) -> bytes | None:
@@ -150,14 +156,7 @@ class AnswerCache:
         of exact hits (`chat.fastpath`) records the lookup itself when it serves the entry,
         and leaves a miss to `lookup_exact` on the ordinary path, which counts and logs it."""
         version = await self.versions.current(tenant_id, collection)
-        key = keys.exact_key(
-            tenant_id=tenant_id,
-            collection=collection,
-            version=version,
-            fingerprint=self.fingerprint,
-            question=question,
-            query=query,
-        )
+        key = self._exact_key(tenant_id, collection, version, question, query)
         try:
             return await self.cache.get(key)
         except Exception:  # the ordinary path looks it up again and logs the failure
