@@ -104,8 +104,8 @@ class StageClock:
             (service, "estimate_word_pieces"),
             (service, "scan_document_chunks"),
             (sparse.Bm25Encoder, "encode_document"),
-            (onnx_minilm.OnnxMiniLMEmbedder, "embed_sync"),
-            (onnx_minilm.OnnxMiniLMEmbedder, "_run"),
+            (onnx_minilm.OnnxEmbedder, "embed_sync"),
+            (onnx_minilm.OnnxEmbedder, "_run"),
         ]
         originals = [getattr(owner, name) for owner, name in saved]
         labels = ["extract", "chunk", "estimate", "injection_scan", "bm25", "embed_call", "run"]
@@ -113,13 +113,13 @@ class StageClock:
             if name != "embed_sync":
                 self.wrap(owner, name, label)
         clock = self
-        run = onnx_minilm.OnnxMiniLMEmbedder._run
+        run = onnx_minilm.OnnxEmbedder._run
 
         def run_timed(embedder: Any, session: Any, rows: Any) -> Any:
             return run(embedder, _TimedSession(session, clock), rows)
 
-        onnx_minilm.OnnxMiniLMEmbedder._run = run_timed  # type: ignore[method-assign]
-        self.wrap(onnx_minilm.OnnxMiniLMEmbedder, "embed_sync", "embed_call")
+        onnx_minilm.OnnxEmbedder._run = run_timed  # type: ignore[method-assign]
+        self.wrap(onnx_minilm.OnnxEmbedder, "embed_sync", "embed_call")
         try:
             yield
         finally:

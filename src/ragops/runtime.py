@@ -68,7 +68,7 @@ class Runtime:
             raise
         questions: Embedder = MemoEmbedder(embedder)  # one question, embedded once
         lookups = questions  # the semantic cache never mixes models: no fallback there
-        if settings.embedder != "onnx-minilm" and settings.embedding_fallback:
+        if settings.embedder == "openai" and settings.embedding_fallback:
             chain = FallbackEmbedder(
                 questions,  # the memo keeps the remote model's vectors only
                 lambda: create_embedder(settings.model_copy(update={"embedder": "onnx-minilm"})),

@@ -29,10 +29,10 @@ def create_answer_cache(
         semantic = SemanticCache(
             index=index,
             embedder=embedder,
-            threshold=(
-                settings.semantic_cache_threshold
-                if settings.semantic_cache_threshold is not None
-                else matching.threshold_for(settings.semantic_cache_max_error)
+            threshold=matching.semantic_threshold(
+                settings.semantic_cache_threshold,
+                settings.semantic_cache_max_error,
+                settings.embedder,
             ),
             ttl_seconds=settings.cache_ttl_seconds,
         )

@@ -119,6 +119,18 @@ CALIBRATION: tuple[tuple[float, float], ...] = (
 )
 
 
+def semantic_threshold(threshold: float | None, max_error: float, embedder: str) -> float:
+    """The semantic cache's threshold: `threshold` when set, else the calibrated one
+    (`threshold_for`). The calibration holds for the bundled MiniLM model only; bge-small
+    spreads its cosines differently and is not calibrated, so it gets no semantic hits
+    unless a threshold is set."""
+    if threshold is not None:
+        return threshold
+    if embedder == "bge-small":
+        return NO_SEMANTIC_HITS
+    return threshold_for(max_error)
+
+
 def threshold_for(max_error: float) -> float:
     """The similarity threshold for a tolerated wrong-hit rate (stricter when in doubt)."""
     chosen = CALIBRATION[0][1]

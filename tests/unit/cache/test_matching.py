@@ -10,6 +10,7 @@ from ragops.cache.matching import (
     NO_SEMANTIC_HITS,
     choose,
     guard,
+    semantic_threshold,
     threshold_for,
 )
 
@@ -116,6 +117,13 @@ def test_threshold_tightens_as_the_tolerated_error_falls() -> None:
     assert threshold_for(0.0) == CALIBRATION[0][1] == NO_SEMANTIC_HITS > 1.0
     assert threshold_for(0.005) == NO_SEMANTIC_HITS  # nothing certified below 1 %
     assert threshold_for(0.5) == threshold_for(0.01)  # levels above 1 % failed held-out
+
+
+def test_an_uncalibrated_local_model_gets_no_semantic_hits_unless_set() -> None:
+    assert semantic_threshold(None, 0.01, "onnx-minilm") == threshold_for(0.01)
+    assert semantic_threshold(None, 0.01, "bge-small") == NO_SEMANTIC_HITS
+    assert semantic_threshold(0.97, 0.01, "bge-small") == 0.97
+    assert semantic_threshold(0.8, 0.01, "onnx-minilm") == 0.8
 
 
 def key(question: str, version: int = 1) -> str:

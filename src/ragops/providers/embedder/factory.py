@@ -10,7 +10,8 @@ from ragops.providers.embedder.base import Embedder, EmbedderError
 
 
 def create_embedder(settings: Settings) -> Embedder:
-    """The embedder named by `settings.embedder`: "onnx-minilm" (offline) or "openai"."""
+    """The embedder named by `settings.embedder`: "onnx-minilm" or "bge-small" (offline), or
+    "openai"."""
     if settings.embedder == "onnx-minilm":
         from ragops.providers.embedder.onnx_minilm import OnnxMiniLMEmbedder
 
@@ -19,6 +20,11 @@ def create_embedder(settings: Settings) -> Embedder:
             int8_compute=settings.embedding_int8_compute,
             cache_dir=settings.model_cache_dir or default_cache_dir(),
         )
+    if settings.embedder == "bge-small":
+        from ragops.providers.embedder.onnx_bge import OnnxBgeSmallEmbedder, model_dir
+
+        model_dir()  # EmbedderError naming the optional package when it is missing
+        return OnnxBgeSmallEmbedder(batch_size=settings.embedding_batch_size)
     if settings.embedder == "openai":
         from ragops.providers.embedder.openai_api import OpenAIEmbedder
 

