@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from onnx_session import cpu_session
 
 BGE_PREFIX = "Represent this sentence for searching relevant passages: "
 SLICE = 256
@@ -48,16 +49,9 @@ class OnnxCls:
     """A BERT-style ONNX encoder with CLS pooling and unit-length output."""
 
     def __init__(self, folder: Path, max_len: int, threads: int) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
-        )
-        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.session, self.inputs = cpu_session(folder / "model.onnx", threads)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=max_len)
         self.tokenizer.no_padding()

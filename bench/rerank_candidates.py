@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from onnx_session import cpu_session
 from retrieval import CACHE_DIR, evaluate, load_dataset, query_halves
 from retrieval_sweep import cached_corpus_vectors, corpus_rows, dense_search, embed_with_product
 from variant_replay import LIMIT, Bm25, Lexicon, query_terms
@@ -66,19 +67,12 @@ class CrossEncoder:
     """(question, passage) -> relevance logit, with onnxruntime and `tokenizers`."""
 
     def __init__(self, folder: Path, max_length: int, threads: int) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=max_length, strategy="only_second")
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the batch's longest
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
-        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.session, self.inputs = cpu_session(folder / "model.onnx", threads)
         digest = hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
         self.model_id = digest[:12]
 
