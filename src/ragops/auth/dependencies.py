@@ -27,8 +27,10 @@ from ragops.observability import metrics
 from ragops.observability.context import current_request_id, tenant_id_var
 from ragops.security import proxies
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rgo_...`")
-_api_key_header = APIKeyHeader(
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="An API key: `Authorization: Bearer rgo_...`"
+)
+api_key_scheme = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="An API key: `X-API-Key: rgo_...`"
 )
 
@@ -45,8 +47,8 @@ def _db(request: Request) -> Database:
 
 async def authenticate(
     request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
     """The principal of the request's API key; 401 when there is no working key."""
     cached = getattr(request.state, "principal", None)

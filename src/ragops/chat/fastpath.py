@@ -46,18 +46,17 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragops.auth import service as auth
-from ragops.auth.dependencies import _api_key_header, _bearer
+from ragops.auth.dependencies import api_key_scheme, bearer_scheme
 from ragops.auth.service import OPEN_PRINCIPAL, AuthenticationFailed, Principal
 from ragops.cache.models import CachedAnswer
-from ragops.chat.generation import Generated
 from ragops.chat.models import ChatRequest, ChatResponse, Citation, Timings
 from ragops.chat.service import (
     INLINE_CHECK_CHARS,
     ChatDeps,
     Prepared,
-    _store_turns,
     resolve_collection,
 )
+from ragops.chat.turns import store_turns
 from ragops.db.base import new_id
 from ragops.observability import metrics
 from ragops.observability.context import current_request_id, tenant_id_var
@@ -241,12 +240,17 @@ class ExactHitPath:
             retrieve_ms=0.0,
             started=started,
         )
-        message_id = await _store_turns(
-            deps,
+        message_id = await store_turns(
+            deps.db,
+            deps.turns,
             tenant_id=tenant_id,
-            prepared=prepared,
-            generated=Generated(text=served.answer, cited=[], mode=served.mode, generate_ms=0.0),
-            citations=served.citations,
+            session_id=prepared.session_id,
+            collection=prepared.collection,
+            new_session=True,
+            question=prepared.question,
+            answer=served.answer,
+            mode=served.mode,
+            citations=[c.model_dump() for c in served.citations],
             request_id=request_id,
         )
         total_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -287,8 +291,8 @@ class ExactHitPath:
         if not runtime.settings.auth_enabled:
             principal = OPEN_PRINCIPAL
         else:
-            bearer = await _bearer(request)
-            presented = (bearer.credentials if bearer else None) or await _api_key_header(request)
+            bearer = await bearer_scheme(request)
+            presented = (bearer.credentials if bearer else None) or await api_key_scheme(request)
             if not presented or not presented.strip():
                 return None
             try:

@@ -30,7 +30,6 @@ from ragops.chat.gate import slot
 from ragops.chat.generation import Generated, Generator
 from ragops.chat.models import (
     ChatResponse,
-    ChatSession,
     Citation,
     Message,
     Timings,
@@ -45,11 +44,11 @@ from ragops.chat.sections import (
     set_repeats_aside,
 )
 from ragops.chat.sessions import load_session
-from ragops.chat.turns import Turns, TurnWriter
+from ragops.chat.turns import TurnWriter, store_turns
 from ragops.config import Settings
 from ragops.config.names import validate_collection_name
 from ragops.db import Database
-from ragops.db.base import new_id, utcnow
+from ragops.db.base import new_id
 from ragops.documents import catalog
 from ragops.errors import ConflictError, NotFoundError, ValidationFailed
 from ragops.observability import metrics
@@ -378,90 +377,6 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return cut + " …"
 
 
-async def _store_turns(
-    deps: ChatDeps,
-    *,
-    tenant_id: str,
-    prepared: Prepared,
-    generated: Generated,
-    citations: list[Citation],
-    request_id: str,
-) -> str:
-    message_id = new_id()
-    now = utcnow()
-    if deps.turns is not None:
-        await deps.turns.write(
-            Turns(
-                tenant_id=tenant_id,
-                session_id=prepared.session_id,
-                collection=prepared.collection,
-                new_session=not prepared.session_exists,
-                question={
-                    "id": new_id(),
-                    "session_id": prepared.session_id,
-                    "role": "user",
-                    "content": prepared.question,
-                    "request_id": request_id,
-                    "created_at": now,
-                },
-                answer={
-                    "id": message_id,
-                    "session_id": prepared.session_id,
-                    "role": "assistant",
-                    "content": generated.text,
-                    "mode": generated.mode,
-                    "citations": [c.model_dump() for c in citations],
-                    "request_id": request_id,
-                    "created_at": utcnow(),
-                },
-                at=now,
-            )
-        )
-        return message_id
-    async with deps.db.session() as session, session.begin():
-        if not prepared.session_exists:
-            session.add(
-                ChatSession(
-                    id=prepared.session_id,
-                    tenant_id=tenant_id,
-                    collection=prepared.collection,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            await session.flush()
-        else:
-            existing = await session.get(ChatSession, prepared.session_id)
-            if existing is None:  # deleted while we were answering
-                raise NotFoundError(
-                    f"session {prepared.session_id} not found", code="session_not_found"
-                )
-            existing.updated_at = now
-        session.add(
-            Message(
-                id=new_id(),
-                session_id=prepared.session_id,
-                role="user",
-                content=prepared.question,
-                request_id=request_id,
-                created_at=now,
-            )
-        )
-        session.add(
-            Message(
-                id=message_id,
-                session_id=prepared.session_id,
-                role="assistant",
-                content=generated.text,
-                mode=generated.mode,
-                citations=[c.model_dump() for c in citations],
-                request_id=request_id,
-                created_at=utcnow(),
-            )
-        )
-    return message_id
-
-
 async def finish(
     deps: ChatDeps,
     *,
@@ -472,12 +387,17 @@ async def finish(
 ) -> ChatResponse:
     """Store the turns and build the response."""
     citations = answer_citations(prepared, generated)
-    message_id = await _store_turns(
-        deps,
+    message_id = await store_turns(
+        deps.db,
+        deps.turns,
         tenant_id=tenant_id,
-        prepared=prepared,
-        generated=generated,
-        citations=citations,
+        session_id=prepared.session_id,
+        collection=prepared.collection,
+        new_session=not prepared.session_exists,
+        question=prepared.question,
+        answer=generated.text,
+        mode=generated.mode,
+        citations=[c.model_dump() for c in citations],
         request_id=request_id,
     )
     total_ms = (time.perf_counter() - prepared.started) * 1000

@@ -29,6 +29,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 
 from ragops.chat.models import ChatSession, Message
 from ragops.db import Database
+from ragops.db.base import new_id, utcnow
 from ragops.errors import NotFoundError
 
 SESSIONS = cast(Table, ChatSession.__table__)
@@ -167,3 +168,71 @@ def _settle(
 
 def _gone(turns: Turns, found: set[str]) -> bool:
     return not turns.new_session and turns.session_id not in found
+
+
+async def store_turns(
+    db: Database,
+    writer: TurnWriter | None,
+    *,
+    tenant_id: str,
+    session_id: str,
+    collection: str,
+    new_session: bool,
+    question: str,
+    answer: str,
+    mode: str,
+    citations: list[dict[str, Any]],
+    request_id: str,
+) -> str:
+    """Store a question and its answer (and the session when new); the answer's message id.
+
+    Through `writer` (group commit) when there is one, else in a transaction of its own. A
+    session deleted while its question was answered: `NotFoundError` (`session_not_found`)."""
+    message_id = new_id()
+    now = utcnow()
+    asked = {"session_id": session_id, "role": "user", "content": question}
+    answered = {
+        "session_id": session_id,
+        "role": "assistant",
+        "content": answer,
+        "mode": mode,
+        "citations": citations,
+    }
+    if writer is not None:
+        await writer.write(
+            Turns(
+                tenant_id=tenant_id,
+                session_id=session_id,
+                collection=collection,
+                new_session=new_session,
+                question={"id": new_id(), **asked, "request_id": request_id, "created_at": now},
+                answer={
+                    "id": message_id,
+                    **answered,
+                    "request_id": request_id,
+                    "created_at": utcnow(),
+                },
+                at=now,
+            )
+        )
+        return message_id
+    async with db.session() as session, session.begin():
+        if new_session:
+            session.add(
+                ChatSession(
+                    id=session_id,
+                    tenant_id=tenant_id,
+                    collection=collection,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await session.flush()
+        else:
+            existing = await session.get(ChatSession, session_id)
+            if existing is None:  # deleted while we were answering
+                raise NotFoundError(f"session {session_id} not found", code="session_not_found")
+            existing.updated_at = now
+        session.add(Message(id=new_id(), **asked, request_id=request_id, created_at=now))
+        session.add(Message(id=message_id, **answered, request_id=request_id, created_at=utcnow()))
+    return message_id
