@@ -31,6 +31,7 @@ from ragops.db.base import utcnow
 from ragops.documents.catalog import document_read
 from ragops.documents.errors import IngestError
 from ragops.documents.models import Document, IngestFailure, IngestOutcome
+from ragops.documents.removal import discard_points
 from ragops.documents.service import (
     IngestDeps,
     Prepared,
@@ -38,7 +39,6 @@ from ragops.documents.service import (
     _copy,
     _switch_version,
     build_points,
-    discard_points,
     find_documents,
     prepare,
     switch_to,
