@@ -14,7 +14,8 @@ EMBEDDER_BARS: dict[str, dict[str, float]] = {
 """Per-embedder defaults of the cosine bars (`score_floor`, `scope_cosine`), used when the
 setting is not given: each model spreads its cosines differently. An embedder missing here
 (onnx-minilm, openai) takes the fields' own defaults, chosen on MiniLM. bge-small's were chosen
-on the tune split of the answer benchmark (docs/performance.md)."""
+on the tune questions of bench/data/answers.yaml and bench/data/scope.yaml
+(docs/performance.md)."""
 
 
 class RetrievalSettings(BaseModel):
