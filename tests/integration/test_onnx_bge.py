@@ -17,8 +17,12 @@ from ragops.providers.embedder.base import EmbedderError
 from ragops.providers.embedder.factory import create_embedder, resolve_dimension
 from ragops.providers.embedder.onnx_bge import QUERY_PREFIX, OnnxBgeSmallEmbedder, model_dir
 from ragops.providers.vectorstore.factory import create_vector_store
+from ragops.retrieval.service import Retriever
+from ragops.retrieval.sparse import Bm25Encoder
 from tests.conftest import RunningServer, make_settings
 from tests.e2e.conftest import GARDEN_DOC, POOL_DOC, ROLLBACK_DOC, upload
+from tests.integration.test_retriever import chunk
+from tests.integration.test_scope import CORPUS, SCOPE
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +110,28 @@ async def test_the_factory_builds_it_and_its_vectors_get_their_own_collection(
         assert store.name == "ragops_chunks__bge-small-en-v1-5-int8_384"
     finally:
         await embedder.aclose()
+        await store.aclose()
+
+
+async def test_its_own_score_floor_drops_what_minilms_keeps(
+    tmp_path: Path, bge: OnnxBgeSmallEmbedder
+) -> None:
+    # bge's cosines sit high: an unrelated question is 0.25 close to the handbook's passages,
+    # not as close as bge's own floor (RAGOPS_SCORE_FLOOR unset)
+    own = Settings(_env_file=None, data_dir=tmp_path / "var", embedder="bge-small")
+    assert (own.score_floor, own.scope_cosine) == (0.62, 0.7)
+    store = create_vector_store(own, bge)
+    await store.ensure_ready(bge.dimension)
+    try:
+        retriever = Retriever(own, bge, store, Bm25Encoder())
+        await retriever.index_chunks([chunk(doc, text) for doc, text in CORPUS.items()])
+        unrelated = "What is the boiling point of water on a mountain?"
+        assert (await retriever.search(unrelated, SCOPE)).passages == []
+        found = (await retriever.search("How do I restore the database?", SCOPE)).passages
+        assert [p.document_id for p in found] == ["backups"]
+        retriever.settings = own.model_copy(update={"score_floor": 0.25})
+        assert (await retriever.search(unrelated, SCOPE)).passages
+    finally:
         await store.aclose()
 
 

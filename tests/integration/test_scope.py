@@ -88,3 +88,12 @@ async def test_a_question_in_the_collections_words_keeps_its_passages(
     retriever: Retriever, question: str
 ) -> None:
     assert await kept(retriever, question)
+
+
+async def test_the_bar_of_a_close_passage_is_the_scope_cosine_setting(retriever: Retriever) -> None:
+    # one word of its own ("uploaded") passes beside a passage MiniLM puts 0.4 close; no
+    # passage is 1.0 close, so with that bar the same word refuses the question
+    question = "how many characters does each chunk of an uploaded file have?"
+    assert retriever.settings.scope_cosine == 0.4 and await kept(retriever, question)
+    retriever.settings = retriever.settings.model_copy(update={"scope_cosine": 1.0})
+    assert await kept(retriever, question) == []

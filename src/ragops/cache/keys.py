@@ -41,6 +41,7 @@ def fingerprint(settings: Settings, *, prompt: str, embedder_model: str) -> str:
         "top_k": settings.top_k,
         "candidate_k": settings.candidate_k,
         "score_floor": settings.score_floor,
+        "scope_cosine": settings.scope_cosine,
         "fusion": [settings.fusion, settings.rrf_k, settings.dense_weight, settings.sparse_weight],
         "reranker": settings.reranker,
         "history_turns": settings.history_turns,

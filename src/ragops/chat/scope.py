@@ -16,9 +16,10 @@ store) is never unknown. Those few words are looked up in the collection's spars
 index (`Retriever.unused_words`: one single-term search each, one id at most, no payload),
 and only when the answer can matter.
 The question is out of scope (`refuses`) when UNUSED_WORDS of them are never used anywhere in
-the collection, or one is and no passage is CONFIDENT_SIMILARITY close to the question (the
-answerer's own bar for a question put in other words). The chat service then drops its
-passages (extractive mode only), so it is answered as a question that retrieved nothing is.
+the collection, or one is and no passage is `settings.scope_cosine` close to the question
+(0.4 on MiniLM, the answerer's own bar for a question put in other words; each embedder has
+its own, `config.retrieval.EMBEDDER_BARS`). The chat service then drops its passages
+(extractive mode only), so it is answered as a question that retrieved nothing is.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import structlog
 
-from ragops.chat.shapes import CONFIDENT_SIMILARITY, similarity
+from ragops.chat.shapes import similarity
 from ragops.chat.terms import terms
 from ragops.providers.vectorstore import SearchScope
 from ragops.retrieval.service import Passage, Retriever
@@ -130,7 +131,7 @@ def unknown_words(question: str, texts: Sequence[str]) -> list[str]:
 
 def refuses(unused: Sequence[str], similar: bool) -> bool:
     """Whether words the collection never uses put a question out of scope: UNUSED_WORDS
-    of them always, one when no passage is CONFIDENT_SIMILARITY close to the question (a
+    of them always, one when no passage is scope_cosine close to the question (a
     single unknown word beside a passage close in meaning is often the asker's own word for
     the corpus's: "beefier" machines for "bigger" instances)."""
     return len(unused) >= UNUSED_WORDS or (bool(unused) and not similar)
@@ -144,7 +145,7 @@ async def out_of_scope(
 ) -> list[str]:
     """The words of `question` that the whole collection never uses, when they put it out of
     scope (`refuses`), else []. `texts` are the retrieved passages, `similar` whether one is
-    CONFIDENT_SIMILARITY close, `unused` the collection's lookup (`Retriever.unused_words`
+    `settings.scope_cosine` close, `unused` the collection's lookup (`Retriever.unused_words`
     for the question's scope); it is called only when its answer can matter."""
     candidates = unknown_words(question, texts)
     if not refuses(candidates, similar):
@@ -159,7 +160,7 @@ async def in_scope(
     """`passages`, or none when `question` is out of scope of the collection within `scope`
     (`out_of_scope`): the extractive answer then says that nothing was found."""
     texts = [f"{p.title}\n{p.section}\n{p.text}" for p in passages]
-    similar = max(similarity(p) for p in passages) >= CONFIDENT_SIMILARITY
+    similar = max(similarity(p) for p in passages) >= retriever.settings.scope_cosine
     unused = await out_of_scope(
         question, texts, similar, lambda words: retriever.unused_words(words, scope)
     )

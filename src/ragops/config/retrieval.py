@@ -6,7 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+
+EMBEDDER_BARS: dict[str, dict[str, float]] = {
+    "bge-small": {"score_floor": 0.62, "scope_cosine": 0.7},
+}
+"""Per-embedder defaults of the cosine bars (`score_floor`, `scope_cosine`), used when the
+setting is not given: each model spreads its cosines differently. An embedder missing here
+(onnx-minilm, openai) takes the fields' own defaults, chosen on MiniLM. bge-small's were chosen
+on the tune questions of bench/data/answers.yaml and bench/data/scope.yaml
+(docs/performance.md)."""
 
 
 class RetrievalSettings(BaseModel):
@@ -66,6 +75,14 @@ class RetrievalSettings(BaseModel):
                 raise ValueError(exc.message) from None
         return value
 
+    @model_validator(mode="after")
+    def _embedder_bars(self) -> RetrievalSettings:
+        """The cosine bars not given take the embedder's own values (`EMBEDDER_BARS`)."""
+        for name, value in EMBEDDER_BARS.get(self.embedder, {}).items():
+            if name not in self.model_fields_set:
+                setattr(self, name, value)
+        return self
+
     # --- ingestion ---
     max_upload_bytes: int = Field(
         20 * 1024 * 1024, ge=1, description="Largest accepted document (bytes)."
@@ -122,7 +139,19 @@ class RetrievalSettings(BaseModel):
         100, ge=1, le=1000, description="Candidates fetched from each of dense and sparse search."
     )
     score_floor: float = Field(
-        0.25, ge=-1.0, le=1.0, description="Least dense cosine similarity of a cited passage."
+        0.25,
+        ge=-1.0,
+        le=1.0,
+        description="Least dense cosine similarity of a cited passage; unset, the embedder's "
+        "own: 0.25 (onnx-minilm, openai), 0.62 (bge-small).",
+    )
+    scope_cosine: float = Field(
+        0.4,
+        ge=-1.0,
+        le=1.0,
+        description="Extractive scope check: a question with one word the collection never "
+        "uses is refused unless a passage is this close (cosine); unset, the embedder's own: "
+        "0.4 (onnx-minilm, openai), 0.7 (bge-small).",
     )
     fusion: Literal["rrf", "weighted", "zscore"] = Field(
         "zscore",
