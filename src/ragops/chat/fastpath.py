@@ -319,11 +319,11 @@ class ExactHitPath:
 def install_fast_path(app: Any, *, enabled: bool) -> None:
     """Put `ExactHitPath` between the exception handlers and the router of `app` (a FastAPI
     application), each time its middleware stack is built."""
-    from ragops.security.rate_limit import _api_routes
+    from ragops.security.rate_limit import api_routes
 
     route = next(
         r
-        for path, r in _api_routes(app.router.routes)
+        for path, r in api_routes(app.router.routes)
         if path == PATH and "POST" in (r.methods or ())
     )
     build_stack: Callable[[], ASGIApp] = app.build_middleware_stack

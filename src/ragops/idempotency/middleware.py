@@ -299,9 +299,9 @@ class _InProgress(ConflictError):
 def apply_idempotency(app: FastAPI) -> None:
     """Add the guard to every POST/PATCH route under /v1, after its own dependencies; answer
     replays; install the middleware."""
-    from ragops.security.rate_limit import _api_routes
+    from ragops.security.rate_limit import api_routes
 
-    for path, route in _api_routes(app.router.routes):
+    for path, route in api_routes(app.router.routes):
         if not path.startswith("/v1/") or not (set(route.methods or ()) & METHODS):
             continue
         if not isinstance(route, APIRoute):

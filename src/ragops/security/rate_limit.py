@@ -392,7 +392,7 @@ def enforce_rate_limit(kind: Kind) -> Callable[[Request], Awaitable[None]]:
     return _DEPENDENCIES[kind]
 
 
-def _api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+def api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
     """Every API route with its full path, inside included routers too (FastAPI keeps an
     included router as one entry whose `original_router` holds the routes)."""
     for route in routes:
@@ -402,7 +402,7 @@ def _api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple
         inner = getattr(route, "original_router", None)
         if inner is not None:
             context = getattr(route, "include_context", None)
-            yield from _api_routes(inner.routes, prefix + str(getattr(context, "prefix", "")))
+            yield from api_routes(inner.routes, prefix + str(getattr(context, "prefix", "")))
 
 
 def apply_rate_limits(
@@ -418,7 +418,7 @@ def apply_rate_limits(
     """
     app.state.rate_limiter = limiter
     wanted = dict(routes)
-    for path, route in _api_routes(app.router.routes):
+    for path, route in api_routes(app.router.routes):
         for method in route.methods or ():
             kind = wanted.pop((method, path), None)
             if kind is None:
