@@ -53,7 +53,7 @@ from ragops.chat.models import ChatRequest, ChatResponse, Citation, Timings
 from ragops.chat.service import (
     INLINE_CHECK_CHARS,
     ChatDeps,
-    Prepared,
+    question_problem,
     resolve_collection,
 )
 from ragops.chat.turns import store_turns
@@ -208,8 +208,8 @@ class ExactHitPath:
         if len(question) > INLINE_CHECK_CHARS:
             return False
         text = question.strip()
-        if not text or len(text) > settings.max_question_chars or scan_question(text).flagged:
-            return False
+        if question_problem(settings, text) is not None or scan_question(text).flagged:
+            return False  # the route refuses it, or logs and counts the detection
         tenant_id = principal.tenant_id
         try:
             collection = await resolve_collection(deps, tenant_id, asked.collection)
@@ -229,25 +229,15 @@ class ExactHitPath:
         metrics.record_cache("exact", True)
         metrics.observe_stage("cache_lookup", time.perf_counter() - started)
         request_id = current_request_id()
-        prepared = Prepared(
-            question=text,
-            collection=collection,
-            session_id=new_id(),
-            session_exists=False,
-            history=[],
-            passages=[],
-            embed_ms=0.0,
-            retrieve_ms=0.0,
-            started=started,
-        )
+        session_id = new_id()
         message_id = await store_turns(
             deps.db,
             deps.turns,
             tenant_id=tenant_id,
-            session_id=prepared.session_id,
-            collection=prepared.collection,
+            session_id=session_id,
+            collection=collection,
             new_session=True,
-            question=prepared.question,
+            question=text,
             answer=served.answer,
             mode=served.mode,
             citations=[c.model_dump() for c in served.citations],
@@ -258,7 +248,7 @@ class ExactHitPath:
             (
                 served.head,
                 b',"session_id":',
-                to_json(prepared.session_id),
+                to_json(session_id),
                 b',"message_id":',
                 to_json(message_id),
                 b',"request_id":',

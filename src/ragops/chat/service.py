@@ -110,6 +110,20 @@ class Prepared:
         return Generated(text=entry.answer, cited=[], mode=entry.mode, generate_ms=0.0)
 
 
+def question_problem(settings: Settings, text: str) -> ValidationFailed | None:
+    """What makes the trimmed question `text` unacceptable whatever it says (empty, too
+    long), or None; `validate_question` raises it."""
+    if not text:
+        return ValidationFailed("the question is empty", code="empty_question")
+    if len(text) > settings.max_question_chars:
+        return ValidationFailed(
+            f"the question is {len(text)} characters long; the limit is "
+            f"{settings.max_question_chars}",
+            code="question_too_long",
+        )
+    return None
+
+
 def validate_question(settings: Settings, question: str) -> str:
     """The trimmed question, or ValidationFailed naming what is wrong with it.
 
@@ -118,14 +132,9 @@ def validate_question(settings: Settings, question: str) -> str:
     `prompt_injection`), otherwise it is answered (docs/security/prompt-injection.md).
     """
     text = question.strip()
-    if not text:
-        raise ValidationFailed("the question is empty", code="empty_question")
-    if len(text) > settings.max_question_chars:
-        raise ValidationFailed(
-            f"the question is {len(text)} characters long; the limit is "
-            f"{settings.max_question_chars}",
-            code="question_too_long",
-        )
+    problem = question_problem(settings, text)
+    if problem is not None:
+        raise problem
     report = scan_question(text)
     if report.flagged:
         refused = settings.injection_policy == "block" and report.blocked
