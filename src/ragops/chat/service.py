@@ -498,10 +498,7 @@ async def answer_events(
             generated = payload
     if generated is None:  # pragma: no cover - the generator always ends with "final"
         raise RuntimeError("the answer stream ended without a result")
-    response = await finish(
-        deps, tenant_id=tenant_id, prepared=prepared, generated=generated, request_id=request_id
-    )
-    await remember(deps, tenant_id=tenant_id, prepared=prepared, generated=generated)
+    response = await _complete(deps, tenant_id, prepared, generated, request_id)
     yield "done", response.model_dump(mode="json")
 
 
