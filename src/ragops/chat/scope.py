@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 import structlog
 
 from ragops.chat.shapes import similarity
-from ragops.chat.terms import terms
+from ragops.chat.terms import terms, without_negations
 from ragops.providers.vectorstore import SearchScope
 from ragops.retrieval.service import Passage, Retriever
 from ragops.retrieval.sparse import STOPWORDS, analyze
@@ -69,7 +69,7 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
 def _content_words(question: str) -> list[str]:
     """The lowercased content words of `question`, each once, in order."""
     words = []
-    for raw in _WORD.findall(question):
+    for raw in _WORD.findall(without_negations(question)):
         word = raw.lower().split("'")[0].split("’")[0]
         if (
             len(word) >= MIN_LETTERS
