@@ -94,6 +94,7 @@ def block_answer(context: Context, scored: list[tuple[Unit, float]]) -> Extracti
     body = unit.text
     if unit.kind in ("table", "list"):
         body = "\n".join([body, *_continued(context, scored, unit, body)])
+        body = "\n".join([*_step_before(scored, unit), body])
     text = f"{cite(intro, unit.passage).rstrip('.')}:\n{body}"
     return ExtractiveAnswer(text, (unit.passage,), score=score, kind=context.kind)
 
@@ -310,6 +311,25 @@ def _whole_section(
 
 
 _FIRST_NUMBER = re.compile(r"^(\d{1,3})\. ")
+
+
+def _step_before(scored: list[tuple[Unit, float]], unit: Unit) -> list[str]:
+    """The end of the step before a cut list's first one ("1. …into a scratch directory ...:
+    ragops backup verify FILE"), when no retrieved chunk holds the list's start (`_list_start`
+    found none): the chunker cut inside that step, and the prose its chunk holds before the
+    list is that step's end, often the command it runs."""
+    first = _FIRST_NUMBER.match(unit.text) if _cut_list(unit) else None
+    if first is None:
+        return []
+    before = [
+        u.text
+        for u, _ in scored
+        if u.passage == unit.passage
+        and u.kind == "sentence"
+        and not u.in_block
+        and u.position < unit.position
+    ]
+    return [f"{int(first.group(1)) - 1}. \u2026{' '.join(before)}"] if before else []
 
 
 def _cut_list(unit: Unit) -> bool:

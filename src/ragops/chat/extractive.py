@@ -46,6 +46,7 @@ from ragops.chat.terms import missing_names, name_text, question_terms, terms
 from ragops.chat.units import passage_units
 
 __all__ = [
+    "ANSWERER_VERSION",
     "NOT_FOUND_ANSWER",
     "ExtractiveAnswer",
     "ExtractiveAnswerer",
@@ -59,6 +60,11 @@ __all__ = [
     "terms",
     "word_deltas",
 ]
+
+ANSWERER_VERSION = 9
+"""The version of the extractive answerer's rules, bumped whenever they change an answer: it
+is part of the answer cache's fingerprint (`cache.keys.fingerprint`), so an answer cached by
+older rules is not served after an upgrade."""
 
 NOT_FOUND_ANSWER = "I could not find anything about that in the indexed documents."
 """The answer when nothing was retrieved: honest, and citing nothing."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,12 @@ something else."""
 CONFIDENT_SIMILARITY = 0.4
 """Retrieval cosine similarity at which a passage answers a question put in other words
 ("how are tenants isolated?") even when few of the question's words are in it."""
+GIVEN_SHARE = 0.5
+"""For a yes/no question, the weight in a sentence's own share of a question term that its
+passage's title or headings already hold: the heading says what the section is about, the
+sentence that settles the question says something more about it ("Does the liveness probe
+fail when the database is down?" is settled by the liveness section's sentence about the
+database, not by its "Point the liveness probe here")."""
 RANK_PRIOR = 0.02
 """Bonus (scaled by retrieval rank) that lets earlier passages win exact ties."""
 
@@ -113,13 +120,20 @@ class Context:
     """The terms a definition question asks about ("corpus", "version" of "what is the corpus
     version?"); empty for other questions."""
 
-    def coverage(self, bag: set[str]) -> float:
+    def coverage(self, bag: set[str], given: AbstractSet[str] = frozenset()) -> float:
+        """The IDF-weighted share of the question's terms that `bag` holds; a term of
+        `given` (what the reader already knows) weighs GIVEN_SHARE of its weight."""
         covered = {t for t in self.weight if t in bag}
         for word, parts in self.joined.items():
             if word in bag:
                 covered.update(parts)
-        total = sum(w for t, w in self.weight.items() if t not in self.joined)
-        found = sum(w for t, w in self.weight.items() if t in covered and t not in self.joined)
+        weight = {
+            t: w * GIVEN_SHARE if t in given else w
+            for t, w in self.weight.items()
+            if t not in self.joined
+        }
+        total = sum(weight.values())
+        found = sum(w for t, w in weight.items() if t in covered)
         return found / total if total else 0.0
 
 
@@ -298,7 +312,8 @@ _DEFINES = re.compile(r"\b(?:is|are|means|refers\s+to|stands\s+for)\b", re.IGNOR
 
 
 def score_unit(unit: Unit, context: Context) -> float:
-    own = context.coverage(set(terms(unit.text + " " + unit.lead)))
+    given = context.headings[unit.passage - 1] if context.kind == "yesno" else frozenset()
+    own = context.coverage(set(terms(unit.text + " " + unit.lead)), given)
     if unit.kind == "table":  # a table is about what it lists more than about its details
         own = max(context.coverage(set(terms(unit.keys + " " + unit.lead))), 0.7 * own)
     section = context.sections[unit.passage - 1]

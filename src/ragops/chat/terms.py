@@ -79,8 +79,18 @@ def terms(text: str) -> list[str]:
     return list(_cached_terms(text))
 
 
+_NEGATION = re.compile(r"\b[A-Za-z]+n['\u2019]t\b", re.IGNORECASE)
+"""A negative contraction ("won't", "can't", "shouldn't"): an auxiliary, which asks for
+nothing; split at its apostrophe it left a piece ("won") that no passage holds."""
+
+
+def without_negations(text: str) -> str:
+    """`text` without its negative contractions (`_NEGATION`)."""
+    return _NEGATION.sub(" ", text)
+
+
 def _terms(text: str) -> list[str]:
-    text = text.replace("%", " percent ")  # "80 %" and "80 percent" say the same
+    text = without_negations(text.replace("%", " percent "))  # "80 %" is "80 percent"
     camel = " ".join(" ".join(_CAMEL_PART.findall(w)) for w in _CAMEL.findall(text))
     out: list[str] = []
     for word in _WORD.findall(f"{text} {camel}".lower()):
@@ -154,8 +164,10 @@ would weigh most."""
 
 def asked_part(question: str) -> str:
     """`question` without what it sets aside (`without_excluded`) and without filler phrases
-    ("right now", "find out", "actually"); "make sure" reads as "verify"."""
-    return _MAKE_SURE.sub("verify", _FILLER.sub(" ", without_excluded(question)))
+    ("right now", "find out", "actually") and negative contractions ("won't"); "make sure"
+    reads as "verify"."""
+    asked = without_negations(without_excluded(question))
+    return _MAKE_SURE.sub("verify", _FILLER.sub(" ", asked))
 
 
 def question_terms(question: str) -> list[str]:

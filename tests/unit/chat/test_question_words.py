@@ -144,3 +144,23 @@ async def test_a_question_for_a_cause_is_answered_with_the_condition() -> None:
         "What does the worker status check report?", [status], max_sentences=1
     )
     assert "stopped or running" in plain.text
+
+
+def test_a_negative_contraction_asks_for_nothing() -> None:
+    assert question_terms("My server won't boot") == question_terms("My server boot")
+    assert "won" not in question_terms("Why won’t it start and why can't I log in?")
+
+
+async def test_a_contraction_does_not_lower_the_answer_to_a_refusal() -> None:
+    refusals = TextPassage(
+        "Deployment",
+        "Deployment > Production refuses embedded parts",
+        "In production mode the server refuses to start with SQLite or the embedded vector store.",
+    )
+    answer = await ExtractiveAnswerer().answer(
+        "Why won't the server start in production mode?", [refusals], max_sentences=1
+    )
+    assert answer.text == (
+        "In production mode the server refuses to start with SQLite or the embedded vector "
+        "store [1]."
+    )
