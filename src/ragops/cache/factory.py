@@ -5,7 +5,7 @@ from __future__ import annotations
 from ragops.cache import keys, matching
 from ragops.cache.semantic import SemanticCache
 from ragops.cache.service import AnswerCache
-from ragops.chat.prompts import SYSTEM_PROMPT
+from ragops.chat.prompts import ANSWER_RULES, SYSTEM_PROMPT
 from ragops.config import Settings
 from ragops.db import Database
 from ragops.providers.cache import Cache
@@ -41,7 +41,10 @@ def create_answer_cache(
         db=db,
         cache=cache,
         fingerprint=keys.fingerprint(
-            settings, prompt=SYSTEM_PROMPT, embedder_model=embedder.model_id
+            settings,
+            prompt=SYSTEM_PROMPT,
+            embedder_model=embedder.model_id,
+            rules=ANSWER_RULES,
         ),
         semantic=semantic,
     )

@@ -21,6 +21,11 @@ from typing import Protocol
 from ragops.providers.llm.base import ChatMessage
 from ragops.security.injection import PASSAGE_WARNING, scan_passage
 
+ANSWER_RULES = "2026-12-05"
+"""When the rules that choose what is answered last changed (the extractive answerer's, the
+scope check's): part of the answer cache's key, so a release that answers differently serves
+no entry cached by the one before. Change it with any such rule."""
+
 SYSTEM_PROMPT = """\
 You are a documentation assistant. Answer the user's question using only the numbered \
 passages inside the <passages> block of the user's message.
