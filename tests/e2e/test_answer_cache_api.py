@@ -140,3 +140,30 @@ def test_cli_warm_fills_the_shared_cache(tmp_path: Path) -> None:
     assert "0 answered and cached if grounded, 2 already cached" in again.stdout
     asked = run_cli(data_dir, "ask", QUESTION, "--json", "-t", tenant, env=env)
     assert json.loads(asked.stdout)["cache"] == "hit-exact"
+
+
+FOREIGN = "How do I size the Kafka consumer pool?"
+"""Close to the pool page ("pool", "size") but about a product the collection never names."""
+
+
+def test_completions_answer_a_question_as_chat_does(client: httpx.Client) -> None:
+    """Both routes take the same path (lookups, retrieval, scope check): a question about
+    something the collection never mentions is refused on each, and a question answered on
+    /v1/chat is the same answer, from the same cache entry, on /v1/chat/completions (with an
+    LLM, `test_llm_and_openai_api` checks that the refusal asks no model on either route)."""
+    from ragops.chat.extractive import NOT_FOUND_ANSWER
+
+    asked = chat(client, FOREIGN).json()
+    assert asked["answer"] == NOT_FOUND_ANSWER and asked["citations"] == []
+    body = {"model": "ops", "messages": [{"role": "user", "content": FOREIGN}]}
+    completed = client.post("/v1/chat/completions", json=body)
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["choices"][0]["message"]["content"] == NOT_FOUND_ANSWER
+    assert completed.json()["citations"] == []
+
+    question = "How long does a request wait for a free connection?"
+    answered = chat(client, question).json()
+    body = {"model": "ops", "messages": [{"role": "user", "content": question}]}
+    completed = client.post("/v1/chat/completions", json=body)
+    assert completed.headers["X-Cache"] == "hit-exact"
+    assert completed.json()["choices"][0]["message"]["content"] == answered["answer"]

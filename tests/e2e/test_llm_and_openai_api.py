@@ -115,6 +115,25 @@ def test_nothing_relevant_means_no_llm_call(client: httpx.Client, llm: FakeLLMSe
     assert llm.chat_requests == []
 
 
+def test_out_of_scope_question_means_no_llm_call(client: httpx.Client, llm: FakeLLMServer) -> None:
+    """The scope check runs with an LLM too: a question close to the pool page in words and
+    meaning, about a product the collection never names, is refused without asking the
+    model, on both routes; the same question in the collection's words is generated."""
+    foreign = "How do I size the Kafka consumer pool?"
+    body = client.post("/v1/chat", json={"question": foreign}).json()
+    assert body["citations"] == [] and body["mode"] == "extractive"
+    completion = client.post(
+        "/v1/chat/completions",
+        json={"model": "default", "messages": [{"role": "user", "content": foreign}]},
+    )
+    assert completion.status_code == 200, completion.text
+    assert completion.json()["citations"] == []
+    assert llm.chat_requests == []
+    body = client.post("/v1/chat", json={"question": "How do I size the connection pool?"}).json()
+    assert body["mode"] == "generated" and body["citations"]
+    assert len(llm.chat_requests) == 1
+
+
 def _openai_client(server: LiveServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.base_url + "/v1", api_key=server.api_key, max_retries=0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ragops.cache import keys, matching
 from ragops.cache.semantic import SemanticCache
 from ragops.cache.service import AnswerCache
+from ragops.chat.extractive import ANSWERER_VERSION
 from ragops.chat.prompts import SYSTEM_PROMPT
 from ragops.config import Settings
 from ragops.db import Database
@@ -41,7 +42,10 @@ def create_answer_cache(
         db=db,
         cache=cache,
         fingerprint=keys.fingerprint(
-            settings, prompt=SYSTEM_PROMPT, embedder_model=embedder.model_id
+            settings,
+            prompt=SYSTEM_PROMPT,
+            embedder_model=embedder.model_id,
+            rules=str(ANSWERER_VERSION),
         ),
         semantic=semantic,
     )

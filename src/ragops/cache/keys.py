@@ -14,7 +14,6 @@ import re
 import unicodedata
 from urllib.parse import quote
 
-from ragops.chat.extractive import ANSWERER_VERSION
 from ragops.config import Settings
 
 ROOT = "answers:"
@@ -28,18 +27,18 @@ def normalise(text: str) -> str:
     return _TRAILING.sub("", flat)
 
 
-def fingerprint(settings: Settings, *, prompt: str, embedder_model: str) -> str:
+def fingerprint(settings: Settings, *, prompt: str, embedder_model: str, rules: str = "") -> str:
     """A digest of every setting that changes an answer to the same question on the same
-    corpus: answer mode, model and sampling, prompt, the extractive answerer's rules,
-    retrieval and history settings."""
+    corpus: answer mode, model and sampling, prompt, the answering rules' version, retrieval
+    and history settings."""
     generated = settings.llm_base_url is not None
     parts = {
         "mode": "generated" if generated else "extractive",
-        "answerer": None if generated else ANSWERER_VERSION,
         "model": settings.llm_model if generated else None,
         "temperature": settings.llm_temperature if generated else None,
         "max_tokens": settings.llm_max_tokens if generated else None,
         "prompt": hashlib.sha256(prompt.encode()).hexdigest()[:16],
+        "rules": rules,
         "embedder": embedder_model,
         "top_k": settings.top_k,
         "candidate_k": settings.candidate_k,

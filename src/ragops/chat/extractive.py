@@ -61,10 +61,11 @@ __all__ = [
     "word_deltas",
 ]
 
-ANSWERER_VERSION = 9
-"""The version of the extractive answerer's rules, bumped whenever they change an answer: it
-is part of the answer cache's fingerprint (`cache.keys.fingerprint`), so an answer cached by
-older rules is not served after an upgrade."""
+ANSWERER_VERSION = 10
+"""The version of the rules that choose what is answered (this answerer's, and the scope check
+that runs before it and before an LLM), raised whenever they change an answer: it is part of
+the answer cache's fingerprint (`cache.factory` gives it to `cache.keys.fingerprint`), so an
+answer cached by older rules is not served after an upgrade."""
 
 NOT_FOUND_ANSWER = "I could not find anything about that in the indexed documents."
 """The answer when nothing was retrieved: honest, and citing nothing."""

@@ -28,7 +28,6 @@ from ragops.chat.openai_models import CompletionRequest, ModelCard, ModelList
 from ragops.documents import catalog
 from ragops.errors import RagopsError, ValidationFailed
 from ragops.providers.llm import ChatMessage
-from ragops.retrieval.service import Passage
 
 logger = logging.getLogger(__name__)
 
@@ -99,34 +98,10 @@ async def chat_completions(
     """Answer the conversation's last user message from the collection named by `model`."""
     deps = runtime.chat_deps
     question, history = _conversation(body)
-    text = await service.checked_question(deps.settings, question)
-    collection = await service.resolve_collection(deps, tenant_id, body.model)
-    query = deps.generator.retrieval_query(text, history)
-    lookup = await service.look_up(
-        deps,
-        tenant_id=tenant_id,
-        collection=collection,
-        question=text,
-        query=query,
-        history=history,
+    prepared = await service.prepare_conversation(
+        deps, tenant_id=tenant_id, question=question, history=history, collection=body.model
     )
-    passages: list[Passage] = []
-    embed_ms = retrieve_ms = 0.0
-    if lookup is None or not lookup.hit:
-        passages, embed_ms, retrieve_ms = await service.retrieve(
-            deps, tenant_id=tenant_id, query=query, collection=collection
-        )
-    prepared = service.Prepared(
-        question=text,
-        collection=collection,
-        session_id="",
-        session_exists=False,
-        history=history,
-        passages=passages,
-        embed_ms=embed_ms,
-        retrieve_ms=retrieve_ms,
-        lookup=lookup,
-    )
+    text, collection, passages = prepared.question, prepared.collection, prepared.passages
     cache_header = {"X-Cache": prepared.cache_status}
     completion_id = f"chatcmpl-{request_id}"
     created = int(time.time())

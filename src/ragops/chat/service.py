@@ -242,6 +242,28 @@ def prepared_hit(prepared: Prepared) -> bool:
     return prepared.lookup is not None and prepared.lookup.hit
 
 
+async def prepare_conversation(
+    deps: ChatDeps,
+    *,
+    tenant_id: str,
+    question: str,
+    history: Sequence[ChatMessage],
+    collection: str | None,
+) -> Prepared:
+    """`prepare` for a conversation sent whole (the OpenAI-compatible route): its history
+    comes with the request and no session is stored; the lookups, the gate, retrieval and the
+    scope check are the same, so both routes answer a question alike (and share its cache)."""
+    started = time.perf_counter()
+    text = await checked_question(deps.settings, question)
+    name = await resolve_collection(deps, tenant_id, collection)
+    prepared = await _looked_up(deps, tenant_id, text, name, list(history), started=started)
+    prepared.session_id = ""
+    if not prepared_hit(prepared):
+        async with slot(deps):
+            await _gather_passages(deps, tenant_id, prepared)
+    return prepared
+
+
 async def _understand(
     deps: ChatDeps,
     tenant_id: str,
@@ -265,6 +287,22 @@ async def _understand(
         history = await _history(deps, session_id)
     else:
         name = await resolve_collection(deps, tenant_id, collection)
+    return await _looked_up(
+        deps, tenant_id, text, name, history, started=started, session_id=session_id
+    )
+
+
+async def _looked_up(
+    deps: ChatDeps,
+    tenant_id: str,
+    text: str,
+    name: str,
+    history: list[ChatMessage],
+    *,
+    started: float,
+    session_id: str | None = None,
+) -> Prepared:
+    """The question with its retrieval query and the exact answer-cache lookup's result."""
     query = deps.generator.retrieval_query(text, history)
     lookup = None
     if deps.answers is not None:
@@ -301,37 +339,18 @@ async def _gather_passages(deps: ChatDeps, tenant_id: str, prepared: Prepared) -
     )
     passages = await add_action_sections(deps.db, tenant_id, prepared.question, passages)
     passages = await add_command_chunks(deps.db, tenant_id, prepared.question, passages)
-    if passages and deps.generator.llm is None:
+    if passages:
         scope = SearchScope(tenant_id=tenant_id, collection=prepared.collection)
-        passages = await with_named_passages(
-            prepared.question,
-            passages,
-            lambda query, limit: deps.retriever.sparse_passages(query, scope, limit),
-            lambda ids: catalog.visible_chunks(db=deps.db, tenant_id=tenant_id, chunk_ids=ids),
-        )
+        if deps.generator.llm is None:
+            passages = await with_named_passages(
+                prepared.question,
+                passages,
+                lambda query, limit: deps.retriever.sparse_passages(query, scope, limit),
+                lambda ids: catalog.visible_chunks(db=deps.db, tenant_id=tenant_id, chunk_ids=ids),
+            )
+        # In both modes: an LLM would be asked about passages of another subject.
         passages = await in_scope(deps.retriever, scope, prepared.question, passages)
     prepared.passages = passages
-
-
-async def look_up(
-    deps: ChatDeps,
-    *,
-    tenant_id: str,
-    collection: str,
-    question: str,
-    query: str,
-    history: Sequence[ChatMessage],
-) -> Lookup | None:
-    """The answer cache's lookup for a question (None when there is no cache)."""
-    if deps.answers is None:
-        return None
-    return await deps.answers.lookup(
-        tenant_id=tenant_id,
-        collection=collection,
-        question=question,
-        query=query,
-        follow_up=any(m.role == "user" for m in history),
-    )
 
 
 async def remember(

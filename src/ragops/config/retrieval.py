@@ -66,12 +66,11 @@ class RetrievalSettings(BaseModel):
         """bge-small's files come from an optional package: say so now, not at the first
         question."""
         if value == "bge-small":
-            from ragops.providers.embedder.base import EmbedderError
-            from ragops.providers.embedder.onnx_bge import model_dir
+            from ragops.config.model_files import ModelFilesMissing, bge_small_dir
 
             try:
-                model_dir()
-            except EmbedderError as exc:
+                bge_small_dir()
+            except ModelFilesMissing as exc:
                 raise ValueError(exc.message) from None
         return value
 

@@ -35,15 +35,13 @@ from ragops.documents.removal import discard_points
 from ragops.documents.service import (
     IngestDeps,
     Prepared,
-    _collection_id,
-    _copy,
-    _switch_version,
     build_points,
     find_documents,
     prepare,
     switch_to,
     upsert_points,
 )
+from ragops.documents.switching import copy_row, ensure_collection, switch_version
 from ragops.errors import ConflictError, ServiceUnavailable, ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -172,12 +170,12 @@ async def _commit_together(
                     "updated_at": now,
                 }
                 if p.previous_version:
-                    await _switch_version(
+                    await switch_version(
                         session, p.document_id, p.previous_version, values, p.source
                     )
                     continue
                 if collection_id is None:
-                    collection_id = await _collection_id(session, tenant_id, collection)
+                    collection_id = await ensure_collection(session, tenant_id, collection)
                 session.add(
                     Document(
                         id=p.document_id,
@@ -189,7 +187,7 @@ async def _commit_together(
                     )
                 )
             await session.flush()
-            session.add_all([_copy(row) for p in group for row in p.rows])
+            session.add_all([copy_row(row) for p in group for row in p.rows])
             await corpus_versions.bump(session, tenant_id=tenant_id, collection=collection)
     except (IntegrityError, ConflictError):
         return None

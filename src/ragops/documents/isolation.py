@@ -43,11 +43,11 @@ def _child(
     """In the child: apply the limits, parse, send back the result or the error."""
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    from ragops.documents.extract import _pdf_pages
+    from ragops.documents.extract import pdf_pages
 
     result: Any
     try:
-        result = ("ok", _pdf_pages(name, data, max_pages, threading.Event()))
+        result = ("ok", pdf_pages(name, data, max_pages, threading.Event()))
     except IngestError as exc:
         result = ("error", exc)
     except MemoryError:
@@ -68,7 +68,7 @@ def _child(
 def parse_pdf_isolated(
     name: str, data: bytes, max_pages: int, *, timeout: float, memory_mb: int
 ) -> Any:
-    """`extract._pdf_pages` run in a limited child process; raises `IngestError`."""
+    """`extract.pdf_pages` run in a limited child process; raises `IngestError`."""
     context = _isolation_context()
     receiver, sender = context.Pipe(duplex=False)
     cpu = max(1, math.ceil(timeout))

