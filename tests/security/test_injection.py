@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from ragops.chat.prompts import SYSTEM_PROMPT, passage_warning
-from ragops.chat.service import validate_question
+from ragops.chat.questions import validate_question
 from ragops.documents.chunking import Chunk, chunk_document
 from ragops.documents.extract import extract
 from ragops.errors import ValidationFailed
@@ -175,9 +175,13 @@ def test_questions_are_flagged_counted_logged_and_blocked(
 def test_sql_metacharacters_in_a_question_are_data(client: httpx.Client) -> None:
     question = "'; DROP TABLE documents; -- when does the maintenance window start?"
     answered = client.post("/v1/chat", json={"question": question})
-    assert answered.status_code == 200 and "Sunday" in answered.json()["answer"]
+    # An ordinary answer; whether the SQL words, which no passage holds, put the question out
+    # of scope is the scope check's business (chat.scope), not this test's.
+    assert answered.status_code == 200, answered.text
     session = client.get(f"/v1/sessions/{answered.json()['session_id']}").json()
     assert session["messages"][0]["content"] == question  # stored as given, as data
+    plain = client.post("/v1/chat", json={"question": "When does the maintenance window start?"})
+    assert plain.status_code == 200 and "Sunday" in plain.json()["answer"]  # nothing dropped
     bad = client.post("/v1/chat", json={"question": "x", "collection": "a' OR '1'='1"})
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_collection"
     assert client.get("/v1/documents").json()["total"] == 2

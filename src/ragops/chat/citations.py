@@ -5,7 +5,8 @@ valid when it names a passage that was actually given (1..n). `parse_citations` 
 valid numbers in order of first use, the invalid ones, and can rewrite the answer without
 the markers that point at passages that were not retrieved. Text inside code spans and
 fenced code blocks is left alone (`items[0]` is code, not a citation), and so are markdown
-links (`[1](https://...)`).
+links (`[1](https://...)`). `citations_for` builds the response's citation objects (document,
+section, snippet, score) for the passage numbers an answer cites.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from ragops.chat.models import Citation
+from ragops.retrieval.service import Passage
+
+SNIPPET_CHARS = 300
+"""Longest snippet of a cited passage shown in a response."""
 MAX_RANGE = 50
 """Longest range expanded number by number; longer or reversed ones count by their two ends."""
 
@@ -146,3 +152,31 @@ def renumber_citations(answer: str, order: Sequence[int]) -> str:
         position = match.end()
     pieces.append(answer[position:])
     return "".join(pieces)
+
+
+def citations_for(
+    passages: Sequence[Passage], indexes: Sequence[int], *, renumbered: bool = False
+) -> list[Citation]:
+    """Citation objects for the 1-based passage `indexes` the answer cites; numbered 1..n in
+    that order when the answer's markers were renumbered so (`Generated.renumbered`)."""
+    return [
+        Citation(
+            index=number if renumbered else index,
+            document_id=passages[index - 1].document_id,
+            title=passages[index - 1].title,
+            section=passages[index - 1].section,
+            snippet=snippet(passages[index - 1].text),
+            score=round(float(passages[index - 1].score), 4),
+        )
+        for number, index in enumerate(indexes, start=1)
+        if 1 <= index <= len(passages)
+    ]
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The start of a passage, cut at a word boundary."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0]
+    return cut + " …"

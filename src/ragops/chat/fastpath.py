@@ -50,12 +50,8 @@ from ragops.auth.dependencies import api_key_scheme, bearer_scheme
 from ragops.auth.service import OPEN_PRINCIPAL, AuthenticationFailed, Principal
 from ragops.cache.models import CachedAnswer
 from ragops.chat.models import ChatRequest, ChatResponse, Citation, Timings
-from ragops.chat.service import (
-    INLINE_CHECK_CHARS,
-    ChatDeps,
-    question_problem,
-    resolve_collection,
-)
+from ragops.chat.questions import INLINE_CHECK_CHARS, question_problem
+from ragops.chat.service import ChatDeps, resolve_collection
 from ragops.chat.turns import store_turns
 from ragops.db.base import new_id
 from ragops.observability import metrics

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from ragops.cache.models import CacheStatus
 from ragops.cache.service import AnswerCache, Lookup
-from ragops.chat.corpus_names import with_named_passages
+from ragops.chat.citations import citations_for
 from ragops.chat.gate import slot
 from ragops.chat.generation import Generated, Generator
 from ragops.chat.models import (
@@ -34,15 +34,8 @@ from ragops.chat.models import (
     Message,
     Timings,
 )
-from ragops.chat.scope import in_scope
-from ragops.chat.sections import (
-    HEADING_CANDIDATES,
-    add_action_sections,
-    add_command_chunks,
-    promote_named_sections,
-    rank_by_headings,
-    set_repeats_aside,
-)
+from ragops.chat.passages import gather_passages
+from ragops.chat.questions import checked_question
 from ragops.chat.sessions import load_session
 from ragops.chat.turns import TurnWriter, store_turns
 from ragops.config import Settings
@@ -51,18 +44,8 @@ from ragops.db import Database
 from ragops.db.base import new_id
 from ragops.documents import catalog
 from ragops.errors import ConflictError, NotFoundError, ValidationFailed
-from ragops.observability import metrics
-from ragops.observability.tracing import span
 from ragops.providers.llm import ChatMessage
-from ragops.providers.vectorstore import SearchScope
 from ragops.retrieval.service import Passage, Retriever
-from ragops.security.injection import report_detection, scan_question
-from ragops.workers import run_blocking
-
-SNIPPET_CHARS = 300
-NAMED_SECTION_CANDIDATES = 5
-"""Candidates retrieved beyond `top_k` from which a section the question names by its heading
-may take a place (`chat.sections.promote_named_sections`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,56 +93,6 @@ class Prepared:
         return Generated(text=entry.answer, cited=[], mode=entry.mode, generate_ms=0.0)
 
 
-def question_problem(settings: Settings, text: str) -> ValidationFailed | None:
-    """What makes the trimmed question `text` unacceptable whatever it says (empty, too
-    long), or None; `validate_question` raises it."""
-    if not text:
-        return ValidationFailed("the question is empty", code="empty_question")
-    if len(text) > settings.max_question_chars:
-        return ValidationFailed(
-            f"the question is {len(text)} characters long; the limit is "
-            f"{settings.max_question_chars}",
-            code="question_too_long",
-        )
-    return None
-
-
-def validate_question(settings: Settings, question: str) -> str:
-    """The trimmed question, or ValidationFailed naming what is wrong with it.
-
-    A question that looks like prompt injection is logged and counted; with
-    `injection_policy="block"` one that scores over the block threshold is refused (422
-    `prompt_injection`), otherwise it is answered (docs/security/prompt-injection.md).
-    """
-    text = question.strip()
-    problem = question_problem(settings, text)
-    if problem is not None:
-        raise problem
-    report = scan_question(text)
-    if report.flagged:
-        refused = settings.injection_policy == "block" and report.blocked
-        report_detection("question", report, refused=refused)
-        if refused:
-            raise ValidationFailed(
-                "the question looks like an attempt to override the assistant's instructions "
-                f"({', '.join(report.rules)}); rephrase it as a question about the documents",
-                code="prompt_injection",
-            )
-    return text
-
-
-INLINE_CHECK_CHARS = 256
-"""Questions up to this long are checked on the event loop (a few tens of microseconds: less
-than handing them to a worker thread and back); longer ones go to the `cpu` pool."""
-
-
-async def checked_question(settings: Settings, question: str) -> str:
-    """`validate_question`, on the event loop for a short question, else in a worker."""
-    if len(question) <= INLINE_CHECK_CHARS:
-        return validate_question(settings, question)
-    return await run_blocking("cpu", validate_question, settings, question)
-
-
 async def resolve_collection(deps: ChatDeps, tenant_id: str, collection: str | None) -> str:
     """The collection to search: the one named (it must exist) or the default."""
     name = collection or deps.settings.default_collection
@@ -193,32 +126,6 @@ async def _history(deps: ChatDeps, session_id: str) -> list[ChatMessage]:
     ]
 
 
-async def retrieve(
-    deps: ChatDeps,
-    *,
-    tenant_id: str,
-    query: str,
-    collection: str,
-) -> tuple[list[Passage], float, float]:
-    """Passages for `query` from the tenant's collection, current document versions only."""
-    with span("retrieve", collection=collection):
-        result = await deps.retriever.search(
-            query,
-            SearchScope(tenant_id=tenant_id, collection=collection),
-            top_k=max(HEADING_CANDIDATES, deps.settings.top_k + NAMED_SECTION_CANDIDATES),
-        )
-    metrics.observe_stage("embed", result.embed_ms / 1000)
-    metrics.observe_stage("retrieve", result.retrieve_ms / 1000)
-    visible = await catalog.visible_chunks(
-        db=deps.db, tenant_id=tenant_id, chunk_ids=[p.chunk_id for p in result.passages]
-    )
-    passages = [p for p in result.passages if p.chunk_id in visible]
-    passages = set_repeats_aside(rank_by_headings(query, passages))
-    passages = passages[: deps.settings.top_k + NAMED_SECTION_CANDIDATES]
-    passages = promote_named_sections(query, passages, deps.settings.top_k)
-    return passages, result.embed_ms, result.retrieve_ms
-
-
 async def prepare(
     deps: ChatDeps,
     *,
@@ -233,7 +140,7 @@ async def prepare(
     prepared = await _understand(deps, tenant_id, question, session_id, collection)
     if not prepared_hit(prepared):
         async with slot(deps):
-            await _gather_passages(deps, tenant_id, prepared)
+            await gather_passages(deps, tenant_id, prepared)
     return prepared
 
 
@@ -260,7 +167,7 @@ async def prepare_conversation(
     prepared.session_id = ""
     if not prepared_hit(prepared):
         async with slot(deps):
-            await _gather_passages(deps, tenant_id, prepared)
+            await gather_passages(deps, tenant_id, prepared)
     return prepared
 
 
@@ -328,31 +235,6 @@ async def _looked_up(
     )
 
 
-async def _gather_passages(deps: ChatDeps, tenant_id: str, prepared: Prepared) -> None:
-    """After an exact miss, inside the gate: the semantic lookup, then on a miss retrieval."""
-    if deps.answers is not None and prepared.lookup is not None:
-        await deps.answers.lookup_semantic(prepared.lookup, tenant_id=tenant_id)
-    if prepared_hit(prepared):
-        return
-    passages, prepared.embed_ms, prepared.retrieve_ms = await retrieve(
-        deps, tenant_id=tenant_id, query=prepared.query, collection=prepared.collection
-    )
-    passages = await add_action_sections(deps.db, tenant_id, prepared.question, passages)
-    passages = await add_command_chunks(deps.db, tenant_id, prepared.question, passages)
-    if passages:
-        scope = SearchScope(tenant_id=tenant_id, collection=prepared.collection)
-        if deps.generator.llm is None:
-            passages = await with_named_passages(
-                prepared.question,
-                passages,
-                lambda query, limit: deps.retriever.sparse_passages(query, scope, limit),
-                lambda ids: catalog.visible_chunks(db=deps.db, tenant_id=tenant_id, chunk_ids=ids),
-            )
-        # In both modes: an LLM would be asked about passages of another subject.
-        passages = await in_scope(deps.retriever, scope, prepared.question, passages)
-    prepared.passages = passages
-
-
 async def remember(
     deps: ChatDeps, *, tenant_id: str, prepared: Prepared, generated: Generated
 ) -> None:
@@ -375,34 +257,6 @@ def answer_citations(prepared: Prepared, generated: Generated) -> list[Citation]
     if prepared.lookup is not None and prepared.lookup.entry is not None:
         return [Citation.model_validate(c) for c in prepared.lookup.entry.citations]
     return citations_for(prepared.passages, generated.cited, renumbered=generated.renumbered)
-
-
-def citations_for(
-    passages: Sequence[Passage], indexes: Sequence[int], *, renumbered: bool = False
-) -> list[Citation]:
-    """Citation objects for the 1-based passage `indexes` the answer cites; numbered 1..n in
-    that order when the answer's markers were renumbered so (`Generated.renumbered`)."""
-    return [
-        Citation(
-            index=number if renumbered else index,
-            document_id=passages[index - 1].document_id,
-            title=passages[index - 1].title,
-            section=passages[index - 1].section,
-            snippet=snippet(passages[index - 1].text),
-            score=round(float(passages[index - 1].score), 4),
-        )
-        for number, index in enumerate(indexes, start=1)
-        if 1 <= index <= len(passages)
-    ]
-
-
-def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    """The start of a passage, cut at a word boundary."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    cut = flat[:limit].rsplit(" ", 1)[0]
-    return cut + " …"
 
 
 async def finish(
@@ -465,7 +319,7 @@ async def answer(
     if generated is not None:
         return await _complete(deps, tenant_id, prepared, generated, request_id)
     async with slot(deps):
-        await _gather_passages(deps, tenant_id, prepared)
+        await gather_passages(deps, tenant_id, prepared)
         generated = prepared.cached()
         if generated is None and deps.generator.llm is None:
             generated = await deps.generator.generate(
