@@ -18,10 +18,7 @@ and only when the answer can matter.
 The question is out of scope (`refuses`) when UNUSED_WORDS of them are never used anywhere in
 the collection, or one is and no passage is `settings.scope_cosine` close to the question
 (0.4 on MiniLM, the answerer's own bar for a question put in other words; each embedder has
-its own, `config.retrieval.EMBEDDER_BARS`). Without a passage that close, UNHELD_WORDS of them
-put it out of scope too, used elsewhere in the collection or not, and no lookup is made: a
-near-topic question in the corpus's own words, whose passages share its topic words but
-neither its subject nor its meaning. The chat service then drops its passages
+its own, `config.retrieval.EMBEDDER_BARS`). The chat service then drops its passages
 (extractive mode only), so it is answered as a question that retrieved nothing is.
 """
 
@@ -40,7 +37,6 @@ from ragops.retrieval.sparse import STOPWORDS, analyze
 
 __all__ = [
     "MIN_TYPO_LETTERS",
-    "UNHELD_WORDS",
     "UNUSED_WORDS",
     "in_scope",
     "out_of_scope",
@@ -57,11 +53,6 @@ MIN_LETTERS = 3
 UNUSED_WORDS = 2
 """This many words the collection never uses put a question out of scope however close in
 meaning its passages are: one may be a synonym, two are another subject."""
-UNHELD_WORDS = 2
-"""This many words that no retrieved passage holds put a question out of scope when no passage
-is close in meaning either (`settings.scope_cosine`), whether or not the collection uses them
-elsewhere: passages neither close in meaning nor holding two of its words are about another
-subject that shares the rest of its words."""
 
 _BOILERPLATE = frozenset(
     """able actually allow allowed allows always anyway automatically available basically
@@ -155,11 +146,8 @@ async def out_of_scope(
     """The words of `question` that the whole collection never uses, when they put it out of
     scope (`refuses`), else []. `texts` are the retrieved passages, `similar` whether one is
     `settings.scope_cosine` close, `unused` the collection's lookup (`Retriever.unused_words`
-    for the question's scope); it is called only when its answer can matter. Without a close
-    passage, UNHELD_WORDS words that no passage holds are returned without a lookup."""
+    for the question's scope); it is called only when its answer can matter."""
     candidates = unknown_words(question, texts)
-    if not similar and len(candidates) >= UNHELD_WORDS:
-        return candidates  # no lookup: whether the collection uses them elsewhere is moot
     if not refuses(candidates, similar):
         return []
     found = await unused(candidates)

@@ -76,36 +76,3 @@ async def test_a_question_with_a_contraction_is_not_refused_beside_a_close_passa
     question = "My server won't boot with production mode. Which setups does it reject?"
     texts = ["Production\nProduction > Refusals\nIn production mode the server rejects SQLite."]
     assert await out_of_scope(question, texts, True, unused) == []
-
-
-async def test_two_words_no_passage_holds_refuse_without_a_close_passage() -> None:
-    asked: list[list[str]] = []
-
-    async def unused(words: list[str]) -> list[str]:
-        asked.append(list(words))
-        return []  # the collection uses every word somewhere
-
-    question = "How do I turn on two-factor authentication for admin accounts?"
-    texts = [
-        "Authentication\nAuthentication > Turning authentication off\n"
-        "RAGOPS_AUTH_ENABLED=false turns authentication off; every request is then an admin's."
-    ]
-    assert unknown_words(question, texts) == ["factor", "accounts"]
-    # no passage close in meaning: out of scope, and the collection is not asked
-    assert await out_of_scope(question, texts, False, unused) == ["factor", "accounts"]
-    assert asked == []
-    # beside a close passage, words the collection uses elsewhere keep it in scope
-    assert await out_of_scope(question, texts, True, unused) == []
-    assert asked == [["factor", "accounts"]]
-
-
-async def test_one_word_no_passage_holds_needs_the_collection_to_refuse() -> None:
-    async def unused(words: list[str]) -> list[str]:
-        return []
-
-    texts = ["Backups\nBackups > Restore\nRestore the database with `ragops backup restore FILE`."]
-    assert unknown_words("How do I restore a snapshot of the database?", texts) == ["snapshot"]
-    assert (
-        await out_of_scope("How do I restore a snapshot of the database?", texts, False, unused)
-        == []
-    )
