@@ -20,6 +20,7 @@ from ragops.backup.manifest import MANIFEST_NAME, Manifest
 from ragops.backup.restore import RestoreFailed, RestoreRefused, restore_backup, verify_backup
 from ragops.backup.service import BackupError, create_backup, list_backups
 from ragops.chat import service as chat
+from ragops.chat.passages import retrieve
 from ragops.config import Settings
 from ragops.db import migrate
 from ragops.documents import service as documents
@@ -116,7 +117,7 @@ async def test_round_trip_loses_nothing(
 
     restored = await Runtime.start(target)
     try:
-        passages, _, _ = await chat.retrieve(
+        passages, _, _ = await retrieve(
             restored.chat_deps, tenant_id="default", query="nightly backup kept", collection="ops"
         )
         assert "fourteen days" in passages[0].text

@@ -20,7 +20,7 @@ from ragops.backup.lock_wait import RestoreLockTimeout
 from ragops.backup.manifest import PG_DUMP_FILE
 from ragops.backup.restore import RestoreRefused, restore_backup, verify_backup
 from ragops.backup.service import BackupError, BackupResult, create_backup
-from ragops.chat import service as chat
+from ragops.chat.passages import retrieve
 from ragops.config import Settings
 from ragops.db import migrate
 from ragops.documents import service as documents
@@ -39,7 +39,7 @@ QUESTION = "nightly backup kept"
 
 
 async def _answer(runtime: Runtime) -> list[tuple[str, str, float]]:
-    passages, _, _ = await chat.retrieve(
+    passages, _, _ = await retrieve(
         runtime.chat_deps, tenant_id="default", query=QUESTION, collection="ops"
     )
     return [(p.chunk_id, p.text, round(p.score, 5)) for p in passages]

@@ -9,6 +9,7 @@ import uuid
 
 from ragops.chat import service as chat
 from ragops.chat.extractive import ExtractiveAnswerer
+from ragops.chat.passages import retrieve
 from ragops.chat.sections import add_action_sections, add_command_chunks
 from ragops.documents import service as documents
 from ragops.retrieval.service import Passage
@@ -54,7 +55,7 @@ async def ingested_and_retrieved(
     await documents.ingest_bytes(
         runtime.ingest_deps, tenant_id="default", collection="default", source=source, data=data
     )
-    found, _, _ = await chat.retrieve(
+    found, _, _ = await retrieve(
         runtime.chat_deps, tenant_id="default", query=question, collection="default"
     )
     return found

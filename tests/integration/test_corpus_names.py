@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 from ragops.chat import service as chat
+from ragops.chat.passages import retrieve
 from ragops.db import migrate
 from ragops.documents import service as documents
 from ragops.runtime import Runtime
@@ -64,7 +65,7 @@ async def test_a_name_outside_the_retrieved_passages_is_looked_up_in_the_corpus(
                 data=data,
             )
         question = "If nobody acknowledges a Q2 page in time, who gets paged?"
-        found, _, _ = await chat.retrieve(
+        found, _, _ = await retrieve(
             runtime.chat_deps, tenant_id="default", query=question, collection="default"
         )
         assert all("Q2" not in p.text for p in found)  # retrieval alone misses the name

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ragops.chat import service as chat
+from ragops.chat.passages import retrieve
 from ragops.config import Settings
 from ragops.documents import service as documents
 from ragops.documents.errors import IngestError
@@ -88,7 +88,7 @@ async def _state(runtime: Runtime) -> tuple[int, int, int]:
 
 
 async def _answer(runtime: Runtime, question: str) -> str:
-    passages, _, _ = await chat.retrieve(
+    passages, _, _ = await retrieve(
         runtime.chat_deps, tenant_id=TENANT, query=question, collection="ops"
     )
     return " ".join(p.text for p in passages)
