@@ -148,9 +148,9 @@ class RetrievalSettings(BaseModel):
         0.4,
         ge=-1.0,
         le=1.0,
-        description="Extractive scope check: a question with one word the collection never "
-        "uses, or two that no retrieved passage holds, is refused unless a passage is this "
-        "close (cosine); unset, the embedder's own: "
+        description="Scope check (with or without an LLM): a question with one word the "
+        "collection never uses is refused unless a passage is this close (cosine); unset, the "
+        "embedder's own: "
         "0.4 (onnx-minilm, openai), 0.7 (bge-small).",
     )
     fusion: Literal["rrf", "weighted", "zscore"] = Field(
