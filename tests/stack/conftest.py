@@ -34,6 +34,9 @@ INSTALL = REPO_ROOT / "scripts" / "install-stack-tools.sh"
 LLM_DELAY_SECONDS = 0.3
 INGEST_LIMIT = 6
 CORPUS = REPO_ROOT / "docs" / "runbooks"
+DOCS = REPO_ROOT / "docs"
+ANSWERING = ("security/authentication.md", "observability.md", "ingestion.md")
+"""Pages holding the answers to the steady load's questions besides the runbooks' rollback."""
 
 
 @dataclass
@@ -103,7 +106,10 @@ def stack3(
             try:
                 settings = make_settings(base / "keys", database_url=url)
                 running = RunningStack(stack, settings, create_api_key(settings), llm)
-                files = sorted(CORPUS.glob("*.md"))[:2]
+                # Pages that answer every question of the steady load (`ragops.stack.load`), so
+                # each one reaches the slow fake LLM: the scope check would answer an
+                # out-of-scope one at once, and the drain tests need requests in flight.
+                files = [*sorted(CORPUS.glob("*.md"))[:2], *(DOCS / name for name in ANSWERING)]
                 upload = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in files]
                 with running.client(key=running.new_key()) as client:
                     response = client.post("/v1/documents", files=upload)
