@@ -32,6 +32,10 @@ and stage times are then summed over the instances. `--url URL` measures a servi
 running there (`--api-key`; no stub, no bare phase, nothing ingested unless `--ingest`).
 docs/scaling.md has the table at 1, 2 and 3 instances.
 
+`--log-level INFO` runs the server at the level of a deployment's default, so every request
+also writes its access-log line (to a file in the temporary folder); the default, WARNING,
+writes none.
+
 `--json` prints `{"overhead_p95_ms", "cached_p95_ms", "p95_ms", "rps", "error_rate",
 "bare_rps", ...}`; every run writes bench/results/load.json. Goals (issue 9): overhead
 p95 <= 30 ms, cached p95 <= 10 ms, cached throughput within 2x of the bare endpoint.
@@ -392,6 +396,12 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="RAGOPS_LOG_LEVEL of the server (INFO, the default of a deployment, writes an "
+        "access line per request to the server's log file)",
+    )
+    parser.add_argument(
         "--instances", type=int, default=0, help="N instances behind nginx (ragops stack)"
     )
     parser.add_argument("--url", help="measure the service already running at this URL")
@@ -434,7 +444,7 @@ def main() -> None:
         "RAGOPS_DEMO_CORPUS": "false",
         "RAGOPS_AUTH_ENABLED": "false",
         "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
-        "RAGOPS_LOG_LEVEL": "WARNING",
+        "RAGOPS_LOG_LEVEL": args.log_level,
         "RAGOPS_RATE_LIMIT_CHAT": "1000000/minute",
         "RAGOPS_RATE_LIMIT_INGEST": "1000000/minute",
         "RAGOPS_RATE_LIMIT_PER_IP": "1000000/minute",
@@ -553,6 +563,7 @@ def main() -> None:
         "instances": args.instances or (None if remote else 1),
         "load_average_before": LOAD_BEFORE,
         "llm_delay_ms": args.llm_delay_ms,
+        "log_level": args.log_level,
         "p50_ms": uncached["p50_ms"],
         "p95_ms": uncached["p95_ms"],
         "p99_ms": uncached["p99_ms"],
@@ -579,7 +590,8 @@ def main() -> None:
         print(json.dumps(report))
         return
     print(
-        f"\n{args.users} users, {args.seconds:.0f} s a phase, LLM delay {args.llm_delay_ms:.0f} ms"
+        f"\n{args.users} users, {args.seconds:.0f} s a phase, LLM delay {args.llm_delay_ms:.0f} ms,"
+        f" server log level {args.log_level}"
     )
     heads = ("requests", "rps", "p50 ms", "p95 ms", "p99 ms")
     print(f"{'phase':<10} " + " ".join(f"{h:>9}" for h in heads) + f" {'errors':>7}")

@@ -76,7 +76,8 @@ class _Served:
 
     answer: str
     mode: str
-    citations: list[Citation]
+    citations: tuple[dict[str, Any], ...]
+    """The citations as the turns store them (`Citation.model_dump()`), dumped once."""
     head: bytes
     tail: bytes
 
@@ -106,7 +107,7 @@ def _prepare(raw: bytes) -> _Served | None:
     return _Served(
         answer=entry.answer,
         mode=entry.mode,
-        citations=citations,
+        citations=tuple(c.model_dump() for c in citations),
         head=body[:at],
         tail=body[at + len(_SPLICE) :],
     )
@@ -236,7 +237,7 @@ class ExactHitPath:
             question=text,
             answer=served.answer,
             mode=served.mode,
-            citations=[c.model_dump() for c in served.citations],
+            citations=list(served.citations),
             request_id=request_id,
         )
         total_ms = round((time.perf_counter() - started) * 1000, 2)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import structlog
@@ -84,6 +85,11 @@ def _status_of(exc: Exception, status: int) -> int:
     return declared if isinstance(declared, int) and 400 <= declared <= 599 else status
 
 
+def _bound(fields: dict[str, Any]) -> AbstractContextManager[Any]:
+    """`fields` bound to every log line of the block (nothing to bind: no binding, ~2 us)."""
+    return structlog.contextvars.bound_contextvars(**fields) if fields else nullcontext()
+
+
 def _set_sentry_tag(request_id: str) -> None:
     import sentry_sdk
 
@@ -128,7 +134,7 @@ class HttpMetricsMiddleware:
         metrics.HTTP_IN_PROGRESS.inc()
         try:
             # request_notes: the fallbacks this request's steps use (observability.degradation)
-            with structlog.contextvars.bound_contextvars(**bound), request_notes():
+            with _bound(bound), request_notes():
                 await self.app(scope, receive, send_recording)
         except Exception as exc:
             status = _status_of(exc, status)
@@ -142,7 +148,7 @@ class HttpMetricsMiddleware:
             metrics.observe_request(method, route, status, seconds)
             if self.log is not None:
                 self.log.record(status, seconds)
-            with structlog.contextvars.bound_contextvars(**bound):
+            with _bound(bound):
                 access_logger.info(
                     "request",
                     method=method,

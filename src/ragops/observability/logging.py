@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -44,16 +45,34 @@ _SENSITIVE_KEYS = re.compile(
 )
 
 
+_MAY_HOLD_SECRET = re.compile(
+    r"(?i)://|bearer|sk-|rgo_|api[_-]?key|apikey|password|passwd|pwd|secret|token|"
+    r"authorization|routing[_-]?key|dsn"
+)
+"""What every pattern of `_PATTERNS` needs in the text (a scheme's `://`, the word `bearer`,
+a key's prefix, or one of the field names): a text without any of them is left as it is by
+all of them, so one search spares the five substitutions on most fields of a line (an
+access-log line at INFO cost about 70 us, 40 % of it redaction; docs/performance.md)."""
+
+
 def redact_text(text: str) -> str:
     """`text` with every secret-looking value replaced by [REDACTED]."""
+    if _MAY_HOLD_SECRET.search(text) is None:
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
 
 
+@lru_cache(maxsize=4096)
+def _sensitive_key(key: str) -> bool:
+    """Whether a field's name says its value is a secret (field names are few: remembered)."""
+    return _SENSITIVE_KEYS.search(key) is not None
+
+
 def redact_value(key: str, value: Any) -> Any:
     """A log field's value, redacted by its key's name and by its content."""
-    if _SENSITIVE_KEYS.search(key) and value not in (None, "", False):
+    if _sensitive_key(key) and value not in (None, "", False):
         return REDACTED
     if isinstance(value, str):
         return redact_text(value)

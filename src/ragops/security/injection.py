@@ -16,6 +16,11 @@ unless the document is trusted (ingested by the operator from the server's own f
 the demo corpus), which is logged at info level and not counted. Quoted examples are logged at
 debug level only. Questions and passages in prompts are scanned whole, as before.
 
+`scan_question` remembers the reports of the last `QUESTION_MEMO` questions of at most
+`QUESTION_MEMO_CHARS` characters (a report is immutable and depends on the text alone): a
+repeated question, such as every exact cache hit, is not scanned again (about 20 us a
+question of the load benchmark, docs/performance.md).
+
 The output guard of generated answers (`guard_answer`, `StreamGuard`) is in
 `security.output_guard` and re-exported here. The policy is documented in
 docs/security/prompt-injection.md.
@@ -235,9 +240,25 @@ def scan_text(text: str) -> InjectionReport:
     return InjectionReport(score=_combine(matches), matches=tuple(matches))
 
 
+QUESTION_MEMO = 4096
+"""Questions whose report `scan_question` keeps (the oldest half dropped when full)."""
+QUESTION_MEMO_CHARS = 256
+"""Longer questions are scanned every time (rarely repeated, and they would hold memory)."""
+_question_reports: dict[str, InjectionReport] = {}
+
+
 def scan_question(text: str) -> InjectionReport:
-    """Scan a user's question."""
-    return scan_text(text)
+    """Scan a user's question (the report of a short question is remembered)."""
+    report = _question_reports.get(text)
+    if report is not None:
+        return report
+    report = scan_text(text)
+    if len(text) <= QUESTION_MEMO_CHARS:
+        if len(_question_reports) >= QUESTION_MEMO:
+            for old in list(_question_reports)[: QUESTION_MEMO // 2]:
+                _question_reports.pop(old, None)
+        _question_reports[text] = report
+    return report
 
 
 def scan_passage(text: str) -> InjectionReport:

@@ -151,4 +151,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
             exempt=TrustedProxies.from_settings(settings.trusted_proxies),
         ),
         "h11_max_incomplete_event_size": 16 * 1024,
+        # ragops writes its own access line (observability.http_metrics); uvicorn's, at INFO
+        # on a logger held at WARNING or above, was never written but still asked for per request
+        "access_log": False,
     }

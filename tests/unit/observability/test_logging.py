@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ragops.observability import logging as logmod
 from ragops.observability.logging import configure_logging
 from ragops.observability.tracing import current_trace_id
 from tests.conftest import RunningServer
@@ -116,3 +119,37 @@ def test_lines_inside_a_request_carry_request_and_trace_ids(
     assert access["level"] == "info" and access["logger"] == "ragops.access"
     assert access["method"] == "GET" and access["route"] == "/test/logs"
     assert access["status"] == 200 and access["duration_ms"] >= 0
+
+
+def _all_patterns(text: str) -> str:
+    """Every redaction pattern applied in turn, as `redact_text` did before its pre-check."""
+    for pattern, replacement in logmod._PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+_PIECES = [
+    "postgresql://user:pw@host/db",  # pragma: allowlist secret
+    "redis://:secret@h", "://", "Bearer ", "bearer ",
+    "BEARER ", "abcdefgh12345678", "sk-", "sk-abcdefghijklmnop1234", "rgo_",
+    "rgo_0123456789abcdefgh",
+    "api_key=", "API-KEY: ", "apikey=", "x-api-key:", "password=", "passwd:", "pwd=",
+    "secret=", "token: ", "authorization=", "routing_key=", "dsn=", '"token": "', "value",
+    " ", "=", ":", "@", "/", "ſecret=", "\u212aey", "2026-12-05T22:00:26Z", "POST",
+    "/v1/chat", "request", "ÅPI_KEY=x",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=8), st.text(max_size=20))
+@settings(max_examples=600, deadline=None)
+def test_the_pre_check_changes_no_redaction(pieces: list[str], noise: str) -> None:
+    text = "".join(pieces) + noise
+    assert logmod.redact_text(text) == _all_patterns(text)
+
+
+def test_plain_fields_skip_the_patterns_and_secrets_do_not() -> None:
+    for plain in ("request", "POST", "/v1/chat", "2026-12-05T22:00:26.123456Z", "ragops.access"):
+        assert logmod._MAY_HOLD_SECRET.search(plain) is None
+        assert logmod.redact_text(plain) == plain
+    for text in (DB_URL, f"Bearer {BEARER}", API_KEY, f"password={PASSWORD}"):
+        assert logmod.redact_text(text) != text and logmod.redact_text(text) == _all_patterns(text)
