@@ -122,6 +122,19 @@ async def test_restore_over_a_broken_target(settings: Settings) -> None:
     assert len(_raw_copies(settings)) == 1
     assert await _documents(settings) == set(DOCS)
 
+    if broken is None:  # a PostgreSQL database that will not open: refused, one reason
+        name = make_url(settings.resolved_database_url).database
+        admin = await asyncpg.connect(
+            asyncpg_dsn(make_url(settings.resolved_database_url).set(database="postgres"))
+        )
+        try:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            with pytest.raises(RestoreRefused, match="cannot be opened .*nothing was changed"):
+                await restore_backup(backup, settings=settings, key=None, force=True)
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            await admin.close()
+
 
 def test_cli_over_a_broken_sqlite_target(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
@@ -245,14 +258,18 @@ async def test_migration_after_restore_gives_up_on_a_held_table(
 async def test_migration_after_restore_gives_up_on_the_migration_lock(
     old_backup: tuple[Settings, Path], pg_target: Settings
 ) -> None:
-    """An instance migrating (it holds the migration lock) while the restore migrates."""
+    """An instance migrating (it holds the migration lock) while `ragops backup restore`
+    migrates: one line naming it, exit 1, no traceback, the restored data intact."""
     _, backup = old_backup
     holder = await _instance(pg_target)
     try:
         await holder.execute("SELECT pg_advisory_lock($1)", lock_id(MIGRATION_LOCK))
-        with pytest.raises(MigrationLockTimeout) as gave_up:
-            await restore_backup(backup, settings=pg_target, key=None, lock_timeout=1.0)
-        assert f"pid {holder.get_server_pid()} (application ragops-instance-b" in str(gave_up.value)
+        args = ["backup", "restore", str(backup), "--target", str(pg_target.data_dir)]
+        args += ["--database-url", pg_target.resolved_database_url, "--lock-timeout", "1"]
+        done = await asyncio.to_thread(run_cli, pg_target.data_dir, *args, check=False)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"pid {holder.get_server_pid()} (application ragops-instance-b" in done.stderr
+        assert "intact at schema 0006" in done.stderr and "waited more than 1 s" in done.stderr
         assert await migrate.current_revision(pg_target) == "0006"
         assert await _documents_raw(pg_target) == len(DOCS)
     finally:

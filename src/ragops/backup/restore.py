@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import asyncpg
 from packaging.version import InvalidVersion, Version
 from sqlalchemy.engine import make_url
 
@@ -148,11 +149,18 @@ def _shard_present(settings: Settings, manifest: Manifest) -> bool:
 async def _is_live(settings: Settings, manifest: Manifest) -> tuple[bool, str | None]:
     """Whether the target holds data, and why its database cannot be read (None when it can):
     an unreadable SQLite file (truncated, garbage) may hold data, so it counts as live. (A
-    PostgreSQL server that cannot be reached is an error of its own, raised as it is.)"""
+    PostgreSQL database that will not open is refused; a server that cannot be reached is an
+    error of its own, raised as it is.)"""
     try:
         empty = await dbpart.is_empty(settings.resolved_database_url)
     except sqlite3.DatabaseError as exc:
         return True, f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+    except asyncpg.PostgresError as exc:  # the server answers, the database will not open
+        raise RestoreRefused(
+            f"the target database {_describe(settings.resolved_database_url)} cannot be "
+            f"opened ({exc}); nothing was changed: restore into another database "
+            "(--database-url), or repair or drop this one first"
+        ) from exc
     return not empty or _shard_present(settings, manifest), None
 
 
@@ -281,9 +289,8 @@ async def restore_backup(
                 )
         kept_at = backup.path if backup is not None else raw
         mark = time.perf_counter()
-        staged = await _migrate_staged(
-            manifest, files, settings, lock_timeout
-        )  # SQLite: before it is in place
+        # SQLite: migrated forward before it is put in place (None on PostgreSQL)
+        staged = await _migrate_staged(manifest, files, settings, lock_timeout)
         migrating = time.perf_counter() - mark
         with _naming_safety(kept, kept_at):
             await _put_in_place(manifest, files, settings, lock_timeout, steps)
