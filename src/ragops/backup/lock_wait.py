@@ -9,6 +9,10 @@ queue behind it. PostgreSQL's `lock_timeout` cannot bound it: the dump's own pre
 timeout, the watcher notes the sessions blocking it (`pg_blocking_pids`) and cancels the
 statement. The restore's transaction rolls back, nothing changed, and `RestoreLockTimeout`
 names the blocking sessions and what to do.
+
+The migration forward after a restore is watched the same way (`restore._migrate_in_place`,
+with an error of its own): an instance migrating holds the migration lock, one with a
+transaction open holds the tables it read.
 """
 
 from __future__ import annotations
