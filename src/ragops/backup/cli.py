@@ -178,6 +178,12 @@ def _print_report(report: RestoreReport, heading: str) -> None:
         console.print(f"  migrated forward {report.migrated_from} -> {report.migrated_to}")
     if report.safety_backup is not None:
         console.print(f"  safety backup of the replaced data: {report.safety_backup.path}")
+    if report.raw_safety_copy is not None:
+        console.print(
+            f"  raw safety copy of the replaced files (unchanged): {report.raw_safety_copy}"
+        )
+    if report.safety_skipped:
+        console.print("  no safety copy of the replaced data was taken (--no-safety-backup)")
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items())
     console.print(f"  recovery time: {report.seconds:.1f} s ({timings})")
     rows = sum(v for k, v in manifest.database.tables.items() if k != "alembic_version")
@@ -205,6 +211,8 @@ def _report_json(report: RestoreReport) -> dict[str, Any]:
         "missing_points": len(stores.missing_points) if stores else None,
         "migrated_to": report.migrated_to,
         "safety_backup": str(report.safety_backup.path) if report.safety_backup else None,
+        "raw_safety_copy": str(report.raw_safety_copy) if report.raw_safety_copy else None,
+        "safety_skipped": report.safety_skipped,
         "target_data_dir": str(report.target_data_dir),
         "target_database": report.target_database,
     }
@@ -261,20 +269,43 @@ def restore(
         bool,
         typer.Option("--force", help="Replace a target that holds data (after a safety backup)."),
     ] = False,
+    raw_safety_copy: Annotated[
+        bool,
+        typer.Option(
+            "--raw-safety-copy",
+            help="With --force, for a broken target the safety backup cannot read: keep its "
+            "database and vector files aside unchanged (PostgreSQL: a pg_dump without checks) "
+            "instead.",
+        ),
+    ] = False,
+    no_safety_backup: Annotated[
+        bool,
+        typer.Option(
+            "--no-safety-backup",
+            help="With --force: replace the target keeping no copy of what it holds.",
+        ),
+    ] = False,
     lock_timeout: Annotated[
         float,
         typer.Option(
             min=0.1,
-            help="PostgreSQL: give up (nothing changed) after waiting this many seconds for a "
-            "table another session holds, and name those sessions.",
+            help="PostgreSQL: give up after waiting this many seconds for a lock another "
+            "session holds (the restore: nothing changed; the migration forward after it: "
+            "rolled back, the restored data intact), and name those sessions.",
         ),
     ] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Restore a backup into a new database and data directory (or, with --live --force,
     over the configured one), migrate it forward, and verify it."""
-    from ragops.backup.restore import restore_backup
+    from ragops.backup.restore import Safety, restore_backup
 
+    if raw_safety_copy and no_safety_backup:
+        fail("--raw-safety-copy and --no-safety-backup exclude each other: choose one")
+    if (raw_safety_copy or no_safety_backup) and not force:
+        chosen_flag = "--raw-safety-copy" if raw_safety_copy else "--no-safety-backup"
+        fail(f"{chosen_flag} applies to a restore over a target that holds data: add --force")
+    safety: Safety = "raw" if raw_safety_copy else "none" if no_safety_backup else "backup"
     settings = load_settings()
     if live:
         if target is not None or database_url is not None:
@@ -291,7 +322,12 @@ def restore(
         again += " --database-url <the same URL>"  # never printed: it may hold a password
     report = _run(
         restore_backup(
-            file, settings=chosen, key=_key(settings), force=force, lock_timeout=lock_timeout
+            file,
+            settings=chosen,
+            key=_key(settings),
+            force=force,
+            safety=safety,
+            lock_timeout=lock_timeout,
         ),
         restore_options=f"{again} --force",
     )

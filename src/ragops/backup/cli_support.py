@@ -71,11 +71,22 @@ def known_error(exc: BaseException) -> str | None:
 
 
 def restore_failed_line(exc: RestoreFailed, restore_options: str) -> str:
-    """What failed, where the safety backup is, and the command that puts it back."""
+    """What failed, what was kept of the target, and how to put it back."""
     cause = exc.cause
     reason = known_error(cause) or f"{type(cause).__name__}: {cause}"
     reason = reason.strip().splitlines()[0] if reason.strip() else type(cause).__name__
     path = exc.safety_backup
+    if exc.safety == "raw":
+        return (
+            f"the restore failed after the raw safety copy: {reason}; the target may be half "
+            f"replaced, and the files it held before are kept unchanged in {path}: its "
+            "README.txt says how to put them back"
+        )
+    if path is None:
+        return (
+            f"the restore failed: {reason}; the target may be half replaced, and no safety "
+            "copy of it was taken (--no-safety-backup)"
+        )
     return (
         f"the restore failed after the safety backup: {reason}; the data the target held "
         f"before is in the safety backup {path}: put it back with "

@@ -192,6 +192,15 @@ def sqlite_copy(source: Path, dest: Path) -> None:
         src.close()
 
 
+def sqlite_checkpoint(path: Path) -> None:
+    """Fold a SQLite file's write-ahead log into the file itself (before it is copied)."""
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
+
+
 def sqlite_counts(path: Path) -> tuple[dict[str, int], list[CorpusVersionEntry]]:
     """Row counts of every table of a SQLite file, and its corpus versions."""
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)

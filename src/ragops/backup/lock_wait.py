@@ -9,12 +9,16 @@ queue behind it. PostgreSQL's `lock_timeout` cannot bound it: the dump's own pre
 timeout, the watcher notes the sessions blocking it (`pg_blocking_pids`) and cancels the
 statement. The restore's transaction rolls back, nothing changed, and `RestoreLockTimeout`
 names the blocking sessions and what to do.
+
+The migration forward after a restore is watched the same way (`restore._migrate_in_place`,
+with an error of its own): an instance migrating holds the migration lock, one with a
+transaction open holds the tables it read.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -87,10 +91,21 @@ async def _cancel_if_stuck(
     return holders
 
 
-async def run_watched(url: URL, application: str, work: Awaitable[None], seconds: float) -> None:
-    """Await `work`, the restore whose session is named `application`; once one of its
-    statements has waited on a lock for `seconds`, cancel it and raise `RestoreLockTimeout`.
-    A watcher that loses its own connection stops watching and lets the restore finish."""
+TimeoutError_ = Callable[[str, float, list[str]], RestoreLockTimeout]
+"""Builds the error of a watched step that gave up: (database, seconds, holders in words)."""
+
+
+async def run_watched(
+    url: URL,
+    application: str,
+    work: Awaitable[None],
+    seconds: float,
+    error: TimeoutError_ = lock_timeout_error,
+) -> None:
+    """Await `work`, the restore (or migration) whose session is named `application`; once
+    one of its statements has waited on a lock for `seconds`, cancel it and raise `error`'s
+    `RestoreLockTimeout` (`work` must raise `DatabaseBackupError` when cancelled). A watcher
+    that loses its own connection stops watching and lets the work finish."""
     watcher = await asyncpg.connect(asyncpg_dsn(url))
     task = asyncio.ensure_future(work)
     try:
@@ -107,7 +122,7 @@ async def run_watched(url: URL, application: str, work: Awaitable[None], seconds
             try:
                 await task
             except DatabaseBackupError as exc:  # cancelled: its transaction rolled back
-                raise lock_timeout_error(url.database or "", seconds, holders) from exc
+                raise error(url.database or "", seconds, holders) from exc
             return  # the lock came just in time and the restore finished
         await task
     finally:

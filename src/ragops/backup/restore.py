@@ -12,6 +12,17 @@ names them). The database is restored
 all or nothing, the vector shard swapped in by rename, then migrations run forward when the
 backup is older than the code, and the result is compared with the manifest.
 
+A target too broken to back up (an unreadable SQLite file, a half-migrated schema: the safety
+backup reads and checks what it copies) stops the restore, nothing changed, with a message
+naming `safety="raw"` (`--raw-safety-copy`: its files kept aside unchanged, `raw_copy`) and
+`safety="none"` (`--no-safety-backup`). An unreadable SQLite file counts as live data.
+
+Migrations forward: on SQLite the unpacked copy is migrated before it is renamed into place
+(nothing else can hold it; a failure leaves the target untouched). On PostgreSQL the restored
+database is migrated in place, in one transaction, watched as the restore is (`lock_wait`):
+a lock (the migration lock, a table) held past `lock_timeout` cancels and rolls it back, and
+`MigrationLockTimeout` names the holders, the restored data intact at the backup's revision.
+
 Verify: the same steps into a scratch directory and a scratch database (a new SQLite file, or a
 new PostgreSQL database on the configured server or `scratch_url`), removed afterwards.
 
@@ -23,13 +34,17 @@ restore is refused before anything changes. The verification then runs the store
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+import asyncpg
 from packaging.version import InvalidVersion, Version
 from sqlalchemy.engine import make_url
 
@@ -37,9 +52,10 @@ from ragops import __version__
 from ragops.backup import database as dbpart
 from ragops.backup.archive import InvalidBackup, open_backup
 from ragops.backup.checks import Verification, verify_restored
-from ragops.backup.lock_wait import RestoreLockTimeout
+from ragops.backup.lock_wait import POLL_SECONDS, RestoreLockTimeout, run_watched
 from ragops.backup.manifest import Manifest
-from ragops.backup.service import BackupResult, create_backup
+from ragops.backup.raw_copy import raw_safety_copy
+from ragops.backup.service import BackupError, BackupResult, create_backup
 from ragops.backup.vectors import edge_target, restore_vectors, target_problem
 from ragops.config import Settings
 from ragops.db import migrate
@@ -50,14 +66,32 @@ class RestoreRefused(Exception):
     """The restore was refused before anything was changed (the message says why)."""
 
 
-class RestoreFailed(Exception):
-    """The restore failed after the safety backup of the target was written: the target may be
-    half replaced, and `safety_backup` holds what it held before (`cause` says what failed)."""
+Safety = Literal["backup", "raw", "none"]
+"""What a forced restore keeps of the target first: a safety backup (default), a raw copy of
+its files (`--raw-safety-copy`), or nothing (`--no-safety-backup`)."""
 
-    def __init__(self, cause: Exception, safety_backup: Path) -> None:
-        super().__init__(f"{cause}; the target's previous data is in {safety_backup}")
+
+class RestoreFailed(Exception):
+    """The restore failed after it began replacing a live target: the target may be half
+    replaced. `safety_backup` holds what it held before: a backup archive (`safety` "backup"),
+    a raw copy directory ("raw"), or None when none was taken ("none"); `cause` says what
+    failed."""
+
+    def __init__(self, cause: Exception, safety_backup: Path | None, safety: Safety) -> None:
+        where = (
+            f"the target's previous data is in {safety_backup}"
+            if safety_backup is not None
+            else "no safety copy of the target was taken (--no-safety-backup)"
+        )
+        super().__init__(f"{cause}; {where}")
         self.cause = cause
         self.safety_backup = safety_backup
+        self.safety = safety
+
+
+class MigrationLockTimeout(RestoreLockTimeout):
+    """The restored database's migration forward waited too long for a lock and rolled back:
+    the restored data is intact at the backup's schema revision."""
 
 
 @dataclass
@@ -72,6 +106,8 @@ class RestoreReport:
     seconds: float
     verification: Verification
     safety_backup: BackupResult | None = None
+    raw_safety_copy: Path | None = None
+    safety_skipped: bool = False
     steps: dict[str, float] = field(default_factory=dict)
 
 
@@ -110,10 +146,22 @@ def _shard_present(settings: Settings, manifest: Manifest) -> bool:
     return target.is_dir() and any(target.iterdir())
 
 
-async def _is_live(settings: Settings, manifest: Manifest) -> bool:
-    return not await dbpart.is_empty(settings.resolved_database_url) or _shard_present(
-        settings, manifest
-    )
+async def _is_live(settings: Settings, manifest: Manifest) -> tuple[bool, str | None]:
+    """Whether the target holds data, and why its database cannot be read (None when it can):
+    an unreadable SQLite file (truncated, garbage) may hold data, so it counts as live. (A
+    PostgreSQL database that will not open is refused; a server that cannot be reached is an
+    error of its own, raised as it is.)"""
+    try:
+        empty = await dbpart.is_empty(settings.resolved_database_url)
+    except sqlite3.DatabaseError as exc:
+        return True, f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+    except asyncpg.PostgresError as exc:  # the server answers, the database will not open
+        raise RestoreRefused(
+            f"the target database {_describe(settings.resolved_database_url)} cannot be "
+            f"opened ({exc}); nothing was changed: restore into another database "
+            "(--database-url), or repair or drop this one first"
+        ) from exc
+    return not empty or _shard_present(settings, manifest), None
 
 
 async def _safety_backup(settings: Settings, manifest: Manifest) -> BackupResult:
@@ -151,16 +199,58 @@ async def _check_target(manifest: Manifest, settings: Settings) -> None:
             )
 
 
+def _safety_failed(settings: Settings, reason: str) -> RestoreRefused:
+    """The refusal of a forced restore whose safety backup failed: nothing was changed; the
+    options that replace a broken target anyway, and what each keeps."""
+    from ragops.backup.service import backup_dir
+
+    return RestoreRefused(
+        f"the safety backup of the target failed, so nothing was changed: {reason}. If the "
+        "target is broken (a failed or corrupt write left it unreadable or inconsistent) and "
+        "you mean to replace it, run the restore again with --raw-safety-copy: the target's "
+        "database and vector files are kept aside as they are, byte for byte (PostgreSQL: "
+        f"a pg_dump without checks), in {backup_dir(settings)}/ragops-raw-<time>/; or with "
+        "--no-safety-backup to replace it keeping nothing"
+    )
+
+
+async def _keep_target(
+    settings: Settings, manifest: Manifest, safety: Safety, unreadable: str | None
+) -> tuple[BackupResult | None, Path | None]:
+    """The safety step of a forced restore over a live target: a safety backup, or a raw
+    copy of its files, or nothing, as `safety` asks. A failed step changes nothing."""
+    if safety == "none":
+        return None, None
+    if safety == "raw":
+        try:
+            return None, await raw_safety_copy(settings)
+        except BackupError as exc:
+            raise RestoreRefused(
+                f"{exc}; nothing was changed (--no-safety-backup replaces the target keeping "
+                "nothing)"
+            ) from exc
+    if unreadable is not None:
+        raise _safety_failed(settings, f"its database cannot be read ({unreadable})")
+    try:
+        return await _safety_backup(settings, manifest), None
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _safety_failed(settings, reason) from exc
+
+
 async def restore_backup(
     path: Path,
     *,
     settings: Settings,
     key: bytes | None,
     force: bool = False,
+    safety: Safety = "backup",
     lock_timeout: float = dbpart.RESTORE_LOCK_TIMEOUT_SECONDS,
 ) -> RestoreReport:
     """Restore the backup at `path` into the data directory and database of `settings`; on
-    PostgreSQL no lock is waited for longer than `lock_timeout` seconds."""
+    PostgreSQL no lock is waited for longer than `lock_timeout` seconds, by the restore nor
+    by the migration forward after it. Over a live target (`force`) `safety` says what is
+    kept of it first."""
     started = time.perf_counter()
     steps: dict[str, float] = {}
     async with open_backup(path, key, scratch=None) as (manifest, files):
@@ -174,28 +264,40 @@ async def restore_backup(
             raise RestoreRefused(
                 f"a ragops server (pid {running.pid}) runs on {settings.data_dir}: stop it first"
             )
-        safety: BackupResult | None = None
-        if await _is_live(settings, manifest):
+        backup: BackupResult | None = None
+        raw: Path | None = None
+        live, unreadable = await _is_live(settings, manifest)
+        kept: Safety | None = None  # what was kept of a live target, None: not live
+        if live:
             if not force:
+                holds = (
+                    f"the target's database cannot be read ({unreadable}) and may hold data"
+                    if unreadable
+                    else "the target already holds data"
+                )
                 raise RestoreRefused(
-                    "the target already holds data (database "
-                    f"{_describe(settings.resolved_database_url)}, data directory "
-                    f"{settings.data_dir}); restore into a new target, or pass --force to "
-                    "replace it (a safety backup of it is taken first)"
+                    f"{holds} (database {_describe(settings.resolved_database_url)}, data "
+                    f"directory {settings.data_dir}); restore into a new target, or pass "
+                    "--force to replace it (a safety backup of it is taken first)"
                 )
             mark = time.perf_counter()
-            safety = await _safety_backup(settings, manifest)
-            steps["safety backup"] = time.perf_counter() - mark
-        with _naming_safety(safety):
-            await _put_in_place(manifest, files, settings, lock_timeout, steps)
-    with _naming_safety(safety):
+            backup, raw = await _keep_target(settings, manifest, safety, unreadable)
+            kept = safety
+            if safety != "none":
+                steps["safety backup" if safety == "backup" else "raw safety copy"] = (
+                    time.perf_counter() - mark
+                )
+        kept_at = backup.path if backup is not None else raw
         mark = time.perf_counter()
-        before = await migrate.current_revision(settings)
-        after = before
-        if before != migrate.head_revision():
-            await migrate.upgrade(settings)
-            after = await migrate.current_revision(settings)
-        steps["migrations"] = time.perf_counter() - mark
+        # SQLite: migrated forward before it is put in place (None on PostgreSQL)
+        staged = await _migrate_staged(manifest, files, settings, lock_timeout)
+        migrating = time.perf_counter() - mark
+        with _naming_safety(kept, kept_at):
+            await _put_in_place(manifest, files, settings, lock_timeout, steps)
+    with _naming_safety(kept, kept_at):
+        mark = time.perf_counter()
+        before, after = staged or await _migrate_in_place(settings, lock_timeout)
+        steps["migrations"] = migrating + time.perf_counter() - mark
         seconds = time.perf_counter() - started
         mark = time.perf_counter()
         verification = await verify_restored(manifest, settings)
@@ -208,9 +310,95 @@ async def restore_backup(
         migrated_to=after if before != after else None,
         seconds=seconds,
         verification=verification,
-        safety_backup=safety,
+        safety_backup=backup,
+        raw_safety_copy=raw,
+        safety_skipped=kept == "none",
         steps=steps,
     )
+
+
+async def _migrate_staged(
+    manifest: Manifest, files: Path, settings: Settings, lock_timeout: float
+) -> tuple[str | None, str | None] | None:
+    """SQLite: migrate the unpacked copy of the database forward before it is put in place
+    (no other process can hold a lock on it, and a failure leaves the target untouched); the
+    revisions before and after. None on PostgreSQL (migrated in place, `_migrate_in_place`)."""
+    if manifest.database.backend != "sqlite":
+        return None
+    staged = files / manifest.database.file
+    scratch = settings.model_copy(
+        update={
+            "database_url": f"sqlite+aiosqlite:///{staged}",
+            "migration_database_url": None,
+            "data_dir": files,
+        }
+    )
+    before = await migrate.current_revision(scratch)
+    if before == migrate.head_revision():
+        return before, before
+    await migrate.upgrade(scratch, lock_timeout=lock_timeout)
+    await asyncio.to_thread(dbpart.sqlite_checkpoint, staged)
+    return before, await migrate.current_revision(scratch)
+
+
+async def _migrate_in_place(
+    settings: Settings, lock_timeout: float
+) -> tuple[str | None, str | None]:
+    """PostgreSQL: migrate the restored database forward in one transaction; no lock (the
+    migration lock, or a table a session of a running instance holds) is waited for longer
+    than `lock_timeout` seconds: past it the migration is cancelled and rolled back, and
+    `MigrationLockTimeout` names the sessions holding it (`lock_wait`). The revisions before
+    and after."""
+    before = await migrate.current_revision(settings)
+    head = migrate.head_revision()
+    if before == head:
+        return before, before
+    application = f"ragops-restore-migrate-{uuid.uuid4().hex[:12]}"  # how the watcher finds it
+    # The watcher cancels at `lock_timeout` and names the holders; the session's own
+    # lock_timeout, a little later, still bounds the wait should the watcher lose its
+    # connection.
+    backstop = lock_timeout + 2 * POLL_SECONDS + 1
+
+    async def work() -> None:
+        try:
+            await migrate.upgrade(settings, lock_timeout=backstop, application=application)
+        except Exception as exc:
+            if "lock timeout" in str(exc) or "LockNotAvailable" in type(exc).__name__:
+                raise _migration_lock_error(before, head)(
+                    make_url(settings.owner_database_url).database or "", lock_timeout, []
+                ) from exc
+            raise dbpart.DatabaseBackupError(
+                f"migrating the restored database forward failed: {exc}"
+            ) from exc
+
+    await run_watched(
+        make_url(settings.owner_database_url),
+        application,
+        work(),
+        lock_timeout,
+        _migration_lock_error(before, head),
+    )
+    return before, await migrate.current_revision(settings)
+
+
+def _migration_lock_error(
+    before: str | None, head: str | None
+) -> Callable[[str, float, list[str]], RestoreLockTimeout]:
+    def error(database: str, seconds: float, holders: list[str]) -> RestoreLockTimeout:
+        who = "; ".join(holders) or "sessions that could not be named (ended since?)"
+        return MigrationLockTimeout(
+            f"the backup was restored, but migrating database {database} forward from schema "
+            f"{before} to {head} waited more than {seconds:g} s for a lock and gave up: the "
+            f"migration rolled back and the restored data is intact at schema {before}. "
+            f"Held by: {who}. Stop every ragops instance using that database (scale the "
+            "service to zero, `ragops stack down`, stop `ragops serve` on every host), or end "
+            "those sessions (`ragops db status`, `ragops db kill PID`), then run the restore "
+            "again with --force (the target now holds the restored data) to migrate and verify "
+            "it, or `ragops db upgrade` against that database to migrate it only; "
+            "--lock-timeout SECONDS waits longer"
+        )
+
+    return error
 
 
 async def _put_in_place(
@@ -236,18 +424,19 @@ async def _put_in_place(
 
 
 @contextmanager
-def _naming_safety(safety: BackupResult | None) -> Iterator[None]:
-    """Turn a failure after the safety backup was written into `RestoreFailed`, which names
-    it (the target may be half replaced by then). A restore that gave up waiting for a lock
-    changed nothing (its one transaction rolled back), so it is raised as it is."""
+def _naming_safety(kept: Safety | None, path: Path | None) -> Iterator[None]:
+    """Turn a failure after a live target began to be replaced into `RestoreFailed`, which
+    names what was kept of it (`kept`: None when the target was not live). A restore or a
+    migration that gave up waiting for a lock rolled back its one transaction, so it is
+    raised as it is."""
     try:
         yield
     except RestoreLockTimeout:
         raise
     except Exception as exc:
-        if safety is None:
+        if kept is None:
             raise
-        raise RestoreFailed(exc, safety.path) from exc
+        raise RestoreFailed(exc, path, kept) from exc
 
 
 def _describe(database_url: str) -> str:

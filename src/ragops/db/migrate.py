@@ -86,13 +86,38 @@ def grant_runtime(sync_connection: Any, role: str) -> None:
         sync_connection.exec_driver_sql(statement)
 
 
-async def _run(settings: Settings, action: str, revision: str) -> None:
+def _connect_args(
+    settings: Settings, url: str, lock_timeout: float | None, application: str | None
+) -> dict[str, Any]:
+    """The migration connection's arguments: its application_name (PostgreSQL), and with
+    `lock_timeout` the longest one statement waits for a lock (PostgreSQL `lock_timeout`,
+    SQLite's busy timeout)."""
+    args = connect_args(settings, url, "migrate")
+    if make_url(url).get_backend_name() == "sqlite":
+        return {"timeout": lock_timeout} if lock_timeout is not None else args
+    server = dict(args.get("server_settings", {}))
+    if application is not None:
+        server["application_name"] = application
+    if lock_timeout is not None:
+        server["lock_timeout"] = f"{max(int(lock_timeout * 1000), 1)}ms"
+    return {**args, "server_settings": server}
+
+
+async def _run(
+    settings: Settings,
+    action: str,
+    revision: str,
+    lock_timeout: float | None = None,
+    application: str | None = None,
+) -> None:
     url = settings.owner_database_url
     role = runtime_role(settings)
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     config = alembic_config(url)
-    engine = create_async_engine(url, connect_args=connect_args(settings, url, "migrate"))
+    engine = create_async_engine(
+        url, connect_args=_connect_args(settings, url, lock_timeout, application)
+    )
     try:
         async with engine.begin() as connection:
             await lock_transaction(connection, MIGRATION_LOCK)
@@ -115,9 +140,18 @@ async def _run(settings: Settings, action: str, revision: str) -> None:
         logger.info("database migrated from %s to %s", before or "empty", after or "base")
 
 
-async def upgrade(settings: Settings, revision: str = "head") -> None:
-    """Migrate the database up to `revision`."""
-    await _run(settings, "upgrade", revision)
+async def upgrade(
+    settings: Settings,
+    revision: str = "head",
+    *,
+    lock_timeout: float | None = None,
+    application: str | None = None,
+) -> None:
+    """Migrate the database up to `revision`. With `lock_timeout`, no statement waits longer
+    than that many seconds for a lock (the migration lock or a table another session holds):
+    it fails, and the migration's one transaction rolls back (PostgreSQL). `application`
+    names the session on PostgreSQL (default `<RAGOPS_DB_APPLICATION_NAME>-migrate`)."""
+    await _run(settings, "upgrade", revision, lock_timeout, application)
 
 
 async def downgrade(settings: Settings, revision: str) -> None:
