@@ -24,6 +24,11 @@ and the seconds spent indexing and querying. `--json` prints the metrics per mod
 dataset, model and texts) and reuses them: the index time then leaves embedding out, and the
 output says so (`"embeddings": "cached"`). Off by default: a plain run embeds everything.
 
+The mode `sentence-floor` (`--modes hybrid,sentence-floor`, with
+`RAGOPS_SENTENCE_VECTORS=true`) is an experiment, not a product setting: hybrid search whose
+floor judges a passage by the better of its cosine and its best sentence's, while the question
+still needs one passage over the floor on its own cosine (`Retriever.sentence_floor`).
+
 With `--store pgvector`, the mode `fts` (`--modes dense,bm25,hybrid,fts`) also runs
 PostgreSQL full-text search over the same table (the lexical alternative to the store's BM25;
 its index build is reported as `"fts_index_seconds"`).
@@ -70,7 +75,8 @@ REFERENCE = [
     ("bge-small-en-v1.5 dense (published)", 0.713),
 ]
 MODES = ("dense", "bm25", "hybrid")
-STORE_MODES = {"edge": MODES, "pgvector": (*MODES, "fts")}
+EXPERIMENTS = ("sentence-floor",)
+STORE_MODES = {"edge": (*MODES, *EXPERIMENTS), "pgvector": (*MODES, *EXPERIMENTS, "fts")}
 TENANT = "bench"
 COLLECTION = "bench"
 CACHE_DIR = Path("var") / "bench"
@@ -246,6 +252,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         store = create_vector_store(settings, embedder)
         encoder = Bm25Encoder(k1=args.bm25_k1, b=args.bm25_b, delta=args.bm25_delta)
         retriever = Retriever(settings, embedder, store, encoder)
+        floored = Retriever(settings, embedder, store, encoder)
+        floored.sentence_floor = True  # the "sentence-floor" mode
         try:
             await store.ensure_ready(embedder.dimension)
             started = time.perf_counter()
@@ -287,6 +295,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             latency_ms: dict[str, dict[str, float]] = {}
             search_ms: dict[str, dict[str, float]] = {}
             for mode in args.modes:
+                searcher = floored if mode in EXPERIMENTS else retriever
+                how = "hybrid" if mode in EXPERIMENTS else mode
                 began = time.perf_counter()
                 runs: dict[str, list[str]] = {}
                 samples: list[float] = []
@@ -298,11 +308,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         samples.append((time.perf_counter() - asked) * 1000.0)
                         searching.append(samples[-1])
                         continue
-                    found = await retriever.search(text, scope, top_k=100, mode=mode)
+                    found = await searcher.search(text, scope, top_k=100, mode=how)
                     runs[qid] = [p.document_id for p in found.passages]
                 for text in queries.values() if mode != "fts" else ():
                     asked = time.perf_counter()
-                    found = await retriever.search(text, scope, mode=mode)
+                    found = await searcher.search(text, scope, mode=how)
                     samples.append((time.perf_counter() - asked) * 1000.0)
                     searching.append(found.retrieve_ms)
                 query_seconds[mode] = time.perf_counter() - began

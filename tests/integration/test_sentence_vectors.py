@@ -216,3 +216,33 @@ async def test_units_are_the_title_then_the_sentences_at_most_max_units(
         assert (await off.build_points([chunk("office", LONG)]))[0].sentences is None
     finally:
         await store.aclose()
+
+
+async def test_the_sentence_floor_experiment_still_needs_one_passage_over_the_floor(
+    indexed: tuple[Settings, VectorStore], onnx_embedder: OnnxMiniLMEmbedder
+) -> None:
+    """`Retriever.sentence_floor` (a benchmark experiment): the long chunk, under the floor by
+    its whole cosine, passes on its best sentence; with no passage over the floor on its own
+    cosine, nothing passes."""
+    settings, store = indexed
+    question = await onnx_embedder.embed_query(QUESTION)
+    office = CHUNKS[0].id
+    whole = float(question @ (await store.fetch([office], SCOPE, with_dense=True))[0].dense)  # type: ignore[operator]
+    best = (await store.sentence_scores(question, [office], SCOPE) or {})[office]
+    assert best > whole + 0.2
+
+    def searcher(floor: float, experiment: bool) -> Retriever:
+        flagged = settings.model_copy(update={"score_floor": floor})
+        built = retriever(flagged, onnx_embedder, store, True)
+        built.sentence_floor = experiment
+        return built
+
+    floor = whole + 0.05  # some other passage passes on its own cosine
+    plain = ranking(await searcher(floor, False).search(QUESTION, SCOPE, top_k=10))
+    tried = await searcher(floor, True).search(QUESTION, SCOPE, top_k=10)
+    assert plain and "office" not in plain
+    assert "office" in ranking(tried) and set(plain) < set(ranking(tried))
+    kept = {p.document_id: p.score for p in tried.passages}
+    assert kept["office"] == pytest.approx(whole, abs=1e-4)  # its score stays the whole cosine
+    top = max(p.score for p in tried.passages)
+    assert (await searcher(top + 0.01, True).search(QUESTION, SCOPE, top_k=10)).passages == []

@@ -169,6 +169,10 @@ class Retriever:
         self.store = store
         self.encoder = encoder or Bm25Encoder()
         self.reranker = reranker or create_reranker(settings.reranker)
+        self.sentence_floor = False
+        """An experiment of the benchmarks (bench/retrieval.py, bench/answers.py), not a
+        setting: with sentence scores, a passage passes the floor on the better of its cosine
+        and its best sentence's, as long as one kept passage passes it on its own cosine."""
 
     async def build_points(self, chunks: Sequence[ChunkInput]) -> list[ChunkPoint]:
         """Embed and BM25-encode chunks into points (not yet stored)."""
@@ -251,21 +255,37 @@ class Retriever:
             _settle(sparse_task)
 
         fused = self._fuse(dense_hits, sparse_hits, mode)
+        best: dict[str, float] | None = None
         if mode == "hybrid" and settings.sentence_vectors:
-            fused = await self._with_sentences(fused, dense_hits, sparse_hits, vector, scope)
+            fused, best = await self._with_sentences(fused, dense_hits, sparse_hits, vector, scope)
         cosine = {hit.id: hit.score for hit in dense_hits}
         floor = settings.score_floor
+        skip_below = floor
+        if self.sentence_floor and best is not None:
+            sentence = best
+
+            def passes(p: Passage) -> bool:
+                return max(p.score, sentence.get(p.point_id, p.score)) >= floor
+
+            skip_below = -2.0  # a low cosine may pass on its sentence: fetch before judging
+        else:
+
+            def passes(p: Passage) -> bool:
+                return p.score >= floor
+
         kept: list[Passage] = []
         start = 0
         if self.reranker.name != "none":
             start = max(4 * k, 20)
             head = await self._passages(fused[:start], cosine, vector, scope)
-            kept = [p for p in self.reranker.rerank(query, head) if p.score >= floor][:k]
+            kept = [p for p in self.reranker.rerank(query, head) if passes(p)][:k]
         while len(kept) < k and start < len(fused):
-            batch, start = _next_batch(fused, start, k - len(kept), cosine, floor)
+            batch, start = _next_batch(fused, start, k - len(kept), cosine, skip_below)
             found = await self._passages(batch, cosine, vector, scope)
-            kept.extend(p for p in found if p.score >= floor)
+            kept.extend(p for p in found if passes(p))
         kept = kept[:k]
+        if skip_below != floor and not any(p.score >= floor for p in kept):
+            kept = []  # the experiment still needs one passage over the floor on its own
         total_ms = (time.perf_counter() - started) * 1000.0
         return RetrievalResult(
             passages=kept,
@@ -329,17 +349,18 @@ class Retriever:
         sparse_hits: Sequence[StoredHit],
         query: npt.NDArray[np.float32],
         scope: SearchScope,
-    ) -> list[tuple[str, float]]:
+    ) -> tuple[list[tuple[str, float]], dict[str, float] | None]:
         """The fusion again with a third ranking: the best sentence cosine of each of the
-        first `SENTENCE_CANDIDATES` fused candidates (one store call). Unchanged when the
-        store holds no sentence vectors for some of them (a collection, or chunks, indexed
-        without them): a candidate missing from that ranking would count as its worst."""
+        first `SENTENCE_CANDIDATES` fused candidates (one store call), and those cosines.
+        Unchanged (and None) when the store holds no sentence vectors for some of them (a
+        collection, or chunks, indexed without them): a candidate missing from that ranking
+        would count as its worst."""
         head = [item for item, _ in fused[:SENTENCE_CANDIDATES]]
         if not head:
-            return fused
+            return fused, None
         scores = await self.store.sentence_scores(query, head, scope)
         if scores is None or any(item not in scores for item in head):
-            return fused
+            return fused, None
         ranking = sorted(((item, scores[item]) for item in head), key=lambda kv: (-kv[1], kv[0]))
         s = self.settings
         return fuse_rankings(
@@ -351,7 +372,7 @@ class Retriever:
             [s.dense_weight, s.sparse_weight, SENTENCE_WEIGHT],
             method=s.fusion,
             rrf_k=s.rrf_k,
-        )
+        ), scores
 
     def _fuse(
         self,
