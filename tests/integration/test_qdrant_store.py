@@ -42,7 +42,10 @@ def open_store(kind: str, settings: Settings, model_id: str, dimension: int | No
 
 
 def make_settings(tmp_path: Path, pgvector_url: str | None = None) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path / "var", pgvector_url=pgvector_url)
+    # An Edge shard gets the sentence multivector only when created with the setting on.
+    return Settings(
+        _env_file=None, data_dir=tmp_path / "var", pgvector_url=pgvector_url, sentence_vectors=True
+    )
 
 
 def kind_settings(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:

@@ -82,7 +82,9 @@ CHUNKS = [chunk("office", LONG), *(chunk(doc, text) for doc, text in OTHERS.item
 
 def settings_for(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     url = request.getfixturevalue("pgvector_url") if kind == "pgvector" else None
-    return Settings(_env_file=None, data_dir=tmp_path / "var", pgvector_url=url)
+    return Settings(
+        _env_file=None, data_dir=tmp_path / "var", pgvector_url=url, sentence_vectors=True
+    )
 
 
 def open_store(kind: str, settings: Settings, embedder: OnnxMiniLMEmbedder) -> VectorStore:
@@ -188,6 +190,34 @@ async def test_a_collection_created_before_the_signal_still_answers(
         off = await retriever(settings, onnx_embedder, store, False).search(QUESTION, SCOPE)
         on = await retriever(settings, onnx_embedder, store, True).search(QUESTION, SCOPE)
         assert "office" in ranking(off) and ranking(on) == ranking(off)
+    finally:
+        await store.aclose()
+
+
+async def test_an_edge_shard_created_with_the_setting_off_keeps_the_earlier_layout(
+    tmp_path: Path, onnx_embedder: OnnxMiniLMEmbedder
+) -> None:
+    """The default creates the shard an earlier release creates (and can open again, on a
+    rollback): no sentence multivector; turning the setting on later changes nothing there."""
+    settings = Settings(_env_file=None, data_dir=tmp_path / "var")
+    store = open_store("edge", settings, onnx_embedder)
+    await store.ensure_ready(onnx_embedder.dimension)
+    assert isinstance(store, EdgeVectorStore)
+    path = store.path
+    await store.aclose()
+    earlier = qe.EdgeShard.load(str(path), shard_config(onnx_embedder.dimension, sentences=False))
+    earlier.close()
+    store = open_store(
+        "edge", settings.model_copy(update={"sentence_vectors": True}), onnx_embedder
+    )
+    await store.ensure_ready(onnx_embedder.dimension)
+    try:
+        await retriever(settings, onnx_embedder, store, True).index_chunks(CHUNKS)
+        question = await onnx_embedder.embed_query(QUESTION)
+        assert await store.sentence_scores(question, [CHUNKS[0].id], SCOPE) is None
+        assert "office" in ranking(
+            await retriever(settings, onnx_embedder, store, True).search(QUESTION, SCOPE)
+        )
     finally:
         await store.aclose()
 

@@ -4,8 +4,10 @@ The default store when `RAGOPS_QDRANT_URL` is unset. Same layout and semantics a
 server path (`qdrant.py`), so pointing `RAGOPS_QDRANT_URL` at a server changes nothing else:
 one shard per collection name (`<data_dir>/edge/<qdrant_collection>__<model>_<size>/`), a
 named dense vector "dense" (cosine), a sparse vector "bm25" with the IDF modifier, a
-multivector "sentences" (MaxSim; filled when `RAGOPS_SENTENCE_VECTORS` is on at ingestion;
-a shard created before it existed opens without it and `sentence_scores` returns None), HNSW
+multivector "sentences" (MaxSim) only in a shard created with `RAGOPS_SENTENCE_VECTORS` on
+(a shard without it, as earlier releases create, opens as it was and `sentence_scores`
+returns None; one with it cannot be opened by a release before it: the engine refuses a
+layout with another set of vectors), HNSW
 built per tenant (`m=0, payload_m=16`), payload indexes on `tenant_id` (keyword, tenant),
 `collection`, `document_id` (keyword) and `version` (integer) — filters without an index
 scan every point. BM25's IDF is computed over the searched tenant's collection only.
@@ -110,6 +112,7 @@ class EdgeVectorStore:
         self._thread = EngineThread()
         self._shard: qe.EdgeShard | None = None
         self._sentences = False  # the open shard has the sentence multivector
+        self._new_with_sentences = settings.sentence_vectors
         self._written = 0  # points written since the last index build
         self._building: asyncio.Future[None] | None = None
         self._closed = False
@@ -171,8 +174,8 @@ class EdgeVectorStore:
     def _open(self) -> qe.EdgeShard:
         path = self.path
         try:
-            self._sentences = has_sentences(path)
-            return open_shard(path, self._dimension or 0)
+            self._sentences = has_sentences(path, if_new=self._new_with_sentences)
+            return open_shard(path, self._dimension or 0, sentences=self._new_with_sentences)
         except Exception as exc:
             raise VectorStoreError(f"cannot open collection {self.name} at {path}: {exc}") from exc
 

@@ -1,7 +1,8 @@
 """The Qdrant Edge shard in the engine's own terms (`qdrant_edge`): the layout of `qdrant.py`
-as an `EdgeConfig` (with the sentence multivector, or without it for a shard created before it
-existed), opening a shard with its payload indexes, the filters of a search scope
-and of a document, and the upsert operation. `edge.py` runs them in its one thread.
+as an `EdgeConfig` (with the sentence multivector when the shard was created with
+`RAGOPS_SENTENCE_VECTORS` on, else without it, as earlier releases create and load it),
+opening a shard with its payload indexes, the filters of a search scope and of a document,
+and the upsert operation. `edge.py` runs them in its one thread.
 """
 
 from __future__ import annotations
@@ -64,24 +65,26 @@ def shard_config(dimension: int, *, sentences: bool = True) -> qe.EdgeConfig:
     )
 
 
-def has_sentences(path: Path) -> bool:
-    """Whether the shard at `path` has the sentence multivector (a new one will)."""
+def has_sentences(path: Path, *, if_new: bool = False) -> bool:
+    """Whether the shard at `path` has the sentence multivector; `if_new` when there is no
+    shard there yet (whether one created now would)."""
     try:
         stored = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return True
+        return if_new
     return SENTENCES in (stored.get("vectors") or {})
 
 
 def stored_config(path: Path, dimension: int) -> qe.EdgeConfig:
     """The layout the shard at `path` was created with (the engine refuses to load a shard
-    with another): with the sentence multivector, or without it for an older shard."""
+    with another): with the sentence multivector, or without it."""
     return shard_config(dimension, sentences=has_sentences(path))
 
 
-def open_shard(path: Path, dimension: int) -> qe.EdgeShard:
-    """Load the shard at `path` (or create it there) and add any payload index it lacks."""
-    config = stored_config(path, dimension)
+def open_shard(path: Path, dimension: int, *, sentences: bool = False) -> qe.EdgeShard:
+    """Load the shard at `path` (or create it there, with the sentence multivector when
+    `sentences`) and add any payload index it lacks."""
+    config = shard_config(dimension, sentences=has_sentences(path, if_new=sentences))
     if (path / CONFIG_FILE).exists():
         shard = qe.EdgeShard.load(str(path), config)
     else:
