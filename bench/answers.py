@@ -181,7 +181,10 @@ def _passage_record(passage: Any, source: str) -> dict[str, Any]:
 
 
 async def run(
-    questions: list[Question], data_dir: Path, record: Path | None = None
+    questions: list[Question],
+    data_dir: Path,
+    record: Path | None = None,
+    sentence_floor: bool = False,
 ) -> list[Outcome]:
     """Ingest docs/ into a fresh instance under `data_dir` and ask every question (with
     `record`, the passages of each answer are written there: see `replay`)."""
@@ -205,6 +208,7 @@ async def run(
     configure_logging(settings)
     await migrate.upgrade(settings)
     runtime = await Runtime.start(settings)
+    runtime.retriever.sentence_floor = sentence_floor
     try:
         files = [(source_name(p, DOCS), p.read_bytes(), None) for p in collect_files([DOCS])]
         await documents.ingest_batch(
@@ -329,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="answer again from the passages of a --record file (no ingestion, no retrieval)",
     )
+    parser.add_argument(
+        "--sentence-floor",
+        action="store_true",
+        help="experiment (with RAGOPS_SENTENCE_VECTORS=true): the floor judges a passage by "
+        "the better of its cosine and its best sentence's (Retriever.sentence_floor)",
+    )
     args = parser.parse_args(argv)
 
     questions = load_set(args.set)
@@ -340,10 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.replay is not None:
         outcomes = replay(questions, args.replay)
     elif args.data_dir is not None:
-        outcomes = asyncio.run(run(questions, args.data_dir, args.record))
+        outcomes = asyncio.run(run(questions, args.data_dir, args.record, args.sentence_floor))
     else:
         with tempfile.TemporaryDirectory(prefix="ragops-bench-answers-") as tmp:
-            outcomes = asyncio.run(run(questions, Path(tmp) / "var", args.record))
+            outcomes = asyncio.run(
+                run(questions, Path(tmp) / "var", args.record, args.sentence_floor)
+            )
 
     if args.show:
         for outcome in outcomes:

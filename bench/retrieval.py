@@ -24,6 +24,13 @@ and the seconds spent indexing and querying. `--json` prints the metrics per mod
 dataset, model and texts) and reuses them: the index time then leaves embedding out, and the
 output says so (`"embeddings": "cached"`). Off by default: a plain run embeds everything.
 
+The mode `sentence-floor` (`--modes hybrid,sentence-floor`, with
+`RAGOPS_SENTENCE_VECTORS=true`) is an experiment, not a product setting: hybrid search whose
+floor judges a passage by the better of its cosine and its best sentence's, while the question
+still needs one passage over the floor on its own cosine (`Retriever.sentence_floor`). The
+mode `two-lists` is hybrid search with the setting off over the same index, so that one run
+times the sentence step's cost under the same load (`--modes two-lists,hybrid`).
+
 With `--store pgvector`, the mode `fts` (`--modes dense,bm25,hybrid,fts`) also runs
 PostgreSQL full-text search over the same table (the lexical alternative to the store's BM25;
 its index build is reported as `"fts_index_seconds"`).
@@ -70,7 +77,8 @@ REFERENCE = [
     ("bge-small-en-v1.5 dense (published)", 0.713),
 ]
 MODES = ("dense", "bm25", "hybrid")
-STORE_MODES = {"edge": MODES, "pgvector": (*MODES, "fts")}
+EXPERIMENTS = ("sentence-floor", "two-lists")
+STORE_MODES = {"edge": (*MODES, *EXPERIMENTS), "pgvector": (*MODES, *EXPERIMENTS, "fts")}
 TENANT = "bench"
 COLLECTION = "bench"
 CACHE_DIR = Path("var") / "bench"
@@ -242,10 +250,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.score_floor is not None:
             overrides["score_floor"] = args.score_floor
         settings = Settings(**overrides)
+        if args.cache_embeddings and settings.sentence_vectors:
+            raise SystemExit(
+                "--cache-embeddings keeps the chunks' vectors only: with "
+                "RAGOPS_SENTENCE_VECTORS=true run without it (the units are embedded too)"
+            )
         embedder = create_embedder(settings)
         store = create_vector_store(settings, embedder)
         encoder = Bm25Encoder(k1=args.bm25_k1, b=args.bm25_b, delta=args.bm25_delta)
         retriever = Retriever(settings, embedder, store, encoder)
+        floored = Retriever(settings, embedder, store, encoder)
+        floored.sentence_floor = True  # the "sentence-floor" mode
+        plain = settings.model_copy(update={"sentence_vectors": False})
+        two_lists = Retriever(plain, embedder, store, encoder)  # the "two-lists" mode
         try:
             await store.ensure_ready(embedder.dimension)
             started = time.perf_counter()
@@ -287,6 +304,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             latency_ms: dict[str, dict[str, float]] = {}
             search_ms: dict[str, dict[str, float]] = {}
             for mode in args.modes:
+                searcher = {"sentence-floor": floored, "two-lists": two_lists}.get(mode, retriever)
+                how = "hybrid" if mode in EXPERIMENTS else mode
                 began = time.perf_counter()
                 runs: dict[str, list[str]] = {}
                 samples: list[float] = []
@@ -298,11 +317,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         samples.append((time.perf_counter() - asked) * 1000.0)
                         searching.append(samples[-1])
                         continue
-                    found = await retriever.search(text, scope, top_k=100, mode=mode)
+                    found = await searcher.search(text, scope, top_k=100, mode=how)
                     runs[qid] = [p.document_id for p in found.passages]
                 for text in queries.values() if mode != "fts" else ():
                     asked = time.perf_counter()
-                    found = await retriever.search(text, scope, mode=mode)
+                    found = await searcher.search(text, scope, mode=how)
                     samples.append((time.perf_counter() - asked) * 1000.0)
                     searching.append(found.retrieve_ms)
                 query_seconds[mode] = time.perf_counter() - began

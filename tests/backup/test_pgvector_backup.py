@@ -66,6 +66,18 @@ async def _backed_up(settings: Settings) -> tuple[BackupResult, list[tuple[str, 
     return result, answer
 
 
+async def _sentence_rows(settings: Settings) -> int:
+    """Rows of the pgvector store's sentence table in the settings' database."""
+    conn = await asyncpg.connect(asyncpg_dsn(make_url(settings.resolved_database_url)))
+    try:
+        name = await conn.fetchval(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE '%\\_sentences'"
+        )
+        return int(await conn.fetchval(f'SELECT count(*) FROM "{name}"'))
+    finally:
+        await conn.close()
+
+
 async def _database_names(server: PgVectorServer) -> set[str]:
     conn = await asyncpg.connect(host=str(server.socket_dir), user="postgres", database="postgres")
     try:
@@ -78,7 +90,9 @@ async def test_round_trip_brings_the_vectors_back_and_answers_alike(
     pgvector_server: PgVectorServer, tmp_path: Path
 ) -> None:
     bins = pgvector_server.bin_dir
-    with pgvector_settings(pgvector_server, tmp_path / "live", pg_bin_dir=bins) as settings:
+    with pgvector_settings(
+        pgvector_server, tmp_path / "live", pg_bin_dir=bins, sentence_vectors=True
+    ) as settings:
         result, answer = await _backed_up(settings)
         manifest = result.manifest
         vectors = manifest.vectors
@@ -86,8 +100,10 @@ async def test_round_trip_brings_the_vectors_back_and_answers_alike(
         assert vectors.backend == "pgvector" and vectors.path == PG_DUMP_FILE
         assert vectors.points == chunks > 0
         assert vectors.scopes == {"default/ops": chunks}
-        table, terms = vectors.tables
+        table, terms, sentences = vectors.tables
         assert manifest.database.tables[table] == chunks and manifest.database.tables[terms] > 0
+        units = manifest.database.tables[sentences]
+        assert units > chunks  # a title and at least one sentence per chunk
         assert answer and "fourteen days" in answer[0][1]
 
         with pgvector_database(pgvector_server) as target_url:
@@ -104,7 +120,8 @@ async def test_round_trip_brings_the_vectors_back_and_answers_alike(
             restored = await Runtime.start(target)
             try:
                 assert await restored.store.total_points() == chunks
-                assert await _answer(restored) == answer
+                assert await _sentence_rows(target) == units  # the late document's are not
+                assert await _answer(restored) == answer  # ranked with the sentence signal
             finally:
                 await restored.aclose()
 

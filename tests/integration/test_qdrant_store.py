@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import numpy as np
 import pytest
 
@@ -41,7 +42,10 @@ def open_store(kind: str, settings: Settings, model_id: str, dimension: int | No
 
 
 def make_settings(tmp_path: Path, pgvector_url: str | None = None) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path / "var", pgvector_url=pgvector_url)
+    # An Edge shard gets the sentence multivector only when created with the setting on.
+    return Settings(
+        _env_file=None, data_dir=tmp_path / "var", pgvector_url=pgvector_url, sentence_vectors=True
+    )
 
 
 def kind_settings(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
@@ -344,3 +348,60 @@ async def test_unreachable_pgvector_is_a_store_error_not_a_hang(tmp_path: Path) 
     await store.aclose()
     with pytest.raises(VectorStoreError, match="closed"):
         await store.count(SearchScope("t"))
+
+
+def with_units(chunk: ChunkPoint, *units: np.ndarray[Any, np.dtype[np.float32]]) -> ChunkPoint:
+    """`chunk` with sentence vectors (one row per unit)."""
+    return ChunkPoint(
+        id=chunk.id,
+        dense=chunk.dense,
+        sparse=chunk.sparse,
+        payload=chunk.payload,
+        sentences=np.stack(units).astype(np.float32),
+    )
+
+
+async def test_sentence_scores_are_each_points_best_unit_within_the_scope(
+    store: AnyStore,
+) -> None:
+    long = with_units(
+        point("t1", "long", "many topics", unit(1, 1, 1, 1)),
+        unit(1, 0, 0, 0),
+        unit(0, 0, 1, 0),
+        unit(0.2, 0, 0, 1),
+    )
+    short = with_units(point("t1", "short", "one topic", unit(0, 1, 0, 0)), unit(0, 1, 0, 0))
+    bare = point("t1", "bare", "no units", unit(0, 0, 1, 0))  # ingested without them
+    other = with_units(point("t2", "other", "other tenant", unit(0, 0, 1, 0)), unit(0, 0, 1, 0))
+    await store.upsert([long, short, bare, other])
+    scope = SearchScope(tenant_id="t1")
+    question = unit(0.1, 0, 1, 0)
+    ids = [long.id, short.id, bare.id, other.id]
+
+    scores = await store.sentence_scores(question, ids, scope)
+    assert scores is not None
+    assert set(scores) == {long.id, short.id}  # no units, or another tenant's: absent
+    best = max(float(question @ row) for row in long.sentences)  # type: ignore[union-attr]
+    assert scores[long.id] == pytest.approx(best, abs=1e-4)
+    assert scores[long.id] > float(question @ long.dense) + 0.2  # better than the whole
+    assert scores[short.id] == pytest.approx(0.0, abs=1e-4)
+    assert await store.sentence_scores(question, [short.id], scope) == {
+        short.id: pytest.approx(0.0, abs=1e-4)
+    }
+    assert await store.sentence_scores(question, [], scope) == {}
+    assert set(await store.sentence_scores(question, ids, SearchScope("t2")) or {}) == {other.id}
+
+    # Deleting points deletes their sentence vectors; a re-upsert replaces them.
+    await store.delete_document("t1", "long")
+    await store.delete_points([short.id])
+    assert await store.sentence_scores(question, ids, scope) == {}
+    if isinstance(store, PgVectorStore):  # the side table's rows went with their points
+        conn = await asyncpg.connect(store.dsn)
+        try:
+            left = await conn.fetch(f'SELECT DISTINCT point_id FROM "{store.table}_sentences"')
+        finally:
+            await conn.close()
+        assert {str(r["point_id"]) for r in left} == {other.id}
+    await store.upsert([with_units(long, unit(0, 0, 0, 1))])
+    again = await store.sentence_scores(question, [long.id], scope)
+    assert again == {long.id: pytest.approx(0.0, abs=1e-4)}

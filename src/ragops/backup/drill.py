@@ -6,7 +6,7 @@ that nothing is lost and measuring how long recovery takes.
    SciFact plus chat sessions).
 2. Fingerprints are taken: per table, the row count and a SHA-256 over every row; for the
    vectors, the point count and a SHA-256 over every point's id, payload and dense vector (with
-   pgvector, the SHA-256 of every row of the store's two tables, which are in the database).
+   pgvector, the SHA-256 of every row of the store's tables, which are in the database).
 3. A backup is made while the store is open, as the service makes one.
 4. The instance is destroyed: the store closed, the data directory deleted, the database
    dropped (PostgreSQL) or its file deleted (SQLite).
@@ -118,9 +118,9 @@ async def table_fingerprints(database_url: str) -> tuple[dict[str, int], dict[st
 
 def vector_fingerprint(path: Path, part: VectorPart) -> tuple[int, str]:
     """Point count and a SHA-256 over every point's id, payload and dense vector."""
-    from ragops.providers.vectorstore.edge import shard_config
+    from ragops.providers.vectorstore.edge import stored_config
 
-    shard = qe.EdgeShard.load(str(path), shard_config(part.dimension or 0))
+    shard = qe.EdgeShard.load(str(path), stored_config(path, part.dimension or 0))
     try:
         items: list[str] = []
         offset = None

@@ -10,7 +10,8 @@ uploads it into the target collection. The server cannot be held while the datab
 taken, so points written meanwhile may appear as orphans, which `store check` lists. This path
 needs a Qdrant server and is not exercised by the test suite.
 
-pgvector: the store's two tables live in the application's database, so they are inside the
+pgvector: the store's tables (chunks, postings, sentences) live in the application's
+database, so they are inside the
 `pg_dump` of the database's snapshot: the same moment as every chunk row, with no hold. The
 manifest names the tables and counts their points per tenant and collection in that snapshot,
 and the dump's table of contents is checked to hold them and the `vector` extension. A restore
@@ -35,7 +36,12 @@ from ragops.backup import database as dbpart
 from ragops.backup.manifest import VECTORS_DIR, VectorPart, scope_key
 from ragops.config import Settings
 from ragops.providers.vectorstore.base import VectorStore
-from ragops.providers.vectorstore.edge import LOCK_NAME, EdgeVectorStore, StoreLock, shard_config
+from ragops.providers.vectorstore.edge import (
+    LOCK_NAME,
+    EdgeVectorStore,
+    StoreLock,
+    stored_config,
+)
 from ragops.providers.vectorstore.pgvector import PgVectorStore
 from ragops.providers.vectorstore.qdrant import QdrantVectorStore
 
@@ -134,7 +140,7 @@ async def pgvector_part(
         dimension=store.dimension,
         points=sum(scopes.values()),
         path=dump_file,
-        tables=[table, f"{table}_terms"],
+        tables=[table, f"{table}_terms", f"{table}_sentences"],
         scopes=scopes,
         how=f"inside the database dump, one snapshot with the relational data (pgvector {version})",
     )
@@ -154,7 +160,7 @@ def dump_problems(listing: str, part: VectorPart) -> list[str]:
 
 
 def _edge_open(path: Path, part: VectorPart) -> qe.EdgeShard:
-    return qe.EdgeShard.load(str(path), shard_config(part.dimension or 0))
+    return qe.EdgeShard.load(str(path), stored_config(path, part.dimension or 0))
 
 
 def edge_point_ids(path: Path, part: VectorPart) -> set[str]:

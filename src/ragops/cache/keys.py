@@ -46,6 +46,7 @@ def fingerprint(settings: Settings, *, prompt: str, embedder_model: str, rules: 
         "scope_cosine": settings.scope_cosine,
         "fusion": [settings.fusion, settings.rrf_k, settings.dense_weight, settings.sparse_weight],
         "reranker": settings.reranker,
+        "sentence_vectors": settings.sentence_vectors,
         "history_turns": settings.history_turns,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]

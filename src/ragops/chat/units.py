@@ -22,6 +22,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ragops.text.sentences import MAX_SENTENCE_CHARS, clip, sentences_of
+
+__all__ = [
+    "MAX_SENTENCE_CHARS",
+    "Unit",
+    "clip",
+    "is_command_row",
+    "passage_units",
+    "render_row",
+    "sentences_of",
+]
+
 UnitKind = Literal["sentence", "list", "table", "row", "code"]
 
 MAX_ITEM_CHARS = 320
@@ -39,21 +51,6 @@ _COMMENT = re.compile(r"\s+#\s.*$")
 _DANGLING_NUMBER = re.compile(r"(?<=[.!?)])\s+\d{1,3}[.)]$")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_END = re.compile(
-    r"[.!?\u2026]+[\"')\]\u201d\u2019]*(?=\s+[\"'(\[\u201c\u2018]?[A-Z0-9`])"
-    r"|(?<![.])\.(?=\s+[a-z])"
-)
-"""The end of a sentence: final punctuation before a capital, a digit or code; or a lone
-period before a lower-case word, since technical prose starts sentences with a command, a
-setting or a file name ("... prints the URL. ragops stack status shows ..."). Abbreviations are
-told apart by the word before the period (`_ends_abbreviation`), not by the case of the word
-after it; a quoted question ('asks "what now?" and gets ...') and an ellipsis still need a
-capital after them."""
-_ABBREVIATIONS = frozenset(
-    "e.g i.e etc vs cf fig figs no nos approx incl esp resp min max mr mrs ms dr st jr sr".split()
-)
-MAX_SENTENCE_CHARS = 400
-"""A sentence is scored on this many characters at most."""
 MAX_SHOWN_CHARS = 600
 """An answer quotes a long sentence up to this many characters (an enumeration cut at 400
 lost its end: "sections to fill (root…")."""
@@ -139,34 +136,6 @@ def _blocks(text: str, quoted: Sequence[tuple[int, int]]) -> list[_Block]:
                 blocks.append(_Block("paragraph", []))
             blocks[-1].lines.append(line.strip())
     return [b for b in blocks if b.lines]
-
-
-def _ends_abbreviation(text: str, end: int) -> bool:
-    word = text[:end].rsplit(None, 1)[-1].rstrip(".").lstrip("(\"'").lower()
-    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters at a word boundary, with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + "\u2026"
-
-
-def sentences_of(block: str, limit: int = MAX_SENTENCE_CHARS) -> list[str]:
-    """The sentences of one paragraph, in order ("e.g." and "1.2" do not end one; one may
-    start in lower case, as a command does), each cut to `limit` characters."""
-    out: list[str] = []
-    start = 0
-    for match in _END.finditer(block):
-        if match.group(0).startswith(".") and _ends_abbreviation(block, match.start() + 1):
-            continue
-        out.append(block[start : match.end()].strip())
-        start = match.end()
-    out.append(block[start:].strip())
-    return [clip(s, limit) for s in out if s]
 
 
 def _cells(line: str) -> list[str]:

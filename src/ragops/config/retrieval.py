@@ -162,3 +162,11 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in fusion.")
     sparse_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in fusion.")
     reranker: Literal["none", "lexical"] = Field("none", description="Optional reranking stage.")
+    sentence_vectors: bool = Field(
+        False,
+        description="Also embed each chunk's title and sentences at ingestion (at most 32 "
+        "vectors a chunk) and, in hybrid search, fuse each of the 100 best candidates' best "
+        "sentence cosine as a third ranking; chunks ingested without them are searched as "
+        "before (re-ingest to add them; an embedded shard holds them only if created with "
+        "this on: docs/retrieval.md).",
+    )

@@ -132,6 +132,23 @@ def z_score_fusion(
     return _ordered(min_max(list(sums.items())), rankings)
 
 
+def fuse_rankings(
+    rankings: Sequence[Ranking],
+    weights: Sequence[float],
+    *,
+    method: FusionMethod = "rrf",
+    rrf_k: int = 60,
+) -> list[tuple[str, float]]:
+    """Fuse any number of rankings with the configured method, one weight each."""
+    if method == "rrf":
+        return reciprocal_rank_fusion(rankings, weights, rrf_k)
+    if method == "weighted":
+        return weighted_score_fusion(rankings, weights)
+    if method == "zscore":
+        return z_score_fusion(rankings, weights)
+    raise ValueError(f"unknown fusion method {method!r}")
+
+
 def fuse(
     dense: Ranking,
     sparse: Ranking,
@@ -142,10 +159,4 @@ def fuse(
     sparse_weight: float = 1.0,
 ) -> list[tuple[str, float]]:
     """Fuse a dense and a sparse ranking with the configured method."""
-    if method == "rrf":
-        return reciprocal_rank_fusion([dense, sparse], [dense_weight, sparse_weight], rrf_k)
-    if method == "weighted":
-        return weighted_score_fusion([dense, sparse], [dense_weight, sparse_weight])
-    if method == "zscore":
-        return z_score_fusion([dense, sparse], [dense_weight, sparse_weight])
-    raise ValueError(f"unknown fusion method {method!r}")
+    return fuse_rankings([dense, sparse], [dense_weight, sparse_weight], method=method, rrf_k=rrf_k)

@@ -7,8 +7,14 @@ question — also for passages only BM25 found, whose vectors the sparse search 
 passages below `settings.score_floor` are dropped. An unrelated question therefore yields an
 empty list: that is how the answerer knows nothing relevant was found.
 
+With `settings.sentence_vectors`, hybrid search fuses a third ranking after the first fusion:
+each of the 100 best fused candidates' best sentence cosine to the question
+(`retrieval.units`, one `VectorStore.sentence_scores` call), when the store holds sentence
+vectors for every one of them. `score` and the floor stay the whole chunk's cosine.
+
 `Retriever.build_points` is the indexing half: it embeds and BM25-encodes chunk texts into
-`ChunkPoint`s for the store (`index_chunks` also stores them).
+`ChunkPoint`s for the store, with `sentence_vectors` each chunk's units too (`index_chunks`
+also stores them).
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ import numpy.typing as npt
 from ragops.config.settings import Settings
 from ragops.providers.embedder.base import Embedder
 from ragops.providers.vectorstore.base import ChunkPoint, SearchScope, StoredHit, VectorStore
-from ragops.retrieval.fusion import fuse
+from ragops.retrieval.fusion import fuse, fuse_rankings
 from ragops.retrieval.rerank import Reranker, create_reranker
 from ragops.retrieval.sparse import Bm25Encoder
+from ragops.retrieval.units import SENTENCE_CANDIDATES, SENTENCE_WEIGHT, chunk_units
 from ragops.workers import run_blocking
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
@@ -162,6 +169,10 @@ class Retriever:
         self.store = store
         self.encoder = encoder or Bm25Encoder()
         self.reranker = reranker or create_reranker(settings.reranker)
+        self.sentence_floor = False
+        """An experiment of the benchmarks (bench/retrieval.py, bench/answers.py), not a
+        setting: with sentence scores, a passage passes the floor on the better of its cosine
+        and its best sentence's, as long as one kept passage passes it on its own cosine."""
 
     async def build_points(self, chunks: Sequence[ChunkInput]) -> list[ChunkPoint]:
         """Embed and BM25-encode chunks into points (not yet stored)."""
@@ -170,10 +181,35 @@ class Retriever:
         texts = [chunk.index_text() for chunk in chunks]
         vectors = await self.embedder.embed_documents(texts)
         sparse = await run_blocking("cpu", lambda: [self.encoder.encode_document(t) for t in texts])
+        units: list[npt.NDArray[np.float32] | None] = [None] * len(chunks)
+        if self.settings.sentence_vectors:
+            units = list(await self._unit_vectors(chunks))
         return [
-            ChunkPoint(id=chunk.id, dense=vectors[i], sparse=sparse[i], payload=chunk.payload)
+            ChunkPoint(
+                id=chunk.id,
+                dense=vectors[i],
+                sparse=sparse[i],
+                payload=chunk.payload,
+                sentences=units[i],
+            )
             for i, chunk in enumerate(chunks)
         ]
+
+    async def _unit_vectors(self, chunks: Sequence[ChunkInput]) -> list[npt.NDArray[np.float32]]:
+        """Each chunk's unit vectors (`retrieval.units`: title, then sentences), one row per
+        unit, embedded in one call for all chunks."""
+        per_chunk = [chunk_units(chunk.payload, chunk.index_text()) for chunk in chunks]
+        flat = [text for units in per_chunk for text in units]
+        vectors = await self.embedder.embed_documents(flat) if flat else None
+        out: list[npt.NDArray[np.float32]] = []
+        at = 0
+        for units in per_chunk:
+            if vectors is None or not units:
+                out.append(np.zeros((0, self.embedder.dimension), dtype=np.float32))
+                continue
+            out.append(np.asarray(vectors[at : at + len(units)], dtype=np.float32))
+            at += len(units)
+        return out
 
     async def index_chunks(self, chunks: Sequence[ChunkInput]) -> int:
         """Build points for chunks and upsert them; returns how many were stored."""
@@ -219,19 +255,37 @@ class Retriever:
             _settle(sparse_task)
 
         fused = self._fuse(dense_hits, sparse_hits, mode)
+        best: dict[str, float] | None = None
+        if mode == "hybrid" and settings.sentence_vectors:
+            fused, best = await self._with_sentences(fused, dense_hits, sparse_hits, vector, scope)
         cosine = {hit.id: hit.score for hit in dense_hits}
         floor = settings.score_floor
+        skip_below = floor
+        if self.sentence_floor and best is not None:
+            sentence = best
+
+            def passes(p: Passage) -> bool:
+                return max(p.score, sentence.get(p.point_id, p.score)) >= floor
+
+            skip_below = -2.0  # a low cosine may pass on its sentence: fetch before judging
+        else:
+
+            def passes(p: Passage) -> bool:
+                return p.score >= floor
+
         kept: list[Passage] = []
         start = 0
         if self.reranker.name != "none":
             start = max(4 * k, 20)
             head = await self._passages(fused[:start], cosine, vector, scope)
-            kept = [p for p in self.reranker.rerank(query, head) if p.score >= floor][:k]
+            kept = [p for p in self.reranker.rerank(query, head) if passes(p)][:k]
         while len(kept) < k and start < len(fused):
-            batch, start = _next_batch(fused, start, k - len(kept), cosine, floor)
+            batch, start = _next_batch(fused, start, k - len(kept), cosine, skip_below)
             found = await self._passages(batch, cosine, vector, scope)
-            kept.extend(p for p in found if p.score >= floor)
+            kept.extend(p for p in found if passes(p))
         kept = kept[:k]
+        if skip_below != floor and not any(p.score >= floor for p in kept):
+            kept = []  # the experiment still needs one passage over the floor on its own
         total_ms = (time.perf_counter() - started) * 1000.0
         return RetrievalResult(
             passages=kept,
@@ -287,6 +341,38 @@ class Retriever:
             score = cosine[item] if item in cosine else _cosine(hit, query)
             passages.append(Passage.from_hit(hit, score=score, fused_score=fused_score))
         return passages
+
+    async def _with_sentences(
+        self,
+        fused: list[tuple[str, float]],
+        dense_hits: Sequence[StoredHit],
+        sparse_hits: Sequence[StoredHit],
+        query: npt.NDArray[np.float32],
+        scope: SearchScope,
+    ) -> tuple[list[tuple[str, float]], dict[str, float] | None]:
+        """The fusion again with a third ranking: the best sentence cosine of each of the
+        first `SENTENCE_CANDIDATES` fused candidates (one store call), and those cosines.
+        Unchanged (and None) when the store holds no sentence vectors for some of them (a
+        collection, or chunks, indexed without them): a candidate missing from that ranking
+        would count as its worst."""
+        head = [item for item, _ in fused[:SENTENCE_CANDIDATES]]
+        if not head:
+            return fused, None
+        scores = await self.store.sentence_scores(query, head, scope)
+        if scores is None or any(item not in scores for item in head):
+            return fused, None
+        ranking = sorted(((item, scores[item]) for item in head), key=lambda kv: (-kv[1], kv[0]))
+        s = self.settings
+        return fuse_rankings(
+            [
+                [(hit.id, hit.score) for hit in dense_hits],
+                [(hit.id, hit.score) for hit in sparse_hits],
+                ranking,
+            ],
+            [s.dense_weight, s.sparse_weight, SENTENCE_WEIGHT],
+            method=s.fusion,
+            rrf_k=s.rrf_k,
+        ), scores
 
     def _fuse(
         self,

@@ -32,12 +32,15 @@ class SparseVector:
 
 @dataclass(frozen=True, slots=True)
 class ChunkPoint:
-    """One chunk as stored: id (a UUID string), vectors and payload."""
+    """One chunk as stored: id (a UUID string), vectors and payload. `sentences`, when
+    given, holds one row per unit of the chunk (its title and sentences, `retrieval.units`):
+    the store keeps them with the point and `sentence_scores` compares a question with them."""
 
     id: str
     dense: npt.NDArray[np.float32]
     sparse: SparseVector
     payload: dict[str, Any]
+    sentences: npt.NDArray[np.float32] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,15 @@ class VectorStore(Protocol):
     ) -> list[StoredHit]:
         """Payloads (and dense vectors when asked) of these points, score 0. Points that no
         longer exist, or lie outside `scope`'s tenant, are left out."""
+        ...
+
+    async def sentence_scores(
+        self, vector: npt.NDArray[np.float32], point_ids: Sequence[str], scope: SearchScope
+    ) -> dict[str, float] | None:
+        """Each of these points' best sentence cosine to `vector` (MaxSim over the units
+        stored with it), in one call restricted to the ids; points without sentence vectors
+        (or outside `scope`) are absent. None when the collection cannot hold sentence
+        vectors at all (created before they existed)."""
         ...
 
     async def delete_document(

@@ -3,7 +3,11 @@
 The default store when `RAGOPS_QDRANT_URL` is unset. Same layout and semantics as the Qdrant
 server path (`qdrant.py`), so pointing `RAGOPS_QDRANT_URL` at a server changes nothing else:
 one shard per collection name (`<data_dir>/edge/<qdrant_collection>__<model>_<size>/`), a
-named dense vector "dense" (cosine) and a sparse vector "bm25" with the IDF modifier, HNSW
+named dense vector "dense" (cosine), a sparse vector "bm25" with the IDF modifier, a
+multivector "sentences" (MaxSim) only in a shard created with `RAGOPS_SENTENCE_VECTORS` on
+(a shard without it, as earlier releases create, opens as it was and `sentence_scores`
+returns None; one with it cannot be opened by a release before it: the engine refuses a
+layout with another set of vectors), HNSW
 built per tenant (`m=0, payload_m=16`), payload indexes on `tenant_id` (keyword, tenant),
 `collection`, `document_id` (keyword) and `version` (integer) — filters without an index
 scan every point. BM25's IDF is computed over the searched tenant's collection only.
@@ -64,12 +68,20 @@ from ragops.providers.vectorstore.edge_shard import (
     document_filter,
     edge_filter,
     flush_close,
+    has_sentences,
     open_shard,
     shard_config,
+    stored_config,
     upsert_operation,
 )
 from ragops.providers.vectorstore.edge_thread import EngineThread
-from ragops.providers.vectorstore.qdrant_layout import DENSE, SPARSE, collection_name, dense_of
+from ragops.providers.vectorstore.qdrant_layout import (
+    DENSE,
+    SENTENCES,
+    SPARSE,
+    collection_name,
+    dense_of,
+)
 
 __all__ = [
     "LOCK_NAME",
@@ -78,6 +90,7 @@ __all__ = [
     "StoreLock",
     "edge_filter",
     "shard_config",
+    "stored_config",
 ]
 
 logger = logging.getLogger(__name__)
@@ -98,6 +111,8 @@ class EdgeVectorStore:
         self._lock.acquire(self._root)
         self._thread = EngineThread()
         self._shard: qe.EdgeShard | None = None
+        self._sentences = False  # the open shard has the sentence multivector
+        self._new_with_sentences = settings.sentence_vectors
         self._written = 0  # points written since the last index build
         self._building: asyncio.Future[None] | None = None
         self._closed = False
@@ -159,7 +174,8 @@ class EdgeVectorStore:
     def _open(self) -> qe.EdgeShard:
         path = self.path
         try:
-            return open_shard(path, self._dimension or 0)
+            self._sentences = has_sentences(path, if_new=self._new_with_sentences)
+            return open_shard(path, self._dimension or 0, sentences=self._new_with_sentences)
         except Exception as exc:
             raise VectorStoreError(f"cannot open collection {self.name} at {path}: {exc}") from exc
 
@@ -255,7 +271,11 @@ class EdgeVectorStore:
                 raise VectorStoreError(
                     f"point {point.id} has a dense vector of shape {point.dense.shape}"
                 )
-        await self._engine(lambda: self._opened().update(upsert_operation(points)), "upsert into")
+        sentences = self._sentences
+        await self._engine(
+            lambda: self._opened().update(upsert_operation(points, sentences=sentences)),
+            "upsert into",
+        )
         self._written += len(points)
         self._maybe_build()
 
@@ -335,6 +355,29 @@ class EdgeVectorStore:
             )
             for p in found
         ]
+
+    async def sentence_scores(
+        self, vector: npt.NDArray[np.float32], point_ids: Sequence[str], scope: SearchScope
+    ) -> dict[str, float] | None:
+        """Each point's best sentence cosine (a MaxSim query restricted to the ids, exact);
+        None when the shard predates the sentence multivector."""
+        if not self._sentences:
+            return None
+        if not point_ids:
+            return {}
+        flt = edge_filter(scope)
+        flt = qe.Filter(must=[*(flt.must or []), qe.HasIdCondition(set(point_ids))])
+        request = qe.QueryRequest(
+            limit=len(point_ids),
+            query=qe.Query.Nearest(
+                [np.asarray(vector, dtype=np.float32).tolist()], using=SENTENCES
+            ),
+            filter=flt,
+            params=qe.SearchParams(exact=True),
+            with_payload=False,
+        )
+        found = await self._query(request, "sentence scores")
+        return {str(p.id): float(p.score) for p in found}
 
     async def fetch(
         self, point_ids: Sequence[str], scope: SearchScope, *, with_dense: bool = False

@@ -1,10 +1,13 @@
 """The Qdrant Edge shard in the engine's own terms (`qdrant_edge`): the layout of `qdrant.py`
-as an `EdgeConfig`, opening a shard with its payload indexes, the filters of a search scope
-and of a document, and the upsert operation. `edge.py` runs them in its one thread.
+as an `EdgeConfig` (with the sentence multivector when the shard was created with
+`RAGOPS_SENTENCE_VECTORS` on, else without it, as earlier releases create and load it),
+opening a shard with its payload indexes, the filters of a search scope and of a document,
+and the upsert operation. `edge.py` runs them in its one thread.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from ragops.providers.vectorstore.base import ChunkPoint, SearchScope
-from ragops.providers.vectorstore.qdrant_layout import DENSE, SPARSE
+from ragops.providers.vectorstore.qdrant_layout import DENSE, SENTENCES, SPARSE
 
 CONFIG_FILE = "edge_config.json"
 """The file a created shard holds: present means load, absent means create."""
@@ -38,10 +41,22 @@ def edge_filter(scope: SearchScope) -> qe.Filter:
     return qe.Filter(must=must)
 
 
-def shard_config(dimension: int) -> qe.EdgeConfig:
-    """The collection layout of `qdrant.py`, in the engine's terms."""
+def shard_config(dimension: int, *, sentences: bool = True) -> qe.EdgeConfig:
+    """The collection layout of `qdrant.py`, in the engine's terms; `sentences=False` is the
+    layout of shards created before the sentence multivector existed."""
+    vectors = {DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)}
+    if sentences:
+        vectors[SENTENCES] = qe.EdgeVectorParams(
+            size=dimension,
+            distance=qe.Distance.Cosine,
+            multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+            # Searched only restricted to a hundred ids: no graph to build.
+            hnsw_config=qe.HnswIndexConfig(
+                m=0, ef_construct=100, full_scan_threshold=10_000, payload_m=0
+            ),
+        )
     return qe.EdgeConfig(
-        vectors={DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
+        vectors=vectors,
         sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
         # Searches are always per tenant: build HNSW graphs per tenant, not globally.
         hnsw_config=qe.HnswIndexConfig(
@@ -50,9 +65,26 @@ def shard_config(dimension: int) -> qe.EdgeConfig:
     )
 
 
-def open_shard(path: Path, dimension: int) -> qe.EdgeShard:
-    """Load the shard at `path` (or create it there) and add any payload index it lacks."""
-    config = shard_config(dimension)
+def has_sentences(path: Path, *, if_new: bool = False) -> bool:
+    """Whether the shard at `path` has the sentence multivector; `if_new` when there is no
+    shard there yet (whether one created now would)."""
+    try:
+        stored = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return if_new
+    return SENTENCES in (stored.get("vectors") or {})
+
+
+def stored_config(path: Path, dimension: int) -> qe.EdgeConfig:
+    """The layout the shard at `path` was created with (the engine refuses to load a shard
+    with another): with the sentence multivector, or without it."""
+    return shard_config(dimension, sentences=has_sentences(path))
+
+
+def open_shard(path: Path, dimension: int, *, sentences: bool = False) -> qe.EdgeShard:
+    """Load the shard at `path` (or create it there, with the sentence multivector when
+    `sentences`) and add any payload index it lacks."""
+    config = shard_config(dimension, sentences=has_sentences(path, if_new=sentences))
     if (path / CONFIG_FILE).exists():
         shard = qe.EdgeShard.load(str(path), config)
     else:
@@ -80,13 +112,16 @@ def document_filter(
     return qe.Filter(must=must, must_not=must_not or None)
 
 
-def upsert_operation(points: Sequence[ChunkPoint]) -> qe.UpdateOperation:
-    """The engine's upsert of `points` (built in the store's thread: it is CPU work)."""
+def upsert_operation(points: Sequence[ChunkPoint], *, sentences: bool) -> qe.UpdateOperation:
+    """The engine's upsert of `points` (built in the store's thread: it is CPU work); their
+    sentence vectors only when the shard has the multivector (`sentences`)."""
     structs = []
     for point in points:
         vector: dict[str, Any] = {DENSE: point.dense.astype(np.float32).tolist()}
         if point.sparse.indices:  # as on a server, which rejects empty sparse vectors
             vector[SPARSE] = qe.SparseVector(point.sparse.indices, point.sparse.values)
+        if sentences and point.sentences is not None and len(point.sentences):
+            vector[SENTENCES] = point.sentences.astype(np.float32).tolist()
         structs.append(qe.Point(point.id, vector, point.payload))
     return qe.UpdateOperation.upsert_points(structs)
 

@@ -4,7 +4,7 @@ Chosen by `RAGOPS_VECTOR_STORE=pgvector` (or by setting `RAGOPS_PGVECTOR_URL`). 
 defaults to `RAGOPS_DATABASE_URL`, so one PostgreSQL database (Neon, or any server with the
 `vector` extension) holds the documents and their vectors: one thing to back up and restore.
 
-Layout. Per embedding model and vector size, two tables named like the Qdrant collection
+Layout. Per embedding model and vector size, three tables named like the Qdrant collection
 (`ragops_chunks__all-minilm-l6-v2-int8_384`): switching models starts empty tables and never
 mixes vectors of two models. They are created by `ensure_ready`, not by a migration, because
 their names and the vector size are only known once the embedder is, and the store may live
@@ -14,6 +14,12 @@ instances starting together do not race (`pgvector_pool.py`; the SQL is in `pgve
   `version`, `dense vector(<size>)` with an HNSW cosine index, and the payload (jsonb).
   B-tree indexes on `(tenant_id, collection, document_id, version)` and
   `(tenant_id, document_id, version)` serve every scope filter and delete.
+- `<name>_sentences`: with `RAGOPS_SENTENCE_VECTORS` on at ingestion, one row per unit of a
+  chunk (its title and sentences, `retrieval.units`): `point_id`, `tenant_id`, `collection`,
+  `unit` (its place in the chunk), `dense vector(<size>)`; the primary key `(point_id, unit)`
+  serves the lookup of `sentence_scores` (best cosine per point id); written in the upsert's
+  transaction and deleted with their chunk (`ON DELETE CASCADE`). No HNSW index: it is only
+  read by point id.
 - `<name>_terms`: the BM25 document vectors as postings, one row per (chunk, term) with the
   term's saturated frequency; deleted with their chunk (`ON DELETE CASCADE`); indexed on
   `(tenant_id, term)` with the other columns included, so a query reads only the postings
@@ -58,19 +64,22 @@ from ragops.providers.vectorstore.base import (
 from ragops.providers.vectorstore.pgvector_pool import open_pool
 from ragops.providers.vectorstore.pgvector_sql import (
     CHUNK_COLUMNS,
+    SENTENCE_COLUMNS,
     TERM_COLUMNS,
     asyncpg_dsn,
     bm25_query,
     count_query,
     dense_query,
     point_records,
+    sentence_query,
+    sentence_records,
     table_name,
 )
 from ragops.providers.vectorstore.qdrant_layout import collection_name
 
 
 class PgVectorStore:
-    """Chunks of all tenants in two PostgreSQL tables (see the module docstring)."""
+    """Chunks of all tenants in three PostgreSQL tables (see the module docstring)."""
 
     def __init__(
         self,
@@ -182,6 +191,7 @@ class PgVectorStore:
         if not points:
             return
         rows, postings = point_records(points, self._dimension)
+        sentences = sentence_records(points, self._dimension)
         pool = self._opened()
         try:
             async with pool.acquire(timeout=self._timeout) as conn, conn.transaction():
@@ -193,6 +203,10 @@ class PgVectorStore:
                 if postings:
                     await conn.copy_records_to_table(
                         f"{self.table}_terms", records=postings, columns=TERM_COLUMNS
+                    )
+                if sentences:
+                    await conn.copy_records_to_table(
+                        f"{self.table}_sentences", records=sentences, columns=SENTENCE_COLUMNS
                     )
         except Exception as exc:
             raise VectorStoreError(f"upsert into {self.table} failed: {exc}") from exc
@@ -288,6 +302,18 @@ class PgVectorStore:
             )
             for r in rows
         ]
+
+    async def sentence_scores(
+        self, vector: npt.NDArray[np.float32], point_ids: Sequence[str], scope: SearchScope
+    ) -> dict[str, float]:
+        """Each point's best sentence cosine (one query over the sentence table, by point
+        id); points ingested without sentence vectors are absent."""
+        if not point_ids:
+            return {}
+        sql, values = sentence_query(self.table, scope)
+        query = np.asarray(vector, dtype=np.float32)
+        rows = await self._fetch(sql, query, list(point_ids), *values, what="sentence scores")
+        return {str(r["id"]): float(r["score"]) for r in rows}
 
     async def fetch(
         self, point_ids: Sequence[str], scope: SearchScope, *, with_dense: bool = False

@@ -91,7 +91,8 @@ def decode_jsonb(data: bytes) -> Any:
 
 
 def schema_statements(table: str, dimension: int) -> list[str]:
-    """`CREATE ... IF NOT EXISTS` of the chunk and postings tables and their indexes."""
+    """`CREATE ... IF NOT EXISTS` of the chunk, postings and sentence tables and their
+    indexes (an older store gains the sentence table on its next start)."""
     chunks, terms = f'"{table}"', f'"{table}_terms"'
     return [
         f"CREATE TABLE IF NOT EXISTS {chunks} ("
@@ -110,11 +111,46 @@ def schema_statements(table: str, dimension: int) -> list[str]:
         "USING hnsw (dense vector_cosine_ops)",
         f'CREATE INDEX IF NOT EXISTS "{table}_postings" ON {terms} (tenant_id, term) '
         "INCLUDE (collection, document_id, point_id, weight)",
+        # The primary key serves the lookup by point id (`sentence_query`).
+        f'CREATE TABLE IF NOT EXISTS "{table}_sentences" ('
+        f"point_id uuid NOT NULL REFERENCES {chunks} (id) ON DELETE CASCADE, "
+        "tenant_id text NOT NULL, collection text, unit smallint NOT NULL, "
+        f"dense vector({dimension}) NOT NULL, PRIMARY KEY (point_id, unit))",
     ]
 
 
 CHUNK_COLUMNS = ["id", "tenant_id", "collection", "document_id", "version", "dense", "payload"]
 TERM_COLUMNS = ["point_id", "tenant_id", "collection", "document_id", "term", "weight"]
+SENTENCE_COLUMNS = ["point_id", "tenant_id", "collection", "unit", "dense"]
+
+
+def sentence_records(points: Sequence[ChunkPoint], dimension: int | None) -> list[tuple[Any, ...]]:
+    """The sentence rows (`SENTENCE_COLUMNS`) of `points`, one per unit vector."""
+    rows: list[tuple[Any, ...]] = []
+    for point in points:
+        units = point.sentences
+        if units is None or not len(units):
+            continue
+        if units.ndim != 2 or units.shape[1] != dimension:
+            raise VectorStoreError(f"point {point.id} has sentence vectors of shape {units.shape}")
+        tenant, coll = point.payload["tenant_id"], point.payload.get("collection")
+        rows.extend((point.id, tenant, coll, i, units[i]) for i in range(len(units)))
+    return rows
+
+
+def sentence_query(table: str, scope: SearchScope) -> tuple[str, list[Any]]:
+    """The best sentence cosine to `$1` of each point of `$2` (uuids) within the scope's
+    tenant and collection; the values after `$2`."""
+    where = "s.point_id = ANY($2::uuid[]) AND s.tenant_id = $3"
+    values: list[Any] = [scope.tenant_id]
+    if scope.collection is not None:
+        values.append(scope.collection)
+        where += " AND s.collection = $4"
+    sql = (
+        "SELECT s.point_id AS id, max(1 - (s.dense <=> $1)) AS score "
+        f'FROM "{table}_sentences" s WHERE {where} GROUP BY s.point_id'
+    )
+    return sql, values
 
 
 def point_records(

@@ -13,9 +13,12 @@ Layout (names and filters in `qdrant_layout.py`). One collection, named
 `settings.qdrant_collection` plus a suffix made of the embedder's model id and vector size
 (`ragops_chunks__all-minilm-l6-v2-int8_384`), so that switching embedding models never mixes
 vectors of two models: the new model simply starts an empty collection (re-ingest to fill
-it). Each point has a named dense vector "dense" (cosine) and a sparse vector "bm25" whose
-IDF Qdrant computes (`Modifier.IDF`). Payload indexes: `tenant_id` (keyword, `is_tenant`:
-data is laid out per tenant and the HNSW graph is built per tenant, `m=0, payload_m=16`),
+it). Each point has a named dense vector "dense" (cosine), a sparse vector "bm25" whose
+IDF Qdrant computes (`Modifier.IDF`) and a multivector "sentences" (MaxSim, no HNSW graph),
+filled when `RAGOPS_SENTENCE_VECTORS` is on at ingestion; a collection created before it
+existed keeps working without it (Qdrant cannot add a named vector to a collection).
+Payload indexes: `tenant_id` (keyword, `is_tenant`: data is laid out per tenant and the HNSW
+graph is built per tenant, `m=0, payload_m=16`),
 `collection` and `document_id` (keyword), `version` (integer).
 
 Isolation. Every search and count filters on the scope's tenant (and collection and
@@ -48,6 +51,7 @@ from ragops.providers.vectorstore.base import (
 )
 from ragops.providers.vectorstore.qdrant_layout import (
     DENSE,
+    SENTENCES,
     SPARSE,
     collection_name,
     dense_of,
@@ -57,6 +61,13 @@ from ragops.providers.vectorstore.qdrant_layout import (
 __all__ = ["DENSE", "SPARSE", "IdfScope", "QdrantVectorStore", "collection_name", "scope_filter"]
 
 IdfScope = Literal["tenant", "global"]
+
+
+def _conditions(must: Any) -> list[models.Condition]:
+    """A filter's `must` as a list (qdrant-client allows one condition or a list)."""
+    if must is None:
+        return []
+    return list(must) if isinstance(must, list) else [must]
 
 
 class QdrantVectorStore:
@@ -92,6 +103,7 @@ class QdrantVectorStore:
             key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
             self._client = AsyncQdrantClient(url=settings.qdrant_url, api_key=key, timeout=30)
         self._closed = False
+        self._sentences = False  # the collection has the sentence multivector
         self.settings = settings
 
     @property
@@ -133,7 +145,16 @@ class QdrantVectorStore:
             await self._client.create_collection(
                 self.name,
                 vectors_config={
-                    DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)
+                    DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+                    SENTENCES: models.VectorParams(
+                        size=dimension,
+                        distance=models.Distance.COSINE,
+                        multivector_config=models.MultiVectorConfig(
+                            comparator=models.MultiVectorComparator.MAX_SIM
+                        ),
+                        # Searched only restricted to a hundred ids: no graph to build.
+                        hnsw_config=models.HnswConfigDiff(m=0, payload_m=0),
+                    ),
                 },
                 sparse_vectors_config={
                     SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
@@ -141,6 +162,7 @@ class QdrantVectorStore:
                 # Searches are always per tenant: build HNSW graphs per tenant, not globally.
                 hnsw_config=models.HnswConfigDiff(m=0, payload_m=16),
             )
+            self._sentences = True
             if not self._local:  # local mode ignores payload indexes (and warns)
                 await self._create_indexes()
         except VectorStoreError:
@@ -156,6 +178,7 @@ class QdrantVectorStore:
             raise VectorStoreError(
                 f"collection {self.name} holds vectors of size {size}, not {self._dimension}"
             )
+        self._sentences = isinstance(vectors, dict) and SENTENCES in vectors
 
     async def _create_indexes(self) -> None:
         keyword = models.PayloadSchemaType.KEYWORD
@@ -205,6 +228,8 @@ class QdrantVectorStore:
                 vector[SPARSE] = models.SparseVector(
                     indices=point.sparse.indices, values=point.sparse.values
                 )
+            if self._sentences and point.sentences is not None and len(point.sentences):
+                vector[SENTENCES] = point.sentences.astype(np.float32).tolist()
             structs.append(models.PointStruct(id=point.id, vector=vector, payload=point.payload))
         try:
             await self._client.upsert(name, points=structs, wait=True)
@@ -316,6 +341,32 @@ class QdrantVectorStore:
             )
             for p in response.points
         ]
+
+    async def sentence_scores(
+        self, vector: npt.NDArray[np.float32], point_ids: Sequence[str], scope: SearchScope
+    ) -> dict[str, float] | None:
+        """Each point's best sentence cosine (a MaxSim query restricted to the ids, exact);
+        None when the collection predates the sentence multivector."""
+        if not self._sentences:
+            return None
+        if not point_ids:
+            return {}
+        flt = scope_filter(scope)
+        flt.must = [*_conditions(flt.must), models.HasIdCondition(has_id=list(point_ids))]
+        try:
+            response = await self._client.query_points(
+                self.name,
+                query=[np.asarray(vector, dtype=np.float32).tolist()],
+                using=SENTENCES,
+                query_filter=flt,
+                # Local mode is always exact (and warns about search params).
+                search_params=None if self._local else models.SearchParams(exact=True),
+                limit=len(point_ids),
+                with_payload=False,
+            )
+        except Exception as exc:
+            raise VectorStoreError(f"sentence scores in {self.name} failed: {exc}") from exc
+        return {str(p.id): float(p.score) for p in response.points}
 
     async def scan(
         self, tenant_id: str | None = None, batch: int = 1000

@@ -4,7 +4,9 @@ and reading a point's dense vector back.
 
 Named after the embedder's model id and vector size (`ragops_chunks__all-minilm-l6-v2-int8_384`),
 so switching embedding models never mixes vectors of two models. Each point has a dense vector
-`DENSE` (cosine) and a sparse vector `SPARSE` (BM25 term weights, IDF computed by the engine).
+`DENSE` (cosine), a sparse vector `SPARSE` (BM25 term weights, IDF computed by the engine) and,
+when ingested with `RAGOPS_SENTENCE_VECTORS`, a multivector `SENTENCES` (one row per unit of the
+chunk, compared by MaxSim).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from ragops.providers.vectorstore.base import SearchScope
 
 DENSE = "dense"
 SPARSE = "bm25"
+SENTENCES = "sentences"
+"""The multivector of a chunk's title and sentences (MaxSim comparator, no HNSW graph: it is
+only ever searched restricted to a hundred point ids). Collections created before it have
+none."""
 
 
 def collection_name(base: str, model_id: str, dimension: int) -> str:

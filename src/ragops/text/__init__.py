@@ -1,0 +1,1 @@
+"""Text helpers shared by ingestion, retrieval and chat (no dependencies on them)."""
