@@ -86,24 +86,13 @@ async def call(
 
 
 async def run(args: argparse.Namespace) -> list[float]:
+    from load import benchmarked_settings
+
     from ragops.config import Settings
     from ragops.main import create_app
 
     work = Path(tempfile.mkdtemp(prefix="ragops-hitcpu-"))
-    os.environ.update(
-        {
-            "RAGOPS_DATA_DIR": str(work / "var"),
-            "RAGOPS_ENVIRONMENT": "development",
-            "RAGOPS_DEMO_CORPUS": "false",
-            "RAGOPS_AUTH_ENABLED": "false",
-            "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
-            "RAGOPS_LOG_LEVEL": args.log_level,
-            "RAGOPS_RATE_LIMIT_CHAT": "1000000/minute",
-            "RAGOPS_RATE_LIMIT_INGEST": "1000000/minute",
-            "RAGOPS_RATE_LIMIT_PER_IP": "1000000/minute",
-            "RAGOPS_MAX_IN_FLIGHT_REQUESTS": "0",
-        }
-    )
+    os.environ.update(benchmarked_settings(work, args.log_level))
     app = create_app(Settings())
     sink = open(os.devnull, "w")  # noqa: SIM115 (held for the whole run)
     for handler in logging.getLogger().handlers:

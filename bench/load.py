@@ -384,6 +384,24 @@ class StackTarget:
         self._admin(asyncpg, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
 
+def benchmarked_settings(work: Path, log_level: str) -> dict[str, str]:
+    """The environment of a benchmarked ragops: a fresh data dir under `work`, no demo corpus,
+    no authentication, no request shedding and rate limits out of reach (the load is the point;
+    `hit_cpu.py` uses the same)."""
+    return {
+        "RAGOPS_DATA_DIR": str(work / "var"),
+        "RAGOPS_ENVIRONMENT": "development",
+        "RAGOPS_DEMO_CORPUS": "false",
+        "RAGOPS_AUTH_ENABLED": "false",
+        "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
+        "RAGOPS_LOG_LEVEL": log_level,
+        "RAGOPS_RATE_LIMIT_CHAT": "1000000/minute",
+        "RAGOPS_RATE_LIMIT_INGEST": "1000000/minute",
+        "RAGOPS_RATE_LIMIT_PER_IP": "1000000/minute",
+        "RAGOPS_MAX_IN_FLIGHT_REQUESTS": "0",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -439,16 +457,7 @@ def main() -> None:
     stub_port, app_port, bare_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
-        "RAGOPS_DATA_DIR": str(work / "var"),
-        "RAGOPS_ENVIRONMENT": "development",
-        "RAGOPS_DEMO_CORPUS": "false",
-        "RAGOPS_AUTH_ENABLED": "false",
-        "RAGOPS_BOOTSTRAP_API_KEY": "false",  # pragma: allowlist secret
-        "RAGOPS_LOG_LEVEL": args.log_level,
-        "RAGOPS_RATE_LIMIT_CHAT": "1000000/minute",
-        "RAGOPS_RATE_LIMIT_INGEST": "1000000/minute",
-        "RAGOPS_RATE_LIMIT_PER_IP": "1000000/minute",
-        "RAGOPS_MAX_IN_FLIGHT_REQUESTS": "0",
+        **benchmarked_settings(work, args.log_level),
         "RAGOPS_MAX_QUESTION_CHARS": "2000",
     }
     if not args.extractive:

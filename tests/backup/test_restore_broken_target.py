@@ -177,16 +177,21 @@ async def old_backup(tmp_path: Path) -> AsyncIterator[tuple[Settings, Path]]:
     """PostgreSQL: a filled instance downgraded to 0006 (before the audit chain, 0007, which
     alters audit_events) and a backup of it at that revision."""
     with backend_settings("postgres", tmp_path / "var") as settings:
-        await migrate.upgrade(settings)
-        runtime = await Runtime.start(settings)
-        try:
-            await _fill(runtime)
-            await migrate.downgrade(settings, "0006")
-            result = await create_backup(settings=settings, store=runtime.store)
-        finally:
-            await runtime.aclose()
-        assert result.manifest.migration_revision == "0006"
-        yield settings, result.path
+        yield settings, await _backup_at_0006(settings)
+
+
+async def _backup_at_0006(settings: Settings) -> Path:
+    """A filled instance of `settings` downgraded to 0006, backed up at that revision."""
+    await migrate.upgrade(settings)
+    runtime = await Runtime.start(settings)
+    try:
+        await _fill(runtime)
+        await migrate.downgrade(settings, "0006")
+        result = await create_backup(settings=settings, store=runtime.store)
+    finally:
+        await runtime.aclose()
+    assert result.manifest.migration_revision == "0006"
+    return result.path
 
 
 @pytest.fixture
@@ -296,15 +301,7 @@ async def test_sqlite_backup_is_migrated_before_it_is_put_in_place(
     import sqlite3
 
     with backend_settings("sqlite", tmp_path / "var") as settings:
-        await migrate.upgrade(settings)
-        runtime = await Runtime.start(settings)
-        try:
-            await _fill(runtime)
-            await migrate.downgrade(settings, "0006")
-            result = await create_backup(settings=settings, store=runtime.store)
-        finally:
-            await runtime.aclose()
-    assert result.manifest.migration_revision == "0006"
+        backup = await _backup_at_0006(settings)
     target = settings.model_copy(update={"data_dir": tmp_path / "restored"})
     writers: list[sqlite3.Connection] = []
     restore_vectors = restore_module.restore_vectors
@@ -317,7 +314,7 @@ async def test_sqlite_backup_is_migrated_before_it_is_put_in_place(
 
     monkeypatch.setattr(restore_module, "restore_vectors", then_a_writer_holds_it)
     try:
-        report = await restore_backup(result.path, settings=target, key=None, lock_timeout=1.0)
+        report = await restore_backup(backup, settings=target, key=None, lock_timeout=1.0)
     finally:
         for writer in writers:
             writer.close()
