@@ -66,6 +66,12 @@ class Runtime:
             await store.aclose()
             await db.dispose()
             raise
+        if settings.sentence_vectors and not store.holds_sentences:
+            logger.warning(
+                "RAGOPS_SENTENCE_VECTORS is on, but the vector store's collection was created "
+                "without the sentence multivector: no sentence vectors are embedded or used "
+                "(docs/retrieval.md, 'Sentence vectors', says how to get them)"
+            )
         questions: Embedder = MemoEmbedder(embedder)  # one question, embedded once
         lookups = questions  # the semantic cache never mixes models: no fallback there
         if settings.embedder == "openai" and settings.embedding_fallback:

@@ -107,3 +107,41 @@ async def test_an_exact_cache_hit_needs_no_slot(tmp_path: Path) -> None:
         assert (await asyncio.wait_for(new, 30)).cache == "miss"
     finally:
         await runtime.aclose()
+
+
+async def test_a_conversation_sent_whole_waits_for_a_slot_too(tmp_path: Path) -> None:
+    """The OpenAI-compatible route's steps (`prepare_conversation`, then `generate`) are held
+    by the same gate: with its only slot taken, a question to compute waits; a cached one
+    does not."""
+    settings = make_settings(tmp_path / "var", chat_concurrency=1)
+    await migrate.upgrade(settings)
+    runtime = await Runtime.start(settings)
+    try:
+        tenant = "t1"
+        await ingest_bytes(
+            runtime.ingest_deps, tenant_id=tenant, collection="default", source="p.md", data=DOC
+        )
+        deps = runtime.chat_deps
+
+        async def complete(question: str) -> chat.Generated:
+            prepared = await chat.prepare_conversation(
+                deps, tenant_id=tenant, question=question, history=[], collection=None
+            )
+            generated = await chat.generate(deps, prepared)
+            await chat.remember(deps, tenant_id=tenant, prepared=prepared, generated=generated)
+            return generated
+
+        first = await complete("How many connections does the pool keep open?")
+        assert "five" in first.text
+        assert deps.gate is not None
+        async with deps.gate:
+            again = await asyncio.wait_for(
+                complete("How many connections does the pool keep open?"), 5
+            )
+            assert again.text == first.text
+            new = asyncio.ensure_future(complete("How far does the pool grow?"))
+            await asyncio.sleep(0.5)
+            assert not new.done()  # waits for the slot, as /v1/chat does
+        assert "twenty" in (await asyncio.wait_for(new, 30)).text
+    finally:
+        await runtime.aclose()

@@ -115,6 +115,7 @@ async def indexed(
     settings = settings_for(request.param, tmp_path, request)
     store = open_store(request.param, settings, onnx_embedder)
     await store.ensure_ready(onnx_embedder.dimension)
+    assert store.holds_sentences
     await retriever(settings, onnx_embedder, store, True).index_chunks(CHUNKS)
     try:
         yield settings, store
@@ -184,7 +185,10 @@ async def test_a_collection_created_before_the_signal_still_answers(
         )
     await store.ensure_ready(size)
     try:
-        await retriever(settings, onnx_embedder, store, True).index_chunks(CHUNKS)
+        assert not store.holds_sentences
+        on_old = retriever(settings, onnx_embedder, store, True)
+        assert all(p.sentences is None for p in await on_old.build_points(CHUNKS))  # none made
+        await on_old.index_chunks(CHUNKS)
         question = await onnx_embedder.embed_query(QUESTION)
         assert await store.sentence_scores(question, [CHUNKS[0].id], SCOPE) is None
         off = await retriever(settings, onnx_embedder, store, False).search(QUESTION, SCOPE)
@@ -227,6 +231,7 @@ async def test_units_are_the_title_then_the_sentences_at_most_max_units(
 ) -> None:
     settings = Settings(_env_file=None, data_dir=tmp_path / "var", sentence_vectors=True)
     store = open_store("edge", settings, onnx_embedder)
+    await store.ensure_ready(onnx_embedder.dimension)
     try:
         built = Retriever(settings, onnx_embedder, store, Bm25Encoder())
         many = " ".join(f"Step {n} turns knob {n}." for n in range(1, 60))
@@ -276,3 +281,27 @@ async def test_the_sentence_floor_experiment_still_needs_one_passage_over_the_fl
     assert kept["office"] == pytest.approx(whole, abs=1e-4)  # its score stays the whole cosine
     top = max(p.score for p in tried.passages)
     assert (await searcher(top + 0.01, True).search(QUESTION, SCOPE, top_k=10)).passages == []
+
+
+async def test_the_setting_on_a_shard_without_the_vector_is_a_warning_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator who turns the setting on over the default shard (created without the
+    sentence multivector) is told at start-up that it has no effect, instead of paying for
+    unit embeddings that the store would drop."""
+    import logging
+
+    from ragops.db import migrate
+    from ragops.runtime import Runtime
+
+    settings = Settings(_env_file=None, data_dir=tmp_path / "var", demo_corpus=False)
+    await migrate.upgrade(settings)
+    runtime = await Runtime.start(settings)
+    await runtime.aclose()
+    with caplog.at_level(logging.WARNING, logger="ragops.runtime"):
+        runtime = await Runtime.start(settings.model_copy(update={"sentence_vectors": True}))
+        try:
+            assert not runtime.store.holds_sentences
+        finally:
+            await runtime.aclose()
+    assert any("RAGOPS_SENTENCE_VECTORS is on" in r.getMessage() for r in caplog.records)

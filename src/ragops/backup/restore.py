@@ -204,13 +204,20 @@ def _safety_failed(settings: Settings, reason: str) -> RestoreRefused:
     options that replace a broken target anyway, and what each keeps."""
     from ragops.backup.service import backup_dir
 
+    failed = f"the safety backup of the target failed, so nothing was changed: {reason}. "
+    if settings.resolved_vector_store == "qdrant":  # no raw copy of a Qdrant server's points
+        return RestoreRefused(
+            failed + "If the target is broken and you mean to replace it, keep what you need "
+            "first (a snapshot of the Qdrant collection with Qdrant's own tools, a pg_dump of "
+            "the database), then run the restore again with --no-safety-backup"
+        )
     return RestoreRefused(
-        f"the safety backup of the target failed, so nothing was changed: {reason}. If the "
-        "target is broken (a failed or corrupt write left it unreadable or inconsistent) and "
-        "you mean to replace it, run the restore again with --raw-safety-copy: the target's "
-        "database and vector files are kept aside as they are, byte for byte (PostgreSQL: "
-        f"a pg_dump without checks), in {backup_dir(settings)}/ragops-raw-<time>/; or with "
-        "--no-safety-backup to replace it keeping nothing"
+        failed + "If the target is broken (a failed or corrupt write left it unreadable or "
+        "inconsistent) and you mean to replace it, run the restore again with "
+        "--raw-safety-copy: the target's database and vector files are kept aside as they "
+        "are, byte for byte (PostgreSQL: a pg_dump without checks), in "
+        f"{backup_dir(settings)}/ragops-raw-<time>/; or with --no-safety-backup to replace it "
+        "keeping nothing"
     )
 
 

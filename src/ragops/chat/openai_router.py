@@ -101,12 +101,12 @@ async def chat_completions(
     prepared = await service.prepare_conversation(
         deps, tenant_id=tenant_id, question=question, history=history, collection=body.model
     )
-    text, collection, passages = prepared.question, prepared.collection, prepared.passages
+    collection = prepared.collection
     cache_header = {"X-Cache": prepared.cache_status}
     completion_id = f"chatcmpl-{request_id}"
     created = int(time.time())
     if not body.stream:
-        generated = prepared.cached() or await deps.generator.generate(text, history, passages)
+        generated = await service.generate(deps, prepared)
         payload = {
             "id": completion_id,
             "object": "chat.completion",

@@ -334,6 +334,19 @@ async def answer(
         return await _complete(deps, tenant_id, prepared, generated, request_id)
 
 
+async def generate(deps: ChatDeps, prepared: Prepared) -> Generated:
+    """The answer of a prepared question without storing it (the OpenAI-compatible route):
+    the cached one on a hit; an extractive answer is composed holding a slot of the gate, as
+    `answer` composes it, while an LLM writes without one."""
+    cached = prepared.cached()
+    if cached is not None:
+        return cached
+    if deps.generator.llm is not None:
+        return await deps.generator.generate(prepared.question, prepared.history, prepared.passages)
+    async with slot(deps):
+        return await deps.generator.generate(prepared.question, prepared.history, prepared.passages)
+
+
 async def _complete(
     deps: ChatDeps, tenant_id: str, prepared: Prepared, generated: Generated, request_id: str
 ) -> ChatResponse:

@@ -167,6 +167,6 @@ class RetrievalSettings(BaseModel):
         description="Also embed each chunk's title and sentences at ingestion (at most 32 "
         "vectors a chunk) and, in hybrid search, fuse each of the 100 best candidates' best "
         "sentence cosine as a third ranking; chunks ingested without them are searched as "
-        "before (re-ingest to add them; an embedded shard holds them only if created with "
-        "this on: docs/retrieval.md).",
+        "before (delete and upload them again to add them; an embedded shard holds them only "
+        "if created with this on: docs/retrieval.md).",
     )

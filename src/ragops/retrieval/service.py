@@ -182,7 +182,7 @@ class Retriever:
         vectors = await self.embedder.embed_documents(texts)
         sparse = await run_blocking("cpu", lambda: [self.encoder.encode_document(t) for t in texts])
         units: list[npt.NDArray[np.float32] | None] = [None] * len(chunks)
-        if self.settings.sentence_vectors:
+        if self.settings.sentence_vectors and self.store.holds_sentences:
             units = list(await self._unit_vectors(chunks))
         return [
             ChunkPoint(

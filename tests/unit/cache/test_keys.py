@@ -3,6 +3,10 @@ answer mode, serves no entry another one cached."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from ragops.cache.keys import exact_key, fingerprint
 from ragops.config.settings import Settings
 
@@ -28,3 +32,35 @@ def test_the_answer_mode_is_part_of_the_key() -> None:
     extractive = Settings(_env_file=None)
     generated = Settings(_env_file=None, llm_base_url="http://127.0.0.1:9/v1")
     assert key(extractive, rules="r") != key(generated, rules="r")
+
+
+def test_the_built_cache_keys_on_the_answerer_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`create_answer_cache` hands the answering rules' version to the fingerprint: a release
+    that raises `ANSWERER_VERSION` serves no entry cached by the one before, in either mode."""
+    from ragops.cache import factory
+    from ragops.db import Database
+    from ragops.providers.cache.memory import MemoryCache
+
+    class Model:
+        model_id = "m"
+
+    def built(settings: Settings) -> str:
+        answers = factory.create_answer_cache(
+            settings,
+            db=Database(settings),
+            cache=MemoryCache(),
+            embedder=Model(),  # type: ignore[arg-type]  # only its model id is read
+        )
+        assert answers is not None
+        return answers.fingerprint
+
+    for update in ({}, {"llm_base_url": "http://127.0.0.1:9/v1"}):
+        settings = Settings(
+            _env_file=None, data_dir=tmp_path / "var", semantic_cache=False, **update
+        )
+        before = built(settings)
+        monkeypatch.setattr(factory, "ANSWERER_VERSION", factory.ANSWERER_VERSION + 1)
+        assert built(settings) != before
+        monkeypatch.undo()

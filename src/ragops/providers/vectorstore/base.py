@@ -107,6 +107,12 @@ class VectorStore(Protocol):
         """Create the collection and payload indexes if missing; check the vector size."""
         ...
 
+    @property
+    def holds_sentences(self) -> bool:
+        """Whether points written now keep their sentence vectors (known after `ensure_ready`;
+        false for a collection created without the sentence multivector)."""
+        ...
+
     async def upsert(self, points: Sequence[ChunkPoint]) -> None:
         """Insert or replace points (waits until they are searchable)."""
         ...

@@ -160,6 +160,12 @@ class EdgeVectorStore:
 
     # --- lifecycle -----------------------------------------------------------------------
 
+    @property
+    def holds_sentences(self) -> bool:
+        """Whether points written now keep their sentence vectors: the open shard has the
+        sentence multivector."""
+        return self._sentences
+
     async def ensure_ready(self, dimension: int) -> None:
         """Open (or create) the shard with its payload indexes; check the vector size."""
         if self._dimension is None:

@@ -140,6 +140,11 @@ class PgVectorStore:
 
     # --- lifecycle -----------------------------------------------------------------------
 
+    @property
+    def holds_sentences(self) -> bool:
+        """Always: sentence vectors go to the side table `<table>_sentences`."""
+        return True
+
     async def ensure_ready(self, dimension: int) -> None:
         """Create the extension, tables and indexes if missing; check the vector size."""
         if self._dimension is None:

@@ -130,6 +130,12 @@ class QdrantVectorStore:
 
     # --- lifecycle -----------------------------------------------------------------------
 
+    @property
+    def holds_sentences(self) -> bool:
+        """Whether points written now keep their sentence vectors: the open collection has the
+        sentence multivector."""
+        return self._sentences
+
     async def ensure_ready(self, dimension: int) -> None:
         """Create the collection and its payload indexes if missing; check the vector size."""
         if self._dimension is None:
