@@ -28,18 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from load import QUESTIONS, benchmarked_settings  # the load benchmark's questions and server
 
 ROOT = Path(__file__).resolve().parent.parent
-QUESTIONS = [
-    "How do I rotate an API key?",
-    "How many connections does the database pool keep open?",
-    "What does the readiness probe check?",
-    "How do I roll back a bad release?",
-    "Which file formats can I upload?",
-    "What happens when the LLM provider is down?",
-    "How are answers cited?",
-    "How is tenant data isolated?",
-]
 DOCS = ["api.md", "caching.md", "scaling.md", "deployment.md", "ARCHITECTURE.md"]
 
 
@@ -86,8 +77,6 @@ async def call(
 
 
 async def run(args: argparse.Namespace) -> list[float]:
-    from load import benchmarked_settings
-
     from ragops.config import Settings
     from ragops.main import create_app
 
