@@ -65,7 +65,7 @@ async def gather_passages(deps: ChatDeps, tenant_id: str, prepared: Prepared) ->
     """After an exact miss, inside the gate: the semantic lookup, then on a miss retrieval."""
     if deps.answers is not None and prepared.lookup is not None:
         await deps.answers.lookup_semantic(prepared.lookup, tenant_id=tenant_id)
-    if prepared.lookup is not None and prepared.lookup.hit:
+    if prepared.hit:
         return
     passages, prepared.embed_ms, prepared.retrieve_ms = await retrieve(
         deps, tenant_id=tenant_id, query=prepared.query, collection=prepared.collection

@@ -85,6 +85,11 @@ class Prepared:
         """How the answer is served: `hit-exact`, `hit-semantic` or `miss`."""
         return self.lookup.status if self.lookup is not None else "miss"
 
+    @property
+    def hit(self) -> bool:
+        """Whether the answer cache already answered the question."""
+        return self.lookup is not None and self.lookup.hit
+
     def cached(self) -> Generated | None:
         """The cached answer as a generation result, on a hit."""
         if self.lookup is None or self.lookup.entry is None:
@@ -137,16 +142,18 @@ async def prepare(
     """Validate, load context, look the question up and retrieve; raises 4xx errors before
     any answer starts. An exact cache hit needs no slot of the gate; anything else waits for
     one before the rest of the lookup and retrieval (see `answer`)."""
-    prepared = await _understand(deps, tenant_id, question, session_id, collection)
-    if not prepared_hit(prepared):
+    return await _gathered(
+        deps, tenant_id, await _understand(deps, tenant_id, question, session_id, collection)
+    )
+
+
+async def _gathered(deps: ChatDeps, tenant_id: str, prepared: Prepared) -> Prepared:
+    """`prepared` with its passages: an exact hit needs no slot of the gate, anything else
+    waits for one before the semantic lookup and retrieval (`chat.passages`)."""
+    if not prepared.hit:
         async with slot(deps):
             await gather_passages(deps, tenant_id, prepared)
     return prepared
-
-
-def prepared_hit(prepared: Prepared) -> bool:
-    """Whether the answer cache already answered the question."""
-    return prepared.lookup is not None and prepared.lookup.hit
 
 
 async def prepare_conversation(
@@ -165,10 +172,7 @@ async def prepare_conversation(
     name = await resolve_collection(deps, tenant_id, collection)
     prepared = await _looked_up(deps, tenant_id, text, name, list(history), started=started)
     prepared.session_id = ""
-    if not prepared_hit(prepared):
-        async with slot(deps):
-            await gather_passages(deps, tenant_id, prepared)
-    return prepared
+    return await _gathered(deps, tenant_id, prepared)
 
 
 async def _understand(
@@ -239,7 +243,7 @@ async def remember(
     deps: ChatDeps, *, tenant_id: str, prepared: Prepared, generated: Generated
 ) -> None:
     """Cache a freshly computed answer (the cache keeps only grounded ones)."""
-    if deps.answers is None or prepared.lookup is None or prepared.lookup.hit:
+    if deps.answers is None or prepared.lookup is None or prepared.hit:
         return
     citations = citations_for(prepared.passages, generated.cited, renumbered=generated.renumbered)
     await deps.answers.remember(

@@ -181,7 +181,7 @@ class EdgeVectorStore:
         path = self.path
         try:
             self._sentences = has_sentences(path, if_new=self._new_with_sentences)
-            return open_shard(path, self._dimension or 0, sentences=self._new_with_sentences)
+            return open_shard(path, self._dimension or 0, sentences=self._sentences)
         except Exception as exc:
             raise VectorStoreError(f"cannot open collection {self.name} at {path}: {exc}") from exc
 

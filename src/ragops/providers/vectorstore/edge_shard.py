@@ -81,10 +81,11 @@ def stored_config(path: Path, dimension: int) -> qe.EdgeConfig:
     return shard_config(dimension, sentences=has_sentences(path))
 
 
-def open_shard(path: Path, dimension: int, *, sentences: bool = False) -> qe.EdgeShard:
-    """Load the shard at `path` (or create it there, with the sentence multivector when
-    `sentences`) and add any payload index it lacks."""
-    config = shard_config(dimension, sentences=has_sentences(path, if_new=sentences))
+def open_shard(path: Path, dimension: int, *, sentences: bool) -> qe.EdgeShard:
+    """Load the shard at `path` (or create it there) and add any payload index it lacks.
+    `sentences` is its layout, as `has_sentences(path, if_new=...)` tells it: a stored shard
+    must be loaded with the layout it was created with."""
+    config = shard_config(dimension, sentences=sentences)
     if (path / CONFIG_FILE).exists():
         shard = qe.EdgeShard.load(str(path), config)
     else:
