@@ -198,10 +198,24 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
     dense_bge = {q: dense_search(bge_docs, ids, bge_q[n], LIMIT) for n, q in enumerate(qids)}
 
     off = off_domain_questions()
-    mini_off_best = (embed_with_product(off) @ mini_docs.T).max(axis=1)
-    bge_off_best = (bge_alone(off) @ bge_docs.T).max(axis=1)
+    mini_off = embed_with_product(off) @ mini_docs.T
+    bge_off = bge_alone(off) @ bge_docs.T
+    mini_off_best, bge_off_best = mini_off.max(axis=1), bge_off.max(axis=1)
     bge_floor, share = equivalent_floor(FLOOR, mini_off_best, bge_off_best)
-    out["floors"] = {"minilm": FLOOR, "bge": bge_floor, "off_domain_share_pct": share}
+    mini_pass, bge_pass = mini_off >= FLOOR, bge_off >= bge_floor
+    out["floors"] = {
+        "minilm": FLOOR,
+        "bge": bge_floor,
+        "off_domain_share_pct": share,
+        # off-topic questions left with no passage of the corpus under each floor
+        "off_domain_emptied": {
+            "minilm": int((~mini_pass.any(axis=1)).sum()),
+            "bge": int((~bge_pass.any(axis=1)).sum()),
+            "both": int((~(mini_pass & bge_pass).any(axis=1)).sum()),
+            "either": int((~(mini_pass | bge_pass).any(axis=1)).sum()),
+            "of": len(off),
+        },
+    }
     if not args.json:
         print(f"  floors: {json.dumps(out['floors'])}", flush=True)
 
