@@ -16,7 +16,9 @@ docs/performance.md); MiniLM is the product's default embedder. Each variant is 
 without a floor, with the floor on the MiniLM cosine (`RAGOPS_SCORE_FLOOR`, 0.25, as the
 product does), with bge's equivalent floor on the bge cosine (the bge cosine at the
 percentile 0.25 holds among the best corpus cosines of the off-topic questions of
-`bench/data/scope.yaml`), with both (a passage must pass both) and with either.
+`bench/data/scope.yaml`), with both (a passage must pass both) and with either. MiniLM
+embeds each question alone too (`--batched-questions`: all in one call, as
+`embedder_candidates.py` does for its rows).
 
 Corpus vectors of both models go to var/bench/ slice by slice, so an interrupted run
 resumes (`--embed-only` stops there); MiniLM's come from `bench/retrieval.py
@@ -84,6 +86,15 @@ def minilm_corpus(dataset: Path, texts: Sequence[str], cache_dir: Path) -> np.nd
     if stats:
         print(f"  MiniLM corpus: {json.dumps(stats)}", file=sys.stderr, flush=True)
     return vectors
+
+
+def minilm_alone(texts: Sequence[str]) -> np.ndarray:
+    """MiniLM vectors of `texts`, one model run each, as the retriever embeds a question."""
+    model = ProductEmbedder()
+    try:
+        return np.concatenate([model.embed([text]) for text in texts])
+    finally:
+        asyncio.run(model.embedder.aclose())
 
 
 def parse_weights(text: str) -> tuple[float, float, float]:
@@ -188,7 +199,8 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
         return np.concatenate([query_model.embed([t]) for t in items])
 
     bge_q = bge_alone(claims)
-    mini_q = embed_with_product(claims)  # as embedder_candidates.py: its baseline rows
+    mini_embed = embed_with_product if args.batched_questions else minilm_alone
+    mini_q = mini_embed(claims)
     lex = Lexicon(texts)
     bm25 = Bm25(lex)
     sparse = {
@@ -198,7 +210,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
     dense_bge = {q: dense_search(bge_docs, ids, bge_q[n], LIMIT) for n, q in enumerate(qids)}
 
     off = off_domain_questions()
-    mini_off = embed_with_product(off) @ mini_docs.T
+    mini_off = mini_embed(off) @ mini_docs.T
     bge_off = bge_alone(off) @ bge_docs.T
     mini_off_best, bge_off_best = mini_off.max(axis=1), bge_off.max(axis=1)
     bge_floor, share = equivalent_floor(FLOOR, mini_off_best, bge_off_best)
@@ -279,6 +291,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         nargs="+",
         default=[parse_weights(w) for w in WEIGHTS + DENSE_ONLY],
         help="BM25,MiniLM,bge z-score weights, one triple per variant",
+    )
+    parser.add_argument(
+        "--batched-questions",
+        action="store_true",
+        help="MiniLM questions in one call, as embedder_candidates.py (default: one per run)",
     )
     parser.add_argument("--latency", action="store_true", help="time each claim's embeddings")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

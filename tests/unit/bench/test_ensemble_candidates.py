@@ -37,3 +37,4 @@ def test_defaults_hold_both_baselines_and_the_bge_cut() -> None:
     assert (1.0, 1.0, 1.0) in args.weights and (0.0, 1.0, 1.0) in args.weights
     assert args.doc_max == 256 and args.threads == 2 and args.model_dir is None
     assert ensemble.FLOOR == 0.25
+    assert not args.batched_questions  # each question alone, as the retriever embeds it
