@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from ragops.db import migrate
 from ragops.documents import service as documents
 from ragops.documents.models import Chunk
 from ragops.documents.reindex import reindex
-from ragops.errors import NotFoundError, ValidationFailed
+from ragops.errors import NotFoundError, ServiceUnavailable, ValidationFailed
 from ragops.providers.vectorstore import SearchScope
 from ragops.runtime import Runtime
 from tests.conftest import PgVectorServer, backend_settings, pgvector_settings
@@ -190,3 +191,38 @@ async def test_a_row_removed_meanwhile_leaves_no_point(runtime: Runtime) -> None
     hits = await store.fetch(await _chunk_ids(runtime), SearchScope(tenant_id=TENANT))
     assert {hit.payload["source"] for hit in hits} == {"backups.md"}
     assert result.chunks == len(hits) == await store.count(SearchScope(tenant_id=TENANT))
+
+
+class FailingUpserts:
+    """The real store whose writes fail after `ok` of them, as when the store goes down."""
+
+    def __init__(self, real: Any, ok: int) -> None:
+        self.real = real
+        self.ok = ok
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    async def upsert(self, points: Sequence[Any]) -> None:
+        if self.ok <= 0:
+            raise ConnectionError("vector store unreachable")
+        self.ok -= 1
+        await self.real.upsert(points)
+
+
+async def test_a_run_cut_short_is_finished_by_the_next(runtime: Runtime) -> None:
+    await _ingest(runtime)
+    ids = await _chunk_ids(runtime)
+    ops = [i for i, p in (await _payloads(runtime, ids)).items() if p["tenant_id"] == TENANT]
+    await runtime.store.delete_points(ids)
+    before = await versions.current(db=runtime.db, tenant_id=TENANT, collection="ops")
+    failing = replace(runtime.ingest_deps, store=FailingUpserts(runtime.store, ok=1))
+    with pytest.raises(ServiceUnavailable, match="run the reindex again to finish"):
+        await reindex(failing, tenant_id=TENANT, batch_size=1)
+    assert await runtime.store.count(SearchScope(tenant_id=TENANT)) == 1  # the first batch
+    assert await versions.current(db=runtime.db, tenant_id=TENANT, collection="ops") == before
+
+    result = await reindex(runtime.ingest_deps, tenant_id=TENANT, batch_size=1)
+    assert result.chunks == len(ops) == await runtime.store.count(SearchScope(tenant_id=TENANT))
+    assert await _finds_retention(runtime)
+    assert await versions.current(db=runtime.db, tenant_id=TENANT, collection="ops") == before + 1

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -120,6 +120,20 @@ async def _still_current(deps: IngestDeps, ids: Sequence[str]) -> set[str]:
         return set((await session.execute(query)).scalars())
 
 
+async def _store(name: str, call: Awaitable[None]) -> None:
+    """Await a store call; a failure becomes ServiceUnavailable saying to run it again."""
+    try:
+        await call
+    except ServiceUnavailable:
+        raise
+    except Exception as exc:
+        logger.exception("vector store call failed during the reindex of %s", name)
+        raise ServiceUnavailable(
+            "the vector store failed during the reindex; the points written so far stay "
+            "valid: run the reindex again to finish"
+        ) from exc
+
+
 async def _write(deps: IngestDeps, rows: list[tuple[Chunk, Document]], name: str) -> int:
     """Embed and upsert one batch; delete again the points whose row went meanwhile."""
     inputs = [stored_input(chunk, document, name) for chunk, document in rows]
@@ -127,20 +141,12 @@ async def _write(deps: IngestDeps, rows: list[tuple[Chunk, Document]], name: str
     written_at = time.time()
     for point in points:
         point.payload["written_at"] = written_at  # the reconcile's grace period applies
-    try:
-        await deps.store.upsert(points)
-        ids = [point.id for point in points]
-        gone = [point_id for point_id in ids if point_id not in await _still_current(deps, ids)]
-        if gone:
-            await deps.store.delete_points(gone)
-    except ServiceUnavailable:
-        raise
-    except Exception as exc:
-        logger.exception("vector store write failed during the reindex of %s", name)
-        raise ServiceUnavailable(
-            "the vector store failed during the reindex; the points written so far stay "
-            "valid: run the reindex again to finish"
-        ) from exc
+    ids = [point.id for point in points]
+    await _store(name, deps.store.upsert(points))
+    current = await _still_current(deps, ids)
+    gone = [point_id for point_id in ids if point_id not in current]
+    if gone:
+        await _store(name, deps.store.delete_points(gone))
     return len(points) - len(gone)
 
 
