@@ -18,8 +18,8 @@ from ragops.errors import RagopsError
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[require_scope("admin")])
 
 API_MAX_CHUNKS = 5_000
-"""Most chunks one request rebuilds: about three minutes of CPU with the default embedder
-(`bench/reindex.py`: 690 chunks in 24 s of CPU), within the CLI's five-minute wait."""
+"""Most chunks one request rebuilds: about two minutes on two cores with the default embedder
+(`bench/reindex.py`: 694 chunks in 16 s), within the CLI's five-minute wait."""
 
 
 class ReindexTooLarge(RagopsError):
