@@ -10,6 +10,7 @@ from ragops.cache.router import router as cache_router
 from ragops.chat.openai_router import router as openai_router
 from ragops.chat.router import router as chat_router
 from ragops.consistency.router import router as store_router
+from ragops.documents.admin_router import router as reindex_router
 from ragops.documents.router import router as documents_router
 from ragops.incidents.router import admin as incidents_admin_router
 from ragops.incidents.router import pages as incidents_pages
@@ -30,6 +31,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(admin_router)
     app.include_router(cache_router)
     app.include_router(store_router)
+    app.include_router(reindex_router)
     app.include_router(db_admin_router)
     app.include_router(backup_router)
     app.include_router(incidents_router)

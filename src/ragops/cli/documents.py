@@ -1,8 +1,10 @@
-"""`ragops collections` and `ragops documents list|delete`.
+"""`ragops collections` and `ragops documents list|delete|reindex`.
 
 Beside a running server (or with `--url`) they go through its API (see `cli.remote`); without
 one, listing reads the database only and deleting opens the runtime. Ids are never cut in the
-table, and `documents delete` takes any unique prefix of an id.
+table, and `documents delete` takes any unique prefix of an id. `documents reindex` rebuilds
+the vector points from the database (`documents.reindex`): through a server's admin API for
+the key's tenant, or here (opening the runtime) for a tenant or, with `--all-tenants`, all.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from ragops.cli.runner import CLI_TENANT, console, fail, with_runtime
 if TYPE_CHECKING:
     from ragops.config import Settings
     from ragops.db import Database
+    from ragops.documents.models import ReindexResult
     from ragops.runtime import Runtime
 
-documents_app = typer.Typer(help="List and delete documents.", no_args_is_help=True)
+documents_app = typer.Typer(help="List, delete and reindex documents.", no_args_is_help=True)
 
 Tenant = Annotated[
     str | None,
@@ -200,3 +203,102 @@ def collections(
     for name, count in found:
         table.add_row(Text(name), str(count))
     console.print(table)
+
+
+@documents_app.command("reindex")
+def documents_reindex(
+    collection: CollectionOpt = None,
+    tenant: Tenant = None,
+    all_tenants: Annotated[
+        bool,
+        typer.Option("--all-tenants", help="Every tenant's collections (not through a server)."),
+    ] = False,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size", help="Chunk rows read, embedded and written together (1-4096)."
+        ),
+    ] = 256,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Rebuild the vector store's points from the database (after a change of embedding
+    model, turning sentence vectors on, or a lost store); safe to run again."""
+    from ragops.documents.models import ReindexResult
+    from ragops.documents.reindex import MAX_BATCH
+
+    if not 1 <= batch_size <= MAX_BATCH:
+        fail(f"--batch-size must be between 1 and {MAX_BATCH}, not {batch_size}")
+    if all_tenants and tenant is not None:
+        fail("give either --tenant or --all-tenants, not both")
+    remote = find_remote(url, api_key)
+    if remote is not None:
+        if all_tenants:
+            fail(
+                f"--all-tenants cannot go through {remote.where}: its API rebuilds one "
+                "tenant (the key's). Stop the service and run the command again, or run it "
+                "once per tenant"
+            )
+        check_tenant(remote, tenant)
+        body: dict[str, Any] = {"collection": collection, "batch_size": batch_size}
+        with api_client(remote, tenant, ["admin"]) as api:
+            response = api.call("POST", "/v1/admin/reindex", json=body)
+        result = ReindexResult.model_validate(response.json())
+    else:
+        scope = None if all_tenants else (tenant or CLI_TENANT)
+        result = with_runtime(_reindex_here(scope, collection, batch_size, shown=not as_json))
+    if as_json:
+        print(result.model_dump_json())
+        return
+    who = f"tenant {result.tenant_id}" if result.tenant_id else "every tenant"
+    console.print(
+        f"reindexed {who}: {result.collections} collections, {result.documents} documents, "
+        f"{result.chunks} chunks in {result.seconds:.1f} s"
+        + (" (with sentence vectors)" if result.sentence_vectors else ""),
+        markup=False,
+        highlight=False,
+    )
+    if result.warning:
+        console.print(f"warning: {result.warning}", markup=False, highlight=False)
+
+
+def _reindex_here(
+    tenant: str | None, collection: str | None, batch_size: int, *, shown: bool
+) -> Any:
+    async def work(runtime: Runtime) -> ReindexResult:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        from ragops.auth.audit import record_event
+        from ragops.documents.reindex import reindex
+
+        with Progress(
+            "reindexing",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not shown,  # --json prints the result alone
+        ) as bar:
+            task = bar.add_task("chunks", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = await reindex(
+                runtime.ingest_deps,
+                tenant_id=tenant,
+                collection=collection,
+                batch_size=batch_size,
+                progress=advance,
+            )
+        await record_event(
+            db=runtime.db,
+            action="admin.documents.reindex",
+            tenant_id=tenant,
+            target=collection,
+            detail={"documents": result.documents, "chunks": result.chunks, "interface": "cli"},
+        )
+        return result
+
+    return work

@@ -28,8 +28,8 @@ from sqlalchemy import select
 
 from ragops.consistency.models import SAMPLE_IDS, ScopeFindings, StoreReport
 from ragops.db import Database
-from ragops.documents.chunking import embedding_text
 from ragops.documents.models import Chunk, Collection, Document
+from ragops.documents.points import stored_input
 from ragops.observability import metrics
 from ragops.providers.vectorstore import PointRef, VectorStore
 from ragops.retrieval.service import ChunkInput, Retriever
@@ -206,25 +206,4 @@ async def _inputs(db: Database, ids: Sequence[str]) -> list[ChunkInput]:
     )
     async with db.session() as session:
         rows = (await session.execute(query)).all()
-    return [
-        ChunkInput(
-            id=chunk.id,
-            text=embedding_text(document.title, chunk.section, chunk.text),
-            payload={
-                "tenant_id": document.tenant_id,
-                "collection": collection,
-                "document_id": document.id,
-                "version": chunk.version,
-                "chunk_id": chunk.id,
-                "source": document.source,
-                "title": document.title,
-                "section": chunk.section,
-                "text": chunk.text,
-                "start": chunk.start_offset,
-                "end": chunk.end_offset,
-                "ordinal": chunk.ordinal,
-                "quoted": chunk.quoted,
-            },
-        )
-        for chunk, document, collection in rows
-    ]
+    return [stored_input(chunk, document, collection) for chunk, document, collection in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ragops.config.names import COLLECTION_NAME_RE
 from ragops.db.base import Base, created_column, id_column, utcnow
 from ragops.schema import UtcDatetime
 
@@ -135,3 +136,32 @@ class CollectionRead(BaseModel):
     name: str
     document_count: int
     created_at: UtcDatetime
+
+
+class ReindexRequest(BaseModel):
+    """`POST /v1/admin/reindex`: which of the caller's collections to rebuild (all when
+    `collection` is absent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collection: str | None = Field(
+        None, pattern=COLLECTION_NAME_RE.pattern, description="Only this collection."
+    )
+    batch_size: int = Field(
+        256, ge=1, le=4096, description="Chunk rows read, embedded and written together."
+    )
+
+
+class ReindexResult(BaseModel):
+    """What a reindex rebuilt: the current version's chunks of each collection in scope."""
+
+    tenant_id: str | None = Field(description="The tenant rebuilt; null: every tenant.")
+    collection: str | None = Field(description="The collection rebuilt; null: all of them.")
+    collections: int
+    documents: int
+    chunks: int = Field(description="Points written (one per chunk row).")
+    sentence_vectors: bool = Field(
+        description="Whether the points were written with their sentence vectors."
+    )
+    warning: str | None = None
+    seconds: float

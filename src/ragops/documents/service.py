@@ -47,6 +47,7 @@ from ragops.documents.models import (
     Document,
     IngestOutcome,
 )
+from ragops.documents.points import point_payload
 from ragops.documents.removal import delete_document as delete_document  # the service's API
 from ragops.documents.removal import discard_points, remove_points
 from ragops.documents.switching import commit_version
@@ -198,21 +199,21 @@ async def prepare(
         ChunkInput(
             id=row.id,
             text=chunk.content_for_embedding,
-            payload={
-                "tenant_id": tenant_id,
-                "collection": collection,
-                "document_id": document_id,
-                "version": version,
-                "chunk_id": row.id,
-                "source": source,
-                "title": extracted.title,
-                "section": row.section,
-                "text": chunk.text,
-                "start": chunk.start,
-                "end": chunk.end,
-                "ordinal": chunk.ordinal,
-                "quoted": row.quoted,
-            },
+            payload=point_payload(
+                tenant_id=tenant_id,
+                collection=collection,
+                document_id=document_id,
+                version=version,
+                chunk_id=row.id,
+                source=source,
+                title=extracted.title,
+                section=row.section,
+                text=chunk.text,
+                start=chunk.start,
+                end=chunk.end,
+                ordinal=chunk.ordinal,
+                quoted=row.quoted,
+            ),
         )
         for row, chunk in zip(rows, chunks, strict=True)
     ]
