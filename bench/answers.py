@@ -26,6 +26,9 @@ retrieval, the added sections and the scope check) to FILE (JSON); `--replay FIL
 the extractive answerer again on those passages, without ingesting or retrieving anything, and
 prints the same figures: a change to the answerer alone (`chat.extractive` and the modules it
 uses) is measured in seconds this way. The replay's latency is the answerer's alone.
+
+`--halves` also prints the holdout's `select` half (id's CRC-32 even: make choices there) and
+`other` half (the rest: the verdict).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -339,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         help="experiment (with RAGOPS_SENTENCE_VECTORS=true): the floor judges a passage by "
         "the better of its cosine and its best sentence's (Retriever.sentence_floor)",
     )
+    parser.add_argument("--halves", action="store_true", help="holdout's select/other halves")
     args = parser.parse_args(argv)
 
     questions = load_set(args.set)
@@ -363,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     splits = {
         name: [o for o in outcomes if o.question.split == name] for name in ("tune", "holdout")
     }
+    for name, parity in (("select", 0), ("other", 1)) if args.halves else ():
+        splits[name] = [
+            o for o in splits["holdout"] if zlib.crc32(o.question.id.encode()) % 2 == parity
+        ]
     figures = {name: summary(items) for name, items in splits.items() if items}
     groups = sorted({o.question.group for o in outcomes if o.question.group})
     extra = {name: summary([o for o in outcomes if o.question.group == name]) for name in groups}

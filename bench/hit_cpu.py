@@ -4,7 +4,7 @@ phase asks, so code changes on the hit's path can be compared without the noise 
 machine's HTTP load (each figure is process CPU, which other jobs disturb far less).
 
     python bench/hit_cpu.py [--callers 32] [--hits 6000] [--rounds 3] [--log-level WARNING]
-                            [--log-format console|json] [--time-access-line]
+                            [--log-format console|json] [--time-access-line] [--api-key]
 
 The app runs on embedded defaults in a temporary folder (SQLite, the embedded vector store,
 API keys off, rate limits lifted as in `bench/load.py`); five documents of `docs/` are
@@ -15,7 +15,9 @@ headers, idempotency); HTTP parsing does not. Prints microseconds of process CPU
 each round; `--log-level INFO` writes each request's access line to /dev/null, in the
 benchmarked environment's console format or, with `--log-format json`, production's.
 `--time-access-line` also prints the mean thread CPU of the access-log call itself, timed
-around each call (the timer adds about 1 us a hit to the figures by round).
+around each call (the timer adds about 1 us a hit to the figures by round). `--api-key`
+turns API keys on and sends one (a `chat`+`ingest` key made at start), so each hit also reads its
+key's row, as a deployment's requests do.
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ async def run(args: argparse.Namespace) -> list[float]:
     work = Path(tempfile.mkdtemp(prefix="ragops-hitcpu-"))
     os.environ.update(benchmarked_settings(work, args.log_level))
     os.environ["RAGOPS_LOG_FORMAT"] = args.log_format
+    if args.api_key:
+        os.environ["RAGOPS_AUTH_ENABLED"] = "true"
     app = create_app(Settings())
     if args.time_access_line:
         http_metrics.access_logger = TimedLine(http_metrics.access_logger)
@@ -115,10 +119,19 @@ async def run(args: argparse.Namespace) -> list[float]:
             handler.setStream(sink)
     json_headers = [(b"content-type", b"application/json")]
     async with app.router.lifespan_context(app):
+        auth_headers = []
+        if args.api_key:
+            from ragops.auth import service
+
+            created = await service.create_key(
+                db=app.state.runtime.db, tenant_id="default", scopes=["chat", "ingest"]
+            )
+            auth_headers = [(b"authorization", f"Bearer {created.key}".encode())]
+            json_headers += auth_headers
         files = [("files", (n, (ROOT / "docs" / n).read_bytes(), "text/markdown")) for n in DOCS]
         upload = httpx.Request("POST", "http://bench/v1/documents", files=files)
         upload.read()
-        headers = [(b"content-type", upload.headers["content-type"].encode())]
+        headers = [(b"content-type", upload.headers["content-type"].encode()), *auth_headers]
         status, text = await call(app, "POST", "/v1/documents", upload.content, headers)
         if status != 200:
             raise SystemExit(f"error: ingest answered {status}: {text[:200]!r}")
@@ -162,13 +175,15 @@ def main() -> None:
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--log-format", choices=("console", "json"), default="console")
     parser.add_argument("--time-access-line", action="store_true")
+    parser.add_argument("--api-key", action="store_true", help="API keys on: send one")
     args = parser.parse_args()
     if args.callers < 1 or args.hits < 1 or args.rounds < 1:
         raise SystemExit("error: --callers, --hits and --rounds must be >= 1")
     rounds = asyncio.run(run(args))
     print(
-        f"{args.callers} callers, log level {args.log_level} ({args.log_format}): us of process"
-        " CPU a hit, by round: "
+        f"{args.callers} callers, log level {args.log_level} ({args.log_format})"
+        + (", with an API key" if args.api_key else "")
+        + ": us of process CPU a hit, by round: "
         + ", ".join(f"{r:.0f}" for r in rounds)
         + f" (load average {os.getloadavg()[0]:.2f})",
         file=sys.stdout,

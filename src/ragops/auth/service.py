@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from ragops.auth.audit import log_event, new_event
 from ragops.auth.models import (
@@ -44,6 +44,14 @@ PREFIX_CHARS = 12
 MAX_KEY_CHARS = 256
 DEFAULT_TENANT = "default"
 LAST_USED_EVERY = timedelta(minutes=1)
+_KEY_BY_HASH = select(
+    ApiKey.id,
+    ApiKey.tenant_id,
+    ApiKey.scopes,
+    ApiKey.expires_at,
+    ApiKey.revoked_at,
+    ApiKey.last_used_at,
+).where(ApiKey.key_hash == bindparam("key_hash"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +115,13 @@ def hash_key(key: str) -> str:
 
 def key_status(row: ApiKey, now: datetime | None = None) -> KeyStatus:
     """Whether the key works now."""
-    now = now or utcnow()
-    if row.revoked_at is not None:
+    return _status(row.revoked_at, row.expires_at, now or utcnow())
+
+
+def _status(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> KeyStatus:
+    if revoked_at is not None:
         return "revoked"
-    expires = aware(row.expires_at)
+    expires = aware(expires_at)
     if expires is not None and expires <= now:
         return "expired"
     return "active"
@@ -266,19 +277,23 @@ async def rotate_key(
 
 
 async def authenticate(*, db: Database, key: str) -> Principal:
-    """The principal of a presented key; AuthenticationFailed when it does not work."""
+    """The principal of a presented key; AuthenticationFailed when it does not work.
+
+    The key's row is read on every call (`Database.read_now`: on SQLite without a thread
+    hop), so a revocation or an expiry takes effect at once."""
     if not key.startswith(KEY_PREFIX) or len(key) > MAX_KEY_CHARS:
         raise AuthenticationFailed("unknown")
-    async with db.session() as session:
-        row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
-        if row is None:
-            raise AuthenticationFailed("unknown")
-        now = utcnow()
-        status = key_status(row, now)
-        if status != "active":
-            raise AuthenticationFailed(status, key_id=row.id, tenant_id=row.tenant_id)
-        last_used = aware(row.last_used_at)
-        if last_used is None or last_used < now - LAST_USED_EVERY:
+    rows = await db.read_now(_KEY_BY_HASH.params(key_hash=hash_key(key)))
+    if not rows:
+        raise AuthenticationFailed("unknown")
+    row = rows[0]
+    now = utcnow()
+    status = _status(row.revoked_at, row.expires_at, now)
+    if status != "active":
+        raise AuthenticationFailed(status, key_id=row.id, tenant_id=row.tenant_id)
+    last_used = aware(row.last_used_at)
+    if last_used is None or last_used < now - LAST_USED_EVERY:
+        async with db.session() as session:
             await session.execute(
                 update(ApiKey)
                 .where(
@@ -289,6 +304,6 @@ async def authenticate(*, db: Database, key: str) -> Principal:
                 .execution_options(synchronize_session=False)
             )
             await session.commit()
-        return Principal(
-            tenant_id=row.tenant_id, scopes=frozenset(parse_scopes(row.scopes)), key_id=row.id
-        )
+    return Principal(
+        tenant_id=row.tenant_id, scopes=frozenset(parse_scopes(row.scopes)), key_id=row.id
+    )

@@ -32,9 +32,8 @@ async def current(*, db: Database, tenant_id: str, collection: str) -> int:
     statement = select(CorpusVersion.version).where(
         CorpusVersion.tenant_id == tenant_id, CorpusVersion.collection == collection
     )
-    async with db.engine.connect() as connection:  # a core read: no ORM session to set up
-        found = (await connection.execute(statement)).scalar()
-    return int(found) if found is not None else 0
+    rows = await db.read_now(statement)  # on SQLite: on the loop, no thread hop
+    return int(rows[0][0]) if rows else 0
 
 
 Scope = tuple[str, str]

@@ -26,6 +26,11 @@ class StorageSettings(GeneralSettings):
     db_pool_timeout: float = Field(30.0, gt=0, description="Seconds to wait for a free connection.")
     db_pool_recycle: int = Field(1800, ge=-1, description="Seconds before a connection is renewed.")
     db_echo: bool = Field(False, description="Log every SQL statement (development only).")
+    db_sqlite_loop_reads: bool = Field(
+        True,
+        description="SQLite file: run the short reads of every request (API key, corpus "
+        "version, collection) on the event loop, not in aiosqlite's thread.",
+    )
     auto_migrate: bool = Field(
         True, description="Migrate the database to the newest schema when the server starts."
     )

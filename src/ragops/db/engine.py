@@ -7,15 +7,20 @@ Every PostgreSQL connection carries `application_name` = `RAGOPS_DB_APPLICATION_
 kill` checks. `reset_pool` replaces the pool without touching connections in use.
 SQLite (the embedded default) gets WAL mode and a busy timeout so concurrent readers and one
 writer do not fail.
+
+`read_now` runs a short read-only statement (a lookup a request makes every time) and returns
+its rows: on an SQLite file, on the calling thread through `loop_reads.LoopReads` (no hop to
+aiosqlite's thread; `RAGOPS_DB_SQLITE_LOOP_READS`), elsewhere on a pooled async connection.
+Writes always go through the async engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Row, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,8 +28,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.base import Executable
 
 from ragops.config import Settings
+from ragops.db.loop_reads import LoopReads, ReadFailed, loop_reads_url
 from ragops.observability.db_pool import instrument_pool
 
 
@@ -82,6 +89,10 @@ class Database:
         # connects mutates the listener list mid-iteration (SQLAlchemy is not safe for that).
         instrument_pool(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        sync_url = loop_reads_url(url) if settings.db_sqlite_loop_reads else None
+        self.loop_reads: LoopReads | None = (
+            LoopReads(sync_url, echo=settings.db_echo) if sync_url is not None else None
+        )
 
     @property
     def backend(self) -> str:
@@ -98,11 +109,27 @@ class Database:
                 await session.rollback()
                 raise
 
+    async def read_now(self, statement: Executable) -> Sequence[Row[Any]]:
+        """Every row of a short read-only `statement`, read now (it sees every commit made
+        before the call). On an SQLite file it runs on the calling thread, without a hop;
+        if that connection fails it, or elsewhere, on a pooled async connection."""
+        if self.loop_reads is not None:
+            try:
+                return self.loop_reads.read(statement)
+            except ReadFailed:
+                pass  # the async engine waits for a lock as long as it waits for any
+        async with self.engine.connect() as connection:
+            return (await connection.execute(statement)).all()
+
     async def reset_pool(self) -> None:
         """Replace the pool: idle connections close now, connections in use finish their
         work and close when returned; new checkouts open fresh connections."""
+        if self.loop_reads is not None:
+            self.loop_reads.close()
         await self.engine.dispose(close=True)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self.loop_reads is not None:
+            self.loop_reads.close()
         await self.engine.dispose()

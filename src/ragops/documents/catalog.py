@@ -95,12 +95,10 @@ async def list_collections(*, db: Database, tenant_id: str) -> list[CollectionRe
 
 
 async def collection_exists(*, db: Database, tenant_id: str, name: str) -> bool:
-    """Whether the tenant has a collection called `name`."""
-    async with db.session() as session:
-        query = select(Collection.id).where(
-            Collection.tenant_id == tenant_id, Collection.name == name
-        )
-        return (await session.execute(query)).first() is not None
+    """Whether the tenant has a collection called `name` (read per question: on SQLite on
+    the loop, without a thread hop)."""
+    query = select(Collection.id).where(Collection.tenant_id == tenant_id, Collection.name == name)
+    return bool(await db.read_now(query.limit(1)))
 
 
 async def visible_chunks(*, db: Database, tenant_id: str, chunk_ids: Sequence[str]) -> set[str]:
@@ -117,8 +115,7 @@ async def visible_chunks(*, db: Database, tenant_id: str, chunk_ids: Sequence[st
         .join(Document, Document.id == Chunk.document_id)
         .where(Document.tenant_id == tenant_id, Chunk.id.in_(set(chunk_ids)))
     )
-    async with db.engine.connect() as connection:  # a core read: no ORM session to set up
-        return set((await connection.execute(query)).scalars().all())
+    return {row[0] for row in await db.read_now(query)}  # per question: on SQLite, no hop
 
 
 async def count_documents(*, db: Database, tenant_id: str) -> int:
