@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragops.errors import send_error
 from ragops.observability import metrics
+from ragops.observability.access_line import DirectLogger
 from ragops.observability.context import request_id_var
 from ragops.observability.degradation import request_notes
 from ragops.observability.request_log import RequestLog
@@ -32,7 +33,8 @@ OPS_PATHS = frozenset({"/healthz", "/readyz", "/version", METRICS_PATH, "/ops"})
 UNMATCHED = "unmatched"
 SHED = "shed"
 
-access_logger = structlog.get_logger("ragops.access")
+access_logger = DirectLogger("ragops.access")
+"""One line a request, written directly when that changes nothing but its cost (access_line)."""
 
 
 def is_ops_path(path: str) -> bool:

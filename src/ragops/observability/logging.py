@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -55,9 +56,29 @@ all of them, so one search spares the five substitutions on most fields of a lin
 access-log line at INFO cost about 70 us, 40 % of it redaction; docs/performance.md)."""
 
 
+_NEEDLES = (
+    "://", "bearer", "sk-", "rgo_", "api", "passw", "pwd", "secret", "token",
+    "authorization", "routing", "dsn",
+)  # fmt: skip
+"""Pieces of which every match of `_MAY_HOLD_SECRET` holds one, in lower case: on ASCII text
+(where ignoring case is lowering it) a few substring tests stand for the pattern's search, which
+tries every alternative at every position."""
+
+
+def _may_hold_secret(text: str) -> bool:
+    """Whether `_MAY_HOLD_SECRET` may match `text` (False: it does not)."""
+    if text.isascii():
+        lowered = text.lower()
+        for needle in _NEEDLES:
+            if needle in lowered:
+                return True
+        return False
+    return _MAY_HOLD_SECRET.search(text) is not None
+
+
 def redact_text(text: str) -> str:
     """`text` with every secret-looking value replaced by [REDACTED]."""
-    if _MAY_HOLD_SECRET.search(text) is None:
+    if not _may_hold_secret(text):
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
@@ -83,7 +104,25 @@ def redact_value(key: str, value: Any) -> Any:
     return value
 
 
+def _plain(event_dict: MutableMapping[str, Any]) -> bool:
+    """Whether the redaction would change no field of `event_dict`: no field is named like a
+    secret, none holds a container, and the text of all its strings together has none of what
+    every pattern needs (a field that has it gives it to the whole), one search for a line
+    instead of one a field."""
+    texts = []
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict | list | tuple):
+            return False
+        if key != "event" and _sensitive_key(key):
+            return False
+    return not _may_hold_secret("\n".join(texts))
+
+
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    if _plain(event_dict):
+        return event_dict
     for key in list(event_dict):
         event_dict[key] = redact_value(key, event_dict[key]) if key != "event" else event_dict[key]
     if isinstance(event_dict.get("event"), str):
@@ -112,8 +151,30 @@ def use_json(settings: Settings) -> bool:
     return settings.log_format == "json"
 
 
+@dataclass(frozen=True)
+class LineChain:
+    """What `configure_logging` set up, for a writer that renders a structlog line itself
+    (`observability.access_line`): the processors a structlog line runs before it is handed to
+    standard logging (`pre`, less the level filter), those the handler's formatter runs after
+    (`post`, less the removal of its own record keys), and that handler and formatter."""
+
+    pre: Sequence[Any]
+    post: Sequence[Any]
+    handler: logging.StreamHandler[Any]
+    formatter: logging.Formatter
+
+
+_chain: LineChain | None = None
+
+
+def line_chain() -> LineChain | None:
+    """The chain of the last `configure_logging`, or None before it ran."""
+    return _chain
+
+
 def configure_logging(settings: Settings) -> None:
     """Route standard logging and structlog through one redacting formatter on stderr."""
+    global _chain
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -126,14 +187,10 @@ def configure_logging(settings: Settings) -> None:
         if use_json(settings)
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    post: list[Any] = [structlog.processors.format_exc_info, _redact, renderer]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            _redact,
-            renderer,
-        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *post],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
@@ -155,3 +212,4 @@ def configure_logging(settings: Settings) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+    _chain = LineChain(pre=tuple(shared), post=tuple(post), handler=handler, formatter=formatter)

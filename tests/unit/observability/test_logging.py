@@ -136,7 +136,7 @@ _PIECES = [
     "api_key=", "API-KEY: ", "apikey=", "x-api-key:", "password=", "passwd:", "pwd=",
     "secret=", "token: ", "authorization=", "routing_key=", "dsn=", '"token": "', "value",
     " ", "=", ":", "@", "/", "ſecret=", "\u212aey", "2026-12-05T22:00:26Z", "POST",
-    "/v1/chat", "request", "ÅPI_KEY=x",
+    "/v1/chat", "request", "ÅPI_KEY=x", "apı_key=", "PassW", "RouTing-KEY=",
 ]  # fmt: skip
 
 
@@ -153,3 +153,53 @@ def test_plain_fields_skip_the_patterns_and_secrets_do_not() -> None:
         assert logmod.redact_text(plain) == plain
     for text in (DB_URL, f"Bearer {BEARER}", API_KEY, f"password={PASSWORD}"):
         assert logmod.redact_text(text) != text and logmod.redact_text(text) == _all_patterns(text)
+
+
+def _per_field(event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Every field redacted on its own with all the patterns, as `_redact` did before it
+    checked a whole line at once."""
+
+    def value(key: str, item: Any) -> Any:
+        if logmod._SENSITIVE_KEYS.search(key) and item not in (None, "", False):
+            return logmod.REDACTED
+        if isinstance(item, str):
+            return _all_patterns(item)
+        if isinstance(item, dict):
+            return {k: value(str(k), v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [value(key, v) for v in item]
+        return item
+
+    out = {k: value(k, v) if k != "event" else v for k, v in event_dict.items()}
+    if isinstance(out.get("event"), str):
+        out["event"] = _all_patterns(out["event"])
+    return out
+
+
+_KEYS = ["event", "method", "route", "status", "detail", "api_key", "token", "user", "url"]
+_TEXTS = st.lists(st.sampled_from(_PIECES), max_size=4).map("".join) | st.text(max_size=12)
+_VALUES = (
+    _TEXTS
+    | st.integers(-1, 1)
+    | st.none()
+    | st.booleans()
+    | st.dictionaries(st.sampled_from(_KEYS), _TEXTS, max_size=2)
+    | st.lists(_TEXTS, max_size=2)
+)
+
+
+@given(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=6))
+@settings(max_examples=600, deadline=None)
+def test_a_line_checked_at_once_is_redacted_as_field_by_field(event_dict: dict[str, Any]) -> None:
+    expected = _per_field(dict(event_dict))
+    assert logmod._redact(None, "info", dict(event_dict)) == expected
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=6), st.text(max_size=12))
+@settings(max_examples=600, deadline=None)
+def test_the_substring_check_misses_no_match_of_the_pattern(pieces: list[str], noise: str) -> None:
+    text = "".join(pieces) + noise
+    if logmod._MAY_HOLD_SECRET.search(text) is not None:
+        assert logmod._may_hold_secret(text)
+    if not text.isascii():  # the pattern itself decides
+        assert logmod._may_hold_secret(text) == (logmod._MAY_HOLD_SECRET.search(text) is not None)
