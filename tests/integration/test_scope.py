@@ -1,7 +1,8 @@
 """The scope check on a small corpus, with the real embedder, BM25 encoder and embedded
 store: a question about something the collection never mentions loses its passages (so the
 answer says nothing was found), one put in the collection's words, or with a typo or a
-single word of its own beside a close passage, keeps them."""
+single word of its own beside a close passage, or two around a close passage's subject, keeps
+them."""
 
 from __future__ import annotations
 
@@ -88,6 +89,18 @@ async def test_a_question_in_the_collections_words_keeps_its_passages(
     retriever: Retriever, question: str
 ) -> None:
     assert await kept(retriever, question)
+
+
+async def test_two_words_of_its_own_pass_only_around_a_close_passages_subject(
+    retriever: Retriever,
+) -> None:
+    # "somebody" and "wiped" are words the collection never uses; the backups passage, close
+    # in meaning, holds five of the question's words (two per unused word are needed)
+    question = "somebody wiped our database; how do i restore it from the nightly backup archives?"
+    assert await retriever.unused_words(["somebody", "wiped"], SCOPE) == ["somebody", "wiped"]
+    assert "backups" in await kept(retriever, question)
+    # "tape" and "drive" beside only two of its words ("restore", "backup"): refused
+    assert await kept(retriever, "how do i restore a backup from a tape drive?") == []
 
 
 async def test_the_bar_of_a_close_passage_is_the_scope_cosine_setting(retriever: Retriever) -> None:

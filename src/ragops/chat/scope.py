@@ -15,11 +15,15 @@ letters or more, first letter kept); a word of the answerer's synonym table ("st
 store) is never unknown. Those few words are looked up in the collection's sparse (BM25)
 index (`Retriever.unused_words`: one single-term search each, one id at most, no payload),
 and only when the answer can matter.
-The question is out of scope (`refuses`) when UNUSED_WORDS of them are never used anywhere in
-the collection, or one is and no passage is `settings.scope_cosine` close to the question
-(0.4 on MiniLM, the answerer's own bar for a question put in other words; each embedder has
-its own, `config.retrieval.EMBEDDER_BARS`). The chat service then drops its passages
-(extractive mode only), so it is answered as a question that retrieved nothing is.
+The question is out of scope (`refuses`) when one of them is never used anywhere in the
+collection and no passage is `settings.scope_cosine` close to the question (0.4 on MiniLM, the
+answerer's own bar for a question put in other words; each embedder has its own,
+`config.retrieval.EMBEDDER_BARS`), or when UNUSED_WORDS of them are, unless a passage that
+close holds HELD_PER_UNUSED of the question's content words for each unused one: the question
+is then mostly that passage's subject in the asker's everyday words ("somebody deleted a pile
+of rows ... from our backups"), where two foreign subjects leave a question few words of the
+passage's ("crawl a sharepoint site"). The chat service then drops its passages, so it is
+answered as a question that retrieved nothing is.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from ragops.retrieval.service import Passage, Retriever
 from ragops.retrieval.sparse import STOPWORDS, analyze
 
 __all__ = [
+    "HELD_PER_UNUSED",
     "MIN_TYPO_LETTERS",
     "UNUSED_WORDS",
     "in_scope",
@@ -52,7 +57,12 @@ MIN_TYPO_LETTERS = 6
 MIN_LETTERS = 3
 UNUSED_WORDS = 2
 """This many words the collection never uses put a question out of scope however close in
-meaning its passages are: one may be a synonym, two are another subject."""
+meaning its passages are (unless one holds HELD_PER_UNUSED words of the question for each):
+one may be a synonym, two are another subject."""
+HELD_PER_UNUSED = 2
+"""A passage scope_cosine close that holds this many of the question's content words for each
+unused one lets UNUSED_WORDS unused words through: they are the asker's own words around the
+passage's subject. Chosen on the tune questions and the select half (docs/performance.md)."""
 
 _BOILERPLATE = frozenset(
     """able actually allow allowed allows always anyway automatically available basically
@@ -129,29 +139,45 @@ def unknown_words(question: str, texts: Sequence[str]) -> list[str]:
     return unknown
 
 
-def refuses(unused: Sequence[str], similar: bool) -> bool:
-    """Whether words the collection never uses put a question out of scope: UNUSED_WORDS
-    of them always, one when no passage is scope_cosine close to the question (a
-    single unknown word beside a passage close in meaning is often the asker's own word for
-    the corpus's: "beefier" machines for "bigger" instances)."""
-    return len(unused) >= UNUSED_WORDS or (bool(unused) and not similar)
+def held_words(question: str, text: str) -> int:
+    """How many of the content words of `question` the passage `text` holds (as
+    `unknown_words` holds them)."""
+    return len(_content_words(question)) - len(unknown_words(question, [text]))
+
+
+def refuses(unused: Sequence[str], similar: bool, held: int = 0) -> bool:
+    """Whether words the collection never uses put a question out of scope: one when no
+    passage is scope_cosine close to the question (a single unknown word beside a passage
+    close in meaning is often the asker's own word for the corpus's: "beefier" machines for
+    "bigger" instances); UNUSED_WORDS or more unless such a passage holds `held` >=
+    HELD_PER_UNUSED x their number of the question's content words."""
+    if not unused:
+        return False
+    if not similar:
+        return True
+    return len(unused) >= UNUSED_WORDS and held < HELD_PER_UNUSED * len(unused)
 
 
 async def out_of_scope(
     question: str,
     texts: Sequence[str],
-    similar: bool,
+    close: Sequence[str],
     unused: Callable[[Sequence[str]], Awaitable[list[str]]],
 ) -> list[str]:
     """The words of `question` that the whole collection never uses, when they put it out of
-    scope (`refuses`), else []. `texts` are the retrieved passages, `similar` whether one is
-    `settings.scope_cosine` close, `unused` the collection's lookup (`Retriever.unused_words`
-    for the question's scope); it is called only when its answer can matter."""
+    scope (`refuses`), else []. `texts` are the retrieved passages, `close` those of them
+    `settings.scope_cosine` close to the question, `unused` the collection's lookup
+    (`Retriever.unused_words` for the question's scope); it is called only when its answer
+    can matter."""
     candidates = unknown_words(question, texts)
-    if not refuses(candidates, similar):
+    similar = bool(close)
+    held = 0
+    if similar and len(candidates) >= UNUSED_WORDS:
+        held = max(held_words(question, text) for text in close)
+    if not refuses(candidates, similar, held):
         return []
     found = await unused(candidates)
-    return found if refuses(found, similar) else []
+    return found if refuses(found, similar, held) else []
 
 
 async def in_scope(
@@ -160,9 +186,10 @@ async def in_scope(
     """`passages`, or none when `question` is out of scope of the collection within `scope`
     (`out_of_scope`): the extractive answer then says that nothing was found."""
     texts = [f"{p.title}\n{p.section}\n{p.text}" for p in passages]
-    similar = max(similarity(p) for p in passages) >= retriever.settings.scope_cosine
+    bar = retriever.settings.scope_cosine
+    close = [text for p, text in zip(passages, texts, strict=True) if similarity(p) >= bar]
     unused = await out_of_scope(
-        question, texts, similar, lambda words: retriever.unused_words(words, scope)
+        question, texts, close, lambda words: retriever.unused_words(words, scope)
     )
     if unused:
         log.info("question_out_of_scope", words=unused)

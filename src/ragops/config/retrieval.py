@@ -149,7 +149,8 @@ class RetrievalSettings(BaseModel):
         ge=-1.0,
         le=1.0,
         description="Scope check (with or without an LLM): a question with one word the "
-        "collection never uses is refused unless a passage is this close (cosine); unset, the "
+        "collection never uses is refused unless a passage is this close (cosine), one with two "
+        "unless such a passage also holds two of its words per unused one; unset, the "
         "embedder's own: "
         "0.4 (onnx-minilm, openai), 0.7 (bge-small).",
     )

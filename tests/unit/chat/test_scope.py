@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragops.chat.scope import out_of_scope, refuses, unknown_words
+from ragops.chat.scope import held_words, out_of_scope, refuses, unknown_words
 
 PASSAGES = [
     "Scaling\nScaling > Vertical\nA bigger instance type helps when memory passes 85 percent.",
@@ -38,6 +38,21 @@ def test_one_unused_word_refuses_only_without_a_close_passage() -> None:
     assert not refuses([], similar=False)
 
 
+def test_two_unused_words_pass_only_beside_a_close_passage_holding_the_question() -> None:
+    # two per unused word: 4 held words let 2 unused ones through, 3 do not
+    assert not refuses(["somebody", "pile"], similar=True, held=4)
+    assert refuses(["somebody", "pile"], similar=True, held=3)
+    assert refuses(["autoscale", "ecs", "fargate"], similar=True, held=5)
+    assert refuses(["somebody", "pile"], similar=False, held=6)
+
+
+def test_the_words_a_passage_holds_are_the_question_words_it_does_not_lack() -> None:
+    question = "somebody deleted the database by mistake, how do i restore it from backups?"
+    # held: database, restore, backups; not: somebody, deleted, mistake
+    assert held_words(question, PASSAGES[1]) == 3
+    assert held_words(question, PASSAGES[0]) == 0
+
+
 async def test_the_collection_is_asked_only_when_its_answer_matters() -> None:
     asked: list[list[str]] = []
 
@@ -46,9 +61,9 @@ async def test_the_collection_is_asked_only_when_its_answer_matters() -> None:
         return [w for w in words if w in {"gpu", "cuda"}]
 
     question = "can i run the embedder on a gpu with cuda?"
-    assert await out_of_scope(question, PASSAGES, True, unused) == ["gpu", "cuda"]
+    assert await out_of_scope(question, PASSAGES, PASSAGES, unused) == ["gpu", "cuda"]
     # one unknown word beside a close passage: no lookup at all
-    assert await out_of_scope("How do I restore a snapshot?", PASSAGES, True, unused) == []
+    assert await out_of_scope("How do I restore a snapshot?", PASSAGES, PASSAGES, unused) == []
     assert asked == [["run", "embedder", "gpu", "cuda"]]
 
 
@@ -75,4 +90,4 @@ async def test_a_question_with_a_contraction_is_not_refused_beside_a_close_passa
 
     question = "My server won't boot with production mode. Which setups does it reject?"
     texts = ["Production\nProduction > Refusals\nIn production mode the server rejects SQLite."]
-    assert await out_of_scope(question, texts, True, unused) == []
+    assert await out_of_scope(question, texts, texts, unused) == []
