@@ -225,11 +225,12 @@ def documents_reindex(
 ) -> None:
     """Rebuild the vector store's points from the database (after a change of embedding
     model, turning sentence vectors on, or a lost store); safe to run again."""
-    from ragops.documents.models import ReindexResult
-    from ragops.documents.reindex import MAX_BATCH
+    # the option's default and range are written out (models.REINDEX_BATCH and
+    # REINDEX_MAX_BATCH): the models are imported only here, so `ragops --help` skips them
+    from ragops.documents.models import REINDEX_MAX_BATCH, ReindexResult
 
-    if not 1 <= batch_size <= MAX_BATCH:
-        fail(f"--batch-size must be between 1 and {MAX_BATCH}, not {batch_size}")
+    if not 1 <= batch_size <= REINDEX_MAX_BATCH:
+        fail(f"--batch-size must be between 1 and {REINDEX_MAX_BATCH}, not {batch_size}")
     if all_tenants and tenant is not None:
         fail("give either --tenant or --all-tenants, not both")
     remote = find_remote(url, api_key)

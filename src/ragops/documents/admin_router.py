@@ -50,7 +50,11 @@ async def reindex(
             "reindex` on its host"
         )
     result = await reindexing.reindex(
-        deps, tenant_id=tenant_id, collection=body.collection, batch_size=body.batch_size
+        deps,
+        tenant_id=tenant_id,
+        collection=body.collection,
+        batch_size=body.batch_size,
+        found=found,
     )
     await audit.record(
         "admin.documents.reindex",

@@ -138,6 +138,11 @@ class CollectionRead(BaseModel):
     created_at: UtcDatetime
 
 
+REINDEX_BATCH = 256
+"""Chunk rows a reindex reads, embeds and writes together by default."""
+REINDEX_MAX_BATCH = 4096
+
+
 class ReindexRequest(BaseModel):
     """`POST /v1/admin/reindex`: which of the caller's collections to rebuild (all when
     `collection` is absent)."""
@@ -148,7 +153,10 @@ class ReindexRequest(BaseModel):
         None, pattern=COLLECTION_NAME_RE.pattern, description="Only this collection."
     )
     batch_size: int = Field(
-        256, ge=1, le=4096, description="Chunk rows read, embedded and written together."
+        REINDEX_BATCH,
+        ge=1,
+        le=REINDEX_MAX_BATCH,
+        description="Chunk rows read, embedded and written together.",
     )
 
 

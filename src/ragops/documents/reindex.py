@@ -30,7 +30,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from ragops.cache import versions as corpus_versions
-from ragops.documents.models import Chunk, Collection, Document, ReindexResult
+from ragops.documents.models import (
+    REINDEX_BATCH,
+    REINDEX_MAX_BATCH,
+    Chunk,
+    Collection,
+    Document,
+    ReindexResult,
+)
 from ragops.documents.points import stored_input
 from ragops.documents.service import IngestDeps, build_points
 from ragops.errors import NotFoundError, ServiceUnavailable, ValidationFailed
@@ -38,9 +45,6 @@ from ragops.providers.embedder.factory import resolve_dimension
 
 logger = logging.getLogger(__name__)
 
-BATCH = 256
-"""Chunk rows read, embedded and written together by default."""
-MAX_BATCH = 4096
 
 Progress = Callable[[int, int], None]
 """Called as `progress(chunks_done, chunks_total)` after each batch."""
@@ -155,19 +159,23 @@ async def reindex(
     *,
     tenant_id: str | None,
     collection: str | None = None,
-    batch_size: int = BATCH,
+    batch_size: int = REINDEX_BATCH,
     progress: Progress | None = None,
+    found: Sequence[Target] | None = None,
 ) -> ReindexResult:
     """Rebuild the points of the current chunks of a tenant's collections (one, when
     `collection` is given; every tenant's, when `tenant_id` is None) in the configured store.
+    `found` is `targets(...)` of the same scope when the caller has already read it.
 
     Raises ValidationFailed for a batch size out of range, NotFoundError for an unknown tenant
     or collection, ServiceUnavailable when the embedder or the store fails (run it again)."""
-    if not 1 <= batch_size <= MAX_BATCH:
-        raise ValidationFailed(f"the batch size must be between 1 and {MAX_BATCH}")
+    if not 1 <= batch_size <= REINDEX_MAX_BATCH:
+        raise ValidationFailed(f"the batch size must be between 1 and {REINDEX_MAX_BATCH}")
     started = time.monotonic()
-    found = await targets(deps, tenant_id=tenant_id, collection=collection)
+    if found is None:
+        found = await targets(deps, tenant_id=tenant_id, collection=collection)
     total = sum(target.chunks for target in found)
+    documents = sum(target.documents for target in found)
     await deps.store.ensure_ready(await resolve_dimension(deps.retriever.embedder))
     sentences = deps.settings.sentence_vectors and deps.store.holds_sentences
     logger.info(
@@ -175,7 +183,7 @@ async def reindex(
         tenant_id or "(all)",
         collection or "(all)",
         len(found),
-        sum(target.documents for target in found),
+        documents,
         total,
     )
     written = 0
@@ -192,7 +200,7 @@ async def reindex(
         tenant_id=tenant_id,
         collection=collection,
         collections=len(found),
-        documents=sum(target.documents for target in found),
+        documents=documents,
         chunks=written,
         sentence_vectors=sentences,
         warning=NO_SENTENCES if deps.settings.sentence_vectors and not sentences else None,
