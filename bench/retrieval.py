@@ -4,6 +4,7 @@
                               [--modes dense,bm25,hybrid] [--cache-embeddings]
                               [--store edge|pgvector [--pgvector-url URL]]
                               [--bm25-k1 K1] [--bm25-b B] [--bm25-delta DELTA]
+                              [--second-embedder bge-small]
 
 Indexes `corpus.jsonl` (`_id`, `title`, `text`) through the product's own pieces — the
 configured embedder, `Bm25Encoder`, a vector store (by default the embedded Qdrant Edge in a
@@ -23,6 +24,13 @@ and the seconds spent indexing and querying. `--json` prints the metrics per mod
 `--cache-embeddings` keeps the corpus's dense vectors in `var/bench/` between runs (keyed by
 dataset, model and texts) and reuses them: the index time then leaves embedding out, and the
 output says so (`"embeddings": "cached"`). Off by default: a plain run embeds everything.
+
+`--second-embedder bge-small` is the product setting `RAGOPS_SECOND_EMBEDDER=bge-small` (the
+variable works too): the collection is created with the second vector, every document is
+embedded by both models (with `--cache-embeddings`, each model's vectors have their own
+file), and `hybrid` fuses three lists with the "either" floor. `two-lists` is then hybrid
+search without the second embedder over the same index: `--modes two-lists,hybrid` gives the
+default and the opt-in, and their latency, in one run.
 
 The mode `sentence-floor` (`--modes hybrid,sentence-floor`, with
 `RAGOPS_SENTENCE_VECTORS=true`) is an experiment, not a product setting: hybrid search whose
@@ -189,33 +197,43 @@ def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
 # --- run --------------------------------------------------------------------------------
 
 
+def cache_file(dataset: str, model_id: str, chunks: Sequence[Any]) -> Path:
+    """The `--cache-embeddings` file of one model's vectors of `chunks`."""
+    digest = hashlib.sha256(model_id.encode())
+    for chunk in chunks:
+        digest.update(chunk.text.encode("utf-8") + b"\0")
+    return CACHE_DIR / f"{Path(dataset).name}-{digest.hexdigest()[:16]}.npy"
+
+
+async def cached_vectors(embedder: Any, chunks: Sequence[Any], dataset: str) -> tuple[Any, bool]:
+    """`embedder`'s vectors of `chunks` from their cache file, or embedded and kept there;
+    and whether they came from the file."""
+    cache = cache_file(dataset, embedder.model_id, chunks)
+    if cache.exists():
+        return np.load(cache), True
+    vectors = await embedder.embed_documents([c.text for c in chunks])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors, False
+
+
 async def index_corpus(retriever: Any, chunks: Sequence[Any], args: argparse.Namespace) -> str:
     """Index `chunks` through the product's path; with `--cache-embeddings`, dense vectors
-    come from (or go to) a file under var/bench/. Returns "computed" or "cached"."""
+    (both models' with a second embedder) come from (or go to) files under var/bench/.
+    Returns "computed" or "cached"."""
     from ragops.providers.vectorstore.base import ChunkPoint
 
-    cache: Path | None = None
-    vectors: Any = None
-    if args.cache_embeddings:
-        digest = hashlib.sha256(retriever.embedder.model_id.encode())
-        for chunk in chunks:
-            digest.update(chunk.text.encode("utf-8") + b"\0")
-        cache = CACHE_DIR / f"{Path(args.dataset).name}-{digest.hexdigest()[:16]}.npy"
-        if cache.exists():
-            vectors = np.load(cache)
-    if vectors is None and cache is None:
+    if not args.cache_embeddings:
         for start in range(0, len(chunks), 256):
             await retriever.index_chunks(chunks[start : start + 256])
             if not args.json:
                 print(f"\rindexed {min(start + 256, len(chunks))}/{len(chunks)}", end="")
         return "computed"
-    source = "cached"
-    if vectors is None:  # first run with --cache-embeddings: embed, keep the vectors
-        vectors = await retriever.embedder.embed_documents([c.text for c in chunks])
-        assert cache is not None
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, vectors)
-        source = "computed"
+    vectors, cached = await cached_vectors(retriever.embedder, chunks, args.dataset)
+    seconds: Any = None
+    if retriever.uses_second():
+        seconds, also = await cached_vectors(retriever.second, chunks, args.dataset)
+        cached = cached and also
     for start in range(0, len(chunks), 256):
         batch = chunks[start : start + 256]
         points = [
@@ -224,17 +242,18 @@ async def index_corpus(retriever: Any, chunks: Sequence[Any], args: argparse.Nam
                 dense=vectors[start + i],
                 sparse=retriever.encoder.encode_document(chunk.text),
                 payload=chunk.payload,
+                second=seconds[start + i] if seconds is not None else None,
             )
             for i, chunk in enumerate(batch)
         ]
         await retriever.store.upsert(points)
-    return source
+    return "cached" if cached else "computed"
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Index the corpus, query every mode; returns metrics and timings."""
     from ragops.config.settings import Settings
-    from ragops.providers.embedder.factory import create_embedder
+    from ragops.providers.embedder.factory import create_embedder, create_second_embedder
     from ragops.providers.vectorstore.base import SearchScope
     from ragops.providers.vectorstore.factory import create_vector_store
     from ragops.retrieval.service import ChunkInput, Retriever
@@ -249,6 +268,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         overrides["candidate_k"] = max(base.candidate_k, 100)
         if args.score_floor is not None:
             overrides["score_floor"] = args.score_floor
+        if args.second_embedder is not None:
+            overrides["second_embedder"] = args.second_embedder
         settings = Settings(**overrides)
         if args.cache_embeddings and settings.sentence_vectors:
             raise SystemExit(
@@ -256,13 +277,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "RAGOPS_SENTENCE_VECTORS=true run without it (the units are embedded too)"
             )
         embedder = create_embedder(settings)
+        second = create_second_embedder(settings)
         store = create_vector_store(settings, embedder)
         encoder = Bm25Encoder(k1=args.bm25_k1, b=args.bm25_b, delta=args.bm25_delta)
-        retriever = Retriever(settings, embedder, store, encoder)
-        floored = Retriever(settings, embedder, store, encoder)
+        retriever = Retriever(settings, embedder, store, encoder, second=second)
+        floored = Retriever(settings, embedder, store, encoder, second=second)
         floored.sentence_floor = True  # the "sentence-floor" mode
         plain = settings.model_copy(update={"sentence_vectors": False})
-        two_lists = Retriever(plain, embedder, store, encoder)  # the "two-lists" mode
+        two_lists = Retriever(plain, embedder, store, encoder)  # the "two-lists" mode (nor the
+        # second embedder)
         try:
             await store.ensure_ready(embedder.dimension)
             started = time.perf_counter()
@@ -335,6 +358,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if fts is not None:
                 await fts.aclose()
             await embedder.aclose()
+            if second is not None:
+                await second.aclose()
             await store.aclose()
     return {
         "store": args.store,
@@ -351,6 +376,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             name: getattr(settings, name)
             for name in ("embedder", "fusion", "rrf_k", "dense_weight", "sparse_weight")
             + ("candidate_k", "score_floor", "reranker")
+            + ("second_embedder", "second_score_floor", "second_weight")
         }
         | {"bm25_k1": encoder.k1, "bm25_b": encoder.b, "bm25_delta": encoder.delta},
     }
@@ -424,6 +450,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--cache-embeddings",
         action="store_true",
         help="reuse corpus embeddings kept in var/bench/ (index time then excludes embedding)",
+    )
+    parser.add_argument(
+        "--second-embedder",
+        choices=["none", "bge-small"],
+        default=None,
+        help="RAGOPS_SECOND_EMBEDDER for the run (default: the setting's value)",
     )
     args = parser.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]

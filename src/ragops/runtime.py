@@ -24,7 +24,11 @@ from ragops.documents.service import IngestDeps
 from ragops.providers.cache import Cache
 from ragops.providers.cache.factory import create_cache
 from ragops.providers.embedder import Embedder
-from ragops.providers.embedder.factory import create_embedder, resolve_dimension
+from ragops.providers.embedder.factory import (
+    create_embedder,
+    create_second_embedder,
+    resolve_dimension,
+)
 from ragops.providers.embedder.fallback import FallbackEmbedder
 from ragops.providers.llm import LLM
 from ragops.providers.llm.factory import create_llm
@@ -81,7 +85,9 @@ class Runtime:
                 retry_seconds=settings.embedding_retry_seconds,
             )
             questions, lookups = chain, chain.strict()
-        retriever = Retriever(settings, questions, store, Bm25Encoder())
+        second = create_second_embedder(settings)
+        retriever = Retriever(settings, questions, store, Bm25Encoder(), second=second)
+        retriever.uses_second()  # the warning, now, when the collection lacks its vector
         llm = create_llm(settings)
         cache = create_cache(settings)
         generator = Generator(settings=settings, llm=llm, embedder=questions)
@@ -131,6 +137,8 @@ class Runtime:
     async def aclose(self) -> None:
         """Close every component, the vector store last (it flushes local storage)."""
         closers = [self.cache.aclose, self.embedder.aclose, self.db.dispose, self.store.aclose]
+        if self.retriever.second is not None:
+            closers.insert(2, self.retriever.second.aclose)
         if self.turns is not None:
             closers.insert(0, self.turns.aclose)  # turns still queued, before the database
         if self.answers is not None:

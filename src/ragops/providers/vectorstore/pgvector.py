@@ -13,7 +13,9 @@ instances starting together do not race (`pgvector_pool.py`; the SQL is in `pgve
 - `<name>`: one row per chunk: `id` (uuid), `tenant_id`, `collection`, `document_id`,
   `version`, `dense vector(<size>)` with an HNSW cosine index, and the payload (jsonb).
   B-tree indexes on `(tenant_id, collection, document_id, version)` and
-  `(tenant_id, document_id, version)` serve every scope filter and delete.
+  `(tenant_id, document_id, version)` serve every scope filter and delete. A table created
+  with `RAGOPS_SECOND_EMBEDDER` set also has `dense_second vector(<size>)` (nullable, HNSW
+  cosine index), the second embedder's vector (`holds_second`); an older table never gains it.
 - `<name>_sentences`: with `RAGOPS_SENTENCE_VECTORS` on at ingestion, one row per unit of a
   chunk (its title and sentences, `retrieval.units`): `point_id`, `tenant_id`, `collection`,
   `unit` (its place in the chunk), `dense vector(<size>)`; the primary key `(point_id, unit)`
@@ -64,6 +66,7 @@ from ragops.providers.vectorstore.base import (
 from ragops.providers.vectorstore.pgvector_pool import open_pool
 from ragops.providers.vectorstore.pgvector_sql import (
     CHUNK_COLUMNS,
+    SECOND_COLUMN,
     SENTENCE_COLUMNS,
     TERM_COLUMNS,
     asyncpg_dsn,
@@ -103,6 +106,8 @@ class PgVectorStore:
         self._timeout = settings.db_pool_timeout
         self._pool: asyncpg.Pool | None = None
         self._closed = False
+        self._new_second = settings.second_dimension
+        self._second: int | None = None  # the table's second vector size, if it has one
 
     @property
     def name(self) -> str:
@@ -145,6 +150,11 @@ class PgVectorStore:
         """Always: sentence vectors go to the side table `<table>_sentences`."""
         return True
 
+    @property
+    def holds_second(self) -> bool:
+        """Whether the chunk table has the second embedder's column (known once ready)."""
+        return self._second is not None
+
     async def ensure_ready(self, dimension: int) -> None:
         """Create the extension, tables and indexes if missing; check the vector size."""
         if self._dimension is None:
@@ -158,13 +168,14 @@ class PgVectorStore:
         if self._pool is not None:
             return
         try:
-            self._pool = await open_pool(
+            self._pool, self._second = await open_pool(
                 self._dsn,
                 self.table,
                 dimension,
                 ef_search=self._ef_search,
                 max_size=self._pool_max,
                 timeout=self._timeout,
+                second=self._new_second,
             )
         except VectorStoreError:
             raise
@@ -195,7 +206,9 @@ class PgVectorStore:
         """Insert or replace points in one transaction; searchable once it returns."""
         if not points:
             return
-        rows, postings = point_records(points, self._dimension)
+        second = self.holds_second
+        rows, postings = point_records(points, self._dimension, second=second)
+        columns = [*CHUNK_COLUMNS, SECOND_COLUMN] if second else CHUNK_COLUMNS
         sentences = sentence_records(points, self._dimension)
         pool = self._opened()
         try:
@@ -204,7 +217,7 @@ class PgVectorStore:
                     f'DELETE FROM "{self.table}" WHERE id = ANY($1::uuid[])',
                     [p.id for p in points],
                 )
-                await conn.copy_records_to_table(self.table, records=rows, columns=CHUNK_COLUMNS)
+                await conn.copy_records_to_table(self.table, records=rows, columns=columns)
                 if postings:
                     await conn.copy_records_to_table(
                         f"{self.table}_terms", records=postings, columns=TERM_COLUMNS
@@ -267,13 +280,21 @@ class PgVectorStore:
         scope: SearchScope,
         limit: int,
         with_payload: bool = True,
+        *,
+        second: bool = False,
     ) -> list[StoredHit]:
-        """Nearest points by cosine similarity (the hit's score), best first."""
-        sql, values = dense_query(self.table, scope, limit, payload=with_payload)
+        """Nearest points by cosine similarity (the hit's score), best first; `second`: by
+        the second embedder's vector."""
+        if second and not self.holds_second:
+            raise VectorStoreError(f"table {self.table} has no second embedder's vector")
+        column = SECOND_COLUMN if second else "dense"
+        sql, values = dense_query(self.table, scope, limit, payload=with_payload, column=column)
         query = np.asarray(vector, dtype=np.float32)
         rows = await self._fetch(sql, query, *values, what="dense search")
         if len(rows) < limit:  # the HNSW scan's candidates were mostly other scopes' rows
-            sql, values = dense_query(self.table, scope, limit, exact=True, payload=with_payload)
+            sql, values = dense_query(
+                self.table, scope, limit, exact=True, payload=with_payload, column=column
+            )
             rows = await self._fetch(sql, query, *values, what="dense search")
         return [
             StoredHit(
@@ -321,9 +342,14 @@ class PgVectorStore:
         return {str(r["id"]): float(r["score"]) for r in rows}
 
     async def fetch(
-        self, point_ids: Sequence[str], scope: SearchScope, *, with_dense: bool = False
+        self,
+        point_ids: Sequence[str],
+        scope: SearchScope,
+        *,
+        with_dense: bool = False,
+        with_second: bool = False,
     ) -> list[StoredHit]:
-        """Payloads (and dense vectors) of these points; gone or out-of-scope ones left out."""
+        """Payloads (and vectors) of these points; gone or out-of-scope ones left out."""
         if not point_ids:
             return []
         values: list[Any] = [list(point_ids), scope.tenant_id]
@@ -331,7 +357,8 @@ class PgVectorStore:
         if scope.collection is not None:
             values.append(scope.collection)
             where += " AND c.collection = $3"
-        dense = ", c.dense" if with_dense else ""
+        second = with_second and self.holds_second
+        dense = (", c.dense" if with_dense else "") + (f", c.{SECOND_COLUMN}" if second else "")
         sql = f'SELECT c.id, c.payload{dense} FROM "{self.table}" c WHERE {where}'
         rows = await self._fetch(sql, *values, what="fetch")
         return [
@@ -340,6 +367,7 @@ class PgVectorStore:
                 score=0.0,
                 payload=r["payload"],
                 dense=r["dense"] if with_dense else None,
+                second=r[SECOND_COLUMN] if second else None,
             )
             for r in rows
         ]

@@ -13,11 +13,13 @@ import asyncpg
 
 from ragops.providers.vectorstore.base import VectorStoreError
 from ragops.providers.vectorstore.pgvector_sql import (
+    SECOND_COLUMN,
     decode_jsonb,
     decode_vector,
     encode_jsonb,
     encode_vector,
     schema_statements,
+    second_index,
 )
 
 
@@ -43,33 +45,47 @@ def search_settings(ef_search: int, iterative: bool) -> dict[str, str]:
     return values
 
 
-async def create_schema(conn: asyncpg.Connection, table: str, dimension: int) -> str:
-    """Create what is missing under an advisory lock; the extension's version."""
+SIZE_SQL = "SELECT atttypmod FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2"
+
+
+async def create_schema(
+    conn: asyncpg.Connection, table: str, dimension: int, second: int | None = None
+) -> tuple[str, int | None]:
+    """Create what is missing under an advisory lock (a new chunk table with the second
+    embedder's column when `second` is its size); the extension's version and the size of
+    the table's second vector (None: the table has no such column)."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", table)
         await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        for sql in schema_statements(table, dimension):
+        for sql in schema_statements(table, dimension, second):
             await conn.execute(sql)
-        size = await conn.fetchval(
-            "SELECT atttypmod FROM pg_attribute WHERE attrelid = $1::regclass "
-            "AND attname = 'dense'",
-            f'"{table}"',
-        )
+        size = await conn.fetchval(SIZE_SQL, f'"{table}"', "dense")
+        has_second = await conn.fetchval(SIZE_SQL, f'"{table}"', SECOND_COLUMN)
+        if has_second is not None:
+            await conn.execute(second_index(table))
         version = await conn.fetchval(
             "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
         )
     if size != dimension:
         raise VectorStoreError(f"table {table} holds vectors of size {size}, not {dimension}")
-    return str(version)
+    return str(version), (int(has_second) if has_second is not None else None)
 
 
 async def open_pool(
-    dsn: str, table: str, dimension: int, *, ef_search: int, max_size: int, timeout: float
-) -> asyncpg.Pool:
-    """Create the schema if missing (on a connection of its own), then the store's pool."""
+    dsn: str,
+    table: str,
+    dimension: int,
+    *,
+    ef_search: int,
+    max_size: int,
+    timeout: float,
+    second: int | None = None,
+) -> tuple[asyncpg.Pool, int | None]:
+    """Create the schema if missing (on a connection of its own), then the store's pool;
+    returns it and the size of the table's second vector (None: it has none)."""
     conn = await asyncpg.connect(dsn, timeout=timeout)
     try:
-        version = await create_schema(conn, table, dimension)
+        version, has_second = await create_schema(conn, table, dimension, second)
     finally:
         await conn.close()
     iterative = tuple(int(p) for p in version.split(".")[:2]) >= (0, 8)
@@ -82,4 +98,4 @@ async def open_pool(
         # Session defaults, not SET: the pool runs RESET ALL on every release.
         server_settings=search_settings(ef_search, iterative),
     )
-    return pool
+    return pool, has_second

@@ -90,15 +90,30 @@ def decode_jsonb(data: bytes) -> Any:
     return json.loads(data[1:])
 
 
-def schema_statements(table: str, dimension: int) -> list[str]:
+SECOND_COLUMN = "dense_second"
+"""The chunk table's column of the second embedder's vector (nullable), only in a table
+created with `RAGOPS_SECOND_EMBEDDER` set."""
+
+
+def second_index(table: str) -> str:
+    """The HNSW index of the second embedder's vector (run when the table has the column)."""
+    return (
+        f'CREATE INDEX IF NOT EXISTS "{table}_hnsw_second" ON "{table}" '
+        f"USING hnsw ({SECOND_COLUMN} vector_cosine_ops)"
+    )
+
+
+def schema_statements(table: str, dimension: int, second: int | None = None) -> list[str]:
     """`CREATE ... IF NOT EXISTS` of the chunk, postings and sentence tables and their
-    indexes (an older store gains the sentence table on its next start)."""
+    indexes (an older store gains the sentence table on its next start); a chunk table
+    created with a `second` vector size gets the column `SECOND_COLUMN`."""
     chunks, terms = f'"{table}"', f'"{table}_terms"'
+    extra = f"{SECOND_COLUMN} vector({second}), " if second is not None else ""
     return [
         f"CREATE TABLE IF NOT EXISTS {chunks} ("
         "id uuid PRIMARY KEY, tenant_id text NOT NULL, collection text, "
         f"document_id text, version integer, dense vector({dimension}) NOT NULL, "
-        "payload jsonb NOT NULL)",
+        f"{extra}payload jsonb NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {terms} ("
         f"point_id uuid NOT NULL REFERENCES {chunks} (id) ON DELETE CASCADE, "
         "tenant_id text NOT NULL, collection text, document_id text, "
@@ -154,10 +169,11 @@ def sentence_query(table: str, scope: SearchScope) -> tuple[str, list[Any]]:
 
 
 def point_records(
-    points: Sequence[ChunkPoint], dimension: int | None
+    points: Sequence[ChunkPoint], dimension: int | None, *, second: bool = False
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The chunk rows (`CHUNK_COLUMNS`) and postings (`TERM_COLUMNS`) of `points`; a point
-    without a tenant or with a dense vector of another size raises `VectorStoreError`."""
+    """The chunk rows (`CHUNK_COLUMNS`, with `second` then `SECOND_COLUMN`) and postings
+    (`TERM_COLUMNS`) of `points`; a point without a tenant or with a dense vector of another
+    size raises `VectorStoreError`."""
     rows: list[tuple[Any, ...]] = []
     postings: list[tuple[Any, ...]] = []
     for point in points:
@@ -174,7 +190,8 @@ def point_records(
             payload.get("document_id"),
         )
         version = payload.get("version")
-        rows.append((point.id, tenant, coll, doc, version, point.dense, payload))
+        row = (point.id, tenant, coll, doc, version, point.dense, payload)
+        rows.append((*row, point.second) if second else row)
         for term, weight in zip(point.sparse.indices, point.sparse.values, strict=True):
             postings.append((point.id, tenant, coll, doc, signed_term(term), weight))
     return rows, postings
@@ -194,16 +211,26 @@ def scope_where(scope: SearchScope, first: int, alias: str) -> tuple[str, list[A
 
 
 def dense_query(
-    table: str, scope: SearchScope, limit: int, *, exact: bool = False, payload: bool = True
+    table: str,
+    scope: SearchScope,
+    limit: int,
+    *,
+    exact: bool = False,
+    payload: bool = True,
+    column: str = "dense",
 ) -> tuple[str, list[Any]]:
-    """Nearest chunks to `$1` (the query vector) in scope; the values after `$1`. `exact`
-    orders by an expression the HNSW index cannot serve, so PostgreSQL reads the scope
-    through its b-tree and sorts every row in it."""
+    """Nearest chunks to `$1` (the query vector) in scope by `column` (`dense`, or
+    `SECOND_COLUMN`: chunks without a second vector are left out); the values after `$1`.
+    `exact` orders by an expression the HNSW index cannot serve, so PostgreSQL reads the
+    scope through its b-tree and sorts every row in it."""
     where, values = scope_where(scope, 2, "c")
+    if column != "dense":
+        where += f" AND c.{column} IS NOT NULL"
     # The HNSW index serves only `ORDER BY dense <=> query` alone, without a tie-breaker.
-    order = "(c.dense <=> $1) + 0, c.id" if exact else "c.dense <=> $1"
+    distance = f"c.{column} <=> $1"
+    order = f"({distance}) + 0, c.id" if exact else distance
     sql = (
-        f"SELECT c.id, 1 - (c.dense <=> $1) AS score{', c.payload' if payload else ''} "
+        f"SELECT c.id, 1 - ({distance}) AS score{', c.payload' if payload else ''} "
         f'FROM "{table}" c WHERE {where} ORDER BY {order} LIMIT {int(limit)}'
     )
     return sql, values

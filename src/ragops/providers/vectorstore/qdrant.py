@@ -16,7 +16,9 @@ vectors of two models: the new model simply starts an empty collection (re-inges
 it). Each point has a named dense vector "dense" (cosine), a sparse vector "bm25" whose
 IDF Qdrant computes (`Modifier.IDF`) and a multivector "sentences" (MaxSim, no HNSW graph),
 filled when `RAGOPS_SENTENCE_VECTORS` is on at ingestion; a collection created before it
-existed keeps working without it (Qdrant cannot add a named vector to a collection).
+existed keeps working without it (Qdrant cannot add a named vector to a collection). A
+collection created with `RAGOPS_SECOND_EMBEDDER` set also has the dense vector
+"dense_second" of the second embedder (`holds_second`); one created without it never gains it.
 Payload indexes: `tenant_id` (keyword, `is_tenant`: data is laid out per tenant and the HNSW
 graph is built per tenant, `m=0, payload_m=16`),
 `collection` and `document_id` (keyword), `version` (integer).
@@ -51,11 +53,15 @@ from ragops.providers.vectorstore.base import (
 )
 from ragops.providers.vectorstore.qdrant_layout import (
     DENSE,
+    SECOND,
     SENTENCES,
     SPARSE,
     collection_name,
     dense_of,
+    point_struct,
     scope_filter,
+    vectors_config,
+    wanted_vectors,
 )
 
 __all__ = ["DENSE", "SPARSE", "IdfScope", "QdrantVectorStore", "collection_name", "scope_filter"]
@@ -104,6 +110,7 @@ class QdrantVectorStore:
             self._client = AsyncQdrantClient(url=settings.qdrant_url, api_key=key, timeout=30)
         self._closed = False
         self._sentences = False  # the collection has the sentence multivector
+        self._second = False  # the collection has the second embedder's vector
         self.settings = settings
 
     @property
@@ -136,6 +143,11 @@ class QdrantVectorStore:
         sentence multivector."""
         return self._sentences
 
+    @property
+    def holds_second(self) -> bool:
+        """Whether the open collection has the second embedder's vector."""
+        return self._second
+
     async def ensure_ready(self, dimension: int) -> None:
         """Create the collection and its payload indexes if missing; check the vector size."""
         if self._dimension is None:
@@ -148,27 +160,17 @@ class QdrantVectorStore:
             if await self._client.collection_exists(self.name):
                 await self._check_existing()
                 return
+            second = self.settings.second_dimension
             await self._client.create_collection(
                 self.name,
-                vectors_config={
-                    DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE),
-                    SENTENCES: models.VectorParams(
-                        size=dimension,
-                        distance=models.Distance.COSINE,
-                        multivector_config=models.MultiVectorConfig(
-                            comparator=models.MultiVectorComparator.MAX_SIM
-                        ),
-                        # Searched only restricted to a hundred ids: no graph to build.
-                        hnsw_config=models.HnswConfigDiff(m=0, payload_m=0),
-                    ),
-                },
+                vectors_config=vectors_config(dimension, second),
                 sparse_vectors_config={
                     SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
                 # Searches are always per tenant: build HNSW graphs per tenant, not globally.
                 hnsw_config=models.HnswConfigDiff(m=0, payload_m=16),
             )
-            self._sentences = True
+            self._sentences, self._second = True, second is not None
             if not self._local:  # local mode ignores payload indexes (and warns)
                 await self._create_indexes()
         except VectorStoreError:
@@ -185,6 +187,7 @@ class QdrantVectorStore:
                 f"collection {self.name} holds vectors of size {size}, not {self._dimension}"
             )
         self._sentences = isinstance(vectors, dict) and SENTENCES in vectors
+        self._second = isinstance(vectors, dict) and SECOND in vectors
 
     async def _create_indexes(self) -> None:
         keyword = models.PayloadSchemaType.KEYWORD
@@ -229,14 +232,7 @@ class QdrantVectorStore:
                 raise VectorStoreError(
                     f"point {point.id} has a dense vector of shape {point.dense.shape}"
                 )
-            vector: dict[str, Any] = {DENSE: point.dense.astype(np.float32).tolist()}
-            if point.sparse.indices:  # Qdrant rejects empty sparse vectors
-                vector[SPARSE] = models.SparseVector(
-                    indices=point.sparse.indices, values=point.sparse.values
-                )
-            if self._sentences and point.sentences is not None and len(point.sentences):
-                vector[SENTENCES] = point.sentences.astype(np.float32).tolist()
-            structs.append(models.PointStruct(id=point.id, vector=vector, payload=point.payload))
+            structs.append(point_struct(point, sentences=self._sentences, second=self._second))
         try:
             await self._client.upsert(name, points=structs, wait=True)
         except Exception as exc:
@@ -290,13 +286,18 @@ class QdrantVectorStore:
         scope: SearchScope,
         limit: int,
         with_payload: bool = True,
+        *,
+        second: bool = False,
     ) -> list[StoredHit]:
-        """Nearest points by cosine similarity (the hit's score), best first."""
+        """Nearest points by cosine similarity (the hit's score), best first; `second`: by
+        the second embedder's vector."""
+        if second and not self._second:
+            raise VectorStoreError(f"collection {self.name} has no second embedder's vector")
         try:
             response = await self._client.query_points(
                 self.name,
                 query=np.asarray(vector, dtype=np.float32).tolist(),
-                using=DENSE,
+                using=SECOND if second else DENSE,
                 query_filter=scope_filter(scope),
                 limit=limit,
                 with_payload=with_payload,
@@ -398,9 +399,14 @@ class QdrantVectorStore:
                 return
 
     async def fetch(
-        self, point_ids: Sequence[str], scope: SearchScope, *, with_dense: bool = False
+        self,
+        point_ids: Sequence[str],
+        scope: SearchScope,
+        *,
+        with_dense: bool = False,
+        with_second: bool = False,
     ) -> list[StoredHit]:
-        """Payloads (and dense vectors) of these points; gone or out-of-scope ones left out."""
+        """Payloads (and vectors) of these points; gone or out-of-scope ones left out."""
         if not point_ids:
             return []
         try:
@@ -408,7 +414,7 @@ class QdrantVectorStore:
                 self.name,
                 ids=list(point_ids),
                 with_payload=True,
-                with_vectors=[DENSE] if with_dense else False,
+                with_vectors=wanted_vectors(dense=with_dense, second=with_second and self._second),
             )
         except Exception as exc:
             raise VectorStoreError(f"fetching points of {self.name} failed: {exc}") from exc
@@ -418,6 +424,7 @@ class QdrantVectorStore:
                 score=0.0,
                 payload=dict(r.payload or {}),
                 dense=dense_of(r.vector) if with_dense else None,
+                second=dense_of(r.vector, SECOND) if with_second else None,
             )
             for r in records
         ]
