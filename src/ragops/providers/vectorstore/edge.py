@@ -74,6 +74,7 @@ from ragops.providers.vectorstore.edge_shard import (
     second_size,
     shard_config,
     stored_config,
+    stored_hit,
     upsert_operation,
 )
 from ragops.providers.vectorstore.edge_thread import EngineThread
@@ -83,7 +84,6 @@ from ragops.providers.vectorstore.qdrant_layout import (
     SENTENCES,
     SPARSE,
     collection_name,
-    dense_of,
     wanted_vectors,
 )
 
@@ -347,9 +347,7 @@ class EdgeVectorStore:
             limit=limit, query=query, filter=edge_filter(scope), with_payload=with_payload
         )
         found = await self._query(request, "dense search")
-        return [
-            StoredHit(id=str(p.id), score=float(p.score), payload=p.payload or {}) for p in found
-        ]
+        return [stored_hit(p, float(p.score)) for p in found]
 
     async def search_sparse(
         self,
@@ -373,15 +371,7 @@ class EdgeVectorStore:
             with_vector=[DENSE] if with_dense else False,
         )
         found = await self._query(request, "sparse search")
-        return [
-            StoredHit(
-                id=str(p.id),
-                score=float(p.score),
-                payload=p.payload or {},
-                dense=dense_of(p.vector) if with_dense else None,
-            )
-            for p in found
-        ]
+        return [stored_hit(p, float(p.score), dense=with_dense) for p in found]
 
     async def sentence_scores(
         self, vector: npt.NDArray[np.float32], point_ids: Sequence[str], scope: SearchScope
@@ -422,16 +412,7 @@ class EdgeVectorStore:
         records = await self._engine(
             lambda: self._opened().retrieve(ids, True, vector), "fetching points of"
         )
-        hits = [
-            StoredHit(
-                id=str(r.id),
-                score=0.0,
-                payload=r.payload or {},
-                dense=dense_of(r.vector) if with_dense else None,
-                second=dense_of(r.vector, SECOND) if with_second else None,
-            )
-            for r in records
-        ]
+        hits = [stored_hit(r, 0.0, dense=with_dense, second=with_second) for r in records]
         return [hit for hit in hits if in_scope(hit, scope)]
 
     async def total_points(self) -> int:

@@ -3,7 +3,7 @@ as an `EdgeConfig` (with the sentence multivector when the shard was created wit
 `RAGOPS_SENTENCE_VECTORS` on, else without it, as earlier releases create and load it; with
 the second embedder's dense vector when created with `RAGOPS_SECOND_EMBEDDER` set),
 opening a shard with its payload indexes, the filters of a search scope and of a document,
-and the upsert operation. `edge.py` runs them in its one thread.
+the upsert operation and the hits read back. `edge.py` runs them in its one thread.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import qdrant_edge as qe
 
-from ragops.providers.vectorstore.base import ChunkPoint, SearchScope
-from ragops.providers.vectorstore.qdrant_layout import DENSE, SECOND, SENTENCES, SPARSE
+from ragops.providers.vectorstore.base import ChunkPoint, SearchScope, StoredHit
+from ragops.providers.vectorstore.qdrant_layout import DENSE, SECOND, SENTENCES, SPARSE, dense_of
 
 CONFIG_FILE = "edge_config.json"
 """The file a created shard holds: present means load, absent means create."""
@@ -157,3 +157,16 @@ def flush_close(shard: qe.EdgeShard) -> None:
         shard.flush()
     finally:
         shard.close()
+
+
+def stored_hit(
+    found: qe.ScoredPoint | qe.Record, score: float, *, dense: bool = False, second: bool = False
+) -> StoredHit:
+    """A `StoredHit` of a point the engine returned, with the vectors that were asked for."""
+    return StoredHit(
+        id=str(found.id),
+        score=score,
+        payload=found.payload or {},
+        dense=dense_of(found.vector) if dense else None,
+        second=dense_of(found.vector, SECOND) if second else None,
+    )
