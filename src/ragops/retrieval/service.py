@@ -185,14 +185,17 @@ class Retriever:
                 vector = await self.embedder.embed_query(query)
             embed_ms = (time.perf_counter() - started) * 1000.0
             dense_hits: list[StoredHit] = []
-            if mode != "bm25":
-                dense_hits = await self.store.search_dense(vector, scope, limit, with_payload=False)
             second_hits: list[StoredHit] = []
-            if second is not None:
-                second_hits = await self.store.search_dense(
-                    second.vector, scope, limit, with_payload=False, second=True
+            if second is not None:  # both dense searches at once (a server runs them together)
+                dense_hits, second_hits = await asyncio.gather(
+                    self.store.search_dense(vector, scope, limit, with_payload=False),
+                    self.store.search_dense(
+                        second.vector, scope, limit, with_payload=False, second=True
+                    ),
                 )
                 second.cosine = {hit.id: hit.score for hit in second_hits}
+            elif mode != "bm25":
+                dense_hits = await self.store.search_dense(vector, scope, limit, with_payload=False)
             sparse_hits = await sparse_task if sparse_task is not None else []
         finally:
             settle(sparse_task)
@@ -209,7 +212,8 @@ class Retriever:
         def over_floor(p: Passage) -> bool:
             if p.score >= floor:
                 return True
-            return second is not None and (p.second_score or -2.0) >= second.floor
+            other = p.second_score
+            return second is not None and other is not None and other >= second.floor
 
         passes = over_floor
         experiment = self.sentence_floor and best is not None
