@@ -9,6 +9,7 @@ collection created before the setting keeps answering with two lists after one w
 from __future__ import annotations
 
 import logging
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -315,3 +316,59 @@ async def test_an_old_collection_answers_with_two_lists_after_one_warning(
         assert "reindex" in warnings[0] and "move the collection aside" in warnings[0]
     finally:
         await store.aclose()
+
+
+# --- the runtime: ingestion, the start-up warning and the reindex the docs prescribe --------
+
+
+async def test_turning_it_on_is_a_move_aside_and_a_reindex(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator turns the setting on over a store created without it: told once at
+    start-up and by the reindex; after moving the shard aside, the reindex writes both
+    vectors of every chunk and the three-list search answers."""
+    from ragops.db import migrate
+    from ragops.documents import service as documents
+    from ragops.documents.reindex import reindex
+    from ragops.runtime import Runtime
+
+    off = Settings(_env_file=None, data_dir=tmp_path / "var", demo_corpus=False)
+    on = off.model_copy(update={"second_embedder": "bge-small"})
+    await migrate.upgrade(off)
+    runtime = await Runtime.start(off)
+    try:
+        for doc, text in DOCS.items():
+            await documents.ingest_bytes(
+                runtime.ingest_deps,
+                tenant_id=TENANT,
+                collection="handbook",
+                source=f"{doc}.md",
+                data=f"# {doc.title()}\n\n{text}\n".encode(),
+            )
+    finally:
+        await runtime.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="ragops.retrieval.service"):
+        runtime = await Runtime.start(on)
+    try:
+        assert not runtime.store.holds_second
+        assert sum("SECOND_EMBEDDER" in r.getMessage() for r in caplog.records) == 1
+        result = await reindex(runtime.ingest_deps, tenant_id=TENANT)
+        assert not result.second_vectors
+        assert result.warning is not None and "'Two embedders'" in result.warning
+    finally:
+        await runtime.aclose()
+
+    shutil.move(tmp_path / "var" / "edge", tmp_path / "edge-aside")
+    runtime = await Runtime.start(on)
+    try:
+        assert runtime.store.holds_second
+        result = await reindex(runtime.ingest_deps, tenant_id=TENANT)
+        assert result.second_vectors and result.warning is None
+        assert result.chunks == len(DOCS)
+        scope = SearchScope(tenant_id=TENANT, collection="handbook")
+        roof = await runtime.retriever.search("seasonal examination of rooftop", scope)
+        assert roof.passages[0].document_id and roof.passages[0].second_score is not None
+        assert "roof" in roof.passages[0].text
+    finally:
+        await runtime.aclose()

@@ -256,7 +256,8 @@ def documents_reindex(
     console.print(
         f"reindexed {who}: {result.collections} collections, {result.documents} documents, "
         f"{result.chunks} chunks in {result.seconds:.1f} s"
-        + (" (with sentence vectors)" if result.sentence_vectors else ""),
+        + (" (with sentence vectors)" if result.sentence_vectors else "")
+        + (" (with the second embedder's vectors)" if result.second_vectors else ""),
         markup=False,
         highlight=False,
     )

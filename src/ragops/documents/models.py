@@ -171,5 +171,10 @@ class ReindexResult(BaseModel):
     sentence_vectors: bool = Field(
         description="Whether the points were written with their sentence vectors."
     )
+    second_vectors: bool = Field(
+        False,
+        description="Whether the points were written with the second embedder's vector "
+        "(RAGOPS_SECOND_EMBEDDER).",
+    )
     warning: str | None = None
     seconds: float

@@ -54,6 +54,11 @@ NO_SENTENCES = (
     "the sentence multivector, so the points were written without sentence vectors; "
     "docs/retrieval.md ('Sentence vectors') says how to start a collection that holds them"
 )
+NO_SECOND = (
+    "RAGOPS_SECOND_EMBEDDER is on, but the vector store's collection was created without the "
+    "second embedder's vector, so the points were written without it; docs/retrieval.md "
+    "('Two embedders') says how to start a collection that holds it"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +183,10 @@ async def reindex(
     documents = sum(target.documents for target in found)
     await deps.store.ensure_ready(await resolve_dimension(deps.retriever.embedder))
     sentences = deps.settings.sentence_vectors and deps.store.holds_sentences
+    second = deps.retriever.uses_second()
+    warnings = [NO_SENTENCES] if deps.settings.sentence_vectors and not sentences else []
+    if deps.retriever.second is not None and not second:
+        warnings.append(NO_SECOND)
     logger.info(
         "reindex started: tenant %s, collection %s: %d collections, %d documents, %d chunks",
         tenant_id or "(all)",
@@ -203,7 +212,8 @@ async def reindex(
         documents=documents,
         chunks=written,
         sentence_vectors=sentences,
-        warning=NO_SENTENCES if deps.settings.sentence_vectors and not sentences else None,
+        second_vectors=second,
+        warning="; ".join(warnings) or None,
         seconds=round(time.monotonic() - started, 3),
     )
     logger.info(
