@@ -202,7 +202,7 @@ class RetrievalSettings(BaseModel):
         "optional extra `bge`) embeds every chunk and question too, hybrid search fuses three "
         "rankings (BM25, the first's, bge's) and keeps a passage over either cosine floor. "
         "A collection gets the second vector only if created with this on "
-        "(docs/retrieval.md); costs a second embedding per question and about 2.3x the model "
+        "(docs/retrieval.md); costs a second embedding per question and about 2.5x the model "
         "time at ingestion.",
     )
     second_score_floor: float = Field(
