@@ -28,6 +28,7 @@ from ragops.providers.vectorstore.pgvector import PgVectorStore
 from ragops.providers.vectorstore.qdrant import QdrantVectorStore
 from ragops.retrieval.service import ChunkInput, Retriever
 from ragops.retrieval.sparse import Bm25Encoder
+from tests.fakes.qdrant_server import QdrantRestServer
 
 KINDS = ("edge", "qdrant-client", "pgvector")
 TENANT = "acme"
@@ -94,13 +95,19 @@ def point(doc: str, dense: Any, second: Any) -> ChunkPoint:
 # --- the store contract ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", (*KINDS, "qdrant-rest"))
 async def test_a_collection_created_with_the_setting_keeps_and_searches_the_second_vector(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    """On every store; "qdrant-rest" is qdrant-client's server path over HTTP to a Qdrant
+    REST server on loopback (tests/fakes/qdrant_server.py)."""
     rng = np.random.default_rng(7)
     seconds = {doc: unit(rng, SECOND_DIM) for doc in ("a", "b", "c")}
-    store = open_store(kind, settings_for(kind, tmp_path, request, on=True), DIM)
+    server = QdrantRestServer().start() if kind == "qdrant-rest" else None
+    settings = settings_for(kind, tmp_path, request, on=True)
+    if server is not None:
+        settings = settings.model_copy(update={"qdrant_url": server.url})
+    store = open_store(kind, settings, DIM)
     try:
         await store.ensure_ready(DIM)
         assert store.holds_second
@@ -134,6 +141,8 @@ async def test_a_collection_created_with_the_setting_keeps_and_searches_the_seco
         assert await store.search_dense(seconds["a"], other, 10, second=True) == []
     finally:
         await store.aclose()
+        if server is not None:
+            server.close()
 
 
 @pytest.mark.parametrize("kind", KINDS)
