@@ -4,7 +4,8 @@ second dense vector per point only in a collection created with the setting on, 
 returns it; the retriever, with the real MiniLM and bge models, embeds chunks and questions
 with both, fuses three rankings and keeps a passage over either floor, so a passage only the
 second embedder finds close enough is returned with the setting on and not with it off; a
-collection created before the setting keeps answering with two lists after one warning."""
+collection created before the setting keeps answering with two lists after one warning; the
+reindex the docs prescribe; pgvector serves the second search from its own HNSW index."""
 
 from __future__ import annotations
 
@@ -381,3 +382,48 @@ async def test_turning_it_on_is_a_move_aside_and_a_reindex(
         assert "roof" in roof.passages[0].text
     finally:
         await runtime.aclose()
+
+
+async def test_a_large_tenant_searches_the_second_vector_through_its_hnsw_index(
+    pgvector_url: str, tmp_path: Path
+) -> None:
+    """pgvector: the second vector's search (`dense_query` on `dense_second`) is served by its
+    own HNSW index for a tenant holding a large share of the table, as the first's is."""
+    import asyncpg
+
+    from ragops.providers.vectorstore.pgvector_sql import asyncpg_dsn, dense_query
+
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path / "var",
+        pgvector_url=pgvector_url,
+        second_embedder="bge-small",
+    )
+    store = PgVectorStore(settings, model_id="plans", dimension=DIM)
+    await store.ensure_ready(DIM)
+    await store.aclose()
+    table = store.table
+    conn = await asyncpg.connect(asyncpg_dsn(pgvector_url))
+    try:
+        await conn.execute(f'DROP INDEX "{table}_hnsw_second"')  # built once, after the rows
+        await conn.execute(
+            f'INSERT INTO "{table}" (id, tenant_id, collection, document_id, version, dense, '
+            "dense_second, payload) SELECT md5(i::text)::uuid, "
+            "CASE WHEN i % 3 = 0 THEN 'big' ELSE 't' || (i % 50) END, 'c', 'd' || i, 1, "
+            f"(SELECT array_agg(random())::real[] FROM generate_series(1, {DIM}) WHERE i >= 0)"
+            "::vector, (SELECT array_agg(random())::real[] FROM generate_series(1, "
+            f"{SECOND_DIM}) WHERE i >= 0)::vector, '{{}}'::jsonb FROM generate_series(0, 2999) i"
+        )
+        await conn.execute(
+            f'CREATE INDEX "{table}_hnsw_second" ON "{table}" '
+            "USING hnsw (dense_second vector_cosine_ops)"
+        )
+        await conn.execute(f'ANALYZE "{table}"')
+        sql, values = dense_query(table, SearchScope("big"), 10, column="dense_second")
+        query = "[" + ",".join("0.5" for _ in range(SECOND_DIM)) + "]"
+        rows = await conn.fetch(
+            f"EXPLAIN (FORMAT JSON) {sql.replace('$1', '$1::vector')}", query, *values
+        )
+        assert f"{table}_hnsw_second" in rows[0][0], rows[0][0]
+    finally:
+        await conn.close()
