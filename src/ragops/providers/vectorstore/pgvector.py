@@ -47,6 +47,7 @@ filter.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -73,6 +74,8 @@ from ragops.providers.vectorstore.pgvector_sql import (
     bm25_query,
     count_query,
     dense_query,
+    fetch_query,
+    fetched_hit,
     point_records,
     sentence_query,
     sentence_records,
@@ -287,23 +290,15 @@ class PgVectorStore:
         the second embedder's vector."""
         if second and not self.holds_second:
             raise VectorStoreError(f"table {self.table} has no second embedder's vector")
-        column = SECOND_COLUMN if second else "dense"
-        sql, values = dense_query(self.table, scope, limit, payload=with_payload, column=column)
         query = np.asarray(vector, dtype=np.float32)
+        column = SECOND_COLUMN if second else "dense"
+        sql_of = partial(dense_query, self.table, scope, limit, payload=with_payload, column=column)
+        sql, values = sql_of()
         rows = await self._fetch(sql, query, *values, what="dense search")
         if len(rows) < limit:  # the HNSW scan's candidates were mostly other scopes' rows
-            sql, values = dense_query(
-                self.table, scope, limit, exact=True, payload=with_payload, column=column
-            )
+            sql, values = sql_of(exact=True)
             rows = await self._fetch(sql, query, *values, what="dense search")
-        return [
-            StoredHit(
-                id=str(r["id"]),
-                score=float(r["score"]),
-                payload=r["payload"] if with_payload else {},
-            )
-            for r in rows
-        ]
+        return [StoredHit(str(r["id"]), float(r["score"]), r.get("payload") or {}) for r in rows]
 
     async def search_sparse(
         self,
@@ -352,25 +347,10 @@ class PgVectorStore:
         """Payloads (and vectors) of these points; gone or out-of-scope ones left out."""
         if not point_ids:
             return []
-        values: list[Any] = [list(point_ids), scope.tenant_id]
-        where = "c.id = ANY($1::uuid[]) AND c.tenant_id = $2"
-        if scope.collection is not None:
-            values.append(scope.collection)
-            where += " AND c.collection = $3"
         second = with_second and self.holds_second
-        dense = (", c.dense" if with_dense else "") + (f", c.{SECOND_COLUMN}" if second else "")
-        sql = f'SELECT c.id, c.payload{dense} FROM "{self.table}" c WHERE {where}'
-        rows = await self._fetch(sql, *values, what="fetch")
-        return [
-            StoredHit(
-                id=str(r["id"]),
-                score=0.0,
-                payload=r["payload"],
-                dense=r["dense"] if with_dense else None,
-                second=r[SECOND_COLUMN] if second else None,
-            )
-            for r in rows
-        ]
+        sql, values = fetch_query(self.table, scope, dense=with_dense, second=second)
+        rows = await self._fetch(sql, list(point_ids), *values, what="fetch")
+        return [fetched_hit(r, dense=with_dense, second=second) for r in rows]
 
     async def total_points(self) -> int:
         """Number of points of every tenant (exact)."""

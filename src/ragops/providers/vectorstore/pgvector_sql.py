@@ -22,6 +22,7 @@ from ragops.providers.vectorstore.base import (
     ChunkPoint,
     SearchScope,
     SparseVector,
+    StoredHit,
     VectorStoreError,
 )
 
@@ -271,6 +272,31 @@ def bm25_query(
         dense=", c.dense" if with_dense else "",
     )
     return sql, values
+
+
+def fetch_query(
+    table: str, scope: SearchScope, *, dense: bool, second: bool
+) -> tuple[str, list[Any]]:
+    """The payloads (and the vectors asked for) of the points `$1` (uuids) within the scope's
+    tenant and collection; the values after `$1`."""
+    values: list[Any] = [scope.tenant_id]
+    where = "c.id = ANY($1::uuid[]) AND c.tenant_id = $2"
+    if scope.collection is not None:
+        values.append(scope.collection)
+        where += " AND c.collection = $3"
+    columns = (", c.dense" if dense else "") + (f", c.{SECOND_COLUMN}" if second else "")
+    return f'SELECT c.id, c.payload{columns} FROM "{table}" c WHERE {where}', values
+
+
+def fetched_hit(row: Any, *, dense: bool, second: bool) -> StoredHit:
+    """A `StoredHit` (score 0) of a row of `fetch_query`."""
+    return StoredHit(
+        id=str(row["id"]),
+        score=0.0,
+        payload=row["payload"],
+        dense=row["dense"] if dense else None,
+        second=row[SECOND_COLUMN] if second else None,
+    )
 
 
 def count_query(table: str, scope: SearchScope) -> tuple[str, list[Any]]:
