@@ -10,7 +10,7 @@ import uuid
 from ragops.chat import service as chat
 from ragops.chat.extractive import ExtractiveAnswerer
 from ragops.chat.passages import retrieve
-from ragops.chat.sections import add_action_sections, add_command_chunks
+from ragops.chat.sections import add_action_sections, add_command_chunks, add_cut_steps
 from ragops.documents import service as documents
 from ragops.retrieval.service import Passage
 from ragops.runtime import Runtime
@@ -201,3 +201,41 @@ async def test_a_subcommand_section_gets_the_usage_line_that_runs_it(runtime: Ru
     assert "Run it with: scanner check secrets [--repo .] [2]" in answer.text
     # a passage of the page that holds the usage already: nothing is read
     assert await add_command_chunks(runtime.db, "default", question, added) == added
+
+
+SCALING = (
+    b"""# Scaling
+
+## Add an instance
+
+Every instance shares the same database and vector store, so only their limits bound
+the count.
+
+"""
+    + b"".join(
+        b"%d. Step %d of the scale-out: confirm the shared database still has room for the pool of "
+        b"one more instance, and write the figure you checked in the capacity log before going on.\n"
+        % (n, n)
+        for n in range(1, 9)
+    )
+    + b"""9. Raise the instance count on the hosting platform's settings page by one.
+"""
+)
+
+
+async def test_steps_the_chunker_cut_are_read_on_from_the_next_chunk(runtime: Runtime) -> None:
+    question = "How do I raise the instance count when the database has room?"
+    found = await ingested_and_retrieved(runtime, "scaling.md", SCALING, question)
+    first = [p for p in found if p.section.endswith("Add an instance") and p.ordinal == 0]
+    assert first and "9. Raise the instance count" not in first[0].text
+    alone = ExtractiveAnswerer().answer_now(question, first[:1])
+    assert "Raise the instance count on the hosting platform" not in alone.text
+    added = await add_cut_steps(runtime.db, "default", question, first[:1])
+    assert [p.ordinal for p in added] == [0, 1]
+    answer = ExtractiveAnswerer().answer_now(question, added)
+    assert "9. Raise the instance count on the hosting platform's settings page" in answer.text
+    assert answer.text.index("1. Step 1") < answer.text.index("9. Raise")
+    # the next chunk retrieved already, or a question that asks no steps: nothing is read
+    assert await add_cut_steps(runtime.db, "default", question, added) == added
+    value = "How many instances share the database?"
+    assert await add_cut_steps(runtime.db, "default", value, first[:1]) == first[:1]

@@ -295,7 +295,9 @@ def _whole_section(
         units += [  # the overlap of the chunks is shown once
             u for u, _ in scored if u.passage == following and u.text.rstrip(".") not in shown
         ]
-    body = _render_section(units)
+    score = {id(u): s for u, s in scored}
+    top = max(units, key=lambda u: score.get(id(u), 0.0), default=None)
+    body = _render_section(units, keep=top)
     if not body:
         return None
     title = _section_title(context.sections[number - 1])
@@ -384,26 +386,47 @@ def _following(context: Context, number: int) -> list[int]:
     return out
 
 
-def _render_section(units: list[Unit], limit: int = 1200) -> str:
-    """A passage's units as text: paragraphs, then lists and tables one item a line."""
+def _render_section(units: list[Unit], limit: int = 1200, keep: Unit | None = None) -> str:
+    """A passage's units as text: paragraphs, then lists and tables one item a line, cut
+    after `limit` characters; the part holding `keep` (the section's best unit, or the list
+    or paragraph it is a sentence of) is shown even past the cut, after an ellipsis: the item
+    that matched the question is the one the reader needs."""
     parts: list[str] = []
     paragraph: list[str] = []
+    holder = -1
     for unit in units:
         if unit.in_block:
+            if unit is keep:
+                holder = len(parts) + bool(paragraph)
             continue
         if unit.kind == "sentence":
+            if unit is keep:
+                holder = len(parts)
             paragraph.append(unit.text)
             continue
         if paragraph:
             parts.append(" ".join(paragraph))
             paragraph = []
+        if unit is keep:
+            holder = len(parts)
         parts.append(unit.text)
     if paragraph:
         parts.append(" ".join(paragraph))
     kept: list[str] = []
     total = 0
-    for part in parts:
+    for number, part in enumerate(parts):
         if kept and total + len(part) > limit:
+            if holder >= number:
+                held = parts[holder].splitlines()
+                kept = [  # an item the chunks' overlap cut, shown whole below, goes
+                    "\n".join(
+                        line
+                        for line in part.splitlines()
+                        if not any(h != line and h.startswith(line) for h in held)
+                    )
+                    for part in kept
+                ]
+                kept.extend(["\u2026"] * (holder > number) + [parts[holder]])
             break
         kept.append(part)
         total += len(part)

@@ -261,6 +261,52 @@ async def add_command_chunks(
     return found
 
 
+_STEP = re.compile(r"^\s{0,3}\d{1,3}[.)](?:\s|$)")
+
+
+def ends_in_steps(text: str) -> bool:
+    """Whether a chunk's text ends inside a numbered list (its last lines are a step and the
+    step's indented continuation, or a step's bare number): the chunker cut the steps."""
+    for line in reversed(text.rstrip().splitlines()):
+        if _STEP.match(line):
+            return True
+        if not line.strip() or not line.startswith((" ", "\t")):
+            return False
+    return False
+
+
+async def add_cut_steps(
+    db: Database, tenant_id: str, question: str, passages: Sequence[Passage]
+) -> list[Passage]:
+    """`passages` and, for a procedure question, the chunk that goes on with the steps of
+    each retrieved passage that ends inside a numbered list (`ends_in_steps`) when retrieval
+    did not find it: the next chunk of the same section, read from the database and added
+    last, scored as the weakest passage. A procedure's answer shows a cut list with the
+    retrieved chunks that follow it (`blocks._following`); the steps after the cut are often
+    the ones asked for, and share fewer words with the question than the first ones. One
+    small database query, only for procedure questions with such a passage."""
+    found = list(passages)
+    if not found or question_kind(question) != "procedure":
+        return found
+    cut = [p for p in found if ends_in_steps(p.text)]
+    if not cut:
+        return found
+    rows = await catalog.document_chunks(
+        db=db, tenant_id=tenant_id, document_ids=sorted({p.document_id for p in cut})
+    )
+    at = {(r.document_id, r.version, r.ordinal): r for r in rows}
+    have = {p.chunk_id for p in found}
+    weakest = min(found, key=lambda p: (p.score, p.fused_score))
+    for lead in cut:
+        row = at.get((lead.document_id, lead.version, lead.ordinal + 1))
+        if row is None or row.id in have or row.section != lead.section:
+            continue
+        have.add(row.id)
+        added = _from_row(lead, row)
+        found.append(replace(added, score=weakest.score, fused_score=weakest.fused_score))
+    return found
+
+
 def _from_row(lead: Passage, row: Chunk) -> Passage:
     """A passage for chunk `row` of `lead`'s document, with `lead`'s scores."""
     return replace(

@@ -227,7 +227,10 @@ def defines(sentence: str, defined: frozenset[str]) -> bool:
     if copula is None:
         return False
     before = sentence[: copula.start()]
-    return len(before.split()) <= len(defined) + 3 and defined <= set(terms(before))
+    if len(before.split()) <= len(defined) + 3 and defined <= set(terms(before)):
+        return True
+    named = set(terms(before))  # "The corpus version is ..." for "what's this corpus version
+    return len(named) >= 2 and len(before.split()) <= 5 and named <= defined  # thing ...?"
 
 
 def _ordinal(passage: Any) -> int:

@@ -158,3 +158,29 @@ def test_whats_the_biggest_file_is_answered_with_the_size() -> None:
     question = "what's the biggest single file i can upload before it gets bounced?"
     assert question_kind(question) == "value"
     assert "20 MiB" in _ask(question, UPLOADS, LIMITS)
+
+
+SEMANTIC = DocPassage(
+    "Answer caching",
+    "Answer caching > Semantic cache",
+    "After an exact miss, the question is compared with the cached questions of the same "
+    "tenant, collection, corpus version and answer settings, and the answer cache serves the "
+    "nearest one above the threshold.",
+    document_id="caching",
+    score=0.6,
+)
+KEYS = DocPassage(
+    "Answer caching",
+    "Answer caching > Keys and invalidation",
+    "The corpus version is a counter per collection in the database. Every ingest or delete "
+    "of a document bumps it.",
+    document_id="caching",
+    score=0.58,
+)
+
+
+def test_a_definition_asked_in_passing_words_is_answered_by_the_sentence_stating_it() -> None:
+    text = _ask(
+        "what's this corpus version thing the answer cache keeps talking about?", SEMANTIC, KEYS
+    )
+    assert text.startswith("The corpus version is a counter per collection")
