@@ -9,6 +9,7 @@ import re
 
 from ragops.chat.commands import running_command
 from ragops.chat.intent import answers_steps, is_topical_action
+from ragops.chat.render import render_section
 from ragops.chat.shapes import Context, ExtractiveAnswer, cite, enumerates_subject, lists_subject
 from ragops.chat.terms import heading_terms, named_terms, names_heading, names_order, terms
 from ragops.chat.units import Unit
@@ -297,7 +298,7 @@ def _whole_section(
         ]
     score = {id(u): s for u, s in scored}
     top = max(units, key=lambda u: score.get(id(u), 0.0), default=None)
-    body = _render_section(units, keep=top)
+    body = render_section(units, keep=top)
     if not body:
         return None
     title = _section_title(context.sections[number - 1])
@@ -384,53 +385,6 @@ def _following(context: Context, number: int) -> list[int]:
         out.append(following)
         ordinal += 1
     return out
-
-
-def _render_section(units: list[Unit], limit: int = 1200, keep: Unit | None = None) -> str:
-    """A passage's units as text: paragraphs, then lists and tables one item a line, cut
-    after `limit` characters; the part holding `keep` (the section's best unit, or the list
-    or paragraph it is a sentence of) is shown even past the cut, after an ellipsis: the item
-    that matched the question is the one the reader needs."""
-    parts: list[str] = []
-    paragraph: list[str] = []
-    holder = -1
-    for unit in units:
-        if unit.in_block:
-            if unit is keep:
-                holder = len(parts) + bool(paragraph)
-            continue
-        if unit.kind == "sentence":
-            if unit is keep:
-                holder = len(parts)
-            paragraph.append(unit.text)
-            continue
-        if paragraph:
-            parts.append(" ".join(paragraph))
-            paragraph = []
-        if unit is keep:
-            holder = len(parts)
-        parts.append(unit.text)
-    if paragraph:
-        parts.append(" ".join(paragraph))
-    kept: list[str] = []
-    total = 0
-    for number, part in enumerate(parts):
-        if kept and total + len(part) > limit:
-            if holder >= number:
-                held = parts[holder].splitlines()
-                kept = [  # an item the chunks' overlap cut, shown whole below, goes
-                    "\n".join(
-                        line
-                        for line in part.splitlines()
-                        if not any(h != line and h.startswith(line) for h in held)
-                    )
-                    for part in kept
-                ]
-                kept.extend(["\u2026"] * (holder > number) + [parts[holder]])
-            break
-        kept.append(part)
-        total += len(part)
-    return "\n".join(kept)
 
 
 def _section_title(section: str) -> str:
