@@ -135,7 +135,7 @@ def layer_violations(modules: Iterable[Module]) -> list[str]:
                     f"{where} (infrastructure `{module.top or PACKAGE}` may import only "
                     f"infrastructure; `{item.top}` is not)"
                 )
-            elif not _is_entry(module.name) and (_is_entry(item.target) and item.top != ""):
+            elif not _is_entry(module.name) and _is_entry(item.target):
                 found.append(f"{where} (a service imports routes: only entry layers may)")
     return found
 
