@@ -36,7 +36,7 @@ from ragops.providers.vectorstore import VectorStore
 from ragops.providers.vectorstore.factory import create_vector_store
 from ragops.retrieval.service import Retriever
 from ragops.retrieval.sparse import Bm25Encoder
-from ragops.security.rate_limit import storage_uri
+from ragops.security.limiter import storage_uri
 
 logger = logging.getLogger(__name__)
 

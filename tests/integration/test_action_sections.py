@@ -10,7 +10,12 @@ import uuid
 from ragops.chat import service as chat
 from ragops.chat.extractive import ExtractiveAnswerer
 from ragops.chat.passages import retrieve
-from ragops.chat.sections import add_action_sections, add_command_chunks
+from ragops.chat.sections import (
+    add_action_sections,
+    add_command_chunks,
+    add_cut_steps,
+    add_definition_start,
+)
 from ragops.documents import service as documents
 from ragops.retrieval.service import Passage
 from ragops.runtime import Runtime
@@ -201,3 +206,78 @@ async def test_a_subcommand_section_gets_the_usage_line_that_runs_it(runtime: Ru
     assert "Run it with: scanner check secrets [--repo .] [2]" in answer.text
     # a passage of the page that holds the usage already: nothing is read
     assert await add_command_chunks(runtime.db, "default", question, added) == added
+
+
+SCALING = (
+    b"""# Scaling
+
+## Add an instance
+
+Every instance shares the same database and vector store, so only their limits bound
+the count.
+
+"""
+    + b"".join(
+        b"%d. Step %d of the scale-out: confirm the shared database still has room for the "
+        b"pool of one more instance, and write the figure you checked in the capacity log "
+        b"before going on.\n" % (n, n)
+        for n in range(1, 9)
+    )
+    + b"""9. Raise the instance count on the hosting platform's settings page by one.
+"""
+)
+
+
+async def test_steps_the_chunker_cut_are_read_on_from_the_next_chunk(runtime: Runtime) -> None:
+    question = "How do I raise the instance count when the database has room?"
+    found = await ingested_and_retrieved(runtime, "scaling.md", SCALING, question)
+    first = [p for p in found if p.section.endswith("Add an instance") and p.ordinal == 0]
+    assert first and "9. Raise the instance count" not in first[0].text
+    alone = ExtractiveAnswerer().answer_now(question, first[:1])
+    assert "Raise the instance count on the hosting platform" not in alone.text
+    added = await add_cut_steps(runtime.db, "default", question, first[:1])
+    assert [p.ordinal for p in added] == [0, 1]
+    answer = ExtractiveAnswerer().answer_now(question, added)
+    assert "9. Raise the instance count on the hosting platform's settings page" in answer.text
+    assert answer.text.index("1. Step 1") < answer.text.index("9. Raise")
+    # the next chunk retrieved already, or a question that asks no steps: nothing is read
+    assert await add_cut_steps(runtime.db, "default", question, added) == added
+    value = "How many instances share the database?"
+    assert await add_cut_steps(runtime.db, "default", value, first[:1]) == first[:1]
+
+
+ALERTS = (
+    b"""# Alerting
+
+## Burn-rate alerts
+
+The **burn rate** is how fast the error budget is spent relative to plan: the observed
+bad-request ratio divided by the budget. At burn rate 1 the budget lasts exactly 30 days.
+
+"""
+    + b"".join(
+        b"The window of rule %d is compared with its threshold every minute, and the rule's "
+        b"page goes to the on-call engineer through the alert's own route.\n\n" % n
+        for n in range(1, 12)
+    )
+    + b"""So the fast burn fires above 14.4 percent errors, the slow burn above 6 percent, and
+the budget burn above 1 percent of requests.
+"""
+)
+
+
+async def test_a_definition_is_read_from_where_its_section_begins(runtime: Runtime) -> None:
+    question = "What does burn rate actually mean in the alerts?"
+    found = await ingested_and_retrieved(runtime, "alerting.md", ALERTS, question)
+    later = [p for p in found if p.section.endswith("Burn-rate alerts") and p.ordinal > 0]
+    assert later and "relative to plan" not in later[-1].text
+    alone = ExtractiveAnswerer().answer_now(question, later[-1:])
+    assert "relative to plan" not in alone.text
+    added = await add_definition_start(runtime.db, "default", question, later[-1:])
+    assert [p.ordinal for p in added] == [later[-1].ordinal, 0]
+    answer = ExtractiveAnswerer().answer_now(question, added)
+    assert answer.text.startswith("The burn rate is how fast the error budget is spent")
+    # a retrieved sentence says it already, or the question defines nothing: nothing is read
+    assert await add_definition_start(runtime.db, "default", question, added) == added
+    other = "How many rules page the on-call engineer?"
+    assert await add_definition_start(runtime.db, "default", other, later[-1:]) == later[-1:]

@@ -19,19 +19,15 @@ from prometheus_client import REGISTRY
 
 from ragops.config import Settings
 from ragops.main import create_app
+from ragops.security.limiter import KEY_PREFIX, RateLimiter, parse_limits
 from ragops.security.rate_limit import (
-    KEY_PREFIX,
     ROUTE_KINDS,
     Kind,
-    RateLimiter,
     apply_rate_limits,
     enforce_rate_limit,
-    parse_limits,
 )
-from tests.conftest import LiveServer, RunningServer, make_settings
+from tests.conftest import REDIS_URL, LiveServer, RunningServer, make_settings
 from tests.e2e.conftest import POOL_DOC, upload
-
-REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 def _flush_limits() -> None:

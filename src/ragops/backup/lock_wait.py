@@ -10,7 +10,7 @@ timeout, the watcher notes the sessions blocking it (`pg_blocking_pids`) and can
 statement. The restore's transaction rolls back, nothing changed, and `RestoreLockTimeout`
 names the blocking sessions and what to do.
 
-The migration forward after a restore is watched the same way (`restore._migrate_in_place`,
+The migration forward after a restore is watched the same way (`migrate_forward.migrate_in_place`,
 with an error of its own): an instance migrating holds the migration lock, one with a
 transaction open holds the tables it read.
 """

@@ -17,11 +17,10 @@ backup reads and checks what it copies) stops the restore, nothing changed, with
 naming `safety="raw"` (`--raw-safety-copy`: its files kept aside unchanged, `raw_copy`) and
 `safety="none"` (`--no-safety-backup`). An unreadable SQLite file counts as live data.
 
-Migrations forward: on SQLite the unpacked copy is migrated before it is renamed into place
-(nothing else can hold it; a failure leaves the target untouched). On PostgreSQL the restored
-database is migrated in place, in one transaction, watched as the restore is (`lock_wait`):
-a lock (the migration lock, a table) held past `lock_timeout` cancels and rolls it back, and
-`MigrationLockTimeout` names the holders, the restored data intact at the backup's revision.
+Migrations forward (`migrate_forward`): on SQLite the unpacked copy is migrated before it is
+renamed into place; on PostgreSQL the restored database is migrated in place, in one
+transaction, given up (`MigrationLockTimeout`, re-exported here) when a lock is held past
+`lock_timeout`.
 
 Verify: the same steps into a scratch directory and a scratch database (a new SQLite file, or a
 new PostgreSQL database on the configured server or `scratch_url`), removed afterwards.
@@ -34,31 +33,33 @@ restore is refused before anything changes. The verification then runs the store
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import asyncpg
-from packaging.version import InvalidVersion, Version
 from sqlalchemy.engine import make_url
 
-from ragops import __version__
 from ragops.backup import database as dbpart
 from ragops.backup.archive import InvalidBackup, open_backup
 from ragops.backup.checks import Verification, verify_restored
-from ragops.backup.lock_wait import POLL_SECONDS, RestoreLockTimeout, run_watched
+from ragops.backup.lock_wait import RestoreLockTimeout
 from ragops.backup.manifest import Manifest
+from ragops.backup.migrate_forward import (
+    MigrationLockTimeout,
+    migrate_in_place,
+    migrate_staged,
+    newer_than_code,
+)
 from ragops.backup.raw_copy import raw_safety_copy
 from ragops.backup.service import BackupError, BackupResult, create_backup
 from ragops.backup.vectors import edge_target, restore_vectors, target_problem
 from ragops.config import Settings
-from ragops.db import migrate
 from ragops.server_state import read_state
 
 
@@ -89,11 +90,6 @@ class RestoreFailed(Exception):
         self.safety = safety
 
 
-class MigrationLockTimeout(RestoreLockTimeout):
-    """The restored database's migration forward waited too long for a lock and rolled back:
-    the restored data is intact at the backup's schema revision."""
-
-
 @dataclass
 class RestoreReport:
     """What a restore did and found."""
@@ -109,34 +105,6 @@ class RestoreReport:
     raw_safety_copy: Path | None = None
     safety_skipped: bool = False
     steps: dict[str, float] = field(default_factory=dict)
-
-
-def newer_than_code(manifest: Manifest) -> str | None:
-    """Why this code cannot restore the backup (written by a newer release), or None."""
-    revision = manifest.migration_revision
-    if revision is not None:
-        from alembic.script import ScriptDirectory
-
-        script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
-        try:
-            known = script.get_revision(revision) is not None
-        except Exception:
-            known = False
-        if not known:
-            return (
-                f"the backup's schema revision {revision} is newer than this release's "
-                f"({migrate.head_revision()}): restore it with ragops {manifest.ragops_version} "
-                "or later"
-            )
-    try:
-        if Version(manifest.ragops_version) > Version(__version__):
-            return (
-                f"the backup was written by ragops {manifest.ragops_version}, newer than this "
-                f"release ({__version__})"
-            )
-    except InvalidVersion:
-        return f"the backup names an unreadable ragops version {manifest.ragops_version!r}"
-    return None
 
 
 def _shard_present(settings: Settings, manifest: Manifest) -> bool:
@@ -297,13 +265,13 @@ async def restore_backup(
         kept_at = backup.path if backup is not None else raw
         mark = time.perf_counter()
         # SQLite: migrated forward before it is put in place (None on PostgreSQL)
-        staged = await _migrate_staged(manifest, files, settings, lock_timeout)
+        staged = await migrate_staged(manifest, files, settings, lock_timeout)
         migrating = time.perf_counter() - mark
         with _naming_safety(kept, kept_at):
             await _put_in_place(manifest, files, settings, lock_timeout, steps)
     with _naming_safety(kept, kept_at):
         mark = time.perf_counter()
-        before, after = staged or await _migrate_in_place(settings, lock_timeout)
+        before, after = staged or await migrate_in_place(settings, lock_timeout)
         steps["migrations"] = migrating + time.perf_counter() - mark
         seconds = time.perf_counter() - started
         mark = time.perf_counter()
@@ -322,90 +290,6 @@ async def restore_backup(
         safety_skipped=kept == "none",
         steps=steps,
     )
-
-
-async def _migrate_staged(
-    manifest: Manifest, files: Path, settings: Settings, lock_timeout: float
-) -> tuple[str | None, str | None] | None:
-    """SQLite: migrate the unpacked copy of the database forward before it is put in place
-    (no other process can hold a lock on it, and a failure leaves the target untouched); the
-    revisions before and after. None on PostgreSQL (migrated in place, `_migrate_in_place`)."""
-    if manifest.database.backend != "sqlite":
-        return None
-    staged = files / manifest.database.file
-    scratch = settings.model_copy(
-        update={
-            "database_url": f"sqlite+aiosqlite:///{staged}",
-            "migration_database_url": None,
-            "data_dir": files,
-        }
-    )
-    before = await migrate.current_revision(scratch)
-    if before == migrate.head_revision():
-        return before, before
-    await migrate.upgrade(scratch, lock_timeout=lock_timeout)
-    await asyncio.to_thread(dbpart.sqlite_checkpoint, staged)
-    return before, await migrate.current_revision(scratch)
-
-
-async def _migrate_in_place(
-    settings: Settings, lock_timeout: float
-) -> tuple[str | None, str | None]:
-    """PostgreSQL: migrate the restored database forward in one transaction; no lock (the
-    migration lock, or a table a session of a running instance holds) is waited for longer
-    than `lock_timeout` seconds: past it the migration is cancelled and rolled back, and
-    `MigrationLockTimeout` names the sessions holding it (`lock_wait`). The revisions before
-    and after."""
-    before = await migrate.current_revision(settings)
-    head = migrate.head_revision()
-    if before == head:
-        return before, before
-    application = f"ragops-restore-migrate-{uuid.uuid4().hex[:12]}"  # how the watcher finds it
-    # The watcher cancels at `lock_timeout` and names the holders; the session's own
-    # lock_timeout, a little later, still bounds the wait should the watcher lose its
-    # connection.
-    backstop = lock_timeout + 2 * POLL_SECONDS + 1
-
-    async def work() -> None:
-        try:
-            await migrate.upgrade(settings, lock_timeout=backstop, application=application)
-        except Exception as exc:
-            if "lock timeout" in str(exc) or "LockNotAvailable" in type(exc).__name__:
-                raise _migration_lock_error(before, head)(
-                    make_url(settings.owner_database_url).database or "", lock_timeout, []
-                ) from exc
-            raise dbpart.DatabaseBackupError(
-                f"migrating the restored database forward failed: {exc}"
-            ) from exc
-
-    await run_watched(
-        make_url(settings.owner_database_url),
-        application,
-        work(),
-        lock_timeout,
-        _migration_lock_error(before, head),
-    )
-    return before, await migrate.current_revision(settings)
-
-
-def _migration_lock_error(
-    before: str | None, head: str | None
-) -> Callable[[str, float, list[str]], RestoreLockTimeout]:
-    def error(database: str, seconds: float, holders: list[str]) -> RestoreLockTimeout:
-        who = "; ".join(holders) or "sessions that could not be named (ended since?)"
-        return MigrationLockTimeout(
-            f"the backup was restored, but migrating database {database} forward from schema "
-            f"{before} to {head} waited more than {seconds:g} s for a lock and gave up: the "
-            f"migration rolled back and the restored data is intact at schema {before}. "
-            f"Held by: {who}. Stop every ragops instance using that database (scale the "
-            "service to zero, `ragops stack down`, stop `ragops serve` on every host), or end "
-            "those sessions (`ragops db status`, `ragops db kill PID`), then run the restore "
-            "again with --force (the target now holds the restored data) to migrate and verify "
-            "it, or `ragops db upgrade` against that database to migrate it only; "
-            "--lock-timeout SECONDS waits longer"
-        )
-
-    return error
 
 
 async def _put_in_place(
@@ -492,4 +376,11 @@ async def verify_backup(
                 await dbpart.pg_drop_database(make_url(scratch_db))
 
 
-__all__ = ["InvalidBackup", "RestoreFailed", "RestoreRefused", "restore_backup", "verify_backup"]
+__all__ = [
+    "InvalidBackup",
+    "MigrationLockTimeout",
+    "RestoreFailed",
+    "RestoreRefused",
+    "restore_backup",
+    "verify_backup",
+]

@@ -9,6 +9,7 @@ import re
 
 from ragops.chat.commands import running_command
 from ragops.chat.intent import answers_steps, is_topical_action
+from ragops.chat.render import render_section
 from ragops.chat.shapes import Context, ExtractiveAnswer, cite, enumerates_subject, lists_subject
 from ragops.chat.terms import heading_terms, named_terms, names_heading, names_order, terms
 from ragops.chat.units import Unit
@@ -295,7 +296,9 @@ def _whole_section(
         units += [  # the overlap of the chunks is shown once
             u for u, _ in scored if u.passage == following and u.text.rstrip(".") not in shown
         ]
-    body = _render_section(units)
+    score = {id(u): s for u, s in scored}
+    top = max(units, key=lambda u: score.get(id(u), 0.0), default=None)
+    body = render_section(units, keep=top)
     if not body:
         return None
     title = _section_title(context.sections[number - 1])
@@ -382,32 +385,6 @@ def _following(context: Context, number: int) -> list[int]:
         out.append(following)
         ordinal += 1
     return out
-
-
-def _render_section(units: list[Unit], limit: int = 1200) -> str:
-    """A passage's units as text: paragraphs, then lists and tables one item a line."""
-    parts: list[str] = []
-    paragraph: list[str] = []
-    for unit in units:
-        if unit.in_block:
-            continue
-        if unit.kind == "sentence":
-            paragraph.append(unit.text)
-            continue
-        if paragraph:
-            parts.append(" ".join(paragraph))
-            paragraph = []
-        parts.append(unit.text)
-    if paragraph:
-        parts.append(" ".join(paragraph))
-    kept: list[str] = []
-    total = 0
-    for part in parts:
-        if kept and total + len(part) > limit:
-            break
-        kept.append(part)
-        total += len(part)
-    return "\n".join(kept)
 
 
 def _section_title(section: str) -> str:

@@ -54,7 +54,7 @@ _LIST = re.compile(
 )
 _VALUE = re.compile(
     r"\bhow\s+(?:many|much|long|often|big|large|fast|soon|quickly|high|low|old)\b|"
-    r"\bwhat\s+(?:is|are)\s+(?:the\s+)?(?:default|limit|maximum|minimum|max|min|timeout|port|"
+    r"\bwhat(?:\s+(?:is|are)|['\u2019]s)\s+(?:the\s+)?(?:default|limit|maximum|minimum|max|min|timeout|port|"
     r"size|threshold|value|number|name|url|path|status|code|version|largest|smallest|highest|"
     r"lowest|biggest|longest|shortest|earliest|latest)\b|^\s*at\s+what\b|"
     r"\b(?:which|what)\s+(?:port|status|code|header|setting|variable|env|environment\s+"
@@ -112,10 +112,26 @@ def _is_plural(word: str) -> bool:
     )
 
 
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Za-z])")
+
+
 def question_kind(question: str) -> QuestionKind:
-    """The shape of answer `question` asks for (see the module docstring)."""
+    """The shape of answer `question` asks for (see the module docstring). A question put
+    after sentences that set the scene ("We're on X and lost an hour of data. What are the
+    steps?") is read from its asking sentence when that alone says more than "fact": the
+    scene's words do not ask anything, and the rules anchored at a question's start
+    ("what are the steps", "which ...") see its start there."""
+    sentences = _SENTENCE_BREAK.split(" ".join(question.split()))
+    if len(sentences) > 1 and sentences[-1].rstrip().endswith("?"):
+        asked = _kind(sentences[-1])
+        if asked != "fact":
+            return asked
+    return _kind(question)
+
+
+def _kind(question: str) -> QuestionKind:
     text = _CONJUNCTION.sub("", " ".join(question.split()))
-    if _PROCEDURE.search(text) and not _VALUE.search(text):
+    if _PROCEDURE.search(text) and not _VALUE.search(text) and not _steps_settled(text):
         return "procedure"
     if _YESNO.match(text):
         return "yesno"
@@ -124,6 +140,8 @@ def question_kind(question: str) -> QuestionKind:
     words = [word for word in plural.groups() if word] if plural else []
     if words and not _is_verb(words[0]) and any(_is_plural(word) for word in words):
         return "list"
+    if _plural_head(asked):
+        return "list"
     if _VALUE.search(text) or _one_thing(words):
         return "value"
     if _LIST.search(asked) or _CONTENTS.search(text):
@@ -131,6 +149,40 @@ def question_kind(question: str) -> QuestionKind:
     if _DEFINITION.search(text):
         return "definition"
     return "fact"
+
+
+_HEADED = re.compile(
+    r"^\s*(?:which|what)\s+((?:[\w-]+\s+){1,3}?)([\w-]+)\s+"
+    r"(?:do|does|did|are|were|can|could|will|would|should|must|have|has)\b",
+    re.IGNORECASE,
+)
+"""A question word, a noun phrase of two to four words and its verb's auxiliary: "what
+security-related HTTP headers does ...?"."""
+
+
+def _plural_head(question: str) -> bool:
+    """Whether "which/what ADJ... NOUNS do|does ...?" asks for several things: the noun phrase
+    ends before the auxiliary, and its last word (its head) is plural, whatever modifies it
+    ("security-related HTTP headers"); no word before the head is a verb."""
+    match = _HEADED.match(question)
+    if match is None:
+        return False
+    before = match.group(1).split()
+    return _is_plural(match.group(2)) and not any(
+        _is_verb(word) or word.lower() in _AUXILIARY for word in before
+    )
+
+
+_STEPS_NOUN = re.compile(r"\bsteps?\s+(?:to|for)\b", re.IGNORECASE)
+
+
+def _steps_settled(text: str) -> bool:
+    """Whether a question opening with an auxiliary names steps only as what it asks about
+    ("does it send each step to X?"): asked with "does / is / can", its answer is yes or no;
+    "steps to / for" asks for a procedure in a question that does not open so."""
+    if not _YESNO.match(text):
+        return False
+    return all(_STEPS_NOUN.fullmatch(m.group(0)) for m in _PROCEDURE.finditer(text))
 
 
 def _one_thing(words: list[str]) -> bool:

@@ -3,8 +3,9 @@
 `retrieve` searches the tenant's collection (hybrid by default), keeps current document versions
 only, and ranks the sections the question names by heading first (`chat.sections`).
 `gather_passages` runs inside the chat gate after an exact-cache miss: the semantic lookup,
-then on a miss retrieval, the action sections and command chunks of what was found, the
-passages the question names (extractive mode) and the scope check (both modes).
+then on a miss retrieval, the action sections, command chunks, the rest of cut steps and the
+start of a section defining what is asked of what was found, the passages the question names
+(extractive mode) and the scope check (both modes).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from ragops.chat.sections import (
     HEADING_CANDIDATES,
     add_action_sections,
     add_command_chunks,
+    add_cut_steps,
+    add_definition_start,
     promote_named_sections,
     rank_by_headings,
     set_repeats_aside,
@@ -72,6 +75,8 @@ async def gather_passages(deps: ChatDeps, tenant_id: str, prepared: Prepared) ->
     )
     passages = await add_action_sections(deps.db, tenant_id, prepared.question, passages)
     passages = await add_command_chunks(deps.db, tenant_id, prepared.question, passages)
+    passages = await add_cut_steps(deps.db, tenant_id, prepared.question, passages)
+    passages = await add_definition_start(deps.db, tenant_id, prepared.question, passages)
     if passages:
         scope = SearchScope(tenant_id=tenant_id, collection=prepared.collection)
         if deps.generator.llm is None:

@@ -47,11 +47,13 @@ from ragops.chat.intent import (
     question_kind,
     section_kind,
 )
+from ragops.chat.shapes import defined_terms, defines
 from ragops.chat.terms import heading_terms, names_heading, question_terms, terms
 from ragops.db import Database
 from ragops.documents import catalog
 from ragops.documents.models import Chunk
 from ragops.retrieval.service import Passage
+from ragops.text.sentences import sentences_of
 
 MAX_DOCUMENTS = 2
 """How many of the best passages' documents may contribute an action section."""
@@ -259,6 +261,90 @@ async def add_command_chunks(
             added = _from_row(lead, row)
             return [*found, replace(added, score=weakest.score, fused_score=weakest.fused_score)]
     return found
+
+
+_STEP = re.compile(r"^\s{0,3}\d{1,3}[.)](?:\s|$)")
+
+
+def ends_in_steps(text: str) -> bool:
+    """Whether a chunk's text ends inside a numbered list (its last lines are a step and the
+    step's indented continuation, or a step's bare number): the chunker cut the steps."""
+    for line in reversed(text.rstrip().splitlines()):
+        if _STEP.match(line):
+            return True
+        if not line.strip() or not line.startswith((" ", "\t")):
+            return False
+    return False
+
+
+async def add_cut_steps(
+    db: Database, tenant_id: str, question: str, passages: Sequence[Passage]
+) -> list[Passage]:
+    """`passages` and, for a procedure question, the chunk that goes on with the steps of
+    each retrieved passage that ends inside a numbered list (`ends_in_steps`) when retrieval
+    did not find it: the next chunk of the same section, read from the database and added
+    last, scored as the weakest passage. A procedure's answer shows a cut list with the
+    retrieved chunks that follow it (`blocks._following`); the steps after the cut are often
+    the ones asked for, and share fewer words with the question than the first ones. One
+    small database query, only for procedure questions with such a passage."""
+    found = list(passages)
+    if not found or question_kind(question) != "procedure":
+        return found
+    cut = [p for p in found if ends_in_steps(p.text)]
+    if not cut:
+        return found
+    rows = await catalog.document_chunks(
+        db=db, tenant_id=tenant_id, document_ids=sorted({p.document_id for p in cut})
+    )
+    at = {(r.document_id, r.version, r.ordinal): r for r in rows}
+    have = {p.chunk_id for p in found}
+    weakest = min(found, key=lambda p: (p.score, p.fused_score))
+    for lead in cut:
+        row = at.get((lead.document_id, lead.version, lead.ordinal + 1))
+        if row is None or row.id in have or row.section != lead.section:
+            continue
+        have.add(row.id)
+        added = _from_row(lead, row)
+        found.append(replace(added, score=weakest.score, fused_score=weakest.fused_score))
+    return found
+
+
+async def add_definition_start(
+    db: Database, tenant_id: str, question: str, passages: Sequence[Passage]
+) -> list[Passage]:
+    """`passages` and, for a definition question ("what does burn rate mean?") that no
+    retrieved sentence answers (`shapes.defines`), the first chunk of the best-ranked
+    retrieved section whose heading path holds what is asked about ("Burn-rate alerts"),
+    when retrieval found only later chunks of it: a page states what a thing is where its
+    section begins, and later chunks use the term without saying it again. The chunk is read
+    from the database and added right after that passage, with its scores (the same
+    section). One small database query, only in that case."""
+    found = list(passages)
+    defined = defined_terms(question)
+    if not found or not defined:
+        return found
+    for passage in found:
+        if any(defines(s, defined) for s in sentences_of(passage.text)):
+            return found
+    lead = next((p for p in found if _about(defined, p.section)), None)
+    if lead is None or lead.ordinal == 0:
+        return found
+    rows = await catalog.document_chunks(
+        db=db, tenant_id=tenant_id, document_ids=[lead.document_id]
+    )
+    same = [r for r in rows if r.version == lead.version and r.section == lead.section]
+    first = min(same, key=lambda r: r.ordinal, default=None)
+    if first is None or first.ordinal >= lead.ordinal or first.id in {p.chunk_id for p in found}:
+        return found
+    at = found.index(lead) + 1
+    return [*found[:at], _from_row(lead, first), *found[at:]]
+
+
+def _about(defined: frozenset[str], section: str) -> bool:
+    """Whether a heading path names what a definition question asks about: all its terms, or
+    two of them (a term of several words, the question's other words aside)."""
+    held = len(defined & heading_terms(section))
+    return held == len(defined) or held >= 2
 
 
 def _from_row(lead: Passage, row: Chunk) -> Passage:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
-from ragops.chat.shapes import Context, ExtractiveAnswer, ScoredSentence, cite
+from ragops.chat.shapes import Context, ExtractiveAnswer, ScoredSentence, cite, defines
 from ragops.chat.terms import terms
 from ragops.chat.units import Unit
 
@@ -43,6 +44,7 @@ def sentence_answer(
         candidates = [ScoredSentence(u.text, u.passage, u.position, s) for u, s in scored]
     if context.kind in ("value", "yesno", "definition"):
         limit = min(limit, 2)
+    candidates = _definition_first(context, candidates)
     picked = _with_antecedents(pick_sentences(candidates, limit), scored)
     order = list(dict.fromkeys(s.passage for s in picked))
     picked.sort(key=lambda s: (order.index(s.passage), s.position))
@@ -52,6 +54,24 @@ def sentence_answer(
         for s in picked
     )
     return ExtractiveAnswer(text, tuple(order), tuple(picked), picked[0].score, context.kind)
+
+
+def _definition_first(context: Context, candidates: list[ScoredSentence]) -> list[ScoredSentence]:
+    """For a definition question, the best sentence that states what the question asks about
+    (`shapes.defines`: "The corpus version is a counter ...") takes the best score when it
+    scores within KEEP_RATIO of it: a sentence that uses the term ("compared with the
+    cached questions of the same ... corpus version") may share more of the question's
+    other words, but it does not say what the term is."""
+    if context.kind != "definition" or not candidates:
+        return candidates
+    best = max(c.score for c in candidates)
+    stating = [c for c in candidates if defines(c.text, context.defined)]
+    if not stating:
+        return candidates
+    first = max(stating, key=lambda c: c.score)
+    if first.score >= best or first.score < KEEP_RATIO * best:
+        return candidates
+    return [replace(c, score=best + TIE_MARGIN) if c is first else c for c in candidates]
 
 
 _REFERS_BACK = re.compile(

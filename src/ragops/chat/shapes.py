@@ -227,7 +227,10 @@ def defines(sentence: str, defined: frozenset[str]) -> bool:
     if copula is None:
         return False
     before = sentence[: copula.start()]
-    return len(before.split()) <= len(defined) + 3 and defined <= set(terms(before))
+    if len(before.split()) <= len(defined) + 3 and defined <= set(terms(before)):
+        return True
+    named = set(terms(before))  # "The corpus version is ..." for "what's this corpus version
+    return len(named) >= 2 and len(before.split()) <= 5 and named <= defined  # thing ...?"
 
 
 def _ordinal(passage: Any) -> int:
@@ -286,11 +289,17 @@ _MEASURES = (
         re.compile(r"\bhow\s+long\b", re.IGNORECASE),
         re.compile(f"{_DURATION.pattern}|{_SIZE.pattern}", re.IGNORECASE),
     ),
-    (re.compile(r"\bhow\s+(?:big|large|much\s+(?:space|memory|disk))\b", re.IGNORECASE), _SIZE),
+    (
+        re.compile(
+            r"\bhow\s+(?:big|large|much\s+(?:space|memory|disk))\b|\b(?:biggest|largest)\b",
+            re.IGNORECASE,
+        ),
+        _SIZE,
+    ),
 )
 MEASURE_BONUS = 0.06
 """Bonus for a value unit stating the measure asked for: a duration for "how long / how
-soon / how quickly", a size for "how big"."""
+soon / how quickly", a size for "how big" or "the biggest / largest ..."."""
 COMMAND_ROW_BONUS = 0.1
 """Bonus for a command table's row (`units.is_command_row`) when a procedure is asked: the
 command is the step, as a numbered list's steps are (the same bonus)."""

@@ -145,8 +145,8 @@ def _cells(line: str) -> list[str]:
     return [" ".join(c.replace("\\|", "|").split()) for c in re.split(r"(?<!\\)\|", body)]
 
 
-def render_row(header: Sequence[str], cells: Sequence[str]) -> str:
-    """A table row as one line: `first cell: header: cell; header: cell`."""
+def render_row(header: Sequence[str], cells: Sequence[str], limit: int = MAX_ITEM_CHARS) -> str:
+    """A table row as one line: `first cell: header: cell; header: cell` (cut at `limit`)."""
     if not cells:
         return ""
     rest = [
@@ -155,7 +155,7 @@ def render_row(header: Sequence[str], cells: Sequence[str]) -> str:
         if value
     ]
     head = cells[0] or (header[0] if header else "")
-    return clip(f"{head}: {'; '.join(rest)}" if rest else head, MAX_ITEM_CHARS)
+    return clip(f"{head}: {'; '.join(rest)}" if rest else head, limit)
 
 
 def _bounded(lines: list[str], limit: int = MAX_BLOCK_CHARS) -> list[str]:
@@ -287,6 +287,9 @@ def _table_units(number: int, lines: list[str], position: int) -> list[Unit]:
         for cells in body
         if render_row(header, cells)
     ]
+    whole = [  # a row quoted alone shows as much as a long sentence (its last clause too)
+        line for line in (render_row(header, cells, MAX_SHOWN_CHARS) for cells in body) if line
+    ]
     units.extend(
         Unit(
             "row",
@@ -296,7 +299,8 @@ def _table_units(number: int, lines: list[str], position: int) -> list[Unit]:
             lead=" | ".join(header),
             in_block=True,
             command=command,
+            shown=full if full != line else "",
         )
-        for i, (line, command) in enumerate(zip(rendered, commands, strict=True))
+        for i, (line, full, command) in enumerate(zip(rendered, whole, commands, strict=True))
     )
     return units

@@ -4,7 +4,8 @@ Status moves forward `triggered -> acknowledged -> mitigated -> resolved` (skipp
 fills them in); `resolved -> triggered` reopens, and escalation starts over. Every change is a
 timeline event with its time and actor, written in the same transaction as the change.
 Functions take the `Database` and run one transaction each; times come from `now` so tests
-drive a controllable clock.
+drive a controllable clock. The reads (`get_or_raise`, `get_all`, `open_counts`) are in
+`queries`, re-exported here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,21 +24,14 @@ from ragops.errors import ConflictError, NotFoundError
 from ragops.incidents import clock
 from ragops.incidents.models import (
     STATUSES,
-    ActionItem,
-    ActionItemRead,
-    AlertRead,
-    EventRead,
     Incident,
-    IncidentAlert,
-    IncidentDetail,
     IncidentEvent,
     IncidentRead,
     Status,
 )
+from ragops.incidents.queries import OPEN_STATUSES, get_all, get_or_raise, open_counts
 from ragops.observability import metrics
 from ragops.oncall.policy import Severity
-
-OPEN_STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "mitigated")
 
 
 async def add_event(
@@ -149,56 +143,6 @@ async def locked(session: AsyncSession, incident_id: int) -> Incident:
     if incident is None:
         raise NotFoundError(f"no incident {incident_id}")
     return incident
-
-
-async def get_or_raise(*, db: Database, incident_id: int) -> IncidentDetail:
-    """The incident with its timeline, alerts and action items; 404 when there is none."""
-    async with db.session() as session:
-        incident = await session.get(Incident, incident_id)
-        if incident is None:
-            raise NotFoundError(f"no incident {incident_id}")
-        events = await session.scalars(
-            select(IncidentEvent)
-            .where(IncidentEvent.incident_id == incident_id)
-            .order_by(IncidentEvent.at, IncidentEvent.id)
-        )
-        alerts = await session.scalars(
-            select(IncidentAlert)
-            .where(IncidentAlert.incident_id == incident_id)
-            .order_by(IncidentAlert.starts_at)
-        )
-        items = await session.scalars(
-            select(ActionItem).where(ActionItem.incident_id == incident_id).order_by(ActionItem.id)
-        )
-        base = IncidentRead.model_validate(incident).model_dump()
-        return IncidentDetail(
-            **base,
-            timeline=[EventRead.model_validate(e) for e in events],
-            alerts=[AlertRead.model_validate(a) for a in alerts],
-            action_items=[ActionItemRead.model_validate(i) for i in items],
-        )
-
-
-async def get_all(*, db: Database, status: str = "open", limit: int = 100) -> list[IncidentRead]:
-    """Incidents, newest first: "open" (not resolved), "all" or one status."""
-    query = select(Incident).order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit)
-    if status == "open":
-        query = query.where(Incident.status.in_(OPEN_STATUSES))
-    elif status != "all":
-        query = query.where(Incident.status == status)
-    async with db.session() as session:
-        return [IncidentRead.model_validate(i) for i in await session.scalars(query)]
-
-
-async def open_counts(*, db: Database) -> dict[str, int]:
-    """Open incidents per severity."""
-    async with db.session() as session:
-        rows = await session.execute(
-            select(Incident.severity, func.count())
-            .where(Incident.status.in_(OPEN_STATUSES))
-            .group_by(Incident.severity)
-        )
-        return {str(severity): int(count) for severity, count in rows.all()}
 
 
 def _since(incident: Incident, now: datetime) -> float:

@@ -13,9 +13,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragops.errors import send_error
+from ragops.security.limiter import RateLimiter
 from ragops.security.proxies import TrustedProxies, scope_client_address
 from ragops.security.rate_limit import (
-    RateLimiter,
     limited_message,
     rate_limit_headers,
     remember,

@@ -26,8 +26,9 @@ from ragops.config import Settings
 from ragops.security.cors import AllowlistCORSMiddleware, validate_origins
 from ragops.security.headers import SecurityHeadersMiddleware
 from ragops.security.ip_limit import ClientRateLimitMiddleware
+from ragops.security.limiter import RateLimiter
 from ragops.security.proxies import TrustedProxies
-from ragops.security.rate_limit import RateLimiter, apply_rate_limits
+from ragops.security.rate_limit import apply_rate_limits
 
 
 class AppOptions(TypedDict):

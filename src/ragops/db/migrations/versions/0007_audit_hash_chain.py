@@ -19,18 +19,55 @@ Revises: 0006
 Create Date: 2026-12-03
 """
 
+import hashlib
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-
-from ragops.auth.chain import DOWNGRADED, GENESIS, content_of, row_hash
 
 revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# The chain's format as this revision writes it, copied from `ragops.auth.chain` rather than
+# imported: a migration must run the same way for as long as it ships, and importing app code
+# would tie it to whatever that module becomes later (Alembic's advice: migrations hold their
+# own copies). The hashes are stored, so the format may never change anyway;
+# tests/unit/test_migration_copies.py checks this copy still agrees with `ragops.auth.chain`.
+GENESIS = "0" * 64
+DOWNGRADED = "audit.chain.downgraded"
+
+
+def _instant(value: datetime) -> str:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def content_of(row: Any) -> list[Any]:
+    """The hashed content of an audit row (as `ragops.auth.chain.content_of`)."""
+    return [
+        row.chain_seq,
+        _instant(row.at),
+        row.tenant_id,
+        row.actor_key_id,
+        row.action,
+        row.target,
+        row.outcome,
+        row.client_address,
+        row.request_id,
+        row.detail,
+    ]
+
+
+def row_hash(prev_hash: str, content: list[Any]) -> str:
+    """SHA-256 (hex) of the previous hash and a row's canonical JSON (as `ragops.auth.chain`)."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+
 
 APPEND_ONLY = "audit_events is append-only"
 SQLITE_TRIGGERS = [
