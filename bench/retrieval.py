@@ -32,6 +32,10 @@ file), and `hybrid` fuses three lists with the "either" floor. `two-lists` is th
 search without the second embedder over the same index: `--modes two-lists,hybrid` gives the
 default and the opt-in, and their latency, in one run.
 
+`--off-topic` also asks each mode the questions of `bench/data/scope.yaml` (about this
+product, none about science) and counts those left with no passage by the floor: how well
+the floor still cuts questions the corpus cannot answer (`"off_topic_emptied"`).
+
 The mode `sentence-floor` (`--modes hybrid,sentence-floor`, with
 `RAGOPS_SENTENCE_VECTORS=true`) is an experiment, not a product setting: hybrid search whose
 floor judges a passage by the better of its cosine and its best sentence's, while the question
@@ -354,6 +358,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 halves = evaluate_halves(runs, qrels)
                 results[mode]["ndcg@10_choice"] = halves["choice"]
                 results[mode]["ndcg@10_other"] = halves["other"]
+            emptied: dict[str, str] = {}
+            if args.off_topic:
+                off = off_topic_questions()
+                for mode in args.modes:
+                    if mode == "fts":
+                        continue
+                    searcher = {"sentence-floor": floored, "two-lists": two_lists}.get(
+                        mode, retriever
+                    )
+                    how = "hybrid" if mode in EXPERIMENTS else mode
+                    empty = 0
+                    for text in off:
+                        empty += not (await searcher.search(text, scope, mode=how)).passages
+                    emptied[mode] = f"{empty}/{len(off)}"
         finally:
             if fts is not None:
                 await fts.aclose()
@@ -370,6 +388,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "query_seconds": query_seconds,
         "latency_ms": latency_ms,
         "search_ms": search_ms,
+        "off_topic_emptied": emptied,
         "documents": len(corpus),
         "queries": len(queries),
         "settings": {
@@ -380,6 +399,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         | {"bm25_k1": encoder.k1, "bm25_b": encoder.b, "bm25_delta": encoder.delta},
     }
+
+
+def off_topic_questions() -> list[str]:
+    """The questions of `bench/data/scope.yaml`: about this product, none about science."""
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).parent / "data" / "scope.yaml").read_text("utf-8"))
+    return [str(item["question"]) for item in data["questions"]]
 
 
 def report(outcome: Mapping[str, Any]) -> str:
@@ -401,6 +428,11 @@ def report(outcome: Mapping[str, Any]) -> str:
             f"{values['recall@100']:>9.4f}{outcome['query_seconds'][mode]:>9.1f}"
             f"{latency['p50']:>9.1f}{latency['p95']:>9.1f}"
             f"{outcome['search_ms'][mode]['p95']:>12.1f}"
+        )
+    if outcome["off_topic_emptied"]:
+        lines.append(
+            "off-topic questions left with no passage: "
+            + ", ".join(f"{m} {n}" for m, n in outcome["off_topic_emptied"].items())
         )
     lines.append("")
     lines.append("published reference (nDCG@10, SciFact test)")
@@ -457,6 +489,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="RAGOPS_SECOND_EMBEDDER for the run (default: the setting's value)",
     )
+    parser.add_argument(
+        "--off-topic",
+        action="store_true",
+        help="count the off-topic questions of bench/data/scope.yaml left with no passage",
+    )
     args = parser.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = set(args.modes) - set(STORE_MODES[args.store])
@@ -483,6 +520,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         payload["index_seconds"] = round(outcome["index_seconds"], 1)
         payload["embeddings"] = outcome["embeddings"]
         payload["store"] = outcome["store"]
+        if outcome["off_topic_emptied"]:
+            payload["off_topic_emptied"] = outcome["off_topic_emptied"]
         if outcome["fts_index_seconds"] is not None:
             payload["fts_index_seconds"] = round(outcome["fts_index_seconds"], 1)
         payload["seconds"] = round(
