@@ -30,7 +30,7 @@ def normalise(text: str) -> str:
 def fingerprint(settings: Settings, *, prompt: str, embedder_model: str, rules: str = "") -> str:
     """A digest of every setting that changes an answer to the same question on the same
     corpus: answer mode, model and sampling, prompt, the answering rules' version, retrieval
-    and history settings."""
+    (the second embedder, its floor and weight included) and history settings."""
     generated = settings.llm_base_url is not None
     parts = {
         "mode": "generated" if generated else "extractive",
@@ -47,6 +47,7 @@ def fingerprint(settings: Settings, *, prompt: str, embedder_model: str, rules: 
         "fusion": [settings.fusion, settings.rrf_k, settings.dense_weight, settings.sparse_weight],
         "reranker": settings.reranker,
         "sentence_vectors": settings.sentence_vectors,
+        "second": [settings.second_embedder, settings.second_score_floor, settings.second_weight],
         "history_turns": settings.history_turns,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]

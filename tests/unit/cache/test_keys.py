@@ -34,6 +34,16 @@ def test_the_answer_mode_is_part_of_the_key() -> None:
     assert key(extractive, rules="r") != key(generated, rules="r")
 
 
+def test_the_second_embedder_is_part_of_the_key() -> None:
+    """Turning the second embedder on (or moving its floor) changes what retrieval keeps, so
+    an answer cached without it is not served with it."""
+    plain = Settings(_env_file=None)
+    second = Settings(_env_file=None, second_embedder="bge-small")
+    lower = Settings(_env_file=None, second_embedder="bge-small", second_score_floor=0.5)
+    keys = {key(s, rules="r") for s in (plain, second, lower)}
+    assert len(keys) == 3
+
+
 def test_the_built_cache_keys_on_the_answerer_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
