@@ -8,6 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
+from ragops.chat import outcome
 from ragops.chat import service as chat
 from ragops.db import migrate
 from ragops.documents.service import ingest_bytes
@@ -128,7 +129,7 @@ async def test_a_conversation_sent_whole_waits_for_a_slot_too(tmp_path: Path) ->
                 deps, tenant_id=tenant, question=question, history=[], collection=None
             )
             generated = await chat.generate(deps, prepared)
-            await chat.remember(deps, tenant_id=tenant, prepared=prepared, generated=generated)
+            await outcome.remember(deps, tenant_id=tenant, prepared=prepared, generated=generated)
             return generated
 
         first = await complete("How many connections does the pool keep open?")

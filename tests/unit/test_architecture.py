@@ -44,8 +44,8 @@ INFRASTRUCTURE = frozenset(
 ENTRY_PACKAGES = frozenset({"api", "cli", "web", "main"})
 """Top-level parts that wire the HTTP routes and the CLI commands (above every domain)."""
 
-MAX_LINES = 450
-"""A guard against modules growing unnoticed, not a style limit (the aim is under 400)."""
+MAX_LINES = 400
+"""A guard against modules growing unnoticed: past it, a module is split along a seam."""
 
 
 @dataclass(frozen=True)

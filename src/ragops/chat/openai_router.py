@@ -21,7 +21,7 @@ from fastapi.responses import StreamingResponse
 from ragops.api.deps import RequestIdDep, RuntimeDep, TenantDep, require_scope
 from ragops.api.errors import error_body
 from ragops.api.openapi import ErrorBody
-from ragops.chat import service
+from ragops.chat import outcome, service
 from ragops.chat.degraded import degraded_header
 from ragops.chat.generation import Generated
 from ragops.chat.openai_models import CompletionRequest, ModelCard, ModelList
@@ -68,7 +68,7 @@ def _usage(prepared: service.Prepared, generated: Generated) -> dict[str, int]:
 
 
 def _extras(prepared: service.Prepared, generated: Generated, request_id: str) -> dict[str, Any]:
-    citations = service.answer_citations(prepared, generated)
+    citations = outcome.answer_citations(prepared, generated)
     return {
         "citations": [c.model_dump() for c in citations],
         "ragops": {
@@ -122,7 +122,7 @@ async def chat_completions(
             "usage": _usage(prepared, generated),
             **_extras(prepared, generated, request_id),
         }
-        await service.remember(deps, tenant_id=tenant_id, prepared=prepared, generated=generated)
+        await outcome.remember(deps, tenant_id=tenant_id, prepared=prepared, generated=generated)
         return Response(
             json.dumps(payload),
             media_type="application/json",
@@ -161,7 +161,7 @@ async def chat_completions(
             return
         if generated is not None:
             yield chunk({}, "stop", **_extras(prepared, generated, request_id))
-            await service.remember(
+            await outcome.remember(
                 deps, tenant_id=tenant_id, prepared=prepared, generated=generated
             )
             if include_usage:

@@ -4,7 +4,8 @@ The path of one question: validate -> load the session's recent turns -> fold th
 retrieval query -> hybrid retrieval scoped to the tenant and collection -> drop hits of
 superseded document versions -> generate with the LLM (or answer extractively when no LLM is
 configured or it fails) -> check the answer's citations against what was retrieved ->
-store both turns. `answer` returns the whole result; `answer_events` streams it.
+store both turns (`chat.outcome`). `answer` returns the whole result; `answer_events` streams
+it.
 
 With an answer cache (`ragops.cache`), `prepare` looks the question up once its standalone
 retrieval query is known, before retrieval: a hit skips retrieval and generation (the turns
@@ -25,19 +26,14 @@ from sqlalchemy import select
 
 from ragops.cache.models import CacheStatus
 from ragops.cache.service import AnswerCache, Lookup
-from ragops.chat.citations import citations_for
 from ragops.chat.gate import slot
 from ragops.chat.generation import Generated, Generator
-from ragops.chat.models import (
-    ChatResponse,
-    Citation,
-    Message,
-    Timings,
-)
+from ragops.chat.models import ChatResponse, Message
+from ragops.chat.outcome import complete
 from ragops.chat.passages import gather_passages
 from ragops.chat.questions import checked_question
 from ragops.chat.sessions import load_session
-from ragops.chat.turns import TurnWriter, store_turns
+from ragops.chat.turns import TurnWriter
 from ragops.config import Settings
 from ragops.config.names import validate_collection_name
 from ragops.db import Database
@@ -239,72 +235,6 @@ async def _looked_up(
     )
 
 
-async def remember(
-    deps: ChatDeps, *, tenant_id: str, prepared: Prepared, generated: Generated
-) -> None:
-    """Cache a freshly computed answer (the cache keeps only grounded ones)."""
-    if deps.answers is None or prepared.lookup is None or prepared.hit:
-        return
-    citations = citations_for(prepared.passages, generated.cited, renumbered=generated.renumbered)
-    await deps.answers.remember(
-        prepared.lookup,
-        tenant_id=tenant_id,
-        answer=generated.text,
-        citations=[c.model_dump() for c in citations],
-        mode=generated.mode,
-        fallback_reason=generated.fallback_reason,
-    )
-
-
-def answer_citations(prepared: Prepared, generated: Generated) -> list[Citation]:
-    """The answer's citations: the cached ones on a hit, else those of the passages cited."""
-    if prepared.lookup is not None and prepared.lookup.entry is not None:
-        return [Citation.model_validate(c) for c in prepared.lookup.entry.citations]
-    return citations_for(prepared.passages, generated.cited, renumbered=generated.renumbered)
-
-
-async def finish(
-    deps: ChatDeps,
-    *,
-    tenant_id: str,
-    prepared: Prepared,
-    generated: Generated,
-    request_id: str,
-) -> ChatResponse:
-    """Store the turns and build the response."""
-    citations = answer_citations(prepared, generated)
-    message_id = await store_turns(
-        deps.db,
-        deps.turns,
-        tenant_id=tenant_id,
-        session_id=prepared.session_id,
-        collection=prepared.collection,
-        new_session=not prepared.session_exists,
-        question=prepared.question,
-        answer=generated.text,
-        mode=generated.mode,
-        citations=[c.model_dump() for c in citations],
-        request_id=request_id,
-    )
-    total_ms = (time.perf_counter() - prepared.started) * 1000
-    return ChatResponse(
-        answer=generated.text,
-        citations=citations,
-        mode=generated.mode,
-        session_id=prepared.session_id,
-        message_id=message_id,
-        request_id=request_id,
-        timings=Timings(
-            embed_ms=round(prepared.embed_ms, 2),
-            retrieve_ms=round(prepared.retrieve_ms, 2),
-            generate_ms=round(generated.generate_ms, 2),
-            total_ms=round(total_ms, 2),
-        ),
-        fallback_reason=generated.fallback_reason,
-        cache=prepared.cache_status,
-    )
-
-
 async def answer(
     deps: ChatDeps,
     *,
@@ -321,7 +251,7 @@ async def answer(
     prepared = await _understand(deps, tenant_id, question, session_id, collection)
     generated = prepared.cached()
     if generated is not None:
-        return await _complete(deps, tenant_id, prepared, generated, request_id)
+        return await complete(deps, tenant_id, prepared, generated, request_id)
     async with slot(deps):
         await gather_passages(deps, tenant_id, prepared)
         generated = prepared.cached()
@@ -330,12 +260,12 @@ async def answer(
                 prepared.question, prepared.history, prepared.passages
             )
         if generated is not None:
-            return await _complete(deps, tenant_id, prepared, generated, request_id)
+            return await complete(deps, tenant_id, prepared, generated, request_id)
     generated = await deps.generator.generate(
         prepared.question, prepared.history, prepared.passages
     )
     async with slot(deps):
-        return await _complete(deps, tenant_id, prepared, generated, request_id)
+        return await complete(deps, tenant_id, prepared, generated, request_id)
 
 
 async def generate(deps: ChatDeps, prepared: Prepared) -> Generated:
@@ -349,17 +279,6 @@ async def generate(deps: ChatDeps, prepared: Prepared) -> Generated:
         return await deps.generator.generate(prepared.question, prepared.history, prepared.passages)
     async with slot(deps):
         return await deps.generator.generate(prepared.question, prepared.history, prepared.passages)
-
-
-async def _complete(
-    deps: ChatDeps, tenant_id: str, prepared: Prepared, generated: Generated, request_id: str
-) -> ChatResponse:
-    """Store the turns, build the response, remember the answer in the cache."""
-    response = await finish(
-        deps, tenant_id=tenant_id, prepared=prepared, generated=generated, request_id=request_id
-    )
-    await remember(deps, tenant_id=tenant_id, prepared=prepared, generated=generated)
-    return response
 
 
 async def answer_events(
@@ -388,7 +307,7 @@ async def answer_events(
             generated = payload
     if generated is None:  # pragma: no cover - the generator always ends with "final"
         raise RuntimeError("the answer stream ended without a result")
-    response = await _complete(deps, tenant_id, prepared, generated, request_id)
+    response = await complete(deps, tenant_id, prepared, generated, request_id)
     yield "done", response.model_dump(mode="json")
 
 

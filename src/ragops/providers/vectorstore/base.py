@@ -104,6 +104,15 @@ def in_scope(hit: StoredHit, scope: SearchScope) -> bool:
     return scope.collection is None or payload.get("collection") == scope.collection
 
 
+def check_point(point: ChunkPoint, dimension: int | None) -> None:
+    """Raise `VectorStoreError` for a point without a tenant in its payload or with a dense
+    vector of another size than `dimension` (what every store refuses to write)."""
+    if "tenant_id" not in point.payload:
+        raise VectorStoreError(f"point {point.id} has no tenant_id in its payload")
+    if point.dense.shape != (dimension,):
+        raise VectorStoreError(f"point {point.id} has a dense vector of shape {point.dense.shape}")
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     """Stores chunk points and searches them by dense or sparse vector."""

@@ -15,8 +15,8 @@ scan every point. BM25's IDF is computed over the searched tenant's collection o
 
 One process per store: the store takes its own lock (`edge_lock.py`) before it opens
 anything, and a second ragops process gets a clear `VectorStoreError` naming the holder. The
-engine's terms (shard config, payload indexes, filters, the upsert operation) are in
-`edge_shard.py`.
+engine's terms are in `edge_shard.py` (shard config, payload indexes) and `edge_requests.py`
+(filters, queries, the upsert operation).
 
 Threads. Every engine call runs in the store's own thread (`edge_thread.py`), never on the
 event loop. The engine holds Python's GIL while it works, so a second thread would gain
@@ -26,10 +26,10 @@ HNSW graphs.
 
 Indexing. New points land in plain segments, searched exactly (fast up to ~100,000 points
 per tenant). Once `RAGOPS_EDGE_INDEX_THRESHOLD` points were written since the last build,
-the store runs `optimize()` in its thread after the write returns. It holds the GIL for nearly
-all of its run, so the process pauses while it builds (884 s for a million points on two idle
-cores): set the threshold to 0 to never build in the server, or move to a Qdrant server,
-which builds its indexes in the background.
+the store runs `optimize()` in its thread after the write returns (`edge_index.py`). It holds
+the GIL for nearly all of its run, so the process pauses while it builds (884 s for a million
+points on two idle cores): set the threshold to 0 to never build in the server, or move to a
+Qdrant server, which builds its indexes in the background.
 
 No transaction spans several operations: atomic replacement of a document's chunks is the
 database protocol's job (`documents.service`), as with a server.
@@ -37,7 +37,6 @@ database protocol's job (`documents.service`), as with a server.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 import time
@@ -53,39 +52,39 @@ import qdrant_edge as qe
 
 from ragops.config.settings import Settings
 from ragops.providers.vectorstore.base import (
-    SCAN_FIELDS,
     ChunkPoint,
     PointRef,
     SearchScope,
     SparseVector,
     StoredHit,
     VectorStoreError,
+    check_point,
     in_scope,
     point_ref,
 )
+from ragops.providers.vectorstore.edge_index import IndexBuilds
 from ragops.providers.vectorstore.edge_lock import LOCK_NAME, StoreLock
-from ragops.providers.vectorstore.edge_shard import (
-    PAYLOAD_INDEXES,
+from ragops.providers.vectorstore.edge_requests import (
+    dense_request,
     document_filter,
     edge_filter,
+    scan_request,
+    sentence_request,
+    sparse_request,
+    stored_hit,
+    upsert_operation,
+)
+from ragops.providers.vectorstore.edge_shard import (
+    PAYLOAD_INDEXES,
     flush_close,
     has_sentences,
     open_shard,
     second_size,
     shard_config,
     stored_config,
-    stored_hit,
-    upsert_operation,
 )
 from ragops.providers.vectorstore.edge_thread import EngineThread
-from ragops.providers.vectorstore.qdrant_layout import (
-    DENSE,
-    SECOND,
-    SENTENCES,
-    SPARSE,
-    collection_name,
-    wanted_vectors,
-)
+from ragops.providers.vectorstore.qdrant_layout import collection_name, wanted_vectors
 
 __all__ = [
     "LOCK_NAME",
@@ -109,7 +108,6 @@ class EdgeVectorStore:
         self._base = settings.qdrant_collection
         self._model_id = model_id
         self._dimension = dimension
-        self._index_threshold = settings.edge_index_threshold
         self._root.mkdir(parents=True, exist_ok=True)
         self._lock = StoreLock(self._root / LOCK_NAME)
         self._lock.acquire(self._root)
@@ -119,8 +117,9 @@ class EdgeVectorStore:
         self._new_with_sentences = settings.sentence_vectors
         self._second: int | None = None  # the open shard's second vector size, if it has one
         self._new_second = settings.second_dimension
-        self._written = 0  # points written since the last index build
-        self._building: asyncio.Future[None] | None = None
+        self._builds = IndexBuilds(
+            settings.edge_index_threshold, self.optimize, name=lambda: self.name, logger=logger
+        )
         self._closed = False
 
     @property
@@ -221,31 +220,15 @@ class EdgeVectorStore:
             shard.flush()
         except Exception as exc:
             raise VectorStoreError(f"index build of {self.name} failed: {exc}") from exc
-        self._written = 0
+        self._builds.written = 0
         logger.info("vector index of %s built in %.1f s", self.name, time.perf_counter() - started)
         return changed
-
-    def _maybe_build(self) -> None:
-        """Start an index build in the pool once enough points were written."""
-        threshold = self._index_threshold
-        if threshold <= 0 or self._written < threshold or self._building is not None:
-            return
-        self._building = asyncio.ensure_future(self._build_in_background())
-
-    async def _build_in_background(self) -> None:
-        try:
-            await self.optimize()
-        except Exception:
-            logger.warning("background index build of %s failed", self.name, exc_info=True)
-        finally:
-            self._building = None
 
     async def aclose(self) -> None:
         """Wait for an index build, flush and close the shard, release the lock."""
         if self._closed:
             return
-        if self._building is not None:
-            await asyncio.shield(self._building)
+        await self._builds.wait()
         shard, self._shard = self._shard, None
         try:
             if shard is not None:
@@ -284,21 +267,12 @@ class EdgeVectorStore:
         if not points:
             return
         for point in points:
-            if "tenant_id" not in point.payload:
-                raise VectorStoreError(f"point {point.id} has no tenant_id in its payload")
-            if point.dense.shape != (self._dimension,):
-                raise VectorStoreError(
-                    f"point {point.id} has a dense vector of shape {point.dense.shape}"
-                )
-        sentences, second = self._sentences, self.holds_second
-        await self._engine(
-            lambda: self._opened().update(
-                upsert_operation(points, sentences=sentences, second=second)
-            ),
-            "upsert into",
+            check_point(point, self._dimension)
+        operation = partial(
+            upsert_operation, points, sentences=self._sentences, second=self.holds_second
         )
-        self._written += len(points)
-        self._maybe_build()
+        await self._engine(lambda: self._opened().update(operation()), "upsert into")
+        self._builds.wrote(len(points))
 
     async def delete_document(
         self,
@@ -341,11 +315,7 @@ class EdgeVectorStore:
         the second embedder's vector."""
         if second and not self.holds_second:
             raise VectorStoreError(f"collection {self.name} has no second embedder's vector")
-        using = SECOND if second else DENSE
-        query = qe.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist(), using=using)
-        request = qe.QueryRequest(
-            limit=limit, query=query, filter=edge_filter(scope), with_payload=with_payload
-        )
+        request = dense_request(vector, scope, limit, with_payload=with_payload, second=second)
         found = await self._query(request, "dense search")
         return [stored_hit(p, float(p.score)) for p in found]
 
@@ -361,14 +331,8 @@ class EdgeVectorStore:
         best first; with their dense vectors when `with_dense`."""
         if not vector.indices:
             return []
-        corpus = SearchScope(tenant_id=scope.tenant_id, collection=scope.collection)
-        request = qe.QueryRequest(
-            limit=limit,
-            query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE),
-            filter=edge_filter(scope),
-            params=qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))),
-            with_payload=with_payload,
-            with_vector=[DENSE] if with_dense else False,
+        request = sparse_request(
+            vector, scope, limit, with_dense=with_dense, with_payload=with_payload
         )
         found = await self._query(request, "sparse search")
         return [stored_hit(p, float(p.score), dense=with_dense) for p in found]
@@ -382,18 +346,7 @@ class EdgeVectorStore:
             return None
         if not point_ids:
             return {}
-        flt = edge_filter(scope)
-        flt = qe.Filter(must=[*(flt.must or []), qe.HasIdCondition(set(point_ids))])
-        request = qe.QueryRequest(
-            limit=len(point_ids),
-            query=qe.Query.Nearest(
-                [np.asarray(vector, dtype=np.float32).tolist()], using=SENTENCES
-            ),
-            filter=flt,
-            params=qe.SearchParams(exact=True),
-            with_payload=False,
-        )
-        found = await self._query(request, "sentence scores")
+        found = await self._query(sentence_request(vector, point_ids, scope), "sentence scores")
         return {str(p.id): float(p.score) for p in found}
 
     async def fetch(
@@ -429,12 +382,9 @@ class EdgeVectorStore:
         self, tenant_id: str | None = None, batch: int = 1000
     ) -> AsyncIterator[list[PointRef]]:
         """Every point (of one tenant, or of all), `batch` at a time, without vectors."""
-        flt = edge_filter(SearchScope(tenant_id=tenant_id)) if tenant_id is not None else None
         offset: Any = None
         while True:
-            request = qe.ScrollRequest(
-                offset=offset, limit=batch, filter=flt, with_payload=SCAN_FIELDS, with_vector=False
-            )
+            request = scan_request(tenant_id, offset, batch)
             records, offset = await self._engine(partial(self._scroll, request), "scan of")
             if records:
                 yield [point_ref(r.id, r.payload) for r in records]

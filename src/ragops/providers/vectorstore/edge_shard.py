@@ -2,22 +2,20 @@
 as an `EdgeConfig` (with the sentence multivector when the shard was created with
 `RAGOPS_SENTENCE_VECTORS` on, else without it, as earlier releases create and load it; with
 the second embedder's dense vector when created with `RAGOPS_SECOND_EMBEDDER` set),
-opening a shard with its payload indexes, the filters of a search scope and of a document,
-the upsert operation and the hits read back. `edge.py` runs them in its one thread.
+opening a shard with its payload indexes, and flushing and closing it. The requests sent to
+it (filters, queries, the upsert operation, the hits read back) are in `edge_requests.py`.
+`edge.py` runs them in its one thread.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import qdrant_edge as qe
 
-from ragops.providers.vectorstore.base import ChunkPoint, SearchScope, StoredHit
-from ragops.providers.vectorstore.qdrant_layout import DENSE, SECOND, SENTENCES, SPARSE, dense_of
+from ragops.providers.vectorstore.qdrant_layout import DENSE, SECOND, SENTENCES, SPARSE
 
 CONFIG_FILE = "edge_config.json"
 """The file a created shard holds: present means load, absent means create."""
@@ -28,18 +26,6 @@ PAYLOAD_INDEXES: dict[str, Any] = {
     "document_id": qe.PayloadSchemaType.Keyword,
     "version": qe.PayloadSchemaType.Integer,
 }
-
-
-def edge_filter(scope: SearchScope) -> qe.Filter:
-    """The filter every search in `scope` carries: tenant, then collection and documents."""
-    must: list[Any] = [qe.FieldCondition(key="tenant_id", match=qe.MatchValue(scope.tenant_id))]
-    if scope.collection is not None:
-        must.append(qe.FieldCondition(key="collection", match=qe.MatchValue(scope.collection)))
-    if scope.document_ids is not None:
-        must.append(
-            qe.FieldCondition(key="document_id", match=qe.MatchAny(list(scope.document_ids)))
-        )
-    return qe.Filter(must=must)
 
 
 def shard_config(
@@ -116,57 +102,9 @@ def open_shard(
     return shard
 
 
-def document_filter(
-    tenant_id: str, document_id: str, *, version: int | None, except_version: int | None
-) -> qe.Filter:
-    """A document's points: all, one version, or all but one version."""
-    must: list[Any] = [
-        qe.FieldCondition(key="tenant_id", match=qe.MatchValue(tenant_id)),
-        qe.FieldCondition(key="document_id", match=qe.MatchValue(document_id)),
-    ]
-    must_not: list[Any] = []
-    if version is not None:
-        must.append(qe.FieldCondition(key="version", match=qe.MatchValue(version)))
-    if except_version is not None:
-        must_not.append(qe.FieldCondition(key="version", match=qe.MatchValue(except_version)))
-    return qe.Filter(must=must, must_not=must_not or None)
-
-
-def upsert_operation(
-    points: Sequence[ChunkPoint], *, sentences: bool, second: bool = False
-) -> qe.UpdateOperation:
-    """The engine's upsert of `points` (built in the store's thread: it is CPU work); their
-    sentence vectors only when the shard has the multivector (`sentences`), their second
-    embedder's vectors only when it has that vector (`second`)."""
-    structs = []
-    for point in points:
-        vector: dict[str, Any] = {DENSE: point.dense.astype(np.float32).tolist()}
-        if point.sparse.indices:  # as on a server, which rejects empty sparse vectors
-            vector[SPARSE] = qe.SparseVector(point.sparse.indices, point.sparse.values)
-        if sentences and point.sentences is not None and len(point.sentences):
-            vector[SENTENCES] = point.sentences.astype(np.float32).tolist()
-        if second and point.second is not None:
-            vector[SECOND] = point.second.astype(np.float32).tolist()
-        structs.append(qe.Point(point.id, vector, point.payload))
-    return qe.UpdateOperation.upsert_points(structs)
-
-
 def flush_close(shard: qe.EdgeShard) -> None:
     """Flush the shard to disk, then close it (closed even when the flush fails)."""
     try:
         shard.flush()
     finally:
         shard.close()
-
-
-def stored_hit(
-    found: qe.ScoredPoint | qe.Record, score: float, *, dense: bool = False, second: bool = False
-) -> StoredHit:
-    """A `StoredHit` of a point the engine returned, with the vectors that were asked for."""
-    return StoredHit(
-        id=str(found.id),
-        score=score,
-        payload=found.payload or {},
-        dense=dense_of(found.vector) if dense else None,
-        second=dense_of(found.vector, SECOND) if second else None,
-    )

@@ -24,6 +24,7 @@ from ragops.providers.vectorstore.base import (
     SparseVector,
     StoredHit,
     VectorStoreError,
+    check_point,
 )
 
 MAX_IDENTIFIER = 50  # PostgreSQL truncates names at 63 bytes; leave room for suffixes
@@ -178,13 +179,8 @@ def point_records(
     rows: list[tuple[Any, ...]] = []
     postings: list[tuple[Any, ...]] = []
     for point in points:
+        check_point(point, dimension)
         payload = point.payload
-        if "tenant_id" not in payload:
-            raise VectorStoreError(f"point {point.id} has no tenant_id in its payload")
-        if point.dense.shape != (dimension,):
-            raise VectorStoreError(
-                f"point {point.id} has a dense vector of shape {point.dense.shape}"
-            )
         tenant, coll, doc = (
             payload["tenant_id"],
             payload.get("collection"),

@@ -9,7 +9,8 @@ a second fails with `VectorStoreError` until `aclose()`), searches by brute forc
 and ignores payload indexes: at 5,000 points a hybrid search took most of a second, which is
 why it is not the default (docs/performance.md).
 
-Layout (names and filters in `qdrant_layout.py`). One collection, named
+Layout (names and filters in `qdrant_layout.py`; payload indexes, the selector of a
+document's points and the hits read back in `qdrant_requests.py`). One collection, named
 `settings.qdrant_collection` plus a suffix made of the embedder's model id and vector size
 (`ragops_chunks__all-minilm-l6-v2-int8_384`), so that switching embedding models never mixes
 vectors of two models: the new model simply starts an empty collection (re-ingest to fill
@@ -48,6 +49,7 @@ from ragops.providers.vectorstore.base import (
     SparseVector,
     StoredHit,
     VectorStoreError,
+    check_point,
     in_scope,
     point_ref,
 )
@@ -57,23 +59,22 @@ from ragops.providers.vectorstore.qdrant_layout import (
     SENTENCES,
     SPARSE,
     collection_name,
-    dense_of,
     point_struct,
     scope_filter,
     vectors_config,
     wanted_vectors,
 )
+from ragops.providers.vectorstore.qdrant_requests import (
+    PAYLOAD_INDEXES,
+    document_selector,
+    ids_filter,
+    stored_hit,
+    tenant_idf,
+)
 
 __all__ = ["DENSE", "SPARSE", "IdfScope", "QdrantVectorStore", "collection_name", "scope_filter"]
 
 IdfScope = Literal["tenant", "global"]
-
-
-def _conditions(must: Any) -> list[models.Condition]:
-    """A filter's `must` as a list (qdrant-client allows one condition or a list)."""
-    if must is None:
-        return []
-    return list(must) if isinstance(must, list) else [must]
 
 
 class QdrantVectorStore:
@@ -190,19 +191,8 @@ class QdrantVectorStore:
         self._second = isinstance(vectors, dict) and SECOND in vectors
 
     async def _create_indexes(self) -> None:
-        keyword = models.PayloadSchemaType.KEYWORD
-        await self._client.create_payload_index(
-            self.name,
-            "tenant_id",
-            field_schema=models.KeywordIndexParams(
-                type=models.KeywordIndexType.KEYWORD, is_tenant=True
-            ),
-        )
-        await self._client.create_payload_index(self.name, "collection", field_schema=keyword)
-        await self._client.create_payload_index(self.name, "document_id", field_schema=keyword)
-        await self._client.create_payload_index(
-            self.name, "version", field_schema=models.PayloadSchemaType.INTEGER
-        )
+        for field, schema in PAYLOAD_INDEXES.items():
+            await self._client.create_payload_index(self.name, field, field_schema=schema)
 
     async def ping(self) -> None:
         """Raise `VectorStoreError` if the store cannot answer."""
@@ -226,12 +216,7 @@ class QdrantVectorStore:
         name = self.name
         structs = []
         for point in points:
-            if "tenant_id" not in point.payload:
-                raise VectorStoreError(f"point {point.id} has no tenant_id in its payload")
-            if point.dense.shape != (self._dimension,):
-                raise VectorStoreError(
-                    f"point {point.id} has a dense vector of shape {point.dense.shape}"
-                )
+            check_point(point, self._dimension)
             structs.append(point_struct(point, sentences=self._sentences, second=self._second))
         try:
             await self._client.upsert(name, points=structs, wait=True)
@@ -249,20 +234,9 @@ class QdrantVectorStore:
         """Delete a document's points: all, one version, or all but one version."""
         if version is not None and except_version is not None:
             raise ValueError("give version or except_version, not both")
-        must: list[models.Condition] = [
-            models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id)),
-            models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id)),
-        ]
-        must_not: list[models.Condition] = []
-        if version is not None:
-            must.append(
-                models.FieldCondition(key="version", match=models.MatchValue(value=version))
-            )
-        if except_version is not None:
-            must_not.append(
-                models.FieldCondition(key="version", match=models.MatchValue(value=except_version))
-            )
-        selector = models.FilterSelector(filter=models.Filter(must=must, must_not=must_not))
+        selector = document_selector(
+            tenant_id, document_id, version=version, except_version=except_version
+        )
         try:
             await self._client.delete(self.name, points_selector=selector, wait=True)
         except Exception as exc:
@@ -304,10 +278,7 @@ class QdrantVectorStore:
             )
         except Exception as exc:
             raise VectorStoreError(f"dense search in {self.name} failed: {exc}") from exc
-        return [
-            StoredHit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}))
-            for p in response.points
-        ]
+        return [stored_hit(p, float(p.score)) for p in response.points]
 
     async def search_sparse(
         self,
@@ -322,10 +293,7 @@ class QdrantVectorStore:
         if not vector.indices:
             return []
         flt = scope_filter(scope)
-        params = None
-        if self._idf_scope == "tenant":
-            corpus = SearchScope(tenant_id=scope.tenant_id, collection=scope.collection)
-            params = models.SearchParams(idf=models.IdfCorpusParams(corpus=scope_filter(corpus)))
+        params = tenant_idf(scope) if self._idf_scope == "tenant" else None
         try:
             response = await self._client.query_points(
                 self.name,
@@ -339,15 +307,7 @@ class QdrantVectorStore:
             )
         except Exception as exc:
             raise VectorStoreError(f"sparse search in {self.name} failed: {exc}") from exc
-        return [
-            StoredHit(
-                id=str(p.id),
-                score=float(p.score),
-                payload=dict(p.payload or {}),
-                dense=dense_of(p.vector) if with_dense else None,
-            )
-            for p in response.points
-        ]
+        return [stored_hit(p, float(p.score), dense=with_dense) for p in response.points]
 
     async def sentence_scores(
         self, vector: npt.NDArray[np.float32], point_ids: Sequence[str], scope: SearchScope
@@ -358,8 +318,7 @@ class QdrantVectorStore:
             return None
         if not point_ids:
             return {}
-        flt = scope_filter(scope)
-        flt.must = [*_conditions(flt.must), models.HasIdCondition(has_id=list(point_ids))]
+        flt = ids_filter(scope, point_ids)
         try:
             response = await self._client.query_points(
                 self.name,
@@ -418,16 +377,7 @@ class QdrantVectorStore:
             )
         except Exception as exc:
             raise VectorStoreError(f"fetching points of {self.name} failed: {exc}") from exc
-        hits = [
-            StoredHit(
-                id=str(r.id),
-                score=0.0,
-                payload=dict(r.payload or {}),
-                dense=dense_of(r.vector) if with_dense else None,
-                second=dense_of(r.vector, SECOND) if with_second else None,
-            )
-            for r in records
-        ]
+        hits = [stored_hit(r, 0.0, dense=with_dense, second=with_second) for r in records]
         return [hit for hit in hits if in_scope(hit, scope)]
 
     async def total_points(self) -> int:
