@@ -62,19 +62,29 @@ def next_batch(
     return batch, at
 
 
+def over_floor(
+    score: float | None, other: float | None, floor: float, second: Second | None
+) -> bool:
+    """Whether a passage passes the floor: its first cosine `score` reaches `floor`, or (with
+    a second embedder) its second cosine `other` reaches the second's floor ("either")."""
+    if score is not None and score >= floor:
+        return True
+    return second is not None and other is not None and other >= second.floor
+
+
 def judge_floor(
     cosine: dict[str, float], floor: float, second: Second | None
 ) -> Callable[[str], bool | None]:
-    """The floor's verdict on a candidate from the searches' scores alone (None: unknown)."""
+    """The floor's verdict on a candidate from the searches' scores alone (None: unknown,
+    when a cosine it could pass on is read only with its vector)."""
 
     def judge(item: str) -> bool | None:
         score = cosine.get(item)
-        if second is None:
-            return None if score is None else score >= floor
-        other = second.cosine.get(item)
-        if (score is not None and score >= floor) or (other is not None and other >= second.floor):
+        other = second.cosine.get(item) if second is not None else None
+        if over_floor(score, other, floor, second):
             return True
-        return False if score is not None and other is not None else None
+        known = score is not None and (second is None or other is not None)
+        return False if known else None
 
     return judge
 

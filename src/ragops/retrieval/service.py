@@ -40,7 +40,14 @@ import numpy.typing as npt
 from ragops.config.settings import Settings
 from ragops.providers.embedder.base import Embedder
 from ragops.providers.vectorstore.base import ChunkPoint, SearchScope, StoredHit, VectorStore
-from ragops.retrieval.floor import Second, cosine_of, judge_floor, next_batch, settle
+from ragops.retrieval.floor import (
+    Second,
+    cosine_of,
+    judge_floor,
+    next_batch,
+    over_floor,
+    settle,
+)
 from ragops.retrieval.fusion import fuse_rankings
 from ragops.retrieval.models import ChunkInput, Passage, RetrievalResult
 from ragops.retrieval.rerank import Reranker, create_reranker
@@ -209,19 +216,16 @@ class Retriever:
         floor = settings.score_floor
         judge = judge_floor(cosine, floor, second)
 
-        def over_floor(p: Passage) -> bool:
-            if p.score >= floor:
-                return True
-            other = p.second_score
-            return second is not None and other is not None and other >= second.floor
+        def over(p: Passage) -> bool:
+            return over_floor(p.score, p.second_score, floor, second)
 
-        passes = over_floor
+        passes = over
         experiment = self.sentence_floor and best is not None
         if experiment:
             sentence = best or {}
 
             def passes(p: Passage) -> bool:
-                return over_floor(p) or sentence.get(p.point_id, p.score) >= floor
+                return over(p) or sentence.get(p.point_id, p.score) >= floor
 
             def judge(item: str) -> bool | None:  # a low cosine may pass on its sentence
                 return True if item in cosine else None
@@ -237,7 +241,7 @@ class Retriever:
             found = await self._passages(batch, cosine, vector, scope, second)
             kept.extend(p for p in found if passes(p))
         kept = kept[:k]
-        if experiment and not any(over_floor(p) for p in kept):
+        if experiment and not any(over(p) for p in kept):
             kept = []  # the experiment still needs one passage over the floor on its own
         total_ms = (time.perf_counter() - started) * 1000.0
         return RetrievalResult(
