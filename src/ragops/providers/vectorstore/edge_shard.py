@@ -57,24 +57,30 @@ def shard_config(
     )
 
 
-def has_sentences(path: Path, *, if_new: bool = False) -> bool:
-    """Whether the shard at `path` has the sentence multivector; `if_new` when there is no
-    shard there yet (whether one created now would)."""
+def stored_vectors(path: Path) -> dict[str, Any] | None:
+    """The dense vectors the shard at `path` was created with (name -> params, from its
+    config file); None when there is no shard there yet."""
     try:
         stored = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return if_new
-    return SENTENCES in (stored.get("vectors") or {})
+        return None
+    return dict(stored.get("vectors") or {})
+
+
+def has_sentences(path: Path, *, if_new: bool = False) -> bool:
+    """Whether the shard at `path` has the sentence multivector; `if_new` when there is no
+    shard there yet (whether one created now would)."""
+    vectors = stored_vectors(path)
+    return if_new if vectors is None else SENTENCES in vectors
 
 
 def second_size(path: Path, *, if_new: int | None = None) -> int | None:
     """The size of the second embedder's vector in the shard at `path` (None: it has none);
     `if_new` when there is no shard there yet (what one created now would have)."""
-    try:
-        stored = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    vectors = stored_vectors(path)
+    if vectors is None:
         return if_new
-    params = (stored.get("vectors") or {}).get(SECOND)
+    params = vectors.get(SECOND)
     return int(params["size"]) if isinstance(params, dict) and "size" in params else None
 
 
