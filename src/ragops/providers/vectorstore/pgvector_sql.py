@@ -274,14 +274,13 @@ def fetch_query(
     table: str, scope: SearchScope, *, dense: bool, second: bool
 ) -> tuple[str, list[Any]]:
     """The payloads (and the vectors asked for) of the points `$1` (uuids) within the scope's
-    tenant and collection; the values after `$1`."""
-    values: list[Any] = [scope.tenant_id]
-    where = "c.id = ANY($1::uuid[]) AND c.tenant_id = $2"
-    if scope.collection is not None:
-        values.append(scope.collection)
-        where += " AND c.collection = $3"
+    tenant and collection (not its documents: a fetch reads the ids it is given); the values
+    after `$1`."""
+    corpus = SearchScope(tenant_id=scope.tenant_id, collection=scope.collection)
+    where, values = scope_where(corpus, 2, "c")
     columns = (", c.dense" if dense else "") + (f", c.{SECOND_COLUMN}" if second else "")
-    return f'SELECT c.id, c.payload{columns} FROM "{table}" c WHERE {where}', values
+    sql = f'SELECT c.id, c.payload{columns} FROM "{table}" c WHERE c.id = ANY($1::uuid[]) AND '
+    return sql + where, values
 
 
 def fetched_hit(row: Any, *, dense: bool, second: bool) -> StoredHit:
