@@ -29,6 +29,7 @@ from ragops.observability.degradation import (
     fallback_recovered,
     record_ingest_refused,
 )
+from ragops.security.limiter import release_storages
 
 _PRE_TOKEN = re.compile(r"\w+|[^\w\s]")
 KEY_PREFIX = "ragops-quota"
@@ -124,14 +125,5 @@ class IngestQuota:
 
     async def aclose(self) -> None:
         """Release the storage's connections."""
-        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
-        close = getattr(client, "aclose", None)
-        if close is not None:
-            try:
-                await close()
-            except Exception:  # best effort at shutdown
-                log.debug("quota_storage_close_failed")
-        for storage in (self.storage, self.local):
-            timer = getattr(storage, "timer", None)
-            if timer is not None and not timer.done():
-                timer.cancel()
+        if not await release_storages(self.storage, self.local):
+            log.debug("quota_storage_close_failed")

@@ -197,17 +197,26 @@ class RateLimiter:
 
     async def aclose(self) -> None:
         """Release the storage's connections (Redis) or timer task (memory)."""
-        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
-        close = getattr(client, "aclose", None)
-        if close is not None:
-            try:
-                await close()
-            except Exception:  # closing at shutdown is best effort
-                pass
-        for storage in (self.storage, self.local_storage):
-            timer = getattr(storage, "timer", None)
-            if timer is not None and not timer.done():
-                timer.cancel()
+        await release_storages(self.storage, self.local_storage)
+
+
+async def release_storages(shared: Any, local: Any) -> bool:
+    """Release a pair of `limits` async storages at shutdown (the rate limits', the ingest
+    quota's): the shared one's Redis connections, and the expiry timer task of each memory
+    one. Best effort, never raises: False when closing the Redis client failed."""
+    closed = True
+    client = getattr(getattr(shared, "bridge", None), "storage", None)
+    close = getattr(client, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception:  # closing at shutdown is best effort
+            closed = False
+    for storage in (shared, local):
+        timer = getattr(storage, "timer", None)
+        if timer is not None and not timer.done():
+            timer.cancel()
+    return closed
 
 
 def most_pressing(statuses: list[LimitStatus]) -> LimitStatus | None:
