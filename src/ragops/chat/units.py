@@ -267,7 +267,8 @@ def _table_units(number: int, lines: list[str], position: int) -> list[Unit]:
     has_header = len(lines) > 1 and bool(_TABLE_RULE.match(lines[1]))
     header = rows[0] if has_header else []
     body = rows[1:] if has_header else rows
-    rendered = [line for line in (render_row(header, cells) for cells in body) if line]
+    kept = [(line, cells) for line, cells in ((render_row(header, c), c) for c in body) if line]
+    rendered = [line for line, _ in kept]
     short = [clip(line, MAX_ROW_CHARS) for line in rendered]  # rows of a whole table
     if not rendered:
         return []
@@ -282,14 +283,9 @@ def _table_units(number: int, lines: list[str], position: int) -> list[Unit]:
             keys=" ".join(cells[0] for cells in body if cells),
         )
     ]
-    commands = [
-        cells[0] if is_command_row(header, cells) else ""
-        for cells in body
-        if render_row(header, cells)
-    ]
-    whole = [  # a row quoted alone shows as much as a long sentence (its last clause too)
-        line for line in (render_row(header, cells, MAX_SHOWN_CHARS) for cells in body) if line
-    ]
+    commands = [cells[0] if is_command_row(header, cells) else "" for _, cells in kept]
+    # a row quoted alone shows as much as a long sentence (its last clause too)
+    whole = [render_row(header, cells, MAX_SHOWN_CHARS) for _, cells in kept]
     units.extend(
         Unit(
             "row",
