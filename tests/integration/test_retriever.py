@@ -4,10 +4,8 @@ finds the right passage; an unrelated question finds nothing."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,6 +18,7 @@ from ragops.providers.vectorstore.pgvector import PgVectorStore
 from ragops.retrieval.rerank import LexicalReranker
 from ragops.retrieval.service import ChunkInput, Retriever
 from ragops.retrieval.sparse import Bm25Encoder
+from tests.integration.handbook import handbook_chunk
 
 CORPUS = {
     "backup": "Backups run nightly at 02:00 UTC. Restore a database with `ragops restore "
@@ -38,21 +37,7 @@ STORES = {"edge": EdgeVectorStore, "pgvector": PgVectorStore}
 
 
 def chunk(doc: str, text: str, tenant: str = TENANT) -> ChunkInput:
-    chunk_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/{doc}"))
-    payload: dict[str, Any] = {
-        "tenant_id": tenant,
-        "collection": "handbook",
-        "document_id": doc,
-        "version": 1,
-        "chunk_id": chunk_id,
-        "title": doc.title(),
-        "section": "Overview",
-        "text": text,
-        "start": 0,
-        "end": len(text),
-        "ordinal": 0,
-    }
-    return ChunkInput(id=chunk_id, text=f"{doc.title()}\n\n{text}", payload=payload)
+    return handbook_chunk(tenant, doc, text, section="Overview")
 
 
 @pytest.fixture(params=["edge", "pgvector"])

@@ -30,6 +30,7 @@ from ragops.providers.vectorstore.qdrant import QdrantVectorStore
 from ragops.retrieval.service import ChunkInput, Retriever
 from ragops.retrieval.sparse import Bm25Encoder
 from tests.fakes.qdrant_server import QdrantRestServer
+from tests.integration.handbook import handbook_chunk
 
 KINDS = ("edge", "qdrant-client", "pgvector")
 TENANT = "acme"
@@ -216,21 +217,7 @@ async def test_a_pgvector_table_created_without_the_setting_stays_so(
 
 
 def chunk(doc: str, text: str) -> ChunkInput:
-    chunk_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{TENANT}/{doc}"))
-    payload: dict[str, Any] = {
-        "tenant_id": TENANT,
-        "collection": "handbook",
-        "document_id": doc,
-        "version": 1,
-        "chunk_id": chunk_id,
-        "title": doc.title(),
-        "section": "",
-        "text": text,
-        "start": 0,
-        "end": len(text),
-        "ordinal": 0,
-    }
-    return ChunkInput(id=chunk_id, text=f"{doc.title()}\n\n{text}", payload=payload)
+    return handbook_chunk(TENANT, doc, text)
 
 
 CHUNKS = [chunk(doc, text) for doc, text in DOCS.items()]

@@ -7,7 +7,6 @@ with it off, still answer as before."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from ragops.providers.vectorstore.qdrant import DENSE, SPARSE, QdrantVectorStore
 from ragops.retrieval.service import ChunkInput, Retriever
 from ragops.retrieval.sparse import Bm25Encoder
 from ragops.retrieval.units import MAX_UNITS
+from tests.integration.handbook import handbook_chunk
 
 KINDS = ("edge", "qdrant-client", "pgvector")
 TENANT = "acme"
@@ -60,21 +60,7 @@ QUESTION = "how often is the fire alarm checked"
 
 
 def chunk(doc: str, text: str) -> ChunkInput:
-    chunk_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{TENANT}/{doc}"))
-    payload: dict[str, Any] = {
-        "tenant_id": TENANT,
-        "collection": "handbook",
-        "document_id": doc,
-        "version": 1,
-        "chunk_id": chunk_id,
-        "title": doc.title(),
-        "section": "",
-        "text": text,
-        "start": 0,
-        "end": len(text),
-        "ordinal": 0,
-    }
-    return ChunkInput(id=chunk_id, text=f"{doc.title()}\n\n{text}", payload=payload)
+    return handbook_chunk(TENANT, doc, text)
 
 
 CHUNKS = [chunk("office", LONG), *(chunk(doc, text) for doc, text in OTHERS.items())]
