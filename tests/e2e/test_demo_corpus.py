@@ -1,6 +1,6 @@
 """End to end on the demo corpus: `make run`'s first start ingests docs/ (in the background:
-the fixture waits for `/readyz`), and questions whose answer is in exactly one document cite
-that document, over real HTTP."""
+the fixture waits for `/readyz`), and questions whose answer is in one document (or a named
+few) cite it, over real HTTP."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import REPO_ROOT, LiveServer, RunningServer, make_settings
 
-# question -> the one document (path under docs/) that answers it
-QUESTIONS = {
+# question -> the document (path under docs/) that answers it, or the documents that each do
+QUESTIONS: dict[str, str | tuple[str, ...]] = {
     "Why do all tenants share one Qdrant collection instead of one collection each?": (
         "ARCHITECTURE.md"
     ),
@@ -23,7 +23,12 @@ QUESTIONS = {
         "ingestion.md"
     ),
     "Is a # inside a fenced code block treated as a Markdown heading?": "ingestion.md",
-    "How does the extractive answerer score the sentences of the passages?": "generation.md",
+    # generation.md describes the scoring; performance.md's answer-quality passes describe each
+    # of its rules as it was added, so either answers it
+    "How does the extractive answerer score the sentences of the passages?": (
+        "generation.md",
+        "performance.md",
+    ),
     "How do I use Ollama as the language model?": "generation.md",
     "How do I delete a document from the command line?": "cli.md",
     "How does reciprocal rank fusion combine the dense and BM25 rankings?": "retrieval.md",
@@ -82,7 +87,9 @@ def test_question_cites_the_document_that_answers_it(
     body = response.json()
     assert body["mode"] == "extractive"
     cited = [by_id[c["document_id"]] for c in body["citations"]]
-    assert QUESTIONS[question] in cited, (body["answer"], cited)
+    expected = QUESTIONS[question]
+    answering = {expected} if isinstance(expected, str) else set(expected)
+    assert answering & set(cited), (body["answer"], cited)
     for citation in body["citations"]:
         assert f"[{citation['index']}]" in body["answer"]
 
