@@ -133,3 +133,14 @@ async def test_unused_words_are_those_no_chunk_of_the_scope_uses(retriever: Retr
     words = ["restored", "kelvin", "certificates", "sharepoint"]
     assert await retriever.unused_words(words, SCOPE) == ["kelvin", "sharepoint"]
     assert await retriever.unused_words(["restore"], SearchScope("other")) == ["restore"]
+
+
+async def test_word_uses_are_the_chunks_using_each_word_up_to_a_number(
+    retriever: Retriever,
+) -> None:
+    # "days" is in three chunks (backup, tls, vacation), "renewed" in the tls one alone
+    uses = await retriever.word_uses(["days", "renewed", "sharepoint"], SCOPE, 2)
+    assert len(uses["days"]) == 2
+    assert uses["renewed"] == [handbook_chunk(TENANT, "tls", "").id]
+    assert uses["sharepoint"] == []
+    assert len((await retriever.word_uses(["days"], SCOPE, 5))["days"]) == 3

@@ -110,3 +110,20 @@ async def test_the_bar_of_a_close_passage_is_the_scope_cosine_setting(retriever:
     assert retriever.settings.scope_cosine == 0.4 and await kept(retriever, question)
     retriever.settings = retriever.settings.model_copy(update={"scope_cosine": 1.0})
     assert await kept(retriever, question) == []
+
+
+async def test_a_word_used_once_in_a_passage_not_retrieved_refuses_without_a_close_passage(
+    retriever: Retriever,
+) -> None:
+    # "markdown" is used by the ingestion passage alone; the question's other words are the
+    # backups passage's. With no passage close (a bar of 1.0), given the backups passage only
+    # the question is refused; given every passage, that word is held and it is kept.
+    retriever.settings = retriever.settings.model_copy(update={"scope_cosine": 1.0})
+    question = "are markdown backups kept for 30 days?"
+    passages = (await retriever.search(question, SCOPE, top_k=10)).passages
+    backups = [p for p in passages if p.document_id == "backups"]
+    assert await retriever.word_uses(["markdown"], SCOPE, 2) == {
+        "markdown": [p.chunk_id for p in passages if p.document_id == "ingestion"]
+    }
+    assert await in_scope(retriever, SCOPE, question, backups) == []
+    assert await in_scope(retriever, SCOPE, question, passages) == passages

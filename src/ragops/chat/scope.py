@@ -13,8 +13,8 @@ them. A word counts as held when a passage holds its stem or a word one typo awa
 inserted, deleted or replaced, or two neighbours swapped; for words of MIN_TYPO_LETTERS
 letters or more, first letter kept); a word of the answerer's synonym table ("storage" ->
 store) is never unknown. Those few words are looked up in the collection's sparse (BM25)
-index (`Retriever.unused_words`: one single-term search each, one id at most, no payload),
-and only when the answer can matter.
+index (`Retriever.word_uses`: one single-term search each, RARE_USES + 1 ids at most, no
+payload), and only when the answer can matter.
 The question is out of scope (`refuses`) when one of them is never used anywhere in the
 collection and no passage is `settings.scope_cosine` close to the question (0.4 on MiniLM, the
 answerer's own bar for a question put in other words; each embedder has its own,
@@ -22,14 +22,17 @@ answerer's own bar for a question put in other words; each embedder has its own,
 close holds HELD_PER_UNUSED of the question's content words for each unused one: the question
 is then mostly that passage's subject in the asker's everyday words ("somebody deleted a pile
 of rows ... from our backups"), where two foreign subjects leave a question few words of the
-passage's ("crawl a sharepoint site"). The chat service then drops its passages, so it is
-answered as a question that retrieved nothing is.
+passage's ("crawl a sharepoint site"). When no passage is that close, a word that the
+collection uses in at most RARE_USES chunk, none of them retrieved, refuses as an unused one
+does: the question names a subject the collection mentions once in passing elsewhere ("turn on
+two-factor authentication for admin accounts"), not what its passages are about. The chat
+service then drops its passages, so it is answered as a question that retrieved nothing is.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 
 import structlog
 
@@ -42,6 +45,7 @@ from ragops.retrieval.sparse import STOPWORDS, analyze
 __all__ = [
     "HELD_PER_UNUSED",
     "MIN_TYPO_LETTERS",
+    "RARE_USES",
     "UNUSED_WORDS",
     "in_scope",
     "out_of_scope",
@@ -63,6 +67,11 @@ HELD_PER_UNUSED = 2
 """A passage scope_cosine close that holds this many of the question's content words for each
 unused one lets UNUSED_WORDS unused words through: they are the asker's own words around the
 passage's subject. Chosen on the tune questions and the select half (docs/performance.md)."""
+RARE_USES = 1
+"""Without a passage scope_cosine close, a word of the question that no retrieved passage holds
+and at most this many chunks of the collection use (none of them retrieved) puts it out of
+scope, as an unused word does. Chosen on logs of the check's inputs (docs/performance.md,
+"Words used once elsewhere"): 2 refused an in-scope question written in everyday words."""
 
 _BOILERPLATE = frozenset(
     """able actually allow allowed allows always anyway automatically available basically
@@ -162,13 +171,15 @@ async def out_of_scope(
     question: str,
     texts: Sequence[str],
     close: Sequence[str],
-    unused: Callable[[Sequence[str]], Awaitable[list[str]]],
+    uses: Callable[[Sequence[str]], Awaitable[dict[str, list[str]]]],
+    retrieved: Collection[str] = (),
 ) -> list[str]:
-    """The words of `question` that the whole collection never uses, when they put it out of
-    scope (`refuses`), else []. `texts` are the retrieved passages, `close` those of them
-    `settings.scope_cosine` close to the question, `unused` the collection's lookup
-    (`Retriever.unused_words` for the question's scope); it is called only when its answer
-    can matter."""
+    """The words of `question` that put it out of scope, else []: those the whole collection
+    never uses (`refuses`) or, when no passage is close, those it uses in at most RARE_USES
+    chunk that is not among `retrieved` (their ids). `texts` are the retrieved passages,
+    `close` those of them `settings.scope_cosine` close to the question, `uses` the
+    collection's lookup (`Retriever.word_uses` for the question's scope: the ids of up to
+    RARE_USES + 1 chunks using each word); it is called only when its answer can matter."""
     candidates = unknown_words(question, texts)
     similar = bool(close)
     held = 0
@@ -176,8 +187,18 @@ async def out_of_scope(
         held = max(held_words(question, text) for text in close)
     if not refuses(candidates, similar, held):
         return []
-    found = await unused(candidates)
-    return found if refuses(found, similar, held) else []
+    found = await uses(candidates)
+    unused = [word for word in candidates if word in found and not found[word]]
+    if refuses(unused, similar, held):
+        return unused
+    if similar:
+        return []
+    here = set(retrieved)
+    return [
+        word
+        for word in candidates
+        if 0 < len(found.get(word, ())) <= RARE_USES and here.isdisjoint(found[word])
+    ]
 
 
 async def in_scope(
@@ -188,10 +209,14 @@ async def in_scope(
     texts = [f"{p.title}\n{p.section}\n{p.text}" for p in passages]
     bar = retriever.settings.scope_cosine
     close = [text for p, text in zip(passages, texts, strict=True) if similarity(p) >= bar]
-    unused = await out_of_scope(
-        question, texts, close, lambda words: retriever.unused_words(words, scope)
+    words = await out_of_scope(
+        question,
+        texts,
+        close,
+        lambda asked: retriever.word_uses(asked, scope, RARE_USES + 1),
+        {p.chunk_id for p in passages},
     )
-    if unused:
-        log.info("question_out_of_scope", words=unused)
+    if words:
+        log.info("question_out_of_scope", words=words)
         return []
     return passages

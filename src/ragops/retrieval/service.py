@@ -254,15 +254,26 @@ class Retriever:
     async def unused_words(self, words: Sequence[str], scope: SearchScope) -> list[str]:
         """Those of `words` that no chunk within `scope` uses (after stemming, as BM25 sees
         them): one sparse search of each word's terms, one hit at most, ids only."""
+        uses = await self.word_uses(words, scope)
+        return [word for word, ids in uses.items() if not ids]
+
+    async def word_uses(
+        self, words: Sequence[str], scope: SearchScope, most: int = 1
+    ) -> dict[str, list[str]]:
+        """The ids of at most `most` chunks within `scope` that use each of `words` (after
+        stemming, as BM25 sees them; [] for a word no chunk uses): one sparse search of each
+        word's terms, ids only. A word BM25 does not index (a stopword to it) is left out."""
         queries = [(word, self.encoder.encode_query(word)) for word in words]
         queries = [(word, query) for word, query in queries if query.indices]
         found = await asyncio.gather(
             *(
-                self.store.search_sparse(query, scope, 1, with_dense=False, with_payload=False)
+                self.store.search_sparse(query, scope, most, with_dense=False, with_payload=False)
                 for _, query in queries
             )
         )
-        return [word for (word, _), hits in zip(queries, found, strict=True) if not hits]
+        return {
+            word: [hit.id for hit in hits] for (word, _), hits in zip(queries, found, strict=True)
+        }
 
     async def sparse_passages(self, query: str, scope: SearchScope, limit: int) -> list[Passage]:
         """The best `limit` passages for `query` by BM25 alone, with their payloads, best

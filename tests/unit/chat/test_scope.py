@@ -1,7 +1,10 @@
 """The scope check's words: which of a question's words the retrieved passages do not hold
-(and so are looked up in the whole collection), and when unused ones put it out of scope."""
+(and so are looked up in the whole collection), and when unused ones, or ones used once in a
+passage not retrieved, put it out of scope."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pytest
 
@@ -56,15 +59,33 @@ def test_the_words_a_passage_holds_are_the_question_words_it_does_not_lack() -> 
 async def test_the_collection_is_asked_only_when_its_answer_matters() -> None:
     asked: list[list[str]] = []
 
-    async def unused(words: list[str]) -> list[str]:
+    async def uses(words: Sequence[str]) -> dict[str, list[str]]:
         asked.append(list(words))
-        return [w for w in words if w in {"gpu", "cuda"}]
+        return {w: [] if w in {"gpu", "cuda"} else ["c1", "c2"] for w in words}
 
     question = "can i run the embedder on a gpu with cuda?"
-    assert await out_of_scope(question, PASSAGES, PASSAGES, unused) == ["gpu", "cuda"]
+    assert await out_of_scope(question, PASSAGES, PASSAGES, uses) == ["gpu", "cuda"]
     # one unknown word beside a close passage: no lookup at all
-    assert await out_of_scope("How do I restore a snapshot?", PASSAGES, PASSAGES, unused) == []
+    assert await out_of_scope("How do I restore a snapshot?", PASSAGES, PASSAGES, uses) == []
     assert asked == [["run", "embedder", "gpu", "cuda"]]
+
+
+async def test_a_word_used_once_elsewhere_refuses_only_without_a_close_passage() -> None:
+    # "accounts" is used by one chunk of the collection, not a retrieved one; "admin" by many
+    found = {"admin": ["c1", "c2"], "accounts": ["c9"]}
+
+    async def uses(words: Sequence[str]) -> dict[str, list[str]]:
+        return {w: found[w] for w in words}
+
+    question = "How do I restore backups of admin accounts?"
+    assert await out_of_scope(question, PASSAGES, [], uses, {"c1"}) == ["accounts"]
+    # beside a passage close in meaning it is the asker's word, as an unused one is
+    assert await out_of_scope(question, PASSAGES, PASSAGES[1:], uses, {"c1"}) == []
+    # the one chunk using it was retrieved: the question is about that passage
+    assert await out_of_scope(question, PASSAGES, [], uses, {"c9"}) == []
+    # used by two chunks: a word of the collection's, not a passing mention
+    found["accounts"] = ["c8", "c9"]
+    assert await out_of_scope(question, PASSAGES, [], uses, {"c1"}) == []
 
 
 def test_a_word_of_the_synonym_table_is_never_unknown() -> None:
@@ -85,9 +106,9 @@ def test_a_negative_contraction_is_no_word_of_the_question() -> None:
 
 
 async def test_a_question_with_a_contraction_is_not_refused_beside_a_close_passage() -> None:
-    async def unused(words: list[str]) -> list[str]:
-        return [w for w in words if w in {"won", "boot"}]  # the collection uses neither
+    async def uses(words: Sequence[str]) -> dict[str, list[str]]:
+        return {w: [] for w in words if w in {"won", "boot"}}  # the collection uses neither
 
     question = "My server won't boot with production mode. Which setups does it reject?"
     texts = ["Production\nProduction > Refusals\nIn production mode the server rejects SQLite."]
-    assert await out_of_scope(question, texts, texts, unused) == []
+    assert await out_of_scope(question, texts, texts, uses) == []
