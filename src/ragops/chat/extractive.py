@@ -17,7 +17,8 @@ result is deterministic and takes a few milliseconds. `stream_words` replays a f
 answer as word-sized deltas, so extractive answers can stream too.
 
 The scoring is in `chat.shapes`, the sentence answers in `chat.sentences`, the block answers (action
-section, named section, list, table) in `chat.blocks`, the word handling in `chat.terms`;
+section, named section, list, table) in `chat.blocks`, the word handling in `chat.terms`, what a
+definition question asks about and the sentence that states it in `chat.definitions`;
 this module holds the answerer, sentence splitting and streaming.
 """
 
@@ -61,7 +62,7 @@ __all__ = [
     "word_deltas",
 ]
 
-ANSWERER_VERSION = 12
+ANSWERER_VERSION = 13
 """The version of the rules that choose what is answered (this answerer's, and the scope check
 that runs before it and before an LLM), raised whenever they change an answer: it is part of
 the answer cache's fingerprint (`cache.factory` gives it to `cache.keys.fingerprint`), so an
