@@ -281,7 +281,8 @@ _RATE = re.compile(
 _MEASURES = (
     (
         re.compile(
-            r"\bper\s+(?:second|minute|hour|day)\b|\ba\s+(?:second|minute)\b", re.IGNORECASE
+            r"\b(?:per|each|every)\s+(?:second|minute|hour|day)\b|\ba\s+(?:minute|hour|day)\b",
+            re.IGNORECASE,
         ),
         _RATE,
     ),

@@ -179,3 +179,23 @@ def test_a_question_asking_what_to_check_or_look_at_asks_for_the_diagnosis() -> 
     text = _ask(checks, kubernetes, diagnosis)
     assert text.startswith("Diagnosis (RagopsNoTraffic)")
     assert "2. Check DNS and the load balancer's target health." in text
+
+
+def test_a_second_of_something_is_no_rate() -> None:
+    # "a second instance" counts instances: the question asks for a duration, not a rate
+    start = DocPassage(
+        "Scaling",
+        "Scaling > Adding an instance",
+        "A new instance starts serving within 30 s, once its readiness probe passes.",
+        document_id="scaling",
+        score=0.5,
+    )
+    limits = DocPassage(
+        "Scaling",
+        "Scaling > Limits per instance",
+        "Another instance starts serving at most 60/minute questions per key.",
+        document_id="scaling",
+        score=0.5,
+    )
+    text = _ask("How long does a second instance take to start serving?", limits, start)
+    assert text.startswith("A new instance starts serving within 30 s")
