@@ -17,7 +17,8 @@ result is deterministic and takes a few milliseconds. `stream_words` replays a f
 answer as word-sized deltas, so extractive answers can stream too.
 
 The scoring is in `chat.shapes`, the sentence answers in `chat.sentences`, the block answers (action
-section, named section, list, table) in `chat.blocks`, the word handling in `chat.terms`;
+section, named section, list, table) in `chat.blocks`, the word handling in `chat.terms`, what a
+definition question asks about and the sentence that states it in `chat.definitions`;
 this module holds the answerer, sentence splitting and streaming.
 """
 

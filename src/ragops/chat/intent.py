@@ -41,7 +41,8 @@ ACTION_PHRASES = ("what to do", "first response", "how to fix", "how to recover"
 
 _PROCEDURE = re.compile(
     r"\b(?:how\s+(?:do|can|should|would|to)\b|what\s+(?:do|should|can|must)\s+(?:i|we|you)\s+"
-    r"(?:(?:have|need)\s+to\s+)?do\b|what\s+(?:i|we|you)\s+(?:have|need)\s+to\s+do\b|what\s+now\b|what\s+next\b|what\s+to\s+do\b|steps?\s+(?:to|for)\b|procedure\b|"
+    r"(?:(?:have|need)\s+to\s+)?(?:do|check|verify|inspect|try|change|look\s+(?:at|into|for))\b|"
+    r"what\s+(?:i|we|you)\s+(?:have|need)\s+to\s+do\b|what\s+now\b|what\s+next\b|what\s+to\s+do\b|steps?\s+(?:to|for)\b|procedure\b|"
     r"^\s*what\s+(?:are|were)\s+(?:the\s+)?(?:\w+\s+)?steps\b|"
     r"how\s+(?:is|are)\s+\w+(?:\s+\w+)?\s+(?:rolled\s+back|restored|rotated|fixed)\b|"
     r"(?:fix|resolve|mitigate|recover|restore|troubleshoot|handle)\b.*\?\s*$)",
@@ -240,7 +241,7 @@ SECTION_WORDS: dict[SectionKind, frozenset[str]] = {
 
 _ASKS_DIAGNOSIS = re.compile(
     r"\b(?:check|checking|verify|verifying|confirm|confirming|investigate|investigating|"
-    r"diagnose|diagnosing|triage)\b|\b(?:tell|know|see|find\s+out)\s+(?:if|whether)\b|"
+    r"diagnose|diagnosing|triage|inspect)\b|\blook\s+(?:at|into)\b|\b(?:tell|know|see|find\s+out)\s+(?:if|whether)\b|"
     r"\b(?:is|are)\s+(?:it|they|users|\w+)\s+really\b|\breally\s+(?:down|affected|broken)\b|"
     r"\b(?:find|look\s+for)\s+(?:the\s+)?(?:root\s+)?(?:cause|reason)\b|\broot\s+cause\b|"
     r"\bwhat\s+(?:caused|is\s+causing)\b",

@@ -40,6 +40,7 @@ from dataclasses import replace
 from functools import lru_cache
 
 from ragops.chat.commands import runs_subcommand, subcommand
+from ragops.chat.definitions import defined_terms, defines
 from ragops.chat.intent import (
     SectionKind,
     answers_steps,
@@ -47,7 +48,6 @@ from ragops.chat.intent import (
     question_kind,
     section_kind,
 )
-from ragops.chat.shapes import defined_terms, defines
 from ragops.chat.terms import heading_terms, names_heading, question_terms, terms
 from ragops.db import Database
 from ragops.documents import catalog
@@ -313,7 +313,7 @@ async def add_definition_start(
     db: Database, tenant_id: str, question: str, passages: Sequence[Passage]
 ) -> list[Passage]:
     """`passages` and, for a definition question ("what does burn rate mean?") that no
-    retrieved sentence answers (`shapes.defines`), the first chunk of the best-ranked
+    retrieved sentence answers (`definitions.defines`), the first chunk of the best-ranked
     retrieved section whose heading path holds what is asked about ("Burn-rate alerts"),
     when retrieval found only later chunks of it: a page states what a thing is where its
     section begins, and later chunks use the term without saying it again. The chunk is read

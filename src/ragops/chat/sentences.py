@@ -14,7 +14,8 @@ import math
 import re
 from dataclasses import replace
 
-from ragops.chat.shapes import Context, ExtractiveAnswer, ScoredSentence, cite, defines
+from ragops.chat.definitions import defines
+from ragops.chat.shapes import Context, ExtractiveAnswer, ScoredSentence, cite
 from ragops.chat.terms import terms
 from ragops.chat.units import Unit
 
@@ -45,7 +46,9 @@ def sentence_answer(
     if context.kind in ("value", "yesno", "definition"):
         limit = min(limit, 2)
     candidates = _definition_first(context, candidates)
-    picked = _with_antecedents(pick_sentences(candidates, limit), scored)
+    picked = _with_antecedents(
+        _definition_goes_on(context, pick_sentences(candidates, limit), scored), scored
+    )
     order = list(dict.fromkeys(s.passage for s in picked))
     picked.sort(key=lambda s: (order.index(s.passage), s.position))
     procedure = context.kind == "procedure"
@@ -58,7 +61,7 @@ def sentence_answer(
 
 def _definition_first(context: Context, candidates: list[ScoredSentence]) -> list[ScoredSentence]:
     """For a definition question, the best sentence that states what the question asks about
-    (`shapes.defines`: "The corpus version is a counter ...") takes the best score when it
+    (`definitions.defines`: "The corpus version is a counter ...") takes the best score when it
     scores within KEEP_RATIO of it: a sentence that uses the term ("compared with the
     cached questions of the same ... corpus version") may share more of the question's
     other words, but it does not say what the term is."""
@@ -72,6 +75,26 @@ def _definition_first(context: Context, candidates: list[ScoredSentence]) -> lis
     if first.score >= best or first.score < KEEP_RATIO * best:
         return candidates
     return [replace(c, score=best + TIE_MARGIN) if c is first else c for c in candidates]
+
+
+def _definition_goes_on(
+    context: Context, picked: list[ScoredSentence], scored: list[tuple[Unit, float]]
+) -> list[ScoredSentence]:
+    """A definition goes on in its paragraph: when the first sentence states what the
+    question asks about (`definitions.defines`), the sentence after it in the same paragraph or list
+    item is quoted second, in place of a sentence of another passage."""
+    if context.kind != "definition" or not picked or not defines(picked[0].text, context.defined):
+        return picked
+    first = picked[0]
+    units = {(u.passage, u.position): (u, s) for u, s in scored if u.kind == "sentence"}
+    here = units.get((first.passage, first.position))
+    after = units.get((first.passage, first.position + 1))
+    if here is None or after is None or after[0].block != here[0].block or here[0].block < 0:
+        return picked
+    unit, score = after
+    follow = ScoredSentence(unit.shown or unit.text, unit.passage, unit.position, score)
+    rest = [s for s in picked[1:] if (s.passage, s.position) != (unit.passage, unit.position)]
+    return [first, follow, *rest][: max(2, len(picked))]
 
 
 _REFERS_BACK = re.compile(

@@ -16,6 +16,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragops.chat.definitions import DEFINING_VERB, defined_terms, defines
 from ragops.chat.intent import (
     QuestionKind,
     SectionKind,
@@ -50,6 +51,9 @@ passage's title or headings already hold: the heading says what the section is a
 sentence that settles the question says something more about it ("Does the liveness probe
 fail when the database is down?" is settled by the liveness section's sentence about the
 database, not by its "Point the liveness probe here")."""
+NEIGHBOUR_SHARE = 0.2
+"""Of what a sentence's neighbours in its paragraph or list item add to its share of the
+question's terms, the part that counts for it."""
 RANK_PRIOR = 0.02
 """Bonus (scaled by retrieval rank) that lets earlier passages win exact ties."""
 
@@ -119,6 +123,9 @@ class Context:
     defined: frozenset[str] = frozenset()
     """The terms a definition question asks about ("corpus", "version" of "what is the corpus
     version?"); empty for other questions."""
+    neighbours: dict[tuple[int, int], set[str]] = field(default_factory=dict)
+    """The terms of the sentences next to each sentence in its paragraph or list item, by
+    (passage, position) (`neighbour_terms`)."""
 
     def coverage(self, bag: set[str], given: AbstractSet[str] = frozenset()) -> float:
         """The IDF-weighted share of the question's terms that `bag` holds; a term of
@@ -172,6 +179,7 @@ def build_context(question: str, passages: Sequence[Any], units: list[Unit]) -> 
         if df or term in set(terms(question)):
             weight[term] = 1.0 + math.log((count + 1) / (1 + df))
     return Context(
+        neighbours=neighbour_terms(units, bags),
         kind=question_kind(question),
         asked=asked,
         weight=weight,
@@ -190,6 +198,23 @@ def build_context(question: str, passages: Sequence[Any], units: list[Unit]) -> 
     )
 
 
+def neighbour_terms(units: list[Unit], bags: list[set[str]]) -> dict[tuple[int, int], set[str]]:
+    """For each sentence, the terms of the sentences just before and after it in the same
+    paragraph or list item: a sentence is read with them ("Safe while the service runs." after
+    the command it is about)."""
+    out: dict[tuple[int, int], set[str]] = {}
+    sentences = [(u, bag) for u, bag in zip(units, bags, strict=True) if u.kind == "sentence"]
+    for i, (unit, _) in enumerate(sentences):
+        near: set[str] = set()
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(sentences):
+                other, bag = sentences[j]
+                if other.passage == unit.passage and other.block == unit.block >= 0:
+                    near |= bag
+        out[(unit.passage, unit.position)] = near
+    return out
+
+
 def _steps_kind(question: str, passages: Sequence[Any]) -> SectionKind | None:
     """ "diagnosis" when the question asks how to check and a passage is a diagnosis section
     (the action sections answer otherwise), else None."""
@@ -197,40 +222,6 @@ def _steps_kind(question: str, passages: Sequence[Any]) -> SectionKind | None:
         return None
     sections = (str(getattr(p, "section", "") or "") for p in passages)
     return "diagnosis" if any(section_kind(s) == "diagnosis" for s in sections) else None
-
-
-_DEFINED = re.compile(
-    r"^\s*(?:what\s+(?:is|are)\s+(?:meant\s+by\s+)?|what['\u2019]s\s+|define\s+|explain\s+)"
-    r"(?:(?:a|an|the)\s+)?(?P<a>[^?]+?)\s*\??\s*$"
-    r"|^\s*what\s+does\s+(?:(?:a|an|the)\s+)?(?P<b>.+?)\s+mean\b",
-    re.IGNORECASE,
-)
-
-
-def defined_terms(question: str) -> frozenset[str]:
-    """The terms of what a definition question asks about: "corpus version" of "What is the
-    corpus version?", "drain" of "What does drain mean?"."""
-    if question_kind(question) != "definition":
-        return frozenset()
-    match = _DEFINED.match(" ".join(question.split()))
-    if match is None:
-        return frozenset()
-    return frozenset(terms(match.group("a") or match.group("b") or ""))
-
-
-def defines(sentence: str, defined: frozenset[str]) -> bool:
-    """Whether `sentence` states what `defined` is: the words before its first "is", "are",
-    "means" (...) name it and little else ("The corpus version is a counter per ...")."""
-    if not defined:
-        return False
-    copula = _DEFINES.search(sentence)
-    if copula is None:
-        return False
-    before = sentence[: copula.start()]
-    if len(before.split()) <= len(defined) + 3 and defined <= set(terms(before)):
-        return True
-    named = set(terms(before))  # "The corpus version is ..." for "what's this corpus version
-    return len(named) >= 2 and len(before.split()) <= 5 and named <= defined  # thing ...?"
 
 
 def _ordinal(passage: Any) -> int:
@@ -283,7 +274,18 @@ _DURATION = re.compile(
     re.IGNORECASE,
 )
 _SIZE = re.compile(_NUMBER + r"(?:[kmgt]i?b|bytes?|characters?|chars?|pages?)\b", re.IGNORECASE)
+_RATE = re.compile(
+    r"\d+\s*(?:/|per\s+)(?:\d+\s*)?(?:s|secs?|seconds?|min|mins|minutes?|h|hours?|days?)\b",
+    re.IGNORECASE,
+)
 _MEASURES = (
+    (
+        re.compile(
+            r"\b(?:per|each|every)\s+(?:second|minute|hour|day)\b|\ba\s+(?:minute|hour|day)\b",
+            re.IGNORECASE,
+        ),
+        _RATE,
+    ),
     (re.compile(r"\bhow\s+(?:soon|quickly|often|fast)\b", re.IGNORECASE), _DURATION),
     (
         re.compile(r"\bhow\s+long\b", re.IGNORECASE),
@@ -317,12 +319,15 @@ def _measure(question: str) -> re.Pattern[str] | None:
     return next((figure for asks, figure in _MEASURES if asks.search(question)), None)
 
 
-_DEFINES = re.compile(r"\b(?:is|are|means|refers\s+to|stands\s+for)\b", re.IGNORECASE)
-
-
 def score_unit(unit: Unit, context: Context) -> float:
     given = context.headings[unit.passage - 1] if context.kind == "yesno" else frozenset()
-    own = context.coverage(set(terms(unit.text + " " + unit.lead)), given)
+    bag = set(terms(unit.text + " " + unit.lead))
+    own = context.coverage(bag, given)
+    near = (
+        context.neighbours.get((unit.passage, unit.position)) if unit.kind == "sentence" else None
+    )
+    if near and context.kind not in ("procedure", "list"):
+        own += NEIGHBOUR_SHARE * (context.coverage(bag | near, given) - own)
     if unit.kind == "table":  # a table is about what it lists more than about its details
         own = max(context.coverage(set(terms(unit.keys + " " + unit.lead))), 0.7 * own)
     section = context.sections[unit.passage - 1]
@@ -360,8 +365,11 @@ def score_unit(unit: Unit, context: Context) -> float:
             score += MEASURE_BONUS
     if context.causal and unit.kind in ("sentence", "row") and _CONDITION.search(unit.text):
         score += CONDITION_BONUS
-    if kind == "definition" and unit.kind == "sentence" and _DEFINES.search(unit.text):
-        score += DEFINES_BONUS if defines(unit.text, context.defined) else 0.03
+    if kind == "definition" and unit.kind == "sentence":
+        if defines(unit.text, context.defined):
+            score += DEFINES_BONUS
+        elif DEFINING_VERB.search(unit.text):
+            score += 0.03
     return score
 
 

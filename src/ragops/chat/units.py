@@ -83,6 +83,9 @@ class Unit:
     command: str = ""
     """Of a row of a command table (`is_command_row`): its command (the first cell); the rest
     of the row says what it does."""
+    block: int = -1
+    """Of a sentence: the paragraph or list item it belongs to (numbered within its passage),
+    so a sentence can be read with its neighbours; -1 for other units."""
 
 
 @dataclass(slots=True)
@@ -171,25 +174,27 @@ def _bounded(lines: list[str], limit: int = MAX_BLOCK_CHARS) -> list[str]:
     return kept
 
 
-def _sentence(sentence: str, number: int, position: int, *, in_block: bool = False) -> Unit:
+def _sentence(
+    sentence: str, number: int, position: int, *, in_block: bool = False, block: int = -1
+) -> Unit:
     """A sentence unit: scored on its first MAX_SENTENCE_CHARS, shown up to MAX_SHOWN_CHARS."""
     text = clip(sentence, MAX_SENTENCE_CHARS)
     shown = sentence if text != sentence else ""
-    return Unit("sentence", text, number, position, in_block=in_block, shown=shown)
+    return Unit("sentence", text, number, position, in_block=in_block, shown=shown, block=block)
 
 
 def passage_units(number: int, text: str, quoted: Sequence[tuple[int, int]] = ()) -> list[Unit]:
     """The answer units of passage `number` (see the module docstring), in reading order."""
     units: list[Unit] = []
     previous = ""
-    for block in _blocks(text, quoted):
+    for index, block in enumerate(_blocks(text, quoted)):
         if block.kind == "paragraph":
             paragraph = " ".join(block.lines)
             for sentence in sentences_of(paragraph, MAX_SHOWN_CHARS):
-                units.append(_sentence(sentence, number, len(units)))
+                units.append(_sentence(sentence, number, len(units), block=index * 1000))
             previous = paragraph
         elif block.kind == "list":
-            units.extend(_list_units(number, block.lines, previous, len(units)))
+            units.extend(_list_units(number, block.lines, previous, len(units), index * 1000))
             previous = ""
         elif block.kind == "code":
             lines = block.lines[:MAX_CODE_LINES] + (
@@ -205,7 +210,9 @@ def passage_units(number: int, text: str, quoted: Sequence[tuple[int, int]] = ()
     return units
 
 
-def _list_units(number: int, lines: list[str], previous: str, position: int) -> list[Unit]:
+def _list_units(
+    number: int, lines: list[str], previous: str, position: int, block: int = 0
+) -> list[Unit]:
     lead = sentences_of(previous)[-1] if previous.rstrip().endswith(":") else ""
     items: list[tuple[bool, str]] = []
     depth = min(len(_BULLET.match(line).group(1)) for line in lines)  # type: ignore[union-attr]
@@ -241,9 +248,13 @@ def _list_units(number: int, lines: list[str], previous: str, position: int) -> 
             lead=lead,
         )
     ]
-    for _, body in items:
+    for item, (_, body) in enumerate(items, start=1):
         for sentence in sentences_of(body, MAX_SHOWN_CHARS):
-            units.append(_sentence(sentence, number, position + len(units), in_block=True))
+            units.append(
+                _sentence(
+                    sentence, number, position + len(units), in_block=True, block=block + item
+                )
+            )
     return units
 
 
