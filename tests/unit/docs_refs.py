@@ -240,7 +240,7 @@ _URL_PATH = re.compile(
     r"|\$\{?[A-Z_]+\}?)(" + _API + ")"
 )
 _ROUTE_LABEL = re.compile(r"route\s*(?:=~|!~|=|!=)\s*\"(/[^\"]*)\"")
-_MANIFEST_PATH = re.compile(r"\b(?:path|healthCheckPath):\s*[\"']?(" + _API + ")")
+_MANIFEST_PATH = re.compile(r"\b(?:path|metrics_path|healthCheckPath):\s*[\"']?(" + _API + ")")
 
 
 def _paths(piece: Piece) -> Iterator[tuple[str | None, str]]:

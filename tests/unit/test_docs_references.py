@@ -332,3 +332,20 @@ def test_prose_and_other_programs_are_not_commands() -> None:
     assert [words for piece in pieces for words in docs_refs.invocations(piece)] == [
         ["db", "maintain"]
     ]
+
+
+def test_manifest_commands_are_read() -> None:
+    text = (
+        'args: ["ragops", "db", "archive", "--older-than", "30d"]\n'
+        'args: ["ragops", "db", "archiv"]\n'
+        "preDeployCommand: ragops db upgrade --fast\n"
+        "command={{ragops}} serve --host 127.0.0.1 --portt 8000\n"
+        "# one-off commands use the same image: `ragops stack upp`\n"
+    )
+    pieces = docs_refs.manifest_invocations("manifest.yaml", text)
+    assert [(p.line, p.reference) for p in docs_refs.cli_problems(pieces, cli_root())] == [
+        (2, "ragops db archiv"),
+        (3, "ragops db upgrade --fast"),
+        (4, "ragops serve --portt"),
+        (5, "ragops stack upp"),
+    ]
