@@ -14,11 +14,10 @@ def render_section(units: list[Unit], limit: int = 1200, keep: Unit | None = Non
     that matched the question is the one the reader needs."""
     parts: list[str] = []
     paragraph: list[str] = []
+    blocks: list[tuple[Unit, int]] = []  # each list or table, and the part that shows it
     holder = -1
     for unit in units:
         if unit.in_block:
-            if unit is keep:
-                holder = len(parts) + bool(paragraph)
             continue
         if unit.kind == "sentence":
             if unit is keep:
@@ -30,9 +29,12 @@ def render_section(units: list[Unit], limit: int = 1200, keep: Unit | None = Non
             paragraph = []
         if unit is keep:
             holder = len(parts)
+        blocks.append((unit, len(parts)))
         parts.append(unit.text)
     if paragraph:
         parts.append(" ".join(paragraph))
+    if keep is not None and keep.in_block:
+        holder = _block_of(keep, blocks)
     kept: list[str] = []
     total = 0
     for number, part in enumerate(parts):
@@ -52,3 +54,15 @@ def render_section(units: list[Unit], limit: int = 1200, keep: Unit | None = Non
         kept.append(part)
         total += len(part)
     return "\n".join(kept)
+
+
+def _block_of(item: Unit, blocks: list[tuple[Unit, int]]) -> int:
+    """The part showing the list or table an item (a list item's sentence, a table's row)
+    belongs to: the last block of its passage that starts before it; -1 when the section
+    shows none (the block was left out as the chunks' overlap)."""
+    found = [
+        (block.position, part)
+        for block, part in blocks
+        if block.passage == item.passage and block.position < item.position
+    ]
+    return max(found)[1] if found else -1
