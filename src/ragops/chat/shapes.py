@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragops.chat.definitions import DEFINING_VERB, defined_terms, defines
+from ragops.chat.evidence import neighbour_terms, section_evidence
 from ragops.chat.intent import (
     QuestionKind,
     SectionKind,
@@ -54,6 +55,8 @@ database, not by its "Point the liveness probe here")."""
 NEIGHBOUR_SHARE = 0.2
 """Of what a sentence's neighbours in its paragraph or list item add to its share of the
 question's terms, the part that counts for it."""
+SECTION_WEIGHT = 0.05
+"""Share from the section evidence of its passage (`evidence.section_evidence`)."""
 RANK_PRIOR = 0.02
 """Bonus (scaled by retrieval rank) that lets earlier passages win exact ties."""
 
@@ -125,7 +128,9 @@ class Context:
     version?"); empty for other questions."""
     neighbours: dict[tuple[int, int], set[str]] = field(default_factory=dict)
     """The terms of the sentences next to each sentence in its paragraph or list item, by
-    (passage, position) (`neighbour_terms`)."""
+    (passage, position) (`evidence.neighbour_terms`)."""
+    evidence: list[float] = field(default_factory=list)
+    """Each passage's section evidence (`evidence.section_evidence`)."""
 
     def coverage(self, bag: set[str], given: AbstractSet[str] = frozenset()) -> float:
         """The IDF-weighted share of the question's terms that `bag` holds; a term of
@@ -178,7 +183,7 @@ def build_context(question: str, passages: Sequence[Any], units: list[Unit]) -> 
         df = sum(term in bag for bag in every)
         if df or term in set(terms(question)):
             weight[term] = 1.0 + math.log((count + 1) / (1 + df))
-    return Context(
+    context = Context(
         neighbours=neighbour_terms(units, bags),
         kind=question_kind(question),
         asked=asked,
@@ -196,23 +201,8 @@ def build_context(question: str, passages: Sequence[Any], units: list[Unit]) -> 
         causal=_CAUSAL_QUESTION.search(question) is not None,
         steps=_steps_kind(question, passages),
     )
-
-
-def neighbour_terms(units: list[Unit], bags: list[set[str]]) -> dict[tuple[int, int], set[str]]:
-    """For each sentence, the terms of the sentences just before and after it in the same
-    paragraph or list item: a sentence is read with them ("Safe while the service runs." after
-    the command it is about)."""
-    out: dict[tuple[int, int], set[str]] = {}
-    sentences = [(u, bag) for u, bag in zip(units, bags, strict=True) if u.kind == "sentence"]
-    for i, (unit, _) in enumerate(sentences):
-        near: set[str] = set()
-        for j in (i - 1, i + 1):
-            if 0 <= j < len(sentences):
-                other, bag = sentences[j]
-                if other.passage == unit.passage and other.block == unit.block >= 0:
-                    near |= bag
-        out[(unit.passage, unit.position)] = near
-    return out
+    context.evidence = section_evidence(context, units, bags)
+    return context
 
 
 def _steps_kind(question: str, passages: Sequence[Any]) -> SectionKind | None:
@@ -336,6 +326,7 @@ def score_unit(unit: Unit, context: Context) -> float:
     ) * context.coverage(context.headings[unit.passage - 1])
     relevance = context.relevance[unit.passage - 1]
     score = UNIT_WEIGHT * own + HEADING_WEIGHT * heading + RETRIEVAL_WEIGHT * relevance
+    score += SECTION_WEIGHT * context.evidence[unit.passage - 1] if context.evidence else 0.0
     n = len(context.relevance)
     score += RANK_PRIOR * (n - unit.passage + 1) / n
     kind = context.kind
