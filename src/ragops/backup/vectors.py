@@ -28,6 +28,7 @@ import os
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import qdrant_edge as qe
@@ -43,7 +44,9 @@ from ragops.providers.vectorstore.edge import (
     stored_config,
 )
 from ragops.providers.vectorstore.pgvector import PgVectorStore
-from ragops.providers.vectorstore.qdrant import QdrantVectorStore
+
+if TYPE_CHECKING:
+    from ragops.providers.vectorstore.qdrant import QdrantVectorStore
 
 
 class VectorBackupError(Exception):
@@ -66,6 +69,8 @@ async def copy_vectors(
             points=points,
             path=rel,
         )
+    from ragops.providers.vectorstore.qdrant import QdrantVectorStore  # slow to import
+
     if isinstance(store, QdrantVectorStore):
         await while_held()
         return await _qdrant_snapshot(store, work)

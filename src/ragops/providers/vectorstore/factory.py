@@ -7,7 +7,6 @@ from ragops.providers.embedder.base import Embedder, EmbedderError
 from ragops.providers.vectorstore.base import VectorStore
 from ragops.providers.vectorstore.edge import EdgeVectorStore
 from ragops.providers.vectorstore.pgvector import PgVectorStore
-from ragops.providers.vectorstore.qdrant import QdrantVectorStore
 
 
 def create_vector_store(settings: Settings, embedder: Embedder) -> VectorStore:
@@ -35,5 +34,9 @@ def open_vector_store(settings: Settings, *, model_id: str, dimension: int | Non
     if kind == "pgvector":
         return PgVectorStore(settings, model_id=model_id, dimension=dimension)
     if kind == "qdrant":
+        # Imported here: qdrant-client takes seconds to import, which the embedded store (every
+        # CLI command's default) and pgvector never need.
+        from ragops.providers.vectorstore.qdrant import QdrantVectorStore
+
         return QdrantVectorStore(settings, model_id=model_id, dimension=dimension)
     return EdgeVectorStore(settings, model_id=model_id, dimension=dimension)

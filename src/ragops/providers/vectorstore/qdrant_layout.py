@@ -13,13 +13,15 @@ dense vector `SECOND` (cosine) of the second embedder; one created without it ne
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from qdrant_client import models
 
 from ragops.providers.vectorstore.base import ChunkPoint, SearchScope
+
+if TYPE_CHECKING:  # imported where used: the embedded store and pgvector never load it
+    from qdrant_client import models
 
 DENSE = "dense"
 SPARSE = "bm25"
@@ -42,6 +44,8 @@ def collection_name(base: str, model_id: str, dimension: int) -> str:
 
 def scope_filter(scope: SearchScope) -> models.Filter:
     """The filter every search in `scope` carries: tenant, then collection and documents."""
+    from qdrant_client import models
+
     must: list[models.Condition] = [
         models.FieldCondition(key="tenant_id", match=models.MatchValue(value=scope.tenant_id))
     ]
@@ -61,6 +65,8 @@ def scope_filter(scope: SearchScope) -> models.Filter:
 def vectors_config(dimension: int, second: int | None) -> dict[str, models.VectorParams]:
     """The dense vectors of a new collection on a Qdrant server or in local mode: `DENSE`,
     `SENTENCES` and, with a second embedder of size `second`, `SECOND`."""
+    from qdrant_client import models
+
     vectors = {
         DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE),
         SENTENCES: models.VectorParams(
@@ -82,6 +88,8 @@ def point_struct(point: ChunkPoint, *, sentences: bool, second: bool) -> models.
     """A point as qdrant-client writes it: its dense and BM25 vectors, its sentence vectors
     when the collection has the multivector (`sentences`), its second embedder's vector when
     it has that vector (`second`)."""
+    from qdrant_client import models
+
     vector: dict[str, Any] = {DENSE: point.dense.astype(np.float32).tolist()}
     if point.sparse.indices:  # Qdrant rejects empty sparse vectors
         vector[SPARSE] = models.SparseVector(
