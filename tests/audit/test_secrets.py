@@ -134,3 +134,32 @@ def test_not_a_git_checkout_is_an_error(tmp_path: Path) -> None:
     result = runner.invoke(audit_app, ["secrets", "--repo", str(folder), "-o", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert "not a git checkout" in result.output
+
+
+def test_a_long_history_is_scanned_on_several_processes_and_the_checkout_once(
+    tmp_path: Path,
+) -> None:
+    # 120 notes edited twice: enough blobs to share among processes; the leak in the middle
+    files = {f"notes/n{i:03}.md": f"Note {i}, first draft.\n" for i in range(120)}
+    repo = init_repo(tmp_path / "repo", files)
+    commit(repo, {"notes/n060.md": f'aws_access_key_id = "{fake_aws_key()}"\n'}, "leak")
+    commit(repo, {name: text.replace("first", "second") for name, text in files.items()}, "edit")
+    from ragops.audit.git_history import scan_history
+    from ragops.audit.secret_scan import blob_ids, checkout_files, scanner_settings
+
+    checkout = checkout_files(repo, all_files=False)
+    for jobs in (1, 2):
+        with scanner_settings(None):  # the forked processes inherit the plugins
+            blobs, same, findings = scan_history(
+                repo, set(), max_blob_bytes=1 << 20, scanned=blob_ids(repo, checkout), jobs=jobs
+            )
+        assert blobs == 120 * 2 + 1  # first drafts and the leak; the checkout's second drafts
+        assert same == 120  # the checkout's own files are not scanned again
+        [finding] = findings
+        assert finding.title == "AWS Access Key in git history"
+        assert finding.location.startswith("notes/n060.md:1@")
+    result = audit_secrets(repo)
+    assert "(120 of them the checkout's own files, not scanned twice)" in result.summary
+    assert _types([f for f in result.findings if f.title.endswith("git history")]) == {
+        "AWS Access Key"
+    }

@@ -4,15 +4,20 @@ This is what the spec's truffleHog step does: a secret committed once and delete
 still in the repository (and in every clone), so it is still a finding until it is rotated
 and the history rewritten. Every blob reachable from any ref (`git rev-list --all --objects`)
 is written, under its own path, into a scratch folder and scanned with the plugins and filters
-of the working tree scan; a blob larger than `max_blob_bytes` is reported as not audited.
+of the working tree scan; a blob larger than `max_blob_bytes` is reported as not audited. A
+blob that is the very file the working-tree scan read (same blob id, same path) is not scanned
+twice, and the rest are shared among one process a core.
 """
 
 from __future__ import annotations
 
 # git is the only program run here, with fixed argument lists and no shell.
+import multiprocessing
+import os
 import subprocess  # nosec B404
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from ragops.audit.findings import AuditError, Finding
@@ -81,36 +86,91 @@ def _safe_relative(name: str) -> str | None:
 
 
 def scan_history(
-    root: Path, allowed: set[tuple[str, str]], *, max_blob_bytes: int
-) -> tuple[int, list[Finding]]:
-    """Scan every reachable blob; findings for secrets whose (hash, type) is not `allowed`."""
+    root: Path,
+    allowed: set[tuple[str, str]],
+    *,
+    max_blob_bytes: int,
+    scanned: frozenset[tuple[str, str]] = frozenset(),
+    jobs: int | None = None,
+) -> tuple[int, int, list[Finding]]:
+    """Scan every reachable blob; findings for secrets whose (hash, type) is not `allowed`.
+
+    A blob that is the very file the working-tree scan read (`scanned`: its blob id and path)
+    is not scanned again: its secrets are that scan's. The rest are scanned on `jobs`
+    processes (by default one a core, at most four). Returns the number of reachable blobs,
+    how many of them were the checkout's own, and the findings, in the blobs' order."""
     blobs = reachable_blobs(root)
     findings: list[Finding] = []
-    small = []
+    todo: list[tuple[str, str]] = []
+    same = 0
     for sha, name, size in blobs:
-        if size > max_blob_bytes:
+        relative = _safe_relative(name)
+        if (sha, name) in scanned:
+            same += 1
+        elif size > max_blob_bytes:
+            reason = f"blob {sha} is {size} bytes, above the {max_blob_bytes}-byte limit"
+            findings.append(Finding.not_audited(CHECK, "History blob not scanned", reason, name))
+        elif relative is None:
+            reason = f"blob {sha} has a path that cannot be written safely"
+            findings.append(Finding.not_audited(CHECK, "History blob not scanned", reason, name))
+        else:
+            todo.append((sha, relative))
+    seen: set[tuple[str, str]] = set()
+    for sha, relative, found in _scan_all(root, todo, jobs or _default_jobs()):
+        for digest, kind, line in found:
+            if (digest, kind) in allowed or (digest, kind) in seen:
+                continue
+            seen.add((digest, kind))
+            commit = introducing_commit(root, sha)
             findings.append(
-                Finding.not_audited(
+                Finding.make(
                     CHECK,
-                    "History blob not scanned",
-                    f"blob {sha} is {size} bytes, above the {max_blob_bytes}-byte limit",
-                    name,
+                    severity_of(kind),
+                    f"{kind} in git history",
+                    f"{kind} (sha1 {digest[:12]}) committed in {commit} (blob {sha}), "
+                    "not in the working tree nor reviewed in the baseline. Deleting it "
+                    "does not remove it from history or clones: rotate it, then rewrite "
+                    "history if needed.",
+                    f"{relative}:{line}@{commit[:12]}",
+                    key=digest,
                 )
             )
-        else:
-            small.append((sha, name))
-    names = dict(small)
-    seen: set[tuple[str, str]] = set()
+    return len(blobs), same, findings
+
+
+BlobSecrets = tuple[str, str, list[tuple[str, str, int]]]
+"""A scanned blob: its id, its path, and each secret found as (hash, type, line)."""
+
+
+def _default_jobs() -> int:
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+def _scan_all(root: Path, todo: list[tuple[str, str]], jobs: int) -> list[BlobSecrets]:
+    """Scan the blobs, split over `jobs` forked processes (each inherits the scanner's
+    settings) when there are enough of them; results in `todo`'s order."""
+    if jobs <= 1 or len(todo) < 2 * PARALLEL_FROM:
+        return _scan_blobs(root, todo)
+    shares = [todo[i::jobs] for i in range(jobs)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        parts = list(pool.map(_scan_blobs, [root] * jobs, shares))
+    order = {sha: number for number, (sha, _) in enumerate(todo)}
+    return sorted((blob for part in parts for blob in part), key=lambda blob: order[blob[0]])
+
+
+PARALLEL_FROM = 50
+"""Fewer blobs than twice this are scanned in this process (a fork costs more than they do)."""
+
+
+def _scan_blobs(root: Path, todo: list[tuple[str, str]]) -> list[BlobSecrets]:
+    """Write each blob under its own path into a scratch folder and scan it there."""
+    paths = dict(todo)
+    scanned: list[BlobSecrets] = []
     with tempfile.TemporaryDirectory(prefix="ragops-audit-history-") as scratch:
         base = Path(scratch)
-        for sha, data in blob_contents(root, [sha for sha, _ in small]):
-            relative = _safe_relative(names[sha])
-            if relative is None:
-                reason = f"blob {sha} has a path that cannot be written safely"
-                findings.append(
-                    Finding.not_audited(CHECK, "History blob not scanned", reason, names[sha])
-                )
-                continue
+        for sha, data in blob_contents(root, [sha for sha, _ in todo]):
+            relative = paths[sha]
             target = base / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
@@ -118,22 +178,6 @@ def scan_history(
                 found = scan_files(base, [relative])
             finally:
                 target.unlink()
-            for (_, digest, kind), secret in sorted(found.items()):
-                if (digest, kind) in allowed or (digest, kind) in seen:
-                    continue
-                seen.add((digest, kind))
-                commit = introducing_commit(root, sha)
-                findings.append(
-                    Finding.make(
-                        CHECK,
-                        severity_of(kind),
-                        f"{kind} in git history",
-                        f"{kind} (sha1 {digest[:12]}) committed in {commit} (blob {sha}), "
-                        "not in the working tree nor reviewed in the baseline. Deleting it "
-                        "does not remove it from history or clones: rotate it, then rewrite "
-                        "history if needed.",
-                        f"{relative}:{secret.line_number}@{commit[:12]}",
-                        key=digest,
-                    )
-                )
-    return len(blobs), findings
+            secrets = [(key[1], key[2], found[key].line_number) for key in sorted(found)]
+            scanned.append((sha, relative, secrets))
+    return scanned

@@ -17,6 +17,7 @@ leave this module: reports carry the type, the file, the line and detect-secrets
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -120,6 +121,19 @@ def scan_files(root: Path, files: Iterable[str]) -> dict[SecretKey, PotentialSec
             if os.path.isfile(name) and not os.path.islink(name):
                 collection.scan_file(name)
     return {(name, s.secret_hash, s.type): s for name, s in collection}
+
+
+def blob_ids(root: Path, files: Iterable[str]) -> frozenset[tuple[str, str]]:
+    """(git blob id, path) of each checkout file as it is on disk: a history blob with the same
+    id and path is the same file, already scanned."""
+    ids = set()
+    for name in files:
+        path = root / name
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            digest = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False)
+            ids.add((digest.hexdigest(), name))
+    return frozenset(ids)
 
 
 def checkout_files(root: Path, *, all_files: bool) -> list[str]:
@@ -240,7 +254,12 @@ def audit_secrets(
             # Secrets of the working tree are reported above; reviewed false positives are not.
             allowed = {(k[1], k[2]) for k in current}
             allowed |= {(k[1], k[2]) for k, s in reviewed.items() if s.is_secret is False}
-            blobs, history_findings = scan_history(root, allowed, max_blob_bytes=max_blob_bytes)
+            blobs, same, history_findings = scan_history(
+                root, allowed, max_blob_bytes=max_blob_bytes, scanned=blob_ids(root, files)
+            )
             findings += history_findings
-            summary += f" and {blobs} blobs of the git history"
+            summary += (
+                f" and {blobs} blobs of the git history ({same} of them the checkout's own "
+                "files, not scanned twice)"
+            )
     return CheckResult(CHECK, summary, findings)
