@@ -5,28 +5,10 @@ keeps its last clause."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
-from ragops.chat.extractive import ExtractiveAnswerer
 from ragops.chat.intent import question_kind
-
-
-@dataclass(frozen=True)
-class DocPassage:
-    """A retrieved passage of a known document."""
-
-    title: str
-    section: str
-    text: str
-    document_id: str = "doc"
-    score: float = 0.5
-
-
-def _ask(question: str, *passages: DocPassage) -> str:
-    return ExtractiveAnswerer().answer_now(question, list(passages)).text
-
+from tests.unit.chat.passages import DocPassage, answer_text
 
 RESTORE = DocPassage(
     "Recovery",
@@ -56,7 +38,7 @@ def test_a_question_after_a_scene_setting_sentence_is_answered_with_the_steps() 
         "What are the steps?"
     )
     assert question_kind(question) == "procedure"
-    text = _ask(question, RESTORE, CHECKS)
+    text = answer_text(question, RESTORE, CHECKS)
     assert "1. In the provider console" in text
     assert "4. Switch the service's database address" in text
 
@@ -97,7 +79,7 @@ def test_a_plural_noun_after_several_modifiers_asks_for_a_list(question: str, ki
 
 
 def test_security_headers_asked_with_modifiers_are_answered_with_the_whole_table() -> None:
-    text = _ask(
+    text = answer_text(
         "What security-related HTTP headers does the server attach to its responses?",
         HSTS,
         HEADERS,
@@ -128,7 +110,7 @@ def test_a_yes_no_question_naming_steps_is_settled_by_the_row_to_its_end() -> No
     question = "Does the server send each escalation step to the pager service as well?"
     assert question_kind(question) == "yesno"
     assert question_kind("What are the steps to restore a backup?") == "procedure"
-    text = _ask(question, CHANNELS)
+    text = answer_text(question, CHANNELS)
     assert "only the first page goes there" in text
     assert not text.startswith("Paging and escalation")  # a sentence, not the section
 
@@ -157,7 +139,7 @@ LIMITS = DocPassage(
 def test_whats_the_biggest_file_is_answered_with_the_size() -> None:
     question = "what's the biggest single file i can upload before it gets bounced?"
     assert question_kind(question) == "value"
-    assert "20 MiB" in _ask(question, UPLOADS, LIMITS)
+    assert "20 MiB" in answer_text(question, UPLOADS, LIMITS)
 
 
 SEMANTIC = DocPassage(
@@ -180,7 +162,7 @@ KEYS = DocPassage(
 
 
 def test_a_definition_asked_in_passing_words_is_answered_by_the_sentence_stating_it() -> None:
-    text = _ask(
+    text = answer_text(
         "what's this corpus version thing the answer cache keeps talking about?", SEMANTIC, KEYS
     )
     assert text.startswith("The corpus version is a counter per collection")

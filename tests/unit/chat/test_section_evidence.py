@@ -4,24 +4,11 @@ question's terms than any one of its units, and that evidence counts for each of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ragops.chat import shapes
 from ragops.chat.extractive import ExtractiveAnswerer
 from ragops.chat.shapes import build_context
 from ragops.chat.units import passage_units
-
-
-@dataclass(frozen=True)
-class DocPassage:
-    """A retrieved passage of a known document."""
-
-    title: str
-    section: str
-    text: str
-    document_id: str = "doc"
-    score: float = 0.5
-
+from tests.unit.chat.passages import DocPassage
 
 LIMITS = DocPassage(
     "Uploads",

@@ -5,27 +5,9 @@ question asking what to check or look at is answered with the steps of the diagn
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ragops.chat.definitions import defined_terms, defines
-from ragops.chat.extractive import ExtractiveAnswerer
 from ragops.chat.intent import asked_section, question_kind
-
-
-@dataclass(frozen=True)
-class DocPassage:
-    """A retrieved passage of a known document."""
-
-    title: str
-    section: str
-    text: str
-    document_id: str = "doc"
-    score: float = 0.5
-
-
-def _ask(question: str, *passages: DocPassage) -> str:
-    return ExtractiveAnswerer().answer_now(question, list(passages)).text
-
+from tests.unit.chat.passages import DocPassage, answer_text
 
 MAINTENANCE = DocPassage(
     "Deployment",
@@ -50,7 +32,9 @@ SETTINGS = DocPassage(
 def test_a_sentence_counts_with_its_neighbour_in_the_same_list_item() -> None:
     # the archive sentence names the command, its neighbour says when it may run: read
     # together they answer, ahead of a sentence that only shares "service" and "run"
-    text = _ask("Can I run ragops db archive while the service is up?", SETTINGS, MAINTENANCE)
+    text = answer_text(
+        "Can I run ragops db archive while the service is up?", SETTINGS, MAINTENANCE
+    )
     assert text.startswith("ragops db archive moves chat sessions")
 
 
@@ -73,7 +57,7 @@ SEMANTIC = DocPassage(
 
 
 def test_a_definition_goes_on_with_the_next_sentence_of_its_paragraph() -> None:
-    text = _ask(
+    text = answer_text(
         "what's this corpus version thing the answer cache keeps talking about?",
         SEMANTIC,
         CACHE_KEYS,
@@ -115,7 +99,7 @@ def test_a_term_glossed_after_a_colon_is_defined_by_that_line() -> None:
     half_open = defined_terms("What does it mean when the breaker is half-open?")
     assert defines("half-open (1): after the reset wait one probe call is sent.", half_open)
     assert not defines("closed (0): calls go through.", half_open)
-    text = _ask(
+    text = answer_text(
         "What does it mean when the breaker for our language model provider is half-open?",
         ALERT,
         BREAKER,
@@ -144,7 +128,7 @@ PATH = DocPassage(
 
 
 def test_a_question_per_unit_of_time_gets_the_rate() -> None:
-    text = _ask(
+    text = answer_text(
         "How many chat questions per minute can a single key ask before it gets a 429?",
         PATH,
         LIMITS,
@@ -176,7 +160,7 @@ def test_a_question_asking_what_to_check_or_look_at_asks_for_the_diagnosis() -> 
         document_id="deployment",
         score=0.4,
     )
-    text = _ask(checks, kubernetes, diagnosis)
+    text = answer_text(checks, kubernetes, diagnosis)
     assert text.startswith("Diagnosis (RagopsNoTraffic)")
     assert "2. Check DNS and the load balancer's target health." in text
 
@@ -197,5 +181,5 @@ def test_a_second_of_something_is_no_rate() -> None:
         document_id="scaling",
         score=0.5,
     )
-    text = _ask("How long does a second instance take to start serving?", limits, start)
+    text = answer_text("How long does a second instance take to start serving?", limits, start)
     assert text.startswith("A new instance starts serving within 30 s")
