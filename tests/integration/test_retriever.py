@@ -130,9 +130,9 @@ async def test_lexical_reranker_keeps_the_answer_on_top(retriever: Retriever) ->
 
 
 async def test_unused_words_are_those_no_chunk_of_the_scope_uses(retriever: Retriever) -> None:
-    words = ["restored", "kelvin", "certificates", "sharepoint"]
-    assert await retriever.unused_words(words, SCOPE) == ["kelvin", "sharepoint"]
-    assert await retriever.unused_words(["restore"], SearchScope("other")) == ["restore"]
+    uses = await retriever.word_uses(["restored", "kelvin", "certificates", "sharepoint"], SCOPE)
+    assert [word for word, ids in uses.items() if not ids] == ["kelvin", "sharepoint"]
+    assert await retriever.word_uses(["restore"], SearchScope("other")) == {"restore": []}
 
 
 async def test_word_uses_are_the_chunks_using_each_word_up_to_a_number(

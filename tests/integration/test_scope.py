@@ -53,10 +53,12 @@ async def kept(retriever: Retriever, question: str) -> list[str]:
 
 
 async def test_words_the_collection_never_uses_are_found(retriever: Retriever) -> None:
-    words = ["restore", "restoring", "instances", "sharepoint", "cuda"]
-    assert await retriever.unused_words(words, SCOPE) == ["sharepoint", "cuda"]
+    uses = await retriever.word_uses(
+        ["restore", "restoring", "instances", "sharepoint", "cuda"], SCOPE
+    )
+    assert [word for word, ids in uses.items() if not ids] == ["sharepoint", "cuda"]
     # another tenant's collection uses none of them
-    assert await retriever.unused_words(["restore"], SearchScope("other")) == ["restore"]
+    assert await retriever.word_uses(["restore"], SearchScope("other")) == {"restore": []}
 
 
 @pytest.mark.parametrize(
@@ -97,7 +99,7 @@ async def test_two_words_of_its_own_pass_only_around_a_close_passages_subject(
     # "somebody" and "wiped" are words the collection never uses; the backups passage, close
     # in meaning, holds five of the question's words (two per unused word are needed)
     question = "somebody wiped our database; how do i restore it from the nightly backup archives?"
-    assert await retriever.unused_words(["somebody", "wiped"], SCOPE) == ["somebody", "wiped"]
+    assert await retriever.word_uses(["somebody", "wiped"], SCOPE) == {"somebody": [], "wiped": []}
     assert "backups" in await kept(retriever, question)
     # "tape" and "drive" beside only two of its words ("restore", "backup"): refused
     assert await kept(retriever, "how do i restore a backup from a tape drive?") == []

@@ -251,12 +251,6 @@ class Retriever:
             candidates=len(fused),
         )
 
-    async def unused_words(self, words: Sequence[str], scope: SearchScope) -> list[str]:
-        """Those of `words` that no chunk within `scope` uses (after stemming, as BM25 sees
-        them): one sparse search of each word's terms, one hit at most, ids only."""
-        uses = await self.word_uses(words, scope)
-        return [word for word, ids in uses.items() if not ids]
-
     async def word_uses(
         self, words: Sequence[str], scope: SearchScope, most: int = 1
     ) -> dict[str, list[str]]:
