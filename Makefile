@@ -34,8 +34,12 @@ typecheck: setup
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects nothing: that is a failure here, as any non-zero exit is.
+# The suite waits on servers and subprocesses more than it computes, so it runs in
+# TEST_WORKERS parallel pytest-xdist workers (`make test TEST_WORKERS=0` runs it in one
+# process); a test file stays on one worker, so its module fixtures start once.
+TEST_WORKERS ?= 3
 pytest: setup
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 # The security audit of spec Task 4.6. The offline checks must pass; `deps` needs the
 # vulnerability service, which may be unreachable: its report ("not audited" or findings) is

@@ -41,7 +41,23 @@ pytest_plugins = ["tests.fakes.fixtures"]
 PG_HOST = os.environ.get("RAGOPS_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("RAGOPS_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("RAGOPS_TEST_PG_USER", "postgres")
-REDIS_URL = os.environ.get("RAGOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def worker_redis_url(base: str, worker: str | None) -> str:
+    """The Redis URL of one test worker: under pytest-xdist, worker `gwN` takes the database N
+    below the base URL's (15, 14, 13, ... by default), so cached answers, rate-limit counters
+    and job queues of tests running at the same time never meet."""
+    if not worker or not worker.startswith("gw"):
+        return base
+    head, _, db = base.rpartition("/")
+    number = int(db) if db.isdigit() else 0
+    return f"{head}/{(number - int(worker[2:])) % 16}"
+
+
+REDIS_URL = worker_redis_url(
+    os.environ.get("RAGOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+    os.environ.get("PYTEST_XDIST_WORKER"),
+)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ["sqlite", "postgres"]
 

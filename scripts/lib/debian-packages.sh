@@ -11,7 +11,8 @@
 # and defines have_tools (true when every tool is on PATH) and print_versions.
 #
 # Idempotent: prints versions and stops when the tools are present; runs `apt-get update` only
-# when a package is missing, waiting up to 10 minutes for another apt's lock. Non-interactive
+# when a package is missing, waiting up to 10 minutes for another apt's lock. Installs of these
+# scripts run one at a time (a lock file under $TMPDIR), so parallel callers do not race. Non-interactive
 # (DEBIAN_FRONTEND=noninteractive). A policy-rc.d forbids service starts during the install,
 # unless one is already in place, and the packaged services are disabled afterwards, so their
 # ports stay free for the tests' own instances.
@@ -21,6 +22,18 @@ log() { printf '%s: %s\n' "${TOOL_SCRIPT}" "$*" >&2; }
 if have_tools; then
     print_versions
     exit 0
+fi
+
+# One install at a time on this machine (parallel test workers call these scripts together):
+# the others wait here, then find the tools installed. Two apt-gets would also contend for the
+# policy-rc.d file, which the first would remove while the second still installs.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"${TMPDIR:-/tmp}/ragops-debian-packages.lock"
+    flock -w 900 9 || { log "waited 15 minutes for another install to finish"; exit 1; }
+    if have_tools; then
+        print_versions
+        exit 0
+    fi
 fi
 
 if [[ ${EUID} -eq 0 ]]; then
