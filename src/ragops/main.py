@@ -18,7 +18,11 @@ from fastapi import FastAPI
 from ragops import __version__
 from ragops.api.docs import install_docs
 from ragops.api.errors import install_error_handlers
-from ragops.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from ragops.api.middleware import (
+    BodySizeLimitMiddleware,
+    NulInUrlMiddleware,
+    RequestIdMiddleware,
+)
 from ragops.api.openapi import install_openapi
 from ragops.api.router import include_routers
 from ragops.auth.bootstrap import ensure_bootstrap_key
@@ -89,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     include_routers(app)
     apply_idempotency(app)  # before the rate limits: a replay costs no quota
+    app.add_middleware(NulInUrlMiddleware)  # inside the rate limits, headers and metrics
     install_docs(app, **options)
     install_openapi(app, question_limit=settings.max_question_chars)
     install_security(app, settings)

@@ -3,7 +3,8 @@ way on every route:
 
 - `RequestModel`: the base of request bodies. Every string in it (nested ones too) must be
   valid Unicode: a lone surrogate such as `\\ud800`, which JSON can spell but no encoder can
-  encode, is refused with a 422 naming the field, before any library sees it.
+  encode, is refused with a 422 naming the field, before any library sees it; so is a NUL
+  character (`\\u0000`), which no PostgreSQL text column can store.
 - `UtcDatetime`: a timestamp that is always timezone-aware UTC (SQLite hands back naive
   datetimes), so `format: date-time` in the schema is true of every answer.
 - `IsoDate`, `IsoDatetime`: a date or timestamp a client must send as an ISO 8601 string; a
@@ -57,10 +58,15 @@ def has_lone_surrogate(text: str) -> bool:
     return False
 
 
+NUL_MESSAGE = "must not hold a NUL character (U+0000)"
+
+
 def _check_text(value: Any) -> None:
     if isinstance(value, str):
         if has_lone_surrogate(value):
             raise ValueError("must be valid Unicode text (it holds a lone surrogate code point)")
+        if "\x00" in value:
+            raise ValueError(NUL_MESSAGE)
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key)
@@ -71,7 +77,7 @@ def _check_text(value: Any) -> None:
 
 
 class RequestModel(BaseModel):
-    """Base of request bodies: every string field must be valid Unicode text."""
+    """Base of request bodies: every string field must be valid Unicode text without NUL."""
 
     @field_validator("*", mode="before")
     @classmethod

@@ -1,6 +1,7 @@
 """The findings of a fuzzer's run, each pinned over real HTTP: bounded integers, lone
-surrogates, time zones on timestamps, declared error answers, `Allow`, one status for an
-undecodable body, an unhandled error logged once, and documentation that works offline."""
+surrogates and NUL characters, time zones on timestamps, declared error answers, `Allow`, one
+status for an undecodable body, an unhandled error logged once, and documentation that works
+offline."""
 
 from __future__ import annotations
 
@@ -137,6 +138,57 @@ def test_a_lone_surrogate_is_a_422_naming_the_field(client: httpx.Client, record
     assert not [r for r in records.records if r.levelno >= logging.ERROR]
     # Nothing a 5xx availability objective counts (the registry is the process's: compare).
     assert _server_errors_of_chat(client) == errors_before
+
+
+def test_a_nul_character_is_a_422_naming_where_and_stores_nothing(
+    client: httpx.Client, records: Records
+) -> None:
+    """No PostgreSQL text column can store U+0000: in a body, a query parameter or the path it
+    is refused up front on both databases, never a 500 from the database."""
+    declare = {"title": "db down", "severity": "P3"}
+    answers = [
+        ("question", client.post("/v1/chat", json={"question": "What is the pool size?\x00"})),
+        ("title", client.post("/v1/ops/incidents", json={**declare, "title": "db\x00down"})),
+        ("query.actor", client.post("/v1/ops/incidents", params={"actor": "a\x00b"}, json=declare)),
+        ("path", client.delete("/v1/documents/abc%00def")),
+    ]
+    for where, response in answers:
+        assert response.status_code == 422, response.text
+        error = _error(response)
+        assert error["code"] == "validation_error", error
+        assert error["message"].startswith(where) and "NUL" in error["message"], error
+    assert "db down" not in client.get("/v1/ops/incidents").text
+    assert not [r for r in records.records if r.levelno >= logging.ERROR]
+
+
+def _integer_fields(client: httpx.Client) -> list[tuple[str, str, str]]:
+    """(method, path, property) of every integer property of a JSON request body."""
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    found = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+            for name, prop in schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {}).items():
+                kinds = [prop.get("type"), *(k.get("type") for k in prop.get("anyOf", []))]
+                if "integer" in kinds:
+                    found.append((method.upper(), path, name))
+    return found
+
+
+def test_a_boolean_is_no_integer_in_any_body(client: httpx.Client) -> None:
+    """JSON `true` is not the number 1: every integer field of every body refuses it, naming
+    the field (pydantic's lax mode would read it as 1 and, say, keep one backup)."""
+    fields = _integer_fields(client)
+    assert {("POST", "/v1/ops/backups", "keep"), ("POST", "/v1/admin/reindex", "batch_size")} <= {
+        *fields
+    }
+    for method, path, name in fields:
+        response = client.request(method, path.replace("{", "").replace("}", ""), json={name: True})
+        assert response.status_code == 422, (method, path, name, response.text)
+        details = _error(response).get("details", [])
+        assert any(d["loc"][-1] == name for d in details), (method, path, name, details)
 
 
 def test_every_timestamp_carries_its_time_zone(client: httpx.Client) -> None:

@@ -47,6 +47,7 @@ ALLOWED_ENV = {
     "RAGOPS_IMAGE": "a docker-compose interpolation variable (the image repository)",
     "RAGOPS_NAME": "the placeholder of `--set RAGOPS_NAME=value` (ragops stack)",
     "RAGOPS_CONTRACT_SEED": "read by the contract tests (tests/contract), not by the service",
+    "RAGOPS_CONTRACT_BACKEND": "read by the contract tests (tests/contract), not by the service",
     "RAGOPS_TEST_REDIS_URL": "read by the test suite (tests/conftest.py), not by the service",
     "RAGOPS_CONTRACT_EXAMPLES": "read by the contract tests (tests/contract), not by the service",
     "RAGOPS_ANSWER_RERANKER": "an experiment's setting, built on a branch and not merged; "

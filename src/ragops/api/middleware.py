@@ -1,15 +1,18 @@
-"""ASGI middleware: request ids and the request body size limit.
+"""ASGI middleware: request ids, the request body size limit, and no NUL in the URL.
 
-Both are pure ASGI (not BaseHTTPMiddleware) so that streaming responses pass through
+All are pure ASGI (not BaseHTTPMiddleware) so that streaming responses pass through
 untouched and the limit applies while the body is read, before a handler sees it.
 """
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragops.errors import send_error
 from ragops.observability.context import accept_request_id, request_id_var
+from ragops.schema import NUL_MESSAGE
 
 REQUEST_ID_HEADER = b"x-request-id"
 
@@ -101,3 +104,34 @@ class BodySizeLimitMiddleware:
 
     def _message(self) -> str:
         return f"the request body is larger than the limit of {self.max_bytes} bytes"
+
+
+def nul_in_url(scope: Scope) -> str | None:
+    """Where the request's path or query holds a NUL character once percent-decoded
+    (`path` or `query.<name>`), or None."""
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" not in query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return f"query.{name.replace(chr(0), '?')}"
+    return None
+
+
+class NulInUrlMiddleware:
+    """Answer 422 `validation_error` to a NUL character (`%00`) in the path or a query
+    parameter: no id or name of ragops holds one, and no PostgreSQL text column can store one
+    (request bodies are checked by `schema.RequestModel`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            where = nul_in_url(scope)
+            if where is not None:
+                await send_error(send, scope, 422, "validation_error", f"{where}: {NUL_MESSAGE}")
+                return
+        await self.app(scope, receive, send)

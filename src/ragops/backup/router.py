@@ -17,20 +17,23 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import Field, StrictBool, StrictInt
 
 from ragops.api.deps import DEFAULT_TENANT, AuditDep, RuntimeDep, TenantDep, require_scope
 from ragops.backup.service import BackupError, BackupResult, backup_dir, create_backup
+from ragops.schema import RequestModel
 
 router = APIRouter(prefix="/v1/ops", tags=["backups"], dependencies=[require_scope("admin")])
 
 
-class BackupRequest(BaseModel):
+class BackupRequest(RequestModel):
     """Options of a backup taken by the server."""
 
     model_config = {"extra": "forbid"}
 
-    keep: int | None = Field(None, ge=1, le=1000, description="Keep this many newest backups.")
+    keep: StrictInt | None = Field(
+        None, ge=1, le=1000, description="Keep this many newest backups."
+    )
     encrypt: StrictBool | None = Field(None, description="Encrypt (default: when a key is set).")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ragops.config.names import COLLECTION_NAME_RE
 from ragops.db.base import Base, created_column, id_column, utcnow
-from ragops.schema import UtcDatetime
+from ragops.schema import RequestModel, UtcDatetime
 
 
 class Collection(Base):
@@ -143,7 +143,7 @@ REINDEX_BATCH = 256
 REINDEX_MAX_BATCH = 4096
 
 
-class ReindexRequest(BaseModel):
+class ReindexRequest(RequestModel):
     """`POST /v1/admin/reindex`: which of the caller's collections to rebuild (all when
     `collection` is absent)."""
 
@@ -152,7 +152,7 @@ class ReindexRequest(BaseModel):
     collection: str | None = Field(
         None, pattern=COLLECTION_NAME_RE.pattern, description="Only this collection."
     )
-    batch_size: int = Field(
+    batch_size: StrictInt = Field(
         REINDEX_BATCH,
         ge=1,
         le=REINDEX_MAX_BATCH,
