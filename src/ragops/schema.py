@@ -3,8 +3,10 @@ way on every route:
 
 - `RequestModel`: the base of request bodies. Every string in it (nested ones too) must be
   valid Unicode: a lone surrogate such as `\\ud800`, which JSON can spell but no encoder can
-  encode, is refused with a 422 naming the field, before any library sees it; so is a NUL
-  character (`\\u0000`), which no PostgreSQL text column can store.
+  encode, is refused with a 422 naming the field, before any library sees it. A NUL character
+  (`\\u0000`), valid JSON that no PostgreSQL text column can store, becomes U+FFFD (the
+  replacement character), on either database.
+- `JsonInt`: an integer field that refuses JSON's `true` and `false`.
 - `UtcDatetime`: a timestamp that is always timezone-aware UTC (SQLite hands back naive
   datetimes), so `format: date-time` in the schema is true of every answer.
 - `IsoDate`, `IsoDatetime`: a date or timestamp a client must send as an ISO 8601 string; a
@@ -58,29 +60,43 @@ def has_lone_surrogate(text: str) -> bool:
     return False
 
 
-NUL_MESSAGE = "must not hold a NUL character (U+0000)"
+NUL = "\x00"
+REPLACEMENT = "\ufffd"
+"""What a NUL character of a request becomes: U+FFFD, the replacement character."""
 
 
-def _check_text(value: Any) -> None:
+def _valid_text(value: Any) -> Any:
+    """`value` with every string in it (keys and items of dicts and lists too) checked: a lone
+    surrogate is refused, a NUL character replaced by U+FFFD."""
     if isinstance(value, str):
         if has_lone_surrogate(value):
             raise ValueError("must be valid Unicode text (it holds a lone surrogate code point)")
-        if "\x00" in value:
-            raise ValueError(NUL_MESSAGE)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key)
-            _check_text(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check_text(item)
+        return value.replace(NUL, REPLACEMENT) if NUL in value else value
+    if isinstance(value, dict):
+        return {_valid_text(key): _valid_text(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_valid_text(item) for item in value)
+    return value
+
+
+def _no_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    return value
+
+
+NOT_BOOLEAN = BeforeValidator(_no_boolean)
+JsonInt = Annotated[int, NOT_BOOLEAN]
+"""An integer of a request body as JSON Schema means one: 3 or 3.0, never `true` or `false`
+(pydantic's lax mode reads them as 1 and 0). Bounds of an optional one go before the
+validator, `Annotated[int, Field(ge=1), NOT_BOOLEAN] | None`, or the schema would spell them
+`ge`/`le` instead of `minimum`/`maximum`."""
 
 
 class RequestModel(BaseModel):
-    """Base of request bodies: every string field must be valid Unicode text without NUL."""
+    """Base of request bodies: every string must be valid Unicode text; a NUL becomes U+FFFD."""
 
     @field_validator("*", mode="before")
     @classmethod
     def _valid_unicode(cls, value: Any, info: ValidationInfo) -> Any:
-        _check_text(value)
-        return value
+        return _valid_text(value)

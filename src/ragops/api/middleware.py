@@ -6,13 +6,13 @@ untouched and the limit applies while the body is read, before a handler sees it
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragops.errors import send_error
 from ragops.observability.context import accept_request_id, request_id_var
-from ragops.schema import NUL_MESSAGE
+from ragops.schema import NUL, REPLACEMENT
 
 REQUEST_ID_HEADER = b"x-request-id"
 
@@ -106,32 +106,36 @@ class BodySizeLimitMiddleware:
         return f"the request body is larger than the limit of {self.max_bytes} bytes"
 
 
-def nul_in_url(scope: Scope) -> str | None:
-    """Where the request's path or query holds a NUL character once percent-decoded
-    (`path` or `query.<name>`), or None."""
-    if "\x00" in scope.get("path", ""):
-        return "path"
+ENCODED_REPLACEMENT = quote(REPLACEMENT).encode()
+
+
+def without_nul(scope: Scope) -> Scope:
+    """`scope` with every NUL character of its path and query (`%00` once percent-decoded)
+    replaced by U+FFFD, as `schema.RequestModel` does in bodies; the same scope when there is
+    none."""
+    path: str = scope.get("path", "")
     query: bytes = scope.get("query_string", b"")
-    if b"%00" not in query:
-        return None
-    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-        if "\x00" in name or "\x00" in value:
-            return f"query.{name.replace(chr(0), '?')}"
-    return None
+    if NUL not in path and b"%00" not in query:
+        return scope
+    scope = dict(scope)
+    if NUL in path:
+        scope["path"] = path.replace(NUL, REPLACEMENT)
+        raw: bytes | None = scope.get("raw_path")
+        if raw is not None:
+            scope["raw_path"] = raw.replace(b"%00", ENCODED_REPLACEMENT)
+    scope["query_string"] = query.replace(b"%00", ENCODED_REPLACEMENT)
+    return scope
 
 
 class NulInUrlMiddleware:
-    """Answer 422 `validation_error` to a NUL character (`%00`) in the path or a query
-    parameter: no id or name of ragops holds one, and no PostgreSQL text column can store one
-    (request bodies are checked by `schema.RequestModel`)."""
+    """A NUL character (`%00`) in the path or a query parameter becomes U+FFFD before any
+    route sees it: no id or name of ragops holds one, and no PostgreSQL text column can store
+    one (a 500 otherwise). Bodies get the same treatment in `schema.RequestModel`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            where = nul_in_url(scope)
-            if where is not None:
-                await send_error(send, scope, 422, "validation_error", f"{where}: {NUL_MESSAGE}")
-                return
+            scope = without_nul(scope)
         await self.app(scope, receive, send)

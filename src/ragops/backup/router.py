@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool
 
 from ragops.api.deps import DEFAULT_TENANT, AuditDep, RuntimeDep, TenantDep, require_scope
 from ragops.backup.service import BackupError, BackupResult, backup_dir, create_backup
-from ragops.schema import RequestModel
+from ragops.schema import NOT_BOOLEAN, RequestModel
 
 router = APIRouter(prefix="/v1/ops", tags=["backups"], dependencies=[require_scope("admin")])
 
@@ -31,8 +31,8 @@ class BackupRequest(RequestModel):
 
     model_config = {"extra": "forbid"}
 
-    keep: StrictInt | None = Field(
-        None, ge=1, le=1000, description="Keep this many newest backups."
+    keep: Annotated[int, Field(ge=1, le=1000), NOT_BOOLEAN] | None = Field(
+        None, description="Keep this many newest backups."
     )
     encrypt: StrictBool | None = Field(None, description="Encrypt (default: when a key is set).")
 

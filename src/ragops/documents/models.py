@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ragops.config.names import COLLECTION_NAME_RE
 from ragops.db.base import Base, created_column, id_column, utcnow
-from ragops.schema import RequestModel, UtcDatetime
+from ragops.schema import JsonInt, RequestModel, UtcDatetime
 
 
 class Collection(Base):
@@ -152,7 +152,7 @@ class ReindexRequest(RequestModel):
     collection: str | None = Field(
         None, pattern=COLLECTION_NAME_RE.pattern, description="Only this collection."
     )
-    batch_size: StrictInt = Field(
+    batch_size: JsonInt = Field(
         REINDEX_BATCH,
         ge=1,
         le=REINDEX_MAX_BATCH,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict, Field, StrictInt, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +27,7 @@ from ragops.incidents import clock
 from ragops.incidents.models import Incident, IncidentAlert
 from ragops.incidents.service import add_event, is_duplicate, open_incident
 from ragops.oncall.policy import SEVERITIES, Severity
-from ragops.schema import IsoDatetime, RequestModel
+from ragops.schema import IsoDatetime, JsonInt, RequestModel
 
 ACTOR = "alertmanager"
 DEFAULT_SEVERITY: Severity = "P3"
@@ -66,7 +66,7 @@ class AlertmanagerPayload(RequestModel):
 
     version: Literal["4"]
     groupKey: str = Field(..., min_length=1, max_length=512)
-    truncatedAlerts: StrictInt = 0
+    truncatedAlerts: JsonInt = 0
     status: Literal["firing", "resolved"]
     receiver: str = ""
     groupLabels: dict[str, str] = Field(default_factory=dict)
