@@ -56,8 +56,16 @@ def repo_root(start: Path | None = None) -> Path:
 
 
 def resolve(repo: Path, ref: str) -> str:
-    """The full commit id of `ref`."""
-    return run(["git", "-C", str(repo), "rev-parse", "--verify", f"{ref}^{{commit}}"]).strip()
+    """The full commit id of `ref`; `BuildError` naming the ref when the checkout lacks it."""
+    try:
+        return run(
+            ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
+        ).strip()
+    except BuildError:
+        raise BuildError(
+            f"unknown git ref {ref!r}: not a commit of this checkout (fetch it, or name the "
+            "release by its commit id)"
+        ) from None
 
 
 def previous_release(repo: Path, before: str) -> str:
