@@ -201,3 +201,23 @@ def test_drill_commands_leave_the_database_of_the_operators_dotenv_alone(
     run_release(this_release, ["db", "upgrade"], drill_env(scratch, {}), workdir)
     assert (scratch / "ragops.db").is_file()
     assert not production.exists()
+
+
+def test_a_release_reports_its_own_migrations_whatever_pythonpath_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from a checkout with `PYTHONPATH=src`, the older release's interpreter imported the
+    checkout's ragops: it "knew" the newer head, the drill skipped the downgrade and the older
+    release stopped at start (`Can't locate revision`). Its questions run in the clean
+    environment its commands get."""
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text('#!/bin/sh\necho "${PYTHONPATH:-clean} ${RAGOPS_DATABASE_URL:-clean}"\n')
+    python.chmod(0o755)
+    release = Build(
+        ref="old", commit="0" * 40, root=tmp_path, venv=tmp_path / "venv", shared_dependencies=False
+    )
+    monkeypatch.setenv("PYTHONPATH", "src")
+    monkeypatch.setenv("RAGOPS_DATABASE_URL", "postgresql+asyncpg://prod/ragops")
+    assert release.head_revision() == "clean clean"
+    assert release.known_revisions() == {"clean"}
