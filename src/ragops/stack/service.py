@@ -205,6 +205,8 @@ class Stack:
     ) -> None:
         """Rolling restart: one instance at a time, each ready and back in nginx's rotation
         (its passive failure mark expired) before the next one stops."""
+        if self.supervisord_pid() is None:
+            raise StackError(f"no stack runs in {self.plan.run_dir}: `ragops stack up` it first")
         for index in range(len(self.plan.names)) if indexes is None else indexes:
             say(f"restarting {self.plan.names[index]}")
             self.ctl("stop", self._program(index), timeout=self.plan.stop_wait + 20)
