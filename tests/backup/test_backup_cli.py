@@ -7,6 +7,7 @@ operator tenant may ask the server for a backup."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,12 @@ def test_backup_beside_the_server_then_verify_and_restore(
 
     checked = run_cli(served.data_dir, "backup", "verify", str(backups[0]))
     assert "verification: OK" in checked.stdout and "recovery time" in checked.stdout
+    # create and verify count the same rows (the schema's version row is not data)
+    written = re.search(r"(\d+) rows in \d+ tables", second.stdout)
+    verified = re.search(r"\((\d+) rows and", checked.stdout)
+    assert written and verified and written.group(1) == verified.group(1), (
+        second.stdout + checked.stdout
+    )
 
     # never over the running instance, --force or not (it holds the embedded store)
     forced = run_cli(

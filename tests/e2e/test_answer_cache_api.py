@@ -111,6 +111,14 @@ def test_cli_clear_beside_the_running_server(server: LiveServer, client: httpx.C
     result = run_cli(server.settings.data_dir, "cache", "clear", "--tenant", "default")
     assert "1 collections invalidated" in result.stdout
     assert chat(client).json()["cache"] == "miss"  # the server's in-process entry is unreachable
+    # a clear from the command line is audited like the API's (runbook RagopsCacheHitRateLow
+    # looks for it to explain a cold cache)
+    events = run_cli(
+        server.settings.data_dir, "audit-log", "--action", "admin.cache.clear", "--json"
+    )
+    clears = [json.loads(line) for line in events.stdout.splitlines() if line.strip()]
+    from_cli = [e for e in clears if e["detail"].get("interface") == "cli"]
+    assert [(e["tenant_id"], e["detail"]["scopes"]) for e in from_cli] == [("default", 1)]
 
     bad = run_cli(server.settings.data_dir, "cache", "clear", "-c", "Bad Name", check=False)
     assert bad.returncode != 0

@@ -51,6 +51,20 @@ def test_runbook_index_lists_every_alert() -> None:
     assert pages - procedures == alerts, "runbook without an alert"
 
 
+def test_runbooks_show_the_readiness_body_when_not_ready() -> None:
+    """/readyz answers 503 with each dependency's status when a check fails: `curl -f` would
+    print only "error: 503" at the moment the on-call needs the body. Its statuses are the
+    ones ops.readiness gives."""
+    from ragops.ops.readiness import Status
+
+    for page in sorted(RUNBOOKS.glob("*.md")):
+        for line in page.read_text().splitlines():
+            if "$RAGOPS_URL/readyz" in line and "| jq" in line:
+                assert not re.search(r"curl\s+-\w*f", line), f"{page.name}: {line.strip()}"
+                words = set(re.findall(r"\b(ok|degraded|down|failed)\b", line.split("#")[-1]))
+                assert words <= set(Status.__args__), f"{page.name}: {line.strip()}"
+
+
 def _test_cases() -> list[dict[str, Any]]:
     cases = []
     for path in sorted(RULE_TESTS.glob("*.yml")):

@@ -15,7 +15,15 @@ import pytest
 
 from ragops.config import Settings
 from ragops.db import migrate
-from ragops.release.builds import Build, can_share, pins, previous_release, resolve, run
+from ragops.release.builds import (
+    Build,
+    BuildError,
+    can_share,
+    pins,
+    previous_release,
+    resolve,
+    run,
+)
 from ragops.release.drill import (
     answers,
     drill_env,
@@ -24,7 +32,7 @@ from ragops.release.drill import (
     run_release,
     write_records,
 )
-from tests.conftest import make_settings, run_sync
+from tests.conftest import make_settings, run_cli, run_sync
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -54,6 +62,33 @@ def test_previous_release_is_the_last_tag_before(tmp_path: Path) -> None:
     assert previous_release(repo, "v0.2.0") == "v0.0.0"
     assert previous_release(repo, "v0.0.0") == "v0.0.0^"  # no older tag: the parent
     assert resolve(repo, "v0.2.0") == resolve(repo, "HEAD~1")
+    with pytest.raises(BuildError, match=r"unknown git ref 'v9\.9\.9'"):
+        resolve(repo, "v9.9.9")
+
+
+def test_drill_refuses_an_unknown_ref_or_a_non_postgresql_url_before_building(
+    tmp_path: Path,
+) -> None:
+    """A ref the checkout lacks (a clone without the v0.1.0 tag) or a --database-url that is
+    not PostgreSQL stops at once with one line, before a release is built."""
+    workdir = ["--workdir", str(tmp_path / "drill"), "--out", str(tmp_path / "drills")]
+    unknown = run_cli(
+        tmp_path / "var", "rollback", "drill", "--to", "v9.9.9", *workdir, check=False
+    )
+    assert unknown.returncode == 1, unknown.stdout + unknown.stderr
+    assert "unknown git ref 'v9.9.9'" in unknown.stderr
+    assert "build" not in unknown.stdout
+    sqlite = run_cli(
+        tmp_path / "var",
+        "rollback",
+        "drill",
+        "--database-url",
+        "sqlite:///x",
+        *workdir,
+        check=False,
+    )
+    assert sqlite.returncode == 1 and "PostgreSQL" in sqlite.stderr, sqlite.stderr
+    assert not (tmp_path / "drill").exists()
 
 
 def test_dependencies_are_shared_only_when_every_pin_is_installed(tmp_path: Path) -> None:
@@ -166,3 +201,23 @@ def test_drill_commands_leave_the_database_of_the_operators_dotenv_alone(
     run_release(this_release, ["db", "upgrade"], drill_env(scratch, {}), workdir)
     assert (scratch / "ragops.db").is_file()
     assert not production.exists()
+
+
+def test_a_release_reports_its_own_migrations_whatever_pythonpath_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from a checkout with `PYTHONPATH=src`, the older release's interpreter imported the
+    checkout's ragops: it "knew" the newer head, the drill skipped the downgrade and the older
+    release stopped at start (`Can't locate revision`). Its questions run in the clean
+    environment its commands get."""
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text('#!/bin/sh\necho "${PYTHONPATH:-clean} ${RAGOPS_DATABASE_URL:-clean}"\n')
+    python.chmod(0o755)
+    release = Build(
+        ref="old", commit="0" * 40, root=tmp_path, venv=tmp_path / "venv", shared_dependencies=False
+    )
+    monkeypatch.setenv("PYTHONPATH", "src")
+    monkeypatch.setenv("RAGOPS_DATABASE_URL", "postgresql+asyncpg://prod/ragops")
+    assert release.head_revision() == "clean clean"
+    assert release.known_revisions() == {"clean"}

@@ -35,7 +35,8 @@ backup_app = typer.Typer(help="Backups: create, verify, restore, drill.", no_arg
 def _print_created(result: dict[str, Any]) -> None:
     manifest = result["manifest"]
     pgvector = manifest["vectors"]["backend"] == "pgvector"
-    rows = sum(manifest["database"]["tables"].values())
+    # as verify and restore count them: the schema's version row is not data
+    rows = sum(v for k, v in manifest["database"]["tables"].items() if k != "alembic_version")
     console.print(
         f"backup written: {result['path']} ({result['bytes'] / 1e6:.1f} MB, "
         f"{result['seconds']:.1f} s{', encrypted' if result['encrypted'] else ''})"

@@ -45,6 +45,7 @@ def clear(
 ) -> None:
     """Make cached answers unreachable on every instance (all, a tenant's or a collection's)
     and delete them from the cache backend. Works while the server runs."""
+    from ragops.auth.audit import record_event
     from ragops.cache.service import AnswerCache
     from ragops.db import Database, migrate
     from ragops.providers.cache.factory import create_cache
@@ -58,7 +59,19 @@ def clear(
         cache = create_cache(settings)
         try:
             answers = AnswerCache(settings=settings, db=db, cache=cache, fingerprint="")
-            return await answers.clear(tenant_id=tenant, collection=collection)
+            result = await answers.clear(tenant_id=tenant, collection=collection)
+            await record_event(
+                db=db,
+                action="admin.cache.clear",
+                tenant_id=tenant,
+                target=collection,
+                detail={
+                    "interface": "cli",
+                    "scopes": result.scopes,
+                    "entries_removed": result.entries_removed,
+                },
+            )
+            return result
         finally:
             await cache.aclose()
             await db.dispose()

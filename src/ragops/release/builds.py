@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from ragops.child_env import child_env
 from ragops.db.migrate import MIGRATIONS_DIR
 
 
@@ -56,8 +57,16 @@ def repo_root(start: Path | None = None) -> Path:
 
 
 def resolve(repo: Path, ref: str) -> str:
-    """The full commit id of `ref`."""
-    return run(["git", "-C", str(repo), "rev-parse", "--verify", f"{ref}^{{commit}}"]).strip()
+    """The full commit id of `ref`; `BuildError` naming the ref when the checkout lacks it."""
+    try:
+        return run(
+            ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
+        ).strip()
+    except BuildError:
+        raise BuildError(
+            f"unknown git ref {ref!r}: not a commit of this checkout (fetch it, or name the "
+            "release by its commit id)"
+        ) from None
 
 
 def previous_release(repo: Path, before: str) -> str:
@@ -101,7 +110,7 @@ class Build:
     def head_revision(self) -> str:
         """The newest migration this release ships."""
         code = "from ragops.db.migrate import head_revision; print(head_revision())"
-        return run([str(self.venv / "bin" / "python"), "-c", code]).strip()
+        return run([str(self.venv / "bin" / "python"), "-c", code], env=child_env()).strip()
 
     def known_revisions(self) -> set[str]:
         """Every migration revision this release ships."""
@@ -111,7 +120,8 @@ class Build:
             "s = ScriptDirectory.from_config(alembic_config('sqlite://'))\n"
             "print(' '.join(r.revision for r in s.walk_revisions()))"
         )
-        return set(run([str(self.venv / "bin" / "python"), "-c", code]).split())
+        # child_env: no PYTHONPATH of the operator's shell makes it import another ragops
+        return set(run([str(self.venv / "bin" / "python"), "-c", code], env=child_env()).split())
 
 
 def pins(lock: Path) -> dict[str, str]:

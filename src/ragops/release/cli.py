@@ -59,6 +59,12 @@ def drill(
 
     if migration_database_url and not database_url:
         fail("--migration-database-url needs --database-url (the service's role)")
+    for url in (database_url, migration_database_url):
+        if url and not url.startswith(("postgresql://", "postgresql+")):
+            fail(
+                f"not a PostgreSQL URL: {url.split('://')[0]}://...; the drill runs on SQLite "
+                "without --database-url, or on a scratch postgresql+asyncpg://... database"
+            )
     env = {"RAGOPS_DATABASE_URL": database_url} if database_url else {}
     if migration_database_url:
         env["RAGOPS_MIGRATION_DATABASE_URL"] = migration_database_url

@@ -36,6 +36,7 @@ from ragops.release.builds import (
     build,
     previous_release,
     repo_root,
+    resolve,
     run,
     serve,
 )
@@ -285,6 +286,8 @@ def run_rollback_drill(
     (`RAGOPS_AUTO_MIGRATE=false`), instead of downgrading: the expand/contract path."""
     repo = repo_root()
     older_ref = older_ref or previous_release(repo, newer_ref)
+    for ref in (newer_ref, older_ref):
+        resolve(repo, ref)  # an unknown ref stops here, before a release is built
     timer = Timer(echo)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     workdir.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,28 @@ class StackError(RuntimeError):
     """A stack operation failed (message says which part and where its log is)."""
 
 
+async def _check_vector_extension(url: str) -> None:
+    """`StackError` unless the server of the pgvector store has the `vector` extension: every
+    instance would otherwise stop at start, restarted by supervisord until `up` gives up."""
+    import asyncpg
+
+    from ragops.providers.vectorstore.pgvector_sql import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=30)
+    try:
+        found = await conn.fetchval(
+            "select count(*) from pg_available_extensions where name = 'vector'"
+        )
+    finally:
+        await conn.close()
+    if not found:
+        raise StackError(
+            "the pgvector store needs PostgreSQL's vector extension, which the server of "
+            "RAGOPS_PGVECTOR_URL (else RAGOPS_DATABASE_URL) does not have: install pgvector "
+            "there, or use a Qdrant server (RAGOPS_QDRANT_URL)"
+        )
+
+
 @dataclass(frozen=True)
 class InstanceStatus:
     """One instance as supervisord and its own `/readyz` see it."""
@@ -110,6 +132,17 @@ class Stack:
             data_dir=Path(env["RAGOPS_DATA_DIR"]),
         )
         asyncio.run(migrate.upgrade(settings))
+        store = Settings(
+            _env_file=None,
+            database_url=env["RAGOPS_DATABASE_URL"],
+            data_dir=Path(env["RAGOPS_DATA_DIR"]),
+            vector_store=env.get("RAGOPS_VECTOR_STORE") or "auto",
+            pgvector_url=env.get("RAGOPS_PGVECTOR_URL") or None,
+            qdrant_url=env.get("RAGOPS_QDRANT_URL") or None,
+        )
+        url = store.resolved_pgvector_url
+        if store.resolved_vector_store == "pgvector" and url is not None:
+            asyncio.run(_check_vector_extension(url))
 
     def up(self, timeout: float = 180, say: Callable[[str], None] = lambda _: None) -> None:
         """Migrate, start supervisord, wait until nginx and every instance are ready."""
@@ -172,6 +205,8 @@ class Stack:
     ) -> None:
         """Rolling restart: one instance at a time, each ready and back in nginx's rotation
         (its passive failure mark expired) before the next one stops."""
+        if self.supervisord_pid() is None:
+            raise StackError(f"no stack runs in {self.plan.run_dir}: `ragops stack up` it first")
         for index in range(len(self.plan.names)) if indexes is None else indexes:
             say(f"restarting {self.plan.names[index]}")
             self.ctl("stop", self._program(index), timeout=self.plan.stop_wait + 20)
