@@ -46,6 +46,10 @@ def pool_figures(db: Database) -> dict[str, Any]:
     ):
         method = getattr(pool, attr, None)
         figures[name] = int(method()) if callable(method) else None
+    if figures["overflow"] is not None:
+        # SQLAlchemy's counter starts at -size; what is shown (as ragops_db_pool_overflow
+        # does) is the connections open beyond the persistent size.
+        figures["overflow"] = max(figures["overflow"], 0)
     return figures
 
 
