@@ -2,8 +2,8 @@
 
 - A firing alert not seen before opens an incident for its group (`groupKey`), or attaches to
   the open one of that group. Severity comes from the `severity` label (P1-P4; anything else
-  is P3), the runbook from the `runbook_url` annotation. A more severe new alert raises the
-  incident's severity.
+  is P3), the runbook from the `runbook_url` annotation (left out when longer than the
+  column's 1024 characters). A more severe new alert raises the incident's severity.
 - A resolved alert marks the stored alert resolved and adds an "alert resolved" event.
 - Alerts are keyed by (fingerprint, startsAt) and events by a dedup key, so a delivery seen
   twice changes nothing; a "firing" delivery arriving after the "resolved" one of the same
@@ -32,6 +32,7 @@ from ragops.schema import IsoDatetime, JsonInt, RequestModel
 ACTOR = "alertmanager"
 DEFAULT_SEVERITY: Severity = "P3"
 ZERO_TIME_YEAR = 1  # Alertmanager sends 0001-01-01T00:00:00Z for "no end"
+MAX_RUNBOOK_URL = 1024  # the length of `incidents.runbook_url`
 
 
 class AlertmanagerAlert(RequestModel):
@@ -51,6 +52,13 @@ class AlertmanagerAlert(RequestModel):
     @classmethod
     def _no_end(cls, value: datetime | None) -> datetime | None:
         return None if value is None or value.year <= ZERO_TIME_YEAR else value
+
+    @property
+    def runbook_url(self) -> str | None:
+        """The `runbook_url` annotation, or None when absent or too long to store (a cut
+        link would lead nowhere; the alert still opens its incident)."""
+        link = self.annotations.get("runbook_url") or None
+        return link if link is not None and len(link) <= MAX_RUNBOOK_URL else None
 
     @property
     def severity(self) -> Severity:
@@ -128,7 +136,7 @@ async def _ingest(
                     actor=ACTOR,
                     now=now,
                     summary=alert.annotations.get("description", ""),
-                    runbook_url=alert.annotations.get("runbook_url") or None,
+                    runbook_url=alert.runbook_url,
                     group_key=payload.groupKey,
                 )
                 result.opened = True
@@ -142,8 +150,8 @@ async def _ingest(
                     at=now,
                     message=f"{old} -> {alert.severity} (alert {alert.labels.get('alertname')})",
                 )
-            if incident.runbook_url is None and alert.annotations.get("runbook_url"):
-                incident.runbook_url = alert.annotations["runbook_url"]
+            if incident.runbook_url is None and alert.runbook_url:
+                incident.runbook_url = alert.runbook_url
             session.add(_row(alert, payload.groupKey, incident.id, "firing"))
             added = await add_event(
                 session,
