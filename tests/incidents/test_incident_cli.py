@@ -72,3 +72,34 @@ def test_incident_commands(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "severity is one of P1, P2, P3, P4" in bad.stderr
     backwards = run_cli(data_dir, "incident", "mitigate", incident_id, check=False)
     assert backwards.returncode == 1 and "can only move forward" in backwards.stderr
+
+
+def test_incident_commands_refuse_what_the_database_cannot_hold(tmp_path: Path) -> None:
+    """Numbers beyond the INTEGER columns and names longer than their 128-character columns
+    are usage errors naming the argument (PostgreSQL answered them with an SQL dump), and a
+    refused command changes nothing."""
+    data_dir = tmp_path / "var"
+    settings = make_settings(data_dir)
+
+    async def declare() -> int:
+        await migrate.upgrade(settings)
+        db = Database(settings)
+        try:
+            made = await service.create(db=db, title="Search down", severity="P2", actor="test")
+            return made.id
+        finally:
+            await db.dispose()
+
+    incident_id = str(run_sync(declare()))
+    for args in (("ack", "2147483648"), ("show", "2147483648"), ("action", "done", "2147483648")):
+        refused = run_cli(data_dir, "incident", *args, check=False)
+        assert refused.returncode == 2 and "2147483647" in refused.stderr, refused.stderr
+    too_long = run_cli(data_dir, "incident", "ack", incident_id, "--as", "a" * 129, check=False)
+    assert too_long.returncode == 2 and "--as" in too_long.stderr, too_long.stderr
+    for owner in ("", "o" * 129):
+        refused = run_cli(
+            data_dir, "incident", "action", "add", incident_id, "x", "--owner", owner, check=False
+        )
+        assert refused.returncode == 2 and "--owner" in refused.stderr, refused.stderr
+    shown = json.loads(run_cli(data_dir, "incident", "show", incident_id, "--json").stdout)
+    assert shown["status"] == "triggered" and shown["action_items"] == []

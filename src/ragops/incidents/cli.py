@@ -24,6 +24,7 @@ from ragops.incidents import actions, service
 from ragops.incidents.models import IncidentDetail, IncidentRead, Status
 from ragops.oncall.cli import FileOpt, load_config, oncall_app, parse_when
 from ragops.oncall.policy import SEVERITIES, Severity
+from ragops.schema import MAX_DB_INT
 
 if TYPE_CHECKING:
     from ragops.config import Settings
@@ -33,7 +34,8 @@ incident_app = typer.Typer(
     help="Incidents: list, show, ack, note, severity, resolve, postmortem.", no_args_is_help=True
 )
 
-IdArg = Annotated[int, typer.Argument(help="The incident's number.", min=1)]
+IdArg = Annotated[int, typer.Argument(help="The incident's number.", min=1, max=MAX_DB_INT)]
+MAX_NAME = 128  # the actor, commander and owner columns
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -44,7 +46,25 @@ def _default_actor() -> str:
         return "cli"
 
 
-ActorOpt = Annotated[str, typer.Option("--as", help="Who acts (default cli:<login>).")]
+def _name(option: str, value: str) -> str:
+    if len(value) > MAX_NAME:
+        raise typer.BadParameter(f"{option} is at most {MAX_NAME} characters")
+    return value
+
+
+def _actor(value: str) -> str:
+    return _name("--as", value)
+
+
+def _owner(value: str) -> str:
+    if not value.strip():
+        raise typer.BadParameter("--owner is empty")
+    return _name("--owner", value)
+
+
+ActorOpt = Annotated[
+    str, typer.Option("--as", help="Who acts (default cli:<login>).", callback=_actor)
+]
 
 
 def _when(value: object) -> str:
@@ -226,7 +246,7 @@ incident_app.add_typer(action_app, name="action")
 def action_add(
     incident_id: IdArg,
     description: Annotated[str, typer.Argument(help="What is to be done.")],
-    owner: Annotated[str, typer.Option("--owner", help="Who does it.")],
+    owner: Annotated[str, typer.Option("--owner", help="Who does it.", callback=_owner)],
     due: Annotated[str | None, typer.Option("--due", help="Due date (YYYY-MM-DD).")] = None,
     actor: ActorOpt = "",
 ) -> None:
@@ -276,7 +296,11 @@ def action_list(
 
 
 @action_app.command("done")
-def action_done(item_id: Annotated[int, typer.Argument(help="The action item's number.")]) -> None:
+def action_done(
+    item_id: Annotated[
+        int, typer.Argument(help="The action item's number.", min=1, max=MAX_DB_INT)
+    ],
+) -> None:
     """Mark an action item done."""
     item = with_database(lambda db, _: actions.complete_action_item(db=db, item_id=item_id))
     console.print(f"action item #{item.id} done")
