@@ -79,6 +79,18 @@ def test_refusals(server: LiveServer) -> None:
         bad = client.post("/v1/ops/incidents", json={"title": "x", "severity": "P9"})
         assert bad.status_code == 422
         assert client.get("/v1/ops/incidents", params={"status": "weird"}).status_code == 422
+        incident = client.post("/v1/ops/incidents", json={"title": "x", "severity": "P4"}).json()
+        url = f"/v1/ops/incidents/{incident['id']}"
+        for body, field in (
+            ({"participants": ["p" * 129]}, "participants.0"),
+            ({"participants": [""]}, "participants.0"),
+            ({"commander": None}, "commander"),  # was a silent no-op
+            ({"customer_facing": None}, "customer_facing"),
+        ):
+            refused = client.patch(url, json=body)
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["message"].startswith(field), refused.text
+        assert client.get(url).json()["timeline"][-1]["kind"] == "opened"
     chat_key = create_api_key(server.settings, scopes=("chat",))
     with server.client(headers={"Authorization": f"Bearer {chat_key}"}) as client:
         assert client.get("/v1/ops/incidents").status_code == 403

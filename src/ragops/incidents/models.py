@@ -251,15 +251,20 @@ class IncidentCreate(RequestModel):
     customer_facing: StrictBool = False
 
 
+Participant = Annotated[str, Field(min_length=1, max_length=128)]
+
+
 class IncidentUpdate(RequestModel):
-    """Fields of an incident a responder may change."""
+    """Fields of an incident a responder may change; a field left out stays as it is (null is
+    refused: it changed nothing)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    commander: str | None = Field(None, max_length=128)
-    participants: list[str] | None = Field(None, max_length=50)
-    customer_facing: StrictBool | None = None
-    impact: str | None = Field(None, max_length=10_000)
+    # not nullable: the None defaults mark a field left out (only sent fields are validated)
+    commander: str = Field(None, max_length=128)  # type: ignore[assignment]
+    participants: list[Participant] = Field(None, max_length=50)  # type: ignore[arg-type]
+    customer_facing: StrictBool = None  # type: ignore[assignment]
+    impact: str = Field(None, max_length=10_000)  # type: ignore[assignment]
 
 
 class NoteCreate(RequestModel):
