@@ -120,6 +120,31 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
         tmp_path, "oncall", "now", "--at", "tomorrow", "--file", str(path), check=False
     )
     assert bad_time.returncode == 2 and "not an ISO 8601 time" in bad_time.stderr
+    before = path.read_bytes()
+    for member, reason, problem in (
+        ("bad name!", "", "member: 'bad name!' is not a member name (letters, digits, . _ @ -)"),
+        ("engineer-a", "r" * 501, "reason: String should have at most 500 characters"),
+    ):
+        refused = run_cli(
+            tmp_path,
+            "oncall",
+            "override",
+            "add",
+            "--file",
+            str(path),
+            "--member",
+            member,
+            "--start",
+            "2026-12-24T18:00",
+            "--end",
+            "2026-12-25T18:00",
+            "--reason",
+            reason,
+            check=False,
+        )
+        assert refused.returncode == 1, refused.stderr
+        assert refused.stderr.strip() == f"error: {problem}", refused.stderr
+    assert path.read_bytes() == before
 
 
 COMMENTED = """\

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from rich.table import Table
 
 from ragops.cli.runner import console, fail, load_settings
@@ -64,6 +66,12 @@ def parse_when(value: str | None, tz_name: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone(tz_name))
     return parsed.astimezone(UTC)
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One problem of a refused value: `field: message`, without pydantic's prefix."""
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{'.'.join(str(part) for part in error['loc'])}: {message}"
 
 
 def local(value: datetime, tz_name: str) -> str:
@@ -153,6 +161,9 @@ def override_add(
         fail("--end must be after --start")
     try:
         override = Override(layer=layer_name, member=member, start=begin, end=finish, reason=reason)
+    except ValidationError as exc:
+        fail("; ".join(_problem(error) for error in exc.errors()))
+    try:
         updated = add_override(path, override)
     except (PolicyError, ValueError) as exc:
         fail(str(exc))

@@ -97,7 +97,7 @@ class Override(BaseModel):
     member: str
     start: datetime
     end: datetime
-    reason: str = ""
+    reason: str = Field("", max_length=500)
 
     @field_validator("member")
     @classmethod
