@@ -42,3 +42,24 @@ def test_without_rotation_file_or_token(tmp_path: Path, serve_app: Any) -> None:
         missing = client.get("/v1/ops/oncall")
         assert missing.status_code == 404 and "RAGOPS_ONCALL_ROTATION_FILE" in missing.text
         assert client.get("/ops/oncall/calendar.ics", params={"token": "x"}).status_code == 404
+
+
+def test_a_broken_edit_keeps_the_last_good_rotations(tmp_path: Path, serve_app: Any) -> None:
+    """As the escalation engine does (docs/oncall.md): a rotation file broken while the
+    service runs is logged, and the routes answer from the last good one, not with a client
+    error (422) that named the server's file path to a calendar app."""
+    path = tmp_path / "rotations.yaml"
+    path.write_text((REPO_ROOT / "deploy" / "oncall" / "rotations.yaml").read_text())
+    settings = make_settings(
+        tmp_path / "var", oncall_rotation_file=path, oncall_calendar_token="cal-token-0123456789"
+    )
+    server = serve_app(settings)
+    path.write_text(path.read_text() + "bogus_key: 1\n")
+    with server.client() as client:
+        body = client.get("/v1/ops/oncall")
+        assert body.status_code == 200, body.text
+        assert body.json()["now"][2]["member"] == "vp-engineering"
+    with server.client(authenticated=False) as client:
+        feed = client.get("/ops/oncall/calendar.ics", params={"token": "cal-token-0123456789"})
+        assert feed.status_code == 200, feed.text
+        assert str(path) not in feed.text
