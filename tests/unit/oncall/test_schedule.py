@@ -186,3 +186,24 @@ def test_policy_response_times_follow_business_hours() -> None:
     assert policy.page_time("P1", saturday) == saturday
     assert policy.page_time("P4", saturday) == utc(2026, 12, 7, 8)  # Monday 09:00 CET
     assert policy.page_time("P4", thursday_noon) == thursday_noon
+
+
+def test_ics_events_are_whole_shifts_with_uids_that_do_not_move_with_the_window() -> None:
+    """A feed read at another moment (the calendar route's window starts a week before now)
+    names the same events: the first and last shifts are not cut at the window's edges, so
+    neither their times nor their UIDs change with it."""
+    cfg = config()
+
+    def events(start: datetime) -> dict[str, tuple[str, datetime, datetime]]:
+        data = to_ics(cfg, start, start + timedelta(weeks=2), now=start)
+        return {
+            str(e["UID"]): (str(e["SUMMARY"]), e.decoded("DTSTART"), e.decoded("DTEND"))
+            for e in Calendar.from_ical(data).walk("VEVENT")
+        }
+
+    first = events(utc(2026, 3, 4, 10, 17))
+    later = events(utc(2026, 3, 4, 13, 42))
+    assert first == later
+    primary = sorted(v for v in first.values() if "Primary" in v[0])
+    assert primary[0] == ("On call (Primary): a", utc(2026, 3, 2, 8), utc(2026, 3, 9, 8))
+    assert primary[-1] == ("On call (Primary): c", utc(2026, 3, 16, 8), utc(2026, 3, 23, 8))
