@@ -326,3 +326,46 @@ async def test_owners_of_overdue_action_items_are_reminded_daily(world: World) -
     assert await world.engine().run_once() == 0
     world.now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
     assert await world.engine().run_once() == 2
+
+
+async def test_a_reopened_incident_is_paged_acknowledged_and_resolved_again(world: World) -> None:
+    """Reopening restarts the escalation: the primary is paged again (PagerDuty too, same
+    dedup key), its timers run from the reopening, and the channels hear the new
+    acknowledgement and resolution (they were sent once per incident, so PagerDuty's
+    re-triggered incident was never resolved)."""
+    incident_id = await fire(world)
+    engine = world.engine()
+    world.now = T0 + timedelta(seconds=20)
+    await engine.run_once()
+    world.now = T0 + timedelta(minutes=2)
+    await service.acknowledge(db=world.db, incident_id=incident_id, actor="a", now=world.now)
+    await engine.run_once()
+    world.now = T0 + timedelta(minutes=3)
+    await service.set_status(
+        db=world.db, incident_id=incident_id, status="resolved", actor="a", now=world.now
+    )
+    await engine.run_once()
+    assert world.pagerduty() == ["trigger", "acknowledge", "resolve"]
+
+    world.now = T0 + timedelta(hours=2)
+    await service.set_status(
+        db=world.db, incident_id=incident_id, status="triggered", actor="a", now=world.now
+    )
+    before = len(world.chat())
+    await engine.run_once()
+    assert world.pagerduty()[3:] == ["trigger"]
+    new = world.chat()[before:]  # the primary only: not all hands at once
+    assert len(new) == 1 and "On call (primary)" in new[0], new
+    before = len(world.chat())
+    world.now = T0 + timedelta(hours=2, minutes=3)  # within the response time of the reopening
+    assert await engine.run_once() == 0
+    assert len(world.chat()) == before
+    await service.acknowledge(db=world.db, incident_id=incident_id, actor="a", now=world.now)
+    await engine.run_once()
+    world.now = T0 + timedelta(hours=2, minutes=4)
+    await service.set_status(
+        db=world.db, incident_id=incident_id, status="resolved", actor="a", now=world.now
+    )
+    await engine.run_once()
+    assert await engine.run_once() == 0
+    assert world.pagerduty()[3:] == ["trigger", "acknowledge", "resolve"]

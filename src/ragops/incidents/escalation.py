@@ -24,8 +24,9 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from ragops.auth.models import aware
 from ragops.config import Settings
@@ -49,6 +50,38 @@ REMIND_EVERY = timedelta(days=1)
 
 def _at(value: datetime | None) -> datetime | None:
     return aware(value)
+
+
+REOPENED = "resolved -> triggered%"  # the message of a reopening's status_changed event
+
+
+def _round_start(incident_id: Any) -> Any:
+    """The id of the incident's latest page of the primary: the first page of the current
+    round (an incident reopened is paged, acknowledged and resolved again). Page records
+    of an earlier round have smaller ids; 0 before any page."""
+    first = aliased(PageRecord)
+    latest = (
+        select(func.max(first.id))
+        .where(
+            first.incident_id == incident_id,
+            first.action == "trigger",
+            first.layer == "primary",
+        )
+        .scalar_subquery()
+    )
+    return func.coalesce(latest, 0)
+
+
+async def _opened_at(session: AsyncSession, incident: Incident) -> datetime | None:
+    """When the current round began: the opening, or the latest reopening."""
+    reopened = await session.scalar(
+        select(func.max(IncidentEvent.at)).where(
+            IncidentEvent.incident_id == incident.id,
+            IncidentEvent.kind == "status_changed",
+            IncidentEvent.message.like(REOPENED),
+        )
+    )
+    return _at(reopened) or _at(incident.created_at)
 
 
 class EscalationEngine:
@@ -95,7 +128,9 @@ class EscalationEngine:
 
     async def _candidates(self, now: datetime) -> list[int]:
         notified = exists().where(
-            PageRecord.incident_id == Incident.id, PageRecord.action == "resolve"
+            PageRecord.incident_id == Incident.id,
+            PageRecord.action == "resolve",
+            PageRecord.id > _round_start(Incident.id),
         )
         async with self.ctx.db.session() as session:
             rows = await session.scalars(
@@ -122,7 +157,7 @@ class EscalationEngine:
             claims: list[Claim] = []
             severity = incident.severity
             rule = ctx.policy.rule(severity)  # type: ignore[arg-type]
-            created = _at(incident.created_at) or now
+            created = await _opened_at(session, incident) or now
             # timers run from the first page (P4 waits for business hours)
             start = ctx.policy.page_time(severity, created)  # type: ignore[arg-type]
 
@@ -265,7 +300,9 @@ class EscalationEngine:
         done = set(
             await session.scalars(
                 select(PageRecord.action).where(
-                    PageRecord.incident_id == incident.id, PageRecord.action.in_(wanted)
+                    PageRecord.incident_id == incident.id,
+                    PageRecord.action.in_(wanted),
+                    PageRecord.id > _round_start(incident.id),
                 )
             )
         )
