@@ -40,7 +40,8 @@ def test_incident_commands(tmp_path: Path) -> None:
         "--as",
         "responder-a",
     )
-    assert "[P1]" in run_cli(data_dir, "incident", "severity", incident_id, "p1").stdout
+    rated = run_cli(data_dir, "incident", "severity", incident_id, "p1").stdout
+    assert rated.strip() == f"incident {incident_id} [P1] acknowledged: Search down", rated
     run_cli(data_dir, "incident", "resolve", incident_id, "-m", "store back")
     run_cli(
         data_dir,

@@ -76,8 +76,7 @@ def _print(incident: IncidentRead, as_json: bool) -> None:
         print(incident.model_dump_json())
         return
     console.print(
-        f"incident {incident.id} [{incident.severity}] {incident.status}: ",
-        Text(incident.title),
+        f"incident {incident.id} [{incident.severity}] {incident.status}:", Text(incident.title)
     )
 
 
