@@ -91,6 +91,15 @@ def test_refusals(server: LiveServer) -> None:
             assert refused.status_code == 422, refused.text
             assert refused.json()["error"]["message"].startswith(field), refused.text
         assert client.get(url).json()["timeline"][-1]["kind"] == "opened"
+        for path, body, field in (
+            ("/v1/ops/incidents", {"title": "  ", "severity": "P4"}, "title"),
+            (f"{url}/notes", {"message": " \n"}, "message"),
+            (f"{url}/action-items", {"description": " ", "owner": "o"}, "description"),
+            (f"{url}/action-items", {"description": "d", "owner": " "}, "owner"),
+        ):
+            blank = client.post(path, json=body)
+            assert blank.status_code == 422, blank.text
+            assert blank.json()["error"]["message"].startswith(field), blank.text
     chat_key = create_api_key(server.settings, scopes=("chat",))
     with server.client(headers={"Authorization": f"Bearer {chat_key}"}) as client:
         assert client.get("/v1/ops/incidents").status_code == 403

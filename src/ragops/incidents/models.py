@@ -165,6 +165,8 @@ class ActionItem(Base):
 
 # ---- API shapes ----
 
+NOT_BLANK = r"\S"  # something besides white space (a JSON Schema pattern matches anywhere)
+
 UtcDatetime = Annotated[datetime, AfterValidator(lambda value: aware(value))]
 
 
@@ -244,7 +246,7 @@ class IncidentCreate(RequestModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(..., min_length=1, max_length=256)
+    title: str = Field(..., min_length=1, max_length=256, pattern=NOT_BLANK)
     severity: Severity
     summary: str = Field("", max_length=10_000)
     runbook_url: str | None = Field(None, max_length=1024)
@@ -272,7 +274,7 @@ class NoteCreate(RequestModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(..., min_length=1, max_length=10_000)
+    message: str = Field(..., min_length=1, max_length=10_000, pattern=NOT_BLANK)
     status_update: StrictBool = False
 
 
@@ -298,8 +300,8 @@ class ActionItemCreate(RequestModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    description: str = Field(..., min_length=1, max_length=10_000)
-    owner: str = Field(..., min_length=1, max_length=128)
+    description: str = Field(..., min_length=1, max_length=10_000, pattern=NOT_BLANK)
+    owner: str = Field(..., min_length=1, max_length=128, pattern=NOT_BLANK)
     due: IsoDate | None = None
 
 
