@@ -24,9 +24,8 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from ragops.auth.models import aware
 from ragops.config import Settings
@@ -34,6 +33,7 @@ from ragops.db import Database
 from ragops.incidents import clock
 from ragops.incidents.flows import Claim, PagingContext, claim, deliver
 from ragops.incidents.models import ActionItem, Incident, IncidentEvent, PageRecord
+from ragops.incidents.queries import opened_at, round_start
 from ragops.incidents.run_lock import RunLock
 from ragops.incidents.service import OPEN_STATUSES, add_event
 from ragops.observability import metrics
@@ -50,38 +50,6 @@ REMIND_EVERY = timedelta(days=1)
 
 def _at(value: datetime | None) -> datetime | None:
     return aware(value)
-
-
-REOPENED = "resolved -> triggered%"  # the message of a reopening's status_changed event
-
-
-def _round_start(incident_id: Any) -> Any:
-    """The id of the incident's latest page of the primary: the first page of the current
-    round (an incident reopened is paged, acknowledged and resolved again). Page records
-    of an earlier round have smaller ids; 0 before any page."""
-    first = aliased(PageRecord)
-    latest = (
-        select(func.max(first.id))
-        .where(
-            first.incident_id == incident_id,
-            first.action == "trigger",
-            first.layer == "primary",
-        )
-        .scalar_subquery()
-    )
-    return func.coalesce(latest, 0)
-
-
-async def _opened_at(session: AsyncSession, incident: Incident) -> datetime | None:
-    """When the current round began: the opening, or the latest reopening."""
-    reopened = await session.scalar(
-        select(func.max(IncidentEvent.at)).where(
-            IncidentEvent.incident_id == incident.id,
-            IncidentEvent.kind == "status_changed",
-            IncidentEvent.message.like(REOPENED),
-        )
-    )
-    return _at(reopened) or _at(incident.created_at)
 
 
 class EscalationEngine:
@@ -130,7 +98,7 @@ class EscalationEngine:
         notified = exists().where(
             PageRecord.incident_id == Incident.id,
             PageRecord.action == "resolve",
-            PageRecord.id > _round_start(Incident.id),
+            PageRecord.id > round_start(Incident.id),
         )
         async with self.ctx.db.session() as session:
             rows = await session.scalars(
@@ -157,7 +125,7 @@ class EscalationEngine:
             claims: list[Claim] = []
             severity = incident.severity
             rule = ctx.policy.rule(severity)  # type: ignore[arg-type]
-            created = await _opened_at(session, incident) or now
+            created = await opened_at(session, incident) or now
             # timers run from the first page (P4 waits for business hours)
             start = ctx.policy.page_time(severity, created)  # type: ignore[arg-type]
 
@@ -302,7 +270,7 @@ class EscalationEngine:
                 select(PageRecord.action).where(
                     PageRecord.incident_id == incident.id,
                     PageRecord.action.in_(wanted),
-                    PageRecord.id > _round_start(incident.id),
+                    PageRecord.id > round_start(incident.id),
                 )
             )
         )

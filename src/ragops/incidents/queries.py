@@ -1,11 +1,16 @@
 """Reading incidents: one with its timeline, alerts and action items; a list by status; the
-open ones per severity. Each read is one session; nothing here changes an incident (that is
-`service`, which re-exports these).
+open ones per severity; where the current round of a reopened incident begins. Each read is
+one session; nothing here changes an incident (that is `service`, which re-exports these).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from ragops.db import Database
 from ragops.errors import NotFoundError
@@ -19,8 +24,10 @@ from ragops.incidents.models import (
     IncidentDetail,
     IncidentEvent,
     IncidentRead,
+    PageRecord,
     Status,
 )
+from ragops.schema import aware
 
 OPEN_STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "mitigated")
 """The statuses of an incident not yet resolved."""
@@ -74,3 +81,35 @@ async def open_counts(*, db: Database) -> dict[str, int]:
             .group_by(Incident.severity)
         )
         return {str(severity): int(count) for severity, count in rows.all()}
+
+
+REOPENED = "resolved -> triggered%"  # the message of a reopening's status_changed event
+
+
+def round_start(incident_id: Any) -> Any:
+    """The id of the incident's latest page of the primary: the first page of the current
+    round (an incident reopened is paged, acknowledged and resolved again). Page records
+    of an earlier round have smaller ids; 0 before any page."""
+    first = aliased(PageRecord)
+    latest = (
+        select(func.max(first.id))
+        .where(
+            first.incident_id == incident_id,
+            first.action == "trigger",
+            first.layer == "primary",
+        )
+        .scalar_subquery()
+    )
+    return func.coalesce(latest, 0)
+
+
+async def opened_at(session: AsyncSession, incident: Incident) -> datetime | None:
+    """When the current round began: the opening, or the latest reopening."""
+    reopened = await session.scalar(
+        select(func.max(IncidentEvent.at)).where(
+            IncidentEvent.incident_id == incident.id,
+            IncidentEvent.kind == "status_changed",
+            IncidentEvent.message.like(REOPENED),
+        )
+    )
+    return aware(reopened) or aware(incident.created_at)
