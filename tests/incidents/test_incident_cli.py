@@ -11,8 +11,8 @@ from ragops.incidents import service
 from tests.conftest import make_settings, run_cli, run_sync
 
 
-def test_incident_commands(tmp_path: Path) -> None:
-    data_dir = tmp_path / "var"
+def declare_incident(data_dir: Path) -> str:
+    """A P2 incident declared on a migrated database under `data_dir`; its id."""
     settings = make_settings(data_dir)
 
     async def declare() -> int:
@@ -24,7 +24,12 @@ def test_incident_commands(tmp_path: Path) -> None:
         finally:
             await db.dispose()
 
-    incident_id = str(run_sync(declare()))
+    return str(run_sync(declare()))
+
+
+def test_incident_commands(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    incident_id = declare_incident(data_dir)
     listed = json.loads(run_cli(data_dir, "incident", "list", "--json").stdout)
     assert [i["id"] for i in listed] == [int(incident_id)]
     acked = json.loads(
@@ -80,18 +85,7 @@ def test_incident_commands_refuse_what_the_database_cannot_hold(tmp_path: Path) 
     are usage errors naming the argument (PostgreSQL answered them with an SQL dump), and a
     refused command changes nothing."""
     data_dir = tmp_path / "var"
-    settings = make_settings(data_dir)
-
-    async def declare() -> int:
-        await migrate.upgrade(settings)
-        db = Database(settings)
-        try:
-            made = await service.create(db=db, title="Search down", severity="P2", actor="test")
-            return made.id
-        finally:
-            await db.dispose()
-
-    incident_id = str(run_sync(declare()))
+    incident_id = declare_incident(data_dir)
     for args in (("ack", "2147483648"), ("show", "2147483648"), ("action", "done", "2147483648")):
         refused = run_cli(data_dir, "incident", *args, check=False)
         assert refused.returncode == 2 and "2147483647" in refused.stderr, refused.stderr
