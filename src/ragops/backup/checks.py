@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from ragops.backup import database as dbpart
-from ragops.backup.manifest import Manifest, VectorPart, split_scope_key
+from ragops.backup.manifest import VERSION_TABLE, Manifest, VectorPart, split_scope_key
 from ragops.backup.vectors import edge_count, edge_point_ids, edge_target
 from ragops.config import Settings
 
@@ -152,7 +152,7 @@ async def verify_restored(manifest: Manifest, settings: Settings) -> Verificatio
     result = Verification(points_expected=manifest.vectors.points)
     found = await dbpart.table_counts(settings.resolved_database_url)
     for table, expected in manifest.database.tables.items():
-        if table == "alembic_version":
+        if table == VERSION_TABLE:
             continue  # migrations forward may rewrite it
         got = found.get(table, -1)
         if got != expected:

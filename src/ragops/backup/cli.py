@@ -20,6 +20,7 @@ import typer
 from ragops.backup.cli_drill import check, drill
 from ragops.backup.cli_support import progress as _progress
 from ragops.backup.cli_support import run_work as _run
+from ragops.backup.manifest import data_rows
 from ragops.cli.remote import KeyOpt, UrlOpt, api_client, find_remote
 from ragops.cli.runner import console, fail, load_settings
 
@@ -35,8 +36,7 @@ backup_app = typer.Typer(help="Backups: create, verify, restore, drill.", no_arg
 def _print_created(result: dict[str, Any]) -> None:
     manifest = result["manifest"]
     pgvector = manifest["vectors"]["backend"] == "pgvector"
-    # as verify and restore count them: the schema's version row is not data
-    rows = sum(v for k, v in manifest["database"]["tables"].items() if k != "alembic_version")
+    rows = data_rows(manifest["database"]["tables"])  # as verify and restore count them
     console.print(
         f"backup written: {result['path']} ({result['bytes'] / 1e6:.1f} MB, "
         f"{result['seconds']:.1f} s{', encrypted' if result['encrypted'] else ''})"
@@ -187,7 +187,7 @@ def _print_report(report: RestoreReport, heading: str) -> None:
         console.print("  no safety copy of the replaced data was taken (--no-safety-backup)")
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items())
     console.print(f"  recovery time: {report.seconds:.1f} s ({timings})")
-    rows = sum(v for k, v in manifest.database.tables.items() if k != "alembic_version")
+    rows = data_rows(manifest.database.tables)
     if verification.ok:
         console.print(
             f"  verification: [green]OK[/] ({rows} rows and "

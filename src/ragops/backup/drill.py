@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from ragops import __version__
 from ragops.backup import database as dbpart
-from ragops.backup.manifest import VectorPart
+from ragops.backup.manifest import VERSION_TABLE, VectorPart
 from ragops.backup.restore import restore_backup
 from ragops.backup.service import create_backup
 from ragops.backup.vectors import edge_target
@@ -102,7 +102,7 @@ async def table_fingerprints(database_url: str) -> tuple[dict[str, int], dict[st
         counts = await dbpart.table_counts(database_url)
         async with engine.connect() as connection:
             for table in sorted(counts):
-                if table == "alembic_version":
+                if table == VERSION_TABLE:
                     continue
                 result = await connection.execute(text(f'SELECT * FROM "{table}"'))  # nosec B608
                 lines = sorted(repr(tuple(row)) for row in result)

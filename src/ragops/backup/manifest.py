@@ -11,6 +11,7 @@ ended.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,13 @@ MANIFEST_NAME = "manifest.json"
 SQLITE_FILE = "database.sqlite"
 PG_DUMP_FILE = "database.dump"
 VECTORS_DIR = "vectors"
+VERSION_TABLE = "alembic_version"
+"""The migrations' own table: counted in the manifest but not data (migrations rewrite it)."""
+
+
+def data_rows(tables: Mapping[str, int]) -> int:
+    """The rows of a manifest's table counts that are data: all but `VERSION_TABLE`'s."""
+    return sum(count for table, count in tables.items() if table != VERSION_TABLE)
 
 
 class FileEntry(BaseModel):
