@@ -36,9 +36,10 @@ typecheck: setup
 # pytest exits 5 when it collects nothing: that is a failure here, as any non-zero exit is.
 # The suite waits on servers and subprocesses more than it computes, so it runs in
 # TEST_WORKERS parallel pytest-xdist workers (`make test TEST_WORKERS=0` runs it in one
-# process); a test file stays on one worker, so its module fixtures start once.
+# process); a test file stays on one worker, so its module fixtures start once. The 15
+# slowest tests are listed at the end.
 TEST_WORKERS ?= 3
-PYTEST_ARGS := -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+PYTEST_ARGS := -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=15
 pytest: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
