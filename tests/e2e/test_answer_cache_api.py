@@ -133,6 +133,18 @@ def test_cli_warm_rejects_bad_files(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "cannot read" in missing.stderr
 
 
+def test_cli_warm_names_a_refused_question_without_echoing_it_whole(tmp_path: Path) -> None:
+    """A question over the length limit is skipped by its number and its first characters:
+    a runaway line in the file does not flood the terminal."""
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps(["x" * 100_000]))
+    result = run_cli(tmp_path / "var", "cache", "warm", str(questions), check=False)
+    assert result.returncode == 1
+    assert "skipped item 1" in result.stdout and "100000 characters" in result.stdout
+    assert len(result.stdout) < 2_000, result.stdout[:300]
+    assert "0 cached, 0 already cached" in result.stdout and "1 failed" in result.stdout
+
+
 def test_cli_warm_fills_the_shared_cache(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     env = {"RAGOPS_REDIS_URL": REDIS_URL}
@@ -143,9 +155,9 @@ def test_cli_warm_fills_the_shared_cache(tmp_path: Path) -> None:
     questions = tmp_path / "questions.yaml"
     questions.write_text(f"- {QUESTION}\n- question: What does the pool grow to?\n")
     warmed = run_cli(data_dir, "cache", "warm", str(questions), "-t", tenant, env=env)
-    assert "2 questions: 2 answered" in warmed.stdout
+    assert "2 questions: 2 cached, 0 already cached" in warmed.stdout
     again = run_cli(data_dir, "cache", "warm", str(questions), "-t", tenant, env=env)
-    assert "0 answered and cached if grounded, 2 already cached" in again.stdout
+    assert "0 cached, 2 already cached" in again.stdout
     asked = run_cli(data_dir, "ask", QUESTION, "--json", "-t", tenant, env=env)
     assert json.loads(asked.stdout)["cache"] == "hit-exact"
 
