@@ -124,6 +124,25 @@ def test_cli_clear_beside_the_running_server(server: LiveServer, client: httpx.C
     assert bad.returncode != 0
 
 
+def test_clearing_a_collection_that_does_not_exist_says_so(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    """A misspelt collection is not reported as cleared (and leaves no version row behind):
+    the API counts 0 scopes, the CLI names what it did not find and exits 1."""
+    name = f"nosuch-{uuid.uuid4().hex[:8]}"
+    cleared = client.delete("/v1/admin/cache", params={"collection": name})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["scopes"] == 0
+    cli = run_cli(
+        server.settings.data_dir, "cache", "clear", "-t", "default", "-c", name, check=False
+    )
+    assert cli.returncode == 1
+    assert f"tenant default has no collection {name}: nothing cleared" in cli.stderr
+    anywhere = run_cli(server.settings.data_dir, "cache", "clear", "-c", name, check=False)
+    assert anywhere.returncode == 1 and f"no tenant has a collection {name}" in anywhere.stderr
+    assert client.delete("/v1/admin/cache", params={"collection": "ops"}).json()["scopes"] == 1
+
+
 def test_cli_warm_rejects_bad_files(tmp_path: Path) -> None:
     not_a_list = tmp_path / "questions.yaml"
     not_a_list.write_text("question: what?\n")

@@ -91,6 +91,10 @@ def clear(
         )
         if part
     )
+    if result.scopes == 0 and (tenant or collection):
+        if tenant is None:
+            fail(f"no tenant has a collection {collection}: nothing was cleared")
+        fail(f"tenant {tenant} has no collection {collection or ''}".rstrip() + ": nothing cleared")
     console.print(
         f"cleared cached answers of {scope}: {result.scopes} collections invalidated, "
         f"{result.entries_removed} entries removed",
