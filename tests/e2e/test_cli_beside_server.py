@@ -137,6 +137,9 @@ def test_explicit_url_and_api_key(served: ServedCli, tmp_path: Path) -> None:
     )
     assert "collection" in via_env.stdout
 
+    keyless = run_cli(other_dir, "collections", "--url", served.url, check=False)
+    assert keyless.returncode == 1, keyless.stderr
+    assert "send 'Authorization: Bearer <key>' or 'X-API-Key'" in keyless.stderr  # unredacted
     bad = run_cli(
         other_dir, "collections", "--url", served.url, "--api-key", "rgo_nope", check=False
     )
