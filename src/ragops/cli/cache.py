@@ -47,7 +47,8 @@ def clear(
     collection: CollectionOption = None,
 ) -> None:
     """Make cached answers unreachable on every instance (all, a tenant's or a collection's)
-    and delete them from the cache backend. Works while the server runs."""
+    and delete them from the cache backend. Works while the server runs (with the in-process
+    backend the server's entries are out of reach: unreachable, counted as none removed)."""
     from ragops.auth.audit import record_event
     from ragops.cache.service import AnswerCache
     from ragops.db import Database, migrate
@@ -223,7 +224,8 @@ def warm(
 ) -> None:
     """Answer each question once so its answer is cached (common questions, pre-computed).
     Beside a running server (on this data, or --url) the server answers them: its cache
-    is warmed."""
+    is warmed. Prints how many were newly cached, already cached, without a grounded answer
+    (never cached) and failed (each named by its number; exit 1)."""
     from ragops.cli.remote import check_tenant, find_remote
 
     try:
