@@ -224,8 +224,10 @@ def warm(
 ) -> None:
     """Answer each question once so its answer is cached (common questions, pre-computed).
     Beside a running server (on this data, or --url) the server answers them: its cache
-    is warmed. Prints how many were newly cached, already cached, without a grounded answer
-    (never cached) and failed (each named by its number; exit 1)."""
+    is warmed (at the key's chat rate limit; beside a local server without --api-key the
+    command's temporary key lives ten minutes, so give --api-key for a long list). Prints
+    how many were newly cached, already cached, without a grounded answer (never cached) and
+    failed (each named by its number; exit 1)."""
     from ragops.cli.remote import check_tenant, find_remote
 
     try:
