@@ -150,6 +150,16 @@ def test_cli_warm_rejects_bad_files(tmp_path: Path) -> None:
     assert result.returncode == 1 and "must hold a list" in result.stderr
     missing = run_cli(tmp_path / "var", "cache", "warm", str(tmp_path / "nope.json"), check=False)
     assert missing.returncode == 1 and "cannot read" in missing.stderr
+    binary = tmp_path / "questions.bin.yaml"
+    binary.write_bytes(b"- \xaa\xff question\n")
+    refused = run_cli(tmp_path / "var", "cache", "warm", str(binary), check=False)
+    assert refused.returncode == 1
+    assert f"cannot read {binary}: not UTF-8 text" in refused.stderr
+    # the item with a bad collection is named
+    named = tmp_path / "named.yaml"
+    named.write_text("- first one\n- question: second one\n  collection: Bad Name\n")
+    refused = run_cli(tmp_path / "var", "cache", "warm", str(named), check=False)
+    assert refused.returncode == 1 and f"item 2 of {named}: collection names" in refused.stderr
 
 
 def test_cli_warm_names_a_refused_question_without_echoing_it_whole(tmp_path: Path) -> None:

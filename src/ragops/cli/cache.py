@@ -110,6 +110,8 @@ def read_questions(path: Path) -> list[dict[str, str]]:
 
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot read {path}: not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
@@ -124,8 +126,11 @@ def read_questions(path: Path) -> list[dict[str, str]]:
             questions.append({"question": item})
         elif isinstance(item, dict) and isinstance(item.get("question"), str):
             entry = {"question": item["question"]}
-            if isinstance(item.get("collection"), str):
-                entry["collection"] = validate_collection_name(item["collection"])
+            if item.get("collection") is not None:
+                try:
+                    entry["collection"] = validate_collection_name(str(item["collection"]))
+                except ValueError as exc:
+                    raise ValueError(f"item {number} of {path}: {exc}") from exc
             questions.append(entry)
         else:
             raise ValueError(f"item {number} of {path} is neither a question nor {{question: ...}}")
