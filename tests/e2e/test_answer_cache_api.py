@@ -124,6 +124,25 @@ def test_cli_clear_beside_the_running_server(server: LiveServer, client: httpx.C
     assert bad.returncode != 0
 
 
+def test_clearing_a_collection_that_does_not_exist_says_so(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    """A misspelt collection is not reported as cleared (and leaves no version row behind):
+    the API counts 0 scopes, the CLI names what it did not find and exits 1."""
+    name = f"nosuch-{uuid.uuid4().hex[:8]}"
+    cleared = client.delete("/v1/admin/cache", params={"collection": name})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["scopes"] == 0
+    cli = run_cli(
+        server.settings.data_dir, "cache", "clear", "-t", "default", "-c", name, check=False
+    )
+    assert cli.returncode == 1
+    assert f"tenant default has no collection {name}: nothing cleared" in cli.stderr
+    anywhere = run_cli(server.settings.data_dir, "cache", "clear", "-c", name, check=False)
+    assert anywhere.returncode == 1 and f"no tenant has a collection {name}" in anywhere.stderr
+    assert client.delete("/v1/admin/cache", params={"collection": "ops"}).json()["scopes"] == 1
+
+
 def test_cli_warm_rejects_bad_files(tmp_path: Path) -> None:
     not_a_list = tmp_path / "questions.yaml"
     not_a_list.write_text("question: what?\n")
@@ -131,6 +150,28 @@ def test_cli_warm_rejects_bad_files(tmp_path: Path) -> None:
     assert result.returncode == 1 and "must hold a list" in result.stderr
     missing = run_cli(tmp_path / "var", "cache", "warm", str(tmp_path / "nope.json"), check=False)
     assert missing.returncode == 1 and "cannot read" in missing.stderr
+    binary = tmp_path / "questions.bin.yaml"
+    binary.write_bytes(b"- \xaa\xff question\n")
+    refused = run_cli(tmp_path / "var", "cache", "warm", str(binary), check=False)
+    assert refused.returncode == 1
+    assert f"cannot read {binary}: not UTF-8 text" in refused.stderr
+    # the item with a bad collection is named
+    named = tmp_path / "named.yaml"
+    named.write_text("- first one\n- question: second one\n  collection: Bad Name\n")
+    refused = run_cli(tmp_path / "var", "cache", "warm", str(named), check=False)
+    assert refused.returncode == 1 and f"item 2 of {named}: collection names" in refused.stderr
+
+
+def test_cli_warm_names_a_refused_question_without_echoing_it_whole(tmp_path: Path) -> None:
+    """A question over the length limit is skipped by its number and its first characters:
+    a runaway line in the file does not flood the terminal."""
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps(["x" * 100_000]))
+    result = run_cli(tmp_path / "var", "cache", "warm", str(questions), check=False)
+    assert result.returncode == 1
+    assert "skipped item 1" in result.stdout and "100000 characters" in result.stdout
+    assert len(result.stdout) < 2_000, result.stdout[:300]
+    assert "0 cached, 0 already cached" in result.stdout and "1 failed" in result.stdout
 
 
 def test_cli_warm_fills_the_shared_cache(tmp_path: Path) -> None:
@@ -143,9 +184,9 @@ def test_cli_warm_fills_the_shared_cache(tmp_path: Path) -> None:
     questions = tmp_path / "questions.yaml"
     questions.write_text(f"- {QUESTION}\n- question: What does the pool grow to?\n")
     warmed = run_cli(data_dir, "cache", "warm", str(questions), "-t", tenant, env=env)
-    assert "2 questions: 2 answered" in warmed.stdout
+    assert "2 questions: 2 cached, 0 already cached" in warmed.stdout
     again = run_cli(data_dir, "cache", "warm", str(questions), "-t", tenant, env=env)
-    assert "0 answered and cached if grounded, 2 already cached" in again.stdout
+    assert "0 cached, 2 already cached" in again.stdout
     asked = run_cli(data_dir, "ask", QUESTION, "--json", "-t", tenant, env=env)
     assert json.loads(asked.stdout)["cache"] == "hit-exact"
 

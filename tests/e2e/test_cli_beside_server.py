@@ -100,6 +100,28 @@ def test_commands_go_through_the_running_server(served: ServedCli, tmp_path: Pat
     assert temporary and all(k["status"] == "revoked" for k in temporary)
 
 
+def test_cache_warm_goes_through_the_running_server(served: ServedCli, tmp_path: Path) -> None:
+    """`ragops cache warm` beside `ragops serve` on the embedded defaults (in-process cache,
+    embedded vector store): the server answers the questions, so its own cache is warm
+    (docs/caching.md); before, the command could not open the store the server holds."""
+    source = tmp_path / "pool.md"
+    source.write_bytes(POOL_DOC)
+    run_cli(served.data_dir, "ingest", str(source), "-c", "warm")
+    question = "How many connections does the pool keep open?"
+    questions = tmp_path / "questions.yaml"
+    questions.write_text(f"- {question}\n- question: What does the pool grow to?\n")
+    warmed = run_cli(served.data_dir, "cache", "warm", str(questions), "-c", "warm")
+    assert "answered by the ragops server" in warmed.stdout
+    assert "2 cached, 0 already cached" in warmed.stdout
+    key = json.loads(
+        run_cli(served.data_dir, "keys", "create", "--scopes", "chat", "--json").stdout
+    )["key"]
+    with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {key}"}) as client:
+        asked = client.post("/v1/chat", json={"question": question, "collection": "warm"})
+    assert asked.status_code == 200, asked.text
+    assert asked.headers["X-Cache"] == asked.json()["cache"] == "hit-exact"
+
+
 def test_explicit_url_and_api_key(served: ServedCli, tmp_path: Path) -> None:
     created = run_cli(served.data_dir, "keys", "create", "--scopes", "chat", "--json")
     key = json.loads(created.stdout)["key"]
@@ -115,6 +137,9 @@ def test_explicit_url_and_api_key(served: ServedCli, tmp_path: Path) -> None:
     )
     assert "collection" in via_env.stdout
 
+    keyless = run_cli(other_dir, "collections", "--url", served.url, check=False)
+    assert keyless.returncode == 1, keyless.stderr
+    assert "send 'Authorization: Bearer <key>' or 'X-API-Key'" in keyless.stderr  # unredacted
     bad = run_cli(
         other_dir, "collections", "--url", served.url, "--api-key", "rgo_nope", check=False
     )

@@ -113,3 +113,7 @@ def test_cli_archive_and_maintain(tmp_path: Path) -> None:
     assert "ran ANALYZE, VACUUM" in maintained.stdout
     bad = run_cli(data_dir, "db", "archive", "--older-than", "thirty days", check=False)
     assert bad.returncode == 2 and "--older-than" in bad.stderr
+    # a number past the cap is refused by saying the cap (it was "a positive number")
+    for value in ("999999d", "0d", "-1d", "30x"):
+        refused = run_cli(data_dir, "db", "archive", "--older-than", value, check=False)
+        assert refused.returncode == 2 and "from 1 to 99999" in refused.stderr, value

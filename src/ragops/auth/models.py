@@ -115,7 +115,9 @@ def parse_duration(value: str) -> timedelta:
     """A lifetime such as "90d", "12h", "30m" or "2w"; ValueError for anything else."""
     match = DURATION_RE.fullmatch(value)
     if match is None or int(match.group(1)) == 0:
-        raise ValueError("a lifetime is a positive number and a unit: m, h, d or w (e.g. 90d)")
+        raise ValueError(
+            "a duration is a whole number from 1 to 99999 and a unit: m, h, d or w (e.g. 90d)"
+        )
     amount, unit = int(match.group(1)), match.group(2)
     return timedelta(**{_UNITS[unit]: amount})
 

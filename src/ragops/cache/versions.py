@@ -97,7 +97,8 @@ async def bump(session: AsyncSession, *, tenant_id: str, collection: str) -> Non
 async def bump_matching(
     *, db: Database, tenant_id: str | None, collection: str | None
 ) -> list[tuple[str, str]]:
-    """Bump every known collection matching the filters (None = any); returns the scopes.
+    """Bump every known collection matching the filters (None = any); returns the scopes
+    (none when nothing matches: a misspelt name is not reported as cleared).
 
     Known = has a version row or a collection row, so collections ingested before versions
     existed are covered too."""
@@ -111,8 +112,6 @@ async def bump_matching(
         collections = collections.where(COLLECTIONS.c.name == collection)
     async with db.session() as session, session.begin():
         scopes = sorted({(t, c) for t, c in (await session.execute(union(versions, collections)))})
-        if tenant_id is not None and collection is not None:
-            scopes = [(tenant_id, collection)]
         for tenant, name in scopes:
             await bump(session, tenant_id=tenant, collection=name)
     return scopes

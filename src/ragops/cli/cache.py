@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ragops.cli.keys import tenant_option
-from ragops.cli.runner import console, fail, load_settings, with_runtime
+from ragops.cli.remote import KeyOpt, UrlOpt
+from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_runtime
 from ragops.config.names import validate_collection_name
 
 if TYPE_CHECKING:
     from ragops.cache.models import CacheClearResult
+    from ragops.chat.models import ChatResponse
+    from ragops.cli.remote import Remote
     from ragops.runtime import Runtime
 
 cache_app = typer.Typer(help="The answer cache.", no_args_is_help=True)
@@ -44,7 +47,8 @@ def clear(
     collection: CollectionOption = None,
 ) -> None:
     """Make cached answers unreachable on every instance (all, a tenant's or a collection's)
-    and delete them from the cache backend. Works while the server runs."""
+    and delete them from the cache backend. Works while the server runs (with the in-process
+    backend the server's entries are out of reach: unreachable, counted as none removed)."""
     from ragops.auth.audit import record_event
     from ragops.cache.service import AnswerCache
     from ragops.db import Database, migrate
@@ -88,6 +92,10 @@ def clear(
         )
         if part
     )
+    if result.scopes == 0 and (tenant or collection):
+        if tenant is None:
+            fail(f"no tenant has a collection {collection}: nothing was cleared")
+        fail(f"tenant {tenant} has no collection {collection or ''}".rstrip() + ": nothing cleared")
     console.print(
         f"cleared cached answers of {scope}: {result.scopes} collections invalidated, "
         f"{result.entries_removed} entries removed",
@@ -102,6 +110,8 @@ def read_questions(path: Path) -> list[dict[str, str]]:
 
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot read {path}: not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
@@ -116,34 +126,73 @@ def read_questions(path: Path) -> list[dict[str, str]]:
             questions.append({"question": item})
         elif isinstance(item, dict) and isinstance(item.get("question"), str):
             entry = {"question": item["question"]}
-            if isinstance(item.get("collection"), str):
-                entry["collection"] = validate_collection_name(item["collection"])
+            if item.get("collection") is not None:
+                try:
+                    entry["collection"] = validate_collection_name(str(item["collection"]))
+                except ValueError as exc:
+                    raise ValueError(f"item {number} of {path}: {exc}") from exc
             questions.append(entry)
         else:
             raise ValueError(f"item {number} of {path} is neither a question nor {{question: ...}}")
     return questions
 
 
-@cache_app.command()
-def warm(
-    file: Annotated[Path, typer.Argument(help="YAML or JSON list of questions.")],
-    collection: CollectionOption = None,
-    tenant: Annotated[
-        str, typer.Option("--tenant", "-t", callback=tenant_option, help="The tenant acted for.")
-    ] = "default",
-) -> None:
-    """Answer each question once so its answer is cached (common questions, pre-computed)."""
+WARM_STATUSES = ("hit-exact", "hit-semantic", "cached", "not cached", "failed")
+"""How `warm` counts a question: already cached, newly cached (a grounded answer), answered
+but not cacheable (no citation, or a fallback answer), or not answered at all."""
+
+_OK_PER_QUESTION = (404, 409, 413, 422, 500, 502, 503, 504)
+"""Answers of the server that skip one question; any other error (401, 403) stops the run."""
+
+
+def _shown(question: str, limit: int = 80) -> str:
+    """A question as a message quotes it: at most `limit` characters."""
+    if len(question) <= limit:
+        return repr(question)
+    return f"{question[:limit]!r}… ({len(question)} characters)"
+
+
+def _status(response: ChatResponse) -> str:
+    if response.cache != "miss":
+        return response.cache
+    grounded = response.citations and response.fallback_reason is None
+    return "cached" if grounded and response.answer.strip() else "not cached"
+
+
+def _warm_through(
+    remote: Remote, tenant: str | None, questions: list[dict[str, str]], collection: str | None
+) -> dict[str, int]:
+    """Ask each question of the running server (POST /v1/chat), so its own cache is warmed."""
+    from ragops.chat.models import ChatResponse
+    from ragops.cli.remote import api_client
+
+    counts = dict.fromkeys(WARM_STATUSES, 0)
+    with api_client(remote, tenant, ["chat"]) as api:
+        for number, item in enumerate(questions, start=1):
+            body = {"question": item["question"], "collection": item.get("collection", collection)}
+            response = api.call("POST", "/v1/chat", json=body, ok=_OK_PER_QUESTION)
+            if not response.is_success:
+                counts["failed"] += 1
+                error = response.json().get("error") or {}
+                message = error.get("message") or f"HTTP {response.status_code}"
+                console.print(
+                    f"skipped item {number} {_shown(item['question'])}: {message}", markup=False
+                )
+                continue
+            counts[_status(ChatResponse.model_validate_json(response.content))] += 1
+    return counts
+
+
+def _warm_here(
+    tenant: str, questions: list[dict[str, str]], collection: str | None
+) -> dict[str, int]:
+    """Answer each question in this process (no server runs on this data)."""
     from ragops.chat import service as chat
     from ragops.observability.context import new_request_id
 
-    try:
-        questions = read_questions(file)
-    except ValueError as exc:
-        fail(str(exc))
-
     async def work(runtime: Runtime) -> dict[str, int]:
-        counts = {"hit-exact": 0, "hit-semantic": 0, "miss": 0, "failed": 0}
-        for item in questions:
+        counts = dict.fromkeys(WARM_STATUSES, 0)
+        for number, item in enumerate(questions, start=1):
             try:
                 result = await chat.answer(
                     runtime.chat_deps,
@@ -155,15 +204,56 @@ def warm(
                 )
             except Exception as exc:  # one bad question does not stop the warm-up
                 counts["failed"] += 1
-                console.print(f"skipped {item['question']!r}: {exc}", markup=False)
+                console.print(
+                    f"skipped item {number} {_shown(item['question'])}: {exc}", markup=False
+                )
                 continue
-            counts[result.cache] += 1
+            counts[_status(result)] += 1
         return counts
 
-    counts = with_runtime(work)
+    return with_runtime(work)
+
+
+@cache_app.command()
+def warm(
+    file: Annotated[Path, typer.Argument(help="YAML or JSON list of questions.")],
+    collection: CollectionOption = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            "--tenant", "-t", callback=tenant_option, help="The tenant acted for (default)."
+        ),
+    ] = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Answer each question once so its answer is cached (common questions, pre-computed).
+    Beside a running server (on this data, or --url) the server answers them: its cache
+    is warmed (at the key's chat rate limit; beside a local server without --api-key the
+    command's temporary key lives ten minutes, so give --api-key for a long list). Prints
+    how many were newly cached, already cached, without a grounded answer (never cached) and
+    failed (each named by its number; exit 1)."""
+    from ragops.cli.remote import check_tenant, find_remote
+
+    try:
+        questions = read_questions(file)
+    except ValueError as exc:
+        fail(str(exc))
+    remote = find_remote(url, api_key)
+    if remote is not None:
+        check_tenant(remote, tenant)
+        counts = _warm_through(remote, tenant, questions, collection)
+        where = f", answered by {remote.where}"
+    else:
+        settings = load_settings()
+        counts = _warm_here(tenant or CLI_TENANT, questions, collection)
+        where = ""
+        if settings.redis_url is None:
+            where = ", answered in this process only (in-process cache: no server shares it)"
     console.print(
-        f"{len(questions)} questions: {counts['miss']} answered and cached if grounded, "
+        f"{len(questions)} questions{where}: {counts['cached']} cached, "
         f"{counts['hit-exact'] + counts['hit-semantic']} already cached, "
+        f"{counts['not cached']} without a grounded answer (not cached), "
         f"{counts['failed']} failed",
         markup=False,
         highlight=False,

@@ -35,7 +35,9 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"(?i)\b(api[_-]?key|apikey|x-api-key|password|passwd|pwd|secret|token|"
-            r"authorization|routing[_-]?key|dsn)\b(\s*[:=]\s*|\"\s*:\s*\")([^\s\"',;&]+)"
+            r"authorization|routing[_-]?key|dsn)\b(\s*[:=]\s*|\"\s*:\s*\")"
+            # not the scheme of a placeholder ("Authorization: Bearer <key>" in a hint)
+            r"(?!bearer\s+<[a-z_-]+>(?![\w<-]))([^\s\"',;&]+)"
         ),
         r"\1\2" + REDACTED,
     ),

@@ -203,3 +203,13 @@ def test_the_substring_check_misses_no_match_of_the_pattern(pieces: list[str], n
         assert logmod._may_hold_secret(text)
     if not text.isascii():  # the pattern itself decides
         assert logmod._may_hold_secret(text) == (logmod._MAY_HOLD_SECRET.search(text) is not None)
+
+
+def test_a_placeholder_in_a_hint_is_not_redacted_but_a_token_is() -> None:
+    """The server's 401 hint reaches the CLI's error line (redacted like a log line) whole:
+    "send 'Authorization: Bearer <key>'" read "send 'Authorization: [REDACTED] <key>'"."""
+    hint = "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key'"
+    assert logmod.redact_text(hint) == hint
+    for header in ("Authorization: Bearer abc", "authorization=bearer <key>abc", "token: x"):
+        assert "[REDACTED]" in logmod.redact_text(header), header
+    assert BEARER not in logmod.redact_text(f"Authorization: Bearer {BEARER}")
