@@ -1,11 +1,15 @@
 """Pool exhaustion on PostgreSQL: with every pooled connection busy, a request waits at most
 `RAGOPS_DB_POOL_TIMEOUT` seconds and is answered 503 `db_pool_exhausted` with `Retry-After`,
-then the service answers normally once a connection is free. The pool follows the settings."""
+then the service answers normally once a connection is free; readiness calls the database
+degraded (it answers outside the pool), not down, so the DatabaseDown alert does not page.
+The pool follows the settings."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -25,7 +29,11 @@ def test_postgres_pool_defaults_follow_the_spec(tmp_path: Path) -> None:
     assert options["pool_timeout"] == 30.0
 
 
-async def test_exhausted_pool_answers_503_with_retry_after(pg_url: str, tmp_path: Path) -> None:
+@asynccontextmanager
+async def one_connection_server(
+    pg_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """A served app whose PostgreSQL pool holds one connection, and a client with a key."""
     settings = make_settings(
         tmp_path / "var",
         database_url=pg_url,
@@ -33,6 +41,7 @@ async def test_exhausted_pool_answers_503_with_retry_after(pg_url: str, tmp_path
         db_pool_max=1,
         db_pool_timeout=1.0,
         dependency_check_seconds=0.0,
+        readiness_cache_seconds=0.0,
     )
     app: FastAPI = create_app(settings)
     port = free_port()
@@ -48,21 +57,52 @@ async def test_exhausted_pool_answers_503_with_retry_after(pg_url: str, tmp_path
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
         ) as client:
-            assert (await client.get("/v1/documents")).status_code == 200
-            engine = app.state.runtime.db.engine
-            held = await engine.connect()  # the only connection of the pool
-            await held.exec_driver_sql("SELECT 1")
-            try:
-                started = time.perf_counter()
-                refused = await client.get("/v1/documents")
-                waited = time.perf_counter() - started
-            finally:
-                await held.close()
-            assert refused.status_code == 503, refused.text
-            assert refused.json()["error"]["code"] == "db_pool_exhausted"
-            assert int(refused.headers["Retry-After"]) > 0
-            assert 0.9 <= waited < 5.0  # the configured wait, not a hang
-            assert (await client.get("/v1/documents")).status_code == 200
+            yield app, client
     finally:
         server.should_exit = True
         await serving
+
+
+async def test_exhausted_pool_answers_503_with_retry_after(pg_url: str, tmp_path: Path) -> None:
+    async with one_connection_server(pg_url, tmp_path) as (app, client):
+        assert (await client.get("/v1/documents")).status_code == 200
+        engine = app.state.runtime.db.engine
+        held = await engine.connect()  # the only connection of the pool
+        await held.exec_driver_sql("SELECT 1")
+        try:
+            started = time.perf_counter()
+            refused = await client.get("/v1/documents")
+            waited = time.perf_counter() - started
+        finally:
+            await held.close()
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "db_pool_exhausted"
+        assert int(refused.headers["Retry-After"]) > 0
+        assert 0.9 <= waited < 5.0  # the configured wait, not a hang
+        assert (await client.get("/v1/documents")).status_code == 200
+
+
+def database_up(metrics_text: str) -> float:
+    for line in metrics_text.splitlines():
+        if line.startswith('ragops_dependency_up{dependency="database"}'):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("ragops_dependency_up{dependency=database} not exported")
+
+
+async def test_a_full_pool_is_not_a_database_down(pg_url: str, tmp_path: Path) -> None:
+    async with one_connection_server(pg_url, tmp_path) as (app, client):
+        held = await app.state.runtime.db.engine.connect()  # the only connection of the pool
+        await held.exec_driver_sql("SELECT 1")
+        try:
+            ready = await client.get("/readyz")
+            metrics_text = (await client.get("/metrics")).text
+        finally:
+            await held.close()
+        database = ready.json()["dependencies"]["database"]
+        assert database["status"] == "degraded", ready.text
+        assert database["error"] is None
+        assert "pool full: 1 of 1 connections in use" in database["note"]
+        assert "database_down" not in ready.json()["reasons"]
+        assert database_up(metrics_text) == 1.0
+        again = (await client.get("/readyz")).json()["dependencies"]["database"]
+        assert again["status"] == "ok" and again["note"] is None

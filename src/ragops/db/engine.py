@@ -12,6 +12,10 @@ writer do not fail.
 its rows: on an SQLite file, on the calling thread through `loop_reads.LoopReads` (no hop to
 aiosqlite's thread; `RAGOPS_DB_SQLITE_LOOP_READS`), elsewhere on a pooled async connection.
 Writes always go through the async engine.
+
+`ping_unpooled` reaches PostgreSQL on a connection of its own, outside the pool: readiness
+uses it when every pooled connection is busy, so a full pool is not taken for a database that
+is down.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Row, event
+from sqlalchemy import Row, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -28,6 +32,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.base import Executable
 
 from ragops.config import Settings
@@ -82,6 +87,8 @@ class Database:
         if url.get_backend_name() == "sqlite" and url.database:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.url = url
+        self.settings = settings
+        self._unpooled: AsyncEngine | None = None
         self.engine: AsyncEngine = create_async_engine(url, **engine_options(settings))
         if url.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -121,6 +128,23 @@ class Database:
         async with self.engine.connect() as connection:
             return (await connection.execute(statement)).all()
 
+    async def ping_unpooled(self) -> None:
+        """`SELECT 1` on a new connection outside the pool, closed at once (PostgreSQL; on
+        SQLite, which has no pool to fill, through the engine). Raises what connecting raises."""
+        if self.backend != "postgresql":
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            return
+        if self._unpooled is None:
+            url = self.settings.resolved_database_url
+            self._unpooled = create_async_engine(
+                url,
+                poolclass=NullPool,
+                connect_args=connect_args(self.settings, url, "readiness"),
+            )
+        async with self._unpooled.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
     async def reset_pool(self) -> None:
         """Replace the pool: idle connections close now, connections in use finish their
         work and close when returned; new checkouts open fresh connections."""
@@ -132,4 +156,6 @@ class Database:
         """Close every pooled connection."""
         if self.loop_reads is not None:
             self.loop_reads.close()
+        if self._unpooled is not None:
+            await self._unpooled.dispose()
         await self.engine.dispose()

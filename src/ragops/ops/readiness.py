@@ -14,6 +14,11 @@ answers are extractive, so an LLM that is down makes the instance `degraded`, st
 Neither is Redis: without it rate limits count per instance and the cache is bypassed (the
 RedisDown runbook), so Redis down is `degraded` too; a load balancer keeps every instance in
 rotation.
+
+A full database pool is not a database that is down: when every pooled connection is in use,
+the database is checked on a connection of its own outside the pool, and answering there makes
+it `degraded` with a `note` saying so (the pool's own signals, `db_pool_saturated` and the pool
+alerts, tell the rest), so the DatabaseDown alert does not page for a busy pool.
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ class DependencyResult:
     checked_at: float
     last_error: str | None = None
     last_error_at: float | None = None
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON entry of this dependency."""
@@ -89,6 +95,7 @@ class DependencyResult:
             "checked_at": _now_iso(self.checked_at),
             "last_error": self.last_error,
             "last_error_at": _now_iso(self.last_error_at) if self.last_error_at else None,
+            "note": self.note,
         }
 
 
@@ -144,10 +151,21 @@ class Readiness:
             checks.append(("llm", False, runtime.llm.ping))
         return checks
 
-    async def _ping_database(self) -> None:
+    async def _ping_database(self) -> str | None:
+        """`SELECT 1` on a pooled connection; when the pool is full, on a connection outside
+        it, returning a note (the database answers, the pool has no free connection)."""
         assert self.runtime is not None
+        pool = pool_load()
+        most = pool["max"]
+        if most is not None and (pool["checked_out"] or 0.0) >= most:
+            await self.runtime.db.ping_unpooled()
+            return (
+                f"pool full: {pool['checked_out']:g} of {most:g} connections in use, "
+                f"{pool['waiters'] or 0.0:g} waiting; the database answered outside the pool"
+            )
         async with self.runtime.db.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+        return None
 
     async def _check_one(
         self, name: metrics.Dependency, required: bool, check: Callable[[], Awaitable[Any]]
@@ -155,9 +173,11 @@ class Readiness:
         timeout = self.settings.readiness_timeout_seconds
         started = time.perf_counter()
         error: str | None = None
+        note: str | None = None
         try:
             async with asyncio.timeout(timeout):
-                await check()
+                answered = await check()
+            note = answered if isinstance(answered, str) else None
         except TimeoutError:
             error = f"timed out after {timeout:g} s"
         except Exception as exc:
@@ -166,7 +186,7 @@ class Readiness:
         status: Status
         if error is not None:
             status = "down"
-        elif latency_ms > self.settings.readiness_slow_ms:
+        elif note is not None or latency_ms > self.settings.readiness_slow_ms:
             status = "degraded"
         else:
             status = "ok"
@@ -181,6 +201,7 @@ class Readiness:
             checked_at=now,
             last_error=error or (previous.last_error if previous else None),
             last_error_at=now if error else (previous.last_error_at if previous else None),
+            note=note,
         )
         metrics.set_dependency(name, status != "down")
         return result
