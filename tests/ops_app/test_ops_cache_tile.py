@@ -39,10 +39,10 @@ def test_summary_shows_cache_hits_and_configuration(tmp_path: Path) -> None:
     assert summary["cache"]["backend"] == "memory" and summary["cache"]["semantic"] is True
     assert summary["cache"]["ttl_seconds"] == 86400
     assert 0.5 < summary["cache"]["semantic_threshold"] < 1.0
-    assert summary["database"] == {
+    assert summary["database"] == {  # SQLAlchemy's pool of a SQLite file, as the live tile
         "backend": "sqlite",
-        "pool_min": None,
-        "pool_max": None,
+        "pool_min": 5,
+        "pool_max": 15,
         "pool_timeout_seconds": 30.0,
         "pool_recycle_seconds": None,
     }

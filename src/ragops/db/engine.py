@@ -6,7 +6,9 @@ Every PostgreSQL connection carries `application_name` = `RAGOPS_DB_APPLICATION_
 ("ragops"; migrations "ragops-migrate"), which `ragops db status` groups by and `ragops db
 kill` checks. `reset_pool` replaces the pool without touching connections in use.
 SQLite (the embedded default) gets WAL mode and a busy timeout so concurrent readers and one
-writer do not fail.
+writer do not fail; a SQLite file has SQLAlchemy's default pool, written out here
+(`SQLITE_POOL_SIZE` + `SQLITE_POOL_OVERFLOW`), which the `RAGOPS_DB_POOL_*` settings do not
+change.
 
 `read_now` runs a short read-only statement (a lookup a request makes every time) and returns
 its rows: on an SQLite file, on the calling thread through `loop_reads.LoopReads` (no hop to
@@ -53,12 +55,25 @@ def connect_args(settings: Settings, url: str, role: str | None = None) -> dict[
     return {"server_settings": {"application_name": application_name(settings, role)}}
 
 
+SQLITE_POOL_SIZE = 5
+SQLITE_POOL_OVERFLOW = 10
+"""The pool of a SQLite file: SQLAlchemy's defaults, fixed (one file, one writer at a time)."""
+
+
+def sqlite_file(url: str) -> bool:
+    """Whether `url` names a SQLite file (not an in-memory database, which has no pool)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+
+
 def engine_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of `create_async_engine` for the configured database."""
     url = make_url(settings.resolved_database_url)
     options: dict[str, Any] = {"echo": settings.db_echo}
     if url.get_backend_name() == "sqlite":
         options["connect_args"] = {"timeout": settings.db_pool_timeout}
+        if sqlite_file(settings.resolved_database_url):
+            options.update(pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_OVERFLOW)
     else:
         options.update(
             connect_args=connect_args(settings, settings.resolved_database_url),

@@ -7,6 +7,7 @@ from typing import Any
 
 from ragops.cache.matching import semantic_threshold
 from ragops.config import Settings
+from ragops.db.engine import SQLITE_POOL_OVERFLOW, SQLITE_POOL_SIZE, sqlite_file
 
 
 def cache_view(settings: Settings, backend: str) -> dict[str, Any]:
@@ -26,12 +27,20 @@ def cache_view(settings: Settings, backend: str) -> dict[str, Any]:
 
 
 def database_view(settings: Settings, backend: str) -> dict[str, Any]:
-    """The database backend and its connection pool (SQLite has none: one file, WAL)."""
-    pooled = backend != "sqlite"
+    """The database backend and its connection pool: PostgreSQL's from the settings, a SQLite
+    file's fixed one (SQLAlchemy's defaults), none for an in-memory SQLite database."""
+    pool_min: int | None = settings.db_pool_min
+    pool_max: int | None = settings.db_pool_max
+    recycle: int | None = settings.db_pool_recycle
+    if backend == "sqlite":
+        on_file = sqlite_file(settings.resolved_database_url)
+        pool_min = SQLITE_POOL_SIZE if on_file else None
+        pool_max = SQLITE_POOL_SIZE + SQLITE_POOL_OVERFLOW if on_file else None
+        recycle = None
     return {
         "backend": backend,
-        "pool_min": settings.db_pool_min if pooled else None,
-        "pool_max": settings.db_pool_max if pooled else None,
+        "pool_min": pool_min,
+        "pool_max": pool_max,
         "pool_timeout_seconds": settings.db_pool_timeout,
-        "pool_recycle_seconds": settings.db_pool_recycle if pooled else None,
+        "pool_recycle_seconds": recycle,
     }
