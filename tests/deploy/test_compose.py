@@ -59,6 +59,14 @@ def test_no_secret_is_written_in_the_file() -> None:
     assert services()["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${")
 
 
+def test_the_instances_share_one_incident_link_secret() -> None:
+    """A page's acknowledge link is signed by one instance and opened on any: unset, each
+    instance would sign with a key of its own data directory and refuse the other's links."""
+    for name in ("ragops-1", "ragops-2"):
+        env = services()[name]["environment"]
+        assert env["RAGOPS_INCIDENT_LINK_SECRET"].startswith("${RAGOPS_INCIDENT_LINK_SECRET:?")
+
+
 def _mounted(service: str) -> dict[str, str]:
     mounts = {}
     for volume in services()[service]["volumes"]:

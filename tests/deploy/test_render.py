@@ -87,6 +87,8 @@ def test_secrets_come_from_an_environment_group_and_are_never_written_here() -> 
     (secrets,) = [g for g in blueprint()["envVarGroups"] if g["name"] == "ragops-secrets"]
     keys = {env["key"] for env in secrets["envVars"]}
     assert {"RAGOPS_DATABASE_URL", "RAGOPS_LLM_API_KEY", "RAGOPS_METRICS_TOKEN"} <= keys
+    # the 2 instances accept each other's acknowledge links only with one shared secret
+    assert "RAGOPS_INCIDENT_LINK_SECRET" in keys
     assert all(env.get("sync") is False for env in secrets["envVars"])
     for item in blueprint()["services"]:
         if item["type"] != "keyvalue":

@@ -41,7 +41,7 @@ class World:
     smtp_port: int
     now: datetime = T0
 
-    def engine(self) -> EscalationEngine:
+    def engine(self, policy: Path | None = None) -> EscalationEngine:
         """A fresh engine (as after a restart, or on another instance)."""
         ctx = PagingContext(
             settings=self.settings,
@@ -61,7 +61,7 @@ class World:
                     timeout=5,
                 ),
             ],
-            policy=load_policy(REPO_ROOT / "deploy" / "oncall" / "severities.yaml"),
+            policy=load_policy(policy or REPO_ROOT / "deploy" / "oncall" / "severities.yaml"),
             rotations=load_rotations(REPO_ROOT / "deploy" / "oncall" / "rotations.yaml"),
         )
         return EscalationEngine(ctx, clock=lambda: self.now)
@@ -213,6 +213,24 @@ async def test_unresolved_engages_all_hands_and_reminds(world: World) -> None:
     assert await world.engine().run_once() == 0  # updated at 20: next update due at 35
     world.now = T0 + timedelta(minutes=35)
     assert await world.engine().run_once() == 1  # one reminder, to chat
+
+
+async def test_a_response_time_under_a_minute_is_named_as_written(
+    world: World, tmp_path: Path
+) -> None:
+    """Minutes may be fractions (a drill's short timers): the escalation says 0.5 min, not 0."""
+    shipped = (REPO_ROOT / "deploy" / "oncall" / "severities.yaml").read_text()
+    policy = tmp_path / "severities.yaml"
+    policy.write_text(
+        shipped.replace(
+            "{work_minutes: 5, off_minutes: 15}", "{work_minutes: 0.5, off_minutes: 0.5}"
+        )
+    )
+    await fire(world)
+    await world.engine(policy).run_once()
+    world.now = T0 + timedelta(seconds=40)
+    assert await world.engine(policy).run_once() == 2  # chat and e-mail to the lead
+    assert "Not acknowledged within 0.5 min: escalated to engineering_lead." in world.chat()[1]
 
 
 async def test_two_instances_page_once(world: World) -> None:

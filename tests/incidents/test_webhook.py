@@ -105,6 +105,9 @@ def test_concurrent_deliveries_open_one_incident(server: LiveServer) -> None:
     assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
     assert len({a.json()["incident_id"] for a in answers}) == 1
     assert sum(a.json()["opened"] for a in answers) == 1
+    # the deliveries that attached used no incident number: the next incident is the next one
+    other = post(server, payload(f"group-{uuid.uuid4().hex}", alert(fingerprint=uuid.uuid4().hex)))
+    assert other.json()["incident_id"] == answers[0].json()["incident_id"] + 1, other.text
 
 
 def test_authentication_and_bad_payloads(server: LiveServer) -> None:

@@ -145,3 +145,32 @@ async def test_expired_keys_are_swept(runtime: Any) -> None:
     assert (await kept.claim("tenant:default", "new", "f" * 64)).outcome == "claimed"
     assert await kept.purge_expired() == 1
     assert (await kept.claim("tenant:default", "new", "f" * 64)).outcome == "busy"
+
+
+def test_a_retried_upload_with_a_new_multipart_boundary_is_replayed(
+    tmp_path: Path, serve_app: Any
+) -> None:
+    """A client that sends an upload again builds the multipart body again, with a new random
+    boundary (curl, httpx, requests): the same files under the same key are the same request."""
+    settings = make_settings(tmp_path / "var")
+    live = serve_app(settings)
+    text = b"# Retry\n\nThe retry gauge reads %d units.\n"
+    page = ("files", ("retry.md", text % 42, "text/markdown"))
+    other = ("files", ("retry.md", text % 43, "text/markdown"))
+
+    def upload(boundary: str, file: Any, key: str = "upload-1") -> httpx.Response:
+        headers = {**keyed(key), "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        with live.client() as client:
+            return client.post("/v1/documents", files=[file], headers=headers)
+
+    first = upload("first-boundary-1a2b", page)
+    again = upload("a-new-boundary-9f8e7d", page)
+    changed = upload("third-boundary-5c6d", other)
+    assert first.status_code == 200, first.text
+    assert (again.status_code, again.content) == (200, first.content)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert changed.status_code == 422, changed.text
+    assert changed.json()["error"]["code"] == "idempotency_key_reused"
+    with live.client() as client:
+        listed = client.get("/v1/documents").json()
+    assert [d["source"] for d in listed["items"]] == ["retry.md"]

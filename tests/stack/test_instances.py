@@ -113,6 +113,23 @@ def test_a_retry_on_another_instance_returns_the_first_result(stack3: RunningSta
     assert reused.json()["error"]["code"] == "idempotency_key_reused"
 
 
+def test_an_upload_retried_on_another_instance_returns_the_first_result(
+    stack3: RunningStack,
+) -> None:
+    """The retry is built again by the client, so its multipart body has a new boundary."""
+    page = ("files", ("retried.md", b"# Retried\n\nThe retried gauge reads 7.\n", "text/markdown"))
+    headers = {"Idempotency-Key": "stack-upload-1"}
+    key = stack3.new_key()  # the ingest limit of the other tests' keys is not used up
+    answers = []
+    for index in range(2):
+        with stack3.client(stack3.stack.plan.instance_url(index), key=key) as direct:
+            answers.append(direct.post("/v1/documents", files=[page], headers=headers))
+    first, replayed = answers
+    assert first.status_code == 200, first.text
+    assert (replayed.status_code, replayed.content) == (200, first.content), replayed.text
+    assert replayed.headers["idempotent-replayed"] == "true"
+
+
 def test_sigterm_drains_in_flight_requests_without_a_failure(stack3: RunningStack) -> None:
     load = start_load(stack3)
     old_pid = stack3.stack.pid(1)

@@ -6,9 +6,11 @@ Two parts work together:
 - `IdempotencyMiddleware` (pure ASGI) sees a POST or PATCH that carries the header: it
   checks the key (1 to 255 visible ASCII characters, else 400 `invalid_idempotency_key`),
   fingerprints the request (SHA-256 of method, path, query and body, hashed as the body is
-  read) and records the response as it is sent. When the request had claimed the key, it
-  then keeps the answer for retries, or lets the key go: after a 5xx, a 408/409/425/429, or
-  an answer larger than `MAX_STORED_BYTES` a retry runs the request again.
+  read; a multipart body's boundary, which a client picks anew for each attempt, hashed as
+  one fixed token: `fingerprint.py`) and records the response as it is sent. When the
+  request had claimed the key, it then keeps the answer for retries, or lets the key go:
+  after a 5xx, a 408/409/425/429, or an answer larger than `MAX_STORED_BYTES` a retry runs
+  the request again.
 - `idempotency_guard`, a dependency `apply_idempotency` adds to every POST/PATCH route of
   `/v1` after the route's own authentication (and before its rate limit, so a replay costs no
   quota), claims the key in the tenant's scope (`IdempotencyStore`). It answers a retry with
@@ -30,7 +32,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
@@ -39,6 +40,7 @@ from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragops.errors import ConflictError, RagopsError, ValidationFailed, send_error
+from ragops.idempotency.fingerprint import RequestFingerprint, multipart_boundary
 from ragops.idempotency.service import LEASE_SECONDS, IdempotencyStore
 
 HEADER = b"idempotency-key"
@@ -77,7 +79,7 @@ class KeyedRequest:
     """One request carrying an Idempotency-Key, shared by the middleware and the guard."""
 
     key: str
-    hasher: Any
+    hasher: RequestFingerprint
     body_done: bool = False
     scope_id: str | None = None
     store: IdempotencyStore | None = None
@@ -121,10 +123,13 @@ class IdempotencyMiddleware:
                 f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters",
             )
             return
-        hasher = hashlib.sha256()
-        for part in (scope["method"], scope.get("path", ""), scope.get("query_string", b"")):
-            hasher.update(part if isinstance(part, bytes) else part.encode())
-            hasher.update(b"\n")
+        content_type = next((v for k, v in scope.get("headers", []) if k == b"content-type"), None)
+        hasher = RequestFingerprint(
+            scope["method"],
+            scope.get("path", ""),
+            scope.get("query_string", b""),
+            multipart_boundary(content_type),
+        )
         keyed = KeyedRequest(key=key, hasher=hasher)
         scope.setdefault("state", {})[STATE_KEY] = keyed
 

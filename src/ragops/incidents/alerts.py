@@ -7,7 +7,11 @@
 - A resolved alert marks the stored alert resolved and adds an "alert resolved" event.
 - Alerts are keyed by (fingerprint, startsAt) and events by a dedup key, so a delivery seen
   twice changes nothing; a "firing" delivery arriving after the "resolved" one of the same
-  alert is ignored. Concurrent deliveries that clash on a unique key are retried once.
+  alert is ignored. Deliveries of one group wait for each other (a PostgreSQL advisory lock
+  per group, held by the transaction), so two instances receiving the same group at once open
+  one incident and the second attaches without trying to open one (a failed insert would
+  use up an incident number). Other concurrent deliveries that clash on a unique key are
+  retried once.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragops.db import Database
 from ragops.db.base import utcnow
+from ragops.db.locks import lock_transaction
 from ragops.incidents import clock
 from ragops.incidents.models import Incident, IncidentAlert
 from ragops.incidents.service import add_event, is_duplicate, open_incident
@@ -115,6 +120,7 @@ async def _ingest(
     session: AsyncSession, payload: AlertmanagerPayload, now: datetime
 ) -> IngestResult:
     result = IngestResult()
+    await lock_transaction(await session.connection(), f"ragops:incident-group:{payload.groupKey}")
     incident = await _open_for_group(session, payload.groupKey)
     for alert in sorted(payload.alerts, key=lambda a: (a.startsAt, a.fingerprint)):
         stored = await session.scalar(

@@ -148,8 +148,8 @@ class EscalationEngine:
                         incident.page_level += 1
                         incident.last_paged_at = now
                         layer = LAYERS[incident.page_level]
-                        minutes = int(wait.total_seconds() // 60)
-                        note = f"Not acknowledged within {minutes} min: escalated to {layer}."
+                        minutes = wait.total_seconds() / 60
+                        note = f"Not acknowledged within {minutes:g} min: escalated to {layer}."
                         event("escalated", note)
                         claims += claim(
                             ctx,
