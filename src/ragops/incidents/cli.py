@@ -361,7 +361,7 @@ def handoff(
     from ragops.incidents import handoff as note
 
     config = load_config(file)
-    when = parse_when(at, config.timezone)
+    when = parse_when(at, config.timezone, "--at")
 
     async def work(db: Database, _: Settings) -> str:
         built = await note.build(db=db, rotations=config, now=when)
