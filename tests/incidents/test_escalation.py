@@ -322,6 +322,11 @@ async def test_owners_of_overdue_action_items_are_reminded_daily(world: World) -
     assert await world.engine().run_once() == 2  # chat and the owner's e-mail
     assert world.mail_to()[mails:] == ["engineer-b@example.com"]
     assert "Overdue action item #" in world.chat()[-1] and "Add a replica" in world.chat()[-1]
+    # The incident is resolved: its reminder offers no acknowledging, in chat or by mail.
+    reminder_mail = world.mailbox.received()[-1][2]
+    assert "Overdue action item #" in str(reminder_mail.get_content())
+    assert "Acknowledge" not in world.chat()[-1] and "/ack?" not in world.chat()[-1]
+    assert "Acknowledge" not in str(reminder_mail.get_content())
     world.now = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
     assert await world.engine().run_once() == 0
     world.now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
