@@ -374,3 +374,35 @@ async def test_a_reopened_incident_is_paged_acknowledged_and_resolved_again(worl
     await engine.run_once()
     assert await engine.run_once() == 0
     assert world.pagerduty()[3:] == ["trigger", "acknowledge", "resolve"]
+
+
+async def test_a_reopening_is_known_by_its_status_change_not_its_wording(world: World) -> None:
+    """The round of a reopened incident starts at the status change resolved -> triggered,
+    whatever its timeline message says (a note appended to it, another release's wording):
+    the reopened P1 pages its primary only, not every level at once."""
+    from sqlalchemy import update
+
+    from ragops.incidents.models import IncidentEvent
+
+    incident_id = await fire(world)
+    engine = world.engine()
+    await engine.run_once()
+    await service.set_status(
+        db=world.db, incident_id=incident_id, status="resolved", actor="a", now=world.now
+    )
+    await engine.run_once()
+    world.now = T0 + timedelta(hours=2)
+    await service.set_status(
+        db=world.db, incident_id=incident_id, status="triggered", actor="a", now=world.now
+    )
+    async with world.db.session() as session:
+        await session.execute(
+            update(IncidentEvent)
+            .where(IncidentEvent.incident_id == incident_id, IncidentEvent.at == world.now)
+            .values(message="Reopened: the replica fell behind again")
+        )
+        await session.commit()
+    before = len(world.chat())
+    await engine.run_once()
+    new = world.chat()[before:]
+    assert len(new) == 1 and "On call (primary)" in new[0], new
