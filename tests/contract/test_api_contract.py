@@ -265,24 +265,57 @@ def test_allow_names_every_method_of_a_path(client: httpx.Client) -> None:
 
 def test_an_undecodable_body_is_the_same_422_everywhere(client: httpx.Client) -> None:
     garbage = bytes(range(256)) * 4
-    routes = [
-        "/v1/chat",
-        "/v1/chat/completions",
-        "/v1/documents",
-        "/v1/admin/keys",
-        "/v1/admin/keys/x/rotate",
-        "/v1/messages/x/feedback",
+    routes = {
+        "/v1/chat": "application/json",
+        "/v1/chat/completions": "application/json",
+        "/v1/documents": "multipart/form-data; boundary=xyz",
+        "/v1/admin/keys": "application/json",
+        "/v1/admin/keys/x/rotate": "application/json",
+        "/v1/messages/x/feedback": "application/json",
+    }
+    for route, content_type in routes.items():
+        response = client.post(route, content=garbage, headers={"Content-Type": content_type})
+        assert response.status_code == 422, (route, content_type, response.text)
+        assert _error(response)["code"] == "invalid_body", response.text
+        assert _error(response)["message"].startswith("body"), response.text
+
+
+def test_a_body_of_another_media_type_is_a_415_naming_the_one_expected(
+    client: httpx.Client,
+) -> None:
+    question = '{"question": "What is the pool size?"}'
+    refusals = [
+        ("/v1/chat", question, "text/plain", "application/json"),
+        ("/v1/chat", question, "application/x-www-form-urlencoded", "application/json"),
+        ("/v1/chat", question, None, "application/json"),
+        ("/v1/chat", bytes(range(256)), "application/octet-stream", "application/json"),
+        ("/v1/admin/keys", '{"name": "ci"}', "text/plain; charset=utf-8", "application/json"),
+        ("/v1/admin/keys/x/rotate", "{}", "text/plain", "application/json"),
+        ("/v1/documents", question, "application/json", "multipart/form-data"),
     ]
-    content_types = [
-        "application/json",
-        "application/octet-stream",
-        "multipart/form-data; boundary=xyz",
-    ]
-    for route in routes:
-        for content_type in content_types:
-            response = client.post(route, content=garbage, headers={"Content-Type": content_type})
-            assert response.status_code == 422, (route, content_type, response.text)
-            assert _error(response)["message"].startswith(("body", "files")), response.text
+    for route, body, declared, expected in refusals:
+        headers = {"Content-Type": declared} if declared else {}
+        response = client.post(route, content=body, headers=headers)
+        assert response.status_code == 415, (route, declared, response.text)
+        error = _error(response)
+        assert error["code"] == "unsupported_media_type", response.text
+        assert error["message"] == (
+            f"body: the request body is {(declared or 'of no type').split(';')[0]}; "
+            f"this route reads {expected}"
+        ), response.text
+        assert response.headers["accept-post"] == expected
+    # The media type it reads, with a charset, is still read; an empty body is still missing.
+    accepted = client.post(
+        "/v1/chat", content=question, headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    missing = client.post("/v1/chat")
+    assert missing.status_code == 422 and _error(missing)["code"] == "validation_error"
+    schema = client.get("/openapi.json").json()
+    for template, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" in operation:
+                assert "415" in operation["responses"], (method, template)
 
 
 def test_docs_pages_use_only_their_own_assets(client: httpx.Client) -> None:

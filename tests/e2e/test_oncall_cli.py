@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from subprocess import CompletedProcess
 
 from icalendar import Calendar
 
@@ -212,3 +213,59 @@ def test_override_add_keeps_comments_and_layout(tmp_path: Path) -> None:
     )
     rows = {row["layer"]: row for row in json.loads(new_year.stdout)["on_call"]}
     assert rows["primary"]["member"] == "engineer-c" and rows["primary"]["source"] == "override"
+
+
+def _override(tmp_path: Path, path: Path, start: str, end: str) -> CompletedProcess[str]:
+    return run_cli(
+        tmp_path,
+        "oncall",
+        "override",
+        "add",
+        "--file",
+        str(path),
+        "--member",
+        "engineer-a",
+        "--start",
+        start,
+        "--end",
+        end,
+        check=False,
+    )
+
+
+def test_daylight_saving_wall_times(tmp_path: Path) -> None:
+    """A wall time clocks jump over is refused naming the option and the jump; a time of the
+    hour clocks repeat is its first occurrence (summer time), or the one its offset names."""
+    path = rotation_file(tmp_path)
+    before = path.read_bytes()
+    for option, start, end in (
+        ("--start", "2027-03-28T02:30", "2027-03-28T06:00"),
+        ("--end", "2027-03-28T01:00", "2027-03-28T02:30"),
+        ("--start", "2027-03-28T02:45", "2027-03-28T03:15"),  # not "--end must be after"
+    ):
+        skipped = _override(tmp_path, path, start, end)
+        assert skipped.returncode == 2, skipped.stderr
+        message = " ".join(line.strip("│ ") for line in skipped.stderr.splitlines())
+        assert f"Invalid value for '{option}'" in message, message
+        assert "does not exist in Europe/Berlin" in message, message
+        assert "on 2027-03-28 clocks jump from 02:00 to 03:00" in message, message
+        assert "must be after" not in message
+    assert path.read_bytes() == before
+    at = run_cli(
+        tmp_path, "oncall", "now", "--at", "2027-03-28T02:30", "--file", str(path), check=False
+    )
+    assert at.returncode == 2 and "Invalid value for '--at'" in at.stderr
+
+    repeated = _override(tmp_path, path, "2027-10-31T02:30", "2027-10-31T05:00")
+    assert repeated.returncode == 0, repeated.stderr
+    assert "from Sun 2027-10-31 02:30 CEST to Sun 2027-10-31 05:00 CET" in repeated.stdout
+    second = _override(tmp_path, path, "2027-10-31T02:30+01:00", "2027-10-31T05:00")
+    assert "from Sun 2027-10-31 02:30 CET to" in second.stdout, second.stdout + second.stderr
+
+
+def test_now_says_it_needs_the_rotation_file(tmp_path: Path) -> None:
+    described = run_cli(tmp_path, "oncall", "now", "--help").stdout
+    assert "Reads the rotation file: set RAGOPS_ONCALL_ROTATION_FILE or pass --file." in described
+    refused = run_cli(tmp_path, "oncall", "now", check=False)
+    assert refused.returncode == 1
+    assert "no rotation file: pass --file or set RAGOPS_ONCALL_ROTATION_FILE" in refused.stderr

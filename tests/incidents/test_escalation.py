@@ -340,6 +340,11 @@ async def test_owners_of_overdue_action_items_are_reminded_daily(world: World) -
     assert await world.engine().run_once() == 2  # chat and the owner's e-mail
     assert world.mail_to()[mails:] == ["engineer-b@example.com"]
     assert "Overdue action item #" in world.chat()[-1] and "Add a replica" in world.chat()[-1]
+    # The incident is resolved: its reminder offers no acknowledging, in chat or by mail.
+    reminder_mail = world.mailbox.received()[-1][2]
+    assert "Overdue action item #" in str(reminder_mail.get_content())
+    assert "Acknowledge" not in world.chat()[-1] and "/ack?" not in world.chat()[-1]
+    assert "Acknowledge" not in str(reminder_mail.get_content())
     world.now = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
     assert await world.engine().run_once() == 0
     world.now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
@@ -387,3 +392,35 @@ async def test_a_reopened_incident_is_paged_acknowledged_and_resolved_again(worl
     await engine.run_once()
     assert await engine.run_once() == 0
     assert world.pagerduty()[3:] == ["trigger", "acknowledge", "resolve"]
+
+
+async def test_a_reopening_is_known_by_its_status_change_not_its_wording(world: World) -> None:
+    """The round of a reopened incident starts at the status change resolved -> triggered,
+    whatever its timeline message says (a note appended to it, another release's wording):
+    the reopened P1 pages its primary only, not every level at once."""
+    from sqlalchemy import update
+
+    from ragops.incidents.models import IncidentEvent
+
+    incident_id = await fire(world)
+    engine = world.engine()
+    await engine.run_once()
+    await service.set_status(
+        db=world.db, incident_id=incident_id, status="resolved", actor="a", now=world.now
+    )
+    await engine.run_once()
+    world.now = T0 + timedelta(hours=2)
+    await service.set_status(
+        db=world.db, incident_id=incident_id, status="triggered", actor="a", now=world.now
+    )
+    async with world.db.session() as session:
+        await session.execute(
+            update(IncidentEvent)
+            .where(IncidentEvent.incident_id == incident_id, IncidentEvent.at == world.now)
+            .values(message="Reopened: the replica fell behind again")
+        )
+        await session.commit()
+    before = len(world.chat())
+    await engine.run_once()
+    new = world.chat()[before:]
+    assert len(new) == 1 and "On call (primary)" in new[0], new

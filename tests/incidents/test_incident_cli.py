@@ -98,3 +98,26 @@ def test_incident_commands_refuse_what_the_database_cannot_hold(tmp_path: Path) 
         assert refused.returncode == 2 and "--owner" in refused.stderr, refused.stderr
     shown = json.loads(run_cli(data_dir, "incident", "show", incident_id, "--json").stdout)
     assert shown["status"] == "triggered" and shown["action_items"] == []
+
+
+def test_texts_over_the_api_bound_are_refused_before_any_write(tmp_path: Path) -> None:
+    """A note, a status message and an action item are at most 10,000 characters, as in the
+    API: one more is a usage error naming the argument, and nothing is written."""
+    data_dir = tmp_path / "var"
+    incident_id = declare_incident(data_dir)
+    long = "n" * 10_001
+    for args in (
+        ("note", incident_id, long),
+        ("note", incident_id, long, "--status-update"),
+        ("resolve", incident_id, "-m", long),
+        ("action", "add", incident_id, long, "--owner", "responder-b"),
+    ):
+        refused = run_cli(data_dir, "incident", *args, check=False)
+        assert refused.returncode == 2, refused.stderr
+        message = " ".join(line.strip("│ ") for line in refused.stderr.splitlines())
+        assert "10001 characters; the limit is 10000" in message, message
+        assert "'message'" in message or "'--message'" in message or "'description'" in message
+    shown = json.loads(run_cli(data_dir, "incident", "show", incident_id, "--json").stdout)
+    assert shown["status"] == "triggered" and shown["action_items"] == []
+    assert [event["kind"] for event in shown["timeline"]] == ["opened"]
+    run_cli(data_dir, "incident", "note", incident_id, "n" * 10_000)

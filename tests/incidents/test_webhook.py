@@ -139,3 +139,27 @@ def test_a_runbook_link_longer_than_its_column_is_left_out(server: LiveServer) -
     later = alert(fingerprint=uuid.uuid4().hex[:16], starts="2026-12-03T10:05:00Z")
     assert post(server, payload(group, later)).status_code == 200
     assert detail(server, incident_id)["runbook_url"] == later["annotations"]["runbook_url"]
+
+
+def test_a_time_without_its_offset_is_refused_naming_the_field(server: LiveServer) -> None:
+    """Alertmanager always sends RFC 3339 times with their offset (`Z` or `+01:00`); a
+    `startsAt` or `endsAt` without one is not Alertmanager's and is refused, not guessed."""
+    group = f"group-{uuid.uuid4().hex}"
+    for field, value in (
+        ("startsAt", "2026-12-03T10:00:00"),
+        ("endsAt", "2026-12-03T10:20:00.123"),
+        ("startsAt", "2026-12-03"),
+    ):
+        body = payload(group, dict(alert(fingerprint=uuid.uuid4().hex[:16]), **{field: value}))
+        refused = post(server, body)
+        assert refused.status_code == 422, refused.text
+        message = refused.json()["error"]["message"]
+        assert message.startswith(f"alerts.0.{field}: ") and "offset" in message, message
+    # What Alertmanager sends: `Z`, an offset, nanoseconds, and the zero time for "no end".
+    for starts, ends in (
+        ("2026-12-03T10:00:00.123456789Z", "0001-01-01T00:00:00Z"),
+        ("2026-12-03T11:00:00+01:00", "2026-12-03T11:30:00.5+01:00"),
+    ):
+        sent = alert(fingerprint=uuid.uuid4().hex[:16], starts=starts, ends=ends)
+        accepted = post(server, payload(f"group-{uuid.uuid4().hex}", sent))
+        assert accepted.status_code == 200, accepted.text

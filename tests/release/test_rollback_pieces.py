@@ -26,13 +26,14 @@ from ragops.release.builds import (
 )
 from ragops.release.drill import (
     answers,
+    audit_events,
     drill_env,
     missing_feedback,
     missing_records,
     run_release,
     write_records,
 )
-from tests.conftest import make_settings, run_cli, run_sync
+from tests.conftest import REPO_ROOT, make_settings, run_cli, run_sync
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -108,8 +109,18 @@ def test_record_checks_notice_what_is_lost(serve_app: Any, tmp_path: Path) -> No
     run_sync(migrate.upgrade(settings))
     live = serve_app(settings)
     with live.client() as client:
+        before = audit_events(settings.resolved_database_url)
         written = write_records(client)
         assert len(written.documents) == 3 and len(written.sessions) == 3
+        # The records a release writes hold one audit event, the upload (the drill's key is
+        # made once, on the newer release): what the runbook's measured run says.
+        added = sorted(
+            set(audit_events(settings.resolved_database_url).items()) - set(before.items())
+        )
+        assert [action for _, action in added] == ["documents.ingest"]
+        runbook = " ".join((REPO_ROOT / "docs" / "runbooks" / "README.md").read_text().split())
+        assert "2 audit events on the newer one (the drill's key, the upload)" in runbook
+        assert "and 1 on the older one (the upload;" in runbook
         assert missing_records(client, written) == []
         assert answers(client)
         url = settings.resolved_database_url

@@ -14,7 +14,7 @@ import pytest
 from ragops.auth import service
 from ragops.db import Database
 from ragops.db.base import utcnow
-from tests.conftest import make_settings, run_cli, run_sync
+from tests.conftest import BACKENDS, backend_settings, make_settings, run_cli, run_sync
 from tests.e2e.conftest import POOL_DOC
 
 
@@ -111,3 +111,34 @@ def test_tenant_option_keeps_each_tenants_documents_apart(data_dir: Path, tmp_pa
     log = run_cli(data_dir, "audit-log", "--action", "documents.ingest", "--json").stdout
     [event] = [json.loads(line) for line in log.splitlines()]
     assert event["tenant_id"] == "acme" and event["detail"]["interface"] == "cli"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_command_s_audit_event_is_stored_not_printed(backend: str, tmp_path: Path) -> None:
+    """At the default log level (INFO) a command's own audit event is not a log line on its
+    stderr, only an `audit_events` row; a lower level (DEBUG) still shows it."""
+    with backend_settings(backend, tmp_path / "var") as settings:
+        env = {"RAGOPS_LOG_LEVEL": "INFO"}
+        if settings.database_url:
+            env["RAGOPS_DATABASE_URL"] = settings.database_url
+        run_cli(settings.data_dir, "keys", "list", env=env)  # migrates: that is worth a line
+        created = run_cli(
+            settings.data_dir,
+            "keys",
+            "create",
+            "--name",
+            "ci",
+            "--scopes",
+            "chat",
+            "--json",
+            env=env,
+        )
+        assert created.stderr == "", created.stderr
+        key_id = json.loads(created.stdout)["api_key"]["id"]
+        listed = run_cli(settings.data_dir, "audit-log", "--json", env=env).stdout
+        events = [json.loads(line) for line in listed.splitlines()]
+        assert [(e["action"], e["target"]) for e in events] == [("key.create", key_id)]
+        debug = run_cli(
+            settings.data_dir, "keys", "revoke", key_id, env={**env, "RAGOPS_LOG_LEVEL": "DEBUG"}
+        )
+        assert "audit_event" in debug.stderr and "action=key.revoke" in debug.stderr

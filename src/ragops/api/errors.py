@@ -5,8 +5,11 @@ answered 500 `internal_error`. A dependency outage is 503 with `Retry-After`: a
 `database_unavailable`; every pooled connection busy for the pool timeout:
 `db_pool_exhausted`) or a refused connection to any other dependency.
 
-A body that cannot be decoded at all (not UTF-8 JSON, a broken multipart stream) is a 422
-`invalid_body` on every route, like a body that decodes but does not validate. A method a path
+A body of another media type than the route reads (JSON, or multipart for uploads), or of
+none declared, is a 415 `unsupported_media_type` naming the one it reads (also in
+`Accept-Post`/`Accept-Patch`). A body of the right type that cannot be decoded at all (not
+UTF-8 JSON, a broken multipart stream) is a 422 `invalid_body` on every route, like a body
+that decodes but does not validate. A method a path
 does not serve is a 405 whose `Allow` names every method of every route on that path; a plain
 `OPTIONS` request (not a CORS preflight) is answered 204 with the same `Allow`.
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
@@ -110,6 +113,31 @@ class AnsweredErrorGuard:
                 raise
 
 
+def media_type_refusal(request: Request) -> JSONResponse | None:
+    """415 naming the media type the route reads, when a request's body is of another one
+    (or of none declared); None when the route reads no body or the type is the right one."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is None:
+        return None
+    headers = request.headers
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return None  # no body at all: a missing field, 422
+    declared = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if isinstance(body_field.field_info, params.Form):
+        expected = "multipart/form-data"
+        if declared == expected:
+            return None
+    else:
+        expected = "application/json"
+        if declared == expected or (
+            declared.startswith("application/") and declared.endswith("+json")
+        ):
+            return None
+    message = f"body: the request body is {declared or 'of no type'}; this route reads {expected}"
+    header = "Accept-Patch" if request.method == "PATCH" else "Accept-Post"
+    return error_response(415, "unsupported_media_type", message, headers={header: expected})
+
+
 def _describe(errors: list[Any]) -> str:
     parts = []
     for error in errors[:5]:
@@ -178,7 +206,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        refused = media_type_refusal(request)
+        if refused is not None:
+            return refused
         errors = list(exc.errors())
         details = [
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}

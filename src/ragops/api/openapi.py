@@ -8,7 +8,8 @@ occur, with that shared schema:
 - 401 and 403 on operations with a security requirement (a missing or refused key; a key
   without the route's scope);
 - 404 on operations with path parameters (the named thing does not exist);
-- 413 and 422 on operations with a request body, 422 on operations with parameters;
+- 413, 415 and 422 on operations with a request body (too large; another media type than the
+  one declared; invalid), 422 on operations with parameters;
 - 429 and 503 on every `/v1` operation (the rate limits; load shedding, draining or a
   dependency that is down).
 
@@ -30,7 +31,7 @@ DESCRIPTIONS = {
     404: "The thing named does not exist, or is not the caller's to see.",
     409: "The request clashes with the current state.",
     413: "The request body is larger than the limit.",
-    415: "The media type is not supported.",
+    415: "The body is not of the media type this operation reads (named in the message).",
     422: "The request is malformed or invalid; the message names the field.",
     429: "A rate limit was reached; `Retry-After` says when to try again.",
     503: "The service is overloaded, draining, or a dependency it needs is down.",
@@ -84,7 +85,7 @@ def _expected_statuses(path: str, operation: dict[str, Any]) -> list[int]:
     if "{" in path:
         statuses.append(404)
     if "requestBody" in operation:
-        statuses += [413, 422]
+        statuses += [413, 415, 422]
     elif operation.get("parameters"):
         statuses.append(422)
     if path.startswith("/v1/"):

@@ -18,7 +18,7 @@ import typer
 from rich.table import Column, Table
 from rich.text import Text
 
-from ragops.cli.runner import CLI_TENANT, console, fail, load_settings
+from ragops.cli.runner import CLI_TENANT, configure_cli_logging, console, fail, load_settings
 
 if TYPE_CHECKING:
     from ragops.auth.models import ApiKeyCreated, ApiKeyRead
@@ -65,10 +65,9 @@ def with_database(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
 
     from ragops.db import Database, migrate
     from ragops.errors import RagopsError
-    from ragops.observability.logging import configure_logging
 
     settings = load_settings()
-    configure_logging(settings)
+    configure_cli_logging(settings)
 
     async def main() -> T:
         if settings.auto_migrate:

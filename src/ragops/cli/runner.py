@@ -42,16 +42,29 @@ def load_settings() -> Settings:
         fail(f"invalid configuration: {exc}")
 
 
+def configure_cli_logging(settings: Settings) -> None:
+    """The log lines of a command on stderr: those of `configure_logging`, except a command's
+    own audit events at INFO, which the command's output already says (they are stored in
+    `audit_events` all the same; RAGOPS_LOG_LEVEL=DEBUG shows them, failures always show)."""
+    import logging
+
+    from ragops.observability.logging import configure_logging
+
+    configure_logging(settings)
+    level = logging.getLogger().level
+    quiet = max(level, logging.WARNING) if level >= logging.INFO else level
+    logging.getLogger("ragops.audit").setLevel(quiet)
+
+
 def with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
     """Migrate, start the components, run `work`, close everything; map errors to exits."""
     from ragops.db import migrate
     from ragops.documents.errors import IngestError
     from ragops.errors import RagopsError
-    from ragops.observability.logging import configure_logging
     from ragops.runtime import Runtime
 
     settings = load_settings()
-    configure_logging(settings)
+    configure_cli_logging(settings)
 
     async def main() -> T:
         if settings.auto_migrate:

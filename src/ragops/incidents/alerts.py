@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +40,20 @@ ZERO_TIME_YEAR = 1  # Alertmanager sends 0001-01-01T00:00:00Z for "no end"
 MAX_RUNBOOK_URL = 1024  # the length of `incidents.runbook_url`
 
 
+def _with_offset(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(
+            "a time needs its UTC offset, as Alertmanager sends it (RFC 3339: "
+            "2026-12-03T10:00:00Z or 2026-12-03T11:00:00+01:00)"
+        )
+    return value
+
+
+AlertTime = Annotated[IsoDatetime, AfterValidator(_with_offset)]
+"""An alert's time: RFC 3339 with its offset, as Alertmanager always sends; a time without
+one is refused (a 422 naming the field), never read as UTC or the server's zone."""
+
+
 class AlertmanagerAlert(RequestModel):
     """One alert of a webhook payload."""
 
@@ -48,8 +62,8 @@ class AlertmanagerAlert(RequestModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: IsoDatetime
-    endsAt: IsoDatetime | None = None
+    startsAt: AlertTime
+    endsAt: AlertTime | None = None
     generatorURL: str = ""
     fingerprint: str = Field(..., min_length=1, max_length=64)
 

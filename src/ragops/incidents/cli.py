@@ -21,7 +21,7 @@ from ragops.cli.runner import console, fail
 from ragops.db.base import utcnow
 from ragops.errors import RagopsError
 from ragops.incidents import actions, service
-from ragops.incidents.models import IncidentDetail, IncidentRead, Status
+from ragops.incidents.models import MAX_TEXT, IncidentDetail, IncidentRead, Status
 from ragops.oncall.cli import FileOpt, load_config, oncall_app, parse_when
 from ragops.oncall.policy import SEVERITIES, Severity
 from ragops.schema import MAX_DB_INT
@@ -60,6 +60,14 @@ def _owner(value: str) -> str:
     if not value.strip():
         raise typer.BadParameter("--owner is empty")
     return _name("--owner", value)
+
+
+def _text(value: str) -> str:
+    """A note, a status message or an action item, within the API's bound (checked before
+    anything is written)."""
+    if len(value) > MAX_TEXT:
+        raise typer.BadParameter(f"{len(value)} characters; the limit is {MAX_TEXT}")
+    return value
 
 
 ActorOpt = Annotated[
@@ -142,7 +150,7 @@ def ack(incident_id: IdArg, actor: ActorOpt = "", as_json: JsonOpt = False) -> N
 @incident_app.command("note")
 def note(
     incident_id: IdArg,
-    message: Annotated[str, typer.Argument(help="The note.")],
+    message: Annotated[str, typer.Argument(help="The note.", callback=_text)],
     status_update: Annotated[
         bool, typer.Option("--status-update", help="Also the latest customer-facing update.")
     ] = False,
@@ -210,7 +218,7 @@ def _move(incident_id: int, status: Status, message: str, actor: str, as_json: b
     )
 
 
-MessageOpt = Annotated[str, typer.Option("--message", "-m", help="Why.")]
+MessageOpt = Annotated[str, typer.Option("--message", "-m", help="Why.", callback=_text)]
 
 
 @incident_app.command("mitigate")
@@ -244,7 +252,7 @@ incident_app.add_typer(action_app, name="action")
 @action_app.command("add")
 def action_add(
     incident_id: IdArg,
-    description: Annotated[str, typer.Argument(help="What is to be done.")],
+    description: Annotated[str, typer.Argument(help="What is to be done.", callback=_text)],
     owner: Annotated[str, typer.Option("--owner", help="Who does it.", callback=_owner)],
     due: Annotated[str | None, typer.Option("--due", help="Due date (YYYY-MM-DD).")] = None,
     actor: ActorOpt = "",
@@ -361,7 +369,7 @@ def handoff(
     from ragops.incidents import handoff as note
 
     config = load_config(file)
-    when = parse_when(at, config.timezone)
+    when = parse_when(at, config.timezone, "--at")
 
     async def work(db: Database, _: Settings) -> str:
         built = await note.build(db=db, rotations=config, now=when)

@@ -75,7 +75,9 @@ def build_page(
     now: datetime,
     note: str = "",
 ) -> Page:
-    """The page about `incident` for `to`."""
+    """The page about `incident` for `to`; it offers acknowledging (`ack_url`) only while
+    the incident is open (a resolved incident's overdue action item reminds without it)."""
+    can_ack = action != "resolve" and incident.status != "resolved"
     return Page(
         action=action,
         incident_id=incident.id,
@@ -84,7 +86,7 @@ def build_page(
         status=incident.status,
         summary=incident.summary,
         incident_url=links.incident_url(ctx.settings, incident.id),
-        ack_url=links.ack_url(ctx.settings, incident.id, now) if action != "resolve" else None,
+        ack_url=links.ack_url(ctx.settings, incident.id, now) if can_ack else None,
         runbook_url=incident.runbook_url,
         dedup_key=dedup_key(incident.id),
         recipient=to,

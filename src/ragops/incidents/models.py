@@ -166,6 +166,7 @@ class ActionItem(Base):
 # ---- API shapes ----
 
 NOT_BLANK = r"\S"  # something besides white space (a JSON Schema pattern matches anywhere)
+MAX_TEXT = 10_000  # a note, a status message, an impact, a summary, an action item (API and CLI)
 
 UtcDatetime = Annotated[datetime, AfterValidator(lambda value: aware(value))]
 
@@ -248,7 +249,7 @@ class IncidentCreate(RequestModel):
 
     title: str = Field(..., min_length=1, max_length=256, pattern=NOT_BLANK)
     severity: Severity
-    summary: str = Field("", max_length=10_000)
+    summary: str = Field("", max_length=MAX_TEXT)
     runbook_url: str | None = Field(None, max_length=1024)
     customer_facing: StrictBool = False
 
@@ -266,7 +267,7 @@ class IncidentUpdate(RequestModel):
     commander: str = Field(None, max_length=128)  # type: ignore[assignment]
     participants: list[Participant] = Field(None, max_length=50)  # type: ignore[arg-type]
     customer_facing: StrictBool = None  # type: ignore[assignment]
-    impact: str = Field(None, max_length=10_000)  # type: ignore[assignment]
+    impact: str = Field(None, max_length=MAX_TEXT)  # type: ignore[assignment]
 
 
 class NoteCreate(RequestModel):
@@ -274,7 +275,7 @@ class NoteCreate(RequestModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(..., min_length=1, max_length=10_000, pattern=NOT_BLANK)
+    message: str = Field(..., min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK)
     status_update: StrictBool = False
 
 
@@ -292,7 +293,7 @@ class StatusChange(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Status
-    message: str = Field("", max_length=10_000)
+    message: str = Field("", max_length=MAX_TEXT)
 
 
 class ActionItemCreate(RequestModel):
@@ -300,7 +301,7 @@ class ActionItemCreate(RequestModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    description: str = Field(..., min_length=1, max_length=10_000, pattern=NOT_BLANK)
+    description: str = Field(..., min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK)
     owner: str = Field(..., min_length=1, max_length=128, pattern=NOT_BLANK)
     due: IsoDate | None = None
 

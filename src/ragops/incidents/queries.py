@@ -83,9 +83,6 @@ async def open_counts(*, db: Database) -> dict[str, int]:
         return {str(severity): int(count) for severity, count in rows.all()}
 
 
-REOPENED = "resolved -> triggered%"  # the message of a reopening's status_changed event
-
-
 def round_start(incident_id: Any) -> Any:
     """The id of the incident's latest page of the primary: the first page of the current
     round (an incident reopened is paged, acknowledged and resolved again). Page records
@@ -104,12 +101,15 @@ def round_start(incident_id: Any) -> Any:
 
 
 async def opened_at(session: AsyncSession, incident: Incident) -> datetime | None:
-    """When the current round began: the opening, or the latest reopening."""
+    """When the current round began: the opening, or the latest reopening (a status_changed
+    event whose `detail` goes from resolved to triggered; its message is for people and
+    may say anything)."""
     reopened = await session.scalar(
         select(func.max(IncidentEvent.at)).where(
             IncidentEvent.incident_id == incident.id,
             IncidentEvent.kind == "status_changed",
-            IncidentEvent.message.like(REOPENED),
+            IncidentEvent.detail["from"].as_string() == "resolved",
+            IncidentEvent.detail["to"].as_string() == "triggered",
         )
     )
     return aware(reopened) or aware(incident.created_at)

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from ragops.cli.runner import console, fail, load_settings
 from ragops.oncall.calendar import LAYER_TITLES, to_ics
-from ragops.oncall.policy import LAYERS, Layer, PolicyError, zone
+from ragops.oncall.policy import LAYERS, Layer, PolicyError, wall_time, zone
 from ragops.oncall.rotations import Override, RotationConfig, add_override, load_rotations
 from ragops.oncall.schedule import check, on_call, schedule, shifts
 
@@ -55,16 +55,22 @@ def load_config(path: Path | None) -> RotationConfig:
         fail(str(exc))
 
 
-def parse_when(value: str | None, tz_name: str) -> datetime:
-    """An ISO 8601 time (default now); without an offset, in the rotation's time zone."""
+def parse_when(value: str | None, tz_name: str, option: str) -> datetime:
+    """An ISO 8601 time (default now); without an offset, a wall-clock time of the rotation's
+    time zone (`wall_time`: the first of a repeated hour, a skipped one refused)."""
     if value is None:
         return datetime.now(UTC)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time (2026-12-24T18:00)") from None
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO 8601 time (2026-12-24T18:00)", param_hint=f"'{option}'"
+        ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone(tz_name))
+        try:
+            parsed = wall_time(parsed, tz_name)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=f"'{option}'") from None
     return parsed.astimezone(UTC)
 
 
@@ -85,9 +91,12 @@ def now(
     file: FileOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Who is on call in each layer (now, or --at TIME)."""
+    """Who is on call in each layer (now, or --at TIME).
+
+    Reads the rotation file: set RAGOPS_ONCALL_ROTATION_FILE or pass --file.
+    """
     config = load_config(file)
-    when = parse_when(at, config.timezone)
+    when = parse_when(at, config.timezone, "--at")
     rows = []
     for layer in LAYERS:
         horizon = when + timedelta(days=400)
@@ -117,7 +126,7 @@ def now(
 def schedule_command(weeks: WeeksOpt = 8, start: FromOpt = None, file: FileOpt = None) -> None:
     """The schedule of every layer over the next weeks, as a table."""
     config = load_config(file)
-    begin = parse_when(start, config.timezone)
+    begin = parse_when(start, config.timezone, "--from")
     table = Table(
         "layer", "from", "to", "on call", "source", title=f"{weeks} weeks, {config.timezone}"
     )
@@ -142,8 +151,12 @@ oncall_app.add_typer(override_app, name="override")
 @override_app.command("add")
 def override_add(
     member: Annotated[str, typer.Option("--member", "-m", help="Who covers.")],
-    start: Annotated[str, typer.Option("--start", help="From (ISO 8601).")],
-    end: Annotated[str, typer.Option("--end", help="Until (ISO 8601).")],
+    start: Annotated[
+        str, typer.Option("--start", help="From (ISO 8601; no offset: the rotation's zone).")
+    ],
+    end: Annotated[
+        str, typer.Option("--end", help="Until (ISO 8601; no offset: the rotation's zone).")
+    ],
     layer: Annotated[
         str, typer.Option("--layer", help="primary, engineering_lead or vp.")
     ] = "primary",
@@ -156,7 +169,8 @@ def override_add(
     if layer not in LAYERS:
         fail(f"unknown layer {layer!r}; layers are {', '.join(LAYERS)}")
     layer_name: Layer = layer
-    begin, finish = parse_when(start, config.timezone), parse_when(end, config.timezone)
+    begin = parse_when(start, config.timezone, "--start")
+    finish = parse_when(end, config.timezone, "--end")
     if finish <= begin:
         fail("--end must be after --start")
     try:
@@ -184,7 +198,7 @@ def override_add(
 def check_command(weeks: WeeksOpt = 8, start: FromOpt = None, file: FileOpt = None) -> None:
     """Coverage gaps (exit 1), overlapping overrides and unbalanced load over the next weeks."""
     config = load_config(file)
-    begin = parse_when(start, config.timezone)
+    begin = parse_when(start, config.timezone, "--from")
     report = check(config, begin, begin + timedelta(weeks=weeks))
     for gap in report.gaps:
         console.print(
@@ -220,7 +234,7 @@ def export(
     if not ics:
         fail("the only export format is iCalendar (--ics)")
     config = load_config(file)
-    begin = parse_when(start, config.timezone)
+    begin = parse_when(start, config.timezone, "--from")
     data = to_ics(config, begin, begin + timedelta(weeks=weeks))
     if output is None:
         sys.stdout.buffer.write(data)

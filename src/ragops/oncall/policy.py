@@ -14,7 +14,7 @@ The defaults are the spec's (Task 4.7 severities, Task 4.4 response times); a YA
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -50,6 +50,30 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(
             f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)"
         ) from None
+
+
+def wall_time(naive: datetime, tz_name: str) -> datetime:
+    """The wall-clock time `naive` in the zone `tz_name`. In the hour clocks go back, the
+    first occurrence (the earlier offset); a time clocks jump over is a ValueError."""
+    tz = zone(tz_name)
+    aware = naive.replace(tzinfo=tz, fold=0)
+    if aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive:
+        return aware
+    after = naive.replace(tzinfo=tz, fold=1)  # fold=0 took the offset before the jump
+    gap = (after.utcoffset() or timedelta()) - (aware.utcoffset() or timedelta())
+    low, high = after.astimezone(UTC), aware.astimezone(UTC)
+    while high - low > timedelta(seconds=1):  # the instant the offset changes
+        middle = low + (high - low) / 2
+        if middle.astimezone(tz).utcoffset() == low.astimezone(tz).utcoffset():
+            low = middle
+        else:
+            high = middle
+    end = high.replace(microsecond=0).astimezone(tz)
+    start = end - gap
+    raise ValueError(
+        f"{naive:%Y-%m-%dT%H:%M} does not exist in {tz_name}: on {end:%Y-%m-%d} clocks jump "
+        f"from {start:%H:%M} to {end:%H:%M}; give a time outside that gap or an offset"
+    )
 
 
 def parse_clock(value: str | int | time) -> time:
