@@ -327,7 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", action="store_true", help="print every answer")
     parser.add_argument("--only", default="", help="comma-separated question ids to ask")
     parser.add_argument(
-        "--data-dir", type=Path, help="keep the instance here (reused when it exists)"
+        "--data-dir",
+        type=Path,
+        help=(
+            "keep the instance here (reused when it exists); after docs/ changed, the reused "
+            "instance holds the documents' new versions on top of the old, whose engine "
+            "statistics can move close rankings: compare figures from fresh runs"
+        ),
     )
     parser.add_argument(
         "--record", type=Path, help="write the passages of every answer to this JSON file"
