@@ -330,9 +330,10 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir",
         type=Path,
         help=(
-            "keep the instance here (reused when it exists); after docs/ changed, the reused "
-            "instance holds the documents' new versions on top of the old, whose engine "
-            "statistics can move close rankings: compare figures from fresh runs"
+            "keep the instance here (reused when it exists); after docs/ changed, the changed "
+            "documents are re-ingested into it, and its order of documents and the engine's "
+            "index differ from a fresh ingest, which can move close rankings: compare "
+            "figures from fresh runs"
         ),
     )
     parser.add_argument(
