@@ -93,6 +93,8 @@ def test_refusals(server: LiveServer) -> None:
         assert client.get(url).json()["timeline"][-1]["kind"] == "opened"
         for path, body, field in (
             ("/v1/ops/incidents", {"title": "  ", "severity": "P4"}, "title"),
+            ("/v1/ops/incidents", {"title": "\ufeff", "severity": "P4"}, "title"),  # a BOM
+            ("/v1/ops/incidents", {"title": "\u0085", "severity": "P4"}, "title"),  # NEL
             (f"{url}/notes", {"message": " \n"}, "message"),
             (f"{url}/action-items", {"description": " ", "owner": "o"}, "description"),
             (f"{url}/action-items", {"description": "d", "owner": " "}, "owner"),

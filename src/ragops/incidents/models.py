@@ -165,7 +165,11 @@ class ActionItem(Base):
 
 # ---- API shapes ----
 
-NOT_BLANK = r"\S"  # something besides white space (a JSON Schema pattern matches anywhere)
+# Something besides white space (a JSON Schema pattern matches anywhere). Not `\S`: JSON
+# Schema's regular expressions (ECMA-262) count U+FEFF as white space and U+0085 as none,
+# pydantic's engine the other way round, so a title of either alone was valid to one and not
+# the other; both are named here, and both engines agree.
+NOT_BLANK = r"[^\s\u0085\ufeff]"
 MAX_TEXT = 10_000  # a note, a status message, an impact, a summary, an action item (API and CLI)
 
 UtcDatetime = Annotated[datetime, AfterValidator(lambda value: aware(value))]
