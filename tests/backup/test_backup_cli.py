@@ -88,3 +88,15 @@ def test_only_the_operator_tenant_may_back_up(served: ServedCli) -> None:
     )
     assert response.status_code == 403
     assert httpx.post(f"{served.url}/v1/ops/backups", json={}).status_code == 401
+
+
+def test_the_server_backs_up_on_a_request_without_a_body(served: ServedCli) -> None:
+    """`POST /v1/ops/backups` as docs/cli.md shows it: every option is optional."""
+    made = run_cli(served.data_dir, "keys", "create", "--scopes", "admin", "--json")
+    key = json.loads(made.stdout)["key"]
+    response = httpx.post(
+        f"{served.url}/v1/ops/backups", headers={"Authorization": f"Bearer {key}"}, timeout=120
+    )
+    assert response.status_code == 200, response.text
+    last = json.loads(response.text.splitlines()[-1])
+    assert Path(last["result"]["path"]).exists(), last
