@@ -100,3 +100,18 @@ def test_the_server_backs_up_on_a_request_without_a_body(served: ServedCli) -> N
     assert response.status_code == 200, response.text
     last = json.loads(response.text.splitlines()[-1])
     assert Path(last["result"]["path"]).exists(), last
+
+
+def test_a_backup_folder_that_cannot_be_made_is_refused_before_the_server_backs_up(
+    served: ServedCli, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    server_dir = served.data_dir / "backups"
+    before = sorted(server_dir.glob("*")) if server_dir.exists() else []
+    refused = run_cli(
+        served.data_dir, "backup", "create", "--to", str(blocker / "backups"), check=False
+    )
+    assert refused.returncode == 1
+    assert f"error: cannot write backups to {blocker / 'backups'}" in refused.stderr
+    assert (sorted(server_dir.glob("*")) if server_dir.exists() else []) == before
