@@ -115,3 +115,13 @@ def test_a_backup_folder_that_cannot_be_made_is_refused_before_the_server_backs_
     assert refused.returncode == 1
     assert f"error: cannot write backups to {blocker / 'backups'}" in refused.stderr
     assert (sorted(server_dir.glob("*")) if server_dir.exists() else []) == before
+
+
+def test_check_of_a_database_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    from tests.conftest import PG_HOST, PG_PORT, PG_USER
+
+    missing = f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/ragops_no_such_database"
+    refused = run_cli(tmp_path / "var", "backup", "check", "--database-url", missing, check=False)
+    assert refused.returncode == 1
+    assert "error: the database refused the connection:" in refused.stderr
+    assert 'database "ragops_no_such_database" does not exist' in refused.stderr
