@@ -88,3 +88,40 @@ def test_only_the_operator_tenant_may_back_up(served: ServedCli) -> None:
     )
     assert response.status_code == 403
     assert httpx.post(f"{served.url}/v1/ops/backups", json={}).status_code == 401
+
+
+def test_the_server_backs_up_on_a_request_without_a_body(served: ServedCli) -> None:
+    """`POST /v1/ops/backups` as docs/cli.md shows it: every option is optional."""
+    made = run_cli(served.data_dir, "keys", "create", "--scopes", "admin", "--json")
+    key = json.loads(made.stdout)["key"]
+    response = httpx.post(
+        f"{served.url}/v1/ops/backups", headers={"Authorization": f"Bearer {key}"}, timeout=120
+    )
+    assert response.status_code == 200, response.text
+    last = json.loads(response.text.splitlines()[-1])
+    assert Path(last["result"]["path"]).exists(), last
+
+
+def test_a_backup_folder_that_cannot_be_made_is_refused_before_the_server_backs_up(
+    served: ServedCli, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    server_dir = served.data_dir / "backups"
+    before = sorted(server_dir.glob("*")) if server_dir.exists() else []
+    refused = run_cli(
+        served.data_dir, "backup", "create", "--to", str(blocker / "backups"), check=False
+    )
+    assert refused.returncode == 1
+    assert f"error: cannot write backups to {blocker / 'backups'}" in refused.stderr
+    assert (sorted(server_dir.glob("*")) if server_dir.exists() else []) == before
+
+
+def test_check_of_a_database_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    from tests.conftest import PG_HOST, PG_PORT, PG_USER
+
+    missing = f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/ragops_no_such_database"
+    refused = run_cli(tmp_path / "var", "backup", "check", "--database-url", missing, check=False)
+    assert refused.returncode == 1
+    assert "error: the database refused the connection:" in refused.stderr
+    assert 'database "ragops_no_such_database" does not exist' in refused.stderr

@@ -169,7 +169,10 @@ def _integer_fields(client: httpx.Client) -> list[tuple[str, str, str]]:
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             content = operation.get("requestBody", {}).get("content", {})
-            ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+            schema = content.get("application/json", {}).get("schema", {})
+            # an optional body is anyOf [its model, null]
+            refs = [schema.get("$ref", "")] + [k.get("$ref", "") for k in schema.get("anyOf", [])]
+            ref = next((r for r in refs if r), "")
             for name, prop in schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {}).items():
                 kinds = [prop.get("type"), *(k.get("type") for k in prop.get("anyOf", []))]
                 if "integer" in kinds:

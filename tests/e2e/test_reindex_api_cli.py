@@ -53,6 +53,10 @@ def test_reindex_through_the_admin_api_and_the_cli(
                     refused = client.post("/v1/admin/reindex", json=request)
                     assert refused.status_code == status, refused.text
                     assert words in refused.text
+                # as docs/api.md shows it: the body's fields are optional, so is the body
+                whole = client.post("/v1/admin/reindex")
+                assert whole.status_code == 200, whole.text
+                assert whole.json()["collection"] is None and whole.json()["documents"] == 1
                 monkeypatch.setattr("ragops.documents.admin_router.API_MAX_CHUNKS", 1)
                 too_many = client.post("/v1/admin/reindex", json={})
                 assert too_many.status_code == 413, too_many.text

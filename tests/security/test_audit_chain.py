@@ -164,3 +164,30 @@ def test_verify_command_reports_a_tampered_row(tmp_path: Path) -> None:
     assert "BROKEN: row 1 (sequence 1): its content was changed" in broken.stdout
     report = json.loads(run_cli(data_dir, "audit-log", "verify", "--json", check=False).stdout)
     assert report["intact"] is False and report["rows"] == 2
+
+
+def test_prune_to_a_path_that_cannot_be_written_is_refused_and_removes_nothing(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "var"
+    run_cli(data_dir, "keys", "create", "--scopes", "chat")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    export = blocker / "audit.jsonl"
+    refused = run_cli(
+        data_dir,
+        "audit-log",
+        "prune",
+        "--before",
+        "1m",
+        "--export",
+        str(export),
+        "--yes",
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert f"error: cannot write the export to {export}" in refused.stderr
+    assert "nothing removed" in refused.stderr
+    assert not list(tmp_path.glob("**/*.partial"))
+    report = json.loads(run_cli(data_dir, "audit-log", "verify", "--json").stdout)
+    assert report["intact"] is True and report["rows"] == 1

@@ -12,6 +12,7 @@ not launder a tampered trail) and writes the export (flushed to disk) before it 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -118,14 +119,24 @@ async def prune(settings: Settings, *, before: datetime, export: Path) -> PruneR
 
 
 def _write_export(path: Path, rows: list[AuditEvent]) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the export whole or not at all; a path that cannot be written (a parent that is
+    a file, no permission, a full disk) is a ValidationFailed naming it, nothing removed."""
     partial = path.with_name(path.name + ".partial")
     data = "".join(_export_line(row) + "\n" for row in rows).encode()
-    with partial.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.rename(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.rename(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        reason = exc.strerror or type(exc).__name__
+        raise ValidationFailed(
+            f"cannot write the export to {path}: {reason}; nothing removed"
+        ) from exc
     return hashlib.sha256(data).hexdigest()
 
 

@@ -136,6 +136,13 @@ def create(
     from ragops.backup.service import prune
 
     settings = load_settings()
+    if to is not None:
+        # before the server is asked: a --to that cannot hold the archive must not leave one
+        # behind in the server's backup directory
+        try:
+            to.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"cannot write backups to {to}: {exc.strerror or exc}; nothing written")
     result = _create_through(url, api_key, None if to else keep, encrypt)
     if result is not None and to is not None:
         if not result.pop("local"):
@@ -143,7 +150,6 @@ def create(
                 "--to applies to a server on this machine; a remote server writes to its own "
                 f"backup directory (the backup is at {result['path']} there)"
             )
-        to.mkdir(parents=True, exist_ok=True)
         moved = to / Path(result["path"]).name
         shutil.move(result["path"], moved)
         result["path"] = str(moved)

@@ -67,6 +67,12 @@ def known_error(exc: BaseException) -> str | None:
         return exc.message
     if isinstance(exc, OSError):
         return f"{type(exc).__name__}: {exc}"
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        # the driver's own line (a database that does not exist, a refused login), never the URL
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        return f"the database refused the connection: {reason or type(exc.orig).__name__}"
     return None
 
 

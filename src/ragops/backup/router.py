@@ -64,9 +64,11 @@ PROGRESS_LINES = {
     responses={200: PROGRESS_LINES, 403: {"description": "Not the operator tenant."}},
 )
 async def create(
-    body: BackupRequest, runtime: RuntimeDep, tenant_id: TenantDep, audit: AuditDep
+    runtime: RuntimeDep, tenant_id: TenantDep, audit: AuditDep, body: BackupRequest | None = None
 ) -> StreamingResponse:
-    """Back up this instance (database and vectors) into its backup directory."""
+    """Back up this instance (database and vectors) into its backup directory; the body (every
+    option optional) may be left out."""
+    options = body or BackupRequest()
     if tenant_id != DEFAULT_TENANT:
         raise HTTPException(403, "backups hold every tenant's data: use a key of tenant default")
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -77,8 +79,8 @@ async def create(
                 settings=runtime.settings,
                 store=runtime.store,
                 directory=backup_dir(runtime.settings),
-                keep=body.keep,
-                encrypt=body.encrypt,
+                keep=options.keep,
+                encrypt=options.encrypt,
                 progress=lambda step, done, total: queue.put_nowait(
                     {"step": step, "done": done, "total": total}
                 ),

@@ -35,11 +35,13 @@ class ReindexTooLarge(RagopsError):
     responses=error_responses(404),
 )
 async def reindex(
-    body: ReindexRequest, runtime: RuntimeDep, tenant_id: TenantDep, audit: AuditDep
+    runtime: RuntimeDep, tenant_id: TenantDep, audit: AuditDep, body: ReindexRequest | None = None
 ) -> ReindexResult:
     """Rebuild the vector points of the tenant's current chunks (all collections, or one) in
     the configured store, and bump each collection's corpus version (cached answers of the
-    old vectors are not served). Idempotent: run it again after a failure."""
+    old vectors are not served). Idempotent: run it again after a failure. The body (every
+    field optional) may be left out."""
+    body = body or ReindexRequest()
     deps = runtime.ingest_deps
     found = await reindexing.targets(deps, tenant_id=tenant_id, collection=body.collection)
     chunks = sum(target.chunks for target in found)
