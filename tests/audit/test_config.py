@@ -36,6 +36,7 @@ PRODUCTION_SERVERS: dict[str, Any] = {
     "qdrant_url": "https://vectors.internal:6333",
     "auto_migrate": False,
     "demo_corpus": False,
+    "incident_link_secret": STRONG,
 }
 
 
@@ -130,6 +131,20 @@ def test_metrics_protection() -> None:
     assert cc.check_metrics(settings(host="0.0.0.0", metrics_token=STRONG)) == []
     short = settings(host="0.0.0.0", metrics_token="abc123xyz")
     assert titles(cc.check_metrics(short)) == [("Short metrics token", Severity.MEDIUM)]
+
+
+def test_production_without_a_shared_incident_link_secret_is_flagged() -> None:
+    """Unset, each instance signs acknowledge links with its own key: a page's link opened on
+    another instance answers 403."""
+    assert titles(cc.check_incident_links(prod())) == [
+        ("Acknowledge links signed per instance", Severity.MEDIUM)
+    ]
+    unshared = PRODUCTION_SERVERS | {"incident_link_secret": None}
+    on_servers = prod(redis_url=f"redis://:{STRONG}@cache:6379/0", **unshared)
+    (finding,) = cc.audit_config(on_servers).findings
+    assert finding.location == "RAGOPS_INCIDENT_LINK_SECRET"
+    assert cc.check_incident_links(prod(incident_link_secret=STRONG)) == []
+    assert cc.check_incident_links(settings()) == []  # one development instance: its own key
 
 
 def test_database_credentials() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -88,7 +89,7 @@ def test_monitoring_reuses_the_shipped_configs() -> None:
     assert job["authorization"]["credentials_file"] == "/run/secrets/ragops-metrics-token"
     assert services()["prometheus"]["secrets"] == ["ragops-metrics-token"]
     alertmanager = _mounted("alertmanager")
-    assert alertmanager["/etc/alertmanager/alertmanager.yml"] == "./alertmanager/alertmanager.yml"
+    assert alertmanager["/etc/alertmanager/alertmanager.yml"] == "./compose/alertmanager.yml"
     grafana = _mounted("grafana")
     assert grafana["/var/lib/grafana/dashboards/ragops.json"] == "./grafana/ragops.json"
     provisioning = DEPLOY / grafana["/etc/grafana/provisioning"].removeprefix("./")
@@ -97,3 +98,59 @@ def test_monitoring_reuses_the_shipped_configs() -> None:
     for source in [*prometheus.values(), *alertmanager.values(), *grafana.values()]:
         if source.startswith("./") and "${" not in source:
             assert (DEPLOY / source).exists(), source
+
+
+SHIPPED_ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
+COMPOSE_ALERTMANAGER = DEPLOY / "compose" / "alertmanager.yml"
+TOKEN_SECRET = "ragops-alert-webhook-token"  # pragma: allowlist secret
+
+
+def _webhooks(config: dict[str, Any]) -> list[dict[str, Any]]:
+    return [hook for r in config["receivers"] for hook in r.get("webhook_configs", [])]
+
+
+def test_alertmanager_reaches_the_ragops_instances() -> None:
+    """Inside the Alertmanager container 127.0.0.1 is Alertmanager itself: compose's config
+    posts the alerts to the alias both instances carry, on the port they serve."""
+    mounted = _mounted("alertmanager")["/etc/alertmanager/alertmanager.yml"]
+    config = yaml.safe_load((DEPLOY / mounted).read_text())
+    hooks = _webhooks(config)
+    assert len(hooks) == 2  # the page and the daily digest
+    for hook in hooks:
+        url = urlsplit(hook["url"])
+        assert url.path == "/v1/ops/alerts/webhook"
+        assert url.hostname not in {"127.0.0.1", "localhost", "::1"}
+        assert url.port == 8000  # what `ragops serve` binds in the image
+        for name in ("ragops-1", "ragops-2"):
+            aliases = services()[name]["networks"]["default"]["aliases"]
+            assert url.hostname in aliases, name
+        assert services()["migrate"].get("networks") is None  # a one-off never answers alerts
+
+
+def test_alertmanager_and_the_instances_share_the_webhook_token() -> None:
+    """Alertmanager's Bearer token is the compose secret made from RAGOPS_ALERT_WEBHOOK_TOKEN,
+    the variable the instances read: unset on the instances, ragops would refuse it."""
+    assert compose()["secrets"][TOKEN_SECRET] == {"environment": "RAGOPS_ALERT_WEBHOOK_TOKEN"}
+    assert TOKEN_SECRET in services()["alertmanager"]["secrets"]
+    config = yaml.safe_load(COMPOSE_ALERTMANAGER.read_text())
+    for hook in _webhooks(config):
+        authorization = hook["http_config"]["authorization"]
+        assert authorization["type"] == "Bearer"
+        assert authorization["credentials_file"] == f"/run/secrets/{TOKEN_SECRET}"
+    for name in ("ragops-1", "ragops-2"):
+        env = services()[name]["environment"]
+        assert env["RAGOPS_ALERT_WEBHOOK_TOKEN"].startswith("${RAGOPS_ALERT_WEBHOOK_TOKEN:?")
+
+
+def test_compose_alertmanager_is_the_shipped_routing() -> None:
+    """deploy/compose/alertmanager.yml differs from the shipped file only in the webhook's
+    address and token file: routes, receivers, templates and inhibitions stay one."""
+    shipped = yaml.safe_load(SHIPPED_ALERTMANAGER.read_text())
+    in_compose = yaml.safe_load(COMPOSE_ALERTMANAGER.read_text())
+    for ours, theirs in zip(_webhooks(in_compose), _webhooks(shipped), strict=True):
+        ours["url"] = theirs["url"]
+        ours["http_config"] = theirs["http_config"]
+    assert in_compose == shipped
+    # The shipped file keeps serving an Alertmanager beside ragops on the same host.
+    for hook in _webhooks(shipped):
+        assert hook["url"] == "http://127.0.0.1:8000/v1/ops/alerts/webhook"

@@ -29,8 +29,12 @@ def receiver(name: str) -> dict[str, Any]:
     return next(r for r in config()["receivers"] if r["name"] == name)
 
 
-def test_amtool_check_config_passes(ops_tools: OpsTools) -> None:
-    result = amtool(ops_tools, "check-config", str(CONFIG))
+COMPOSE_CONFIG = CONFIG.parents[1] / "compose" / "alertmanager.yml"
+
+
+@pytest.mark.parametrize("path", [CONFIG, COMPOSE_CONFIG], ids=["shipped", "compose"])
+def test_amtool_check_config_passes(ops_tools: OpsTools, path: Path) -> None:
+    result = amtool(ops_tools, "check-config", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 

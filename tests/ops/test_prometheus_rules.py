@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -73,6 +74,21 @@ def test_rules_only_use_metrics_ragops_exports() -> None:
     for rule in recording_rules() + alert_rules():
         unknown = {name for name in metric_names(rule["expr"]) if not is_known(name)}
         assert not unknown, f"{rule.get('record') or rule.get('alert')} uses unknown {unknown}"
+
+
+def test_request_ratios_leave_out_drain_refusals() -> None:
+    """Every selector of API requests (operations endpoints left out) also leaves out the 503s
+    of a draining instance (`route="drain"`): the balancer retries them elsewhere, where the
+    request's real outcome is recorded. Load shedding (`route="shed"`) stays in."""
+    checked = 0
+    for rule in recording_rules() + alert_rules():
+        for selector in re.findall(r"ragops_http_request\w*\{([^}]*)\}", rule["expr"]):
+            if "/healthz" in selector:
+                checked += 1
+                name = rule.get("record") or rule.get("alert")
+                assert 'route!="drain"' in selector, name
+                assert "shed" not in selector, name
+    assert checked >= 30
 
 
 def test_every_alert_has_an_explicit_for() -> None:

@@ -76,7 +76,8 @@ def test_sigterm_drains_before_stopping(tmp_path: Path) -> None:
 
 def test_draining_refuses_new_requests_when_told_to(tmp_path: Path) -> None:
     """With RAGOPS_DRAIN_REFUSE_NEW (behind nginx, which checks passively) new API requests
-    get 503 `draining` while the operations endpoints keep answering."""
+    get 503 `draining`, recorded with `route="drain"`, while the operations endpoints keep
+    answering."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -107,6 +108,11 @@ def test_draining_refuses_new_requests_when_told_to(tmp_path: Path) -> None:
             assert refused.headers["retry-after"] == "1"
             assert refused.headers["connection"] == "close"
             assert client.get("/healthz").status_code == 200
+            # Counted as a drain refusal, which the SLO rules leave out, not as a request no
+            # route matched.
+            exposition = client.get("/metrics").text
+            assert 'route="drain",status="503"' in exposition
+            assert 'route="unmatched"' not in exposition
         process.wait(timeout=60)
     finally:
         if process.poll() is None:

@@ -3,7 +3,7 @@
 Each check is a small function of `Settings` returning findings; `CHECKS` lists them in
 report order. Several expectations hold only in production (`RAGOPS_ENVIRONMENT=production`):
 API docs off, HSTS on, no default database credentials, no DEBUG logging, no embedded stores,
-auto-migration or demo corpus. Secret values never
+auto-migration or demo corpus, one shared key for acknowledge links. Secret values never
 appear in a finding; only the name of the setting that holds them.
 """
 
@@ -215,6 +215,22 @@ def check_metrics(settings: Settings) -> list[Finding]:
     return []
 
 
+def check_incident_links(settings: Settings) -> list[Finding]:
+    """Production signs acknowledge links with one shared key, not a per-instance one."""
+    if not _production(settings) or settings.incident_link_secret is not None:
+        return []
+    return [
+        _finding(
+            Severity.MEDIUM,
+            "Acknowledge links signed per instance",
+            "incident_link_secret is unset: each instance signs one-click acknowledge links "
+            "with a key of its own data directory, so a link opened on another instance "
+            "answers 403. Set one generated secret shared by every instance.",
+            "incident_link_secret",
+        )
+    ]
+
+
 def _url_password(url: str) -> tuple[str | None, str | None]:
     try:
         parts = urlsplit(url)
@@ -299,6 +315,7 @@ CHECKS: tuple[Callable[[Settings], list[Finding]], ...] = (
     check_tls,
     check_secrets,
     check_metrics,
+    check_incident_links,
     check_database,
     check_rate_limits,
     check_production_stores,

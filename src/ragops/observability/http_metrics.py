@@ -3,7 +3,8 @@ template, one access-log line, the trace id on every log line of the request, th
 as a Sentry tag, and load shedding when too many requests are in flight.
 
 The route label is the matched route's template (`/v1/sessions/{session_id}`), never the raw
-path; a request no route matched is `unmatched`, one refused for overload is `shed`.
+path; a request no route matched is `unmatched`, one refused for overload is `shed`, one
+refused because the instance drains (`ops.draining`) is `drain`.
 `/metrics` itself is not recorded. The same requests are counted in the database's request
 log (`observability.request_log`) for postmortems written without Prometheus. Operations
 endpoints (`/healthz`, `/readyz`, `/version`, `/metrics`, `/ops...`) are never shed and do not
@@ -32,6 +33,9 @@ METRICS_PATH = "/metrics"
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/version", METRICS_PATH, "/ops"})
 UNMATCHED = "unmatched"
 SHED = "shed"
+DRAIN = "drain"
+REFUSAL_KEY = "ragops.refusal"
+"""Scope key a layer inside this middleware sets to the route label of a request it refused."""
 
 access_logger = DirectLogger("ragops.access")
 """One line a request, written directly when that changes nothing but its cost (access_line)."""
@@ -42,11 +46,20 @@ def is_ops_path(path: str) -> bool:
     return path in OPS_PATHS or path.startswith("/ops/")
 
 
+def mark_refused(scope: Scope, label: str) -> None:
+    """Record the request under `label` instead of `unmatched`: refused before any route."""
+    scope[REFUSAL_KEY] = label
+
+
 def route_template(scope: Scope) -> str:
-    """The template of the route that handled the request, or `unmatched`."""
+    """The template of the route that handled the request, the label of a refusal, or
+    `unmatched`."""
     route = scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return template if isinstance(template, str) and template else UNMATCHED
+    if isinstance(template, str) and template:
+        return template
+    refusal = scope.get(REFUSAL_KEY)
+    return refusal if isinstance(refusal, str) else UNMATCHED
 
 
 class ServiceLoad:

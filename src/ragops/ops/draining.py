@@ -8,6 +8,10 @@ was done, so the balancer may send it to another instance (nginx does, and marks
 failed), while requests already in flight finish normally. Without this, connections nginx
 opened in the instant the listening socket closes would be reset after the request was sent,
 and a non-idempotent request could not be retried.
+
+A refusal is recorded with `route="drain"` (metrics, access line): not `unmatched`, which
+means no route matched, and left out of the SLO ratios (docs/observability.md), since the balancer
+carries the request to an instance that records its real outcome.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ragops.errors import send_error
-from ragops.observability.http_metrics import is_ops_path
+from ragops.observability.http_metrics import DRAIN, is_ops_path, mark_refused
 
 RETRY_AFTER = b"1"
 
@@ -41,6 +45,7 @@ class DrainRefusalMiddleware:
             and not is_ops_path(scope.get("path", ""))
             and draining(scope.get("app"))
         ):
+            mark_refused(scope, DRAIN)
             await send_error(
                 send,
                 scope,
