@@ -18,6 +18,36 @@ def rotation_file(tmp_path: Path) -> Path:
     return path
 
 
+def override_add(
+    tmp_path: Path,
+    path: Path,
+    start: str,
+    end: str,
+    *,
+    member: str = "engineer-a",
+    reason: str | None = None,
+    check: bool = False,
+) -> CompletedProcess[str]:
+    """`ragops oncall override add` on the rotation file `path`."""
+    extra = ("--reason", reason) if reason is not None else ()
+    return run_cli(
+        tmp_path,
+        "oncall",
+        "override",
+        "add",
+        "--file",
+        str(path),
+        "--member",
+        member,
+        "--start",
+        start,
+        "--end",
+        end,
+        *extra,
+        check=check,
+    )
+
+
 def test_now_schedule_and_override(tmp_path: Path) -> None:
     path = rotation_file(tmp_path)
     at = "2026-12-24T20:00"
@@ -32,21 +62,8 @@ def test_now_schedule_and_override(tmp_path: Path) -> None:
         "until": None,
     }
 
-    added = run_cli(
-        tmp_path,
-        "oncall",
-        "override",
-        "add",
-        "--file",
-        str(path),
-        "--member",
-        "engineer-a",
-        "--start",
-        "2026-12-24T18:00",
-        "--end",
-        "2026-12-27T09:00",
-        "--reason",
-        "holiday swap",
+    added = override_add(
+        tmp_path, path, "2026-12-24T18:00", "2026-12-27T09:00", reason="holiday swap", check=True
     )
     assert "override added: engineer-a covers Primary" in added.stdout
     result = run_cli(tmp_path, "oncall", "now", "--at", at, "--file", str(path), "--json")
@@ -101,21 +118,7 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
     missing = run_cli(tmp_path, "oncall", "now", "--file", str(tmp_path / "none.yaml"), check=False)
     assert missing.returncode == 1 and "no such rotation file" in missing.stderr
     path = rotation_file(tmp_path)
-    backwards = run_cli(
-        tmp_path,
-        "oncall",
-        "override",
-        "add",
-        "--file",
-        str(path),
-        "--member",
-        "engineer-a",
-        "--start",
-        "2026-12-24T18:00",
-        "--end",
-        "2026-12-24T09:00",
-        check=False,
-    )
+    backwards = override_add(tmp_path, path, "2026-12-24T18:00", "2026-12-24T09:00")
     assert backwards.returncode == 1 and "--end must be after --start" in backwards.stderr
     bad_time = run_cli(
         tmp_path, "oncall", "now", "--at", "tomorrow", "--file", str(path), check=False
@@ -126,22 +129,8 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
         ("bad name!", "", "member: 'bad name!' is not a member name (letters, digits, . _ @ -)"),
         ("engineer-a", "r" * 501, "reason: String should have at most 500 characters"),
     ):
-        refused = run_cli(
-            tmp_path,
-            "oncall",
-            "override",
-            "add",
-            "--file",
-            str(path),
-            "--member",
-            member,
-            "--start",
-            "2026-12-24T18:00",
-            "--end",
-            "2026-12-25T18:00",
-            "--reason",
-            reason,
-            check=False,
+        refused = override_add(
+            tmp_path, path, "2026-12-24T18:00", "2026-12-25T18:00", member=member, reason=reason
         )
         assert refused.returncode == 1, refused.stderr
         assert refused.stderr.strip() == f"error: {problem}", refused.stderr
@@ -177,21 +166,8 @@ contacts:
 def test_override_add_keeps_comments_and_layout(tmp_path: Path) -> None:
     path = tmp_path / "rotations.yaml"
     path.write_text(COMMENTED, encoding="utf-8")
-    run_cli(
-        tmp_path,
-        "oncall",
-        "override",
-        "add",
-        "--file",
-        str(path),
-        "--member",
-        "engineer-a",
-        "--start",
-        "2026-12-24T18:00",
-        "--end",
-        "2026-12-27T09:00",
-        "--reason",
-        "holiday swap",
+    override_add(
+        tmp_path, path, "2026-12-24T18:00", "2026-12-27T09:00", reason="holiday swap", check=True
     )
     text = path.read_text(encoding="utf-8")
     before, after = COMMENTED.splitlines(), text.splitlines()
@@ -215,24 +191,6 @@ def test_override_add_keeps_comments_and_layout(tmp_path: Path) -> None:
     assert rows["primary"]["member"] == "engineer-c" and rows["primary"]["source"] == "override"
 
 
-def _override(tmp_path: Path, path: Path, start: str, end: str) -> CompletedProcess[str]:
-    return run_cli(
-        tmp_path,
-        "oncall",
-        "override",
-        "add",
-        "--file",
-        str(path),
-        "--member",
-        "engineer-a",
-        "--start",
-        start,
-        "--end",
-        end,
-        check=False,
-    )
-
-
 def test_daylight_saving_wall_times(tmp_path: Path) -> None:
     """A wall time clocks jump over is refused naming the option and the jump; a time of the
     hour clocks repeat is its first occurrence (summer time), or the one its offset names."""
@@ -243,7 +201,7 @@ def test_daylight_saving_wall_times(tmp_path: Path) -> None:
         ("--end", "2027-03-28T01:00", "2027-03-28T02:30"),
         ("--start", "2027-03-28T02:45", "2027-03-28T03:15"),  # not "--end must be after"
     ):
-        skipped = _override(tmp_path, path, start, end)
+        skipped = override_add(tmp_path, path, start, end)
         assert skipped.returncode == 2, skipped.stderr
         message = " ".join(line.strip("│ ") for line in skipped.stderr.splitlines())
         assert f"Invalid value for '{option}'" in message, message
@@ -256,10 +214,10 @@ def test_daylight_saving_wall_times(tmp_path: Path) -> None:
     )
     assert at.returncode == 2 and "Invalid value for '--at'" in at.stderr
 
-    repeated = _override(tmp_path, path, "2027-10-31T02:30", "2027-10-31T05:00")
+    repeated = override_add(tmp_path, path, "2027-10-31T02:30", "2027-10-31T05:00")
     assert repeated.returncode == 0, repeated.stderr
     assert "from Sun 2027-10-31 02:30 CEST to Sun 2027-10-31 05:00 CET" in repeated.stdout
-    second = _override(tmp_path, path, "2027-10-31T02:30+01:00", "2027-10-31T05:00")
+    second = override_add(tmp_path, path, "2027-10-31T02:30+01:00", "2027-10-31T05:00")
     assert "from Sun 2027-10-31 02:30 CET to" in second.stdout, second.stdout + second.stderr
 
 
