@@ -38,6 +38,13 @@ class NotFoundError(RagopsError):
     code = "not_found"
 
 
+class GoneError(RagopsError):
+    """The thing named existed but is no longer served (e.g. an archived chat session)."""
+
+    status = 410
+    code = "gone"
+
+
 class ConflictError(RagopsError):
     """The request clashes with the current state (e.g. a concurrent write)."""
 

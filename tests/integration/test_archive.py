@@ -4,6 +4,7 @@ from the API's point of view; `ragops db archive` and `ragops db maintain` run f
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,17 +23,21 @@ from ragops.config import Settings
 from ragops.db import Database, migrate
 from ragops.db.base import new_id, utcnow
 from ragops.db.maintenance import maintain
-from ragops.errors import NotFoundError
-from tests.conftest import run_cli
+from ragops.errors import GoneError, NotFoundError
+from tests.conftest import RunningServer, run_cli
 
 
-async def _session(db: Database, *, age_days: float, turns: int = 2) -> str:
+async def _session(db: Database, *, age_days: float, turns: int = 2, tenant: str = "t") -> str:
     session_id = new_id()
     when = utcnow() - timedelta(days=age_days)
     async with db.session() as session, session.begin():
         session.add(
             ChatSession(
-                id=session_id, tenant_id="t", collection="default", created_at=when, updated_at=when
+                id=session_id,
+                tenant_id=tenant,
+                collection="default",
+                created_at=when,
+                updated_at=when,
             )
         )
         await session.flush()
@@ -78,8 +83,11 @@ async def test_old_sessions_move_to_the_archive(settings: Settings) -> None:
         assert await _count(db, ChatSessionArchive) == 5
         assert await _count(db, MessageArchive) == 20
         assert await _count(db, FeedbackArchive) == 1
-        with pytest.raises(NotFoundError):
+        with pytest.raises(GoneError) as gone:
             await get_session(db, tenant_id="t", session_id=old[0])
+        assert gone.value.code == "session_archived" and "new session" in gone.value.message
+        with pytest.raises(NotFoundError):  # another tenant's archived session: not found
+            await get_session(db, tenant_id="other", session_id=old[0])
         assert len((await get_session(db, tenant_id="t", session_id=recent[0])).messages) == 4
 
         again = await archive_sessions(db=db, older_than=timedelta(days=30))
@@ -117,3 +125,35 @@ def test_cli_archive_and_maintain(tmp_path: Path) -> None:
     for value in ("999999d", "0d", "-1d", "30x"):
         refused = run_cli(data_dir, "db", "archive", "--older-than", value, check=False)
         assert refused.returncode == 2 and "from 1 to 99999" in refused.stderr, value
+
+
+def test_a_follow_up_on_an_archived_session_is_told_so(settings: Settings) -> None:
+    """The client continuing an archived session gets 410 `session_archived` (start a new
+    session), not the 404 of a session that never existed."""
+
+    async def archived_session() -> str:
+        await migrate.upgrade(settings)
+        db = Database(settings)
+        try:
+            session_id = await _session(db, age_days=40, tenant="default")
+            assert (await archive_sessions(db=db, older_than=timedelta(days=30))).sessions == 1
+            return session_id
+        finally:
+            await db.dispose()
+
+    session_id = asyncio.run(archived_session())
+    server = RunningServer(settings)
+    try:
+        with server.start().client() as client:
+            follow = client.post(
+                "/v1/chat", json={"question": "and then?", "session_id": session_id}
+            )
+            assert follow.status_code == 410, follow.text
+            assert follow.json()["error"]["code"] == "session_archived"
+            assert "new session" in follow.json()["error"]["message"]
+            shown = client.get(f"/v1/sessions/{session_id}")
+            assert (shown.status_code, shown.json()["error"]["code"]) == (410, "session_archived")
+            unknown = client.post("/v1/chat", json={"question": "hi", "session_id": "no-such"})
+            assert unknown.json()["error"]["code"] == "session_not_found"
+    finally:
+        server.stop()

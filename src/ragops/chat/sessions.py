@@ -1,12 +1,14 @@
 """Chat sessions as stored: read a session with its turns, delete it, and record feedback
 on its answers. Every function is scoped to one tenant; another tenant's session or message
-is "not found"."""
+is "not found". A session moved to the archive (`ragops db archive`) is "gone" (410
+`session_archived`): its turns are not loaded back, a new session is needed."""
 
 from __future__ import annotations
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from ragops.chat.archive import ChatSessionArchive
 from ragops.chat.models import (
     ChatSession,
     Citation,
@@ -19,15 +21,28 @@ from ragops.chat.models import (
 )
 from ragops.db import Database
 from ragops.db.base import new_id, utcnow
-from ragops.errors import NotFoundError, ValidationFailed
+from ragops.errors import GoneError, NotFoundError, ValidationFailed
 
 
 async def load_session(db: Database, tenant_id: str, session_id: str) -> ChatSession:
-    """The tenant's session, or NotFoundError (another tenant's session is "not found")."""
+    """The tenant's session, or NotFoundError (another tenant's session is "not found");
+    GoneError when the tenant's session was archived."""
     async with db.session() as session:
         found = await session.get(ChatSession, session_id)
-    if found is None or found.tenant_id != tenant_id:
-        raise NotFoundError(f"session {session_id} not found", code="session_not_found")
+        if found is None or found.tenant_id != tenant_id:
+            archived = await session.scalar(
+                select(ChatSessionArchive.archived_at).where(
+                    ChatSessionArchive.id == session_id,
+                    ChatSessionArchive.tenant_id == tenant_id,
+                )
+            )
+            if archived is not None:
+                raise GoneError(
+                    f"session {session_id} was archived on {archived:%Y-%m-%d} after a period "
+                    "without activity; start a new session (send no session_id)",
+                    code="session_archived",
+                )
+            raise NotFoundError(f"session {session_id} not found", code="session_not_found")
     return found
 
 
