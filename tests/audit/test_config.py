@@ -117,6 +117,26 @@ def test_weak_secrets(value: str) -> None:
     assert cc.check_secrets(prod(qdrant_api_key=value))[0].severity is Severity.CRITICAL
 
 
+@pytest.mark.parametrize(
+    ("field", "location"),
+    [
+        ("incident_link_secret", "RAGOPS_INCIDENT_LINK_SECRET"),
+        ("alert_webhook_token", "RAGOPS_ALERT_WEBHOOK_TOKEN"),
+    ],
+)
+def test_weak_link_secret_and_webhook_token(field: str, location: str) -> None:
+    """A guessable link secret forges acknowledge links; a guessable webhook token lets
+    anyone post alerts: flagged like the other secrets."""
+    [weak] = cc.check_secrets(settings(**{field: "changeme"}))
+    assert (weak.title, weak.severity, weak.location) == (
+        "Default or weak secret",
+        Severity.HIGH,
+        location,
+    )
+    assert cc.check_secrets(prod(**{field: "password"}))[0].severity is Severity.CRITICAL
+    assert cc.check_secrets(prod(**{field: STRONG})) == []
+
+
 def test_strong_secrets_pass() -> None:
     values = {"llm_api_key": STRONG, "qdrant_api_key": STRONG, "metrics_token": STRONG}
     assert cc.check_secrets(prod(**values)) == []

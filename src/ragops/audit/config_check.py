@@ -169,10 +169,21 @@ def check_tls(settings: Settings) -> list[Finding]:
     return findings
 
 
+SECRET_FIELDS = (
+    "llm_api_key",
+    "embedding_api_key",
+    "qdrant_api_key",
+    "metrics_token",
+    "incident_link_secret",
+    "alert_webhook_token",
+)
+"""The settings whose weak value `check_secrets` flags."""
+
+
 def check_secrets(settings: Settings) -> list[Finding]:
     """API keys and tokens, when set, are not empty, default or placeholder values."""
     findings: list[Finding] = []
-    for field in ("llm_api_key", "embedding_api_key", "qdrant_api_key", "metrics_token"):
+    for field in SECRET_FIELDS:
         value: SecretStr | None = getattr(settings, field)
         if value is not None and is_weak_secret(value.get_secret_value()):
             findings.append(
