@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import yaml
 
-from tests.ops.support import RULE_TESTS, RUNBOOK_URL, RUNBOOKS, alert_rules
+from tests.ops.support import ROOT, RULE_TESTS, RUNBOOK_URL, RUNBOOKS, alert_rules
 
 SEVERITIES = {"P1", "P2", "P3", "P4"}
 HEADINGS = ["Meaning", "Impact", "Diagnosis", "Mitigation", "Escalation"]
@@ -63,6 +64,19 @@ def test_runbooks_show_the_readiness_body_when_not_ready() -> None:
                 assert not re.search(r"curl\s+-\w*f", line), f"{page.name}: {line.strip()}"
                 words = set(re.findall(r"\b(ok|degraded|down|failed)\b", line.split("#")[-1]))
                 assert words <= set(Status.__args__), f"{page.name}: {line.strip()}"
+
+
+def test_the_db_pool_runbooks_name_a_panel_of_the_dashboard_and_the_console() -> None:
+    """The pool runbooks send the on-call to *Database pool* on the Grafana dashboard or the
+    /ops console: both show it under that name (the console's tile said "DB pool")."""
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "ragops.json").read_text())
+    titles = {panel.get("title") for panel in dashboard["panels"]}
+    console = (ROOT / "src" / "ragops" / "web" / "static" / "ops.html").read_text()
+    labels = {label.split(":")[0] for label in re.findall(r'class="label">([^<]+)<', console)}
+    for alert in ("RagopsDBPoolNearExhaustion", "RagopsDBPoolWaiters"):
+        diagnosis = (RUNBOOKS / f"{alert}.md").read_text().split("## Diagnosis", 1)[1]
+        assert "`$RAGOPS_URL/ops`: *Database pool*" in diagnosis.replace("\n   ", " "), alert
+    assert "Database pool" in titles and "Database pool" in labels, sorted(labels)
 
 
 def _test_cases() -> list[dict[str, Any]]:
