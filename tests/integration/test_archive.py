@@ -5,6 +5,7 @@ from the API's point of view; `ragops db archive` and `ragops db maintain` run f
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -116,9 +117,11 @@ async def test_a_session_touched_meanwhile_is_kept(settings: Settings) -> None:
 def test_cli_archive_and_maintain(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     archived = run_cli(data_dir, "db", "archive", "--older-than", "30d")
-    assert "archived 0 sessions" in archived.stdout
+    # each summary line starts with the UTC time, for the cron logs (docs/deployment.md)
+    stamp = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z "
+    assert re.match(stamp + r"archived 0 sessions, 0 messages .* in 0 batches$", archived.stdout)
     maintained = run_cli(data_dir, "db", "maintain")
-    assert "ran ANALYZE, VACUUM" in maintained.stdout
+    assert re.match(stamp + "ran ANALYZE, VACUUM$", maintained.stdout)
     bad = run_cli(data_dir, "db", "archive", "--older-than", "thirty days", check=False)
     assert bad.returncode == 2 and "--older-than" in bad.stderr
     # a number past the cap is refused by saying the cap (it was "a positive number")

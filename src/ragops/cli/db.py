@@ -5,6 +5,7 @@ first aid (`status`, `slow-queries`, `kill`, `pool reset`, in `cli.dbaid`)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -12,6 +13,16 @@ import typer
 from ragops.cli.runner import console, fail, load_settings
 
 db_app = typer.Typer(help="Database migrations and maintenance.", no_args_is_help=True)
+
+
+def _now() -> str:
+    """The current UTC time in ISO 8601 (to the second), which starts the summary lines of
+    the scheduled commands so their cron logs say when each run ended."""
+    return f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _summary(text: str) -> None:
+    console.print(f"{_now()} {text}", soft_wrap=True, highlight=False, markup=False)
 
 
 @db_app.command()
@@ -86,9 +97,10 @@ def archive(
         )
 
     try:
-        console.print(asyncio.run(work()))
+        summary = asyncio.run(work())
     except Exception as exc:
-        fail(f"archiving failed: {exc}")
+        fail(f"archiving failed at {_now()}: {exc}")
+    _summary(summary)
 
 
 @db_app.command()
@@ -101,8 +113,8 @@ def maintain() -> None:
     try:
         done = asyncio.run(run_maintenance(settings))
     except Exception as exc:
-        fail(f"maintenance failed: {exc}")
-    console.print("ran " + ", ".join(done))
+        fail(f"maintenance failed at {_now()}: {exc}")
+    _summary("ran " + ", ".join(done))
 
 
 def _first_aid() -> None:
