@@ -176,6 +176,8 @@ SECRET_FIELDS = (
     "metrics_token",
     "incident_link_secret",
     "alert_webhook_token",
+    "oncall_calendar_token",
+    "pagerduty_routing_key",
 )
 """The settings whose weak value `check_secrets` flags."""
 
