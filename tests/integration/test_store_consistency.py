@@ -177,6 +177,14 @@ def test_store_commands_and_admin_api(backend: str, tmp_path: Path, serve_app: A
         assert (report["orphan_points"], report["missing_points"]) == (orphans, 1)
         text = run_cli(data_dir, "store", "check", check=False, env=env)
         assert text.returncode == 1 and "ragops store reconcile" in text.stdout
+        # a mistyped tenant is named, not checked as an empty one
+        for command in ("check", "reconcile"):
+            unknown = run_cli(
+                data_dir, "store", command, "--tenant", "nosuch", check=False, env=env
+            )
+            assert unknown.returncode == 1, unknown.stdout
+            assert "tenant nosuch not found" in unknown.stderr, unknown.stderr
+            assert "chunk rows" not in unknown.stdout
 
         # the admin API, on the running server (the CLI goes through it too)
         live = serve_app(settings)

@@ -30,6 +30,7 @@ from ragops.consistency.models import SAMPLE_IDS, ScopeFindings, StoreReport
 from ragops.db import Database
 from ragops.documents.models import Chunk, Collection, Document
 from ragops.documents.points import stored_input
+from ragops.errors import NotFoundError
 from ragops.observability import metrics
 from ragops.providers.vectorstore import PointRef, VectorStore
 from ragops.retrieval.service import ChunkInput, Retriever
@@ -80,6 +81,20 @@ class Findings:
             missing_chunk_ids=self.missing[:SAMPLE_IDS],
             seconds=round(seconds, 3),
         )
+
+
+async def require_tenant(db: Database, tenant_id: str) -> None:
+    """NotFoundError for a tenant with no collection and no API key (a mistyped `--tenant`)."""
+    from ragops.auth.models import ApiKey
+
+    async with db.session() as session:
+        for query in (
+            select(Collection.id).where(Collection.tenant_id == tenant_id).limit(1),
+            select(ApiKey.id).where(ApiKey.tenant_id == tenant_id).limit(1),
+        ):
+            if (await session.execute(query)).first() is not None:
+                return
+    raise NotFoundError(f"tenant {tenant_id} not found: it has no collections and no API keys")
 
 
 async def _chunk_rows(db: Database, tenant_id: str | None) -> dict[str, tuple[str, str]]:
