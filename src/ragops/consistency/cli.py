@@ -117,6 +117,16 @@ def _print(report: StoreReport, as_json: bool) -> None:
         f"chunk rows without points: {report.missing_points}",
         markup=False,
     )
+    if report.documents_without_chunks:
+        console.print(
+            f"documents whose current version has no chunk rows: "
+            f"{report.documents_without_chunks} (they answer nothing; their text is stored "
+            "nowhere else: ingest each file again, e.g. `ragops ingest PATH`, which rebuilds "
+            "it, then run `ragops store reconcile` for the points the rows left behind)",
+            markup=False,
+        )
+        for label in report.documents_without_chunks_sample:
+            console.print(f"  {label}", markup=False)
 
 
 @store_app.command()
@@ -131,7 +141,7 @@ def check(
     report = _run("check", tenant, grace, url, api_key)
     _print(report, as_json)
     if not report.consistent:
-        if not as_json:
+        if not as_json and (report.orphan_points or report.missing_points):
             console.print("inconsistent: run `ragops store reconcile` to repair", markup=False)
         raise typer.Exit(1)
 
