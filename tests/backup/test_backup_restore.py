@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from ragops.auth.audit import record_event
+from ragops.auth.retention import _restore, _set_aside
 from ragops.backup import crypto
 from ragops.backup.archive import InvalidBackup
 from ragops.backup.cli_support import restore_failed_line
@@ -157,6 +159,27 @@ async def test_verify_restores_into_scratch_and_compares(runtime: Runtime) -> No
     assert report.verification.ok, report.verification.lines()
     assert report.target_data_dir != runtime.settings.data_dir
     assert not report.target_data_dir.exists()  # scratch removed
+
+
+async def test_verify_fails_a_backup_whose_audit_chain_is_broken(runtime: Runtime) -> None:
+    """A trail changed before the backup restores as a trail `ragops audit-log verify`
+    fails: the trial restore says so, and the backup does not pass."""
+    await _fill(runtime)
+    for i in range(4):
+        await record_event(db=runtime.db, action=f"test.backup.{i}", detail={"n": i})
+    async with runtime.db.engine.begin() as conn:  # as the owner, the trigger set aside
+        await _set_aside(conn)
+        await conn.execute(text("UPDATE audit_events SET outcome = 'denied' WHERE chain_seq = 2"))
+        await _restore(conn)
+    result = await create_backup(settings=runtime.settings, store=runtime.store)
+    report = await verify_backup(result.path, settings=runtime.settings, key=None)
+    assert not report.verification.ok
+    lines = report.verification.lines()
+    assert any("hash chain is broken" in line for line in lines), lines
+    assert any("sequence 2" in line and "content was changed" in line for line in lines), lines
+    # nothing else is wrong with it: rows and vectors came back as the manifest counts them
+    assert not report.verification.table_mismatches
+    assert report.verification.points_found == report.verification.points_expected
 
 
 def _flip_byte(path: Path, offset: int) -> None:

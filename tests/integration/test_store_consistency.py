@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import text as sql
 
 from ragops.consistency import service
 from ragops.consistency.scheduler import ReconcileScheduler
@@ -130,6 +131,51 @@ async def test_check_finds_and_reconcile_removes_real_orphans(runtime: Runtime) 
     assert any("thirty days" in p.text for p in found.passages)
 
 
+async def test_a_document_whose_chunk_rows_were_deleted_is_found_and_ingested_again(
+    runtime: Runtime,
+) -> None:
+    """Chunk rows deleted by hand leave a document that answers nothing: the check names it
+    (exit 1 in the CLI), and ingesting the same file again rebuilds it instead of skipping it
+    as unchanged."""
+    deps = runtime.ingest_deps
+    kept = await documents.ingest_bytes(
+        deps, tenant_id=TENANT, collection="ops", source="backups.md", data=V1
+    )
+    await documents.ingest_bytes(
+        deps, tenant_id=TENANT, collection="hr", source="salaries.md", data=SECRET
+    )
+    assert kept.document is not None
+    async with runtime.db.engine.begin() as conn:
+        await conn.execute(
+            sql("DELETE FROM chunks WHERE document_id = :id"), {"id": kept.document.id}
+        )
+    found = await service.check(runtime.db, runtime.store, tenant_id=TENANT, grace_seconds=0)
+    assert not found.consistent
+    assert found.documents_without_chunks == 1
+    assert found.documents_without_chunks_sample == [
+        f"{TENANT}/ops/backups.md ({kept.document.id})"
+    ]
+    # the reconcile removes the points the rows left behind; it cannot rebuild the text
+    await service.reconcile(
+        runtime.db, runtime.store, runtime.retriever, tenant_id=TENANT, grace_seconds=0
+    )
+    after = await service.check(runtime.db, runtime.store, tenant_id=TENANT, grace_seconds=0)
+    assert (after.orphan_points, after.missing_points) == (0, 0)
+    assert after.documents_without_chunks == 1 and not after.consistent
+
+    again = await documents.ingest_bytes(
+        deps, tenant_id=TENANT, collection="ops", source="backups.md", data=V1
+    )
+    assert again.status == "updated" and again.document is not None
+    assert again.document.chunk_count == kept.document.chunk_count > 0
+    untouched = await documents.ingest_bytes(
+        deps, tenant_id=TENANT, collection="hr", source="salaries.md", data=SECRET
+    )
+    assert untouched.status == "unchanged"
+    final = await service.check(runtime.db, runtime.store, tenant_id=TENANT, grace_seconds=0)
+    assert final.consistent, final
+
+
 async def test_scheduled_reconcile_repairs_and_takes_turns(runtime: Runtime) -> None:
     orphans, _, _ = await _make_inconsistent(runtime)
     runtime.settings = runtime.settings.model_copy(update={"store_reconcile_grace_seconds": 0})
@@ -177,6 +223,14 @@ def test_store_commands_and_admin_api(backend: str, tmp_path: Path, serve_app: A
         assert (report["orphan_points"], report["missing_points"]) == (orphans, 1)
         text = run_cli(data_dir, "store", "check", check=False, env=env)
         assert text.returncode == 1 and "ragops store reconcile" in text.stdout
+        # a mistyped tenant is named, not checked as an empty one
+        for command in ("check", "reconcile"):
+            unknown = run_cli(
+                data_dir, "store", command, "--tenant", "nosuch", check=False, env=env
+            )
+            assert unknown.returncode == 1, unknown.stdout
+            assert "tenant nosuch not found" in unknown.stderr, unknown.stderr
+            assert "chunk rows" not in unknown.stdout
 
         # the admin API, on the running server (the CLI goes through it too)
         live = serve_app(settings)

@@ -142,3 +142,16 @@ def test_a_command_s_audit_event_is_stored_not_printed(backend: str, tmp_path: P
             settings.data_dir, "keys", "revoke", key_id, env={**env, "RAGOPS_LOG_LEVEL": "DEBUG"}
         )
         assert "audit_event" in debug.stderr and "action=key.revoke" in debug.stderr
+
+
+def test_a_key_name_too_long_is_refused_not_cut(tmp_path: Path) -> None:
+    """The API refuses a name over 128 characters (422); the CLI refused nothing and stored
+    the first 128. Now it says so, exits non-zero and creates no key."""
+    data_dir = tmp_path / "var"
+    long = run_cli(data_dir, "keys", "create", "--scopes", "chat", "--name", "n" * 129, check=False)
+    assert long.returncode != 0
+    assert "at most 128 characters" in long.stderr, long.stderr
+    assert "rgo_" not in long.stdout
+    assert json.loads(run_cli(data_dir, "keys", "list", "--json").stdout) == []
+    fits = run_cli(data_dir, "keys", "create", "--scopes", "chat", "--name", "n" * 128, "--json")
+    assert json.loads(fits.stdout)["api_key"]["name"] == "n" * 128

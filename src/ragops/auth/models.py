@@ -29,6 +29,8 @@ TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DURATION_RE = re.compile(r"^\s*(\d{1,5})\s*([mhdw])\s*$")
 # What the API accepts as a lifetime (the CLI is more lenient, see `parse_duration`).
 DURATION_PATTERN = r"^[1-9][0-9]{0,4}[mhdw]$"
+KEY_NAME_MAX = 128
+"""Longest label of an API key (the column's size)."""
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -42,7 +44,7 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     prefix: Mapped[str] = mapped_column(String(16), nullable=False)
     tenant_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    name: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    name: Mapped[str] = mapped_column(String(KEY_NAME_MAX), nullable=False, default="")
     scopes: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = created_column()
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -99,6 +101,15 @@ class AuditPrune(Base):
     last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     rows: Mapped[int] = mapped_column(Integer, nullable=False)
     export_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+def validate_key_name(value: str) -> str:
+    """Return `value` if it fits as a key's label, else raise ValueError (never cut)."""
+    if len(value) > KEY_NAME_MAX:
+        raise ValueError(
+            f"a key's name is at most {KEY_NAME_MAX} characters, not {len(value)}; nothing created"
+        )
+    return value
 
 
 def validate_tenant(value: str) -> str:
@@ -161,7 +172,7 @@ class ApiKeyCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     scopes: list[Scope] = Field(..., min_length=1, description="Any of chat, ingest, admin.")
-    name: str = Field("", max_length=128, description="A label to recognise the key by.")
+    name: str = Field("", max_length=KEY_NAME_MAX, description="A label to recognise the key by.")
     expires: str | None = Field(
         None,
         pattern=DURATION_PATTERN,

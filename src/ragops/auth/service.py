@@ -32,6 +32,7 @@ from ragops.auth.models import (
     Scope,
     aware,
     parse_scopes,
+    validate_key_name,
     validate_tenant,
 )
 from ragops.db import Database
@@ -153,7 +154,7 @@ def _new_row(
         key_hash=hash_key(key),
         prefix=key[:PREFIX_CHARS],
         tenant_id=tenant_id,
-        name=name[:128],
+        name=name,
         scopes=",".join(scopes),
         created_at=now,
         expires_at=now + lifetime if lifetime is not None else None,
@@ -184,6 +185,7 @@ async def create_key(
 ) -> ApiKeyCreated:
     """Create a key; the result carries the key itself, which is never available again."""
     validate_tenant(tenant_id)
+    validate_key_name(name)
     granted = parse_scopes(scopes)
     key, row = _new_row(tenant_id=tenant_id, scopes=granted, name=name, lifetime=lifetime)
     event = _event("key.create", row, actor, scopes=list(granted), expires_at=row.expires_at)

@@ -1,10 +1,15 @@
-"""Checks of a restored instance: row counts, point counts, and chunk rows against points.
+"""Checks of a restored instance: row counts, point counts, chunk rows against points, and the
+audit trail's hash chain.
 
 `compare_stores` is the small cross-store check verification and restores run on the embedded
 store's files (no store is opened on them): it lists chunk rows without a point (lost vectors)
 and points that no chunk row names (orphans). A restored pgvector store is opened and checked by
 the store check itself (`consistency.service.find`), with its points per tenant and collection
 compared with the manifest's.
+
+The restored audit trail is walked by the same check as `ragops audit-log verify`
+(`auth.chain.verify`): a backup of a trail whose chain is broken (a row changed, deleted or
+reordered before the backup was taken) fails, since the restored trail would fail that check.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from ragops.backup import database as dbpart
 from ragops.backup.manifest import VERSION_TABLE, Manifest, VectorPart, split_scope_key
 from ragops.backup.vectors import edge_count, edge_point_ids, edge_target
 from ragops.config import Settings
+
+AUDIT_LINES = 5
+"""Breaks of the audit chain listed one a line (the rest counted)."""
 
 
 @dataclass
@@ -44,6 +52,8 @@ class Verification:
     points_expected: int = 0
     points_found: int = 0
     stores: StoreComparison | None = None
+    audit_rows: int = 0
+    audit_problems: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -53,6 +63,7 @@ class Verification:
             not self.table_mismatches
             and self.points_expected == self.points_found
             and (self.stores is None or self.stores.consistent)
+            and not self.audit_problems
             and not self.problems
         )
 
@@ -73,7 +84,30 @@ class Verification:
                 out.append(
                     f"{len(self.stores.orphan_points)} vector points have no chunk row (orphans)"
                 )
+        if self.audit_problems:
+            out.append(
+                f"audit trail: its hash chain is broken ({len(self.audit_problems)} break(s) in "
+                f"{self.audit_rows} chained events; the restored trail fails `ragops audit-log "
+                "verify`)"
+            )
+            out += [f"audit trail: {p}" for p in self.audit_problems[:AUDIT_LINES]]
+            if len(self.audit_problems) > AUDIT_LINES:
+                out.append(f"audit trail: and {len(self.audit_problems) - AUDIT_LINES} more")
         return out + self.problems
+
+
+async def audit_chain(settings: Settings, result: Verification) -> None:
+    """Walk the restored audit trail's hash chain (`ragops audit-log verify`'s check)."""
+    from ragops.auth.chain import verify
+    from ragops.db import Database
+
+    db = Database(settings)
+    try:
+        found = await verify(db)
+    finally:
+        await db.dispose()
+    result.audit_rows = found.rows
+    result.audit_problems = list(found.problems)
 
 
 async def chunk_ids(database_url: str) -> set[str]:
@@ -166,4 +200,5 @@ async def verify_restored(manifest: Manifest, settings: Settings) -> Verificatio
         await pgvector_check(settings, part, result)
     elif part.backend == "qdrant":
         result.points_found = await qdrant_count(settings, part.collection or "")
+    await audit_chain(settings, result)
     return result

@@ -197,7 +197,8 @@ def _print_report(report: RestoreReport, heading: str) -> None:
     if verification.ok:
         console.print(
             f"  verification: [green]OK[/] ({rows} rows and "
-            f"{verification.points_found} vectors as in the manifest; every chunk has its vector)"
+            f"{verification.points_found} vectors as in the manifest; every chunk has its vector; "
+            f"the audit chain of {verification.audit_rows} events intact)"
         )
     else:
         console.print("  verification: [red]FAILED[/]")
@@ -216,6 +217,7 @@ def _report_json(report: RestoreReport) -> dict[str, Any]:
         "vectors": report.verification.points_found,
         "orphan_points": len(stores.orphan_points) if stores else None,
         "missing_points": len(stores.missing_points) if stores else None,
+        "audit_chain_intact": not report.verification.audit_problems,
         "migrated_to": report.migrated_to,
         "safety_backup": str(report.safety_backup.path) if report.safety_backup else None,
         "raw_safety_copy": str(report.raw_safety_copy) if report.raw_safety_copy else None,

@@ -42,6 +42,16 @@ def tenant_option(value: str | None) -> str | None:
         raise typer.BadParameter(str(exc)) from exc
 
 
+def _key_name_option(value: str) -> str:
+    """Typer callback: a key's label that fits (a longer one is refused, never cut)."""
+    from ragops.auth.models import validate_key_name
+
+    try:
+        return validate_key_name(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 def _duration_option(value: str | None) -> str | None:
     from ragops.auth.models import parse_duration
 
@@ -142,7 +152,12 @@ def keys_create(
     scopes: Annotated[str, typer.Option("--scopes", help="Comma-separated: chat,ingest,admin.")],
     tenant: TenantOpt = CLI_TENANT,
     expires: ExpiresOpt = None,
-    name: Annotated[str, typer.Option("--name", help="A label for the key.")] = "",
+    name: Annotated[
+        str,
+        typer.Option(
+            "--name", callback=_key_name_option, help="A label for the key (128 at most)."
+        ),
+    ] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""

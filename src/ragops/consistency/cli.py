@@ -2,7 +2,8 @@
 
 Beside a running server (or with `--url`) the commands go through its admin API and cover the
 key's tenant; without one they open the runtime here and cover every tenant (or `--tenant`).
-`check` exits 1 when it finds anything; `reconcile` exits 0 once it repaired what it found.
+`check` exits 1 when it finds anything (or `--tenant` names a tenant with no collection and no
+API key); `reconcile` exits 0 once it repaired what it found.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ragops.cli.keys import tenant_option
+from ragops.cli.keys import tenant_option, with_database
 from ragops.cli.remote import KeyOpt, UrlOpt, api_client, check_tenant, find_remote
 from ragops.cli.runner import console, with_runtime
 
@@ -58,6 +59,8 @@ def _run(
     remote = find_remote(url, api_key)
     if remote is not None:
         check_tenant(remote, tenant)
+        if tenant is not None and remote.local_pid is not None:
+            with_database(lambda db, _: service.require_tenant(db, tenant))
         if grace is not None:
             console.print("--grace does not apply through a server: its setting does")
         method, path = ("GET", "check") if action == "check" else ("POST", "reconcile")
@@ -67,6 +70,8 @@ def _run(
 
     async def work(runtime: Runtime) -> StoreReport:
         wait = runtime.settings.store_reconcile_grace_seconds if grace is None else grace
+        if tenant is not None:
+            await service.require_tenant(runtime.db, tenant)
         if action == "check":
             return await service.check(
                 runtime.db, runtime.store, tenant_id=tenant, grace_seconds=wait
@@ -112,6 +117,16 @@ def _print(report: StoreReport, as_json: bool) -> None:
         f"chunk rows without points: {report.missing_points}",
         markup=False,
     )
+    if report.documents_without_chunks:
+        console.print(
+            f"documents whose current version has no chunk rows: "
+            f"{report.documents_without_chunks} (they answer nothing; their text is stored "
+            "nowhere else: ingest each file again, e.g. `ragops ingest PATH`, which rebuilds "
+            "it, then run `ragops store reconcile` for the points the rows left behind)",
+            markup=False,
+        )
+        for label in report.documents_without_chunks_sample:
+            console.print(f"  {label}", markup=False)
 
 
 @store_app.command()
@@ -126,7 +141,7 @@ def check(
     report = _run("check", tenant, grace, url, api_key)
     _print(report, as_json)
     if not report.consistent:
-        if not as_json:
+        if not as_json and (report.orphan_points or report.missing_points):
             console.print("inconsistent: run `ragops store reconcile` to repair", markup=False)
         raise typer.Exit(1)
 

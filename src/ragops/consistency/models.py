@@ -34,6 +34,15 @@ class StoreReport(BaseModel):
     missing_chunk_ids: list[str] = Field(
         description=f"Up to {SAMPLE_IDS} ids of chunk rows without points."
     )
+    documents_without_chunks: int = Field(
+        0,
+        description="Documents whose current version has no chunk rows though it had some "
+        "(deleted by hand): ingest each file again, which rebuilds it.",
+    )
+    documents_without_chunks_sample: list[str] = Field(
+        default_factory=list,
+        description=f"Up to {SAMPLE_IDS} of them, as tenant/collection/source (document id).",
+    )
     removed: int = Field(0, description="Orphan points removed by the reconcile.")
     recreated: int = Field(0, description="Missing points re-created by the reconcile.")
     seconds: float = 0.0
@@ -41,4 +50,8 @@ class StoreReport(BaseModel):
     @property
     def consistent(self) -> bool:
         """True when nothing is out of place."""
-        return self.orphan_points == 0 and self.missing_points == 0
+        return (
+            self.orphan_points == 0
+            and self.missing_points == 0
+            and self.documents_without_chunks == 0
+        )

@@ -5,7 +5,9 @@ vector delete that failed left behind (a deleted document's text would stay in t
 payloads for ever), or what a crashed ingest wrote. A *missing point* is a chunk row without
 its point: that chunk can never be found by a question.
 
-`check` scans both (rows first, then points) and reports per tenant and collection.
+`check` scans both (rows first, then points) and reports per tenant and collection; it also
+lists documents whose current version has lost its chunk rows (reported, not repaired: the text
+is not stored elsewhere, and ingesting the file again rebuilds them).
 `reconcile` removes the orphan points and re-creates the missing ones from their rows (embedded
 again). Points younger than the grace period are not judged: an ingest writes its points
 before it commits their rows, so a young point without a row is most likely an ingest in
@@ -30,6 +32,7 @@ from ragops.consistency.models import SAMPLE_IDS, ScopeFindings, StoreReport
 from ragops.db import Database
 from ragops.documents.models import Chunk, Collection, Document
 from ragops.documents.points import stored_input
+from ragops.errors import NotFoundError
 from ragops.observability import metrics
 from ragops.providers.vectorstore import PointRef, VectorStore
 from ragops.retrieval.service import ChunkInput, Retriever
@@ -50,6 +53,7 @@ class Findings:
     recent: int = 0
     orphans: list[PointRef] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    chunkless: list[str] = field(default_factory=list)  # "tenant/collection/source (id)"
 
     def report(self, seconds: float) -> StoreReport:
         """The API shape of these findings."""
@@ -78,8 +82,48 @@ class Findings:
             ],
             orphan_point_ids=[p.id for p in self.orphans[:SAMPLE_IDS]],
             missing_chunk_ids=self.missing[:SAMPLE_IDS],
+            documents_without_chunks=len(self.chunkless),
+            documents_without_chunks_sample=self.chunkless[:SAMPLE_IDS],
             seconds=round(seconds, 3),
         )
+
+
+async def require_tenant(db: Database, tenant_id: str) -> None:
+    """NotFoundError for a tenant with no collection and no API key (a mistyped `--tenant`)."""
+    from ragops.auth.models import ApiKey
+
+    async with db.session() as session:
+        for query in (
+            select(Collection.id).where(Collection.tenant_id == tenant_id).limit(1),
+            select(ApiKey.id).where(ApiKey.tenant_id == tenant_id).limit(1),
+        ):
+            if (await session.execute(query)).first() is not None:
+                return
+    raise NotFoundError(f"tenant {tenant_id} not found: it has no collections and no API keys")
+
+
+async def _chunkless_documents(db: Database, tenant_id: str | None) -> list[str]:
+    """Documents whose current version should have chunk rows (`chunk_count` > 0) and has none
+    (deleted by hand): such a document answers nothing. Its text is only in the chunk rows,
+    so no reconcile can rebuild it: ingesting its file again does."""
+    has_rows = (
+        select(Chunk.id)
+        .where(Chunk.document_id == Document.id, Chunk.version == Document.version)
+        .exists()
+    )
+    query = (
+        select(Document.id, Document.tenant_id, Collection.name, Document.source)
+        .join(Collection, Collection.id == Document.collection_id)
+        .where(Document.chunk_count > 0, ~has_rows)
+        .order_by(Document.tenant_id, Collection.name, Document.source)
+    )
+    if tenant_id is not None:
+        query = query.where(Document.tenant_id == tenant_id)
+    async with db.session() as session:
+        rows = (await session.execute(query)).all()
+    return [
+        f"{tenant}/{collection}/{source} ({doc_id})" for doc_id, tenant, collection, source in rows
+    ]
 
 
 async def _chunk_rows(db: Database, tenant_id: str | None) -> dict[str, tuple[str, str]]:
@@ -113,6 +157,7 @@ async def find(
             else:
                 findings.orphans.append(point)
     findings.missing = [chunk_id for chunk_id in findings.rows if chunk_id not in seen]
+    findings.chunkless = await _chunkless_documents(db, tenant_id)
     return findings
 
 

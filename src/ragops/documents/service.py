@@ -113,6 +113,20 @@ class Prepared:
     inputs: list[ChunkInput]
 
 
+async def _has_current_chunks(db: Database, document: Document) -> bool:
+    """False for a document whose current version had chunks and has no chunk row now (rows
+    deleted by hand): its file is then ingested again, not skipped as unchanged."""
+    if document.chunk_count == 0:
+        return True
+    query = (
+        select(Chunk.id)
+        .where(Chunk.document_id == document.id, Chunk.version == document.version)
+        .limit(1)
+    )
+    async with db.session() as session:
+        return (await session.execute(query)).first() is not None
+
+
 async def prepare(
     deps: IngestDeps,
     *,
@@ -151,7 +165,11 @@ async def prepare(
     else:
         async with deps.db.session() as session:
             existing = await _find(session, tenant_id, collection, source)
-    if existing is not None and existing.content_hash == digest:
+    if (
+        existing is not None
+        and existing.content_hash == digest
+        and await _has_current_chunks(deps.db, existing)
+    ):
         return IngestOutcome(
             filename=source, status="unchanged", document=document_read(existing, collection)
         )
