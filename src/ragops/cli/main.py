@@ -26,6 +26,7 @@ from ragops.cli.documents import CollectionOpt, Tenant, collections, documents_a
 from ragops.cli.keys import keys_app
 from ragops.cli.remote import KeyOpt, UrlOpt, api_client, check_tenant, find_remote
 from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_runtime
+from ragops.cli.usage import UsageLineGroup
 from ragops.consistency.cli import store_app
 from ragops.documents.files import collect_files, source_name
 from ragops.incidents.cli import incident_app
@@ -43,6 +44,7 @@ app = typer.Typer(
     help="A RAG chatbot API with its operations built in.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=UsageLineGroup,
 )
 app.command()(collections)
 app.add_typer(documents_app, name="documents")
