@@ -56,14 +56,20 @@ def test_every_metric_of_the_table_is_exported_with_its_labels() -> None:
         )
 
 
-def test_every_fallback_component_is_documented() -> None:
-    """`ragops_fallback_active{component}`: every component the code engages is listed."""
+def _fallback_components() -> set[str]:
+    """Every component the code switches to a fallback (`fallback_engaged`)."""
     used: set[str] = set()
     for path in SOURCES.rglob("*.py"):
         text = path.read_text()
         used.update(re.findall(r'^(?:FALLBACK_)?COMPONENT = "(\w+)"', text, re.M))
         used.update(re.findall(r'fallback_engaged\(\s*"(\w+)"', text))
-    assert {"cache", "rate_limit"} <= used, used
+    assert {"cache", "rate_limit", "embedder"} <= used, used
+    return used
+
+
+def test_every_fallback_component_is_documented() -> None:
+    """`ragops_fallback_active{component}`: every component the code engages is listed."""
+    used = _fallback_components()
     cell = _metric_rows()["ragops_fallback_active"]
     documented = set(re.findall(r"\w+", cell.split("(", 1)[1].split(")", 1)[0]))
     assert used <= documented, f"undocumented components: {used - documented}"
@@ -76,3 +82,12 @@ def test_alerting_doc_describes_every_alert() -> None:
         described.update(f"Ragops{name}{suffix}" for name in names.split(","))
     missing = {rule["alert"] for rule in alert_rules()} - described
     assert not missing, f"docs/alerting.md does not describe {sorted(missing)}"
+
+
+def test_the_redis_runbook_names_every_component_that_falls_back_on_redis() -> None:
+    """Everything but the embedder (which falls back when the embedding API fails) runs on
+    Redis: the RagopsRedisDown runbook says what each does while Redis is down."""
+    runbook = (ROOT / "docs" / "runbooks" / "RagopsRedisDown.md").read_text()
+    impact = runbook.split("## Impact", 1)[1].split("\n## ", 1)[0]
+    missing = {c for c in _fallback_components() - {"embedder"} if f'"{c}"' not in impact}
+    assert not missing, f"RagopsRedisDown.md's Impact does not name {sorted(missing)}"
