@@ -149,3 +149,52 @@ def test_streamed_answers_fail_over_before_the_first_token(
             assert "llm_failover" in text and "event: reset" not in text
     finally:
         running.stop()
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_llm_metrics_name_the_provider_of_each_call(
+    tmp_path: Path, fake_llm: FakeLLMServer, second_llm: FakeLLMServer
+) -> None:
+    """`ragops_llm_requests_total`, `_tokens_total` and `_time_to_first_token_seconds` carry
+    the provider as the circuit metrics do (host/model): a failed first provider counts an
+    error under its name, the fallback that answered counts the call, tokens and first token
+    under its own (every call was counted as provider "openai", one "ok" per failed-over
+    answer, so *LLM calls by outcome* never showed the first provider failing)."""
+    running = _serve(tmp_path, fake_llm, second_llm)
+    live = running.start()
+    first = f"127.0.0.1:{fake_llm.port}/fake-model"
+    second = f"127.0.0.1:{second_llm.port}/backup-model"
+    try:
+        with live.client() as client:
+            client.post("/v1/documents", files={"files": ("pool.md", DOC, "text/markdown")})
+            calls = "ragops_llm_requests_total"
+            ttft = "ragops_llm_time_to_first_token_seconds_count"
+            # the registry is the process's: count from here (an earlier test may have used
+            # the same ports)
+            before = {
+                "first error": _sample(calls, provider=first, outcome="error"),
+                "first ok": _sample(calls, provider=first, outcome="ok"),
+                "second ok": _sample(calls, provider=second, outcome="ok"),
+                "openai ok": _sample(calls, provider="openai", outcome="ok"),
+                "second out": _sample("ragops_llm_tokens_total", provider=second, direction="out"),
+                "first ttft": _sample(ttft, provider=first),
+            }
+            fake_llm.fail_next(400, n=1)  # not retried: one failed call
+            served = client.post("/v1/chat", json=QUESTION)
+            assert served.headers["X-Degraded"] == "llm_failover", served.text
+            assert _sample(calls, provider=first, outcome="error") == before["first error"] + 1
+            assert _sample(calls, provider=second, outcome="ok") == before["second ok"] + 1
+            assert _sample(calls, provider="openai", outcome="ok") == before["openai ok"]
+            tokens = _sample("ragops_llm_tokens_total", provider=second, direction="out")
+            assert tokens > before["second out"]
+
+            fake_llm.reset()  # the first provider answers again; streamed this time
+            with client.stream("POST", "/v1/chat", json={**QUESTION, "stream": True}) as events:
+                assert "event: done" in "".join(events.iter_text())
+            assert _sample(calls, provider=first, outcome="ok") == before["first ok"] + 1
+            assert _sample(ttft, provider=first) == before["first ttft"] + 1
+    finally:
+        running.stop()
