@@ -65,6 +65,9 @@ def _serve(tmp_path: Path, first: FakeLLMServer, second: FakeLLMServer) -> Runni
         llm_circuit_reset_seconds=2.0,
         readiness_cache_seconds=0.0,
         dependency_check_seconds=0.0,
+        # the status checks are not what is tested: a loaded machine must not make them slow
+        readiness_timeout_seconds=10.0,
+        readiness_slow_ms=10_000.0,
         rate_limit_chat="1000/minute",
         rate_limit_per_ip="1000/minute",
         answer_cache=False,  # the same question is asked again and again through a changing chain
