@@ -210,6 +210,8 @@ def test_document_lifecycle_over_http(client: httpx.Client) -> None:
     outcome = created.json()["results"][0]
     assert outcome["status"] == "created"
     document_id = outcome["document"]["id"]
+    # a new document was last updated when it was created, not a moment before
+    assert outcome["document"]["updated_at"] == outcome["document"]["created_at"]
 
     again = upload(client, [("garden.md", GARDEN_DOC, "text/markdown")], collection="garden")
     assert again.json()["results"][0]["status"] == "unchanged"
@@ -219,6 +221,8 @@ def test_document_lifecycle_over_http(client: httpx.Client) -> None:
     result = updated.json()["results"][0]
     assert result["status"] == "updated"
     assert result["document"]["id"] == document_id and result["document"]["version"] == 2
+    assert result["document"]["created_at"] == outcome["document"]["created_at"]
+    assert result["document"]["updated_at"] > result["document"]["created_at"]
 
     answer = client.post(
         "/v1/chat",
