@@ -163,3 +163,20 @@ def test_changing_the_collection_starts_a_new_conversation(
     assert page.locator(".turn .error").count() == 0, page.inner_text(".turn .error")
     assert "noon" in page.locator(".turn .answer").last.inner_text()
     page.close()
+
+
+def test_page_says_when_the_server_cannot_be_reached(tmp_path: Path, browser: Any) -> None:
+    """A question asked while the server is down gets a message, not an empty answer."""
+    running = RunningServer(make_settings(tmp_path / "var"))
+    live = running.start()
+    try:
+        page = _page(live, browser)
+        page.goto(live.base_url + "/")
+    finally:
+        running.stop()
+    page.fill("#question", "Is anyone there?")
+    page.click("#send")
+    page.wait_for_selector(".turn .error", timeout=30_000)
+    assert "could not be reached" in page.inner_text(".turn .error")
+    assert page.is_enabled("#send")
+    page.close()
