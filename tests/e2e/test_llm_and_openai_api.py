@@ -69,6 +69,22 @@ def test_citations_of_passages_not_retrieved_are_removed(
     assert [c["index"] for c in body["citations"]] == [1]
 
 
+def test_streamed_tokens_are_the_models_text_and_done_is_checked(
+    client: httpx.Client, llm: FakeLLMServer
+) -> None:
+    """As docs/generation.md says: a stream's tokens carry the model's markers as they come;
+    the `done` event's answer and citations are the checked ones."""
+    llm.set_answer("Revert the commit [1]. Also see [9].")
+    response = client.post(
+        "/v1/chat", json={"question": "How do I roll back a bad release?", "stream": True}
+    )
+    events = read_sse(response)
+    tokens = "".join(d["text"] for e, d in events if e == "token")
+    done = events[-1][1]
+    assert "[9]" in tokens and "[9]" not in done["answer"] and "[1]" in done["answer"]
+    assert [c["index"] for c in done["citations"]] == [1]
+
+
 def test_streamed_generated_answer(client: httpx.Client) -> None:
     response = client.post(
         "/v1/chat", json={"question": "How do I roll back a bad release?", "stream": True}
