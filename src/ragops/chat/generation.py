@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from ragops.chat.citations import parse_citations, renumber_citations
+from ragops.chat.citations import StreamCitations, parse_citations, renumber_citations
 from ragops.chat.extractive import ExtractiveAnswerer, stream_words
 from ragops.chat.prompts import SYSTEM_PROMPT, build_messages, build_retrieval_query
 from ragops.config import Settings
@@ -265,6 +265,7 @@ class Generator:
             return
         parts: list[str] = []
         guard = StreamGuard(self.guard)
+        markers = StreamCitations(len(passages))  # tokens add up to the checked answer
         stream = self.llm.stream(await self._messages(question, history, passages))
         reason: str | None = None
         try:
@@ -273,6 +274,7 @@ class Generator:
                 ready = guard.feed(delta)
                 if guard.tripped is not None:
                     break
+                ready = markers.feed(ready) if ready else ""
                 if ready:
                     yield "token", ready
         except LLMError as exc:
@@ -299,7 +301,7 @@ class Generator:
                 yield "token", delta
             yield "final", generated
             return
-        rest = guard.finish()
+        rest = markers.feed(guard.finish()) + markers.finish()
         if rest:
             yield "token", rest
         clean, cited = self._checked("".join(parts), passages)
