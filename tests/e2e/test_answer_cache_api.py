@@ -109,7 +109,7 @@ def test_cli_clear_beside_the_running_server(server: LiveServer, client: httpx.C
     chat(client)
     assert chat(client).json()["cache"] == "hit-exact"
     result = run_cli(server.settings.data_dir, "cache", "clear", "--tenant", "default")
-    assert "1 collections invalidated" in result.stdout
+    assert "1 collection invalidated" in result.stdout
     assert chat(client).json()["cache"] == "miss"  # the server's in-process entry is unreachable
     # a clear from the command line is audited like the API's (runbook RagopsCacheHitRateLow
     # looks for it to explain a cold cache)

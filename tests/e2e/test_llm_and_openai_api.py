@@ -218,3 +218,21 @@ def test_completion_without_a_user_question_is_422(client: httpx.Client) -> None
     )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "no_question"
+
+
+def test_official_client_retrieves_one_model(server: LiveServer) -> None:
+    client = _openai_client(server)
+    assert client.models.retrieve("default").id == "default"
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("no-such-collection")
+    assert missing.value.status_code == 404
+    assert "collection_not_found" in missing.value.response.text
+
+
+def test_more_than_one_choice_is_refused_naming_n(client: httpx.Client) -> None:
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": "default", "n": 2, "messages": [{"role": "user", "content": "Pool?"}]},
+    )
+    assert response.status_code == 422, response.text
+    assert "n" in [str(field) for field in response.json()["error"]["details"][0]["loc"]]

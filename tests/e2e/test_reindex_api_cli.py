@@ -82,7 +82,7 @@ def test_reindex_through_the_admin_api_and_the_cli(
             running.stop()
 
     here = run_cli(data_dir, "documents", "reindex", "--collection", "ops", "--batch-size", "1")
-    assert "reindexed tenant default: 1 collections, 1 documents" in here.stdout
+    assert "reindexed tenant default: 1 collection, 1 document" in here.stdout
     everyone = run_cli(data_dir, "documents", "reindex", "--all-tenants", "--json")
     assert json.loads(everyone.stdout)["tenant_id"] is None
     for args, words in [

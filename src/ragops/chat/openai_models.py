@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragops.schema import RequestModel
+from ragops.schema import JsonInt, RequestModel
 
 
 class ContentPart(RequestModel):
@@ -44,6 +44,9 @@ class CompletionRequest(RequestModel):
     messages: list[CompletionMessage] = Field(..., min_length=1, max_length=200)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
+    n: JsonInt = Field(
+        1, ge=1, le=1, description="Choices to generate: ragops answers with one, so only 1."
+    )
 
 
 class ModelCard(BaseModel):

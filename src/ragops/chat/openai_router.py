@@ -1,4 +1,5 @@
-"""The OpenAI-compatible API: `GET /v1/models` (one model per collection) and
+"""The OpenAI-compatible API: `GET /v1/models` (one model per collection, and
+`GET /v1/models/{model}` for one) and
 `POST /v1/chat/completions` (streaming and not), so the official `openai` client and chat
 front ends speaking that protocol can use ragops as their model.
 
@@ -26,7 +27,7 @@ from ragops.chat.degraded import degraded_header
 from ragops.chat.generation import Generated
 from ragops.chat.openai_models import CompletionRequest, ModelCard, ModelList
 from ragops.documents import catalog
-from ragops.errors import RagopsError, ValidationFailed
+from ragops.errors import NotFoundError, RagopsError, ValidationFailed
 from ragops.providers.llm import ChatMessage
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,22 @@ async def list_models(runtime: RuntimeDep, tenant_id: TenantDep) -> ModelList:
     default = runtime.settings.default_collection
     cards.setdefault(default, ModelCard(id=default, created=0))
     return ModelList(data=sorted(cards.values(), key=lambda card: card.id))
+
+
+@router.get(
+    "/models/{model}",
+    dependencies=[require_scope("chat")],
+    response_model=ModelCard,
+    responses={404: {"model": ErrorBody, "description": "No such collection"}},
+)
+async def retrieve_model(model: str, runtime: RuntimeDep, tenant_id: TenantDep) -> ModelCard:
+    """One model, as `GET /v1/models` lists it: the collection of that name (404
+    `collection_not_found` when the tenant has none; the default collection always exists)."""
+    listed = await list_models(runtime, tenant_id)
+    for card in listed.data:
+        if card.id == model:
+            return card
+    raise NotFoundError(f"collection {model!r} not found", code="collection_not_found")
 
 
 def _conversation(body: CompletionRequest) -> tuple[str, list[ChatMessage]]:

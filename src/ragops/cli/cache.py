@@ -11,7 +11,7 @@ import typer
 
 from ragops.cli.keys import tenant_option
 from ragops.cli.remote import KeyOpt, UrlOpt
-from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_runtime
+from ragops.cli.runner import CLI_TENANT, console, counted, fail, load_settings, with_runtime
 from ragops.config.names import validate_collection_name
 
 if TYPE_CHECKING:
@@ -97,8 +97,8 @@ def clear(
             fail(f"no tenant has a collection {collection}: nothing was cleared")
         fail(f"tenant {tenant} has no collection {collection or ''}".rstrip() + ": nothing cleared")
     console.print(
-        f"cleared cached answers of {scope}: {result.scopes} collections invalidated, "
-        f"{result.entries_removed} entries removed",
+        f"cleared cached answers of {scope}: {counted(result.scopes, 'collection')} "
+        f"invalidated, {counted(result.entries_removed, 'entry', 'entries')} removed",
         markup=False,
         highlight=False,
     )

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from ragops.cli.keys import tenant_option, with_database
 from ragops.cli.remote import KeyOpt, UrlOpt, api_client, check_tenant, find_remote
-from ragops.cli.runner import CLI_TENANT, console, fail, with_runtime
+from ragops.cli.runner import CLI_TENANT, console, counted, fail, with_runtime
 
 if TYPE_CHECKING:
     from ragops.config import Settings
@@ -254,8 +254,9 @@ def documents_reindex(
         return
     who = f"tenant {result.tenant_id}" if result.tenant_id else "every tenant"
     console.print(
-        f"reindexed {who}: {result.collections} collections, {result.documents} documents, "
-        f"{result.chunks} chunks in {result.seconds:.1f} s"
+        f"reindexed {who}: {counted(result.collections, 'collection')}, "
+        f"{counted(result.documents, 'document')}, {counted(result.chunks, 'chunk')} "
+        f"in {result.seconds:.1f} s"
         + (" (with sentence vectors)" if result.sentence_vectors else "")
         + (" (with the second embedder's vectors)" if result.second_vectors else ""),
         markup=False,

@@ -31,6 +31,11 @@ def print_error(message: str) -> None:
     err_console.print(redact_text(message), markup=False, highlight=False, soft_wrap=True)
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """`number` and the noun in the form it takes: "1 collection", "2 collections"."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error line and exit non-zero."""
     print_error(message)
