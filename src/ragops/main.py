@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refusals = RefusalAuditor(started.db)
         try:
             await ensure_bootstrap_key(settings=settings, db=started.db)
+            await started.db.fill_pool()  # the pool's baseline, open before the first request
             app.state.security_event_hook = refusals
             demo = (
                 DemoCorpusLoader(started)

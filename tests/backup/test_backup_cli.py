@@ -144,3 +144,14 @@ def test_a_backup_folder_the_server_s_backup_cannot_be_moved_into(
     kept = Path(line.rsplit("the backup is at ", 1)[1].rstrip(")"))
     assert kept.exists() and kept.parent == served.data_dir / "backups"
     assert sorted(p.name for p in folder.iterdir() if "ragops-backup" in p.name) == before
+
+
+def test_a_drill_without_its_corpus_says_what_to_pass(tmp_path: Path) -> None:
+    refused = run_cli(
+        tmp_path / "var", "backup", "drill", "--dataset", str(tmp_path / "nowhere"), check=False
+    )
+    assert refused.returncode == 1
+    line = refused.stderr.strip()
+    assert line.startswith(f"error: no corpus.jsonl under {tmp_path / 'nowhere'}: ")
+    assert "BEIR corpus" in line and "_id, title and text" in line
+    assert "--dataset DIR" in line and "--limit-docs N" in line

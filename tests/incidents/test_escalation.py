@@ -41,8 +41,9 @@ class World:
     smtp_port: int
     now: datetime = T0
 
-    def engine(self, policy: Path | None = None) -> EscalationEngine:
-        """A fresh engine (as after a restart, or on another instance)."""
+    def engine(self, policy: Path | None = None, *, channels: bool = True) -> EscalationEngine:
+        """A fresh engine (as after a restart, or on another instance); `channels` False:
+        no paging channel configured."""
         ctx = PagingContext(
             settings=self.settings,
             db=self.db,
@@ -60,7 +61,9 @@ class World:
                     password=None,
                     timeout=5,
                 ),
-            ],
+            ]
+            if channels
+            else [],
             policy=load_policy(policy or REPO_ROOT / "deploy" / "oncall" / "severities.yaml"),
             rotations=load_rotations(REPO_ROOT / "deploy" / "oncall" / "rotations.yaml"),
         )
@@ -263,6 +266,19 @@ async def test_a_failed_channel_is_recorded_and_counted(world: World) -> None:
     kinds = {e.kind: e.message for e in detail.timeline}
     assert kinds["paged"] == "paged engineer-d (primary) via email"
     assert kinds["page_failed"].startswith("trigger for engineer-d (primary) failed: pagerduty:")
+
+
+async def test_an_incident_nobody_can_be_paged_for_says_so(world: World) -> None:
+    incident_id = await fire(world)
+    assert await world.engine(channels=False).run_once() == 0
+    world.now = T0 + timedelta(minutes=1)
+    assert await world.engine(channels=False).run_once() == 0  # said once, not every pass
+    detail = await service.get_or_raise(db=world.db, incident_id=incident_id)
+    failed = [e.message for e in detail.timeline if e.kind == "page_failed"]
+    assert failed == [
+        "engineer-d (primary) not paged: no paging channel is configured (RAGOPS_PAGERDUTY_"
+        "ROUTING_KEY, RAGOPS_PAGE_SLACK_WEBHOOK_URL, RAGOPS_SMTP_HOST or RAGOPS_PAGE_WEBHOOK_URL)"
+    ]
 
 
 async def test_a_new_build_during_an_incident_is_on_the_timeline(world: World) -> None:

@@ -3,7 +3,7 @@ reopen, fields, action items; precise 4xx for what cannot be done."""
 
 from __future__ import annotations
 
-from tests.conftest import LiveServer, create_api_key
+from tests.conftest import REPO_ROOT, LiveServer, create_api_key
 
 
 def test_lifecycle_over_the_api(server: LiveServer) -> None:
@@ -135,6 +135,24 @@ def test_one_click_acknowledge_link(server: LiveServer) -> None:
     with server.client() as client:
         seen = client.get(f"/v1/ops/incidents/{incident_id}").json()
     assert seen["status"] == "acknowledged" and seen["timeline"][-1]["actor"] == "ack-link"
+
+
+def test_the_docs_describe_the_status_page_s_incidents(server: LiveServer) -> None:
+    with server.client() as client:
+        made = client.post(
+            "/v1/ops/incidents",
+            json={"title": "Slow answers", "severity": "P3", "customer_facing": True},
+        ).json()
+        with server.client(authenticated=False) as anonymous:
+            body = anonymous.get("/v1/status").json()
+        client.post(f"/v1/ops/incidents/{made['id']}/status", json={"status": "resolved"})
+    api = (REPO_ROOT / "docs" / "api.md").read_text()
+    entry = api[api.index("- `GET /v1/status`") :].split("\n\n", 1)[0]
+    shown = next(i for i in body["incidents"] if i["id"] == made["id"])
+    for key in [*body, *shown]:  # every field is named where the endpoint is described
+        assert f'"{key}"' in entry, key
+    not_built = (REPO_ROOT / "docs" / "incidents.md").read_text().split("## Not built yet")[-1]
+    assert "`GET /v1/status`" not in not_built  # built: the status page lists them
 
 
 def test_customer_facing_incidents_reach_the_public_status_page(server: LiveServer) -> None:

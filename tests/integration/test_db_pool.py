@@ -2,16 +2,19 @@
 `RAGOPS_DB_POOL_TIMEOUT` seconds and is answered 503 `db_pool_exhausted` with `Retry-After`,
 then the service answers normally once a connection is free; readiness calls the database
 degraded (it answers outside the pool), not down, so the DatabaseDown alert does not page.
-The pool follows the settings."""
+The pool follows the settings, and opens its baseline (`RAGOPS_DB_POOL_MIN`) when the service
+starts and after a pool reset."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
 import uvicorn
 from fastapi import FastAPI
@@ -29,19 +32,24 @@ def test_postgres_pool_defaults_follow_the_spec(tmp_path: Path) -> None:
     assert options["pool_timeout"] == 30.0
 
 
-@asynccontextmanager
-async def one_connection_server(
+def one_connection_server(
     pg_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+) -> contextlib.AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
     """A served app whose PostgreSQL pool holds one connection, and a client with a key."""
+    return pool_server(pg_url, tmp_path, db_pool_min=1, db_pool_max=1, db_pool_timeout=1.0)
+
+
+@asynccontextmanager
+async def pool_server(
+    pg_url: str, tmp_path: Path, **pool: float
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """A served app on PostgreSQL with the `pool` settings, and a client with a key."""
     settings = make_settings(
         tmp_path / "var",
         database_url=pg_url,
-        db_pool_min=1,
-        db_pool_max=1,
-        db_pool_timeout=1.0,
         dependency_check_seconds=0.0,
         readiness_cache_seconds=0.0,
+        **pool,
     )
     app: FastAPI = create_app(settings)
     port = free_port()
@@ -106,3 +114,49 @@ async def test_a_full_pool_is_not_a_database_down(pg_url: str, tmp_path: Path) -
         assert database_up(metrics_text) == 1.0
         again = (await client.get("/readyz")).json()["dependencies"]["database"]
         assert again["status"] == "ok" and again["note"] is None
+
+
+async def service_connections(pg_url: str) -> int:
+    """Open connections of the service's pool (application_name "ragops") to the database."""
+    name = pg_url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(pg_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = $1 AND application_name = 'ragops'",
+                name,
+            )
+        )
+    finally:
+        await conn.close()
+
+
+def opened(app: FastAPI) -> int:
+    """Connections the service's current pool holds, idle or in use."""
+    pool = app.state.runtime.db.engine.pool
+    return int(pool.checkedin() + pool.checkedout())
+
+
+async def test_the_pool_opens_its_baseline_at_start_and_after_a_reset(
+    pg_url: str, tmp_path: Path
+) -> None:
+    async with pool_server(pg_url, tmp_path, db_pool_min=5, db_pool_max=20) as (app, client):
+        # before any request: the baseline is open, not only what start-up happened to use
+        assert await service_connections(pg_url) == 5
+        reset = await client.post("/v1/admin/db/pool/reset")
+        assert reset.status_code == 200, reset.text
+        pool = app.state.runtime.db.engine.pool  # the new pool
+        for _ in range(100):  # the reset reaches the instance through NOTIFY
+            if app.state.pool_signals.resets and pool is not app.state.runtime.db.engine.pool:
+                break
+            await asyncio.sleep(0.05)
+        for _ in range(100):
+            if opened(app) == 5:
+                break
+            await asyncio.sleep(0.05)
+        assert app.state.pool_signals.resets == 1
+        assert opened(app) == 5
+        # the old pool's last connection, returned by the reset's own request, closes when
+        # that pool is collected
+        assert await service_connections(pg_url) >= 5

@@ -54,7 +54,11 @@ def drill(
 
     settings = load_settings()
     if not (dataset / "corpus.jsonl").is_file():
-        fail(f"no corpus.jsonl under {dataset} (pass --dataset)")
+        fail(
+            f"no corpus.jsonl under {dataset}: the drill writes a BEIR corpus as its scratch "
+            "documents (SciFact's corpus.jsonl, one JSON object a line with _id, title and "
+            "text); name its folder with --dataset DIR (--limit-docs N for a quick drill)"
+        )
     server = None
     if postgres or pgvector:
         server = scratch_url or settings.database_url

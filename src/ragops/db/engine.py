@@ -2,6 +2,8 @@
 
 PostgreSQL gets a queue pool of `db_pool_min` persistent connections that may grow to
 `db_pool_max`, with `db_pool_timeout` seconds of checkout wait (spec Task 4.8: 5 / 20 / 30 s).
+`fill_pool` opens the `db_pool_min` baseline at once (the server calls it when it starts and
+after a pool reset); the pool keeps them open between requests.
 Every PostgreSQL connection carries `application_name` = `RAGOPS_DB_APPLICATION_NAME`
 ("ragops"; migrations "ragops-migrate"), which `ragops db status` groups by and `ragops db
 kill` checks. `reset_pool` replaces the pool without touching connections in use.
@@ -22,6 +24,8 @@ is down.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -40,6 +44,8 @@ from sqlalchemy.sql.base import Executable
 from ragops.config import Settings
 from ragops.db.loop_reads import LoopReads, ReadFailed, loop_reads_url
 from ragops.observability.db_pool import instrument_pool
+
+logger = logging.getLogger(__name__)
 
 
 def application_name(settings: Settings, role: str | None = None) -> str:
@@ -159,6 +165,29 @@ class Database:
             )
         async with self._unpooled.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+    async def fill_pool(self) -> int:
+        """PostgreSQL: open the pool's baseline (`db_pool_min` connections) now, so it does not
+        wait for a burst of requests; returns how many the pool then keeps. Best effort: a
+        connection that fails is logged and left to be opened on demand."""
+        wanted = self.settings.db_pool_min
+        if self.backend != "postgresql" or wanted <= 0:
+            return 0
+        opened = await asyncio.gather(
+            *(self.engine.connect() for _ in range(wanted)), return_exceptions=True
+        )
+        failures = [item for item in opened if isinstance(item, BaseException)]
+        for item in opened:
+            if not isinstance(item, BaseException):
+                await item.close()  # back to the pool, which keeps it
+        if failures:
+            logger.warning(
+                "opened %d of the pool's %d baseline connections: %s",
+                wanted - len(failures),
+                wanted,
+                failures[0],
+            )
+        return wanted - len(failures)
 
     async def reset_pool(self) -> None:
         """Replace the pool: idle connections close now, connections in use finish their

@@ -7,7 +7,8 @@ admin API asks, collects the replies for a short while, and answers with every i
 figures; a reset is one NOTIFY that every instance, the asking one included, obeys.
 
 Resetting replaces the pool (`Database.reset_pool`): idle connections close, connections in
-use finish their requests and close when returned, so nothing in flight is dropped. On SQLite
+use finish their requests and close when returned, so nothing in flight is dropped; then the
+new pool opens its baseline (`Database.fill_pool`). On SQLite
 (one instance) the API resets and reports this instance only.
 """
 
@@ -103,6 +104,7 @@ class PoolSignals:
         """Replace this instance's pool."""
         await self.db.reset_pool()
         self.resets += 1
+        await self.db.fill_pool()
         logger.warning("database pool reset (instance %s)", self.instance)
 
     def _on_reset(self, *_args: Any) -> None:

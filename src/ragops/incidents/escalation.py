@@ -31,7 +31,7 @@ from ragops.auth.models import aware
 from ragops.config import Settings
 from ragops.db import Database
 from ragops.incidents import clock
-from ragops.incidents.flows import Claim, PagingContext, claim, deliver
+from ragops.incidents.flows import Claim, PagingContext, claim, deliver, not_paged
 from ragops.incidents.models import ActionItem, Incident, IncidentEvent, PageRecord
 from ragops.incidents.queries import opened_at, round_start
 from ragops.incidents.run_lock import RunLock
@@ -140,7 +140,12 @@ class EscalationEngine:
                 if incident.page_level < 0:
                     if now >= start:
                         incident.page_level, incident.last_paged_at = 0, now
-                        claims += claim(ctx, session, incident, "trigger", layer="primary", now=now)
+                        paged = claim(ctx, session, incident, "trigger", layer="primary", now=now)
+                        if not paged:  # said on the timeline, not only in a log nobody reads
+                            reason = not_paged(ctx, "primary", now)
+                            logger.warning("incident %s: %s", incident.id, reason)
+                            event("page_failed", reason)
+                        claims += paged
                 elif incident.page_level < len(LAYERS) - 1:
                     paged_at = _at(incident.last_paged_at) or created
                     wait = ctx.policy.response_time(severity, paged_at)  # type: ignore[arg-type]

@@ -141,6 +141,24 @@ def claim(
     return claims
 
 
+NO_CHANNEL = (
+    "no paging channel is configured (RAGOPS_PAGERDUTY_ROUTING_KEY, RAGOPS_PAGE_SLACK_WEBHOOK_URL,"
+    " RAGOPS_SMTP_HOST or RAGOPS_PAGE_WEBHOOK_URL)"
+)
+
+
+def not_paged(ctx: PagingContext, layer: Layer, now: datetime) -> str:
+    """Why a page to `layer` found no channel to go out on, for the incident's timeline."""
+    to = recipient(ctx.rotations, layer, now)
+    who = f"{to.name} ({layer})" if to else "on-call (no rotation)"
+    why = (
+        NO_CHANNEL
+        if not ctx.notifiers
+        else "the configured channels need to know who is on call (RAGOPS_ONCALL_ROTATION_FILE)"
+    )
+    return f"{who} not paged: {why}"
+
+
 async def deliver(ctx: PagingContext, claims: list[Claim], *, now: datetime) -> None:
     """Send claimed pages and record each outcome (and a timeline event per page)."""
     if not claims:

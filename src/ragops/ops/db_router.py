@@ -68,7 +68,7 @@ async def pools(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.post("/pool/reset")
 async def reset_pools(request: Request, runtime: RuntimeDep, audit: AuditDep) -> dict[str, Any]:
-    """Every instance disposes of its pool and opens fresh connections as needed."""
+    """Every instance disposes of its pool and opens its baseline of fresh connections."""
     signals = _signals(request, runtime)
     how = await signals.reset_all()
     await audit.record("admin.db.pool_reset", detail={"signal": how})
