@@ -114,7 +114,7 @@ ON_CALL = [
     (
         "What do I do when the error rate is above 1%?",
         ["revert"],
-        "runbooks/RagopsAvailabilityBudgetBurn.md",
+        "runbooks/RagopsErrorRateHigh.md runbooks/RagopsAvailabilityBudgetBurn.md",
         "Mitigation",
     ),
     (

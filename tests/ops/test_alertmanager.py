@@ -123,3 +123,16 @@ def test_llm_provider_down_inhibits_the_circuit_alerts() -> None:
     ]
     assert rule["target_matchers"] == ['service="ragops"', 'alertname="RagopsLLMCircuitOpen"']
     assert rule["equal"] == ["service"]
+
+
+def test_a_burn_rate_page_holds_back_the_error_rate_message() -> None:
+    """Above 6 % errors a burn-rate alert pages; the P3 error-rate alert would say it again."""
+    alerts = {rule["alert"] for rule in alert_rules()}
+    assert {"RagopsErrorRateHigh", "RagopsAvailabilityFastBurn"} <= alerts
+    (rule,) = [
+        r
+        for r in config()["inhibit_rules"]
+        if r["target_matchers"] == ['service="ragops"', 'alertname="RagopsErrorRateHigh"']
+    ]
+    assert 'alertname=~"RagopsAvailability(FastBurn|SlowBurn)"' in rule["source_matchers"]
+    assert rule["equal"] == ["service"]
