@@ -134,6 +134,20 @@ def test_preflight_of_an_allowed_origin_asking_too_much_is_a_json_4xx(client: ht
         assert answer.headers["x-content-type-options"] == "nosniff"
 
 
+def test_an_allowed_origin_can_read_a_413_of_the_body_limit(client: httpx.Client) -> None:
+    """The body limit answers before the routes; an allowed origin's script must still be able
+    to read its 413 (without CORS headers the browser reports a network error instead)."""
+    answer = client.post(
+        "/v1/chat",
+        content=b"x" * 60_000,
+        headers={"Origin": ALLOWED, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "body_too_large"
+    assert answer.headers["access-control-allow-origin"] == ALLOWED
+    assert "X-Request-ID" in answer.headers["access-control-expose-headers"]
+    assert answer.headers["x-request-id"] == answer.json()["error"]["request_id"]
+
+
 def test_unsafe_cors_settings_stop_the_start(tmp_path: Path) -> None:
     with pytest.raises(CorsConfigError, match="RAGOPS_CORS_ALLOW_CREDENTIALS"):
         create_app(make_settings(tmp_path, cors_origins=["*"], cors_allow_credentials=True))
