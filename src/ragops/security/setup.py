@@ -24,11 +24,11 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from ragops.config import Settings
-from ragops.security.cors import AllowlistCORSMiddleware, validate_origins
+from ragops.security.cors import AllowlistCORSMiddleware, CorsConfigError, validate_origins
 from ragops.security.headers import SecurityHeadersMiddleware
 from ragops.security.ip_limit import ClientRateLimitMiddleware
-from ragops.security.limiter import RateLimiter
-from ragops.security.proxies import TrustedProxies
+from ragops.security.limiter import RateLimitConfigError, RateLimiter, parse_limits
+from ragops.security.proxies import ProxyConfigError, TrustedProxies
 from ragops.security.rate_limit import apply_rate_limits
 
 
@@ -56,6 +56,22 @@ def app_options(settings: Settings) -> AppOptions:
         redoc_url="/redoc" if enabled else None,
         openapi_url="/openapi.json" if enabled else None,
     )
+
+
+SECURITY_CONFIG_ERRORS = (CorsConfigError, ProxyConfigError, RateLimitConfigError)
+
+
+def check_security_settings(settings: Settings) -> None:
+    """Raise what building the application would (one of SECURITY_CONFIG_ERRORS, naming the
+    variable) for unsafe or malformed CORS, proxy or rate-limit settings, before anything
+    starts (`ragops serve` prints it as one line)."""
+    validate_origins(settings.cors_origins, allow_credentials=settings.cors_allow_credentials)
+    TrustedProxies.from_settings(settings.trusted_proxies)
+    for name in ("chat", "ingest", "per_ip"):
+        try:
+            parse_limits(getattr(settings, f"rate_limit_{name}"))
+        except RateLimitConfigError as exc:
+            raise RateLimitConfigError(f"RAGOPS_RATE_LIMIT_{name.upper()}: {exc}") from None
 
 
 def install_cors(app: FastAPI, settings: Settings) -> None:
