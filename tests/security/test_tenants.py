@@ -15,6 +15,7 @@ import pytest
 from ragops.config import Settings
 from tests.conftest import BACKENDS, RunningServer, backend_settings, create_api_key
 from tests.e2e.conftest import GARDEN_DOC, upload
+from tests.security.support import audit_rows
 
 VAULT_DOC = b"""# Vault
 
@@ -156,7 +157,7 @@ def test_service_wide_routes_need_an_admin_key_of_the_operator_tenant(tenants: T
         assert declared.status_code == 201, declared.text
         incident = f"/v1/ops/incidents/{declared.json()['id']}"
         alert = {"version": "4", "status": "firing", "receiver": "ragops", "alerts": []}
-        for method, path, body in (
+        refused = (
             ("GET", "/v1/ops/incidents", None),
             ("POST", "/v1/ops/incidents", {"title": "fake", "severity": "P1"}),
             ("GET", incident, None),
@@ -168,11 +169,17 @@ def test_service_wide_routes_need_an_admin_key_of_the_operator_tenant(tenants: T
             ("POST", "/v1/ops/alerts/webhook", alert),
             ("GET", "/v1/admin/db/pools", None),
             ("POST", "/v1/admin/db/pool/reset", None),
-        ):
+            ("POST", "/v1/ops/backups", None),
+        )
+        for method, path, body in refused:
             answer = other.request(method, path, json=body)
             assert answer.status_code == 403, (method, path, answer.text)
             assert answer.json()["error"]["code"] == "forbidden"
             assert "tenant 'default'" in answer.json()["error"]["message"]
+        denied = [
+            e for e in audit_rows(tenants.settings, "auth.forbidden") if e.tenant_id == "globex"
+        ]
+        assert sorted(e.target or "" for e in denied) == sorted(f"{m} {p}" for m, p, _ in refused)
         assert other.get("/v1/admin/keys").status_code == 200  # its own tenant's keys still
         kept = op.get(incident).json()
         assert kept["status"] == "triggered" and "all clear" not in str(kept)
