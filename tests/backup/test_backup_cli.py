@@ -125,3 +125,22 @@ def test_check_of_a_database_that_does_not_exist_is_one_line(tmp_path: Path) -> 
     assert refused.returncode == 1
     assert "error: the database refused the connection:" in refused.stderr
     assert 'database "ragops_no_such_database" does not exist' in refused.stderr
+
+
+def test_a_backup_folder_the_server_s_backup_cannot_be_moved_into(
+    served: ServedCli, tmp_path: Path
+) -> None:
+    """The server backs up into its own folder; a --to it cannot be moved into keeps it
+    there, says so, and leaves nothing in --to."""
+    from tests.backup.test_backup_file_errors import unwritable_dir
+
+    folder, _reason = unwritable_dir(tmp_path)
+    before = sorted(p.name for p in folder.iterdir() if "ragops-backup" in p.name)
+    refused = run_cli(served.data_dir, "backup", "create", "--to", str(folder), check=False)
+    assert refused.returncode == 1
+    line = refused.stderr.strip()
+    assert line.startswith(f"error: cannot write backups to {folder}: "), line
+    assert "Error" not in line and "; nothing written there (the backup is at " in line, line
+    kept = Path(line.rsplit("the backup is at ", 1)[1].rstrip(")"))
+    assert kept.exists() and kept.parent == served.data_dir / "backups"
+    assert sorted(p.name for p in folder.iterdir() if "ragops-backup" in p.name) == before

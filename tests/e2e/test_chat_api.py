@@ -210,6 +210,8 @@ def test_document_lifecycle_over_http(client: httpx.Client) -> None:
     outcome = created.json()["results"][0]
     assert outcome["status"] == "created"
     document_id = outcome["document"]["id"]
+    # a new document was last updated when it was created, not a moment before
+    assert outcome["document"]["updated_at"] == outcome["document"]["created_at"]
 
     again = upload(client, [("garden.md", GARDEN_DOC, "text/markdown")], collection="garden")
     assert again.json()["results"][0]["status"] == "unchanged"
@@ -219,6 +221,8 @@ def test_document_lifecycle_over_http(client: httpx.Client) -> None:
     result = updated.json()["results"][0]
     assert result["status"] == "updated"
     assert result["document"]["id"] == document_id and result["document"]["version"] == 2
+    assert result["document"]["created_at"] == outcome["document"]["created_at"]
+    assert result["document"]["updated_at"] > result["document"]["created_at"]
 
     answer = client.post(
         "/v1/chat",
@@ -299,3 +303,29 @@ def test_hostile_file_name_is_only_a_label(client: httpx.Client, server: LiveSer
     source = response.json()["results"][0]["document"]["source"]
     assert "/" not in source and ".." not in source
     assert not (server.settings.data_dir.parent / "outside.md").exists()
+
+
+def test_a_source_that_names_no_file_falls_back_to_the_file_name(client: httpx.Client) -> None:
+    """An empty (or `..`) `sources` field keeps the file's own name: two such files are two
+    documents, each with its extension, not one "document" that the second replaces."""
+    response = client.post(
+        "/v1/documents",
+        files=[
+            ("files", ("moon.md", b"# Moon\n\nThe moon shows phases.\n", "text/markdown")),
+            ("files", ("sun.txt", b"The sun rises in the east.\n", "text/plain")),
+        ],
+        data={"collection": "sky", "sources": ["", ".."]},
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["created", "created"]
+    assert [r["document"]["source"] for r in results] == ["moon.md", "sun.txt"]
+    assert results[0]["document"]["media_type"] == "text/markdown"
+
+
+def test_a_text_field_where_a_file_goes_is_named_in_plain_words(client: httpx.Client) -> None:
+    response = client.post("/v1/documents", files=[("files", (None, b"hello"))])
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert message.startswith("files.0: must be a file"), message
+    assert "UploadFile" not in response.text and "<class" not in response.text

@@ -130,3 +130,53 @@ def test_page_without_auth_lists_collections_at_once(tmp_path: Path, browser: An
         page.close()
     finally:
         running.stop()
+
+
+def test_changing_the_collection_starts_a_new_conversation(
+    server: LiveServer, browser: Any
+) -> None:
+    """A session belongs to one collection: after the user picks another, the next question
+    is answered from it (a new session), not refused as another collection's follow-up."""
+    with server.client() as client:
+        files = [("bells.md", b"# Bells\n\nThe harbour bell rings at noon.\n", "text/markdown")]
+        assert upload(client, files, collection="bells").status_code == 200
+    page = _page(server, browser)
+    page.goto(server.base_url + "/")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#collection option')].some(o => o.value === 'bells')"
+    )
+    page.fill("#question", "When does the keeper light the lamp?")
+    page.click("#send")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.turn .mode:not([hidden]), .turn .error').length == 1",
+        timeout=30_000,
+    )
+    assert "dusk" in page.inner_text(".turn .answer"), page.inner_text(".turn")
+
+    page.select_option("#collection", "bells")
+    page.fill("#question", "When does the harbour bell ring?")
+    page.click("#send")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.turn .mode:not([hidden]), .turn .error').length == 2",
+        timeout=30_000,
+    )
+    assert page.locator(".turn .error").count() == 0, page.inner_text(".turn .error")
+    assert "noon" in page.locator(".turn .answer").last.inner_text()
+    page.close()
+
+
+def test_page_says_when_the_server_cannot_be_reached(tmp_path: Path, browser: Any) -> None:
+    """A question asked while the server is down gets a message, not an empty answer."""
+    running = RunningServer(make_settings(tmp_path / "var"))
+    live = running.start()
+    try:
+        page = _page(live, browser)
+        page.goto(live.base_url + "/")
+    finally:
+        running.stop()
+    page.fill("#question", "Is anyone there?")
+    page.click("#send")
+    page.wait_for_selector(".turn .error", timeout=30_000)
+    assert "could not be reached" in page.inner_text(".turn .error")
+    assert page.is_enabled("#send")
+    page.close()

@@ -11,7 +11,7 @@ import pytest
 
 from ragops.chat.models import ChatResponse
 from ragops.db import migrate
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli
 from tests.e2e.conftest import POOL_DOC, ROLLBACK_DOC
 
 
@@ -117,3 +117,30 @@ def test_serve_refuses_unsafe_security_settings_with_one_line(
     assert refused.returncode != 0
     assert refused.stderr.startswith("error: ") and named in refused.stderr, refused.stderr
     assert "chat page" not in refused.stdout
+
+
+@pytest.mark.parametrize(
+    ("variables", "told"),
+    [
+        (  # the database is down (a closed loopback port)
+            {"RAGOPS_DATABASE_URL": "postgresql+asyncpg://ragops@127.0.0.1:{port}/ragops"},
+            "error: cannot start: cannot reach the database",
+        ),
+        (  # the vector store is down
+            {"RAGOPS_VECTOR_STORE": "qdrant", "RAGOPS_QDRANT_URL": "http://127.0.0.1:{port}"},
+            "error: cannot start: cannot prepare collection",
+        ),
+    ],
+)
+def test_serve_without_its_dependencies_says_why_in_one_line(
+    tmp_path: Path, variables: dict[str, str], told: str
+) -> None:
+    """A server that cannot start because a dependency is down says which, in one line and
+    a non-zero exit, not uvicorn's traceback of the lifespan."""
+    port = free_port()  # nothing listens there
+    env = {name: value.format(port=port) for name, value in variables.items()}
+    result = run_cli(tmp_path / "var", "serve", "--port", str(free_port()), check=False, env=env)
+    assert result.returncode != 0
+    assert told in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "var" / "server.json").exists()

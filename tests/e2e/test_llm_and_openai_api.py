@@ -69,6 +69,30 @@ def test_citations_of_passages_not_retrieved_are_removed(
     assert [c["index"] for c in body["citations"]] == [1]
 
 
+def test_streamed_tokens_are_the_checked_answer(
+    client: httpx.Client, server: LiveServer, llm: FakeLLMServer
+) -> None:
+    """A marker naming no retrieved passage never reaches a stream's client: the tokens add
+    up to the checked answer, on /v1/chat and on the OpenAI-compatible stream alike."""
+    llm.set_answer("Revert the commit [1]. Also see [9].")
+    response = client.post(
+        "/v1/chat", json={"question": "How do I roll back a bad release?", "stream": True}
+    )
+    events = read_sse(response)
+    tokens = "".join(d["text"] for e, d in events if e == "token")
+    done = events[-1][1]
+    assert tokens == done["answer"] == "Revert the commit [1]. Also see."
+    assert [c["index"] for c in done["citations"]] == [1]
+
+    stream = _openai_client(server).chat.completions.create(
+        model="default",
+        stream=True,
+        messages=[{"role": "user", "content": "How do I roll back a bad release?"}],
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert streamed == "Revert the commit [1]. Also see."
+
+
 def test_streamed_generated_answer(client: httpx.Client) -> None:
     response = client.post(
         "/v1/chat", json={"question": "How do I roll back a bad release?", "stream": True}

@@ -1,6 +1,7 @@
 """Archiving and maintenance on SQLite and PostgreSQL: old sessions move with their messages
 and feedback to the archive tables in batches, recent ones stay, an archived session is gone
-from the API's point of view; `ragops db archive` and `ragops db maintain` run from the CLI."""
+from the API's point of view (410, also for a question it was archived under; DELETE removes
+its archived rows); `ragops db archive` and `ragops db maintain` run from the CLI."""
 
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ from ragops.chat.archive import (
     archive_sessions,
 )
 from ragops.chat.models import ChatSession, Feedback, FeedbackCreate, Message
-from ragops.chat.sessions import get_session, give_feedback
+from ragops.chat.sessions import delete_session, get_session, give_feedback
+from ragops.chat.turns import Turns, store_turns
 from ragops.config import Settings
 from ragops.db import Database, migrate
 from ragops.db.base import new_id, utcnow
 from ragops.db.maintenance import maintain
 from ragops.errors import GoneError, NotFoundError
+from ragops.runtime import Runtime
 from tests.conftest import RunningServer, run_cli
 
 
@@ -160,3 +163,119 @@ def test_a_follow_up_on_an_archived_session_is_told_so(settings: Settings) -> No
             assert unknown.json()["error"]["code"] == "session_not_found"
     finally:
         server.stop()
+
+
+def test_deleting_an_archived_session_deletes_its_archived_rows(settings: Settings) -> None:
+    """DELETE is how a user removes their data: an archived session is deleted (204) with
+    its archived messages and feedback, not answered 404 as if it never existed; another
+    tenant's DELETE finds nothing and removes nothing."""
+
+    async def archived_session() -> tuple[str, str]:
+        await migrate.upgrade(settings)
+        db = Database(settings)
+        try:
+            kept = await _session(db, age_days=40, tenant="default")
+            session_id = await _session(db, age_days=40, tenant="default")
+            async with db.session() as session:
+                answer = await session.scalar(
+                    select(Message.id).where(
+                        Message.session_id == session_id, Message.role == "assistant"
+                    )
+                )
+            assert answer is not None
+            await give_feedback(
+                db, tenant_id="default", message_id=answer, feedback=FeedbackCreate(rating="up")
+            )
+            assert (await archive_sessions(db=db, older_than=timedelta(days=30))).sessions == 2
+            with pytest.raises(NotFoundError):
+                await delete_session(db, tenant_id="other", session_id=session_id)
+            return session_id, kept
+        finally:
+            await db.dispose()
+
+    async def archived_rows() -> tuple[int, int, int]:
+        db = Database(settings)
+        try:
+            return (
+                await _count(db, ChatSessionArchive),
+                await _count(db, MessageArchive),
+                await _count(db, FeedbackArchive),
+            )
+        finally:
+            await db.dispose()
+
+    session_id, kept = asyncio.run(archived_session())
+    assert asyncio.run(archived_rows()) == (2, 8, 1)
+    server = RunningServer(settings)
+    try:
+        with server.start().client() as client:
+            deleted = client.delete(f"/v1/sessions/{session_id}")
+            assert deleted.status_code == 204, deleted.text
+            shown = client.get(f"/v1/sessions/{session_id}")
+            assert (shown.status_code, shown.json()["error"]["code"]) == (404, "session_not_found")
+            again = client.delete(f"/v1/sessions/{session_id}")
+            assert (again.status_code, again.json()["error"]["code"]) == (404, "session_not_found")
+            other = client.get(f"/v1/sessions/{kept}")  # the other archived session stays
+            assert (other.status_code, other.json()["error"]["code"]) == (410, "session_archived")
+    finally:
+        server.stop()
+    assert asyncio.run(archived_rows()) == (1, 4, 0)
+
+
+async def test_a_session_archived_while_its_question_is_answered_is_410(
+    settings: Settings,
+) -> None:
+    """The turns of a question whose session `ragops db archive` moved meanwhile are refused
+    with 410 `session_archived` (start a new session), through the group commit and without
+    it; a deleted one stays 404."""
+    await migrate.upgrade(settings)
+    runtime = await Runtime.start(settings)
+    try:
+        archived = await _session(runtime.db, age_days=40)
+        deleted = await _session(runtime.db, age_days=1)
+        assert (await archive_sessions(db=runtime.db, older_than=timedelta(days=30))).sessions == 1
+        await delete_session(runtime.db, tenant_id="t", session_id=deleted)
+
+        assert runtime.turns is not None
+        results = await asyncio.gather(
+            runtime.turns.write(_turns(archived)),
+            runtime.turns.write(_turns(deleted)),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], GoneError), results
+        assert (results[0].status, results[0].code) == (410, "session_archived")
+        assert "new session" in results[0].message
+        assert isinstance(results[1], NotFoundError) and results[1].code == "session_not_found"
+
+        with pytest.raises(GoneError) as alone:  # without the group commit
+            await store_turns(
+                runtime.db,
+                None,
+                tenant_id="t",
+                session_id=archived,
+                collection="default",
+                new_session=False,
+                question="and then?",
+                answer="a",
+                mode="extractive",
+                citations=[],
+                request_id="r",
+            )
+        assert alone.value.code == "session_archived"
+    finally:
+        await runtime.aclose()
+
+
+def _turns(session_id: str) -> Turns:
+    now = utcnow()
+    message = {"session_id": session_id, "request_id": "r", "created_at": now}
+    return Turns(
+        tenant_id="t",
+        session_id=session_id,
+        collection="default",
+        new_session=False,
+        question={**message, "id": new_id(), "role": "user", "content": "q"},
+        answer={**message, "id": new_id(), "role": "assistant", "content": "a", "mode": "x"}
+        | {"citations": [], "created_at": now + timedelta(milliseconds=1)},
+        at=now,
+    )

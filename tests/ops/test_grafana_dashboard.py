@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ops.support import ROOT, OpsTools, is_known, metric_names
+from tests.ops.support import ROOT, OpsTools, is_known, metric_names, recording_rules
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "ragops.json"
 # Values for Grafana's variables, so the queries become plain PromQL.
+ANSWER_CACHE_RATIO = "job:ragops_answer_cache_hit:ratio_rate1h"
 GRAFANA_VARIABLES = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
 
 
@@ -111,3 +112,54 @@ def test_dashboard_covers_the_service() -> None:
         "job:ragops_http_request_slow:ratio_rate1h",
     }
     assert wanted <= used, f"the dashboard does not show {wanted - used}"
+
+
+def test_the_cache_hit_stat_shows_what_the_cache_alert_reads(
+    ops_tools: OpsTools, tmp_path: Path
+) -> None:
+    """*Cache hit rate (1h)* (target 70 %) is the share of questions answered from the answer
+    cache, the figure RagopsCacheHitRateLow and the /ops console use: exact and semantic hits
+    over questions (exact lookups). It summed every lookup, the semantic lookups after an
+    exact miss and the in-process embedding memo included. promtool evaluates the panel's
+    query and the recording rule on the same series."""
+    (expr,) = [e for title, e in queries() if title.startswith("Cache hit rate (1h)")]
+    recorded = [r for r in recording_rules() if r["record"] == ANSWER_CACHE_RATIO]
+    panel = {"record": "dashboard:cache_hit_stat", "expr": plain_promql(expr)}
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [*recorded, panel]}]}))
+    labels = 'job="ragops", instance="ragops"'  # what plain_promql gives $job and $instance
+    per_minute = {  # per question: one exact lookup, a semantic one after a miss, embeddings
+        ("exact", "hit"): 1,
+        ("exact", "miss"): 3,
+        ("semantic", "hit"): 1,
+        ("semantic", "miss"): 2,
+        ("embedding", "hit"): 3,
+        ("embedding", "miss"): 3,
+    }
+    series = [
+        {
+            "series": f'ragops_cache_lookups_total{{{labels}, cache="{cache}", result="{result}"}}',
+            "values": f"0+{step}x120",
+        }
+        for (cache, result), step in per_minute.items()
+    ]
+    case = {
+        "interval": "1m",
+        "input_series": series,
+        "promql_expr_test": [
+            {"expr": ANSWER_CACHE_RATIO, "eval_time": "90m",
+             "exp_samples": [{"labels": f'{ANSWER_CACHE_RATIO}{{job="ragops"}}', "value": 0.5}]},
+            {"expr": "dashboard:cache_hit_stat", "eval_time": "90m",
+             "exp_samples": [{"labels": "dashboard:cache_hit_stat", "value": 0.5}]},
+        ],
+    }  # fmt: skip
+    test_file = tmp_path / "test.yml"
+    test_file.write_text(yaml.safe_dump({"rule_files": [str(rules)], "tests": [case]}))
+    result = subprocess.run(
+        [ops_tools.promtool, "test", "rules", str(test_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -127,3 +127,35 @@ def test_with_a_token_a_bearer_token_is_required(guarded: LiveServer) -> None:
 )
 def test_is_loopback(host: str | None, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def _stage(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], stage: str) -> float:
+    key = ("ragops_rag_stage_duration_seconds_sum", frozenset({("stage", stage)}))
+    return samples.get(key, 0.0)
+
+
+def test_with_the_semantic_cache_a_question_is_embedded_in_the_cache_lookup_stage(
+    server: LiveServer,
+) -> None:
+    """As docs/observability.md says of `ragops_rag_stage_duration_seconds`: the semantic
+    lookup embeds a new question (the embedding memo's one miss), so its time is in
+    `cache_lookup`, and the `embed` stage then reads the memo (a hit, next to no time)."""
+    body = b"# Kettles\n\nThe green kettle boils a litre of water in ninety seconds.\n"
+    memo = "ragops_cache_lookups_total"
+    with server.client() as client:
+        upload = client.post("/v1/documents", files={"files": ("k.md", body, "text/markdown")})
+        assert upload.status_code == 200, upload.text
+        before = _samples(client.get("/metrics").text)
+        asked = client.post("/v1/chat", json={"question": "How fast does the green kettle boil?"})
+        assert asked.status_code == 200 and asked.json()["cache"] == "miss", asked.text
+        after = _samples(client.get("/metrics").text)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta(memo, cache="embedding", result="miss") == 1
+    assert delta(memo, cache="embedding", result="hit") >= 1
+    embed = _stage(after, "embed") - _stage(before, "embed")
+    lookup = _stage(after, "cache_lookup") - _stage(before, "cache_lookup")
+    assert embed < lookup, (embed, lookup)

@@ -65,6 +65,9 @@ def _serve(tmp_path: Path, first: FakeLLMServer, second: FakeLLMServer) -> Runni
         llm_circuit_reset_seconds=2.0,
         readiness_cache_seconds=0.0,
         dependency_check_seconds=0.0,
+        # the status checks are not what is tested: a loaded machine must not make them slow
+        readiness_timeout_seconds=10.0,
+        readiness_slow_ms=10_000.0,
         rate_limit_chat="1000/minute",
         rate_limit_per_ip="1000/minute",
         answer_cache=False,  # the same question is asked again and again through a changing chain
@@ -147,5 +150,54 @@ def test_streamed_answers_fail_over_before_the_first_token(
                 text = "".join(events.iter_text())
             assert "event: done" in text and '"degraded":true' in text.replace(" ", "")
             assert "llm_failover" in text and "event: reset" not in text
+    finally:
+        running.stop()
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_llm_metrics_name_the_provider_of_each_call(
+    tmp_path: Path, fake_llm: FakeLLMServer, second_llm: FakeLLMServer
+) -> None:
+    """`ragops_llm_requests_total`, `_tokens_total` and `_time_to_first_token_seconds` carry
+    the provider as the circuit metrics do (host/model): a failed first provider counts an
+    error under its name, the fallback that answered counts the call, tokens and first token
+    under its own (every call was counted as provider "openai", one "ok" per failed-over
+    answer, so *LLM calls by outcome* never showed the first provider failing)."""
+    running = _serve(tmp_path, fake_llm, second_llm)
+    live = running.start()
+    first = f"127.0.0.1:{fake_llm.port}/fake-model"
+    second = f"127.0.0.1:{second_llm.port}/backup-model"
+    try:
+        with live.client() as client:
+            client.post("/v1/documents", files={"files": ("pool.md", DOC, "text/markdown")})
+            calls = "ragops_llm_requests_total"
+            ttft = "ragops_llm_time_to_first_token_seconds_count"
+            # the registry is the process's: count from here (an earlier test may have used
+            # the same ports)
+            before = {
+                "first error": _sample(calls, provider=first, outcome="error"),
+                "first ok": _sample(calls, provider=first, outcome="ok"),
+                "second ok": _sample(calls, provider=second, outcome="ok"),
+                "openai ok": _sample(calls, provider="openai", outcome="ok"),
+                "second out": _sample("ragops_llm_tokens_total", provider=second, direction="out"),
+                "first ttft": _sample(ttft, provider=first),
+            }
+            fake_llm.fail_next(400, n=1)  # not retried: one failed call
+            served = client.post("/v1/chat", json=QUESTION)
+            assert served.headers["X-Degraded"] == "llm_failover", served.text
+            assert _sample(calls, provider=first, outcome="error") == before["first error"] + 1
+            assert _sample(calls, provider=second, outcome="ok") == before["second ok"] + 1
+            assert _sample(calls, provider="openai", outcome="ok") == before["openai ok"]
+            tokens = _sample("ragops_llm_tokens_total", provider=second, direction="out")
+            assert tokens > before["second out"]
+
+            fake_llm.reset()  # the first provider answers again; streamed this time
+            with client.stream("POST", "/v1/chat", json={**QUESTION, "stream": True}) as events:
+                assert "event: done" in "".join(events.iter_text())
+            assert _sample(calls, provider=first, outcome="ok") == before["first ok"] + 1
+            assert _sample(ttft, provider=first) == before["first ttft"] + 1
     finally:
         running.stop()

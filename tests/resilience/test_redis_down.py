@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import redis
 
 from ragops.providers.cache.factory import create_cache
@@ -93,3 +94,71 @@ async def test_cache_is_bypassed_while_redis_is_down_and_recovers(
             time.sleep(0.3)
     finally:
         await cache.aclose()
+
+
+def _submit_job(client: httpx.Client, name: str) -> str:
+    body = f"# {name}\n\nThe {name} widget ships with a ten year warranty.".encode()
+    response = client.post(
+        "/v1/documents",
+        params={"async": "true"},
+        files=[("files", (f"{name}.md", body, "text/markdown"))],
+        data={"collection": "jobs"},
+    )
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["id"]
+    return job_id
+
+
+def _job_state(client: httpx.Client, job_id: str) -> str:
+    state: str = client.get(f"/v1/jobs/{job_id}").json()["state"]
+    return state
+
+
+def _queue_depth(client: httpx.Client) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("ragops_job_queue_depth "):
+            return float(line.split()[1])
+    raise AssertionError("ragops_job_queue_depth is not exported")
+
+
+def test_background_jobs_run_again_after_a_redis_outage(
+    own_redis: RedisProcess, tmp_path: Path
+) -> None:
+    """The Redis job queue's worker survives Redis going away: once Redis is back, a job
+    queued on it runs (it used to stay queued until the instance restarted)."""
+    settings = make_settings(
+        tmp_path / "var", redis_url=own_redis.url, job_queue="redis", readiness_cache_seconds=0.0
+    )
+    running = RunningServer(settings)
+    live = running.start()
+    try:
+        with live.client() as client:
+            before = _submit_job(client, "before")
+            _wait_for(lambda: _job_state(client, before) == "succeeded", 30)
+
+            own_redis.stop()
+            time.sleep(1.5)  # the worker polls the queue every 0.2 s and meets the outage
+            own_redis.start()
+            _wait_for(lambda: client.get("/readyz").json()["status"] == "ready")
+
+            after = _submit_job(client, "after")
+            _wait_for(lambda: _job_state(client, after) == "succeeded", 30)
+    finally:
+        running.stop()
+
+
+def test_job_queue_depth_falls_back_to_zero_when_the_redis_queue_is_drained(
+    own_redis: RedisProcess, tmp_path: Path
+) -> None:
+    """`ragops_job_queue_depth` counts jobs waiting in the shared Redis queue: once the worker
+    took the only job, it is 0 again (it stayed at 1, the depth right after the enqueue)."""
+    settings = make_settings(tmp_path / "var", redis_url=own_redis.url, job_queue="redis")
+    running = RunningServer(settings)
+    live = running.start()
+    try:
+        with live.client() as client:
+            job = _submit_job(client, "depth")
+            _wait_for(lambda: _job_state(client, job) == "succeeded", 30)
+            _wait_for(lambda: _queue_depth(client) == 0.0, 5)
+    finally:
+        running.stop()

@@ -35,3 +35,25 @@ def test_every_code_of_the_exception_handlers_is_in_the_error_table() -> None:
 def test_both_readers_find_codes() -> None:
     assert {(503, "database_unavailable"), (422, "validation_error")} <= handler_codes()
     assert {(401, "unauthorized"), (503, "overloaded")} <= documented_codes()
+
+
+def raised_codes() -> set[str]:
+    """Every error code a service or route raises by name (`code="..."` on a ragops error)."""
+    codes: set[str] = set()
+    for path in (ROOT / "src" / "ragops").rglob("*.py"):
+        codes |= set(re.findall(r'\bcode="([a-z_]+)"', path.read_text(encoding="utf-8")))
+    return codes
+
+
+def idempotency_codes() -> set[str]:
+    """The codes of docs/api.md's Idempotency-Key table (a table of its own)."""
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    section = text.split("\n## Retrying a POST: Idempotency-Key\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"\| \d{3} `([a-z_]+)`", section))
+
+
+def test_every_code_a_route_raises_is_in_an_error_table() -> None:
+    """A client that gets `job_not_found` or `too_many_files` finds it in docs/api.md."""
+    documented = {code for _, code in documented_codes()} | idempotency_codes()
+    assert raised_codes() - documented == set()
+    assert {"job_not_found", "idempotency_key_reused"} <= raised_codes()

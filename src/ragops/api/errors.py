@@ -138,11 +138,19 @@ def media_type_refusal(request: Request) -> JSONResponse | None:
     return error_response(415, "unsupported_media_type", message, headers={header: expected})
 
 
+def _message(error: Any) -> str:
+    """A validation error's message, in the client's terms rather than a library's."""
+    message = str(error.get("msg", "invalid"))
+    if "Expected UploadFile" in message:  # a multipart text field where a file goes
+        return "must be a file (a multipart part with a filename), not a text field"
+    return message
+
+
 def _describe(errors: list[Any]) -> str:
     parts = []
     for error in errors[:5]:
         location = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",))
-        parts.append(f"{location or 'body'}: {error.get('msg', 'invalid')}")
+        parts.append(f"{location or 'body'}: {_message(error)}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -212,8 +220,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return refused
         errors = list(exc.errors())
         details = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
-            for e in errors[:20]
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": _message(e)} for e in errors[:20]
         ]
         if any(e.get("type") == "json_invalid" for e in errors):
             message = "body: the request body is not valid JSON"

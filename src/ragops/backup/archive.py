@@ -2,7 +2,9 @@
 
 `open_backup` yields the manifest and the unpacked directory only when the archive is intact:
 readable, its manifest present and consistent, every file listed and none changed. Otherwise it
-raises `InvalidBackup` with every problem found, and a restore never starts.
+raises `InvalidBackup` with every problem found, and a restore never starts; a file that cannot
+be read at all (missing, a folder, no permission) raises `UnreadableBackup`, which names it
+and the OS reason.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ragops.backup import crypto
+from ragops.backup.fs_errors import describe, os_reason
 from ragops.backup.manifest import MANIFEST_NAME, Manifest, checksum_problems
 
 
@@ -28,6 +31,22 @@ class InvalidBackup(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class UnreadableBackup(InvalidBackup):
+    """The backup file cannot be read at all (missing, a folder, no permission); the message
+    names it and the OS reason."""
+
+
+def _readable(path: Path) -> None:
+    """`UnreadableBackup` unless `path` is a file this process can open."""
+    if path.is_dir():
+        raise UnreadableBackup([f"cannot read the backup {path}: it is a directory"])
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise UnreadableBackup([f"cannot read the backup {path}: {os_reason(exc)}"]) from None
 
 
 def _unpack(path: Path, key: bytes | None, into: Path) -> Path:
@@ -46,7 +65,11 @@ def _unpack(path: Path, key: bytes | None, into: Path) -> Path:
     try:
         with tarfile.open(archive, "r:*") as tar:  # gzip now, uncompressed before
             tar.extractall(files, filter="data")
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+    except OSError as exc:
+        if exc.errno is None:  # a damaged gzip stream (BadGzipFile)
+            raise InvalidBackup([f"not a readable backup archive: {exc}"]) from exc
+        raise UnreadableBackup([f"cannot unpack the backup {path}: {describe(exc)}"]) from exc
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
         raise InvalidBackup([f"not a readable backup archive: {exc}"]) from exc
     finally:
         if archive != path:
@@ -70,8 +93,7 @@ async def open_backup(
     path: Path, key: bytes | None, scratch: Path | None = None
 ) -> AsyncIterator[tuple[Manifest, Path]]:
     """The manifest and unpacked files of an intact backup (removed on exit)."""
-    if not path.is_file():
-        raise InvalidBackup([f"no such backup file: {path}"])
+    _readable(path)
     with tempfile.TemporaryDirectory(prefix=".ragops-restore-", dir=scratch) as tmp:
         files = await asyncio.to_thread(_unpack, path, key, Path(tmp))
         manifest = read_manifest(files)

@@ -10,6 +10,7 @@ the file given.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ import typer
 from ragops.backup.cli_drill import check, drill
 from ragops.backup.cli_support import progress as _progress
 from ragops.backup.cli_support import run_work as _run
+from ragops.backup.fs_errors import ensure_backup_dir, os_reason
 from ragops.backup.manifest import data_rows
 from ragops.cli.remote import KeyOpt, UrlOpt, api_client, find_remote
 from ragops.cli.runner import console, fail, load_settings
@@ -139,10 +141,9 @@ def create(
     if to is not None:
         # before the server is asked: a --to that cannot hold the archive must not leave one
         # behind in the server's backup directory
-        try:
-            to.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            fail(f"cannot write backups to {to}: {exc.strerror or exc}; nothing written")
+        refused = ensure_backup_dir(to)
+        if refused:
+            fail(refused)
     result = _create_through(url, api_key, None if to else keep, encrypt)
     if result is not None and to is not None:
         if not result.pop("local"):
@@ -150,9 +151,7 @@ def create(
                 "--to applies to a server on this machine; a remote server writes to its own "
                 f"backup directory (the backup is at {result['path']} there)"
             )
-        moved = to / Path(result["path"]).name
-        shutil.move(result["path"], moved)
-        result["path"] = str(moved)
+        result["path"] = str(_move_into(Path(result["path"]), to))
         result["pruned"] = [p.name for p in prune(to, keep)] if keep else []
     if result is None:
         result = _run(_create_here(settings, to, keep, encrypt))
@@ -161,6 +160,23 @@ def create(
         print(json.dumps(result))
     else:
         _print_created(result)
+
+
+def _move_into(made: Path, to: Path) -> Path:
+    """Move the server's backup `made` into `to` (through a partial file, so a failed copy
+    leaves nothing named like a backup there); on failure it stays where the server wrote it."""
+    moved = to / made.name
+    partial = to / f".{made.name}.partial"
+    try:
+        shutil.move(made, partial)
+        os.replace(partial, moved)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        fail(
+            f"cannot write backups to {to}: {os_reason(exc)}; nothing written there (the "
+            f"backup is at {made})"
+        )
+    return moved
 
 
 def _key(settings: Settings) -> bytes | None:

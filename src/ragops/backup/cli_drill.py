@@ -106,6 +106,74 @@ def drill(
         raise typer.Exit(1)
 
 
+def _print_check(found: dict[str, Any]) -> None:
+    console.print(f"schema revision {found['revision']} (this release ships {found['head']})")
+    for table, rows in sorted(found["tables"].items()):
+        console.print(f"  {table:<24} {rows:>10}")
+    points = found["points"]
+    if found["revision"] is not None:
+        console.print(
+            f"chunk rows {found['chunks']}, vector points "
+            f"{points if points is not None else 'unknown: ' + found.get('vector_store', '')} "
+            "(counts; `ragops store check` compares them by id)",
+            markup=False,
+        )
+    if "audit" in found:
+        audit = found["audit"]
+        console.print(
+            f"audit trail: {audit['events']} chained events, "
+            f"{'chain intact' if not audit['problems'] else 'CHAIN BROKEN'}"
+        )
+        console.print(f"documents without chunk rows: {len(found['documents_without_chunks'])}")
+
+
+def _problems(found: dict[str, Any]) -> list[str]:
+    """What must be fixed before traffic is switched to the checked database."""
+    problems = []
+    if found["revision"] is None:
+        problems.append("the database was never migrated: it is not a ragops database")
+    elif found["revision"] != found["head"]:
+        problems.append(
+            f"schema {found['revision']} differs from this release's {found['head']}: "
+            "run `ragops db upgrade` (older) or deploy the matching release (newer)"
+        )
+    if found["points"] is not None and found["points"] < found["chunks"]:
+        problems.append(
+            f"{found['chunks'] - found['points']} chunk rows have no vector point: the vectors "
+            "are older than the database; re-ingest the affected documents"
+        )
+    chunkless = found.get("documents_without_chunks", [])
+    if chunkless:
+        problems.append(
+            f"{len(chunkless)} documents have no chunk rows for their current version and answer "
+            f"nothing (ingest their files again): {', '.join(chunkless[:5])}"
+            + (f" and {len(chunkless) - 5} more" if len(chunkless) > 5 else "")
+        )
+    broken = found.get("audit", {}).get("problems", [])
+    if broken:
+        problems.append(
+            f"the audit trail's hash chain is broken ({len(broken)} break(s)): a row was "
+            f"changed, deleted or moved; `ragops audit-log verify` lists them. First: {broken[0]}"
+        )
+    return problems
+
+
+async def _rows_and_chain(settings: Settings, found: dict[str, Any]) -> None:
+    """Documents whose current version lost its chunk rows (`ragops store check`'s query) and
+    the audit trail's hash chain (`ragops audit-log verify`'s check)."""
+    from ragops.auth.chain import verify
+    from ragops.consistency.service import chunkless_documents
+    from ragops.db import Database
+
+    db = Database(settings)
+    try:
+        found["documents_without_chunks"] = await chunkless_documents(db, None)
+        chain = await verify(db)
+    finally:
+        await db.dispose()
+    found["audit"] = {"events": chain.rows, "problems": list(chain.problems)}
+
+
 async def _check(settings: Settings) -> dict[str, Any]:
     from ragops.backup.checks import chunk_ids
     from ragops.backup.database import table_counts
@@ -127,6 +195,8 @@ async def _check(settings: Settings) -> dict[str, Any]:
     found["tables"] = await table_counts(url)
     chunks = len(await chunk_ids(url)) if "chunks" in found["tables"] else 0
     found["chunks"] = chunks
+    if found["revision"] == found["head"]:  # an older schema: `db upgrade` first, then again
+        await _rows_and_chain(settings, found)
     embedder = create_embedder(settings)
     try:
         store = create_vector_store(settings, embedder)
@@ -154,37 +224,19 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """After a restore made outside ragops (a provider's point-in-time restore): schema
-    revision against this release, row counts, and chunk rows against vector points."""
+    revision against this release, row counts, chunk rows against vector points (counts),
+    documents without chunk rows, and the audit trail's hash chain."""
     settings = load_settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
     found = _run(_check(settings))
+    problems = _problems(found)
     if as_json:
-        print(json.dumps(found))
+        print(json.dumps(found | {"problems": problems}))
     else:
-        console.print(f"schema revision {found['revision']} (this release ships {found['head']})")
-        for table, rows in sorted(found["tables"].items()):
-            console.print(f"  {table:<24} {rows:>10}")
-        points = found["points"]
-        if found["revision"] is not None:
-            console.print(
-                f"chunk rows {found['chunks']}, vector points "
-                f"{points if points is not None else 'unknown: ' + found.get('vector_store', '')}"
-            )
-    problems = []
-    if found["revision"] is None:
-        problems.append("the database was never migrated: it is not a ragops database")
-    elif found["revision"] != found["head"]:
-        problems.append(
-            f"schema {found['revision']} differs from this release's {found['head']}: "
-            "run `ragops db upgrade` (older) or deploy the matching release (newer)"
-        )
-    if found["points"] is not None and found["points"] < found["chunks"]:
-        problems.append(
-            f"{found['chunks'] - found['points']} chunk rows have no vector point: the vectors "
-            "are older than the database; re-ingest the affected documents"
-        )
-    for line in problems:
-        console.print(f"[red]problem:[/] {line}")
+        _print_check(found)
+        for line in problems:
+            console.print("[red]problem:[/] ", end="")
+            console.print(line, markup=False, highlight=False)
     if problems:
         raise typer.Exit(1)

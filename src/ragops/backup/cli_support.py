@@ -32,7 +32,7 @@ def run_work(work: Awaitable[T], *, restore_options: str = "--force") -> T:
     """Run `work`; a refusal, an invalid backup or a failed restore becomes one line and exit 1
     (`restore_options`: how `ragops backup restore` named the target, to put a safety backup
     back with)."""
-    from ragops.backup.archive import InvalidBackup
+    from ragops.backup.archive import InvalidBackup, UnreadableBackup
     from ragops.backup.restore import RestoreFailed, RestoreRefused
 
     async def main() -> T:
@@ -40,6 +40,8 @@ def run_work(work: Awaitable[T], *, restore_options: str = "--force") -> T:
 
     try:
         return asyncio.run(main())
+    except UnreadableBackup as exc:
+        fail(str(exc))
     except InvalidBackup as exc:
         fail("the backup is invalid and was refused:\n  " + "\n  ".join(exc.problems))
     except RestoreRefused as exc:
@@ -65,8 +67,10 @@ def known_error(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, VectorStoreError):
         return exc.message
-    if isinstance(exc, OSError):
-        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        from ragops.backup.fs_errors import describe
+
+        return describe(exc)
     from sqlalchemy.exc import DBAPIError
 
     if isinstance(exc, DBAPIError):

@@ -12,7 +12,8 @@ database, so the one exported snapshot holds both and nothing is held (`vectors`
 All or nothing. Files are written into `.<name>.partial` beside the destination, the archive
 as `.<name>.partial`; only a complete archive, manifest last inside, is renamed to
 `ragops-backup-<UTC time>.tar.gz` (`.tar.gz.enc` when encrypted). Any failure removes the
-partial files and raises `BackupError`; nothing named like a backup is left behind.
+partial files and raises `BackupError` (a file-system error names the directory or file and
+the OS reason); nothing named like a backup is left behind.
 
 The archive is gzip-compressed (level 1: fast, and what it saves is mostly the embedded vector
 store's preallocated pages, zeros that would otherwise fill ~200 MB for a one-document corpus).
@@ -37,6 +38,7 @@ from pathlib import Path
 from ragops import __version__
 from ragops.backup import crypto
 from ragops.backup import database as dbpart
+from ragops.backup.fs_errors import describe, ensure_backup_dir, os_reason, within
 from ragops.backup.manifest import (
     MANIFEST_NAME,
     PG_DUMP_FILE,
@@ -138,7 +140,9 @@ async def create_backup(
     steps = [s for s in STEPS if s != "encrypt" or _want_key(settings, encrypt)]
     key = backup_key(settings) if "encrypt" in steps else None
     target = directory or backup_dir(settings)
-    target.mkdir(parents=True, exist_ok=True)
+    refused = ensure_backup_dir(target)
+    if refused:
+        raise BackupError(refused)
     name = PREFIX + _stamp()
     final = target / (name + (".tar.gz.enc" if key else ".tar.gz"))
     work = target / f".{name}.partial"
@@ -186,6 +190,8 @@ async def create_backup(
         shutil.rmtree(work, ignore_errors=True)
         if isinstance(exc, BackupError | asyncio.CancelledError | KeyboardInterrupt):
             raise
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise BackupError(_file_error(exc, target)) from exc
         if isinstance(exc, Exception):
             raise BackupError(f"{type(exc).__name__}: {exc}") from exc
         raise
@@ -196,6 +202,14 @@ async def create_backup(
     return BackupResult(
         path=final, manifest=manifest, seconds=time.perf_counter() - clock, pruned=pruned
     )
+
+
+def _file_error(exc: OSError, target: Path) -> str:
+    """A file-system failure of a backup: the backup directory (or the file read) and the OS
+    reason."""
+    if within(exc, target):
+        return f"cannot write backups to {target}: {os_reason(exc)}; nothing written"
+    return f"{describe(exc)}; nothing written"
 
 
 def _want_key(settings: Settings, encrypt: bool | None) -> bool:

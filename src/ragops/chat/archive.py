@@ -3,9 +3,11 @@ messages and feedback, move to the `*_archive` tables (same columns plus `archiv
 foreign keys), in batches, each batch one short transaction, so the service keeps answering.
 
 On PostgreSQL a batch locks its sessions (`FOR UPDATE SKIP LOCKED`): a follow-up arriving on
-one of them waits for the batch and then finds the session gone (404), and a session being
+one of them waits for the batch and then finds the session archived (410 `session_archived`,
+as does a question whose session was archived while it was answered), and a session being
 written to is skipped rather than waited for. A session touched after the batch picked it is
-not archived (the cut-off is checked again under the lock).
+not archived (the cut-off is checked again under the lock). Deleting an archived session
+(`delete_archived`) removes its archived rows: DELETE is how a user removes their data.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Index, String, Text, delete, insert, literal, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ragops.chat.models import ChatSession, Feedback, Message
 from ragops.db import Database
 from ragops.db.base import Base, utcnow
+from ragops.errors import GoneError
 
 
 class ChatSessionArchive(Base):
@@ -62,6 +66,45 @@ class FeedbackArchive(Base):
     rating: Mapped[str] = mapped_column(String(8), nullable=False)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+def archived_error(session_id: str, archived_at: datetime) -> GoneError:
+    """The 410 `session_archived` of a session moved to the archive."""
+    return GoneError(
+        f"session {session_id} was archived on {archived_at:%Y-%m-%d} after a period "
+        "without activity; start a new session (send no session_id)",
+        code="session_archived",
+    )
+
+
+async def archived_at(
+    connection: AsyncConnection | AsyncSession, tenant_id: str, session_ids: set[str]
+) -> dict[str, datetime]:
+    """When each of the tenant's `session_ids` that are in the archive was archived."""
+    if not session_ids:
+        return {}
+    rows = await connection.execute(
+        select(ChatSessionArchive.id, ChatSessionArchive.archived_at).where(
+            ChatSessionArchive.id.in_(session_ids), ChatSessionArchive.tenant_id == tenant_id
+        )
+    )
+    return {str(row[0]): row[1] for row in rows}
+
+
+async def delete_archived(session: AsyncSession, tenant_id: str, session_id: str) -> bool:
+    """Delete the tenant's archived session with its archived messages and feedback (in the
+    caller's transaction); False when the tenant has no such archived session."""
+    found = await session.execute(
+        delete(ChatSessionArchive).where(
+            ChatSessionArchive.id == session_id, ChatSessionArchive.tenant_id == tenant_id
+        )
+    )
+    if getattr(found, "rowcount", 0) != 1:
+        return False
+    messages = select(MessageArchive.id).where(MessageArchive.session_id == session_id)
+    await session.execute(delete(FeedbackArchive).where(FeedbackArchive.message_id.in_(messages)))
+    await session.execute(delete(MessageArchive).where(MessageArchive.session_id == session_id))
+    return True
 
 
 @dataclass(slots=True)

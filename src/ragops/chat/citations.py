@@ -180,3 +180,53 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
         return flat
     cut = flat[:limit].rsplit(" ", 1)[0]
     return cut + " …"
+
+
+MAX_MARKER_CHARS = 64
+"""Longest open `[...` a stream holds back as a citation marker that may still close."""
+
+
+def _stable_end(text: str) -> int:
+    """Where the part of a growing `text` ends whose markers are settled: before an open
+    `[`, a marker the next character decides about (`[9]` then `.` or `(`), an inline code
+    span still open on this line, and the spaces before any of them."""
+    cut = len(text)
+    line = text.rfind("\n") + 1
+    if text.count("`", line) % 2:  # an inline code span may still close on this line
+        cut = text.rfind("`")
+    bracket = text.rfind("[", 0, cut)
+    if bracket >= line:
+        close = text.find("]", bracket, cut)
+        if (close == -1 and cut - bracket <= MAX_MARKER_CHARS) or close == cut - 1:
+            cut = bracket
+    while cut > 0 and text[cut - 1] in " \t":
+        cut -= 1
+    return cut
+
+
+class StreamCitations:
+    """`strip_invalid_citations` on a stream: `feed` returns what may be sent now, `finish`
+    the rest, so that the tokens add up to the checked answer. Only the end of the text that
+    could still become (or settle) a marker is held back."""
+
+    def __init__(self, n_passages: int) -> None:
+        self.n_passages = n_passages
+        self.text = ""
+        self.sent = ""
+
+    def _next(self, cleaned: str) -> str:
+        if not cleaned.startswith(self.sent):  # cannot happen with _stable_end; never resend
+            return ""
+        ready, self.sent = cleaned[len(self.sent) :], cleaned
+        return ready
+
+    def feed(self, delta: str) -> str:
+        """Add `delta`; the checked text that may be sent now."""
+        self.text += delta
+        return self._next(
+            strip_invalid_citations(self.text[: _stable_end(self.text)], self.n_passages)
+        )
+
+    def finish(self) -> str:
+        """The checked rest of the stream."""
+        return self._next(strip_invalid_citations(self.text, self.n_passages))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from ragops.chat.citations import parse_citations, renumber_citations
+from ragops.chat.citations import StreamCitations, parse_citations, renumber_citations
 from ragops.chat.extractive import ExtractiveAnswerer, stream_words
 from ragops.chat.prompts import SYSTEM_PROMPT, build_messages, build_retrieval_query
 from ragops.config import Settings
@@ -34,6 +34,7 @@ from ragops.observability.degradation import noted_degradations, record_degraded
 from ragops.observability.tracing import span
 from ragops.providers.embedder import Embedder
 from ragops.providers.llm import LLM, ChatMessage, LLMError
+from ragops.providers.llm.failover import FailoverLLM, provider_name
 from ragops.retrieval.service import Passage
 from ragops.security.injection import (
     AnswerGuard,
@@ -65,6 +66,8 @@ class Generated:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     time_to_first_token: float | None = field(default=None)
+    provider: str | None = None
+    """host/model of the LLM provider whose call answered (None: no call answered)."""
     renumbered: bool = False
     """The answer's markers run 1..n in the order of `cited` (extractive answers), rather
     than naming passage numbers."""
@@ -195,13 +198,16 @@ class Generator:
             record_degraded_response(reason.split(":", 1)[0])
         if self.llm is None or not passages:
             return
-        reason = own or ""
-        outcome: metrics.LlmOutcome = "ok"
-        if reason.startswith("llm_unavailable"):
-            outcome = "timeout" if "timed out" in reason or "timeout" in reason else "error"
+        if generated.provider is None:
+            # no call answered: the failover chain counted each failed call by provider
+            if not isinstance(self.llm, FailoverLLM):
+                reason = own or ""
+                timed_out = "timed out" in reason or "timeout" in reason
+                metrics.record_llm(provider_name(self.llm), "timeout" if timed_out else "error")
+            return
         metrics.record_llm(
-            self.llm.provider,
-            outcome,
+            generated.provider,
+            "ok",
             tokens_in=generated.prompt_tokens,
             tokens_out=generated.completion_tokens,
             ttft=generated.time_to_first_token,
@@ -219,6 +225,7 @@ class Generator:
             return await self._extractive(
                 question, passages, started, fallback_reason=f"llm_unavailable: {exc}"
             )
+        provider = getattr(completion, "provider_name", "") or provider_name(self.llm)
         verdict = self.guard.check(completion.text)
         if not verdict.ok:
             self._guard_tripped(verdict)
@@ -227,6 +234,7 @@ class Generator:
             )
             fallback.prompt_tokens = completion.prompt_tokens
             fallback.completion_tokens = completion.completion_tokens
+            fallback.provider = provider
             return fallback
         text, cited = self._checked(completion.text, passages)
         return Generated(
@@ -237,6 +245,7 @@ class Generator:
             fallback_reason=getattr(completion, "fallback_reason", None),
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
+            provider=provider,
         )
 
     async def _stream(
@@ -256,6 +265,7 @@ class Generator:
             return
         parts: list[str] = []
         guard = StreamGuard(self.guard)
+        markers = StreamCitations(len(passages))  # tokens add up to the checked answer
         stream = self.llm.stream(await self._messages(question, history, passages))
         reason: str | None = None
         try:
@@ -264,6 +274,7 @@ class Generator:
                 ready = guard.feed(delta)
                 if guard.tripped is not None:
                     break
+                ready = markers.feed(ready) if ready else ""
                 if ready:
                     yield "token", ready
         except LLMError as exc:
@@ -284,11 +295,13 @@ class Generator:
                 yield "reset", OUTPUT_GUARD
         if reason is not None:
             generated = await self._extractive(question, passages, started, fallback_reason=reason)
+            if reason == OUTPUT_GUARD:  # the call answered; the guard withheld its text
+                generated.provider = getattr(stream, "provider_name", "") or provider_name(self.llm)
             async for delta in stream_words(generated.text):
                 yield "token", delta
             yield "final", generated
             return
-        rest = guard.finish()
+        rest = markers.feed(guard.finish()) + markers.finish()
         if rest:
             yield "token", rest
         clean, cited = self._checked("".join(parts), passages)
@@ -303,6 +316,7 @@ class Generator:
                 prompt_tokens=int(getattr(stream, "prompt_tokens", 0)),
                 completion_tokens=int(getattr(stream, "completion_tokens", 0)),
                 time_to_first_token=getattr(stream, "first_token_seconds", None),
+                provider=getattr(stream, "provider_name", "") or provider_name(self.llm),
             ),
         )
 

@@ -1,14 +1,15 @@
 """Chat sessions as stored: read a session with its turns, delete it, and record feedback
 on its answers. Every function is scoped to one tenant; another tenant's session or message
 is "not found". A session moved to the archive (`ragops db archive`) is "gone" (410
-`session_archived`): its turns are not loaded back, a new session is needed."""
+`session_archived`): its turns are not loaded back, a new session is needed; deleting it
+deletes its archived rows."""
 
 from __future__ import annotations
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from ragops.chat.archive import ChatSessionArchive
+from ragops.chat.archive import archived_at, archived_error, delete_archived
 from ragops.chat.models import (
     ChatSession,
     Citation,
@@ -21,7 +22,7 @@ from ragops.chat.models import (
 )
 from ragops.db import Database
 from ragops.db.base import new_id, utcnow
-from ragops.errors import GoneError, NotFoundError, ValidationFailed
+from ragops.errors import NotFoundError, ValidationFailed
 
 
 async def load_session(db: Database, tenant_id: str, session_id: str) -> ChatSession:
@@ -30,18 +31,9 @@ async def load_session(db: Database, tenant_id: str, session_id: str) -> ChatSes
     async with db.session() as session:
         found = await session.get(ChatSession, session_id)
         if found is None or found.tenant_id != tenant_id:
-            archived = await session.scalar(
-                select(ChatSessionArchive.archived_at).where(
-                    ChatSessionArchive.id == session_id,
-                    ChatSessionArchive.tenant_id == tenant_id,
-                )
-            )
-            if archived is not None:
-                raise GoneError(
-                    f"session {session_id} was archived on {archived:%Y-%m-%d} after a period "
-                    "without activity; start a new session (send no session_id)",
-                    code="session_archived",
-                )
+            archived = await archived_at(session, tenant_id, {session_id})
+            if archived:
+                raise archived_error(session_id, archived[session_id])
             raise NotFoundError(f"session {session_id} not found", code="session_not_found")
     return found
 
@@ -81,14 +73,17 @@ async def get_session(db: Database, *, tenant_id: str, session_id: str) -> Sessi
 
 
 async def delete_session(db: Database, *, tenant_id: str, session_id: str) -> None:
-    """Delete a session with its messages and feedback."""
+    """Delete a session with its messages and feedback; an archived one with its archived
+    messages and feedback. NotFoundError when the tenant has neither."""
     async with db.session() as session, session.begin():
         result = await session.execute(
             delete(ChatSession).where(
                 ChatSession.id == session_id, ChatSession.tenant_id == tenant_id
             )
         )
-        if getattr(result, "rowcount", 0) != 1:
+        if getattr(result, "rowcount", 0) != 1 and not await delete_archived(
+            session, tenant_id, session_id
+        ):
             raise NotFoundError(f"session {session_id} not found", code="session_not_found")
 
 

@@ -12,8 +12,9 @@ busy one commits many at once.
 Sessions stay exact: `write` returns only once its turns are committed, so the response (and
 so any follow-up question or `GET /v1/sessions/{id}`, on any instance) comes after them; a
 failed write fails its own request, as before, and no turn is dropped in silence. A turn of
-a session deleted while its question was answered is refused (404 `session_not_found`)
-without failing the others of its batch; a batch the database refuses for any other reason is
+a session deleted while its question was answered is refused (404 `session_not_found`; 410
+`session_archived` when `ragops db archive` moved it meanwhile) without failing the others of
+its batch; a batch the database refuses for any other reason is
 retried one answer at a time, so one bad turn cannot fail its neighbours.
 """
 
@@ -26,11 +27,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from ragops.chat.archive import archived_at, archived_error
 from ragops.chat.models import ChatSession, Message
 from ragops.db import Database
 from ragops.db.base import new_id, utcnow
-from ragops.errors import NotFoundError
+from ragops.errors import NotFoundError, RagopsError
 
 SESSIONS = cast(Table, ChatSession.__table__)
 MESSAGES = cast(Table, Message.__table__)
@@ -55,8 +58,14 @@ class Turns:
     at: datetime
 
 
-def not_found(session_id: str) -> NotFoundError:
-    """The error of a turn whose session no longer exists."""
+async def gone_error(
+    connection: AsyncConnection | AsyncSession, tenant_id: str, session_id: str
+) -> RagopsError:
+    """The error of a turn whose session no longer exists: archived meanwhile (410
+    `session_archived`) or deleted (404 `session_not_found`)."""
+    archived = await archived_at(connection, tenant_id, {session_id})
+    if archived:
+        return archived_error(session_id, archived[session_id])
     return NotFoundError(f"session {session_id} not found", code="session_not_found")
 
 
@@ -103,6 +112,7 @@ class TurnWriter:
         """Commit the batch's turns in one transaction; settles every future of the batch."""
         existing = {t.session_id for t, _ in batch if not t.new_session}
         refused: list[tuple[Turns, asyncio.Future[None]]] = []
+        errors: dict[str, RagopsError] = {}
         async with self.db.engine.begin() as connection:  # core statements, no ORM session
             if existing:
                 found = set(
@@ -114,6 +124,10 @@ class TurnWriter:
                 )
                 refused = [pair for pair in batch if _gone(pair[0], found)]
                 batch = [pair for pair in batch if not _gone(pair[0], found)]
+                for turns, _ in refused:
+                    errors[turns.session_id] = await gone_error(
+                        connection, turns.tenant_id, turns.session_id
+                    )
             new = [t for t, _ in batch if t.new_session]
             if new:
                 await connection.execute(
@@ -143,7 +157,7 @@ class TurnWriter:
         self.batches += 1
         _settle(batch)
         for turns, future in refused:
-            _settle([(turns, future)], error=not_found(turns.session_id))
+            _settle([(turns, future)], error=errors[turns.session_id])
 
     async def aclose(self) -> None:
         """Wait for the turns still queued (called at shutdown)."""
@@ -187,7 +201,8 @@ async def store_turns(
     """Store a question and its answer (and the session when new); the answer's message id.
 
     Through `writer` (group commit) when there is one, else in a transaction of its own. A
-    session deleted while its question was answered: `NotFoundError` (`session_not_found`)."""
+    session deleted while its question was answered: `NotFoundError` (`session_not_found`);
+    archived meanwhile: `GoneError` (`session_archived`)."""
     message_id = new_id()
     now = utcnow()
     asked = {"session_id": session_id, "role": "user", "content": question}
@@ -230,8 +245,8 @@ async def store_turns(
             await session.flush()
         else:
             existing = await session.get(ChatSession, session_id)
-            if existing is None:  # deleted while we were answering
-                raise NotFoundError(f"session {session_id} not found", code="session_not_found")
+            if existing is None:  # deleted or archived while we were answering
+                raise await gone_error(session, tenant_id, session_id)
             existing.updated_at = now
         session.add(Message(id=new_id(), **asked, request_id=request_id, created_at=now))
         session.add(Message(id=message_id, **answered, request_id=request_id, created_at=utcnow()))

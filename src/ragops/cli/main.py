@@ -25,7 +25,8 @@ from ragops.cli.db import db_app
 from ragops.cli.documents import CollectionOpt, Tenant, collections, documents_app
 from ragops.cli.keys import keys_app
 from ragops.cli.remote import KeyOpt, UrlOpt, api_client, check_tenant, find_remote
-from ragops.cli.runner import CLI_TENANT, console, fail, load_settings, with_runtime
+from ragops.cli.runner import CLI_TENANT, console, err_console, fail, load_settings, with_runtime
+from ragops.cli.usage import UsageLineGroup
 from ragops.consistency.cli import store_app
 from ragops.documents.files import collect_files, source_name
 from ragops.incidents.cli import incident_app
@@ -43,6 +44,7 @@ app = typer.Typer(
     help="A RAG chatbot API with its operations built in.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=UsageLineGroup,
 )
 app.command()(collections)
 app.add_typer(documents_app, name="documents")
@@ -115,10 +117,18 @@ def serve(
         import uvicorn
 
         from ragops.main import create_app
+        from ragops.observability.logging import redact_text
         from ragops.security.slow_clients import uvicorn_options
 
         application = create_app(settings)
-        wrap_lifespan(application, settings.data_dir, lambda line: console.print(line))
+        wrap_lifespan(
+            application,
+            settings.data_dir,
+            lambda line: console.print(line),
+            lambda line: err_console.print(
+                "[bold red]error:[/] " + redact_text(line), highlight=False, soft_wrap=True
+            ),
+        )
         uvicorn.run(
             application,
             host=bind_host,

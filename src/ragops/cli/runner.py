@@ -22,13 +22,18 @@ err_console = Console(stderr=True)
 CLI_TENANT = "default"
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print an error line and exit non-zero (not wrapped, so a path or command in it can be
-    copied whole)."""
+def print_error(message: str) -> None:
+    """Print an error line on stderr (not wrapped, so a path or command in it can be copied
+    whole; secrets in it redacted)."""
     from ragops.observability.logging import redact_text
 
     err_console.print("[bold red]error:[/] ", end="", markup=True, highlight=False)
     err_console.print(redact_text(message), markup=False, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print an error line and exit non-zero."""
+    print_error(message)
     raise typer.Exit(code)
 
 

@@ -102,7 +102,7 @@ async def require_tenant(db: Database, tenant_id: str) -> None:
     raise NotFoundError(f"tenant {tenant_id} not found: it has no collections and no API keys")
 
 
-async def _chunkless_documents(db: Database, tenant_id: str | None) -> list[str]:
+async def chunkless_documents(db: Database, tenant_id: str | None) -> list[str]:
     """Documents whose current version should have chunk rows (`chunk_count` > 0) and has none
     (deleted by hand): such a document answers nothing. Its text is only in the chunk rows,
     so no reconcile can rebuild it: ingesting its file again does."""
@@ -157,7 +157,7 @@ async def find(
             else:
                 findings.orphans.append(point)
     findings.missing = [chunk_id for chunk_id in findings.rows if chunk_id not in seen]
-    findings.chunkless = await _chunkless_documents(db, tenant_id)
+    findings.chunkless = await chunkless_documents(db, tenant_id)
     return findings
 
 

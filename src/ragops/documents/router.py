@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
@@ -36,6 +37,14 @@ router = APIRouter(prefix="/v1", tags=["documents"])
 MAX_FILES_PER_UPLOAD = 50
 # Stated in the schema; checked by `_collection_or_error` (422 invalid_collection).
 COLLECTION_PATTERN = COLLECTION_NAME_RE.pattern
+
+
+def _source(given: str | None, filename: str | None) -> str:
+    """A file's source name: its `sources` field, else (none given, or one that names no file,
+    such as "" or "..") the file's own name without folders."""
+    if given is not None and re.search(r"[^\s./\\]", re.sub(r"^[A-Za-z]:", "", given)):
+        return safe_source_name(given)
+    return safe_display_name(filename or "upload")
 
 
 def _collection_or_error(name: str) -> str:
@@ -136,11 +145,7 @@ async def upload_documents(
     early: dict[int, IngestOutcome] = {}
     statuses: dict[int, int] = {}
     for position, upload in enumerate(files):
-        filename = (
-            safe_source_name(sources[position])
-            if sources is not None
-            else safe_display_name(upload.filename or "upload")
-        )
+        filename = _source(sources[position] if sources is not None else None, upload.filename)
         if upload.size is not None and upload.size > limit:
             early[position] = IngestOutcome(
                 filename=filename,

@@ -83,7 +83,7 @@ async def commit_version(
                             tenant_id=tenant_id,
                             collection_id=collection_id,
                             source=source,
-                            created_at=utcnow(),
+                            created_at=values["updated_at"],  # created = first updated
                             **values,
                         )
                     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any, Protocol
 
 from ragops.config.settings import Settings
@@ -32,6 +33,10 @@ from ragops.observability.metrics import JOB_QUEUE_DEPTH
 logger = logging.getLogger(__name__)
 
 ARQ_FUNCTION = "ingest_job"
+WORKER_RESTART_SECONDS = 1.0
+"""After Redis failed under the arq worker, seconds before it runs again."""
+DEPTH_REFRESH_SECONDS = 5.0
+"""Interval at which the Redis queue's depth is read for `ragops_job_queue_depth`."""
 
 
 class JobQueue(Protocol):
@@ -119,6 +124,7 @@ class RedisJobQueue:
         self.pool: Any = None
         self.worker: Any = None
         self.task: asyncio.Task[None] | None = None
+        self.depth_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         from arq import create_pool
@@ -139,9 +145,41 @@ class RedisJobQueue:
             poll_delay=0.2,
             log_results=False,
         )
-        self.task = asyncio.create_task(self.worker.async_run(), name="ragops-arq-worker")
+        self.task = asyncio.create_task(self._work(), name="ragops-arq-worker")
+        self.depth_task = asyncio.create_task(self._watch_depth(), name="ragops-job-queue-depth")
         for job_id in await resumable(self.deps.db):  # e.g. Redis was emptied meanwhile
             await self.enqueue(job_id)
+
+    async def _work(self) -> None:
+        """Run the arq worker. Its poll loop ends with the error when Redis goes away; it is
+        run again every `WORKER_RESTART_SECONDS` until Redis answers, so the jobs queued
+        after an outage still run on this instance (logged once per outage)."""
+        failing = False
+        while True:
+            started = time.monotonic()
+            try:
+                await self.worker.async_run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # a run that lasted met a new outage; one that failed at once, the same one
+                if not failing or time.monotonic() - started > 10 * WORKER_RESTART_SECONDS:
+                    logger.warning(
+                        "job queue worker stopped (%s: %s); restarting until Redis answers",
+                        type(exc).__name__,
+                        exc,
+                    )
+                failing = True
+            await asyncio.sleep(WORKER_RESTART_SECONDS)
+
+    async def _watch_depth(self) -> None:
+        """Keep `ragops_job_queue_depth` current: the shared queue changes as any instance's
+        worker takes a job or another instance queues one."""
+        while True:
+            with contextlib.suppress(Exception):  # Redis down: the next read sets it
+                JOB_QUEUE_DEPTH.set(await self.depth())
+            await asyncio.sleep(DEPTH_REFRESH_SECONDS)
 
     async def _run(self, ctx: dict[str, Any], job_id: str) -> str:
         return await run_job(self.deps, job_id)
@@ -152,9 +190,23 @@ class RedisJobQueue:
         JOB_QUEUE_DEPTH.set(await self.depth())
 
     async def depth(self) -> int:
-        return int(await self.pool.zcard(self.queue_name))
+        """Jobs in the Redis queue that no worker runs yet (arq keeps a running job in the
+        queue, beside its in-progress key, until it ends)."""
+        from arq.constants import in_progress_key_prefix
+
+        job_ids = await self.pool.zrange(self.queue_name, 0, -1)
+        if not job_ids:
+            return 0
+        running = await self.pool.exists(
+            *(in_progress_key_prefix + job_id.decode() for job_id in job_ids)
+        )
+        return len(job_ids) - int(running)
 
     async def aclose(self) -> None:
+        if self.depth_task is not None:
+            self.depth_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.depth_task
         if self.worker is not None:
             await self.worker.close()  # cancels running jobs; arq queues them again
         if self.task is not None:

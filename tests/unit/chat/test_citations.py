@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ragops.chat.citations import CitationCheck, parse_citations, strip_invalid_citations
+from ragops.chat.citations import (
+    CitationCheck,
+    StreamCitations,
+    parse_citations,
+    strip_invalid_citations,
+)
 
 
 @pytest.mark.parametrize(
@@ -121,3 +126,34 @@ def test_renumbering_follows_reading_order() -> None:
 
     text = "Revert [3]. Or retag [2][3]. Code `x[1]` stays."
     assert renumber_citations(text, [3, 2]) == "Revert [1]. Or retag [2][1]. Code `x[1]` stays."
+
+
+STREAMED = [
+    "The widget comes in red and blue [1][7]. See also [2, 9].",
+    "[9] Foo bar [1].\n[3] baz",
+    "open[9]then [1](https://example.com) and `items[9]` ok [2-3].",
+    "```\ncode [9]\n```\nafter [9]. end [1]",
+    "an inline `code [9] span` and a bare [9]",
+    "a long [bracket that is no marker at all, only text in brackets] [1]",
+    "ends on [9]",
+]
+
+
+@pytest.mark.parametrize("answer", STREAMED)
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8])
+def test_a_stream_adds_up_to_the_checked_answer(answer: str, size: int) -> None:
+    """Whatever the pieces a model streams, the tokens sent are the checked answer's, and
+    nothing once sent is taken back."""
+    stream = StreamCitations(3)
+    pieces = [stream.feed(answer[i : i + size]) for i in range(0, len(answer), size)]
+    sent = "".join(pieces) + stream.finish()
+    assert sent == strip_invalid_citations(answer, 3)
+    assert "[9]" not in sent.replace("`items[9]`", "").replace("code [9]", "")
+
+
+def test_a_stream_holds_back_only_what_may_become_a_marker() -> None:
+    stream = StreamCitations(2)
+    assert stream.feed("Revert the commit") == "Revert the commit"
+    assert stream.feed(" [") == ""  # may be a marker
+    assert stream.feed("1]") == ""  # "[1](" would be a link
+    assert stream.feed(". Then") == " [1]. Then"

@@ -20,7 +20,7 @@ import structlog
 
 from ragops.observability import access_line
 from ragops.observability.access_line import DirectLogger
-from ragops.observability.context import request_id_var
+from ragops.observability.context import request_id_var, tenant_id_var
 from ragops.observability.logging import configure_logging, line_chain
 from tests.ops_app.conftest import ops_settings
 
@@ -178,3 +178,30 @@ def test_a_patched_call_handlers_sees_the_line(buffer: io.StringIO) -> None:
         assert not _direct_taken()
         DirectLogger(NAME).info("request", status=200)
     assert seen == [NAME] and len(_written(buffer)) == 1
+
+
+def test_the_documented_access_line_has_the_keys_of_a_served_request(
+    buffer: io.StringIO,
+) -> None:
+    """docs/observability.md shows the access line of an authenticated, traced request with
+    its keys in order: that is the line the service writes (tenant and trace ids included)."""
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "observability.md").read_text()
+    section = doc.split("Each request also writes one access line", 1)[1]
+    documented = json.loads(re.search(r"```json\n(\{.*?\})\n```", section, re.S).group(1))  # type: ignore[union-attr]
+    request_id_var.set("4f0c")
+    tenant_id_var.set("default")
+    try:
+        with structlog.contextvars.bound_contextvars(trace_id=TRACE_ID), served():
+            assert _direct_taken()
+            DirectLogger("ragops.access").info(
+                "request",
+                method="POST",
+                route="/v1/chat",
+                status=200,
+                duration_ms=412.7,
+                request_id="4f0c",
+            )
+    finally:
+        tenant_id_var.set(None)
+    line = json.loads(_written(buffer)[0])
+    assert list(documented) == list(line)

@@ -8,7 +8,8 @@ them all; the caller's last resort is the extractive answerer.
 
 An answer that came from any provider but the first carries `fallback_reason`
 (`llm_failover: ...`), so the response says it is degraded. Names in reasons and logs are
-"host/model", never keys.
+"host/model", never keys. Each failed call counts in `ragops_llm_requests_total` under that
+name (outcome error or timeout); the answering call is counted by the caller, with its tokens.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from ragops.observability.metrics import record_llm
 from ragops.providers.llm.base import LLM, ChatMessage, Completion, LLMError
 from ragops.providers.llm.breaker import CircuitBreaker
 
@@ -26,6 +28,15 @@ class FailoverCompletion(Completion):
 
     fallback_reason: str | None = None
     provider_name: str = ""
+
+
+def _failed(breaker: CircuitBreaker, exc: LLMError) -> None:
+    """A failed call of the breaker's provider: the breaker learns it, the metrics count it
+    under the provider's name (host/model, as the circuit metrics)."""
+    error = str(exc)
+    breaker.failure(error)
+    timed_out = "timed out" in error or "timeout" in error
+    record_llm(breaker.name, "timeout" if timed_out else "error")
 
 
 def provider_name(llm: LLM) -> str:
@@ -61,7 +72,7 @@ class FailoverStream(AsyncIterator[str]):
                 delta = await self._inner.__anext__()
             except LLMError as exc:
                 if self._breaker is not None:
-                    self._breaker.failure(str(exc))
+                    _failed(self._breaker, exc)
                 raise
             except StopAsyncIteration:
                 if self._breaker is not None:
@@ -85,7 +96,7 @@ class FailoverStream(AsyncIterator[str]):
                 self._adopt(inner, breaker, index, name, failures)
                 raise
             except LLMError as exc:
-                breaker.failure(str(exc))
+                _failed(breaker, exc)
                 failures.append(str(exc))
                 await _close(inner)
                 continue
@@ -172,7 +183,7 @@ class FailoverLLM:
             try:
                 completion = await llm.complete(messages)
             except LLMError as exc:
-                breaker.failure(str(exc))
+                _failed(breaker, exc)
                 failures.append(str(exc))
                 continue
             breaker.success()
