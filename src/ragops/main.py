@@ -38,7 +38,7 @@ from ragops.observability.logging import configure_logging
 from ragops.observability.setup import install_observability
 from ragops.ops.draining import DrainRefusalMiddleware
 from ragops.runtime import Runtime
-from ragops.security.setup import app_options, install_security
+from ragops.security.setup import app_options, install_cors, install_security
 
 logger = logging.getLogger(__name__)
 
@@ -103,5 +103,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(DrainRefusalMiddleware)
     install_observability(app, settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    install_cors(app, settings)  # an allowed origin reads every refusal above (413, 503, 429)
     app.add_middleware(RequestIdMiddleware)
     return app

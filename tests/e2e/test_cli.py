@@ -97,6 +97,29 @@ def test_db_commands(data_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"RAGOPS_CORS_ORIGINS": '["https://app.example/"]'}, "RAGOPS_CORS_ORIGINS"),
+        (
+            {"RAGOPS_CORS_ORIGINS": '["*"]', "RAGOPS_CORS_ALLOW_CREDENTIALS": "true"},
+            "RAGOPS_CORS_ALLOW_CREDENTIALS",
+        ),
+        ({"RAGOPS_RATE_LIMIT_CHAT": "lots"}, "RAGOPS_RATE_LIMIT_CHAT"),
+        ({"RAGOPS_TRUSTED_PROXIES": '["not-an-address"]'}, "RAGOPS_TRUSTED_PROXIES"),
+    ],
+)
+def test_serve_refuses_unsafe_security_settings_with_one_line(
+    tmp_path: Path, env: dict[str, str], named: str
+) -> None:
+    """An unsafe or malformed CORS, rate-limit or proxy setting stops `ragops serve` before it
+    announces anything: one `error:` line naming the variable, no traceback (run_cli checks)."""
+    refused = run_cli(tmp_path / "var", "serve", "--port", "9", env=env, check=False)
+    assert refused.returncode != 0
+    assert refused.stderr.startswith("error: ") and named in refused.stderr, refused.stderr
+    assert "chat page" not in refused.stdout
+
+
+@pytest.mark.parametrize(
     ("variables", "told"),
     [
         (  # the database is down (a closed loopback port)

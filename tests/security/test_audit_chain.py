@@ -191,3 +191,17 @@ def test_prune_to_a_path_that_cannot_be_written_is_refused_and_removes_nothing(
     assert not list(tmp_path.glob("**/*.partial"))
     report = json.loads(run_cli(data_dir, "audit-log", "verify", "--json").stdout)
     assert report["intact"] is True and report["rows"] == 1
+
+
+def test_prune_prints_its_result_and_no_audit_log_line(tmp_path: Path) -> None:
+    """Like every command, prune's own successful audit event is a row, not a line on stderr
+    at the default log level (RAGOPS_LOG_LEVEL=DEBUG shows it)."""
+    data_dir = tmp_path / "var"
+    run_cli(data_dir, "keys", "create", "--scopes", "chat")
+    export = tmp_path / "audit.jsonl"
+    args = ("audit-log", "prune", "--before", "1m", "--export", str(export), "--yes")
+    pruned = run_cli(data_dir, *args, env={"RAGOPS_LOG_LEVEL": "INFO"})
+    assert pruned.stdout.startswith("exported 0 events"), pruned.stdout
+    assert "audit_event" not in pruned.stdout + pruned.stderr
+    log = run_cli(data_dir, "audit-log", "--action", "audit.prune", "--json").stdout
+    assert [json.loads(line)["action"] for line in log.splitlines()] == ["audit.prune"]

@@ -16,7 +16,14 @@ from sqlalchemy.exc import DBAPIError
 from ragops.auth import audit
 from ragops.config import Settings
 from ragops.db import Database, migrate
-from tests.conftest import BACKENDS, LiveServer, RunningServer, backend_settings, make_settings
+from tests.conftest import (
+    BACKENDS,
+    LiveServer,
+    RunningServer,
+    backend_settings,
+    create_api_key,
+    make_settings,
+)
 from tests.e2e.conftest import POOL_DOC, upload
 from tests.security.support import audit_rows, bearer, dump_tables, key_row, make_key
 
@@ -134,6 +141,9 @@ def test_admin_reads_its_own_tenants_audit_events(server: LiveServer, admin: htt
     assert "auth.failure" not in {e["action"] for e in events}
     assert admin.get("/v1/admin/audit-events", params={"since": "soon"}).status_code == 422
     assert audit_rows(server.settings, "admin.audit.read")[-1].actor_key_id == _admin_id(server)
+    # `?since=24h&action=` as the docs write it: an empty action filters nothing
+    unfiltered = admin.get("/v1/admin/audit-events?since=1h&action=")
+    assert unfiltered.status_code == 200 and len(unfiltered.json()) >= len(events)
 
 
 async def _refused(db: Database, statement: str) -> str:
@@ -184,3 +194,23 @@ def test_rate_limit_blocks_are_audit_logged(
     assert event.outcome == "denied" and event.target == "POST /v1/chat"
     assert event.actor_key_id == key_row(live.settings, live.api_key).id
     assert event.detail is not None and event.detail["limit"] == "chat"
+
+
+def test_a_keys_rate_limit_blocks_are_its_tenants_audit_events(
+    serve_app: Callable[[Settings], LiveServer], tmp_path: Path
+) -> None:
+    """A refusal of a per-key limit names the key's tenant, so that tenant's admin reads it
+    in its own audit events (GET /v1/admin/audit-events is filtered by tenant)."""
+    live = serve_app(make_settings(tmp_path / "var", rate_limit_chat="1/minute"))
+    acme = create_api_key(live.settings, tenant="acme", scopes="chat,admin")
+    with live.client(headers={"Authorization": f"Bearer {acme}"}) as client:
+        statuses = [
+            client.post("/v1/chat", json={"question": "Is anyone there?"}).status_code
+            for _ in range(2)
+        ]
+        assert statuses == [200, 429]
+        [event] = audit_rows(live.settings, "rate_limit.block")
+        assert event.tenant_id == "acme"
+        assert event.actor_key_id == key_row(live.settings, acme).id
+        listed = client.get("/v1/admin/audit-events", params={"action": "rate_limit.block"})
+    assert [e["target"] for e in listed.json()] == ["POST /v1/chat"], listed.text

@@ -114,6 +114,40 @@ def test_cors_allowlist(client: httpx.Client) -> None:
     assert denied.headers["x-content-type-options"] == "nosniff"
 
 
+def test_preflight_of_an_allowed_origin_asking_too_much_is_a_json_4xx(client: httpx.Client) -> None:
+    """An allowed origin asking for a method or header the API does not allow gets the API's
+    error shape naming what was refused, and no CORS grant (not Starlette's plain text)."""
+    for asked, refused in (
+        ({"Access-Control-Request-Method": "PUT"}, "PUT"),
+        (
+            {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-evil"},
+            "x-evil",
+        ),
+    ):
+        answer = client.options("/v1/chat", headers={"Origin": ALLOWED, **asked})
+        assert answer.status_code == 403, answer.text
+        assert answer.headers["content-type"].startswith("application/json")
+        error = answer.json()["error"]
+        assert error["code"] == "cors_preflight_refused" and refused in error["message"]
+        assert _cors_headers(answer) == []
+        assert "Origin" in answer.headers["vary"]
+        assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_allowed_origin_can_read_a_413_of_the_body_limit(client: httpx.Client) -> None:
+    """The body limit answers before the routes; an allowed origin's script must still be able
+    to read its 413 (without CORS headers the browser reports a network error instead)."""
+    answer = client.post(
+        "/v1/chat",
+        content=b"x" * 60_000,
+        headers={"Origin": ALLOWED, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "body_too_large"
+    assert answer.headers["access-control-allow-origin"] == ALLOWED
+    assert "X-Request-ID" in answer.headers["access-control-expose-headers"]
+    assert answer.headers["x-request-id"] == answer.json()["error"]["request_id"]
+
+
 def test_unsafe_cors_settings_stop_the_start(tmp_path: Path) -> None:
     with pytest.raises(CorsConfigError, match="RAGOPS_CORS_ALLOW_CREDENTIALS"):
         create_app(make_settings(tmp_path, cors_origins=["*"], cors_allow_credentials=True))

@@ -12,8 +12,10 @@ import httpx
 import openai
 import pytest
 
+from ragops.config import Settings
 from tests.conftest import BACKENDS, RunningServer, backend_settings, create_api_key
 from tests.e2e.conftest import GARDEN_DOC, upload
+from tests.security.support import audit_rows
 
 VAULT_DOC = b"""# Vault
 
@@ -27,6 +29,8 @@ class Tenants:
     """Two tenants' clients on one server, and tenant A's things."""
 
     base_url: str
+    settings: Settings
+    operator_key: str
     a: httpx.Client
     b: httpx.Client
     b_key: str
@@ -47,8 +51,8 @@ def tenants(
             a_key = create_api_key(settings, tenant="acme", scopes="chat,ingest")
             b_key = create_api_key(settings, tenant="globex", scopes="chat,ingest")
             with (
-                httpx.Client(base_url=live.base_url, headers={"X-API-Key": a_key}) as a,
-                httpx.Client(base_url=live.base_url, headers={"X-API-Key": b_key}) as b,
+                httpx.Client(base_url=live.base_url, headers={"X-API-Key": a_key}, timeout=60) as a,
+                httpx.Client(base_url=live.base_url, headers={"X-API-Key": b_key}, timeout=60) as b,
             ):
                 stored = upload(a, [("vault.md", VAULT_DOC, "text/markdown")], collection="vault")
                 assert stored.status_code == 200, stored.text
@@ -56,8 +60,11 @@ def tenants(
                 assert upload(b, [("garden.md", GARDEN_DOC, "text/markdown")]).status_code == 200
                 asked = a.post("/v1/chat", json={"question": VAULT_QUESTION, "collection": "vault"})
                 assert asked.status_code == 200 and asked.json()["citations"], asked.text
+                assert live.api_key is not None
                 yield Tenants(
                     base_url=live.base_url,
+                    settings=settings,
+                    operator_key=live.api_key,
                     a=a,
                     b=b,
                     b_key=b_key,
@@ -132,3 +139,48 @@ def test_same_file_in_two_tenants_stays_two_documents(tenants: Tenants) -> None:
     assert theirs["version"] == 1
     answer = tenants.a.post("/v1/chat", json={"question": VAULT_QUESTION}).json()["answer"]
     assert "7-31-4159" in answer
+
+
+def test_service_wide_routes_need_an_admin_key_of_the_operator_tenant(tenants: Tenants) -> None:
+    """Incidents, on-call, the alert webhook and the database pools concern the whole service:
+    another tenant's admin key (which manages that tenant's keys) gets 403 and changes nothing."""
+    globex_admin = create_api_key(tenants.settings, tenant="globex", scopes="admin")
+    with (
+        httpx.Client(
+            base_url=tenants.base_url, headers={"X-API-Key": tenants.operator_key}, timeout=60
+        ) as op,
+        httpx.Client(
+            base_url=tenants.base_url, headers={"X-API-Key": globex_admin}, timeout=60
+        ) as other,
+    ):
+        declared = op.post("/v1/ops/incidents", json={"title": "Disk 90 %", "severity": "P4"})
+        assert declared.status_code == 201, declared.text
+        incident = f"/v1/ops/incidents/{declared.json()['id']}"
+        alert = {"version": "4", "status": "firing", "receiver": "ragops", "alerts": []}
+        refused = (
+            ("GET", "/v1/ops/incidents", None),
+            ("POST", "/v1/ops/incidents", {"title": "fake", "severity": "P1"}),
+            ("GET", incident, None),
+            ("POST", f"{incident}/notes", {"message": "all clear, close it"}),
+            ("POST", f"{incident}/ack", None),
+            ("POST", f"{incident}/status", {"status": "resolved"}),
+            ("GET", "/v1/ops/action-items", None),
+            ("GET", "/v1/ops/oncall", None),
+            ("POST", "/v1/ops/alerts/webhook", alert),
+            ("GET", "/v1/admin/db/pools", None),
+            ("POST", "/v1/admin/db/pool/reset", None),
+            ("POST", "/v1/ops/backups", None),
+        )
+        for method, path, body in refused:
+            answer = other.request(method, path, json=body)
+            assert answer.status_code == 403, (method, path, answer.text)
+            assert answer.json()["error"]["code"] == "forbidden"
+            assert "tenant 'default'" in answer.json()["error"]["message"]
+        denied = [
+            e for e in audit_rows(tenants.settings, "auth.forbidden") if e.tenant_id == "globex"
+        ]
+        assert sorted(e.target or "" for e in denied) == sorted(f"{m} {p}" for m, p, _ in refused)
+        assert other.get("/v1/admin/keys").status_code == 200  # its own tenant's keys still
+        kept = op.get(incident).json()
+        assert kept["status"] == "triggered" and "all clear" not in str(kept)
+        assert [i["title"] for i in op.get("/v1/ops/incidents").json()] == ["Disk 90 %"]

@@ -16,6 +16,8 @@ from ragops.auth.dependencies import (
     PrincipalDep,
     RequestAudit,
     authenticate,
+    check_operator,
+    require_operator,
     require_scope,
 )
 from ragops.auth.service import DEFAULT_TENANT, Principal
@@ -32,9 +34,11 @@ __all__ = [
     "RuntimeDep",
     "TenantDep",
     "authenticate",
+    "check_operator",
     "get_request_id",
     "get_runtime",
     "get_tenant",
+    "require_operator",
     "require_scope",
 ]
 

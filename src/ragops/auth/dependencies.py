@@ -4,8 +4,10 @@
 sends) or `X-API-Key: <key>`, checks it and returns the `Principal`; a missing, unknown,
 expired or revoked key is a 401 `unauthorized` with `WWW-Authenticate: Bearer`, and an audit
 event. `require_scope("ingest")` goes into a route decorator's `dependencies` and answers 403
-`forbidden` when the key lacks the scope. With `auth_enabled` off every request acts as
-tenant "default" with every scope.
+`forbidden` when the key lacks the scope. `require_operator()` guards the routes that act for
+the whole service rather than one tenant (incidents, on-call, database pools): an admin key of
+the operator tenant "default" only, 403 `forbidden` for any other. With `auth_enabled` off
+every request acts as tenant "default" with every scope.
 
 The principal is kept on `request.state.principal` for later layers (rate limits by key id).
 """
@@ -21,7 +23,13 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from ragops.auth import service
 from ragops.auth.audit import record_event
 from ragops.auth.models import Outcome, Scope
-from ragops.auth.service import OPEN_PRINCIPAL, Actor, AuthenticationFailed, Principal
+from ragops.auth.service import (
+    DEFAULT_TENANT,
+    OPEN_PRINCIPAL,
+    Actor,
+    AuthenticationFailed,
+    Principal,
+)
 from ragops.db import Database
 from ragops.observability import metrics
 from ragops.observability.context import current_request_id, tenant_id_var
@@ -102,6 +110,38 @@ def require_scope(scope: Scope) -> Any:
         return principal
 
     check.__name__ = f"require_{scope}_scope"
+    return Depends(check)
+
+
+OPERATOR_ONLY = (
+    f"this route acts for the whole service, not one tenant: it needs an admin key of tenant "
+    f"'{DEFAULT_TENANT}'"
+)
+
+
+async def check_operator(request: Request, principal: Principal) -> Principal:
+    """`principal` when it is an admin of the operator tenant; else an audit event and 403."""
+    if principal.allows("admin") and principal.tenant_id == DEFAULT_TENANT:
+        return principal
+    await record_event(
+        db=_db(request),
+        action="auth.forbidden",
+        outcome="denied",
+        tenant_id=principal.tenant_id,
+        actor_key_id=principal.key_id,
+        target=f"{request.method} {request.url.path}",
+        client_address=client_address(request),
+        detail={"required_scope": "admin", "required_tenant": DEFAULT_TENANT},
+    )
+    raise HTTPException(403, OPERATOR_ONLY)
+
+
+def require_operator() -> Any:
+    """A dependency for a service-wide route: an admin key of tenant "default" (else 403)."""
+
+    async def check(request: Request, principal: PrincipalDep) -> Principal:
+        return await check_operator(request, principal)
+
     return Depends(check)
 
 

@@ -112,11 +112,13 @@ class RefusalAuditor:
 
 async def _write(db: Database, event: str, details: Mapping[str, Any]) -> None:
     kind, _, value = str(details.get("identity") or "").partition(":")
-    skipped = ("identity", "method", "path")
+    skipped = ("identity", "method", "path", "tenant_id")
+    tenant_id = details.get("tenant_id")
     await record_event(
         db=db,
         action="rate_limit.block" if event == "rate_limited" else f"security.{event}",
         outcome="denied",
+        tenant_id=str(tenant_id) if tenant_id else None,
         actor_key_id=value[:16] if kind == "key" else None,
         client_address=value if kind == "ip" else None,
         target=f"{details.get('method')} {details.get('path')}",

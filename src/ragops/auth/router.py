@@ -137,7 +137,9 @@ async def audit_events(
     action: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[AuditEventRead]:
-    """The tenant's audit events since `since`, oldest first."""
+    """The tenant's audit events since `since`, oldest first (an empty `action` filters
+    nothing)."""
+    action = action or None
     try:
         start = utcnow() - parse_duration(since)
     except ValueError as exc:

@@ -4,12 +4,18 @@ prompt-injection check, run before any lookup or retrieval.
 `validate_question` trims the question and raises `ValidationFailed` naming what is wrong;
 `checked_question` runs it on the event loop for a short question and in the `cpu` pool for a
 long one; `question_problem` is the part the lean path of exact hits (`chat.fastpath`) shares.
+`checked_history` scans the earlier messages a client sends with its question (the
+OpenAI-compatible route) that reach the model's prompt, with the same policy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from ragops.chat.prompts import bounded_history
 from ragops.config import Settings
 from ragops.errors import ValidationFailed
+from ragops.providers.llm.base import ChatMessage
 from ragops.security.injection import report_detection, scan_question
 from ragops.workers import run_blocking
 
@@ -62,3 +68,32 @@ async def checked_question(settings: Settings, question: str) -> str:
     if len(question) <= INLINE_CHECK_CHARS:
         return validate_question(settings, question)
     return await run_blocking("cpu", validate_question, settings, question)
+
+
+def validate_history(settings: Settings, history: Sequence[ChatMessage]) -> None:
+    """Scan the messages of a client-sent history that the prompt keeps (`bounded_history`),
+    the user's and the "assistant" turns the client wrote alike: a flagged one is logged and
+    counted; with `injection_policy="block"` one over the block threshold refuses the request
+    (422 `prompt_injection`), as the question itself would."""
+    kept = bounded_history(history, turns=settings.history_turns)
+    for message in kept:
+        report = scan_question(message.content)
+        if not report.flagged:
+            continue
+        refused = settings.injection_policy == "block" and report.blocked
+        report_detection("question", report, refused=refused, history_role=message.role)
+        if refused:
+            raise ValidationFailed(
+                f"an earlier message of the conversation (role {message.role}) looks like an "
+                f"attempt to override the assistant's instructions ({', '.join(report.rules)}); "
+                "leave it out of the history",
+                code="prompt_injection",
+            )
+
+
+async def checked_history(settings: Settings, history: Sequence[ChatMessage]) -> None:
+    """`validate_history`, on the event loop for a short history, else in a worker."""
+    if sum(len(m.content) for m in history) <= INLINE_CHECK_CHARS:
+        validate_history(settings, history)
+        return
+    await run_blocking("cpu", validate_history, settings, history)

@@ -31,7 +31,7 @@ from ragops.chat.generation import Generated, Generator
 from ragops.chat.models import ChatResponse, Message
 from ragops.chat.outcome import complete
 from ragops.chat.passages import gather_passages
-from ragops.chat.questions import checked_question
+from ragops.chat.questions import checked_history, checked_question
 from ragops.chat.sessions import load_session
 from ragops.chat.turns import TurnWriter
 from ragops.config import Settings
@@ -165,6 +165,7 @@ async def prepare_conversation(
     scope check are the same, so both routes answer a question alike (and share its cache)."""
     started = time.perf_counter()
     text = await checked_question(deps.settings, question)
+    await checked_history(deps.settings, history)
     name = await resolve_collection(deps, tenant_id, collection)
     prepared = await _looked_up(deps, tenant_id, text, name, list(history), started=started)
     prepared.session_id = ""

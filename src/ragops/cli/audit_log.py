@@ -18,7 +18,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from ragops.cli.keys import _duration_option, tenant_option, with_database
-from ragops.cli.runner import console, fail, load_settings
+from ragops.cli.runner import configure_cli_logging, console, fail, load_settings
 
 if TYPE_CHECKING:
     from ragops.auth.models import AuditEventRead
@@ -145,6 +145,7 @@ def prune(
     ):
         fail("nothing removed")
     settings = load_settings()
+    configure_cli_logging(settings)
 
     async def work() -> str:
         if settings.auto_migrate:

@@ -81,12 +81,14 @@ def serve(
     from ragops import __version__
     from ragops.cli.server import wrap_lifespan
     from ragops.config.production import ProductionConfigError, check_production
+    from ragops.security.setup import SECURITY_CONFIG_ERRORS, check_security_settings
     from ragops.server_state import local_url, read_state, remove_state, write_state
 
     settings = load_settings()
     try:  # refuse a production configuration on embedded stores before announcing anything
         check_production(settings)
-    except ProductionConfigError as exc:
+        check_security_settings(settings)
+    except (ProductionConfigError, *SECURITY_CONFIG_ERRORS) as exc:
         fail(str(exc))
     running = read_state(settings.data_dir)
     if running is not None:

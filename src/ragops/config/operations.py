@@ -101,7 +101,7 @@ class OperationsSettings(BaseModel):
     alert_webhook_token: SecretStr | None = Field(
         None,
         description="Bearer token Alertmanager sends to /v1/ops/alerts/webhook (or use an "
-        "admin key).",
+        "admin key of tenant default).",
     )
     oncall_calendar_token: SecretStr | None = Field(
         None, description="Token of the iCalendar feed /ops/oncall/calendar.ics; unset = off."

@@ -1,8 +1,9 @@
-"""Incident HTTP routes under `/v1/ops` (admin scope), the Alertmanager webhook and the
-one-click acknowledge link.
+"""Incident HTTP routes under `/v1/ops` (an admin key of the operator tenant "default":
+incidents concern the whole service), the Alertmanager webhook and the one-click acknowledge
+link.
 
 - `POST /v1/ops/alerts/webhook`: Alertmanager's webhook (payload version 4); authenticated by
-  `RAGOPS_ALERT_WEBHOOK_TOKEN` as a bearer token or an admin-scoped API key.
+  `RAGOPS_ALERT_WEBHOOK_TOKEN` as a bearer token or an admin key of tenant "default".
 - `GET|POST /v1/ops/incidents...`: list, declare, show, acknowledge, notes, severity, status,
   fields and action items. `actor` names the responder (default: the API key's id).
 - `GET /ops/incidents/{id}/ack?expires&sig`: the signed link of a page; no key.
@@ -22,7 +23,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from ragops.api.deps import PrincipalDep, RuntimeDep, authenticate, require_scope
+from ragops.api.deps import (
+    PrincipalDep,
+    RuntimeDep,
+    authenticate,
+    check_operator,
+    require_operator,
+)
 from ragops.api.openapi import responses as error_responses
 from ragops.auth.service import Principal
 from ragops.db.base import utcnow
@@ -46,7 +53,7 @@ from ragops.schema import MAX_DB_INT
 IncidentId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="The incident's number.")]
 
 router = APIRouter(prefix="/v1/ops", tags=["incidents"], lifespan=escalation_lifespan)
-admin = APIRouter(prefix="/v1/ops", tags=["incidents"], dependencies=[require_scope("admin")])
+admin = APIRouter(prefix="/v1/ops", tags=["incidents"], dependencies=[require_operator()])
 pages = APIRouter(include_in_schema=False)
 
 _PAGE = files("ragops.web").joinpath("static/incidents.html")
@@ -85,8 +92,7 @@ async def webhook_caller(
         if hmac.compare_digest(bearer.credentials.encode(), token.get_secret_value().encode()):
             return "alertmanager"
     principal = await authenticate(request, bearer, api_key)
-    if not principal.allows("admin"):
-        raise HTTPException(403, "the alert webhook needs its token or an admin-scoped key")
+    await check_operator(request, principal)
     return "alertmanager"
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from ragops.api.deps import RuntimeDep, require_scope
+from ragops.api.deps import RuntimeDep, require_operator
 from ragops.api.openapi import responses as error_responses
 from ragops.config import Settings
 from ragops.errors import NotFoundError, ServiceUnavailable
@@ -54,7 +54,7 @@ def _rotations(request: Request, settings: Settings) -> RotationConfig:
         return kept
 
 
-@router.get("", dependencies=[require_scope("admin")], responses=error_responses(404))
+@router.get("", dependencies=[require_operator()], responses=error_responses(404))
 async def now_and_next(
     runtime: RuntimeDep, request: Request, weeks: Annotated[int, Query(ge=1, le=26)] = 4
 ) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Admin HTTP routes of database first aid (admin scope):
+"""Admin HTTP routes of database first aid (an admin key of the operator tenant "default":
+they act on the whole service):
 
 - `GET /v1/admin/db/pools`: the connection pool figures of every running instance (asked over
   PostgreSQL NOTIFY, see `db.signals`; this instance alone on SQLite).
@@ -17,7 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ragops.api.deps import AuditDep, RuntimeDep, require_scope
+from ragops.api.deps import AuditDep, RuntimeDep, require_operator
 from ragops.db.signals import PoolSignals
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ async def signals_lifespan(app: Any) -> AsyncIterator[None]:
 router = APIRouter(
     prefix="/v1/admin/db",
     tags=["admin"],
-    dependencies=[require_scope("admin")],
+    dependencies=[require_operator()],
     lifespan=signals_lifespan,
 )
 

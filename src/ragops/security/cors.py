@@ -1,11 +1,13 @@
 """CORS: an allowlist of exact origins (`RAGOPS_CORS_ORIGINS`), nothing else.
 
 With an empty list there is no CORS at all: browsers keep other sites from reading the API.
-An allowed origin gets Starlette's CORS headers. A refused origin gets none: its preflight is
-answered 403 with no `Access-Control-*` header, and its simple requests pass through without
-any (only `Vary: Origin`, so that caches keep the two answers apart). The origin `*` is
-allowed only without credentials; `*` with `RAGOPS_CORS_ALLOW_CREDENTIALS=true` is refused
-at start, as is an origin that is not `scheme://host[:port]`.
+An allowed origin gets Starlette's CORS headers; its preflight asking for a method or header
+that is not allowed is answered 403 `cors_preflight_refused` naming them. A refused origin
+gets none: its preflight is answered 403 with no `Access-Control-*` header, and its simple
+requests pass through without any (only `Vary: Origin`, so that caches keep the two answers
+apart). The origin `*` is allowed only without credentials; `*` with
+`RAGOPS_CORS_ALLOW_CREDENTIALS=true` is refused at start, as is an origin that is not
+`scheme://host[:port]`.
 """
 
 from __future__ import annotations
@@ -70,16 +72,47 @@ class AllowlistCORSMiddleware(CORSMiddleware):
             max_age=PREFLIGHT_MAX_AGE,
         )
 
+    def refused_by_preflight(self, headers: Headers) -> list[str]:
+        """What a preflight of an allowed origin asks for that is not allowed (Starlette would
+        answer it with a plain-text 400)."""
+        refused: list[str] = []
+        method = headers["access-control-request-method"]
+        if method not in self.allow_methods:
+            refused.append(f"method {method[:40]!r}")
+        asked = headers.get("access-control-request-headers") or ""
+        extra = [h.strip() for h in asked.lower().split(",") if h.strip()]
+        extra = [h for h in extra if h not in self.allow_headers]
+        if extra:
+            refused.append(f"header {', '.join(repr(h[:40]) for h in extra[:5])}")
+        if headers.get("access-control-request-private-network") is not None:
+            refused.append("private network access")
+        return refused
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
         origin = headers.get("origin")
+        preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
+        if origin is not None and preflight and self.is_allowed_origin(origin):
+            refused = self.refused_by_preflight(headers)
+            if refused:
+                await send_error(
+                    send,
+                    scope,
+                    403,
+                    "cors_preflight_refused",
+                    f"cross-origin requests may not use {'; '.join(refused)}; allowed: "
+                    f"methods {', '.join(ALLOWED_METHODS)}, headers {', '.join(ALLOWED_HEADERS)}"
+                    " and the CORS-safelisted ones",
+                    [(b"vary", b"Origin")],
+                )
+                return
         if origin is None or self.is_allowed_origin(origin):
             await super().__call__(scope, receive, send)
             return
-        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+        if preflight:
             await send_error(
                 send,
                 scope,

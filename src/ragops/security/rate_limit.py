@@ -97,6 +97,10 @@ async def report_limited(app: Any, scope: Scope, status: LimitStatus, identity: 
         "retry_after": status.reset_seconds,
     }
     log.warning("rate_limited", **details)
+    principal = scope.get("state", {}).get("principal")
+    tenant_id = getattr(principal, "tenant_id", None)
+    if tenant_id:  # a per-key limit: the key's tenant (its admin reads the event)
+        details["tenant_id"] = tenant_id
     hook = getattr(getattr(app, "state", None), EVENT_HOOK_ATTR, None)
     if not callable(hook):
         return

@@ -6,8 +6,9 @@ Order of the layers, outermost first:
 1. `SecurityHeadersMiddleware` wraps the whole application stack, outside every other
    middleware and the server-error handler, so that every response (a 413 of the body size
    limit, a 500) carries the headers;
-2. `AllowlistCORSMiddleware` (only when origins are configured), so that refusals of the
-   rate limit below can still be read by an allowed browser origin;
+2. `AllowlistCORSMiddleware` (only when origins are configured; `install_cors`, which
+   `create_app` calls just inside the request id), outside the body size limit, load shedding,
+   draining and the rate limits, so that an allowed browser origin can read their refusals;
 3. `ClientRateLimitMiddleware`: the per-address limit of every `/v1` request;
 4. the per-key limits, by the dependency `apply_rate_limits` adds to the limited routes.
 
@@ -23,11 +24,11 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from ragops.config import Settings
-from ragops.security.cors import AllowlistCORSMiddleware, validate_origins
+from ragops.security.cors import AllowlistCORSMiddleware, CorsConfigError, validate_origins
 from ragops.security.headers import SecurityHeadersMiddleware
 from ragops.security.ip_limit import ClientRateLimitMiddleware
-from ragops.security.limiter import RateLimiter
-from ragops.security.proxies import TrustedProxies
+from ragops.security.limiter import RateLimitConfigError, RateLimiter, parse_limits
+from ragops.security.proxies import ProxyConfigError, TrustedProxies
 from ragops.security.rate_limit import apply_rate_limits
 
 
@@ -57,22 +58,45 @@ def app_options(settings: Settings) -> AppOptions:
     )
 
 
-def install_security(app: FastAPI, settings: Settings) -> None:
-    """Add the security middleware to `app` (see the module docstring for the order)."""
+SECURITY_CONFIG_ERRORS = (CorsConfigError, ProxyConfigError, RateLimitConfigError)
+
+
+def check_security_settings(settings: Settings) -> None:
+    """Raise what building the application would (one of SECURITY_CONFIG_ERRORS, naming the
+    variable) for unsafe or malformed CORS, proxy or rate-limit settings, before anything
+    starts (`ragops serve` prints it as one line)."""
+    validate_origins(settings.cors_origins, allow_credentials=settings.cors_allow_credentials)
+    TrustedProxies.from_settings(settings.trusted_proxies)
+    for name in ("chat", "ingest", "per_ip"):
+        try:
+            parse_limits(getattr(settings, f"rate_limit_{name}"))
+        except RateLimitConfigError as exc:
+            raise RateLimitConfigError(f"RAGOPS_RATE_LIMIT_{name.upper()}: {exc}") from None
+
+
+def install_cors(app: FastAPI, settings: Settings) -> None:
+    """Add CORS to `app` when origins are configured (refuses unsafe ones: CorsConfigError).
+    Called after the middleware whose refusals an allowed origin must be able to read."""
     origins = validate_origins(
         settings.cors_origins, allow_credentials=settings.cors_allow_credentials
     )
-    proxies = TrustedProxies.from_settings(settings.trusted_proxies)
-    limiter = RateLimiter.from_settings(settings)
-    app.state.trusted_proxies = proxies
-    apply_rate_limits(app, limiter)
-    app.add_middleware(ClientRateLimitMiddleware, limiter=limiter, proxies=proxies)
     if origins:
         app.add_middleware(
             AllowlistCORSMiddleware,
             origins=origins,
             allow_credentials=settings.cors_allow_credentials,
         )
+
+
+def install_security(app: FastAPI, settings: Settings) -> None:
+    """Add the security middleware but CORS (`install_cors`) to `app` (see the module
+    docstring for the order)."""
+    validate_origins(settings.cors_origins, allow_credentials=settings.cors_allow_credentials)
+    proxies = TrustedProxies.from_settings(settings.trusted_proxies)
+    limiter = RateLimiter.from_settings(settings)
+    app.state.trusted_proxies = proxies
+    apply_rate_limits(app, limiter)
+    app.add_middleware(ClientRateLimitMiddleware, limiter=limiter, proxies=proxies)
     build_stack = app.build_middleware_stack
 
     def build_with_headers() -> ASGIApp:

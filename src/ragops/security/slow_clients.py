@@ -11,7 +11,10 @@ request once its head has arrived, too late for a slowloris).
   head (the app then sees the client disconnect);
 - refuses (503, closed at once) a connection beyond `max_per_address` open ones from the same
   peer address; addresses of trusted proxies are not capped, since all their clients share
-  them.
+  them;
+- refuses (431, closed) a request head over `HEAD_LIMIT` bytes, counted as it arrives: h11's
+  own bound applies only to a head still incomplete after a read, so a larger head that
+  arrived in one read of up to 64 KiB would pass it.
 
 `ragops serve` uses it (`uvicorn_options`); refusals are counted in
 `ragops_slow_client_closed_total{reason}`.
@@ -31,6 +34,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from ragops.config import Settings
 from ragops.security.proxies import TrustedProxies
 
+HEAD_LIMIT = 16 * 1024
 CLOSED = MetricCounter(
     "ragops_slow_client_closed_total",
     "Connections closed by the server's read deadlines or per-address cap, by reason.",
@@ -68,6 +72,8 @@ def guarded_protocol(
         _header_timer: asyncio.TimerHandle | None = None
         _body_timer: asyncio.TimerHandle | None = None
         _address: str | None = None
+        _head_bytes = 0  # bytes of the current request head so far
+        _head_tail = b""  # its last bytes, to find a terminator split between two reads
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -92,6 +98,12 @@ def guarded_protocol(
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self.conn.their_state is h11.IDLE and self._head_too_large(data):
+                self._cancel()
+                CLOSED.labels("header_too_large").inc()
+                self.transport.write(_raw_response(431, "Request Header Fields Too Large"))
+                self.transport.close()
+                return
             super().data_received(data)
             if self.transport.is_closing():
                 self._cancel()
@@ -105,6 +117,18 @@ def guarded_protocol(
                     self._body_timer = self.loop.call_later(body_timeout, self._body_late)
             else:
                 self._cancel()
+
+        def _head_too_large(self, data: bytes) -> bool:
+            """Count `data` into the request head; True once the head passes HEAD_LIMIT."""
+            seen = self._head_tail + data
+            end = seen.find(b"\r\n\r\n")
+            if end >= 0:
+                size = self._head_bytes - len(self._head_tail) + end + 4
+                self._head_bytes, self._head_tail = 0, b""
+                return size > HEAD_LIMIT
+            self._head_bytes += len(data)
+            self._head_tail = seen[-3:]
+            return self._head_bytes > HEAD_LIMIT
 
         def _arm_header(self) -> None:
             if self._header_timer is None:
@@ -150,7 +174,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
             max_per_address=settings.max_connections_per_address,
             exempt=TrustedProxies.from_settings(settings.trusted_proxies),
         ),
-        "h11_max_incomplete_event_size": 16 * 1024,
+        "h11_max_incomplete_event_size": HEAD_LIMIT,
         # ragops writes its own access line (observability.http_metrics); uvicorn's, at INFO
         # on a logger held at WARNING or above, was never written but still asked for per request
         "access_log": False,
