@@ -91,21 +91,26 @@ async def authenticate(
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
+async def _record_forbidden(request: Request, principal: Principal, detail: dict[str, str]) -> None:
+    """The `auth.forbidden` audit event of a refused request."""
+    await record_event(
+        db=_db(request),
+        action="auth.forbidden",
+        outcome="denied",
+        tenant_id=principal.tenant_id,
+        actor_key_id=principal.key_id,
+        target=f"{request.method} {request.url.path}",
+        client_address=client_address(request),
+        detail=detail,
+    )
+
+
 def require_scope(scope: Scope) -> Any:
     """A dependency for a route decorator: the key must carry `scope` (else 403)."""
 
     async def check(request: Request, principal: PrincipalDep) -> Principal:
         if not principal.allows(scope):
-            await record_event(
-                db=_db(request),
-                action="auth.forbidden",
-                outcome="denied",
-                tenant_id=principal.tenant_id,
-                actor_key_id=principal.key_id,
-                target=f"{request.method} {request.url.path}",
-                client_address=client_address(request),
-                detail={"required_scope": scope},
-            )
+            await _record_forbidden(request, principal, {"required_scope": scope})
             raise HTTPException(403, f"this API key lacks the '{scope}' scope")
         return principal
 
@@ -123,16 +128,8 @@ async def check_operator(request: Request, principal: Principal) -> Principal:
     """`principal` when it is an admin of the operator tenant; else an audit event and 403."""
     if principal.allows("admin") and principal.tenant_id == DEFAULT_TENANT:
         return principal
-    await record_event(
-        db=_db(request),
-        action="auth.forbidden",
-        outcome="denied",
-        tenant_id=principal.tenant_id,
-        actor_key_id=principal.key_id,
-        target=f"{request.method} {request.url.path}",
-        client_address=client_address(request),
-        detail={"required_scope": "admin", "required_tenant": DEFAULT_TENANT},
-    )
+    detail = {"required_scope": "admin", "required_tenant": DEFAULT_TENANT}
+    await _record_forbidden(request, principal, detail)
     raise HTTPException(403, OPERATOR_ONLY)
 
 
