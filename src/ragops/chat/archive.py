@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ragops.chat.models import ChatSession, Feedback, Message
 from ragops.db import Database
 from ragops.db.base import Base, utcnow
-from ragops.errors import GoneError
+from ragops.errors import GoneError, NotFoundError, RagopsError
 
 
 class ChatSessionArchive(Base):
@@ -68,27 +68,23 @@ class FeedbackArchive(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
-def archived_error(session_id: str, archived_at: datetime) -> GoneError:
-    """The 410 `session_archived` of a session moved to the archive."""
+async def missing_session_error(
+    connection: AsyncConnection | AsyncSession, tenant_id: str, session_id: str
+) -> RagopsError:
+    """The error of the tenant's session that is not among the live ones: 410
+    `session_archived` when it is in the archive, else 404 `session_not_found`."""
+    archived_at = await connection.scalar(
+        select(ChatSessionArchive.archived_at).where(
+            ChatSessionArchive.id == session_id, ChatSessionArchive.tenant_id == tenant_id
+        )
+    )
+    if archived_at is None:
+        return NotFoundError(f"session {session_id} not found", code="session_not_found")
     return GoneError(
         f"session {session_id} was archived on {archived_at:%Y-%m-%d} after a period "
         "without activity; start a new session (send no session_id)",
         code="session_archived",
     )
-
-
-async def archived_at(
-    connection: AsyncConnection | AsyncSession, tenant_id: str, session_ids: set[str]
-) -> dict[str, datetime]:
-    """When each of the tenant's `session_ids` that are in the archive was archived."""
-    if not session_ids:
-        return {}
-    rows = await connection.execute(
-        select(ChatSessionArchive.id, ChatSessionArchive.archived_at).where(
-            ChatSessionArchive.id.in_(session_ids), ChatSessionArchive.tenant_id == tenant_id
-        )
-    )
-    return {str(row[0]): row[1] for row in rows}
 
 
 async def delete_archived(session: AsyncSession, tenant_id: str, session_id: str) -> bool:

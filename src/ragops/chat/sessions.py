@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from ragops.chat.archive import archived_at, archived_error, delete_archived
+from ragops.chat.archive import delete_archived, missing_session_error
 from ragops.chat.models import (
     ChatSession,
     Citation,
@@ -31,10 +31,7 @@ async def load_session(db: Database, tenant_id: str, session_id: str) -> ChatSes
     async with db.session() as session:
         found = await session.get(ChatSession, session_id)
         if found is None or found.tenant_id != tenant_id:
-            archived = await archived_at(session, tenant_id, {session_id})
-            if archived:
-                raise archived_error(session_id, archived[session_id])
-            raise NotFoundError(f"session {session_id} not found", code="session_not_found")
+            raise await missing_session_error(session, tenant_id, session_id)
     return found
 
 

@@ -27,13 +27,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from ragops.chat.archive import archived_at, archived_error
+from ragops.chat.archive import missing_session_error
 from ragops.chat.models import ChatSession, Message
 from ragops.db import Database
 from ragops.db.base import new_id, utcnow
-from ragops.errors import NotFoundError, RagopsError
+from ragops.errors import RagopsError
 
 SESSIONS = cast(Table, ChatSession.__table__)
 MESSAGES = cast(Table, Message.__table__)
@@ -56,17 +55,6 @@ class Turns:
     question: dict[str, Any]
     answer: dict[str, Any]
     at: datetime
-
-
-async def gone_error(
-    connection: AsyncConnection | AsyncSession, tenant_id: str, session_id: str
-) -> RagopsError:
-    """The error of a turn whose session no longer exists: archived meanwhile (410
-    `session_archived`) or deleted (404 `session_not_found`)."""
-    archived = await archived_at(connection, tenant_id, {session_id})
-    if archived:
-        return archived_error(session_id, archived[session_id])
-    return NotFoundError(f"session {session_id} not found", code="session_not_found")
 
 
 class TurnWriter:
@@ -125,7 +113,7 @@ class TurnWriter:
                 refused = [pair for pair in batch if _gone(pair[0], found)]
                 batch = [pair for pair in batch if not _gone(pair[0], found)]
                 for turns, _ in refused:
-                    errors[turns.session_id] = await gone_error(
+                    errors[turns.session_id] = await missing_session_error(
                         connection, turns.tenant_id, turns.session_id
                     )
             new = [t for t, _ in batch if t.new_session]
@@ -246,7 +234,7 @@ async def store_turns(
         else:
             existing = await session.get(ChatSession, session_id)
             if existing is None:  # deleted or archived while we were answering
-                raise await gone_error(session, tenant_id, session_id)
+                raise await missing_session_error(session, tenant_id, session_id)
             existing.updated_at = now
         session.add(Message(id=new_id(), **asked, request_id=request_id, created_at=now))
         session.add(Message(id=message_id, **answered, request_id=request_id, created_at=utcnow()))
