@@ -72,15 +72,8 @@ async def authenticate(
             principal = await service.authenticate(db=_db(request), key=presented.strip())
         except AuthenticationFailed as exc:
             metrics.record_auth_failure(exc.reason)
-            await record_event(
-                db=_db(request),
-                action="auth.failure",
-                outcome="denied",
-                tenant_id=exc.tenant_id,
-                actor_key_id=exc.key_id,
-                target=f"{request.method} {request.url.path}",
-                client_address=client_address(request),
-                detail={"reason": exc.reason},
+            await _record_denied(
+                request, "auth.failure", exc.tenant_id, exc.key_id, {"reason": exc.reason}
             )
             raise HTTPException(401, exc.message, headers={"WWW-Authenticate": "Bearer"}) from None
     request.state.principal = principal
@@ -91,14 +84,21 @@ async def authenticate(
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
-async def _record_forbidden(request: Request, principal: Principal, detail: dict[str, str]) -> None:
-    """The `auth.forbidden` audit event of a refused request."""
+async def _record_denied(
+    request: Request,
+    action: str,
+    tenant_id: str | None,
+    key_id: str | None,
+    detail: dict[str, str],
+) -> None:
+    """The audit event of a request refused by its key (`auth.failure`: no working key;
+    `auth.forbidden`: a key not allowed the route)."""
     await record_event(
         db=_db(request),
-        action="auth.forbidden",
+        action=action,
         outcome="denied",
-        tenant_id=principal.tenant_id,
-        actor_key_id=principal.key_id,
+        tenant_id=tenant_id,
+        actor_key_id=key_id,
         target=f"{request.method} {request.url.path}",
         client_address=client_address(request),
         detail=detail,
@@ -110,7 +110,13 @@ def require_scope(scope: Scope) -> Any:
 
     async def check(request: Request, principal: PrincipalDep) -> Principal:
         if not principal.allows(scope):
-            await _record_forbidden(request, principal, {"required_scope": scope})
+            await _record_denied(
+                request,
+                "auth.forbidden",
+                principal.tenant_id,
+                principal.key_id,
+                {"required_scope": scope},
+            )
             raise HTTPException(403, f"this API key lacks the '{scope}' scope")
         return principal
 
@@ -129,7 +135,7 @@ async def check_operator(request: Request, principal: Principal) -> Principal:
     if principal.allows("admin") and principal.tenant_id == DEFAULT_TENANT:
         return principal
     detail = {"required_scope": "admin", "required_tenant": DEFAULT_TENANT}
-    await _record_forbidden(request, principal, detail)
+    await _record_denied(request, "auth.forbidden", principal.tenant_id, principal.key_id, detail)
     raise HTTPException(403, OPERATOR_ONLY)
 
 
