@@ -225,7 +225,7 @@ class Generator:
             return await self._extractive(
                 question, passages, started, fallback_reason=f"llm_unavailable: {exc}"
             )
-        provider = getattr(completion, "provider_name", "") or provider_name(self.llm)
+        provider = self._answered_by(completion)
         verdict = self.guard.check(completion.text)
         if not verdict.ok:
             self._guard_tripped(verdict)
@@ -247,6 +247,12 @@ class Generator:
             completion_tokens=completion.completion_tokens,
             provider=provider,
         )
+
+    def _answered_by(self, call: object) -> str:
+        """host/model of the provider that answered `call` (a failover chain's completion or
+        stream names it; a single provider is the configured one)."""
+        assert self.llm is not None
+        return getattr(call, "provider_name", "") or provider_name(self.llm)
 
     async def _stream(
         self,
@@ -296,7 +302,7 @@ class Generator:
         if reason is not None:
             generated = await self._extractive(question, passages, started, fallback_reason=reason)
             if reason == OUTPUT_GUARD:  # the call answered; the guard withheld its text
-                generated.provider = getattr(stream, "provider_name", "") or provider_name(self.llm)
+                generated.provider = self._answered_by(stream)
             async for delta in stream_words(generated.text):
                 yield "token", delta
             yield "final", generated
@@ -316,7 +322,7 @@ class Generator:
                 prompt_tokens=int(getattr(stream, "prompt_tokens", 0)),
                 completion_tokens=int(getattr(stream, "completion_tokens", 0)),
                 time_to_first_token=getattr(stream, "first_token_seconds", None),
-                provider=getattr(stream, "provider_name", "") or provider_name(self.llm),
+                provider=self._answered_by(stream),
             ),
         )
 
