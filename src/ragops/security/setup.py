@@ -91,7 +91,6 @@ def install_cors(app: FastAPI, settings: Settings) -> None:
 def install_security(app: FastAPI, settings: Settings) -> None:
     """Add the security middleware but CORS (`install_cors`) to `app` (see the module
     docstring for the order)."""
-    validate_origins(settings.cors_origins, allow_credentials=settings.cors_allow_credentials)
     proxies = TrustedProxies.from_settings(settings.trusted_proxies)
     limiter = RateLimiter.from_settings(settings)
     app.state.trusted_proxies = proxies
