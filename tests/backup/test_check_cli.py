@@ -11,13 +11,19 @@ from pathlib import Path
 from tests.conftest import run_cli
 
 
-def test_check_finds_chunks_without_vectors(tmp_path: Path) -> None:
+def _two_documents(tmp_path: Path) -> Path:
+    """The data directory of an instance with two small documents ingested by the CLI."""
     data_dir = tmp_path / "var"
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "a.md").write_text("# A\n\nAlpha kites fly high.\n")
     (corpus / "b.md").write_text("# B\n\nBeta kites fly low.\n")
     run_cli(data_dir, "ingest", str(corpus))
+    return data_dir
+
+
+def test_check_finds_chunks_without_vectors(tmp_path: Path) -> None:
+    data_dir = _two_documents(tmp_path)
 
     healthy = json.loads(run_cli(data_dir, "backup", "check", "--json").stdout)
     assert healthy["revision"] == healthy["head"]
@@ -37,12 +43,7 @@ def test_check_finds_documents_without_chunks_and_a_broken_audit_chain(tmp_path:
     """What `store check` and `audit-log verify` would find in a restored database is found by
     `backup check` too: a document whose chunk rows are gone answers nothing, and a trail whose
     hash chain is broken fails its verification."""
-    data_dir = tmp_path / "var"
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "a.md").write_text("# A\n\nAlpha kites fly high.\n")
-    (corpus / "b.md").write_text("# B\n\nBeta kites fly low.\n")
-    run_cli(data_dir, "ingest", str(corpus))
+    data_dir = _two_documents(tmp_path)
     healthy = json.loads(run_cli(data_dir, "backup", "check", "--json").stdout)
     assert healthy["documents_without_chunks"] == []
     assert healthy["audit"]["events"] > 0 and healthy["audit"]["problems"] == []
