@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,3 +92,12 @@ def metric_names(expr: str) -> set[str]:
             continue
         names.add(word)
     return names
+
+
+def run_tool(
+    *args: str, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run an ops tool (promtool, amtool): its output as text, its exit code not checked."""
+    return subprocess.run(
+        args, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False
+    )

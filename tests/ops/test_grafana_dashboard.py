@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.ops.support import ROOT, OpsTools, is_known, metric_names, recording_rules
+from tests.ops.support import ROOT, OpsTools, is_known, metric_names, recording_rules, run_tool
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "ragops.json"
 # Values for Grafana's variables, so the queries become plain PromQL.
@@ -78,13 +77,7 @@ def test_every_panel_query_parses(ops_tools: OpsTools, tmp_path: Path) -> None:
     ]
     path = tmp_path / "dashboard-queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    result = subprocess.run(
-        [ops_tools.promtool, "check", "rules", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_tool(ops_tools.promtool, "check", "rules", str(path), timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout
 
@@ -155,11 +148,5 @@ def test_the_cache_hit_stat_shows_what_the_cache_alert_reads(
     }  # fmt: skip
     test_file = tmp_path / "test.yml"
     test_file.write_text(yaml.safe_dump({"rule_files": [str(rules)], "tests": [case]}))
-    result = subprocess.run(
-        [ops_tools.promtool, "test", "rules", str(test_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_tool(ops_tools.promtool, "test", "rules", str(test_file), timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -15,17 +15,14 @@ from tests.ops.support import (
     is_known,
     metric_names,
     recording_rules,
+    run_tool,
 )
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=cwd, check=False)
 
 
 def test_promtool_check_rules_passes(ops_tools: OpsTools) -> None:
     files = sorted(str(path) for path in RULES.glob("*.yml"))
     assert len(files) == 2
-    result = run(ops_tools.promtool, "check", "rules", *files)
+    result = run_tool(ops_tools.promtool, "check", "rules", *files)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert output.count("SUCCESS") == len(files), output
@@ -64,7 +61,7 @@ def test_example_prometheus_config_is_valid(ops_tools: OpsTools, tmp_path: Path)
         text.replace("/etc/prometheus/secrets/ragops-metrics-token", str(token))
     )
     shutil.copytree(RULES, tmp_path / "rules")
-    result = run(ops_tools.promtool, "check", "config", str(tmp_path / "prometheus.yml"))
+    result = run_tool(ops_tools.promtool, "check", "config", str(tmp_path / "prometheus.yml"))
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "2 rule files found" in output or output.count("SUCCESS") >= 3, output
