@@ -62,7 +62,7 @@ __all__ = [
     "word_deltas",
 ]
 
-ANSWERER_VERSION = 14
+ANSWERER_VERSION = 15
 """The version of the rules that choose what is answered (this answerer's, and the scope check
 that runs before it and before an LLM), raised whenever they change an answer: it is part of
 the answer cache's fingerprint (`cache.factory` gives it to `cache.keys.fingerprint`), so an

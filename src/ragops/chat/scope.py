@@ -79,9 +79,11 @@ _BOILERPLATE = frozenset(
     feature features fine go going good happen help hey hi kind let lets like look make many
     mean means much often okay ok onto option options per please possible possibly really
     right say see seem set sort still support supported supports sure thank thanks thing
-    things think toward towards try upon via way ways within without work works yes""".split()
+    things think toward towards try upon via way ways within without work works yes
+    best easiest easily fastest quickest quickly simplest simply""".split()
 )
-"""Words that frame a question rather than name its subject; never a reason to refuse."""
+"""Words that frame a question rather than name its subject; never a reason to refuse. The
+last line asks for a manner ("the quickest way to roll back"), not for another subject."""
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
 
 

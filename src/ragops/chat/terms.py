@@ -28,8 +28,12 @@ _STOPWORDS = frozenset(
     what when where which while who whom why will with would you your yours yourself yourselves
     s t m d ll re ve don isn aren doesn didn wasn weren hasn haven hadn couldn wouldn shouldn
     also may might must shall tell please want know need use using used
-    get got one two someone something anyone anything now happen happens way""".split()
+    get got one two someone something anyone anything now happen happens way
+    whats hows whos wheres whens whys thats theres heres im ive youre weve theyre dont doesnt
+    didnt isnt arent wasnt werent hasnt havent cant couldnt wouldnt shouldnt wont""".split()
 )
+"""The last two lines are contractions typed without their apostrophe ("whats", "dont"), as
+people type questions: each is the stopwords it stands for."""
 _SYNONYMS = {
     "db": "databas",
     "postgr": "postgresql",

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from ragops.chat.scope import held_words, out_of_scope, refuses, unknown_words
+from ragops.chat.terms import terms
 
 PASSAGES = [
     "Scaling\nScaling > Vertical\nA bigger instance type helps when memory passes 85 percent.",
@@ -112,3 +113,11 @@ async def test_a_question_with_a_contraction_is_not_refused_beside_a_close_passa
     question = "My server won't boot with production mode. Which setups does it reject?"
     texts = ["Production\nProduction > Refusals\nIn production mode the server rejects SQLite."]
     assert await out_of_scope(question, texts, texts, uses) == []
+
+
+def test_a_contraction_typed_without_its_apostrophe_is_no_word_of_the_question() -> None:
+    # "whats" and "dont" once counted as words no passage holds; "quickest" asks for a manner
+    texts = ["Deployment\nDeployment > Rollback\nRoll back a bad release with git revert."]
+    question = "a bad release just went out, whats the quickest way to roll back? dont say wait"
+    assert unknown_words(question, texts) == ["went", "wait"]
+    assert terms("whats dont isnt") == []
