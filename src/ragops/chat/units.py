@@ -4,7 +4,9 @@ Ingestion keeps list markers (`- `, `1. `) and table rows (`| a | b |`) in the c
 stores the offsets of code blocks and block quotes in the chunk payload (`quoted`). From that,
 `passage_units` yields:
 
-- `sentence`: one sentence of a paragraph or of a list item;
+- `sentence`: one sentence of a paragraph or of a list item; the sentences of an item that
+  opens with a label ("Dependencies.", a bold lead-in in the Markdown) carry it as their `lead`,
+  so its words count as theirs, as a heading's count for a section;
 - `list`: a whole list (ordered or not), with the sentence that introduces it when that ends
   with a colon, rendered one item a line;
 - `table`: a whole table, one line per row (`first cell: header: cell; ...`);
@@ -16,6 +18,7 @@ stores the offsets of code blocks and block quotes in the chunk payload (`quoted
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import textwrap
 from collections.abc import Sequence
@@ -249,13 +252,31 @@ def _list_units(
         )
     ]
     for item, (_, body) in enumerate(items, start=1):
-        for sentence in sentences_of(body, MAX_SHOWN_CHARS):
-            units.append(
-                _sentence(
-                    sentence, number, position + len(units), in_block=True, block=block + item
-                )
+        sentences = sentences_of(body, MAX_SHOWN_CHARS)
+        label = item_label(sentences)
+        for sentence in sentences:
+            unit = _sentence(
+                sentence, number, position + len(units), in_block=True, block=block + item
             )
+            if label and sentence is not sentences[0]:
+                unit = dataclasses.replace(unit, lead=label)
+            units.append(unit)
     return units
+
+
+MAX_LABEL_WORDS = 4
+_LABEL_END = re.compile(r"[.:]$")
+
+
+def item_label(sentences: Sequence[str]) -> str:
+    """The label a list item opens with ("Dependencies." before what it says of them: a
+    heading of the item's own), or "" when its first sentence is one of its statements."""
+    if len(sentences) < 2:
+        return ""
+    first = sentences[0].strip()
+    if len(first.split()) > MAX_LABEL_WORDS or not _LABEL_END.search(first):
+        return ""
+    return first.rstrip(".:")
 
 
 _COMMAND_HEADER = re.compile(r"^(?:commands?|cmd|cli|invocation|usage)\b", re.IGNORECASE)

@@ -58,3 +58,27 @@ def test_a_quoted_question_or_an_ellipsis_does_not_end_a_sentence_before_lower_c
         'A user asks "what now?" and gets the steps.',
         "It lists rows (\u2026) and stops... then ends.",
     ]
+
+
+_PROBE = TextPassage(
+    "Observability",
+    "Observability > Probes > GET /readyz: readiness",
+    "Point the readiness probe here. It answers 200 when this instance may take traffic.\n\n"
+    "- Dependencies. The database, the vector store, Redis and the LLM provider are checked "
+    "concurrently, each with a timeout.\n"
+    "- Caching. Results are reused for five seconds and concurrent probes share one check, so "
+    "a dependency sees at most one check per interval.\n",
+)
+
+
+def test_a_list_item_label_heads_the_sentences_of_its_item() -> None:
+    units = passage_units(1, _PROBE.text)
+    labelled = [u for u in units if u.kind == "sentence" and u.lead]
+    assert [(u.lead, u.text.split()[1]) for u in labelled] == [
+        ("Dependencies", "database,"),
+        ("Caching", "are"),
+    ]
+    # the label's words count as the sentence's own: "which dependencies ... check?" finds
+    # the sentence of the Dependencies item, not the one of Caching that names a dependency
+    first = [u for u in units if u.kind == "sentence" and u.text.startswith("Dependencies")]
+    assert first and not first[0].lead  # the label itself heads nothing
