@@ -137,6 +137,20 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
+def test_unreadable_files_are_one_line_naming_the_file(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"layers:\n  \xff\xfe primary\n")
+    refused = run_cli(tmp_path, "oncall", "now", "--file", str(binary), check=False)
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.strip() == f"error: {binary}: cannot read: not UTF-8 text (byte 10)"
+    path = rotation_file(tmp_path)
+    into_a_directory = run_cli(
+        tmp_path, "oncall", "export", "--file", str(path), "-o", str(tmp_path), check=False
+    )
+    assert into_a_directory.returncode == 1
+    assert into_a_directory.stderr.strip() == f"error: {tmp_path}: cannot write: is a directory"
+
+
 COMMENTED = """\
 # On-call rotations: the header comment stays.
 timezone: Europe/Berlin   # wall-clock times below are Berlin's

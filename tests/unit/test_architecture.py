@@ -37,6 +37,7 @@ INFRASTRUCTURE = frozenset(
         "schema",
         "server_state",
         "child_env",
+        "os_errors",
     }
 )
 """Top-level parts of `ragops` below every domain (docs/ARCHITECTURE.md, *infrastructure*)."""

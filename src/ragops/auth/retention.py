@@ -31,6 +31,7 @@ from ragops.config import Settings
 from ragops.db import Database
 from ragops.db.base import utcnow
 from ragops.errors import ConflictError, ValidationFailed
+from ragops.os_errors import os_reason
 
 SQLITE_TRIGGERS = [
     "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
@@ -133,9 +134,8 @@ def _write_export(path: Path, rows: list[AuditEvent]) -> str:
     except OSError as exc:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
-        reason = exc.strerror or type(exc).__name__
         raise ValidationFailed(
-            f"cannot write the export to {path}: {reason}; nothing removed"
+            f"cannot write the export to {path}: {os_reason(exc)}; nothing removed"
         ) from exc
     return hashlib.sha256(data).hexdigest()
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ragops.os_errors import os_reason
 
-def os_reason(exc: OSError) -> str:
-    """What the operating system said, lower case (`strerror`); the message itself when there
-    is none."""
-    reason = exc.strerror or str(exc) or "an operating system error"
-    return reason[:1].lower() + reason[1:]
+__all__ = ["describe", "ensure_backup_dir", "os_reason", "within"]
 
 
 def describe(exc: OSError) -> str:

@@ -13,6 +13,7 @@ from ragops.cli.keys import tenant_option
 from ragops.cli.remote import KeyOpt, UrlOpt
 from ragops.cli.runner import CLI_TENANT, console, counted, fail, load_settings, with_runtime
 from ragops.config.names import validate_collection_name
+from ragops.os_errors import decode_reason, os_reason
 
 if TYPE_CHECKING:
     from ragops.cache.models import CacheClearResult
@@ -119,9 +120,9 @@ def read_questions(path: Path) -> list[dict[str, str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"cannot read {path}: not UTF-8 text (byte {exc.start})") from exc
+        raise ValueError(f"cannot read {path}: {decode_reason(exc)}") from exc
     except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise ValueError(f"cannot read {path}: {os_reason(exc)}") from exc
     try:
         data: Any = (
             json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=yaml_loader())

@@ -31,6 +31,7 @@ from ragops.consistency.cli import store_app
 from ragops.documents.files import collect_files, source_name
 from ragops.incidents.cli import incident_app
 from ragops.oncall.cli import oncall_app
+from ragops.os_errors import os_reason
 from ragops.release.cli import rollback_app
 from ragops.stack.cli import stack_app
 
@@ -161,7 +162,7 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        fail(f"{path}: cannot read: {exc.strerror}")
+        fail(f"{path}: cannot read: {os_reason(exc)}")
 
 
 def _progress() -> Progress:

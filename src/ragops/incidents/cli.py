@@ -24,6 +24,7 @@ from ragops.incidents import actions, service
 from ragops.incidents.models import MAX_TEXT, IncidentDetail, IncidentRead, Status
 from ragops.oncall.cli import FileOpt, load_config, oncall_app, parse_when
 from ragops.oncall.policy import SEVERITIES, Severity
+from ragops.os_errors import os_reason
 from ragops.schema import MAX_DB_INT
 
 if TYPE_CHECKING:
@@ -353,7 +354,7 @@ def postmortem(
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        fail(f"{output}: cannot write: {exc.strerror}")
+        fail(f"{output}: cannot write: {os_reason(exc)}")
     console.print(f"wrote {output}")
 
 
@@ -382,5 +383,5 @@ def handoff(
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        fail(f"{output}: cannot write: {exc.strerror}")
+        fail(f"{output}: cannot write: {os_reason(exc)}")
     console.print(f"wrote {output}")

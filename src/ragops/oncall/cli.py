@@ -23,6 +23,7 @@ from ragops.oncall.calendar import LAYER_TITLES, to_ics
 from ragops.oncall.policy import LAYERS, Layer, PolicyError, wall_time, zone
 from ragops.oncall.rotations import Override, RotationConfig, add_override, load_rotations
 from ragops.oncall.schedule import check, on_call, schedule, shifts
+from ragops.os_errors import os_reason
 
 oncall_app = typer.Typer(
     help="On-call: who is on call, schedule, overrides, checks, calendar export, handoff.",
@@ -242,5 +243,5 @@ def export(
     try:
         output.write_bytes(data)
     except OSError as exc:
-        fail(f"{output}: cannot write: {exc.strerror}")
+        fail(f"{output}: cannot write: {os_reason(exc)}")
     console.print(f"wrote {output}")

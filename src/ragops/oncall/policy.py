@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ragops.os_errors import decode_reason, os_reason
+
 Severity = Literal["P1", "P2", "P3", "P4"]
 SEVERITIES: tuple[Severity, ...] = ("P1", "P2", "P3", "P4")
 Layer = Literal["primary", "engineering_lead", "vp"]
@@ -228,8 +230,10 @@ def load_yaml(path: Path) -> object:
     """The YAML document at `path`; PolicyError when unreadable or malformed."""
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path}: cannot read: {decode_reason(exc)}") from None
     except OSError as exc:
-        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
+        raise PolicyError(f"{path}: cannot read: {os_reason(exc)}") from None
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: not valid YAML: {exc}") from None
 

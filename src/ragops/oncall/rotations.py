@@ -43,6 +43,7 @@ from ragops.oncall.policy import (
     parse_clock,
     zone,
 )
+from ragops.os_errors import decode_reason, os_reason
 
 MEMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
@@ -182,8 +183,10 @@ def add_override(path: Path, override: Override) -> RotationConfig:
     editor.preserve_quotes = True
     try:
         document = editor.load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path}: cannot read: {decode_reason(exc)}") from None
     except OSError as exc:
-        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
+        raise PolicyError(f"{path}: cannot read: {os_reason(exc)}") from None
     except YAMLError as exc:
         raise PolicyError(f"{path}: not valid YAML: {exc}") from None
     if document is None:

@@ -168,6 +168,9 @@ def test_invalid_files_are_refused_with_the_problem(tmp_path: Path) -> None:
     )
     with pytest.raises(PolicyError, match="work_minutes"):
         load_policy(bad)
+    bad.write_bytes(b"severities: \xe9t\xe9\n")  # Latin-1, not UTF-8
+    with pytest.raises(PolicyError, match=r"cannot read: not UTF-8 text \(byte 12\)"):
+        load_policy(bad)
 
 
 def test_shipped_files_match_the_spec_defaults() -> None:
