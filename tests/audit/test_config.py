@@ -124,12 +124,14 @@ def test_weak_secrets(value: str) -> None:
         ("alert_webhook_token", "RAGOPS_ALERT_WEBHOOK_TOKEN"),
         ("oncall_calendar_token", "RAGOPS_ONCALL_CALENDAR_TOKEN"),
         ("pagerduty_routing_key", "RAGOPS_PAGERDUTY_ROUTING_KEY"),
+        ("pagerduty_webhook_secret", "RAGOPS_PAGERDUTY_WEBHOOK_SECRET"),
     ],
 )
 def test_weak_link_secret_and_webhook_token(field: str, location: str) -> None:
     """A guessable link secret forges acknowledge links, a guessable webhook token lets anyone
     post alerts, a guessable calendar token reads the rota, a placeholder routing key pages no
-    one: flagged like the other secrets."""
+    one, a guessable PagerDuty webhook secret lets anyone acknowledge or resolve incidents:
+    flagged like the other secrets."""
     [weak] = cc.check_secrets(settings(**{field: "changeme"}))
     assert (weak.title, weak.severity, weak.location) == (
         "Default or weak secret",

@@ -151,7 +151,8 @@ def test_the_docs_describe_the_status_page_s_incidents(server: LiveServer) -> No
     shown = next(i for i in body["incidents"] if i["id"] == made["id"])
     for key in [*body, *shown]:  # every field is named where the endpoint is described
         assert f'"{key}"' in entry, key
-    not_built = (REPO_ROOT / "docs" / "incidents.md").read_text().split("## Not built yet")[-1]
+    page = (REPO_ROOT / "docs" / "incidents.md").read_text()
+    not_built = page.split("## Not built yet", 1)[1] if "## Not built yet" in page else ""
     assert "`GET /v1/status`" not in not_built  # built: the status page lists them
 
 

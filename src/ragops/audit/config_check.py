@@ -178,6 +178,7 @@ SECRET_FIELDS = (
     "alert_webhook_token",
     "oncall_calendar_token",
     "pagerduty_routing_key",
+    "pagerduty_webhook_secret",
 )
 """The settings whose weak value `check_secrets` flags."""
 

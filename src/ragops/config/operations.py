@@ -123,6 +123,12 @@ class OperationsSettings(BaseModel):
     pagerduty_events_url: str = Field(
         "https://events.pagerduty.com/v2/enqueue", description="PagerDuty Events API v2 URL."
     )
+    pagerduty_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Signing secret of the PagerDuty webhook subscription (V3) that posts "
+        "incident acknowledgements and resolutions to /v1/ops/pagerduty/webhook; unset = "
+        "the route answers 404.",
+    )
     page_slack_webhook_url: SecretStr | None = Field(
         None, description="Slack-compatible incoming webhook URL pages are posted to."
     )

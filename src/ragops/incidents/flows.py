@@ -9,6 +9,7 @@ that dies in between leaves a claimed record and never sends that page twice.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +26,7 @@ from ragops.oncall.rotations import RotationConfig
 from ragops.oncall.schedule import on_call
 from ragops.providers.notifier import Notifier, NotifyError, Page, Recipient
 from ragops.providers.notifier.base import PageAction
+from ragops.schema import MAX_DB_INT
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +63,21 @@ def person(rotations: RotationConfig | None, name: str, *, layer: str) -> Recipi
     )
 
 
+DEDUP_PREFIX = "ragops-incident-"
+_DEDUP_KEY = re.compile(re.escape(DEDUP_PREFIX) + r"([1-9][0-9]{0,9})")
+
+
 def dedup_key(incident_id: int) -> str:
     """The stable key of an incident in paging services (PagerDuty's dedup_key)."""
-    return f"ragops-incident-{incident_id}"
+    return f"{DEDUP_PREFIX}{incident_id}"
+
+
+def incident_of(key: str | None) -> int | None:
+    """The incident number a `dedup_key` names (PagerDuty hands it back as the incident's
+    `incident_key`); None for a key ragops did not make."""
+    found = _DEDUP_KEY.fullmatch(key or "")
+    number = int(found.group(1)) if found else None
+    return number if number is not None and number <= MAX_DB_INT else None
 
 
 def build_page(

@@ -4,6 +4,8 @@ link.
 
 - `POST /v1/ops/alerts/webhook`: Alertmanager's webhook (payload version 4); authenticated by
   `RAGOPS_ALERT_WEBHOOK_TOKEN` as a bearer token or an admin key of tenant "default".
+- `POST /v1/ops/pagerduty/webhook`: PagerDuty's Generic Webhooks V3 (incident acknowledged or
+  resolved in PagerDuty); signed with `RAGOPS_PAGERDUTY_WEBHOOK_SECRET`, 404 while it is unset.
 - `GET|POST /v1/ops/incidents...`: list, declare, show, acknowledge, notes, severity, status,
   fields and action items. `actor` names the responder (default: the API key's id).
 - `GET /ops/incidents/{id}/ack?expires&sig`: the signed link of a page; no key.
@@ -16,6 +18,7 @@ A webhook that opens an incident wakes the escalation engine, which pages the pr
 from __future__ import annotations
 
 import hmac
+import logging
 from importlib.resources import files
 from typing import Annotated
 
@@ -30,10 +33,13 @@ from ragops.api.deps import (
     check_operator,
     require_operator,
 )
+from ragops.api.openapi import ErrorBody
 from ragops.api.openapi import responses as error_responses
+from ragops.auth.audit import record_event
+from ragops.auth.dependencies import client_address
 from ragops.auth.service import Principal
 from ragops.db.base import utcnow
-from ragops.incidents import actions, links, service
+from ragops.incidents import actions, links, pagerduty, service
 from ragops.incidents.alerts import AlertmanagerPayload, ingest
 from ragops.incidents.escalation import escalation_lifespan
 from ragops.incidents.models import (
@@ -49,6 +55,8 @@ from ragops.incidents.models import (
 )
 from ragops.observability import metrics
 from ragops.schema import MAX_DB_INT
+
+logger = logging.getLogger(__name__)
 
 IncidentId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="The incident's number.")]
 
@@ -112,6 +120,65 @@ async def alert_webhook(
         "opened": result.opened,
         "events": result.events,
     }
+
+
+PAGERDUTY_OFF = "the PagerDuty webhook is off (set RAGOPS_PAGERDUTY_WEBHOOK_SECRET)"
+PAGERDUTY_UNSIGNED = (
+    f"a valid {pagerduty.SIGNATURE_HEADER} header is required: v1=<hex HMAC-SHA256 of the "
+    "body with the webhook subscription's secret>"
+)
+
+
+async def pagerduty_signed(request: Request) -> None:
+    """404 while the webhook is off; 401 (counted, and an `auth.failure` audit event) unless
+    a signature of the delivery matches its raw body. Runs before the body is validated."""
+    secret = request.app.state.runtime.settings.pagerduty_webhook_secret
+    if secret is None:
+        raise HTTPException(404, PAGERDUTY_OFF)
+    header = request.headers.get(pagerduty.SIGNATURE_HEADER)
+    if pagerduty.signature_valid(secret.get_secret_value(), await request.body(), header):
+        return
+    reason = "pagerduty_signature"
+    metrics.record_auth_failure(reason)
+    await record_event(
+        db=request.app.state.runtime.db,
+        action="auth.failure",
+        outcome="denied",
+        target=f"{request.method} {request.url.path}",
+        client_address=client_address(request),
+        detail={"reason": reason, "signature": "missing" if not header else "mismatch"},
+    )
+    raise HTTPException(
+        401, PAGERDUTY_UNSIGNED, headers={"WWW-Authenticate": 'Signature realm="pagerduty"'}
+    )
+
+
+@router.post(
+    "/pagerduty/webhook",
+    status_code=200,
+    dependencies=[Depends(pagerduty_signed)],
+    responses={
+        401: {"model": ErrorBody, "description": f"No valid {pagerduty.SIGNATURE_HEADER}."},
+        404: {"model": ErrorBody, "description": "The webhook is off (no secret is set)."},
+    },
+)
+async def pagerduty_webhook(
+    payload: pagerduty.PagerDutyWebhook, runtime: RuntimeDep, request: Request
+) -> pagerduty.PagerDutyWebhookResult:
+    """Receive a PagerDuty webhook (V3): an incident acknowledged or resolved in PagerDuty
+    acknowledges or resolves the ragops incident of its `incident_key`; other events and
+    unknown incidents are ignored (200, with the reason)."""
+    result = await pagerduty.apply_event(db=runtime.db, webhook=payload)
+    if result.outcome == "applied":
+        await _changed(request)
+    else:
+        logger.info(
+            "PagerDuty event %s (%s) ignored: %s",
+            payload.event.id,
+            payload.event.event_type,
+            result.reason,
+        )
+    return result
 
 
 @pages.get("/ops/incidents/{incident_id}/ack", response_class=HTMLResponse)

@@ -151,7 +151,9 @@ def _since(incident: Incident, now: datetime) -> float:
     return (now - created).total_seconds()
 
 
-def _mark_acknowledged(incident: Incident, actor: str, now: datetime) -> None:
+def mark_acknowledged(incident: Incident, actor: str, now: datetime) -> None:
+    """Record the first acknowledgement (time, metric) and make `actor` the commander when
+    there is none; the caller sets the status."""
     if incident.acknowledged_at is None:
         incident.acknowledged_at = now
         metrics.observe_incident_duration("ack", incident.severity, _since(incident, now))
@@ -167,7 +169,7 @@ async def acknowledge(
     async with db.session() as session:
         incident = await locked(session, incident_id)
         if incident.status == "triggered":
-            _mark_acknowledged(incident, actor, now)
+            mark_acknowledged(incident, actor, now)
             incident.status = "acknowledged"
             await add_event(
                 session,
@@ -205,16 +207,7 @@ async def set_status(
                 )
             await _reopen(session, incident)
         else:
-            if STATUSES.index(status) >= 1:
-                _mark_acknowledged(incident, actor, now)
-            if status in ("mitigated", "resolved") and incident.mitigated_at is None:
-                incident.mitigated_at = now
-            if status == "resolved":
-                incident.resolved_at = now
-                incident.open_group_key = None
-                metrics.observe_incident_duration(
-                    "resolve", incident.severity, _since(incident, now)
-                )
+            advance(incident, status, actor, now)
         incident.status = status
         text = f"{current} -> {status}" + (f": {message}" if message else "")
         await add_event(
@@ -228,6 +221,20 @@ async def set_status(
         )
         await session.commit()
         return IncidentRead.model_validate(incident)
+
+
+def advance(incident: Incident, status: Status, actor: str, now: datetime) -> None:
+    """Fill in what moving forward to `status` implies (acknowledgement, mitigation and
+    resolution times, metrics, the alert group freed); the caller sets the status and writes
+    the timeline event."""
+    if STATUSES.index(status) >= 1:
+        mark_acknowledged(incident, actor, now)
+    if status in ("mitigated", "resolved") and incident.mitigated_at is None:
+        incident.mitigated_at = now
+    if status == "resolved":
+        incident.resolved_at = now
+        incident.open_group_key = None
+        metrics.observe_incident_duration("resolve", incident.severity, _since(incident, now))
 
 
 async def _reopen(session: AsyncSession, incident: Incident) -> None:
@@ -335,12 +342,14 @@ __all__: Sequence[str] = [
     "acknowledge",
     "add_event",
     "add_note",
+    "advance",
     "change_severity",
     "create",
     "get_all",
     "get_or_raise",
     "is_duplicate",
     "locked",
+    "mark_acknowledged",
     "open_counts",
     "open_incident",
     "set_status",
