@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         started = await Runtime.start(settings)
         app.state.runtime = started
         refusals = RefusalAuditor(started.db)
+        app.state.refusal_auditor = refusals  # failed keys (auth.dependencies)
         try:
             await ensure_bootstrap_key(settings=settings, db=started.db)
             await started.db.fill_pool()  # the pool's baseline, open before the first request

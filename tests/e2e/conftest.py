@@ -31,6 +31,19 @@ GARDEN_DOC = b"""# Tomatoes
 Tomato plants need six hours of sun a day and deep watering twice a week.
 """
 
+DOC_RAGOPS_KEY = "rgo_Vt7Qm2Lx9Pz4Kc8Nw3Hb6Rj1Fd5Sy0Ga"  # pragma: allowlist secret
+DOC_PROVIDER_KEY = "sk-proj-Wq4Ez8Rt2Yu6Io0Pa3Sd7Fg1Hj5"  # pragma: allowlist secret
+CREDENTIALS_DOC = f"""# Staging credentials
+
+The staging deploy token is {DOC_RAGOPS_KEY} and the mail provider key is {DOC_PROVIDER_KEY};
+both are rotated every ninety days by the platform team.
+
+## Rotation
+
+Rotation happens on the first Monday of the quarter, after the change freeze ends.
+""".encode()
+"""A document holding two key-shaped strings, which no answer or citation may show."""
+
 
 def upload(
     client: httpx.Client,

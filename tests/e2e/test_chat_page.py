@@ -1,5 +1,5 @@
-"""The chat page in headless Chromium: it answers with citations and the mode, and shows
-hostile text from documents and questions as text, never as markup."""
+"""The chat page in headless Chromium: it answers with citations and the mode, shows hostile
+text from documents and questions as text, never as markup, and no key of a document."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LiveServer, RunningServer, make_settings
-from tests.e2e.conftest import upload
+from tests.e2e.conftest import CREDENTIALS_DOC, DOC_PROVIDER_KEY, DOC_RAGOPS_KEY, upload
 
 HOSTILE_DOC = b"""# Lighthouse <img src=x onerror="window.__xss='title'">
 
@@ -73,6 +73,29 @@ def test_page_answers_with_citations_and_escapes_everything(
     )
     assert page.locator(".turn").count() == 2
     page.close()
+
+
+def test_page_shows_no_key_of_a_document_in_answer_or_citation(
+    tmp_path: Path, browser: Any
+) -> None:
+    running = RunningServer(make_settings(tmp_path / "var"))
+    try:
+        live = running.start()
+        with live.client() as client:
+            files = [("staging.md", CREDENTIALS_DOC, "text/markdown")]
+            assert upload(client, files).status_code == 200
+        page = _page(live, browser)
+        page.goto(live.base_url + "/")
+        page.fill("#question", "What is the staging deploy token?")
+        page.click("#send")
+        page.wait_for_selector(".citations li", timeout=30_000)
+        shown = page.inner_text(".turn")
+        assert "[redacted]" in page.inner_text(".citations .snippet"), shown
+        for key in (DOC_RAGOPS_KEY, DOC_PROVIDER_KEY):
+            assert key[:16] not in shown and key[:16] not in page.content()
+        page.close()
+    finally:
+        running.stop()
 
 
 def test_page_shows_api_errors_as_text(server: LiveServer, browser: Any) -> None:

@@ -316,12 +316,13 @@ def test_only_a_signed_delivery_gets_in(server: LiveServer) -> None:
         assert answer.status_code == 401, answer.text
         assert "X-PagerDuty-Signature" in answer.json()["error"]["message"]
     assert failures() == before + len(refused)
+    # audited as failed keys are: the first of each kind at once, the rest of the minute as
+    # one summary later (a flood of forged deliveries writes a row a minute, not one each)
     events = [e for e in audit_rows(server.settings, "auth.failure") if e.target == f"POST {HOOK}"]
-    assert events[-len(refused) :][0].detail == {
-        "reason": "pagerduty_signature",
-        "signature": "missing",
-    }
-    assert {e.detail["signature"] for e in events[-len(refused) + 1 :]} == {"mismatch"}
+    assert [e.detail for e in events] == [
+        {"reason": "pagerduty_signature", "signature": "missing"},
+        {"reason": "pagerduty_signature", "signature": "mismatch"},
+    ]
     assert all(e.outcome == "denied" and e.client_address == "127.0.0.1" for e in events)
     assert SECRET not in json.dumps([e.detail for e in events])
     assert detail(server, incident_id)["status"] == "triggered"

@@ -116,23 +116,25 @@ def test_hostile_passage_reaches_the_model_only_as_marked_data(
 
 def test_an_obeying_answer_is_replaced(client: httpx.Client, llm: FakeLLMServer) -> None:
     llm.set_answer(OBEYING)
-    body = client.post("/v1/chat", json={"question": QUESTION}).json()
+    whole = client.post("/v1/chat", json={"question": QUESTION})
+    body = whole.json()
     assert body["mode"] == "extractive" and body["fallback_reason"] == "output_guard"
-    _no_leak(body["answer"])
+    _no_leak(whole.text)  # the answer and its citations' snippets (the hostile passage's)
     assert "Sunday" in body["answer"]
+    assert any("[redacted]" in c["snippet"] for c in body["citations"])
 
-    events = read_sse(client.post("/v1/chat", json={"question": QUESTION, "stream": True}))
-    tokens = "".join(data["text"] for event, data in events if event == "token")
+    streamed = client.post("/v1/chat", json={"question": QUESTION, "stream": True})
+    events = read_sse(streamed)
     # "Sure! My instructions:" went out; the prompt that followed was held back, then reset.
     assert [data for event, data in events if event == "reset"] == [{"reason": "output_guard"}]
     assert events[-1][0] == "done" and events[-1][1]["fallback_reason"] == "output_guard"
-    _no_leak(tokens + events[-1][1]["answer"])
+    _no_leak(streamed.text)
 
     completion = client.post("/v1/chat/completions", json={
         "model": "default", "messages": [{"role": "user", "content": QUESTION}]
-    }).json()  # fmt: skip
-    assert completion["ragops"]["fallback_reason"] == "output_guard"
-    _no_leak(completion["choices"][0]["message"]["content"])
+    })  # fmt: skip
+    assert completion.json()["ragops"]["fallback_reason"] == "output_guard"
+    _no_leak(completion.text)
 
 
 def test_a_late_leak_in_a_stream_is_caught_before_it_is_sent(

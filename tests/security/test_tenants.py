@@ -1,6 +1,8 @@
 """Tenant isolation over real HTTP, on SQLite and on PostgreSQL: a key of tenant B cannot
-list, see, delete or cite tenant A's documents, sessions, messages or collections, and A's
-ids in B's requests are 404, as if they did not exist."""
+list, see, delete or cite tenant A's documents, sessions, messages or collections, nor see or
+cancel A's jobs, revoke or rotate A's keys, read A's audit events, replay A's idempotent
+answers, or clear, reindex or reconcile A's data with B's admin routes; A's ids in B's
+requests are 404, as if they did not exist."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 from ragops.config import Settings
 from tests.conftest import BACKENDS, RunningServer, backend_settings, create_api_key
 from tests.e2e.conftest import GARDEN_DOC, upload
-from tests.security.support import audit_rows
+from tests.security.support import audit_rows, key_row
 
 VAULT_DOC = b"""# Vault
 
@@ -99,6 +101,8 @@ def test_other_tenants_session_is_404(tenants: Tenants) -> None:
     assert _code(feedback) == (404, "message_not_found")
     follow = tenants.b.post("/v1/chat", json={"question": "And then?", "session_id": session})
     assert _code(follow) == (404, "session_not_found")
+    streamed = {"question": "And then?", "session_id": session, "stream": True}
+    assert _code(tenants.b.post("/v1/chat", json=streamed)) == (404, "session_not_found")
     kept = tenants.a.get(f"/v1/sessions/{session}").json()
     assert len(kept["messages"]) == 2
 
@@ -184,3 +188,84 @@ def test_service_wide_routes_need_an_admin_key_of_the_operator_tenant(tenants: T
         kept = op.get(incident).json()
         assert kept["status"] == "triggered" and "all clear" not in str(kept)
         assert [i["title"] for i in op.get("/v1/ops/incidents").json()] == ["Disk 90 %"]
+
+
+@pytest.fixture
+def globex_admin(tenants: Tenants) -> Iterator[httpx.Client]:
+    """A key of tenant B with every scope: the attacker's strongest key short of the
+    operator's."""
+    key = create_api_key(tenants.settings, tenant="globex", scopes="chat,ingest,admin")
+    with httpx.Client(base_url=tenants.base_url, headers={"X-API-Key": key}, timeout=60) as c:
+        yield c
+
+
+def test_other_tenants_jobs_are_404(tenants: Tenants) -> None:
+    queued = tenants.a.post(
+        "/v1/documents",
+        params={"async": "true"},
+        files=[("files", ("later.md", b"# Later\n\nThe lamp is lit at dusk.\n", "text/markdown"))],
+    )
+    assert queued.status_code == 202, queued.text
+    job = queued.json()["id"]
+    assert _code(tenants.b.get(f"/v1/jobs/{job}")) == (404, "job_not_found")
+    assert _code(tenants.b.delete(f"/v1/jobs/{job}")) == (404, "job_not_found")
+    assert job not in {j["id"] for j in tenants.b.get("/v1/jobs").json()["jobs"]}
+    mine = tenants.a.get(f"/v1/jobs/{job}").json()
+    assert mine["state"] != "cancelled" and not mine["cancel_requested"]
+
+
+def test_other_tenants_keys_cannot_be_revoked_rotated_or_listed(
+    tenants: Tenants, globex_admin: httpx.Client
+) -> None:
+    victim = str(tenants.a.headers["X-API-Key"])
+    victim_id = key_row(tenants.settings, victim).id
+    revoked = globex_admin.post(f"/v1/admin/keys/{victim_id}/revoke")
+    rotated = globex_admin.post(f"/v1/admin/keys/{victim_id}/rotate")
+    assert revoked.status_code == 404 and rotated.status_code == 404, (revoked.text, rotated.text)
+    assert "key" not in rotated.json() and victim not in rotated.text
+    assert victim_id not in {k["id"] for k in globex_admin.get("/v1/admin/keys").json()}
+    row = key_row(tenants.settings, victim)
+    assert row.revoked_at is None and row.expires_at is None
+    assert tenants.a.get("/v1/collections").status_code == 200  # the key still works
+    events = globex_admin.get("/v1/admin/audit-events", params={"since": "1d"}).json()
+    assert events and {e["tenant_id"] for e in events} == {"globex"}
+
+
+def test_other_tenants_idempotent_answers_are_never_replayed(tenants: Tenants) -> None:
+    """The same Idempotency-Key and body from two tenants are two requests."""
+    same = {"Idempotency-Key": "shared-key-1"}
+    body = {"question": VAULT_QUESTION}
+    mine = tenants.a.post("/v1/chat", json=body, headers=same)
+    assert mine.status_code == 200 and "7-31-4159" in mine.text
+    theirs = tenants.b.post("/v1/chat", json=body, headers=same)
+    assert theirs.status_code == 200, theirs.text
+    assert "idempotent-replayed" not in theirs.headers and "7-31-4159" not in theirs.text
+    again = tenants.a.post("/v1/chat", json=body, headers=same)  # A's own retry still replays
+    assert again.headers.get("idempotent-replayed") == "true"
+
+
+def test_other_tenants_admin_routes_touch_only_their_own_data(
+    tenants: Tenants, globex_admin: httpx.Client
+) -> None:
+    """Cache clear, reindex, store check and reconcile of tenant B leave A's cached answers,
+    vectors and documents alone."""
+    ask = {"question": VAULT_QUESTION, "collection": "vault"}
+    tenants.a.post("/v1/chat", json=ask)
+    assert tenants.a.post("/v1/chat", json=ask).headers["X-Cache"] == "hit-exact"
+
+    cleared = globex_admin.delete("/v1/admin/cache")
+    assert cleared.status_code == 200 and cleared.json()["tenant_id"] == "globex"
+    assert globex_admin.delete("/v1/admin/cache", params={"collection": "vault"}).status_code == 200
+    assert tenants.a.post("/v1/chat", json=ask).headers["X-Cache"] == "hit-exact"
+
+    reindexed = globex_admin.post("/v1/admin/reindex", json={"collection": "vault"})
+    assert reindexed.status_code == 404, reindexed.text
+    assert globex_admin.post("/v1/admin/reindex").status_code == 200
+    report = globex_admin.get("/v1/admin/store/check").json()
+    assert "acme" not in str(report) and "vault.md" not in str(report)
+    assert globex_admin.post("/v1/admin/store/reconcile").status_code == 200
+    assert tenants.a.post("/v1/chat", json=ask).headers["X-Cache"] == "hit-exact"
+    fresh = tenants.a.post("/v1/chat", json={**ask, "question": "How often is it changed?"})
+    assert fresh.status_code == 200 and fresh.json()["citations"], fresh.text
+    assert "7-31-4159" in tenants.a.post("/v1/chat", json={"question": VAULT_QUESTION}).text
+    assert _code(globex_admin.get("/v1/models/vault")) == (404, "collection_not_found")

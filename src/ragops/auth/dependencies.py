@@ -3,11 +3,13 @@
 `authenticate` reads the key from `Authorization: Bearer <key>` (what the openai client
 sends) or `X-API-Key: <key>`, checks it and returns the `Principal`; a missing, unknown,
 expired or revoked key is a 401 `unauthorized` with `WWW-Authenticate: Bearer`, and an audit
-event. `require_scope("ingest")` goes into a route decorator's `dependencies` and answers 403
-`forbidden` when the key lacks the scope. `require_operator()` guards the routes that act for
-the whole service rather than one tenant (incidents, on-call, database pools): an admin key of
-the operator tenant "default" only, 403 `forbidden` for any other. With `auth_enabled` off
-every request acts as tenant "default" with every scope.
+event (`auth.failure`, aggregated per address and minute by `refusals.RefusalAuditor`).
+`require_scope("ingest")` goes into a route decorator's `dependencies` and answers 403
+`forbidden` when the key lacks the scope (an `auth.forbidden` event each).
+`require_operator()` guards the routes that act for the whole service rather than one tenant
+(incidents, on-call, database pools): an admin key of the operator tenant "default" only, 403
+`forbidden` for any other. With `auth_enabled` off every request acts as tenant "default"
+with every scope.
 
 The principal is kept on `request.state.principal` for later layers (rate limits by key id).
 """
@@ -23,6 +25,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from ragops.auth import service
 from ragops.auth.audit import record_event
 from ragops.auth.models import Outcome, Scope
+from ragops.auth.refusals import RefusalAuditor
 from ragops.auth.service import (
     DEFAULT_TENANT,
     OPEN_PRINCIPAL,
@@ -72,9 +75,7 @@ async def authenticate(
             principal = await service.authenticate(db=_db(request), key=presented.strip())
         except AuthenticationFailed as exc:
             metrics.record_auth_failure(exc.reason)
-            await _record_denied(
-                request, "auth.failure", exc.tenant_id, exc.key_id, {"reason": exc.reason}
-            )
+            await _record_failure(request, exc, presented)
             raise HTTPException(401, exc.message, headers={"WWW-Authenticate": "Bearer"}) from None
     request.state.principal = principal
     tenant_id_var.set(principal.tenant_id)
@@ -84,21 +85,31 @@ async def authenticate(
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
-async def _record_denied(
-    request: Request,
-    action: str,
-    tenant_id: str | None,
-    key_id: str | None,
-    detail: dict[str, str],
+async def _record_failure(
+    request: Request, exc: AuthenticationFailed, presented: str | None
 ) -> None:
-    """The audit event of a request refused by its key (`auth.failure`: no working key;
-    `auth.forbidden`: a key not allowed the route)."""
+    """The audit event of a request without a working key (`auth.failure`), through the
+    application's `RefusalAuditor`: the first of a window at once, the rest as one summary.
+    The presented key only goes in as a digest that counts different keys."""
+    auditor: RefusalAuditor = request.app.state.refusal_auditor
+    await auditor.auth_failure(
+        reason=exc.reason,
+        target=f"{request.method} {request.url.path}",
+        client_address=client_address(request),
+        tenant_id=exc.tenant_id,
+        key_id=exc.key_id,
+        key_digest=service.hash_key(presented)[:16] if presented else None,
+    )
+
+
+async def _record_forbidden(request: Request, principal: Principal, detail: dict[str, str]) -> None:
+    """The audit event of a working key not allowed the route (`auth.forbidden`), one each."""
     await record_event(
         db=_db(request),
-        action=action,
+        action="auth.forbidden",
         outcome="denied",
-        tenant_id=tenant_id,
-        actor_key_id=key_id,
+        tenant_id=principal.tenant_id,
+        actor_key_id=principal.key_id,
         target=f"{request.method} {request.url.path}",
         client_address=client_address(request),
         detail=detail,
@@ -110,13 +121,7 @@ def require_scope(scope: Scope) -> Any:
 
     async def check(request: Request, principal: PrincipalDep) -> Principal:
         if not principal.allows(scope):
-            await _record_denied(
-                request,
-                "auth.forbidden",
-                principal.tenant_id,
-                principal.key_id,
-                {"required_scope": scope},
-            )
+            await _record_forbidden(request, principal, {"required_scope": scope})
             raise HTTPException(403, f"this API key lacks the '{scope}' scope")
         return principal
 
@@ -135,7 +140,7 @@ async def check_operator(request: Request, principal: Principal) -> Principal:
     if principal.allows("admin") and principal.tenant_id == DEFAULT_TENANT:
         return principal
     detail = {"required_scope": "admin", "required_tenant": DEFAULT_TENANT}
-    await _record_denied(request, "auth.forbidden", principal.tenant_id, principal.key_id, detail)
+    await _record_forbidden(request, principal, detail)
     raise HTTPException(403, OPERATOR_ONLY)
 
 

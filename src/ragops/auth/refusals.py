@@ -1,18 +1,29 @@
-"""Rate-limit refusals in the audit trail, aggregated so that a flood never becomes a flood of
-database writes.
+"""Refused requests in the audit trail (rate-limit blocks and failed key authentication),
+aggregated so that a flood never becomes a flood of database writes.
 
-Per (limit, key or address) and fixed window (`window_seconds`, default 60 s), the first
-refusal is written at once (`rate_limit.block`, so a block shows up immediately); the ones
-that follow in that window are only counted, and written as one summary row (`detail.count`,
-`detail.summary = true`, first and last time) when the window ends or the application stops.
-At most two rows per caller per window, whatever the request rate. Every refusal is still
-counted in `ragops_rate_limited_total`.
+Per caller and fixed window (`window_seconds`, default 60 s), the first refusal is written at
+once (so a block or a failed key shows up immediately); the ones that follow in that window
+are only counted, and written as one summary row (`detail.count`, `detail.summary = true`,
+first and last time, up to five targets) when the window ends or the application stops. At
+most two rows per caller per window, whatever the request rate. The caller is:
+
+- `rate_limit.block`: the limit and whom it counts (key id, presented key's hash, address);
+- `auth.failure`: the failure's reason, the client address and, for an expired or revoked
+  key, its id. Unknown keys from one address are one caller however many different keys are
+  tried (a credential-stuffing burst costs two rows a minute); the summary says how many
+  different keys were presented (`detail.distinct_keys`, counted by a digest held in memory
+  only: a presented key, or any part of it, is never written).
+
+Every refusal is still counted in its metric (`ragops_rate_limited_total`,
+`ragops_auth_failures_total`). Summaries are written outside any request, so they carry no
+request id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,18 +34,23 @@ from ragops.auth.audit import record_event
 from ragops.db import Database
 
 WINDOW_SECONDS = 60.0
+MAX_TARGETS = 5
+"""Targets (method and path) a summary names at most."""
+MAX_DISTINCT_KEYS = 1000
+"""Different presented keys a window counts at most (`distinct_keys` stops there)."""
 
 
 @dataclass
 class _Pending:
-    """Refusals of one caller in one window after the first (not yet written)."""
+    """One caller's window: the first refusal (written), then those counted after it."""
 
-    event: str
-    details: dict[str, Any]
+    event: dict[str, Any]
+    """The `record_event` arguments of the first refusal."""
     count: int = 0
     first_at: float = 0.0
     last_at: float = 0.0
-    paths: set[str] = field(default_factory=set)
+    targets: set[str] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)
 
 
 def _iso(at: float) -> str:
@@ -42,7 +58,8 @@ def _iso(at: float) -> str:
 
 
 class RefusalAuditor:
-    """The security layer's `app.state.security_event_hook(event, details)`."""
+    """The security layer's `app.state.security_event_hook(event, details)` (rate limits) and
+    the authentication's `auth_failure` (failed keys), one window per caller."""
 
     def __init__(self, db: Database, *, window_seconds: float = WINDOW_SECONDS) -> None:
         self.db = db
@@ -54,24 +71,70 @@ class RefusalAuditor:
         return int(at // self.window_seconds)
 
     async def __call__(self, event: str, details: Mapping[str, Any]) -> None:
+        """A rate-limit refusal (`rate_limit.report_limited`)."""
+        caller = (str(details.get("limit")), str(details.get("identity")))
+        await self._refused(caller, _rate_limit_event(event, details))
+
+    async def auth_failure(
+        self,
+        *,
+        reason: str,
+        target: str,
+        client_address: str | None,
+        tenant_id: str | None = None,
+        key_id: str | None = None,
+        key_digest: str | None = None,
+        signature: str | None = None,
+    ) -> None:
+        """A request refused for want of a working key, or of a valid webhook signature
+        (`signature`: missing or mismatch, counted apart). `key_digest` (a digest of the key
+        presented, if any) only counts different keys; it is never written."""
+        detail = {"reason": reason}
+        if signature is not None:
+            detail["signature"] = signature
+        event = {
+            "action": "auth.failure",
+            "outcome": "denied",
+            "tenant_id": tenant_id,
+            "actor_key_id": key_id,
+            "target": target,
+            "client_address": client_address,
+            "detail": detail,
+        }
+        caller = (
+            f"auth.failure:{reason}:{signature or ''}",
+            f"{client_address or ''}|{key_id or ''}",
+        )
+        await self._refused(caller, event, key_digest)
+
+    async def _refused(
+        self, caller: tuple[str, str], event: dict[str, Any], key_digest: str | None = None
+    ) -> None:
         now = time.time()
-        key = (self._window(now), str(details.get("limit")), str(details.get("identity")))
+        key = (self._window(now), caller[0], caller[1])
         pending = self._seen.get(key)
         if pending is None:
-            self._seen[key] = _Pending(event=event, details=dict(details))
+            pending = self._seen[key] = _Pending(event=event)
+            if key_digest is not None:
+                pending.keys.add(key_digest)
             self._start_flusher()
-            await _write(self.db, event, details)
+            await record_event(db=self.db, **event)
             return
         if pending.count == 0:
             pending.first_at = now
         pending.count += 1
         pending.last_at = now
-        if len(pending.paths) < 5:
-            pending.paths.add(f"{details.get('method')} {details.get('path')}")
+        if len(pending.targets) < MAX_TARGETS:
+            pending.targets.add(str(event.get("target")))
+        if key_digest is not None and len(pending.keys) < MAX_DISTINCT_KEYS:
+            pending.keys.add(key_digest)
 
     def _start_flusher(self) -> None:
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+            # a context of its own: not the request's that started it (its request id)
+            self._flusher = asyncio.get_running_loop().create_task(
+                self._flush_loop(), context=contextvars.Context()
+            )
 
     async def _flush_loop(self) -> None:
         while self._seen:
@@ -88,16 +151,20 @@ class RefusalAuditor:
             pending = self._seen.pop(key)
             if pending.count == 0:
                 continue
-            details = dict(pending.details)
-            details.update(
+            event = dict(pending.event)
+            detail = dict(event.get("detail") or {})
+            detail.update(
                 count=pending.count,
                 summary=True,
                 first_at=_iso(pending.first_at),
                 last_at=_iso(pending.last_at),
                 window_seconds=self.window_seconds,
-                targets=sorted(pending.paths),
+                targets=sorted(pending.targets),
             )
-            await _write(self.db, pending.event, details)
+            if pending.keys:
+                detail["distinct_keys"] = len(pending.keys)
+            event["detail"] = detail
+            await record_event(db=self.db, **event)
             written += 1
         return written
 
@@ -110,17 +177,17 @@ class RefusalAuditor:
         await self.flush()
 
 
-async def _write(db: Database, event: str, details: Mapping[str, Any]) -> None:
+def _rate_limit_event(event: str, details: Mapping[str, Any]) -> dict[str, Any]:
+    """The `record_event` arguments of a rate-limit refusal."""
     kind, _, value = str(details.get("identity") or "").partition(":")
     skipped = ("identity", "method", "path", "tenant_id")
     tenant_id = details.get("tenant_id")
-    await record_event(
-        db=db,
-        action="rate_limit.block" if event == "rate_limited" else f"security.{event}",
-        outcome="denied",
-        tenant_id=str(tenant_id) if tenant_id else None,
-        actor_key_id=value[:16] if kind == "key" else None,
-        client_address=value if kind == "ip" else None,
-        target=f"{details.get('method')} {details.get('path')}",
-        detail={k: v for k, v in details.items() if k not in skipped},
-    )
+    return {
+        "action": "rate_limit.block" if event == "rate_limited" else f"security.{event}",
+        "outcome": "denied",
+        "tenant_id": str(tenant_id) if tenant_id else None,
+        "actor_key_id": value[:16] if kind == "key" else None,
+        "client_address": value if kind == "ip" else None,
+        "target": f"{details.get('method')} {details.get('path')}",
+        "detail": {k: v for k, v in details.items() if k not in skipped},
+    }

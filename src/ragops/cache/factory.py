@@ -5,6 +5,7 @@ from __future__ import annotations
 from ragops.cache import keys, matching
 from ragops.cache.semantic import SemanticCache
 from ragops.cache.service import AnswerCache
+from ragops.chat.citations import CITATIONS_VERSION
 from ragops.chat.extractive import ANSWERER_VERSION
 from ragops.chat.prompts import SYSTEM_PROMPT
 from ragops.config import Settings
@@ -45,7 +46,7 @@ def create_answer_cache(
             settings,
             prompt=SYSTEM_PROMPT,
             embedder_model=embedder.model_id,
-            rules=str(ANSWERER_VERSION),
+            rules=f"{ANSWERER_VERSION}.{CITATIONS_VERSION}",
         ),
         semantic=semantic,
     )

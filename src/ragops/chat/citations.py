@@ -6,13 +6,14 @@ valid numbers in order of first use, the invalid ones, and can rewrite the answe
 the markers that point at passages that were not retrieved. Text inside code spans and
 fenced code blocks is left alone (`items[0]` is code, not a citation), and so are markdown
 links (`[1](https://...)`). `citations_for` builds the response's citation objects (document,
-section, snippet, score) for the passage numbers an answer cites.
+section, snippet, score) for the passage numbers an answer cites; a snippet quotes a document,
+so it passes through the same redaction as an extractive answer (`AnswerGuard.redact`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ragops.chat.models import Citation
@@ -20,6 +21,10 @@ from ragops.retrieval.service import Passage
 
 SNIPPET_CHARS = 300
 """Longest snippet of a cited passage shown in a response."""
+CITATIONS_VERSION = 2
+"""The version of what a citation shows, raised whenever it changes (2: snippets redacted): it
+is part of the answer cache's fingerprint (`cache.factory`), so an entry cached with citations
+of an older release is not served after an upgrade."""
 MAX_RANGE = 50
 """Longest range expanded number by number; longer or reversed ones count by their two ends."""
 
@@ -155,17 +160,23 @@ def renumber_citations(answer: str, order: Sequence[int]) -> str:
 
 
 def citations_for(
-    passages: Sequence[Passage], indexes: Sequence[int], *, renumbered: bool = False
+    passages: Sequence[Passage],
+    indexes: Sequence[int],
+    *,
+    redact: Callable[[str], str],
+    renumbered: bool = False,
 ) -> list[Citation]:
     """Citation objects for the 1-based passage `indexes` the answer cites; numbered 1..n in
-    that order when the answer's markers were renumbered so (`Generated.renumbered`)."""
+    that order when the answer's markers were renumbered so (`Generated.renumbered`). Each
+    snippet is cut from the passage's text as `redact` leaves it (the answer's redaction:
+    redacted before the cut, so a key the cut would split is still found whole)."""
     return [
         Citation(
             index=number if renumbered else index,
             document_id=passages[index - 1].document_id,
             title=passages[index - 1].title,
             section=passages[index - 1].section,
-            snippet=snippet(passages[index - 1].text),
+            snippet=snippet(redact(passages[index - 1].text)),
             score=round(float(passages[index - 1].score), 4),
         )
         for number, index in enumerate(indexes, start=1)

@@ -84,8 +84,10 @@ def _usage(prepared: service.Prepared, generated: Generated) -> dict[str, int]:
     }
 
 
-def _extras(prepared: service.Prepared, generated: Generated, request_id: str) -> dict[str, Any]:
-    citations = outcome.answer_citations(prepared, generated)
+def _extras(
+    deps: service.ChatDeps, prepared: service.Prepared, generated: Generated, request_id: str
+) -> dict[str, Any]:
+    citations = outcome.answer_citations(deps, prepared, generated)
     return {
         "citations": [c.model_dump() for c in citations],
         "ragops": {
@@ -137,7 +139,7 @@ async def chat_completions(
                 }
             ],
             "usage": _usage(prepared, generated),
-            **_extras(prepared, generated, request_id),
+            **_extras(deps, prepared, generated, request_id),
         }
         await outcome.remember(deps, tenant_id=tenant_id, prepared=prepared, generated=generated)
         return Response(
@@ -177,7 +179,7 @@ async def chat_completions(
             yield f"data: {json.dumps(body_)}\n\n"
             return
         if generated is not None:
-            yield chunk({}, "stop", **_extras(prepared, generated, request_id))
+            yield chunk({}, "stop", **_extras(deps, prepared, generated, request_id))
             await outcome.remember(
                 deps, tenant_id=tenant_id, prepared=prepared, generated=generated
             )

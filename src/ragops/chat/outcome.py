@@ -1,7 +1,7 @@
 """What follows an answer (`chat.service`): its citations (the cached ones on a cache hit, else
-those of the passages it cites), the question and answer stored as the session's two turns,
-the response with its timings, and a freshly computed answer remembered in the answer cache
-(which keeps only grounded ones).
+those of the passages it cites, their snippets redacted as the answer is), the question and
+answer stored as the session's two turns, the response with its timings, and a freshly
+computed answer remembered in the answer cache (which keeps only grounded ones).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ async def remember(
     """Cache a freshly computed answer (the cache keeps only grounded ones)."""
     if deps.answers is None or prepared.lookup is None or prepared.hit:
         return
-    citations = citations_for(prepared.passages, generated.cited, renumbered=generated.renumbered)
+    citations = _cited(deps, prepared, generated)
     await deps.answers.remember(
         prepared.lookup,
         tenant_id=tenant_id,
@@ -35,11 +35,23 @@ async def remember(
     )
 
 
-def answer_citations(prepared: Prepared, generated: Generated) -> list[Citation]:
-    """The answer's citations: the cached ones on a hit, else those of the passages cited."""
+def _cited(deps: ChatDeps, prepared: Prepared, generated: Generated) -> list[Citation]:
+    """The citations of the passages the answer cites, their snippets redacted by the
+    generator's output guard (the redaction of extractive answers)."""
+    return citations_for(
+        prepared.passages,
+        generated.cited,
+        redact=deps.generator.guard.redact,
+        renumbered=generated.renumbered,
+    )
+
+
+def answer_citations(deps: ChatDeps, prepared: Prepared, generated: Generated) -> list[Citation]:
+    """The answer's citations: the cached ones on a hit (stored redacted), else those of the
+    passages cited."""
     if prepared.lookup is not None and prepared.lookup.entry is not None:
         return [Citation.model_validate(c) for c in prepared.lookup.entry.citations]
-    return citations_for(prepared.passages, generated.cited, renumbered=generated.renumbered)
+    return _cited(deps, prepared, generated)
 
 
 async def finish(
@@ -51,7 +63,7 @@ async def finish(
     request_id: str,
 ) -> ChatResponse:
     """Store the turns and build the response."""
-    citations = answer_citations(prepared, generated)
+    citations = answer_citations(deps, prepared, generated)
     message_id = await store_turns(
         deps.db,
         deps.turns,

@@ -35,8 +35,8 @@ from ragops.api.deps import (
 )
 from ragops.api.openapi import ErrorBody
 from ragops.api.openapi import responses as error_responses
-from ragops.auth.audit import record_event
 from ragops.auth.dependencies import client_address
+from ragops.auth.refusals import RefusalAuditor
 from ragops.auth.service import Principal
 from ragops.db.base import utcnow
 from ragops.incidents import actions, links, pagerduty, service
@@ -140,13 +140,12 @@ async def pagerduty_signed(request: Request) -> None:
         return
     reason = "pagerduty_signature"
     metrics.record_auth_failure(reason)
-    await record_event(
-        db=request.app.state.runtime.db,
-        action="auth.failure",
-        outcome="denied",
+    auditor: RefusalAuditor = request.app.state.refusal_auditor
+    await auditor.auth_failure(  # a flood of forged deliveries writes a row a minute
+        reason=reason,
         target=f"{request.method} {request.url.path}",
         client_address=client_address(request),
-        detail={"reason": reason, "signature": "missing" if not header else "mismatch"},
+        signature="missing" if not header else "mismatch",
     )
     raise HTTPException(
         401, PAGERDUTY_UNSIGNED, headers={"WWW-Authenticate": 'Signature realm="pagerduty"'}

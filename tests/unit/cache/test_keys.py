@@ -44,11 +44,14 @@ def test_the_second_embedder_is_part_of_the_key() -> None:
     assert len(keys) == 3
 
 
-def test_the_built_cache_keys_on_the_answerer_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("version", ["ANSWERER_VERSION", "CITATIONS_VERSION"])
+def test_the_built_cache_keys_on_the_answerer_and_citations_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str
 ) -> None:
-    """`create_answer_cache` hands the answering rules' version to the fingerprint: a release
-    that raises `ANSWERER_VERSION` serves no entry cached by the one before, in either mode."""
+    """`create_answer_cache` hands the answering rules' and the citations' versions to the
+    fingerprint: a release that raises `ANSWERER_VERSION` (what is answered) or
+    `CITATIONS_VERSION` (what a citation shows, e.g. its snippet redacted) serves no entry
+    cached by the one before, in either mode."""
     from ragops.cache import factory
     from ragops.db import Database
     from ragops.providers.cache.memory import MemoryCache
@@ -71,6 +74,6 @@ def test_the_built_cache_keys_on_the_answerer_version(
             _env_file=None, data_dir=tmp_path / "var", semantic_cache=False, **update
         )
         before = built(settings)
-        monkeypatch.setattr(factory, "ANSWERER_VERSION", factory.ANSWERER_VERSION + 1)
+        monkeypatch.setattr(factory, version, getattr(factory, version) + 1)
         assert built(settings) != before
         monkeypatch.undo()
