@@ -4,7 +4,10 @@ as a Sentry tag, and load shedding when too many requests are in flight.
 
 The route label is the matched route's template (`/v1/sessions/{session_id}`), never the raw
 path; a request no route matched is `unmatched`, one refused for overload is `shed`, one
-refused because the instance drains (`ops.draining`) is `drain`.
+refused because the instance drains (`ops.draining`) is `drain`. A CORS preflight that the
+CORS layer answers (outside this middleware, so that a browser reads the refusals of the
+layers inside it) is recorded by that layer through `preflight_recorder`, as `OPTIONS` with
+route `preflight`, its status and its time.
 `/metrics` itself is not recorded. The same requests are counted in the database's request
 log (`observability.request_log`) for postmortems written without Prometheus. Operations
 endpoints (`/healthz`, `/readyz`, `/version`, `/metrics`, `/ops...`) are never shed and do not
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -34,6 +38,7 @@ OPS_PATHS = frozenset({"/healthz", "/readyz", "/version", METRICS_PATH, "/ops"})
 UNMATCHED = "unmatched"
 SHED = "shed"
 DRAIN = "drain"
+PREFLIGHT = "preflight"
 REFUSAL_KEY = "ragops.refusal"
 """Scope key a layer inside this middleware sets to the route label of a request it refused."""
 
@@ -92,6 +97,33 @@ class ServiceLoad:
         """Count a request out."""
         with self._lock:
             self._in_flight = max(self._in_flight - 1, 0)
+
+
+def record_answered(
+    method: str, route: str, status: int, seconds: float, log: RequestLog | None
+) -> None:
+    """Count one answered request in the metrics and the request log, and write its access
+    line (`route`: a template or one of the fixed labels above)."""
+    metrics.observe_request(method, route, status, seconds)
+    if log is not None:
+        log.record(status, seconds)
+    access_logger.info(
+        "request",
+        method=method,
+        route=route,
+        status=status,
+        duration_ms=round(seconds * 1000, 2),
+        request_id=request_id_var.get(),
+    )
+
+
+def preflight_recorder(log: RequestLog | None) -> Callable[[int, float], None]:
+    """What the CORS layer calls with the status and seconds of a preflight it answered."""
+
+    def record(status: int, seconds: float) -> None:
+        record_answered("OPTIONS", PREFLIGHT, status, seconds, log)
+
+    return record
 
 
 def _status_of(exc: Exception, status: int) -> int:
@@ -159,19 +191,8 @@ class HttpMetricsMiddleware:
             if counted:
                 self.load.leave()
             seconds = time.perf_counter() - started
-            route = route_template(scope)
-            metrics.observe_request(method, route, status, seconds)
-            if self.log is not None:
-                self.log.record(status, seconds)
             with _bound(bound):
-                access_logger.info(
-                    "request",
-                    method=method,
-                    route=route,
-                    status=status,
-                    duration_ms=round(seconds * 1000, 2),
-                    request_id=request_id,
-                )
+                record_answered(method, route_template(scope), status, seconds, self.log)
 
     async def _shed(self, scope: Scope, send: Send) -> None:
         metrics.record_shed()
