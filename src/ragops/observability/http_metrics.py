@@ -11,7 +11,9 @@ route `preflight`, its status and its time.
 `/metrics` itself is not recorded. The same requests are counted in the database's request
 log (`observability.request_log`) for postmortems written without Prometheus. Operations
 endpoints (`/healthz`, `/readyz`, `/version`, `/metrics`, `/ops...`) are never shed and do not
-count toward the in-flight limit, so probes and scrapes keep answering under load.
+count toward the in-flight limit, so probes and scrapes keep answering under load; nor in
+`ragops_http_requests_in_progress`, which counts exactly the requests that limit counts (the
+console's "In flight" tile reads that gauge).
 """
 
 from __future__ import annotations
@@ -178,7 +180,8 @@ class HttpMetricsMiddleware:
                     name_request_span(method, route_template(scope))
             await send(message)
 
-        metrics.HTTP_IN_PROGRESS.inc()
+        if counted:
+            metrics.HTTP_IN_PROGRESS.inc()
         try:
             # request_notes: the fallbacks this request's steps use (observability.degradation)
             with _bound(bound), request_notes():
@@ -187,8 +190,8 @@ class HttpMetricsMiddleware:
             status = _status_of(exc, status)
             raise
         finally:
-            metrics.HTTP_IN_PROGRESS.dec()
             if counted:
+                metrics.HTTP_IN_PROGRESS.dec()
                 self.load.leave()
             seconds = time.perf_counter() - started
             with _bound(bound):
