@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,53 @@ async def test_pool_reset_keeps_queries_in_flight_and_reaches_every_instance(
         await b.aclose()
         await first.dispose()
         await second.dispose()
+
+
+async def _connections_of(pg_url: str, application: str, expected: int) -> int:
+    """The connections PostgreSQL has open for `application`, once they number `expected` (a
+    closed connection's backend leaves pg_stat_activity a moment later) or after 5 s."""
+    conn = await asyncpg.connect(_dsn(pg_url))
+    try:
+        for _ in range(50):
+            count = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", application
+            )
+            if count == expected:
+                break
+            await asyncio.sleep(0.1)
+        return int(count)
+    finally:
+        await conn.close()
+
+
+async def test_pool_reset_closes_each_old_connection_when_it_is_returned(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Idle connections close at the reset; one in use keeps working, and closes as soon as it
+    is returned, not when the old pool happens to be garbage collected (here it never is: the
+    test keeps a reference to it). The new pool keeps its connections as usual."""
+    application = f"ragops-reset-{uuid.uuid4().hex[:8]}"
+    settings = make_settings(
+        tmp_path / "var", database_url=pg_url, db_application_name=application, db_pool_min=2
+    )
+    db = Database(settings)
+    try:
+        assert await db.fill_pool() == 2
+        assert await _connections_of(pg_url, application, 2) == 2
+        old_pool = db.engine.sync_engine.pool
+        held = await db.engine.connect()
+        assert (await held.execute(text("SELECT 1"))).scalar_one() == 1
+        await db.reset_pool()
+        assert db.engine.sync_engine.pool is not old_pool
+        assert await _connections_of(pg_url, application, 1) == 1  # the idle one closed
+        assert (await held.execute(text("SELECT 2"))).scalar_one() == 2  # not dropped
+        await held.close()
+        assert await _connections_of(pg_url, application, 0) == 0
+        async with db.session() as session:
+            assert (await session.execute(text("SELECT 3"))).scalar_one() == 3
+        assert await _connections_of(pg_url, application, 1) == 1  # the new pool keeps it
+    finally:
+        await db.dispose()
 
 
 def test_pool_api_and_commands_beside_a_server(pg_url: str, tmp_path: Path, serve_app: Any) -> None:

@@ -3,18 +3,22 @@ latency, dependency status and version, draws its charts, and logs no console er
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from ragops import __version__
 from ragops.ops.console import quantile
 from tests.conftest import LiveServer, RunningServer
-from tests.ops_app.conftest import ops_settings
+from tests.ops_app.conftest import app_of, ops_settings
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +115,56 @@ def test_quantile_interpolates_like_prometheus() -> None:
     assert quantile(0.5, buckets) == pytest.approx(0.1)
     assert quantile(0.95, {1.0: 10.0, math.inf: 20.0}) == 1.0  # in the +Inf bucket
     assert quantile(0.95, {1.0: 0.0, math.inf: 0.0}) is None
+
+
+def _gauge_in_progress(client: httpx.Client) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("ragops_http_requests_in_progress "):
+            return float(line.split()[1])
+    raise AssertionError("no ragops_http_requests_in_progress in the scrape")
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.05)
+
+
+def test_in_flight_tile_and_gauge_count_the_same_requests(tmp_path: Path) -> None:
+    """`ragops_http_requests_in_progress` and the console's "In flight" count the same
+    requests: an operations request in flight (here a test route under /ops/) is in neither,
+    an API request in flight is in both."""
+    release = threading.Event()
+    running = RunningServer(ops_settings(tmp_path / "var"))
+    entered: list[str] = []
+
+    def holder(name: str) -> Callable[[], Any]:
+        async def hold() -> dict[str, str]:
+            entered.append(name)
+            await asyncio.to_thread(release.wait, 20)
+            return {"held": name}
+
+        return hold
+
+    app_of(running).add_api_route("/ops/test/hold", holder("ops"))
+    app_of(running).add_api_route("/test/hold", holder("api"))
+    live = running.start()
+    try:
+        with live.client() as client, ThreadPoolExecutor(2) as pool:
+            assert client.get("/ops/api/summary").json()["in_flight"] == 0
+            ops: Future[httpx.Response] = pool.submit(client.get, "/ops/test/hold")
+            _wait_until(lambda: entered == ["ops"])
+            assert _gauge_in_progress(client) == 0
+            assert client.get("/ops/api/summary").json()["in_flight"] == 0
+            api: Future[httpx.Response] = pool.submit(client.get, "/test/hold")
+            _wait_until(lambda: len(entered) == 2)
+            assert _gauge_in_progress(client) == 1
+            assert client.get("/ops/api/summary").json()["in_flight"] == 1
+            release.set()
+            assert ops.result(30).status_code == 200 and api.result(30).status_code == 200
+            assert _gauge_in_progress(client) == 0
+            assert client.get("/ops/api/summary").json()["in_flight"] == 0
+    finally:
+        release.set()
+        running.stop()

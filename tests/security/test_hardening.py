@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ragops.documents.extract import extract
 from ragops.main import create_app
@@ -132,6 +133,38 @@ def test_preflight_of_an_allowed_origin_asking_too_much_is_a_json_4xx(client: ht
         assert _cors_headers(answer) == []
         assert "Origin" in answer.headers["vary"]
         assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def _preflights_counted(client: httpx.Client) -> dict[str, float]:
+    """`ragops_http_requests_total` of route `preflight`, by status, from a scrape."""
+    counted: dict[str, float] = {}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "ragops_http_requests_total":
+                if sample.labels["route"] == "preflight":
+                    assert sample.labels["method"] == "OPTIONS"
+                    counted[sample.labels["status"]] = sample.value
+    return counted
+
+
+def test_preflights_answered_by_cors_are_counted_under_one_route(client: httpx.Client) -> None:
+    """CORS sits outside the request metrics (so a browser reads the refusals inside it); the
+    preflights it answers itself are still counted, as `OPTIONS` route `preflight` whatever
+    path they ask about, with their status."""
+    before = _preflights_counted(client)
+    asked = {"Access-Control-Request-Method": "POST"}
+    for path in ("/v1/chat", "/v1/sessions/abc", "/no/such/path"):
+        assert client.options(path, headers={"Origin": ALLOWED, **asked}).status_code == 200
+    refused = client.options(
+        "/v1/chat", headers={"Origin": "https://evil.example", **asked}
+    ).status_code
+    too_much = client.options(
+        "/v1/chat", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "PUT"}
+    ).status_code
+    assert (refused, too_much) == (403, 403)
+    after = _preflights_counted(client)
+    assert after.get("200", 0) - before.get("200", 0) == 3
+    assert after.get("403", 0) - before.get("403", 0) == 2
 
 
 def test_an_allowed_origin_can_read_a_413_of_the_body_limit(client: httpx.Client) -> None:

@@ -6,7 +6,8 @@ PostgreSQL gets a queue pool of `db_pool_min` persistent connections that may gr
 after a pool reset); the pool keeps them open between requests.
 Every PostgreSQL connection carries `application_name` = `RAGOPS_DB_APPLICATION_NAME`
 ("ragops"; migrations "ragops-migrate"), which `ragops db status` groups by and `ragops db
-kill` checks. `reset_pool` replaces the pool without touching connections in use.
+kill` checks. `reset_pool` replaces the pool without touching connections in use: the idle
+ones close at once, each one in use closes when it is returned (`_close_on_return`).
 SQLite (the embedded default) gets WAL mode and a busy timeout so concurrent readers and one
 writer do not fail; a SQLite file has SQLAlchemy's default pool, written out here
 (`SQLITE_POOL_SIZE` + `SQLITE_POOL_OVERFLOW`), which the `RAGOPS_DB_POOL_*` settings do not
@@ -38,8 +39,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.util import greenlet_spawn
 
 from ragops.config import Settings
 from ragops.db.loop_reads import LoopReads, ReadFailed, loop_reads_url
@@ -98,6 +100,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _close_on_return(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    """Checkin listener of a replaced pool: close the connection as it comes back, instead of
+    parking it in a pool nobody checks out from again (where it stayed open until that pool
+    was garbage collected). A close that fails leaves the connection closed anyway."""
+    if dbapi_connection is None:
+        return
+    try:
+        record.close()
+    except Exception as exc:  # the caller is returning a connection: never fail it for this
+        logger.debug("closing a connection of a replaced pool failed: %s", exc)
 
 
 class Database:
@@ -191,10 +205,15 @@ class Database:
 
     async def reset_pool(self) -> None:
         """Replace the pool: idle connections close now, connections in use finish their
-        work and close when returned; new checkouts open fresh connections."""
+        work and close as each is returned; new checkouts open fresh connections."""
         if self.loop_reads is not None:
             self.loop_reads.close()
-        await self.engine.dispose(close=True)
+        old = self.engine.sync_engine.pool
+        await self.engine.dispose(close=False)  # the engine takes a new pool; `old` is as it was
+        # Before anything else runs (no await in between): from now on a connection returned
+        # to the old pool closes on its return, so none is left for the collector to close.
+        event.listen(old, "checkin", _close_on_return)
+        await greenlet_spawn(old.dispose)  # the idle ones, and any returned meanwhile
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

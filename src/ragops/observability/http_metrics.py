@@ -4,17 +4,23 @@ as a Sentry tag, and load shedding when too many requests are in flight.
 
 The route label is the matched route's template (`/v1/sessions/{session_id}`), never the raw
 path; a request no route matched is `unmatched`, one refused for overload is `shed`, one
-refused because the instance drains (`ops.draining`) is `drain`.
+refused because the instance drains (`ops.draining`) is `drain`. A CORS preflight that the
+CORS layer answers (outside this middleware, so that a browser reads the refusals of the
+layers inside it) is recorded by that layer through `preflight_recorder`, as `OPTIONS` with
+route `preflight`, its status and its time.
 `/metrics` itself is not recorded. The same requests are counted in the database's request
 log (`observability.request_log`) for postmortems written without Prometheus. Operations
 endpoints (`/healthz`, `/readyz`, `/version`, `/metrics`, `/ops...`) are never shed and do not
-count toward the in-flight limit, so probes and scrapes keep answering under load.
+count toward the in-flight limit, so probes and scrapes keep answering under load; nor in
+`ragops_http_requests_in_progress`, which counts exactly the requests that limit counts (the
+console's "In flight" tile reads that gauge).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -34,6 +40,7 @@ OPS_PATHS = frozenset({"/healthz", "/readyz", "/version", METRICS_PATH, "/ops"})
 UNMATCHED = "unmatched"
 SHED = "shed"
 DRAIN = "drain"
+PREFLIGHT = "preflight"
 REFUSAL_KEY = "ragops.refusal"
 """Scope key a layer inside this middleware sets to the route label of a request it refused."""
 
@@ -94,6 +101,33 @@ class ServiceLoad:
             self._in_flight = max(self._in_flight - 1, 0)
 
 
+def record_answered(
+    method: str, route: str, status: int, seconds: float, log: RequestLog | None
+) -> None:
+    """Count one answered request in the metrics and the request log, and write its access
+    line (`route`: a template or one of the fixed labels above)."""
+    metrics.observe_request(method, route, status, seconds)
+    if log is not None:
+        log.record(status, seconds)
+    access_logger.info(
+        "request",
+        method=method,
+        route=route,
+        status=status,
+        duration_ms=round(seconds * 1000, 2),
+        request_id=request_id_var.get(),
+    )
+
+
+def preflight_recorder(log: RequestLog | None) -> Callable[[int, float], None]:
+    """What the CORS layer calls with the status and seconds of a preflight it answered."""
+
+    def record(status: int, seconds: float) -> None:
+        record_answered("OPTIONS", PREFLIGHT, status, seconds, log)
+
+    return record
+
+
 def _status_of(exc: Exception, status: int) -> int:
     """The status an outer layer will answer for `exc` when it says so (`status_code`)."""
     declared = getattr(exc, "status_code", None)
@@ -146,7 +180,8 @@ class HttpMetricsMiddleware:
                     name_request_span(method, route_template(scope))
             await send(message)
 
-        metrics.HTTP_IN_PROGRESS.inc()
+        if counted:
+            metrics.HTTP_IN_PROGRESS.inc()
         try:
             # request_notes: the fallbacks this request's steps use (observability.degradation)
             with _bound(bound), request_notes():
@@ -155,23 +190,12 @@ class HttpMetricsMiddleware:
             status = _status_of(exc, status)
             raise
         finally:
-            metrics.HTTP_IN_PROGRESS.dec()
             if counted:
+                metrics.HTTP_IN_PROGRESS.dec()
                 self.load.leave()
             seconds = time.perf_counter() - started
-            route = route_template(scope)
-            metrics.observe_request(method, route, status, seconds)
-            if self.log is not None:
-                self.log.record(status, seconds)
             with _bound(bound):
-                access_logger.info(
-                    "request",
-                    method=method,
-                    route=route,
-                    status=status,
-                    duration_ms=round(seconds * 1000, 2),
-                    request_id=request_id,
-                )
+                record_answered(method, route_template(scope), status, seconds, self.log)
 
     async def _shed(self, scope: Scope, send: Send) -> None:
         metrics.record_shed()

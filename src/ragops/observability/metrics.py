@@ -51,7 +51,8 @@ HTTP_DURATION = Histogram(
 )
 HTTP_IN_PROGRESS = Gauge(
     "ragops_http_requests_in_progress",
-    "HTTP requests being handled now.",
+    "HTTP requests being handled now, operations endpoints (probes, scrapes, /version, the "
+    "console) excluded: the requests the in-flight limit counts.",
     multiprocess_mode="livesum",
 )
 

@@ -2,8 +2,10 @@
 
 Every `RAGOPS_OPS_SAMPLE_SECONDS` the sampler reads the request counter, the latency
 histogram and the cache lookups from the metric registry (summed over workers in
-multiprocess mode). The summary turns consecutive samples into request rate, error rate
-(5xx share), p95 latency and cache hit rate. Operations endpoints (probes, scrapes, the
+multiprocess mode); the summary reads the requests in flight now from the same registry
+(`ragops_http_requests_in_progress`, which leaves the operations endpoints out too). The
+summary turns consecutive samples into request rate, error rate (5xx share), p95 latency and
+cache hit rate. Operations endpoints (probes, scrapes, the
 console itself) are left out, so the figures describe the traffic users send.
 """
 
@@ -44,12 +46,18 @@ class Sample:
     cache_lookups: float = 0.0
     cache_semantic_hits: float = 0.0
     routes: dict[str, tuple[float, float]] = field(default_factory=dict)
+    in_flight: float = 0.0
 
 
 def _families() -> Iterable[Metric]:
     path = metrics.multiprocess_dir()
     if path is None:
-        for metric in (metrics.HTTP_REQUESTS, metrics.HTTP_DURATION, metrics.CACHE_LOOKUPS):
+        for metric in (
+            metrics.HTTP_REQUESTS,
+            metrics.HTTP_DURATION,
+            metrics.CACHE_LOOKUPS,
+            metrics.HTTP_IN_PROGRESS,
+        ):
             yield from metric.collect()
         return
     registry = CollectorRegistry()
@@ -59,7 +67,7 @@ def _families() -> Iterable[Metric]:
 
 def read_sample(now: float | None = None) -> Sample:
     """The cumulative counts now."""
-    requests = errors = hits = lookups = semantic_hits = 0.0
+    requests = errors = hits = lookups = semantic_hits = in_flight = 0.0
     buckets: dict[float, float] = {}
     routes: dict[str, tuple[float, float]] = {}
     for family in _families():
@@ -79,6 +87,8 @@ def read_sample(now: float | None = None) -> Sample:
                     continue
                 bound = float(labels["le"])
                 buckets[bound] = buckets.get(bound, 0.0) + sample.value
+            elif sample.name == "ragops_http_requests_in_progress":
+                in_flight += sample.value
             elif sample.name == "ragops_cache_lookups_total":
                 # Every question does one exact lookup; the semantic one only follows a miss.
                 # The hit rate is the share of questions answered from either.
@@ -98,6 +108,7 @@ def read_sample(now: float | None = None) -> Sample:
         cache_lookups=lookups,
         cache_semantic_hits=semantic_hits,
         routes=routes,
+        in_flight=in_flight,
     )
 
 
@@ -210,6 +221,7 @@ class ConsoleSampler:
         series = [between(a, b) for a, b in zip(history, history[1:], strict=False)]
         return {
             "interval_seconds": self.interval,
+            "in_flight": max(round(now.in_flight), 0),
             "window_seconds": round(now.t - start.t, 3) if start is not None else 0.0,
             "current": current
             or {"request_rate": 0.0, "error_rate": None, "p95_ms": None, "cache_hit_rate": None},

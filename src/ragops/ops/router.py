@@ -191,12 +191,10 @@ async def ops_summary(request: Request) -> JSONResponse:
     """Request rate, error rate, p95 latency, cache hit rate, readiness and version."""
     state = _ops(request)
     require_metrics_access(request, state.settings)
-    observed = observability_state(request.app)
     ready, readiness = await state.readiness.report()
     body = {
         "generated_at": time.time(),
         "version": state.build.as_dict(),
-        "in_flight": observed.load.in_flight if observed else 0,
         "ready": ready,
         "readiness": readiness,
         **state.sampler.summary(),

@@ -8,12 +8,18 @@ requests pass through without any (only `Vary: Origin`, so that caches keep the 
 apart). The origin `*` is allowed only without credentials; `*` with
 `RAGOPS_CORS_ALLOW_CREDENTIALS=true` is refused at start, as is an origin that is not
 `scheme://host[:port]`.
+
+A preflight this layer answers (every `OPTIONS` with `Origin` and
+`Access-Control-Request-Method`) never reaches the request metrics, which sit inside it: it
+is handed with its status and time to `record_preflight` (`install_cors` passes the
+observability layer's recorder), which counts it as route `preflight`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
@@ -61,7 +67,15 @@ def validate_origins(origins: Sequence[str], *, allow_credentials: bool) -> list
 class AllowlistCORSMiddleware(CORSMiddleware):
     """Starlette's CORS for allowed origins; refused origins get no CORS header at all."""
 
-    def __init__(self, app: ASGIApp, *, origins: Sequence[str], allow_credentials: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        origins: Sequence[str],
+        allow_credentials: bool,
+        record_preflight: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.record_preflight = record_preflight
         super().__init__(
             app,
             allow_origins=list(origins),
@@ -95,7 +109,48 @@ class AllowlistCORSMiddleware(CORSMiddleware):
         headers = Headers(scope=scope)
         origin = headers.get("origin")
         preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
-        if origin is not None and preflight and self.is_allowed_origin(origin):
+        if origin is not None and preflight:
+            await self._recorded_preflight(scope, receive, send, headers, origin)
+            return
+        if origin is None or self.is_allowed_origin(origin):
+            await super().__call__(scope, receive, send)
+            return
+
+        async def vary_on_origin(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableHeaders(scope=message)
+                response_headers.add_vary_header("Origin")
+            await send(message)
+
+        await self.app(scope, receive, vary_on_origin)
+
+    async def _recorded_preflight(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, origin: str
+    ) -> None:
+        """Answer a preflight and hand its status and time to `record_preflight`."""
+        if self.record_preflight is None:
+            await self._preflight(scope, receive, send, headers, origin)
+            return
+        status = 500  # unless a response starts
+        started = time.perf_counter()
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self._preflight(scope, receive, send_recording, headers, origin)
+        finally:
+            self.record_preflight(status, time.perf_counter() - started)
+
+    async def _preflight(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, origin: str
+    ) -> None:
+        """An allowed origin's preflight: 403 naming what it asks for that is not allowed, else
+        Starlette's answer; a refused origin's: 403 with no `Access-Control-*` header."""
+        if self.is_allowed_origin(origin):
             refused = self.refused_by_preflight(headers)
             if refused:
                 await send_error(
@@ -109,24 +164,13 @@ class AllowlistCORSMiddleware(CORSMiddleware):
                     [(b"vary", b"Origin")],
                 )
                 return
-        if origin is None or self.is_allowed_origin(origin):
             await super().__call__(scope, receive, send)
             return
-        if preflight:
-            await send_error(
-                send,
-                scope,
-                403,
-                "cors_origin_refused",
-                f"cross-origin requests from {origin[:200]} are not allowed",
-                [(b"vary", b"Origin")],
-            )
-            return
-
-        async def vary_on_origin(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                response_headers = MutableHeaders(scope=message)
-                response_headers.add_vary_header("Origin")
-            await send(message)
-
-        await self.app(scope, receive, vary_on_origin)
+        await send_error(
+            send,
+            scope,
+            403,
+            "cors_origin_refused",
+            f"cross-origin requests from {origin[:200]} are not allowed",
+            [(b"vary", b"Origin")],
+        )

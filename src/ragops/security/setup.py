@@ -9,6 +9,8 @@ Order of the layers, outermost first:
 2. `AllowlistCORSMiddleware` (only when origins are configured; `install_cors`, which
    `create_app` calls just inside the request id), outside the body size limit, load shedding,
    draining and the rate limits, so that an allowed browser origin can read their refusals;
+   the preflights it answers itself it hands to the request metrics' recorder (route
+   `preflight`), since they never reach the metrics middleware inside it;
 3. `ClientRateLimitMiddleware`: the per-address limit of every `/v1` request;
 4. the per-key limits, by the dependency `apply_rate_limits` adds to the limited routes.
 
@@ -24,6 +26,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from ragops.config import Settings
+from ragops.observability.http_metrics import preflight_recorder
+from ragops.observability.setup import observability_state
 from ragops.security.cors import AllowlistCORSMiddleware, CorsConfigError, validate_origins
 from ragops.security.headers import SecurityHeadersMiddleware
 from ragops.security.ip_limit import ClientRateLimitMiddleware
@@ -76,15 +80,18 @@ def check_security_settings(settings: Settings) -> None:
 
 def install_cors(app: FastAPI, settings: Settings) -> None:
     """Add CORS to `app` when origins are configured (refuses unsafe ones: CorsConfigError).
-    Called after the middleware whose refusals an allowed origin must be able to read."""
+    Called after the middleware whose refusals an allowed origin must be able to read, and
+    after `install_observability`, whose request log then counts the preflights too."""
     origins = validate_origins(
         settings.cors_origins, allow_credentials=settings.cors_allow_credentials
     )
     if origins:
+        observed = observability_state(app)
         app.add_middleware(
             AllowlistCORSMiddleware,
             origins=origins,
             allow_credentials=settings.cors_allow_credentials,
+            record_preflight=preflight_recorder(observed.requests if observed else None),
         )
 
 
