@@ -115,7 +115,7 @@ def test_alertmanager_reaches_the_ragops_instances() -> None:
     mounted = _mounted("alertmanager")["/etc/alertmanager/alertmanager.yml"]
     config = yaml.safe_load((DEPLOY / mounted).read_text())
     hooks = _webhooks(config)
-    assert len(hooks) == 2  # the page and the daily digest
+    assert len(hooks) == 3  # the page, the P3 incident (with the chat) and the daily digest
     for hook in hooks:
         url = urlsplit(hook["url"])
         assert url.path == "/v1/ops/alerts/webhook"

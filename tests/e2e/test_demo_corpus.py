@@ -119,7 +119,7 @@ ON_CALL = [
     ),
     (
         "Which alerts page someone?",
-        ["P1, P2", "PagerDuty"],
+        ["P1", "P2", "P3", "PagerDuty"],  # P3 through the service's incident, not PagerDuty
         "alerting.md",
         "Severities and routing",
     ),

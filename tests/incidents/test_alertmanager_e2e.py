@@ -3,7 +3,8 @@ ragops on PostgreSQL; ragops opens the incident, and its escalation engine, driv
 controllable clock, pages the primary within a minute, the engineering lead after the
 response time, stops when the incident is acknowledged, and tells PagerDuty about the
 acknowledgement and the resolution. Alertmanager's "resolved" lands on the timeline, and
-`ragops incident postmortem` prints the whole timeline.
+`ragops incident postmortem` prints the whole timeline. A P3 alert goes to the team chat and
+opens a P3 incident, paged and escalated on P3's timers, in business hours and at night.
 
 Receivers on loopback stand in for PagerDuty and the chat webhook (of Alertmanager and of
 ragops alike). The alert is posted to Alertmanager's API (no Prometheus needed here; the
@@ -60,6 +61,24 @@ def processes() -> Iterator[list[Process]]:
             process.stop()
 
 
+async def _engine_pass(settings: Any) -> int:
+    db = Database(settings)
+    try:
+        engine = EscalationEngine(paging_context(settings, db))
+        sent = await engine.run_once()
+        for notifier in engine.ctx.notifiers:
+            await notifier.aclose()
+        return sent
+    finally:
+        await db.dispose()
+
+
+def engine_pass(settings: Any, fake: dict[str, datetime], at: datetime) -> int:
+    """One escalation pass with the incidents' clock at `at`; the pages sent."""
+    fake["now"] = at
+    return off_loop(asyncio.run, _engine_pass(settings))
+
+
 def chat(receiver: Receiver) -> list[str]:
     return [d.body["text"] for d in receiver.deliveries(RAGOPS_CHAT)]
 
@@ -103,15 +122,11 @@ def test_p1_alert_to_page_escalation_ack_resolution_postmortem(
             server.stop()
 
 
-def run_scenario(
-    tmp: Path,
-    settings: Any,
-    base_url: str,
-    client: Any,
-    receiver: Receiver,
-    processes: list[Process],
-) -> None:
-    # Alertmanager: the shipped tree; the page receiver's webhook goes to this ragops.
+def start_alertmanager(
+    tmp: Path, base_url: str, receiver: Receiver, processes: list[Process]
+) -> str:
+    """Alertmanager on the shipped tree, its URL; every service webhook (the page's, P3's and
+    the digest's) goes to the ragops at `base_url`, the rest to `receiver`."""
     secrets = {}
     for name, value in {
         "pagerduty-routing-key": ROUTING_KEY,
@@ -121,8 +136,10 @@ def run_scenario(
         secrets[name] = tmp / name
         secrets[name].write_text(value + "\n")
     config = alertmanager_config(receiver.url, secrets)
-    (page,) = [r for r in config["receivers"] if r["name"] == "ragops-page"]
-    page["webhook_configs"][0]["url"] = base_url + "/v1/ops/alerts/webhook"
+    hooks = [hook for r in config["receivers"] for hook in r.get("webhook_configs", [])]
+    assert len(hooks) == 3  # the page, the P3 incident and the daily digest
+    for hook in hooks:
+        hook["url"] = base_url + "/v1/ops/alerts/webhook"
     am_config = tmp / "alertmanager.yml"
     am_config.write_text(yaml.safe_dump(config, sort_keys=False))
     am_port = free_port()
@@ -150,6 +167,18 @@ def run_scenario(
         what="Alertmanager ready",
         processes=processes,
     )
+    return am_url
+
+
+def run_scenario(
+    tmp: Path,
+    settings: Any,
+    base_url: str,
+    client: Any,
+    receiver: Receiver,
+    processes: list[Process],
+) -> None:
+    am_url = start_alertmanager(tmp, base_url, receiver, processes)
 
     # The incidents' clock, shared with the server thread: it starts 30 minutes back so every
     # simulated step stays before Alertmanager's real "resolved".
@@ -191,20 +220,8 @@ def steps(
     created = datetime.fromisoformat(incident["created_at"])
     assert created == start + timedelta(seconds=1)
 
-    async def engine_pass() -> int:
-        db = Database(settings)
-        try:
-            engine = EscalationEngine(paging_context(settings, db))
-            sent = await engine.run_once()
-            for notifier in engine.ctx.notifiers:
-                await notifier.aclose()
-            return sent
-        finally:
-            await db.dispose()
-
     def run_engine(at: datetime) -> int:
-        fake["now"] = at
-        return off_loop(asyncio.run, engine_pass())
+        return engine_pass(settings, fake, at)
 
     paged_at = created + timedelta(seconds=20)
     assert run_engine(paged_at) == 2  # PagerDuty and chat, within a minute
@@ -287,3 +304,205 @@ def postmortem(settings: Any, incident_id: int, receiver: Receiver) -> None:
     assert "acknowledged by engineer-on-call" in text
     print(text)  # the closing note shows this timeline
     print(json.dumps({"chat": chat(receiver)}, indent=1))
+
+
+# --- P3: the chat and an incident, paged and escalated on P3's timers ------------------------
+
+# The shipped policy (deploy/oncall/severities.yaml): business hours Monday-Friday 09:00-17:00
+# Europe/Berlin. A Wednesday in winter (UTC+1): 10:00 and 23:00 there.
+WORK_HOURS = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+NIGHT = datetime(2026, 12, 2, 22, 0, tzinfo=UTC)
+AM_CHAT = "/alertmanager/chat"
+
+
+def p3_alert(name: str, **labels: str) -> dict[str, Any]:
+    return {
+        "labels": {"alertname": name, "severity": "P3", "service": "ragops", **labels},
+        "annotations": {
+            "summary": f"{name} summary",
+            "description": f"{name} description",
+            "runbook_url": f"https://runbooks.test/{name}",
+        },
+        "startsAt": datetime.now(UTC).isoformat(),
+    }
+
+
+def alertmanager_chat(receiver: Receiver, name: str) -> list[str]:
+    """Titles of the chat messages Alertmanager sent about `name`."""
+    return [
+        attachment["title"]
+        for d in receiver.deliveries(AM_CHAT)
+        for attachment in d.body["attachments"]
+        if attachment["title"].endswith(f"] {name}")
+    ]
+
+
+def test_p3_alert_opens_an_incident_paged_and_escalated_on_p3_timers(
+    tmp_path: Path, receiver: Receiver, processes: list[Process], ops_tools: OpsTools
+) -> None:
+    """A P3 alert goes to the team chat and opens a P3 incident; the engine pages the primary
+    at once (PagerDuty severity `warning`), in work hours as at night, and escalates on P3's
+    timers: in work hours the lead after 30 minutes unacknowledged; at night nothing for an
+    hour (60 minutes to acknowledge off hours), then the lead (the 1-hour escalation delay)
+    and the VP (the primary's 60 minutes) together. A second alert of the group joins the
+    incident; a resolved alert reaches its timeline."""
+    policy_file = REPO_ROOT / "deploy" / "oncall" / "severities.yaml"
+    policy = load_policy(policy_file)
+    assert policy.business_hours.is_work_time(WORK_HOURS)
+    assert not policy.business_hours.is_work_time(NIGHT)
+    with pg_database() as database_url:
+        settings = make_settings(
+            tmp_path / "var",
+            database_url=database_url,
+            severity_policy_file=policy_file,
+            alert_webhook_token=TOKEN,
+            escalation_interval_seconds=0,  # the test drives the engine with its own clock
+            public_base_url="http://ragops.test",
+            oncall_rotation_file=REPO_ROOT / "deploy" / "oncall" / "rotations.yaml",
+            pagerduty_routing_key=ROUTING_KEY,
+            pagerduty_events_url=receiver.url + RAGOPS_PD,
+            page_slack_webhook_url=receiver.url + RAGOPS_CHAT,
+        )
+        server = RunningServer(settings)
+        live = server.start()
+        try:
+            am_url = start_alertmanager(tmp_path, live.base_url, receiver, processes)
+            fake = {"now": WORK_HOURS}
+            with clock.use(lambda: fake["now"]):
+                p3_steps(settings, am_url, live.client, receiver, processes, fake)
+        finally:
+            server.stop()
+
+
+def p3_steps(
+    settings: Any,
+    am_url: str,
+    client: Any,
+    receiver: Receiver,
+    processes: list[Process],
+    fake: dict[str, datetime],
+) -> None:
+    def post(*alerts: dict[str, Any]) -> None:
+        response = httpx.post(f"{am_url}/api/v2/alerts", json=list(alerts), timeout=5)
+        assert response.status_code == 200, response.text
+
+    def incident(number: int) -> dict[str, Any]:
+        with client() as http:
+            found: dict[str, Any] = http.get(f"/v1/ops/incidents/{number}").json()
+        return found
+
+    def opened(name: str) -> dict[str, Any] | None:
+        with client() as http:
+            found = http.get("/v1/ops/incidents", params={"status": "all"}).json()
+        return next((i for i in found if i["title"].startswith(f"{name}: ")), None)
+
+    def run_engine(at: datetime) -> int:
+        return engine_pass(settings, fake, at)
+
+    def events(number: int, kind: str) -> list[str]:
+        return [e["message"] for e in incident(number)["timeline"] if e["kind"] == kind]
+
+    def pd_events(number: int) -> list[dict[str, Any]]:
+        return [
+            d.body
+            for d in receiver.deliveries(RAGOPS_PD)
+            if d.body["dedup_key"] == f"ragops-incident-{number}"
+        ]
+
+    # Work hours: the chat message and a P3 incident.
+    fake["now"] = WORK_HOURS
+    name = "RagopsRedisDown"
+    post(p3_alert(name))
+    found = wait_until(
+        lambda: opened(name), timeout=60, what="the P3 incident", processes=processes
+    )
+    wait_until(
+        lambda: alertmanager_chat(receiver, name), timeout=60, what="the chat", processes=processes
+    )
+    assert alertmanager_chat(receiver, name) == [f"[FIRING] [P3] {name}"]
+    day = found["id"]
+    assert found["severity"] == "P3" and found["status"] == "triggered"
+    assert found["runbook_url"] == f"https://runbooks.test/{name}"
+    assert datetime.fromisoformat(found["created_at"]) == WORK_HOURS
+
+    paged = WORK_HOURS + timedelta(seconds=20)
+    assert run_engine(paged) == 2  # PagerDuty and chat, at once
+    (trigger,) = pd_events(day)
+    assert trigger["event_action"] == "trigger" and trigger["payload"]["severity"] == "warning"
+    assert f"[P3] Incident {day} triggered" in chat(receiver)[0]
+    assert "On call (primary):" in chat(receiver)[0]
+    assert run_engine(paged + timedelta(minutes=30) - timedelta(seconds=1)) == 0
+    assert run_engine(paged + timedelta(minutes=30)) == 1  # the engineering lead, by chat
+    assert "On call (engineering_lead): @engineering-lead" in chat(receiver)[1]
+    assert events(day, "escalated") == [
+        "Not acknowledged within 30 min: escalated to engineering_lead."
+    ]
+    fake["now"] = paged + timedelta(minutes=31)
+    with client() as http:
+        acked = http.post(f"/v1/ops/incidents/{day}/ack", params={"actor": "engineer-on-call"})
+        assert acked.status_code == 200, acked.text
+    assert run_engine(paged + timedelta(minutes=32)) == 2  # acknowledge to PagerDuty and chat
+
+    # Alertmanager's "resolved" reaches the incident (the P3 webhook sends resolved alerts).
+    post(dict(p3_alert(name), endsAt=datetime.now(UTC).isoformat()))
+    wait_until(
+        lambda: events(day, "alert_resolved"),
+        timeout=60,
+        what="the resolved alert",
+        processes=processes,
+    )
+    fake["now"] = paged + timedelta(minutes=40)
+    with client() as http:
+        done = http.post(
+            f"/v1/ops/incidents/{day}/status",
+            json={"status": "resolved", "message": "redis back"},
+            params={"actor": "engineer-on-call"},
+        )
+        assert done.status_code == 200, done.text
+    assert run_engine(paged + timedelta(minutes=41)) == 2  # resolve to PagerDuty and chat
+    assert [e["event_action"] for e in pd_events(day)] == ["trigger", "acknowledge", "resolve"]
+
+    # At night: paged at once all the same, then 60 minutes to acknowledge.
+    fake["now"] = NIGHT
+    name = "RagopsDBPoolWaiters"
+    post(p3_alert(name, instance="ragops-1"))
+    found = wait_until(
+        lambda: opened(name), timeout=60, what="the P3 incident", processes=processes
+    )
+    night = found["id"]
+    assert found["severity"] == "P3" and night != day
+    # A second alert of the group (another instance) joins the open incident.
+    post(p3_alert(name, instance="ragops-2"))
+    wait_until(
+        lambda: len(incident(night)["alerts"]) == 2,
+        timeout=60,
+        what="the second alert",
+        processes=processes,
+    )
+    assert opened(name)["id"] == night
+    sent = len(chat(receiver))
+    assert run_engine(NIGHT + timedelta(seconds=20)) == 2
+    (trigger,) = pd_events(night)
+    assert trigger["payload"]["severity"] == "warning"
+    assert "On call (primary):" in chat(receiver)[sent]
+    assert run_engine(NIGHT + timedelta(minutes=30)) == 0  # off hours: 60 min, not 30
+    assert run_engine(NIGHT + timedelta(minutes=59)) == 0
+    # Unresolved after 1 hour: the lead (chat), and an update is due (chat, to the primary).
+    assert run_engine(NIGHT + timedelta(minutes=60)) == 2
+    lead, reminder = chat(receiver)[sent + 1 :]
+    assert "On call (engineering_lead): @engineering-lead" in lead
+    assert "Unresolved after 60 min: engaging engineering_lead." in lead
+    assert "A status update is due (every 60 min for P3)" in reminder
+    # The primary's 60 minutes end 20 s later: the next layer, the VP. (The 1-hour escalation
+    # delay runs from the opening and engages the lead without restarting the acknowledge
+    # timer, so at night the lead and the VP are paged together, an hour after the page.)
+    assert run_engine(NIGHT + timedelta(minutes=60, seconds=20)) == 1
+    assert "On call (vp):" in chat(receiver)[sent + 3]
+    assert "Not acknowledged within 60 min: escalated to vp." in chat(receiver)[sent + 3]
+    assert events(night, "escalated") == [
+        "Unresolved after 60 min: engaging engineering_lead.",
+        "Not acknowledged within 60 min: escalated to vp.",
+    ]
+    assert run_engine(NIGHT + timedelta(minutes=119)) == 0
+    assert run_engine(NIGHT + timedelta(minutes=120)) == 1  # the hourly update reminder
+    assert len(pd_events(night)) == 1  # PagerDuty runs its own escalation: the first page only

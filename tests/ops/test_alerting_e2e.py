@@ -7,7 +7,8 @@ the database stops accepting connections. `/readyz` (what load-balancer probes c
 both dependencies as down in `ragops_dependency_up`, and:
 
 - `RagopsDatabaseDown` (P1) goes to `ragops-page`: PagerDuty Events v2 and the service webhook;
-- `RagopsLLMProviderDown` (P3) goes to `ragops-chat`: the Slack-compatible chat webhook.
+- `RagopsLLMProviderDown` (P3) goes to `ragops-chat-incident`: the Slack-compatible chat
+  webhook and the service webhook (which opens a P3 incident), never to PagerDuty.
 
 Once the database accepts connections again, the page resolves (PagerDuty `resolve`).
 
@@ -208,6 +209,15 @@ def webhook_alerts(receiver: Receiver, alert: str, status: str) -> list[dict[str
     ]
 
 
+def webhook_deliveries(receiver: Receiver, alert: str) -> list[Delivery]:
+    """The service webhook's deliveries that carry `alert`."""
+    return [
+        d
+        for d in receiver.deliveries(WEBHOOK_PATH)
+        if any(item["labels"]["alertname"] == alert for item in d.body["alerts"])
+    ]
+
+
 def chat_messages(receiver: Receiver, alert: str) -> list[dict[str, Any]]:
     return [
         attachment
@@ -394,6 +404,7 @@ def run_scenario(
             pagerduty_events(receiver, DATABASE_DOWN, "trigger")
             and webhook_alerts(receiver, DATABASE_DOWN, "firing")
             and chat_messages(receiver, LLM_DOWN)
+            and webhook_alerts(receiver, LLM_DOWN, "firing")
         )
 
     wait_until(notified, timeout=FIRE_SECONDS, what="the notifications", processes=processes)
@@ -404,7 +415,7 @@ def run_scenario(
     assert set(held) == {DATABASE_DOWN, LLM_DOWN}
     expected = {
         DATABASE_DOWN: ("P1", "database", "ragops-page"),
-        LLM_DOWN: ("P3", "llm", "ragops-chat"),
+        LLM_DOWN: ("P3", "llm", "ragops-chat-incident"),
     }
     for alert, (severity, dependency, routed_to) in expected.items():
         labels, annotations = held[alert]["labels"], held[alert]["annotations"]
@@ -441,13 +452,13 @@ def run_scenario(
     firing = webhook_alerts(receiver, DATABASE_DOWN, "firing")
     assert firing[0]["labels"] == held[DATABASE_DOWN]["labels"]
     assert firing[0]["annotations"]["runbook_url"] == url
-    delivery = receiver.deliveries(WEBHOOK_PATH)[0]
+    delivery = webhook_deliveries(receiver, DATABASE_DOWN)[0]
     page = delivery.body
     assert page["receiver"] == "ragops-page" and page["status"] == "firing"
     headers = {key.lower(): value for key, value in delivery.headers.items()}
     assert headers["authorization"] == f"Bearer {WEBHOOK_TOKEN}"
 
-    # P3 -> chat only, never paged.
+    # P3 -> the chat and the service's webhook (a P3 incident there), never PagerDuty.
     (message,) = chat_messages(receiver, LLM_DOWN)
     url = runbook(LLM_DOWN)
     assert message["title"] == f"[FIRING] [P3] {LLM_DOWN}"
@@ -455,7 +466,14 @@ def run_scenario(
     assert "*ragops cannot reach its LLM provider*" in message["text"]
     assert f"Runbook: {url}" in message["text"]
     assert not pagerduty_events(receiver, LLM_DOWN, "trigger")
-    assert not webhook_alerts(receiver, LLM_DOWN, "firing")
+    delivery = webhook_deliveries(receiver, LLM_DOWN)[0]
+    assert delivery.body["receiver"] == "ragops-chat-incident"
+    assert delivery.body["status"] == "firing"
+    (p3_alert,) = delivery.body["alerts"]
+    assert p3_alert["labels"] == held[LLM_DOWN]["labels"]
+    assert p3_alert["annotations"]["runbook_url"] == url
+    headers = {key.lower(): value for key, value in delivery.headers.items()}
+    assert headers["authorization"] == f"Bearer {WEBHOOK_TOKEN}"
 
     # Recovery: the database is back, the next probe records it, the page resolves.
     allow_connections(database_url, True)
