@@ -493,16 +493,15 @@ def p3_steps(
     assert "On call (engineering_lead): @engineering-lead" in lead
     assert "Unresolved after 60 min: engaging engineering_lead." in lead
     assert "A status update is due (every 60 min for P3)" in reminder
-    # The primary's 60 minutes end 20 s later: the next layer, the VP. (The 1-hour escalation
-    # delay runs from the opening and engages the lead without restarting the acknowledge
-    # timer, so at night the lead and the VP are paged together, an hour after the page.)
-    assert run_engine(NIGHT + timedelta(minutes=60, seconds=20)) == 1
-    assert "On call (vp):" in chat(receiver)[sent + 3]
-    assert "Not acknowledged within 60 min: escalated to vp." in chat(receiver)[sent + 3]
+    # The lead engaged by the escalation delay gets its own 60 minutes before the VP (the
+    # primary's 60 minutes, which end 20 s later, page nobody more).
+    assert run_engine(NIGHT + timedelta(minutes=60, seconds=20)) == 0
+    assert run_engine(NIGHT + timedelta(minutes=119)) == 0
+    assert run_engine(NIGHT + timedelta(minutes=120)) == 2  # the VP and the hourly reminder
+    vp = chat(receiver)[sent + 3]
+    assert "On call (vp):" in vp and "Not acknowledged within 60 min: escalated to vp." in vp
     assert events(night, "escalated") == [
         "Unresolved after 60 min: engaging engineering_lead.",
         "Not acknowledged within 60 min: escalated to vp.",
     ]
-    assert run_engine(NIGHT + timedelta(minutes=119)) == 0
-    assert run_engine(NIGHT + timedelta(minutes=120)) == 1  # the hourly update reminder
     assert len(pd_events(night)) == 1  # PagerDuty runs its own escalation: the first page only

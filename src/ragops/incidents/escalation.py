@@ -10,7 +10,8 @@ For a triggered incident of severity S (times from the severity policy):
 - not yet paged: page the primary at once (P4: at the next business hours);
 - paged, not acknowledged within S's response time (work or off hours, at the time of the
   page): page the next layer (primary -> engineering lead -> VP);
-- unresolved after S's escalation delay: page S's `escalate_to` layers not yet paged;
+- unresolved after S's escalation delay: page S's `escalate_to` layers not yet paged (the next
+  layer then waits S's response time from this page);
 - no status update for S's communication cadence: remind the commander (or the primary).
 Acknowledged and resolved incidents send "acknowledge" / "resolve" to every channel once.
 """
@@ -181,8 +182,9 @@ class EscalationEngine:
                     f"engaging {', '.join(layers)}." if layers else "every layer is engaged."
                 )
                 event("escalated", note)
-                if layers:
+                if layers:  # the layers engaged now get the response time to acknowledge
                     incident.page_level = max(LAYERS.index(layer) for layer in layers)
+                    incident.last_paged_at = now
                 for layer in layers:
                     claims += claim(
                         ctx,
