@@ -220,6 +220,50 @@ def test_completion_without_a_user_question_is_422(client: httpx.Client) -> None
     assert response.json()["error"]["code"] == "no_question"
 
 
+@pytest.mark.parametrize(
+    ("messages", "field"),
+    [
+        ([{"role": "user", "content": "Pool?"}, {"role": "assistant", "content": "Five"}], 1),
+        (
+            [
+                {"role": "user", "content": "Pool?"},
+                {"role": "tool", "content": "{}", "tool_call_id": "call_1"},
+            ],
+            1,
+        ),
+        (
+            [
+                {"role": "user", "content": "Pool?"},
+                {"role": "tool", "content": "{}", "tool_call_id": "call_1"},
+                {"role": "system", "content": "be brief"},
+            ],
+            1,
+        ),
+    ],
+)
+def test_a_conversation_must_end_with_the_users_question(
+    server: LiveServer, llm: FakeLLMServer, messages: list[dict[str, str]], field: int
+) -> None:
+    """A trailing assistant message (a continuation to write) and a trailing tool result (the
+    answer to a tool call ragops never makes) are refused alike, before any work, with a 422
+    naming the message's role, which the official client raises with the server's message;
+    an instruction after the question does not count."""
+    llm.reset()
+    with pytest.raises(openai.UnprocessableEntityError) as refused:
+        _openai_client(server).chat.completions.create(model="default", messages=messages)
+    assert refused.value.code == "no_question"
+    assert f"messages[{field}].role: the conversation must end with a user message" in str(
+        refused.value
+    )
+    assert llm.chat_requests == []
+    ending = [
+        {"role": "user", "content": "How big is the pool?"},
+        {"role": "system", "content": "x"},
+    ]
+    reply = _openai_client(server).chat.completions.create(model="default", messages=ending)
+    assert reply.choices[0].message.content
+
+
 def test_official_client_retrieves_one_model(server: LiveServer) -> None:
     client = _openai_client(server)
     assert client.models.retrieve("default").id == "default"

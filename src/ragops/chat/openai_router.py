@@ -63,15 +63,36 @@ async def retrieve_model(model: str, runtime: RuntimeDep, tenant_id: TenantDep) 
     raise NotFoundError(f"collection {model!r} not found", code="collection_not_found")
 
 
+INSTRUCTIONS = ("system", "developer")
+"""Roles that instruct the model rather than speak in the conversation: ragops keeps its own
+prompt, so they are ignored wherever they stand."""
+
+
 def _conversation(body: CompletionRequest) -> tuple[str, list[ChatMessage]]:
-    turns = [m for m in body.messages if m.role in ("user", "assistant")]
-    if not turns or turns[-1].role != "user":
-        raise ValidationFailed("the last message must come from the user", code="no_question")
+    """The question (the last message, which must be the user's; instructions aside) and the
+    earlier user and assistant turns. A conversation ending with an assistant message (a
+    continuation to write) or a tool result (an answer to a tool call ragops never makes)
+    has no question for ragops to answer: 422 naming that message's role."""
+    spoken = [i for i, m in enumerate(body.messages) if m.role not in INSTRUCTIONS]
+    if not spoken:
+        raise ValidationFailed(
+            "messages: no user message; the conversation must end with the user's question",
+            code="no_question",
+        )
+    last = spoken[-1]
+    if body.messages[last].role != "user":
+        raise ValidationFailed(
+            f"messages[{last}].role: the conversation must end with a user message (the "
+            f"question to answer), not {body.messages[last].role!r}: ragops does not continue "
+            "an assistant's message or read tool results",
+            code="no_question",
+        )
     history = [
         ChatMessage(role="user" if m.role == "user" else "assistant", content=m.text())
-        for m in turns[:-1]
+        for m in body.messages[:last]
+        if m.role in ("user", "assistant")
     ]
-    return turns[-1].text(), history
+    return body.messages[last].text(), history
 
 
 def _usage(prepared: service.Prepared, generated: Generated) -> dict[str, int]:
