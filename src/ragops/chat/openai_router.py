@@ -68,11 +68,15 @@ INSTRUCTIONS = ("system", "developer")
 prompt, so they are ignored wherever they stand."""
 
 
-def _conversation(body: CompletionRequest) -> tuple[str, list[ChatMessage]]:
-    """The question (the last message, which must be the user's; instructions aside) and the
-    earlier user and assistant turns. A conversation ending with an assistant message (a
-    continuation to write) or a tool result (an answer to a tool call ragops never makes)
-    has no question for ragops to answer: 422 naming that message's role."""
+QUESTION_CHECKS = ("empty_question", "question_too_long")
+"""Refusals of the question's text, whose message names the field it came from."""
+
+
+def _conversation(body: CompletionRequest) -> tuple[int, list[ChatMessage]]:
+    """Where the question is (the last message, which must be the user's; instructions
+    aside) and the earlier user and assistant turns. A conversation ending with an assistant
+    message (a continuation to write) or a tool result (an answer to a tool call ragops never
+    makes) has no question for ragops to answer: 422 naming that message's role."""
     spoken = [i for i, m in enumerate(body.messages) if m.role not in INSTRUCTIONS]
     if not spoken:
         raise ValidationFailed(
@@ -92,7 +96,7 @@ def _conversation(body: CompletionRequest) -> tuple[str, list[ChatMessage]]:
         for m in body.messages[:last]
         if m.role in ("user", "assistant")
     ]
-    return body.messages[last].text(), history
+    return last, history
 
 
 def _usage(prepared: service.Prepared, generated: Generated) -> dict[str, int]:
@@ -135,10 +139,19 @@ async def chat_completions(
 ) -> Response:
     """Answer the conversation's last user message from the collection named by `model`."""
     deps = runtime.chat_deps
-    question, history = _conversation(body)
-    prepared = await service.prepare_conversation(
-        deps, tenant_id=tenant_id, question=question, history=history, collection=body.model
-    )
+    asked, history = _conversation(body)
+    try:
+        prepared = await service.prepare_conversation(
+            deps,
+            tenant_id=tenant_id,
+            question=body.messages[asked].text(),
+            history=history,
+            collection=body.model,
+        )
+    except ValidationFailed as exc:
+        if exc.code in QUESTION_CHECKS:  # "the question is empty": name where it stands
+            exc.message = f"messages[{asked}].content: {exc.message}"
+        raise
     collection = prepared.collection
     cache_header = {"X-Cache": prepared.cache_status}
     completion_id = f"chatcmpl-{request_id}"
@@ -167,7 +180,7 @@ async def chat_completions(
             headers={**cache_header, **degraded_header(generated)},
         )
 
-    include_usage = bool((body.stream_options or {}).get("include_usage"))
+    include_usage = body.stream_options is not None and body.stream_options.include_usage
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         data = {
