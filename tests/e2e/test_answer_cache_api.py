@@ -128,11 +128,12 @@ def test_clearing_a_collection_that_does_not_exist_says_so(
     server: LiveServer, client: httpx.Client
 ) -> None:
     """A misspelt collection is not reported as cleared (and leaves no version row behind):
-    the API counts 0 scopes, the CLI names what it did not find and exits 1."""
+    the API answers 404 `collection_not_found`, as every route naming a collection does, and
+    the CLI names what it did not find and exits 1."""
     name = f"nosuch-{uuid.uuid4().hex[:8]}"
     cleared = client.delete("/v1/admin/cache", params={"collection": name})
-    assert cleared.status_code == 200, cleared.text
-    assert cleared.json()["scopes"] == 0
+    assert cleared.status_code == 404, cleared.text
+    assert cleared.json()["error"]["code"] == "collection_not_found"
     cli = run_cli(
         server.settings.data_dir, "cache", "clear", "-t", "default", "-c", name, check=False
     )

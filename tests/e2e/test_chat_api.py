@@ -243,6 +243,47 @@ def test_document_lifecycle_over_http(client: httpx.Client) -> None:
     assert gone["citations"] == []
 
 
+def test_a_collection_is_known_or_named_as_unknown_on_every_route(client: httpx.Client) -> None:
+    """A collection exists once a document went into it (and stays, empty, when its last
+    one is deleted); the default collection always exists. Every route naming a collection
+    answers an unknown one 404 `collection_not_found`, as chat does, and an existing one,
+    even empty, with what it holds."""
+    unknown = [
+        client.post("/v1/chat", json={"question": "hi", "collection": "never-made"}),
+        client.get("/v1/documents", params={"collection": "never-made"}),
+        client.delete("/v1/admin/cache", params={"collection": "never-made"}),
+        client.post("/v1/admin/reindex", json={"collection": "never-made"}),
+    ]
+    for response in unknown:
+        assert response.status_code == 404, (response.request.url, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "collection_not_found" and "never-made" in error["message"]
+
+    created = upload(
+        client, [("brief.md", b"# Brief\n\nKites like wind.\n", "text/markdown")], "brief"
+    )
+    assert created.status_code == 200, created.text  # an upload brings a new collection about
+    listed = client.get("/v1/documents", params={"collection": "brief"}).json()
+    assert [item["source"] for item in listed["items"]] == ["brief.md"]
+    document_id = created.json()["results"][0]["document"]["id"]
+    assert client.delete(f"/v1/documents/{document_id}").status_code == 204
+    for name in ("brief", "default"):  # emptied, and the default one: known, holding nothing
+        listed = client.get("/v1/documents", params={"collection": name})
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["total"] == len(listed.json()["items"])
+        assert client.delete("/v1/admin/cache", params={"collection": name}).status_code == 200
+        reindexed = client.post("/v1/admin/reindex", json={"collection": name})
+        assert reindexed.status_code == 200, reindexed.text
+        asked = client.post(
+            "/v1/chat", json={"question": "Do kites like wind?", "collection": name}
+        )
+        assert asked.status_code == 200, asked.text
+    assert client.get("/v1/documents", params={"collection": "brief"}).json() == {
+        "items": [],
+        "total": 0,
+    }
+
+
 @pytest.mark.parametrize(
     ("name", "data", "ctype", "status", "code"),
     [

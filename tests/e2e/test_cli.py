@@ -68,6 +68,11 @@ def test_collections_and_documents(data_dir: Path, corpus: Path) -> None:
     assert "deleted" in run_cli(data_dir, "documents", "delete", extra).stdout
     gone = run_cli(data_dir, "documents", "delete", extra, check=False)
     assert gone.returncode == 1 and "not found" in gone.stderr
+    # as the API answers it: an unknown collection is named, an emptied one lists nothing
+    unknown = run_cli(data_dir, "documents", "list", "-c", "never-made", check=False)
+    assert unknown.returncode == 1 and "collection 'never-made' not found" in unknown.stderr
+    emptied = run_cli(data_dir, "documents", "list", "-c", "default", "--json").stdout
+    assert json.loads(emptied) == {"items": [], "total": 0}
 
 
 def test_bad_input_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None:

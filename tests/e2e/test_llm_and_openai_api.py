@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -220,6 +221,50 @@ def test_completion_without_a_user_question_is_422(client: httpx.Client) -> None
     assert response.json()["error"]["code"] == "no_question"
 
 
+@pytest.mark.parametrize(
+    ("messages", "field"),
+    [
+        ([{"role": "user", "content": "Pool?"}, {"role": "assistant", "content": "Five"}], 1),
+        (
+            [
+                {"role": "user", "content": "Pool?"},
+                {"role": "tool", "content": "{}", "tool_call_id": "call_1"},
+            ],
+            1,
+        ),
+        (
+            [
+                {"role": "user", "content": "Pool?"},
+                {"role": "tool", "content": "{}", "tool_call_id": "call_1"},
+                {"role": "system", "content": "be brief"},
+            ],
+            1,
+        ),
+    ],
+)
+def test_a_conversation_must_end_with_the_users_question(
+    server: LiveServer, llm: FakeLLMServer, messages: list[dict[str, str]], field: int
+) -> None:
+    """A trailing assistant message (a continuation to write) and a trailing tool result (the
+    answer to a tool call ragops never makes) are refused alike, before any work, with a 422
+    naming the message's role, which the official client raises with the server's message;
+    an instruction after the question does not count."""
+    llm.reset()
+    with pytest.raises(openai.UnprocessableEntityError) as refused:
+        _openai_client(server).chat.completions.create(model="default", messages=messages)
+    assert refused.value.code == "no_question"
+    assert f"messages[{field}].role: the conversation must end with a user message" in str(
+        refused.value
+    )
+    assert llm.chat_requests == []
+    ending = [
+        {"role": "user", "content": "How big is the pool?"},
+        {"role": "system", "content": "x"},
+    ]
+    reply = _openai_client(server).chat.completions.create(model="default", messages=ending)
+    assert reply.choices[0].message.content
+
+
 def test_official_client_retrieves_one_model(server: LiveServer) -> None:
     client = _openai_client(server)
     assert client.models.retrieve("default").id == "default"
@@ -236,3 +281,105 @@ def test_more_than_one_choice_is_refused_naming_n(client: httpx.Client) -> None:
     )
     assert response.status_code == 422, response.text
     assert "n" in [str(field) for field in response.json()["error"]["details"][0]["loc"]]
+
+
+QUESTION = [{"role": "user", "content": "How big is the pool?"}]
+
+
+def test_official_client_request_fields(server: LiveServer, client: httpx.Client) -> None:
+    """The fields of OpenAI's request a client sends: `user`, `max_tokens` and
+    `max_completion_tokens` are taken (checked, the answer whole); `response_format` text is
+    taken and JSON refused, naming the field, as the official client raises it."""
+    official = _openai_client(server)
+    for options in (
+        {"user": "end-user-7", "max_tokens": 16},
+        {"max_completion_tokens": 16, "response_format": {"type": "text"}},
+    ):
+        reply = official.chat.completions.create(model="default", messages=QUESTION, **options)
+        assert (
+            reply.choices[0].message.content
+            == "The pool keeps five connections open and grows to twenty. [1]"
+        )
+    for response_format in ({"type": "json_object"}, {"type": "json_schema", "json_schema": {}}):
+        with pytest.raises(openai.UnprocessableEntityError) as refused:
+            official.chat.completions.create(
+                model="default",
+                messages=QUESTION,
+                response_format=response_format,
+            )
+        assert refused.value.code == "validation_error"
+        assert "response_format.type: only 'text' is supported" in str(refused.value)
+    for field, value in [
+        ("max_tokens", "many"),
+        ("max_tokens", 0),
+        ("max_completion_tokens", True),
+        ("user", 7),
+        ("stream_options", {"include_usage": "sometimes"}),
+    ]:
+        body = {"model": "default", "messages": QUESTION, field: value}
+        response = client.post("/v1/chat/completions", json=body)
+        assert response.status_code == 422, (field, value, response.text)
+        assert response.json()["error"]["message"].startswith(f"{field}"), response.text
+
+
+def test_official_client_stream_usage_only_when_asked(server: LiveServer) -> None:
+    official = _openai_client(server)
+    plain = list(official.chat.completions.create(model="default", messages=QUESTION, stream=True))
+    assert all(chunk.usage is None and chunk.choices for chunk in plain)
+    assert plain[-1].choices[0].finish_reason == "stop"
+    counted = list(
+        official.chat.completions.create(
+            model="default",
+            messages=QUESTION,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    last = counted[-1]
+    assert last.choices == [] and last.usage is not None
+    assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens > 0
+    assert all(chunk.usage is None for chunk in counted[:-1])
+    assert counted[-2].choices[0].finish_reason == "stop"
+
+
+def test_official_client_raises_each_error_with_the_servers_message(
+    server: LiveServer, serve_app: Any, tmp_path: Path
+) -> None:
+    """401, 404, 422 and 429 become the client's own exception classes, each carrying the
+    server's code and message (what a caller logs or shows)."""
+    base = server.base_url + "/v1"
+    stranger = openai.OpenAI(base_url=base, api_key="rgo_not-a-key", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as unauthorized:
+        stranger.models.list()
+    assert unauthorized.value.code == "unauthorized"
+    assert "the API key is not valid" in unauthorized.value.message
+    official = _openai_client(server)
+    with pytest.raises(openai.NotFoundError) as missing:
+        official.chat.completions.create(model="no-such", messages=QUESTION, stream=True)
+    assert missing.value.code == "collection_not_found"
+    assert "collection 'no-such' not found" in missing.value.message
+    with pytest.raises(openai.UnprocessableEntityError) as invalid:
+        official.chat.completions.create(model="default", messages=QUESTION, n=2)
+    assert invalid.value.code == "validation_error" and "n: " in invalid.value.message
+    for content, code, words in [
+        ("  ", "empty_question", "messages[1].content: the question is empty"),
+        ([{"type": "image_url", "image_url": {"url": "data:,"}}], "empty_question", "messages[1]"),
+        ("x" * 2001, "question_too_long", "messages[1].content: the question is 2001 characters"),
+    ]:
+        with pytest.raises(openai.UnprocessableEntityError) as unasked:
+            official.chat.completions.create(
+                model="default",
+                messages=[
+                    {"role": "system", "content": "brief"},
+                    {"role": "user", "content": content},
+                ],
+            )
+        assert unasked.value.code == code and words in unasked.value.message
+
+    limited = serve_app(make_settings(tmp_path / "var", rate_limit_chat="1/minute"))
+    tight = openai.OpenAI(base_url=limited.base_url + "/v1", api_key=limited.api_key, max_retries=0)
+    tight.chat.completions.create(model="default", messages=QUESTION)
+    with pytest.raises(openai.RateLimitError) as refused:
+        tight.chat.completions.create(model="default", messages=QUESTION)
+    assert refused.value.code == "rate_limited" and refused.value.message
+    assert int(refused.value.response.headers["Retry-After"]) > 0

@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ragops.api.deps import AuditDep, RuntimeDep, TenantDep, require_scope
+from ragops.api.openapi import responses as error_responses
 from ragops.cache.models import CacheClearResult
 from ragops.config.names import COLLECTION_NAME_RE
+from ragops.documents import catalog
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[require_scope("admin")])
 
 
-@router.delete("/cache", response_model=CacheClearResult)
+@router.delete("/cache", response_model=CacheClearResult, responses=error_responses(404))
 async def clear_cache(
     runtime: RuntimeDep,
     tenant_id: TenantDep,
@@ -24,7 +26,15 @@ async def clear_cache(
     ] = None,
 ) -> CacheClearResult:
     """Make every cached answer of the tenant (or of one collection) unreachable on every
-    instance, and delete the entries from the cache backend."""
+    instance, and delete the entries from the cache backend. A collection the tenant does not
+    have is 404 `collection_not_found`, as on every route naming one."""
+    if collection is not None:
+        await catalog.require_collection(
+            db=runtime.db,
+            tenant_id=tenant_id,
+            name=collection,
+            default=runtime.settings.default_collection,
+        )
     if runtime.answers is None:
         result = CacheClearResult(
             tenant_id=tenant_id, collection=collection, scopes=0, entries_removed=0

@@ -63,15 +63,40 @@ async def retrieve_model(model: str, runtime: RuntimeDep, tenant_id: TenantDep) 
     raise NotFoundError(f"collection {model!r} not found", code="collection_not_found")
 
 
-def _conversation(body: CompletionRequest) -> tuple[str, list[ChatMessage]]:
-    turns = [m for m in body.messages if m.role in ("user", "assistant")]
-    if not turns or turns[-1].role != "user":
-        raise ValidationFailed("the last message must come from the user", code="no_question")
+INSTRUCTIONS = ("system", "developer")
+"""Roles that instruct the model rather than speak in the conversation: ragops keeps its own
+prompt, so they are ignored wherever they stand."""
+
+
+QUESTION_CHECKS = ("empty_question", "question_too_long")
+"""Refusals of the question's text, whose message names the field it came from."""
+
+
+def _conversation(body: CompletionRequest) -> tuple[int, list[ChatMessage]]:
+    """Where the question is (the last message, which must be the user's; instructions
+    aside) and the earlier user and assistant turns. A conversation ending with an assistant
+    message (a continuation to write) or a tool result (an answer to a tool call ragops never
+    makes) has no question for ragops to answer: 422 naming that message's role."""
+    spoken = [i for i, m in enumerate(body.messages) if m.role not in INSTRUCTIONS]
+    if not spoken:
+        raise ValidationFailed(
+            "messages: no user message; the conversation must end with the user's question",
+            code="no_question",
+        )
+    last = spoken[-1]
+    if body.messages[last].role != "user":
+        raise ValidationFailed(
+            f"messages[{last}].role: the conversation must end with a user message (the "
+            f"question to answer), not {body.messages[last].role!r}: ragops does not continue "
+            "an assistant's message or read tool results",
+            code="no_question",
+        )
     history = [
         ChatMessage(role="user" if m.role == "user" else "assistant", content=m.text())
-        for m in turns[:-1]
+        for m in body.messages[:last]
+        if m.role in ("user", "assistant")
     ]
-    return turns[-1].text(), history
+    return last, history
 
 
 def _usage(prepared: service.Prepared, generated: Generated) -> dict[str, int]:
@@ -116,10 +141,19 @@ async def chat_completions(
 ) -> Response:
     """Answer the conversation's last user message from the collection named by `model`."""
     deps = runtime.chat_deps
-    question, history = _conversation(body)
-    prepared = await service.prepare_conversation(
-        deps, tenant_id=tenant_id, question=question, history=history, collection=body.model
-    )
+    asked, history = _conversation(body)
+    try:
+        prepared = await service.prepare_conversation(
+            deps,
+            tenant_id=tenant_id,
+            question=body.messages[asked].text(),
+            history=history,
+            collection=body.model,
+        )
+    except ValidationFailed as exc:
+        if exc.code in QUESTION_CHECKS:  # "the question is empty": name where it stands
+            exc.message = f"messages[{asked}].content: {exc.message}"
+        raise
     collection = prepared.collection
     cache_header = {"X-Cache": prepared.cache_status}
     completion_id = f"chatcmpl-{request_id}"
@@ -148,7 +182,7 @@ async def chat_completions(
             headers={**cache_header, **degraded_header(generated)},
         )
 
-    include_usage = bool((body.stream_options or {}).get("include_usage"))
+    include_usage = body.stream_options is not None and body.stream_options.include_usage
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         data = {

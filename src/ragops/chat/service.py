@@ -39,7 +39,7 @@ from ragops.config.names import validate_collection_name
 from ragops.db import Database
 from ragops.db.base import new_id
 from ragops.documents import catalog
-from ragops.errors import ConflictError, NotFoundError, ValidationFailed
+from ragops.errors import ConflictError, ValidationFailed
 from ragops.providers.llm import ChatMessage
 from ragops.retrieval.service import Passage, Retriever
 
@@ -101,10 +101,9 @@ async def resolve_collection(deps: ChatDeps, tenant_id: str, collection: str | N
         validate_collection_name(name)
     except ValueError as exc:
         raise ValidationFailed(str(exc), code="invalid_collection") from exc
-    if name != deps.settings.default_collection and not await catalog.collection_exists(
-        db=deps.db, tenant_id=tenant_id, name=name
-    ):
-        raise NotFoundError(f"collection {name!r} not found", code="collection_not_found")
+    await catalog.require_collection(
+        db=deps.db, tenant_id=tenant_id, name=name, default=deps.settings.default_collection
+    )
     return name
 
 

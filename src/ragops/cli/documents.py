@@ -111,8 +111,15 @@ def documents_list(
             items = api.documents(collection)
     else:
 
-        async def work(db: Database, _: Settings) -> list[dict[str, Any]]:
-            return await _all_documents(db, tenant or CLI_TENANT, collection)
+        async def work(db: Database, settings: Settings) -> list[dict[str, Any]]:
+            from ragops.documents import catalog
+
+            owner = tenant or CLI_TENANT
+            if collection is not None:  # as the API: an unknown collection is an error
+                await catalog.require_collection(
+                    db=db, tenant_id=owner, name=collection, default=settings.default_collection
+                )
+            return await _all_documents(db, owner, collection)
 
         items = with_database(work)
     if as_json:

@@ -43,7 +43,12 @@ async def reindex(
     field optional) may be left out."""
     body = body or ReindexRequest()
     deps = runtime.ingest_deps
-    found = await reindexing.targets(deps, tenant_id=tenant_id, collection=body.collection)
+    found = await reindexing.targets(
+        deps,
+        tenant_id=tenant_id,
+        collection=body.collection,
+        default=runtime.settings.default_collection,
+    )
     chunks = sum(target.chunks for target in found)
     if chunks > API_MAX_CHUNKS:
         raise ReindexTooLarge(

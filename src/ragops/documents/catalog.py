@@ -101,6 +101,17 @@ async def collection_exists(*, db: Database, tenant_id: str, name: str) -> bool:
     return bool(await db.read_now(query.limit(1)))
 
 
+async def require_collection(*, db: Database, tenant_id: str, name: str, default: str) -> None:
+    """NotFoundError (`collection_not_found`) unless the tenant has the collection `name`.
+
+    A collection comes into being with its first document and stays (empty) when its last
+    one is deleted; the default collection (`default`) always exists. Every route naming a
+    collection to read or act on asks this, so an unknown name is a 404 everywhere, while
+    an existing but empty collection is answered with nothing in it."""
+    if name != default and not await collection_exists(db=db, tenant_id=tenant_id, name=name):
+        raise NotFoundError(f"collection {name!r} not found", code="collection_not_found")
+
+
 async def visible_chunks(*, db: Database, tenant_id: str, chunk_ids: Sequence[str]) -> set[str]:
     """Which of `chunk_ids` belong to the current version of one of the tenant's documents.
 

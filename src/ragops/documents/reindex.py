@@ -73,10 +73,16 @@ class Target:
 
 
 async def targets(
-    deps: IngestDeps, *, tenant_id: str | None, collection: str | None
+    deps: IngestDeps,
+    *,
+    tenant_id: str | None,
+    collection: str | None,
+    default: str | None = None,
 ) -> list[Target]:
     """The collections in scope (`tenant_id` None: every tenant's), with their current
-    document and chunk counts. NotFoundError for a named tenant or collection that has none."""
+    document and chunk counts. NotFoundError for a named tenant or collection that has none
+    (`collection_not_found` for a collection), except the `default` collection, which always
+    exists: without a row it is in scope with nothing to rebuild (an empty list)."""
     query = (
         select(
             Collection.id,
@@ -96,8 +102,12 @@ async def targets(
     async with deps.db.session() as session:
         rows = (await session.execute(query)).all()
     if not rows and collection is not None:
+        if collection == default:
+            return []
         owner = f"tenant {tenant_id}" if tenant_id is not None else "any tenant"
-        raise NotFoundError(f"collection {collection} of {owner} not found")
+        raise NotFoundError(
+            f"collection {collection} of {owner} not found", code="collection_not_found"
+        )
     if not rows and tenant_id is not None:
         raise NotFoundError(f"tenant {tenant_id} has no collections")
     return [Target(str(i), str(t), str(n), int(d), int(c)) for i, t, n, d, c in rows]

@@ -225,7 +225,12 @@ async def _queue_job(
     )
 
 
-@router.get("/documents", dependencies=[require_scope("chat")], response_model=DocumentList)
+@router.get(
+    "/documents",
+    dependencies=[require_scope("chat")],
+    response_model=DocumentList,
+    responses={404: {"model": ErrorBody, "description": "No such collection"}},
+)
 async def list_documents(
     runtime: RuntimeDep,
     tenant_id: TenantDep,
@@ -235,9 +240,16 @@ async def list_documents(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> DocumentList:
-    """The tenant's documents, newest first."""
+    """The tenant's documents, newest first; of one collection when `collection` is given (404
+    `collection_not_found` when the tenant has no such collection; an existing collection
+    without documents, or the default one, lists none)."""
     if collection is not None:
-        _collection_or_error(collection)
+        await catalog.require_collection(
+            db=runtime.db,
+            tenant_id=tenant_id,
+            name=_collection_or_error(collection),
+            default=runtime.settings.default_collection,
+        )
     return await catalog.list_documents(
         db=runtime.db, tenant_id=tenant_id, collection=collection, limit=limit, offset=offset
     )
