@@ -25,6 +25,7 @@ import httpx
 import pytest
 import yaml
 
+from ragops.config import Settings
 from ragops.db import Database
 from ragops.incidents import clock
 from ragops.incidents.escalation import EscalationEngine, paging_context
@@ -87,6 +88,26 @@ def pagerduty(receiver: Receiver) -> list[str]:
     return [d.body["event_action"] for d in receiver.deliveries(RAGOPS_PD)]
 
 
+def paging_settings(
+    tmp_path: Path, database_url: str, policy_file: Path, receiver: Receiver
+) -> Settings:
+    """ragops on `database_url` paging through the receiver's PagerDuty and chat endpoints,
+    with the shipped rotation, `policy_file` and the engine's timer off (the test drives it
+    with its own clock)."""
+    return make_settings(
+        tmp_path / "var",
+        database_url=database_url,
+        severity_policy_file=policy_file,
+        alert_webhook_token=TOKEN,
+        escalation_interval_seconds=0,
+        public_base_url="http://ragops.test",
+        oncall_rotation_file=REPO_ROOT / "deploy" / "oncall" / "rotations.yaml",
+        pagerduty_routing_key=ROUTING_KEY,
+        pagerduty_events_url=receiver.url + RAGOPS_PD,
+        page_slack_webhook_url=receiver.url + RAGOPS_CHAT,
+    )
+
+
 def test_p1_alert_to_page_escalation_ack_resolution_postmortem(
     tmp_path: Path, receiver: Receiver, processes: list[Process], ops_tools: OpsTools
 ) -> None:
@@ -102,18 +123,7 @@ def test_p1_alert_to_page_escalation_ack_resolution_postmortem(
     policy_file = tmp_path / "severities.yaml"
     policy_file.write_text(yaml.safe_dump(policy, sort_keys=False))
     with pg_database() as database_url:
-        settings = make_settings(
-            tmp_path / "var",
-            database_url=database_url,
-            severity_policy_file=policy_file,
-            alert_webhook_token=TOKEN,
-            escalation_interval_seconds=0,  # the test drives the engine with its own clock
-            public_base_url="http://ragops.test",
-            oncall_rotation_file=REPO_ROOT / "deploy" / "oncall" / "rotations.yaml",
-            pagerduty_routing_key=ROUTING_KEY,
-            pagerduty_events_url=receiver.url + RAGOPS_PD,
-            page_slack_webhook_url=receiver.url + RAGOPS_CHAT,
-        )
+        settings = paging_settings(tmp_path, database_url, policy_file, receiver)
         server = RunningServer(settings)
         live = server.start()
         try:
@@ -351,18 +361,7 @@ def test_p3_alert_opens_an_incident_paged_and_escalated_on_p3_timers(
     assert policy.business_hours.is_work_time(WORK_HOURS)
     assert not policy.business_hours.is_work_time(NIGHT)
     with pg_database() as database_url:
-        settings = make_settings(
-            tmp_path / "var",
-            database_url=database_url,
-            severity_policy_file=policy_file,
-            alert_webhook_token=TOKEN,
-            escalation_interval_seconds=0,  # the test drives the engine with its own clock
-            public_base_url="http://ragops.test",
-            oncall_rotation_file=REPO_ROOT / "deploy" / "oncall" / "rotations.yaml",
-            pagerduty_routing_key=ROUTING_KEY,
-            pagerduty_events_url=receiver.url + RAGOPS_PD,
-            page_slack_webhook_url=receiver.url + RAGOPS_CHAT,
-        )
+        settings = paging_settings(tmp_path, database_url, policy_file, receiver)
         server = RunningServer(settings)
         live = server.start()
         try:
