@@ -129,7 +129,13 @@ async def test_a_conversation_sent_whole_waits_for_a_slot_too(tmp_path: Path) ->
                 deps, tenant_id=tenant, question=question, history=[], collection=None
             )
             generated = await chat.generate(deps, prepared)
-            await outcome.remember(deps, tenant_id=tenant, prepared=prepared, generated=generated)
+            await outcome.remember(
+                deps,
+                tenant_id=tenant,
+                prepared=prepared,
+                generated=generated,
+                citations=outcome.answer_citations(deps, prepared, generated),
+            )
             return generated
 
         first = await complete("How many connections does the pool keep open?")

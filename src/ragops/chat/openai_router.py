@@ -25,6 +25,7 @@ from ragops.api.openapi import ErrorBody
 from ragops.chat import outcome, service
 from ragops.chat.degraded import degraded_header
 from ragops.chat.generation import Generated
+from ragops.chat.models import Citation
 from ragops.chat.openai_models import CompletionRequest, ModelCard, ModelList
 from ragops.documents import catalog
 from ragops.errors import NotFoundError, RagopsError, ValidationFailed
@@ -110,9 +111,8 @@ def _usage(prepared: service.Prepared, generated: Generated) -> dict[str, int]:
 
 
 def _extras(
-    deps: service.ChatDeps, prepared: service.Prepared, generated: Generated, request_id: str
+    citations: list[Citation], prepared: service.Prepared, generated: Generated, request_id: str
 ) -> dict[str, Any]:
-    citations = outcome.answer_citations(deps, prepared, generated)
     return {
         "citations": [c.model_dump() for c in citations],
         "ragops": {
@@ -160,6 +160,7 @@ async def chat_completions(
     created = int(time.time())
     if not body.stream:
         generated = await service.generate(deps, prepared)
+        citations = outcome.answer_citations(deps, prepared, generated)
         payload = {
             "id": completion_id,
             "object": "chat.completion",
@@ -173,9 +174,11 @@ async def chat_completions(
                 }
             ],
             "usage": _usage(prepared, generated),
-            **_extras(deps, prepared, generated, request_id),
+            **_extras(citations, prepared, generated, request_id),
         }
-        await outcome.remember(deps, tenant_id=tenant_id, prepared=prepared, generated=generated)
+        await outcome.remember(
+            deps, tenant_id=tenant_id, prepared=prepared, generated=generated, citations=citations
+        )
         return Response(
             json.dumps(payload),
             media_type="application/json",
@@ -213,9 +216,10 @@ async def chat_completions(
             yield f"data: {json.dumps(body_)}\n\n"
             return
         if generated is not None:
-            yield chunk({}, "stop", **_extras(deps, prepared, generated, request_id))
+            cited = outcome.answer_citations(deps, prepared, generated)
+            yield chunk({}, "stop", **_extras(cited, prepared, generated, request_id))
             await outcome.remember(
-                deps, tenant_id=tenant_id, prepared=prepared, generated=generated
+                deps, tenant_id=tenant_id, prepared=prepared, generated=generated, citations=cited
             )
             if include_usage:
                 usage_chunk = {

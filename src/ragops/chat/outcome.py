@@ -7,6 +7,7 @@ computed answer remembered in the answer cache (which keeps only grounded ones).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ragops.chat.citations import citations_for
@@ -19,12 +20,17 @@ if TYPE_CHECKING:
 
 
 async def remember(
-    deps: ChatDeps, *, tenant_id: str, prepared: Prepared, generated: Generated
+    deps: ChatDeps,
+    *,
+    tenant_id: str,
+    prepared: Prepared,
+    generated: Generated,
+    citations: Sequence[Citation],
 ) -> None:
-    """Cache a freshly computed answer (the cache keeps only grounded ones)."""
+    """Cache a freshly computed answer (the cache keeps only grounded ones) with the citations
+    its response carried (`answer_citations`: built and redacted once per answer)."""
     if deps.answers is None or prepared.lookup is None or prepared.hit:
         return
-    citations = _cited(deps, prepared, generated)
     await deps.answers.remember(
         prepared.lookup,
         tenant_id=tenant_id,
@@ -35,23 +41,17 @@ async def remember(
     )
 
 
-def _cited(deps: ChatDeps, prepared: Prepared, generated: Generated) -> list[Citation]:
-    """The citations of the passages the answer cites, their snippets redacted by the
-    generator's output guard (the redaction of extractive answers)."""
-    return citations_for(
-        prepared.passages,
-        generated.cited,
-        redact=deps.generator.guard.redact,
-        renumbered=generated.renumbered,
-    )
-
-
 def answer_citations(deps: ChatDeps, prepared: Prepared, generated: Generated) -> list[Citation]:
     """The answer's citations: the cached ones on a hit (stored redacted), else those of the
     passages cited."""
     if prepared.lookup is not None and prepared.lookup.entry is not None:
         return [Citation.model_validate(c) for c in prepared.lookup.entry.citations]
-    return _cited(deps, prepared, generated)
+    return citations_for(  # snippets redacted by the output guard, as extractive answers are
+        prepared.passages,
+        generated.cited,
+        redact=deps.generator.guard.redact,
+        renumbered=generated.renumbered,
+    )
 
 
 async def finish(
@@ -103,5 +103,11 @@ async def complete(
     response = await finish(
         deps, tenant_id=tenant_id, prepared=prepared, generated=generated, request_id=request_id
     )
-    await remember(deps, tenant_id=tenant_id, prepared=prepared, generated=generated)
+    await remember(
+        deps,
+        tenant_id=tenant_id,
+        prepared=prepared,
+        generated=generated,
+        citations=response.citations,
+    )
     return response
